@@ -1,0 +1,146 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseDuration } from './duration.js';
+
+/**
+ * Configuration, parsed once at start into a typed, frozen object. A wrong value stops the process
+ * with a message that names the variable. Modules receive this object; none reads process.env.
+ */
+export interface ApiToken {
+  name: string;
+  secret: string;
+}
+
+export interface Config {
+  port: number;
+  databaseUrl: string;
+  redisUrl: string;
+  /** Unset: dockerode's default (DOCKER_HOST or /var/run/docker.sock). */
+  dockerHost?: string;
+  registry: string;
+  apiTokens: readonly ApiToken[];
+  /** Host used in the URLs of published services; ports are published on 127.0.0.1. */
+  publicHost: string;
+  /** Base URL of the API itself, for links in answers. */
+  publicUrl: string;
+  templatesDir: string;
+  seedsDir: string;
+  queuePrefix: string;
+  workerConcurrency: number;
+  reconcileIntervalMs: number;
+  healthTimeoutMs: number;
+  pullTimeoutMs: number;
+  logLevel: string;
+  defaultLimits: { memoryBytes: number; nanoCpus: number; pids: number };
+}
+
+export class ConfigError extends Error {
+  constructor(variable: string, problem: string) {
+    super(`configuration: ${variable} ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** The folder holding package.json: templates/ and seed-data/ sit beside it. */
+export function projectRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'templates'))) return dir;
+    const parent = path.dirname(dir);
+    if (parent === dir) return process.cwd();
+    dir = parent;
+  }
+}
+
+const MEMORY = /^(\d+(?:\.\d+)?)\s*([kmg]?)b?$/i;
+export function parseMemory(text: string): number | undefined {
+  const m = MEMORY.exec(text.trim());
+  if (!m) return undefined;
+  const scale = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'];
+  const bytes = Math.round(Number(m[1]) * scale);
+  return bytes > 0 ? bytes : undefined;
+}
+
+export function parseApiTokens(text: string): ApiToken[] {
+  const tokens: ApiToken[] = [];
+  for (const pair of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const at = pair.indexOf(':');
+    const name = pair.slice(0, at).trim();
+    const secret = pair.slice(at + 1).trim();
+    if (at <= 0 || !/^[A-Za-z0-9._@-]{1,64}$/.test(name)) {
+      throw new ConfigError('MAYFLY_API_TOKENS', `has an entry without a valid name ("name:secret"): "${name || pair.slice(0, 8)}..."`);
+    }
+    if (secret.length < 8) throw new ConfigError('MAYFLY_API_TOKENS', `has a secret shorter than 8 characters for "${name}"`);
+    if (tokens.some((t) => t.name === name)) throw new ConfigError('MAYFLY_API_TOKENS', `names "${name}" twice`);
+    tokens.push({ name, secret });
+  }
+  return tokens;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const int = (name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(name, `must be an integer from ${min} to ${max}, got "${raw}"`);
+    return n;
+  };
+  const duration = (name: string, fallback: string): number => {
+    const raw = env[name] || fallback;
+    const s = parseDuration(raw);
+    if (s === undefined) throw new ConfigError(name, `must be a duration such as "30s" or "5m", got "${raw}"`);
+    return s * 1000;
+  };
+  const url = (name: string, fallback: string, protocols: string[]): string => {
+    const raw = env[name] || fallback;
+    let parsed: URL;
+    try {
+      parsed = new URL(raw);
+    } catch {
+      throw new ConfigError(name, `is not a URL: "${raw.replace(/\/\/[^@/]*@/, '//***@')}"`);
+    }
+    if (!protocols.includes(parsed.protocol)) throw new ConfigError(name, `must use ${protocols.join(' or ')}, got ${parsed.protocol}`);
+    return raw;
+  };
+  const memory = (name: string, fallback: string): number => {
+    const raw = env[name] || fallback;
+    const bytes = parseMemory(raw);
+    if (bytes === undefined) throw new ConfigError(name, `must be a size such as "512m", got "${raw}"`);
+    return bytes;
+  };
+
+  const root = projectRoot();
+  const port = int('PORT', 8080, 0, 65535);
+  const cpus = Number(env.MAYFLY_DEFAULT_CPUS || '1');
+  if (!(cpus > 0 && cpus <= 64)) throw new ConfigError('MAYFLY_DEFAULT_CPUS', `must be a number of CPUs such as "0.5", got "${env.MAYFLY_DEFAULT_CPUS}"`);
+  const registry = env.MAYFLY_REGISTRY || '127.0.0.1:5000';
+  if (!/^[A-Za-z0-9.-]+(:\d+)?$/.test(registry)) throw new ConfigError('MAYFLY_REGISTRY', `must be host[:port], got "${registry}"`);
+  const publicHost = env.MAYFLY_PUBLIC_HOST || '127.0.0.1';
+
+  const config: Config = {
+    port,
+    databaseUrl: url('DATABASE_URL', 'postgres://mayfly:mayfly@127.0.0.1:5432/mayfly', ['postgres:', 'postgresql:']),
+    redisUrl: url('REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
+    ...(env.DOCKER_HOST ? { dockerHost: env.DOCKER_HOST } : {}),
+    registry,
+    apiTokens: Object.freeze(parseApiTokens(env.MAYFLY_API_TOKENS ?? '')),
+    publicHost,
+    publicUrl: (env.MAYFLY_PUBLIC_URL || `http://${publicHost}:${port}`).replace(/\/$/, ''),
+    templatesDir: path.resolve(env.MAYFLY_TEMPLATES_DIR || path.join(root, 'templates')),
+    seedsDir: path.resolve(env.MAYFLY_SEEDS_DIR || path.join(root, 'seed-data')),
+    queuePrefix: env.MAYFLY_QUEUE_PREFIX || 'mayfly',
+    workerConcurrency: int('MAYFLY_WORKER_CONCURRENCY', 4, 1, 64),
+    reconcileIntervalMs: duration('MAYFLY_RECONCILE_INTERVAL', '5s'),
+    healthTimeoutMs: duration('MAYFLY_HEALTH_TIMEOUT', '2m'),
+    pullTimeoutMs: duration('MAYFLY_PULL_TIMEOUT', '10m'),
+    logLevel: env.LOG_LEVEL || 'info',
+    defaultLimits: Object.freeze({
+      memoryBytes: memory('MAYFLY_DEFAULT_MEMORY', '512m'),
+      nanoCpus: Math.round(cpus * 1e9),
+      pids: int('MAYFLY_DEFAULT_PIDS', 256, 16, 100000),
+    }),
+  };
+  if (!/^[A-Za-z0-9_-]{1,32}$/.test(config.queuePrefix)) throw new ConfigError('MAYFLY_QUEUE_PREFIX', 'must be 1-32 letters, digits, "_" or "-"');
+  return Object.freeze(config);
+}

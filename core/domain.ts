@@ -1,0 +1,89 @@
+/** The environment lifecycle, shared by the API, the worker and the reconciler. */
+export const STATUSES = ['queued', 'provisioning', 'ready', 'failed', 'destroying', 'destroyed'] as const;
+export type Status = (typeof STATUSES)[number];
+
+/** Statuses of an environment that still holds (or may hold) Docker objects and its name. */
+export const LIVE_STATUSES: readonly Status[] = ['queued', 'provisioning', 'ready', 'failed', 'destroying'];
+/** Statuses from which a destroy request is accepted. */
+export const DESTROYABLE: readonly Status[] = ['queued', 'provisioning', 'ready', 'failed'];
+/** Statuses from which a (re)deploy may start: redeploying a ready or failed one requeues it. */
+export const DEPLOYABLE: readonly Status[] = ['queued', 'provisioning', 'ready', 'failed'];
+/** Statuses at which a `?wait=` request stops waiting. */
+export const SETTLED: readonly Status[] = ['ready', 'failed', 'destroyed'];
+
+/**
+ * Allowed transitions. `provisioning -> queued` and `ready -> queued` are redeploys (a new
+ * generation); `failed -> queued` is a retry by PUT; `destroying -> failed` is a teardown that
+ * gave up (the reconciler keeps retrying its removal).
+ */
+export const TRANSITIONS: Readonly<Record<Status, readonly Status[]>> = {
+  queued: ['provisioning', 'destroying', 'queued'],
+  provisioning: ['ready', 'failed', 'destroying', 'queued'],
+  ready: ['destroying', 'queued'],
+  failed: ['destroying', 'queued'],
+  destroying: ['destroyed', 'failed'],
+  destroyed: [],
+};
+
+export function canTransition(from: Status, to: Status): boolean {
+  return TRANSITIONS[from].includes(to);
+}
+
+/** The statuses from which `to` may be reached: the guard of the UPDATE that moves there. */
+export function sourcesOf(to: Status): Status[] {
+  return STATUSES.filter((s) => TRANSITIONS[s].includes(to));
+}
+
+export type DestroyReason = 'expired' | 'destroyed' | 'pull-request-closed' | 'failed';
+
+export interface Failure {
+  code: string;
+  message: string;
+}
+
+export interface Environment {
+  id: string;
+  name: string;
+  template: string;
+  status: Status;
+  owner: string;
+  /** Service name -> image reference requested. */
+  images: Record<string, string>;
+  /** Service name -> image digest that was pulled. */
+  digests: Record<string, string>;
+  seed: string | null;
+  ttlSeconds: number;
+  expiresAt: Date;
+  generation: number;
+  /** Compose project name: containers, networks and volumes are named after it. */
+  project: string;
+  /** Service name -> URL that works from the Mayfly host. */
+  urls: Record<string, string>;
+  failure: Failure | null;
+  destroyReason: string | null;
+  destroyedBy: string | null;
+  seededAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+  readyAt: Date | null;
+  destroyedAt: Date | null;
+}
+
+export interface EnvironmentEvent {
+  id: number;
+  environmentId: string;
+  at: Date;
+  type: string;
+  status: Status | null;
+  message: string;
+  data: Record<string, unknown> | null;
+}
+
+/** Docker labels that every object of an environment carries. */
+export const LABEL_ENV = 'mayfly.env';
+export const LABEL_GENERATION = 'mayfly.generation';
+export const LABEL_CONFIG_HASH = 'mayfly.config-hash';
+export const LABEL_COMPOSE_PROJECT = 'com.docker.compose.project';
+export const LABEL_COMPOSE_SERVICE = 'com.docker.compose.service';
+export const LABEL_COMPOSE_VOLUME = 'com.docker.compose.volume';
+export const LABEL_COMPOSE_NETWORK = 'com.docker.compose.network';

@@ -1,0 +1,80 @@
+/**
+ * Mayfly's errors. Each has a stable `code` that clients and jobs branch on, an HTTP status that
+ * the API's one error middleware uses, and optional `details` (for input errors: which field, why).
+ */
+export interface FieldProblem {
+  field: string;
+  message: string;
+}
+
+export class MayflyError extends Error {
+  readonly code: string;
+  readonly status: number;
+  readonly details?: unknown;
+
+  constructor(code: string, status: number, message: string, options: { details?: unknown; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.status = status;
+    this.details = options.details;
+  }
+}
+
+/** The request is malformed; `details` lists every offending field. */
+export class InputError extends MayflyError {
+  constructor(message: string, problems: FieldProblem[] = [], code = 'INVALID_REQUEST') {
+    super(code, 400, message, { details: problems.length ? problems : undefined });
+  }
+  get problems(): FieldProblem[] {
+    return (this.details as FieldProblem[] | undefined) ?? [];
+  }
+}
+
+export class AuthError extends MayflyError {
+  constructor(message = 'a valid API token is required: send "Authorization: Bearer <token>"') {
+    super('UNAUTHORIZED', 401, message);
+  }
+}
+
+export class NotFoundError extends MayflyError {
+  constructor(code: string, message: string) {
+    super(code, 404, message);
+  }
+}
+
+export class ConflictError extends MayflyError {
+  constructor(code: string, message: string, details?: unknown) {
+    super(code, 409, message, { details });
+  }
+}
+
+export class UnavailableError extends MayflyError {
+  constructor(message: string, cause?: unknown) {
+    super('SERVICE_UNAVAILABLE', 503, message, { cause });
+  }
+}
+
+/**
+ * A template or rendered stack that Mayfly refuses (invalid YAML, unsupported compose key,
+ * a dependency cycle...). Permanent: retrying cannot fix it.
+ */
+export class StackError extends MayflyError {
+  constructor(code: string, message: string, details?: unknown) {
+    super(code, 422, message, { details });
+  }
+}
+
+/**
+ * A failure while provisioning that a retry cannot fix (an image that does not exist, a service
+ * that exits, a seed that does not load). Jobs fail at once with its reason.
+ */
+export class PermanentFailure extends MayflyError {
+  constructor(code: string, message: string, options: { details?: unknown; cause?: unknown } = {}) {
+    super(code, 500, message, options);
+  }
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,52 @@
+/**
+ * Image references by the registry's reference grammar (github.com/distribution/reference):
+ *   reference := name [ ":" tag ] [ "@" digest ]
+ *   name      := [domain "/"] path-component ["/" path-component]*
+ *   domain    := host [":" port]
+ *   tag       := [\w][\w.-]{0,127}
+ */
+const alnum = '[a-z0-9]+';
+const separator = '(?:[_.]|__|[-]+)';
+const pathComponent = `${alnum}(?:${separator}${alnum})*`;
+const domainComponent = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
+const domainName = `${domainComponent}(?:\\.${domainComponent})*`;
+const ipv6 = '\\[(?:[a-fA-F0-9:]+)\\]';
+const domain = `(?:${domainName}|${ipv6})(?::[0-9]+)?`;
+const tag = '[\\w][\\w.-]{0,127}';
+const digest = '[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}';
+
+export const TAG_PATTERN = new RegExp(`^${tag}$`);
+const REFERENCE = new RegExp(`^((?:${domain}/)?${pathComponent}(?:/${pathComponent})*)(?::(${tag}))?(?:@(${digest}))?$`);
+const NAME_MAX = 255;
+
+export interface ImageRef {
+  /** Repository including its registry host, e.g. "127.0.0.1:5000/mayfly/shop". */
+  repository: string;
+  tag?: string;
+  digest?: string;
+}
+
+export function isValidTag(value: unknown): value is string {
+  return typeof value === 'string' && TAG_PATTERN.test(value);
+}
+
+/** Parses an image reference, or returns undefined when it does not follow the grammar. */
+export function parseImageRef(value: unknown): ImageRef | undefined {
+  if (typeof value !== 'string') return undefined;
+  const m = REFERENCE.exec(value);
+  if (!m) return undefined;
+  const [, repository, t, d] = m;
+  if (!repository || repository.length > NAME_MAX) return undefined;
+  return { repository, ...(t ? { tag: t } : {}), ...(d ? { digest: d } : {}) };
+}
+
+export function formatImageRef(ref: ImageRef): string {
+  return `${ref.repository}${ref.tag ? `:${ref.tag}` : ''}${ref.digest ? `@${ref.digest}` : ''}`;
+}
+
+/** The reference with its tag replaced (or added); a digest is dropped, since it pins another image. */
+export function withTag(repositoryOrRef: string, newTag: string): string {
+  const ref = parseImageRef(repositoryOrRef);
+  if (!ref) throw new Error(`not an image reference: ${repositoryOrRef}`);
+  return `${ref.repository}:${newTag}`;
+}

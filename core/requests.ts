@@ -1,0 +1,113 @@
+import { parseDuration } from './duration.js';
+import { InputError, type FieldProblem } from './errors.js';
+import { isValidTag, parseImageRef } from './image-ref.js';
+import type { TemplateCatalog } from './templates.js';
+
+/** Names of environments, datasets and templates. */
+export const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+export interface EnvironmentRequest {
+  template: string;
+  name?: string;
+  tag?: string;
+  images?: Record<string, string>;
+  seed?: string;
+  ttl?: string | number;
+}
+
+/** A request checked against its template: everything the store and the worker need. */
+export interface ValidRequest {
+  template: string;
+  name: string | undefined;
+  images: Record<string, string>;
+  seed: string | null;
+  ttlSeconds: number;
+  /** Whether the caller gave a ttl (a redeploy only moves the lease when one is given). */
+  ttlGiven: boolean;
+}
+
+const FIELDS = new Set(['template', 'name', 'tag', 'images', 'seed', 'ttl']);
+
+function show(value: unknown): string {
+  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  return text.length > 40 ? `${JSON.stringify(text.slice(0, 40))}...` : JSON.stringify(text);
+}
+
+/**
+ * Validates a create or PUT body. Every problem is reported at once, each naming its field;
+ * nothing is stored unless this returns.
+ */
+export function validateEnvironmentRequest(body: unknown, catalog: TemplateCatalog, pathName?: string): ValidRequest {
+  const problems: FieldProblem[] = [];
+  const add = (field: string, message: string) => problems.push({ field, message });
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new InputError('the request body must be a JSON object', [{ field: '(body)', message: 'must be a JSON object' }]);
+  }
+  const b = body as Record<string, unknown>;
+  for (const key of Object.keys(b)) if (!FIELDS.has(key)) add(key, `unknown field; allowed: ${[...FIELDS].join(', ')}`);
+
+  if (pathName !== undefined && !NAME_PATTERN.test(pathName)) {
+    add('name', `${show(pathName)} must be 1-63 lowercase letters, digits and "-", starting with a letter or digit`);
+  }
+  let name: string | undefined = pathName;
+  if (b.name !== undefined) {
+    if (typeof b.name !== 'string' || !NAME_PATTERN.test(b.name)) {
+      add('name', `${show(b.name)} must be 1-63 lowercase letters, digits and "-", starting with a letter or digit`);
+    } else if (pathName !== undefined && b.name !== pathName) {
+      add('name', `the body says ${show(b.name)} but the path says ${show(pathName)}`);
+    } else {
+      name = b.name;
+    }
+  }
+
+  let template: string | undefined;
+  if (typeof b.template !== 'string' || b.template === '') add('template', 'is required: the name of a template (GET /api/v1/templates)');
+  else if (!catalog.has(b.template)) add('template', `${show(b.template)} is not a template; available: ${catalog.list().map((t) => t.name).join(', ')}`);
+  else template = b.template;
+  const meta = template ? catalog.get(template) : undefined;
+
+  if (b.tag !== undefined && !isValidTag(b.tag)) {
+    add('tag', `${show(b.tag)} is not an image tag (letters, digits, "_", "." and "-", up to 128, not starting with "." or "-")`);
+  }
+  const images: Record<string, string> = {};
+  if (b.images !== undefined) {
+    if (typeof b.images !== 'object' || b.images === null || Array.isArray(b.images)) {
+      add('images', 'must be an object mapping a service to a tag or an image reference');
+    } else {
+      for (const [svc, value] of Object.entries(b.images as Record<string, unknown>)) {
+        const field = `images.${svc}`;
+        if (meta && !meta.images[svc]) add(field, `template "${meta.name}" has no service ${show(svc)}; services: ${Object.keys(meta.images).join(', ')}`);
+        else if (typeof value !== 'string') add(field, 'must be a tag or an image reference string');
+        else if (/[/:@]/.test(value) ? !parseImageRef(value) : !isValidTag(value)) add(field, `${show(value)} is neither an image tag nor a valid image reference`);
+        else images[svc] = value;
+      }
+    }
+  }
+
+  let seed: string | null = meta?.seeds.default ?? null;
+  if (b.seed !== undefined && b.seed !== null) {
+    if (typeof b.seed !== 'string' || !NAME_PATTERN.test(b.seed)) add('seed', `${show(b.seed)} is not a dataset name`);
+    else if (meta && !meta.seeds.allowed.includes(b.seed)) add('seed', `template "${meta.name}" accepts the datasets: ${meta.seeds.allowed.join(', ') || 'none'}`);
+    else seed = b.seed;
+  }
+
+  let ttlSeconds = meta?.ttl.defaultSeconds ?? 0;
+  if (b.ttl !== undefined) {
+    const s = parseDuration(b.ttl);
+    if (s === undefined) add('ttl', `${show(b.ttl)} is not a duration such as "30s", "45m" or "4h"`);
+    else if (meta && s > meta.ttl.maxSeconds) add('ttl', `${show(b.ttl)} is longer than the template's maximum of ${meta.ttl.maxSeconds} s`);
+    else ttlSeconds = s;
+  }
+
+  if (problems.length) {
+    throw new InputError(`invalid request: ${problems.map((p) => p.field).join(', ')}`, problems);
+  }
+  return {
+    template: template!,
+    name,
+    images: catalog.resolveImages(template!, b.tag as string | undefined, images),
+    seed,
+    ttlSeconds,
+    ttlGiven: b.ttl !== undefined,
+  };
+}

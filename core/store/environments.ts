@@ -1,0 +1,245 @@
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import { ConflictError } from '../errors.js';
+import { sourcesOf, type Environment, type EnvironmentEvent, type Status } from '../domain.js';
+
+/**
+ * Environments and their event timeline in PostgreSQL, the source of truth. Every status change
+ * is one guarded UPDATE (`WHERE status = ANY(<allowed sources>)`) that appends its event in the
+ * same statement, so two workers, or a worker and the reconciler, cannot both win.
+ */
+interface Row {
+  id: string; name: string; template: string; status: Status; owner: string;
+  images: Record<string, string>; digests: Record<string, string>; seed: string | null;
+  ttl_seconds: number; expires_at: Date; generation: number; project: string;
+  urls: Record<string, string>; failure_code: string | null; failure_message: string | null;
+  destroy_reason: string | null; destroyed_by: string | null; seeded_at: Date | null;
+  created_at: Date; updated_at: Date; ready_at: Date | null; destroyed_at: Date | null;
+}
+
+function toEnvironment(r: Row): Environment {
+  return {
+    id: r.id, name: r.name, template: r.template, status: r.status, owner: r.owner,
+    images: r.images, digests: r.digests, seed: r.seed, ttlSeconds: r.ttl_seconds,
+    expiresAt: r.expires_at, generation: r.generation, project: r.project, urls: r.urls,
+    failure: r.failure_code ? { code: r.failure_code, message: r.failure_message ?? '' } : null,
+    destroyReason: r.destroy_reason, destroyedBy: r.destroyed_by, seededAt: r.seeded_at,
+    createdAt: r.created_at, updatedAt: r.updated_at, readyAt: r.ready_at, destroyedAt: r.destroyed_at,
+  };
+}
+
+export interface NewEnvironment {
+  name: string;
+  template: string;
+  owner: string;
+  images: Record<string, string>;
+  seed: string | null;
+  ttlSeconds: number;
+}
+
+export type UpsertAction = 'created' | 'redeployed' | 'unchanged';
+
+export interface TransitionOptions {
+  /** Only if the environment is still at this deploy generation. */
+  generation?: number;
+  /** Column updates that go with the move (whitelisted below). */
+  set?: Partial<Record<'digests' | 'urls' | 'failure_code' | 'failure_message' | 'destroy_reason' | 'destroyed_by' | 'seeded_at' | 'ready_at' | 'destroyed_at', unknown>>;
+  /** Bump the generation (a redeploy). */
+  bumpGeneration?: boolean;
+  event: { type: string; message: string; data?: Record<string, unknown> };
+}
+
+const SETTABLE = new Set(['digests', 'urls', 'failure_code', 'failure_message', 'destroy_reason', 'destroyed_by', 'seeded_at', 'ready_at', 'destroyed_at']);
+const JSON_COLUMNS = new Set(['digests', 'urls']);
+
+/** The compose project name: readable, and unique even when a name is reused. */
+export function projectName(name: string, id: string): string {
+  return `${name}-${id.slice(0, 8)}`;
+}
+
+export class EnvironmentStore {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async getById(id: string): Promise<Environment | undefined> {
+    const { rows } = await this.pool.query<Row>('SELECT * FROM environments WHERE id = $1', [id]);
+    return rows[0] ? toEnvironment(rows[0]) : undefined;
+  }
+
+  /** The live environment with this name, else the most recently destroyed one (to say why it went). */
+  async getByName(name: string): Promise<Environment | undefined> {
+    const { rows } = await this.pool.query<Row>(
+      `SELECT * FROM environments WHERE name = $1 ORDER BY (status <> 'destroyed') DESC, created_at DESC LIMIT 1`, [name]);
+    return rows[0] ? toEnvironment(rows[0]) : undefined;
+  }
+
+  async list(filter: { statuses?: Status[]; template?: string; owner?: string; limit?: number } = {}): Promise<Environment[]> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (filter.statuses?.length) { args.push(filter.statuses); where.push(`status = ANY($${args.length})`); }
+    if (filter.template) { args.push(filter.template); where.push(`template = $${args.length}`); }
+    if (filter.owner) { args.push(filter.owner); where.push(`owner = $${args.length}`); }
+    args.push(Math.min(filter.limit ?? 500, 5000));
+    const { rows } = await this.pool.query<Row>(
+      `SELECT * FROM environments ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC LIMIT $${args.length}`, args);
+    return rows.map(toEnvironment);
+  }
+
+  async events(environmentId: string, afterId = 0): Promise<EnvironmentEvent[]> {
+    const { rows } = await this.pool.query(
+      'SELECT * FROM environment_events WHERE environment_id = $1 AND id > $2 ORDER BY id', [environmentId, afterId]);
+    return rows.map((r) => ({
+      id: Number(r.id), environmentId: r.environment_id, at: r.at, type: r.type, status: r.status, message: r.message, data: r.data,
+    }));
+  }
+
+  async addEvent(environmentId: string, type: string, message: string, data?: Record<string, unknown>): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO environment_events (environment_id, type, status, message, data)
+       SELECT id, $2, status, $3, $4 FROM environments WHERE id = $1`,
+      [environmentId, type, message, data ?? null]);
+  }
+
+  /**
+   * Creates the environment, or (PUT semantics) redeploys the live one of that name when its
+   * images changed or it failed. Concurrent calls for one name give one environment: the
+   * partial unique index decides, and the loser reads the winner's row.
+   */
+  async upsert(input: NewEnvironment, opts: { ttlGiven: boolean; createOnly?: boolean }): Promise<{ env: Environment; action: UpsertAction }> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const client = await this.pool.connect();
+      try {
+        await client.query('BEGIN');
+        const existing = await client.query<Row>(
+          `SELECT * FROM environments WHERE name = $1 AND status <> 'destroyed' FOR UPDATE`, [input.name]);
+        const row = existing.rows[0];
+        if (!row) {
+          const id = randomUUID();
+          const inserted = await client.query<Row>(
+            `INSERT INTO environments (id, name, template, status, owner, images, seed, ttl_seconds, expires_at, project)
+             VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, now() + make_interval(secs => $7), $8)
+             ON CONFLICT (name) WHERE status <> 'destroyed' DO NOTHING RETURNING *`,
+            [id, input.name, input.template, input.owner, input.images, input.seed, input.ttlSeconds, projectName(input.name, id)]);
+          if (!inserted.rows[0]) { await client.query('ROLLBACK'); continue; } // lost a race: read the winner
+          await client.query(
+            `INSERT INTO environment_events (environment_id, type, status, message, data) VALUES ($1, 'requested', 'queued', $2, $3)`,
+            [id, `requested by ${input.owner}: template ${input.template}, ttl ${input.ttlSeconds}s`, { images: input.images, seed: input.seed }]);
+          await client.query('COMMIT');
+          return { env: toEnvironment(inserted.rows[0]), action: 'created' };
+        }
+        const env = toEnvironment(row);
+        if (opts.createOnly) {
+          await client.query('ROLLBACK');
+          throw new ConflictError('NAME_TAKEN', `an environment named "${input.name}" already exists (status ${env.status}); use PUT to redeploy it`, { id: env.id });
+        }
+        if (env.status === 'destroying') {
+          await client.query('ROLLBACK');
+          throw new ConflictError('ENVIRONMENT_DESTROYING', `environment "${input.name}" is being torn down; try again when it is destroyed`, { id: env.id });
+        }
+        if (env.template !== input.template) {
+          await client.query('ROLLBACK');
+          throw new ConflictError('TEMPLATE_MISMATCH', `environment "${input.name}" runs template "${env.template}", not "${input.template}"; destroy it first to change templates`, { id: env.id });
+        }
+        if ((env.seed ?? null) !== (input.seed ?? null)) {
+          await client.query('ROLLBACK');
+          throw new ConflictError('SEED_MISMATCH', `environment "${input.name}" was seeded with "${env.seed}", not "${input.seed}"; destroy it first to change datasets`, { id: env.id });
+        }
+        const imagesChanged = JSON.stringify(sortKeys(env.images)) !== JSON.stringify(sortKeys(input.images));
+        if (imagesChanged || env.status === 'failed') {
+          const moved = await client.query<Row>(
+            `UPDATE environments SET status = 'queued', generation = generation + 1, images = $2, ttl_seconds = $3,
+               expires_at = now() + make_interval(secs => $3), failure_code = NULL, failure_message = NULL,
+               ready_at = NULL, updated_at = now()
+             WHERE id = $1 RETURNING *`, [env.id, input.images, input.ttlSeconds]);
+          const why = env.status === 'failed' ? 'retry after failure' : 'new images';
+          await client.query(
+            `INSERT INTO environment_events (environment_id, type, status, message, data) VALUES ($1, 'redeploy', 'queued', $2, $3)`,
+            [env.id, `redeploy requested by ${input.owner} (${why})`, { images: input.images, previous: env.images, generation: moved.rows[0]!.generation }]);
+          await client.query('COMMIT');
+          return { env: toEnvironment(moved.rows[0]!), action: 'redeployed' };
+        }
+        if (opts.ttlGiven) {
+          const renewed = await client.query<Row>(
+            `UPDATE environments SET ttl_seconds = $2, expires_at = now() + make_interval(secs => $2), updated_at = now()
+             WHERE id = $1 RETURNING *`, [env.id, input.ttlSeconds]);
+          await client.query(
+            `INSERT INTO environment_events (environment_id, type, status, message) VALUES ($1, 'lease', $2, $3)`,
+            [env.id, env.status, `lease renewed by ${input.owner}: expires in ${input.ttlSeconds}s`]);
+          await client.query('COMMIT');
+          return { env: toEnvironment(renewed.rows[0]!), action: 'unchanged' };
+        }
+        await client.query('COMMIT');
+        return { env, action: 'unchanged' };
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      } finally {
+        client.release();
+      }
+    }
+    throw new ConflictError('CONCURRENT_UPDATE', `environment "${input.name}" changed concurrently too often; try again`);
+  }
+
+  /**
+   * Moves an environment to `to` if its status allows it (and, when given, it is still at
+   * `generation`), applying `set` and appending the event, in one statement. Returns the updated
+   * environment, or undefined when the guard did not hold (someone else moved it first).
+   */
+  async transition(id: string, to: Status, opts: TransitionOptions): Promise<Environment | undefined> {
+    const args: unknown[] = [id, to, sourcesOf(to)];
+    const sets = ['status = $2', 'updated_at = now()'];
+    for (const [col, value] of Object.entries(opts.set ?? {})) {
+      if (!SETTABLE.has(col)) throw new Error(`transition: column ${col} is not settable`);
+      args.push(JSON_COLUMNS.has(col) ? JSON.stringify(value) : value);
+      sets.push(`${col} = $${args.length}`);
+    }
+    if (opts.bumpGeneration) sets.push('generation = generation + 1');
+    let guard = 'id = $1 AND status = ANY($3)';
+    if (opts.generation !== undefined) { args.push(opts.generation); guard += ` AND generation = $${args.length}`; }
+    args.push(opts.event.type, opts.event.message, opts.event.data ?? null);
+    const n = args.length;
+    const { rows } = await this.pool.query<Row>(
+      `WITH moved AS (UPDATE environments SET ${sets.join(', ')} WHERE ${guard} RETURNING *),
+            logged AS (INSERT INTO environment_events (environment_id, type, status, message, data)
+                       SELECT id, $${n - 2}, status, $${n - 1}, $${n} FROM moved)
+       SELECT * FROM moved`, args);
+    return rows[0] ? toEnvironment(rows[0]) : undefined;
+  }
+
+  /** Moves the lease: expiresAt = now + seconds. */
+  async extend(id: string, seconds: number, by: string): Promise<Environment | undefined> {
+    const { rows } = await this.pool.query<Row>(
+      `WITH moved AS (UPDATE environments SET expires_at = now() + make_interval(secs => $2), updated_at = now()
+                      WHERE id = $1 AND status IN ('queued','provisioning','ready','failed') RETURNING *),
+            logged AS (INSERT INTO environment_events (environment_id, type, status, message)
+                       SELECT id, 'lease', status, $3 FROM moved)
+       SELECT * FROM moved`, [id, seconds, `lease extended by ${by}: expires in ${seconds}s`]);
+    return rows[0] ? toEnvironment(rows[0]) : undefined;
+  }
+
+  /** Environments whose lease has run out and that are not already going away. */
+  async expired(limit = 100): Promise<Environment[]> {
+    const { rows } = await this.pool.query<Row>(
+      `SELECT * FROM environments WHERE expires_at <= now() AND status IN ('queued','provisioning','ready','failed')
+       ORDER BY expires_at LIMIT $1`, [limit]);
+    return rows.map(toEnvironment);
+  }
+
+  async withStatus(statuses: Status[], olderThanSeconds = 0): Promise<Environment[]> {
+    const { rows } = await this.pool.query<Row>(
+      `SELECT * FROM environments WHERE status = ANY($1) AND updated_at <= now() - make_interval(secs => $2) ORDER BY updated_at LIMIT 500`,
+      [statuses, olderThanSeconds]);
+    return rows.map(toEnvironment);
+  }
+
+  /** Ids of environments that may still own Docker objects. */
+  async liveIds(ids: string[]): Promise<Set<string>> {
+    if (!ids.length) return new Set();
+    const { rows } = await this.pool.query<{ id: string }>(
+      `SELECT id FROM environments WHERE id = ANY($1::uuid[]) AND status <> 'destroyed'`, [ids]);
+    return new Set(rows.map((r) => r.id));
+  }
+}
+
+function sortKeys(o: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
+}

@@ -1,0 +1,176 @@
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import Handlebars from 'handlebars';
+import YAML from 'yaml';
+import { parseDuration } from './duration.js';
+import { NotFoundError, StackError } from './errors.js';
+import { parseImageRef, withTag } from './image-ref.js';
+import { parseStack } from './stack/parse.js';
+import type { Limits, StackSpec } from './stack/model.js';
+
+/** A template: its metadata (template.yml) and its compose file (compose.yml.hbs). */
+export interface TemplateImage {
+  image: string;
+  taggable: boolean;
+}
+
+export interface Template {
+  name: string;
+  description: string;
+  entryService: string;
+  database?: { service: string; name: string; user: string };
+  images: Record<string, TemplateImage>;
+  seeds: { default: string | null; allowed: string[] };
+  ttl: { defaultSeconds: number; maxSeconds: number };
+  source: string;
+}
+
+/** Values a template may use; every string is rendered as a quoted YAML scalar. */
+export interface RenderInput {
+  env: { id: string; name: string; project: string };
+  images: Record<string, string>;
+}
+
+const TEMPLATE_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+/** A YAML double-quoted scalar: JSON's string escaping is valid YAML, and nothing in it is syntax. */
+export function yamlQuote(value: string): string {
+  return JSON.stringify(value);
+}
+
+/**
+ * Every string in the render context becomes a Handlebars SafeString holding its quoted form, so
+ * a template can only ever place a user value as one complete scalar, never as raw YAML text.
+ */
+function quoteAll(value: unknown): unknown {
+  if (typeof value === 'string') return new Handlebars.SafeString(yamlQuote(value));
+  if (typeof value === 'number' || typeof value === 'boolean') return value;
+  if (Array.isArray(value)) return value.map(quoteAll);
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, quoteAll(v)]));
+  return value;
+}
+
+function invalid(template: string, field: string, message: string): never {
+  throw new StackError('INVALID_TEMPLATE', `template "${template}": ${field} ${message}`, [{ field, message }]);
+}
+
+export function parseTemplateMetadata(name: string, yamlText: string, source: string, registry: string): Template {
+  let meta: Record<string, any>;
+  try {
+    meta = YAML.parse(yamlText) ?? {};
+  } catch (err) {
+    invalid(name, 'template.yml', `is not valid YAML: ${(err as Error).message}`);
+  }
+  if (typeof meta !== 'object' || Array.isArray(meta)) invalid(name, 'template.yml', 'must be a map');
+  const images: Record<string, TemplateImage> = {};
+  if (!meta.images || typeof meta.images !== 'object') invalid(name, 'images', 'must map each service to {image, taggable}');
+  for (const [svc, spec] of Object.entries<any>(meta.images)) {
+    const image = String(spec?.image ?? '').replaceAll('${MAYFLY_REGISTRY}', registry);
+    if (!parseImageRef(image)) invalid(name, `images.${svc}.image`, `"${image}" is not a valid image reference`);
+    images[svc] = { image, taggable: spec?.taggable !== false };
+  }
+  const ttlDefault = parseDuration(meta.ttl?.default ?? '4h');
+  const ttlMax = parseDuration(meta.ttl?.max ?? '24h');
+  if (!ttlDefault) invalid(name, 'ttl.default', 'must be a duration such as "4h"');
+  if (!ttlMax) invalid(name, 'ttl.max', 'must be a duration such as "24h"');
+  if (ttlDefault > ttlMax) invalid(name, 'ttl.default', 'is longer than ttl.max');
+  const entryService = String(meta.entryService ?? '');
+  if (!images[entryService]) invalid(name, 'entryService', `"${entryService}" is not one of the services under images`);
+  const db = meta.database;
+  if (db && !images[db.service]) invalid(name, 'database.service', `"${db.service}" is not one of the services under images`);
+  const allowed: string[] = Array.isArray(meta.seeds?.allowed) ? meta.seeds.allowed.map(String) : [];
+  const defaultSeed = meta.seeds?.default ? String(meta.seeds.default) : null;
+  if (defaultSeed && !allowed.includes(defaultSeed)) allowed.push(defaultSeed);
+  if (allowed.length && !db) invalid(name, 'seeds', 'need a database service (database.service)');
+  return {
+    name,
+    description: String(meta.description ?? ''),
+    entryService,
+    ...(db ? { database: { service: String(db.service), name: String(db.name ?? 'postgres'), user: String(db.user ?? 'postgres') } } : {}),
+    images,
+    seeds: { default: defaultSeed, allowed },
+    ttl: { defaultSeconds: ttlDefault, maxSeconds: ttlMax },
+    source,
+  };
+}
+
+/** Reads templates from a folder: one sub-folder per template. */
+export class TemplateCatalog {
+  private readonly compiled = new Map<string, HandlebarsTemplateDelegate>();
+
+  private constructor(
+    private readonly templates: Map<string, Template>,
+    private readonly defaults: Limits,
+  ) {}
+
+  static async load(dir: string, registry: string, defaults: Limits): Promise<TemplateCatalog> {
+    const templates = new Map<string, Template>();
+    const catalog = new TemplateCatalog(templates, defaults);
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      if (!entry.isDirectory() || !TEMPLATE_NAME.test(entry.name)) continue;
+      const folder = path.join(dir, entry.name);
+      const meta = await readFile(path.join(folder, 'template.yml'), 'utf8');
+      const source = await readFile(path.join(folder, 'compose.yml.hbs'), 'utf8');
+      const template = parseTemplateMetadata(entry.name, meta, source, registry);
+      templates.set(entry.name, template);
+      // Render once with sample values: a broken template stops the process at start, not a user.
+      catalog.render(entry.name, {
+        env: { id: '00000000-0000-0000-0000-000000000000', name: 'check', project: 'check' },
+        images: Object.fromEntries(Object.entries(template.images).map(([s, i]) => [s, i.image])),
+      });
+    }
+    return catalog;
+  }
+
+  list(): Template[] {
+    return [...this.templates.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  get(name: string): Template {
+    const t = this.templates.get(name);
+    if (!t) throw new NotFoundError('TEMPLATE_NOT_FOUND', `no template named "${name}"; available: ${[...this.templates.keys()].join(', ') || 'none'}`);
+    return t;
+  }
+
+  has(name: string): boolean {
+    return this.templates.has(name);
+  }
+
+  /** Renders and validates a template's stack for one environment. */
+  render(name: string, input: RenderInput): StackSpec {
+    const template = this.get(name);
+    let fn = this.compiled.get(name);
+    if (!fn) {
+      fn = Handlebars.compile(template.source, { strict: true, noEscape: true });
+      this.compiled.set(name, fn);
+    }
+    let text: string;
+    try {
+      text = fn(quoteAll(input));
+    } catch (err) {
+      throw new StackError('INVALID_TEMPLATE', `template "${name}" failed to render: ${(err as Error).message}`);
+    }
+    const stack = parseStack(text, this.defaults);
+    for (const svc of Object.keys(template.images)) {
+      if (!stack.services.some((s) => s.name === svc)) invalid(name, `images.${svc}`, 'names a service that compose.yml.hbs does not define');
+    }
+    return stack;
+  }
+
+  /**
+   * The image of every service for a request: the template's defaults, the one `tag` applied to
+   * every taggable image, then per-service `images` (a tag, or a whole reference).
+   */
+  resolveImages(name: string, tag: string | undefined, overrides: Record<string, string> | undefined): Record<string, string> {
+    const template = this.get(name);
+    const out: Record<string, string> = {};
+    for (const [svc, spec] of Object.entries(template.images)) {
+      out[svc] = tag && spec.taggable ? withTag(spec.image, tag) : spec.image;
+    }
+    for (const [svc, value] of Object.entries(overrides ?? {})) {
+      const spec = template.images[svc]!;
+      out[svc] = value.includes('/') || value.includes(':') || value.includes('@') ? value : withTag(spec.image, value);
+    }
+    return out;
+  }
+}

@@ -116,7 +116,7 @@ export class EnvironmentStore {
           const id = randomUUID();
           const inserted = await client.query<Row>(
             `INSERT INTO environments (id, name, template, status, owner, images, seed, ttl_seconds, expires_at, project)
-             VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, now() + make_interval(secs => $7), $8)
+             VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7::int, now() + ($7::int * interval '1 second'), $8)
              ON CONFLICT (name) WHERE status <> 'destroyed' DO NOTHING RETURNING *`,
             [id, input.name, input.template, input.owner, input.images, input.seed, input.ttlSeconds, projectName(input.name, id)]);
           if (!inserted.rows[0]) { await client.query('ROLLBACK'); continue; } // lost a race: read the winner
@@ -146,8 +146,8 @@ export class EnvironmentStore {
         const imagesChanged = JSON.stringify(sortKeys(env.images)) !== JSON.stringify(sortKeys(input.images));
         if (imagesChanged || env.status === 'failed') {
           const moved = await client.query<Row>(
-            `UPDATE environments SET status = 'queued', generation = generation + 1, images = $2, ttl_seconds = $3,
-               expires_at = now() + make_interval(secs => $3), failure_code = NULL, failure_message = NULL,
+            `UPDATE environments SET status = 'queued', generation = generation + 1, images = $2, ttl_seconds = $3::int,
+               expires_at = now() + ($3::int * interval '1 second'), failure_code = NULL, failure_message = NULL,
                ready_at = NULL, updated_at = now()
              WHERE id = $1 RETURNING *`, [env.id, input.images, input.ttlSeconds]);
           const why = env.status === 'failed' ? 'retry after failure' : 'new images';
@@ -159,7 +159,7 @@ export class EnvironmentStore {
         }
         if (opts.ttlGiven) {
           const renewed = await client.query<Row>(
-            `UPDATE environments SET ttl_seconds = $2, expires_at = now() + make_interval(secs => $2), updated_at = now()
+            `UPDATE environments SET ttl_seconds = $2::int, expires_at = now() + ($2::int * interval '1 second'), updated_at = now()
              WHERE id = $1 RETURNING *`, [env.id, input.ttlSeconds]);
           await client.query(
             `INSERT INTO environment_events (environment_id, type, status, message) VALUES ($1, 'lease', $2, $3)`,
@@ -208,12 +208,17 @@ export class EnvironmentStore {
   /** Moves the lease: expiresAt = now + seconds. */
   async extend(id: string, seconds: number, by: string): Promise<Environment | undefined> {
     const { rows } = await this.pool.query<Row>(
-      `WITH moved AS (UPDATE environments SET expires_at = now() + make_interval(secs => $2), updated_at = now()
+      `WITH moved AS (UPDATE environments SET expires_at = now() + ($2::int * interval '1 second'), updated_at = now()
                       WHERE id = $1 AND status IN ('queued','provisioning','ready','failed') RETURNING *),
             logged AS (INSERT INTO environment_events (environment_id, type, status, message)
                        SELECT id, 'lease', status, $3 FROM moved)
        SELECT * FROM moved`, [id, seconds, `lease extended by ${by}: expires in ${seconds}s`]);
     return rows[0] ? toEnvironment(rows[0]) : undefined;
+  }
+
+  /** Records that the seed dataset was loaded into the environment's database volume. */
+  async markSeeded(id: string, generation: number): Promise<void> {
+    await this.pool.query('UPDATE environments SET seeded_at = now(), updated_at = now() WHERE id = $1 AND generation = $2', [id, generation]);
   }
 
   /** Environments whose lease has run out and that are not already going away. */
@@ -226,7 +231,7 @@ export class EnvironmentStore {
 
   async withStatus(statuses: Status[], olderThanSeconds = 0): Promise<Environment[]> {
     const { rows } = await this.pool.query<Row>(
-      `SELECT * FROM environments WHERE status = ANY($1) AND updated_at <= now() - make_interval(secs => $2) ORDER BY updated_at LIMIT 500`,
+      `SELECT * FROM environments WHERE status = ANY($1) AND updated_at <= now() - ($2::int * interval '1 second') ORDER BY updated_at LIMIT 500`,
       [statuses, olderThanSeconds]);
     return rows.map(toEnvironment);
   }

@@ -1,0 +1,32 @@
+import { randomUUID } from 'node:crypto';
+import express, { type Express } from 'express';
+import { NotFoundError } from '../core/errors.js';
+import type { ApiDeps } from './deps.js';
+import { bearerAuth } from './middleware/auth.js';
+import { errorHandler } from './middleware/errors.js';
+import { environmentsRouter } from './routes/environments.js';
+import { healthRouter, templatesRouter } from './routes/meta.js';
+
+/** Builds the web process's Express app from its dependencies; listens nowhere itself. */
+export function createApp(deps: ApiDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+  app.use((req, res, next) => {
+    const given = req.get('x-request-id');
+    req.requestId = given && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
+    res.setHeader('X-Request-Id', req.requestId);
+    next();
+  });
+  app.use(healthRouter(deps));
+  const v1 = express.Router();
+  v1.use(express.json({ limit: '64kb', strict: true }));
+  v1.use(bearerAuth(deps.config.apiTokens));
+  v1.use('/environments', environmentsRouter(deps));
+  v1.use('/templates', templatesRouter(deps));
+  v1.use(() => { throw new NotFoundError('ROUTE_NOT_FOUND', 'no such API route; see the README for the v1 API'); });
+  app.use('/api/v1', v1);
+  app.use((req) => { throw new NotFoundError('ROUTE_NOT_FOUND', `no route for ${req.method} ${req.path}`); });
+  app.use(errorHandler(deps.logger));
+  return app;
+}

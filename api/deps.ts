@@ -1,0 +1,16 @@
+import type { Config } from '../core/config.js';
+import type { Logger } from '../core/log.js';
+import type { JobQueues } from '../core/queue.js';
+import type { EnvironmentStore } from '../core/store/environments.js';
+import type { TemplateCatalog } from '../core/templates.js';
+
+/** What the web process's composition root hands to createApp. No Docker here, by design. */
+export interface ApiDeps {
+  config: Config;
+  store: EnvironmentStore;
+  queues: JobQueues;
+  catalog: TemplateCatalog;
+  logger: Logger;
+  /** Readiness probes of the engines the API depends on; each rejects when its engine is down. */
+  probes: { postgres: () => Promise<void>; redis: () => Promise<void> };
+}

@@ -1,0 +1,49 @@
+/**
+ * The web process's composition root: builds the pg pool, the Redis connection for producing
+ * jobs and the logger, and serves the API. It never touches the Docker socket.
+ */
+import pg from 'pg';
+import { Redis } from 'ioredis';
+import { loadConfig } from '../core/config.js';
+import { createLogger } from '../core/log.js';
+import { JobQueues } from '../core/queue.js';
+import { redisOptions } from '../core/redis.js';
+import { migrate } from '../core/store/migrations.js';
+import { EnvironmentStore } from '../core/store/environments.js';
+import { TemplateCatalog } from '../core/templates.js';
+import { createApp } from './app.js';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger(config.logLevel, 'mayfly-web');
+  const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 20 });
+  pool.on('error', (err) => logger.error({ err }, 'postgres pool error'));
+  await migrate(pool);
+  const catalog = await TemplateCatalog.load(config.templatesDir, config.registry, config.defaultLimits);
+  const queues = new JobQueues(redisOptions(config.redisUrl, 'producer'), config.queuePrefix);
+  const redis = new Redis(redisOptions(config.redisUrl, 'producer'));
+  redis.on('error', () => undefined); // reported by /readyz
+  const app = createApp({
+    config, store: new EnvironmentStore(pool), queues, catalog, logger,
+    probes: { postgres: async () => { await pool.query('SELECT 1'); }, redis: async () => { await redis.ping(); } },
+  });
+  const server = app.listen(config.port, () => logger.info({ port: config.port, url: config.publicUrl }, 'mayfly web listening'));
+  server.on('error', (err) => { logger.fatal({ err }, `cannot listen on port ${config.port}`); process.exit(1); });
+  const stop = (signal: string) => {
+    logger.info({ signal }, 'stopping');
+    server.close(async () => {
+      await queues.close().catch(() => undefined);
+      redis.disconnect();
+      await pool.end().catch(() => undefined);
+      process.exit(0);
+    });
+    setTimeout(() => process.exit(0), 10_000).unref();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((err) => {
+  console.error(`mayfly web failed to start: ${err instanceof Error ? err.message : err}`);
+  process.exit(1);
+});

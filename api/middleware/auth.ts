@@ -1,0 +1,36 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { NextFunction, Request, Response } from 'express';
+import type { ApiToken } from '../../core/config.js';
+import { AuthError } from '../../core/errors.js';
+
+export interface Principal {
+  /** The token's name: recorded as the owner of what it creates. */
+  name: string;
+  kind: 'token';
+}
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    principal?: Principal;
+    requestId?: string;
+  }
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/** Bearer tokens from MAYFLY_API_TOKENS, compared in constant time. */
+export function bearerAuth(tokens: readonly ApiToken[]) {
+  const known = tokens.map((t) => ({ name: t.name, hash: digest(t.secret) }));
+  return (req: Request, _res: Response, next: NextFunction) => {
+    const header = req.get('authorization') ?? '';
+    const m = /^Bearer\s+(\S+)$/i.exec(header);
+    if (!known.length) throw new AuthError('no API tokens are configured on this server (MAYFLY_API_TOKENS)');
+    if (!m) throw new AuthError();
+    const given = digest(m[1]!);
+    let match: string | undefined;
+    for (const t of known) if (timingSafeEqual(t.hash, given)) match = t.name;
+    if (!match) throw new AuthError('the API token is not valid');
+    req.principal = { name: match, kind: 'token' };
+    next();
+  };
+}

@@ -1,0 +1,36 @@
+import type { Environment, EnvironmentEvent } from '../core/domain.js';
+import { formatDuration } from '../core/duration.js';
+
+/** The JSON form of an environment, the same for every door. */
+export function presentEnvironment(env: Environment, baseUrl: string, entryService?: string) {
+  const self = `${baseUrl}/api/v1/environments/${env.name}`;
+  // URLs only work while the environment is ready: a redeploy publishes new ports.
+  const urls = env.status === 'ready' ? env.urls : {};
+  return {
+    id: env.id,
+    name: env.name,
+    template: env.template,
+    status: env.status,
+    owner: env.owner,
+    images: env.images,
+    digests: env.digests,
+    seed: env.seed,
+    ttl: formatDuration(env.ttlSeconds),
+    expiresAt: env.expiresAt.toISOString(),
+    expiresInSeconds: env.status === 'destroyed' ? 0 : Math.max(0, Math.round((env.expiresAt.getTime() - Date.now()) / 1000)),
+    generation: env.generation,
+    url: (entryService && urls[entryService]) || Object.values(urls)[0] || null,
+    urls,
+    failure: env.failure,
+    destroyReason: env.destroyReason,
+    destroyedBy: env.destroyedBy,
+    createdAt: env.createdAt.toISOString(),
+    readyAt: env.readyAt?.toISOString() ?? null,
+    destroyedAt: env.destroyedAt?.toISOString() ?? null,
+    links: { self, events: `${self}/events` },
+  };
+}
+
+export function presentEvent(e: EnvironmentEvent) {
+  return { id: e.id, at: e.at.toISOString(), type: e.type, status: e.status, message: e.message, data: e.data };
+}

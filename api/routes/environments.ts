@@ -1,0 +1,168 @@
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Router, type Request, type Response } from 'express';
+import { SETTLED, type Environment, type Status, STATUSES } from '../../core/domain.js';
+import { parseDuration } from '../../core/duration.js';
+import { ConflictError, InputError, NotFoundError, UnavailableError } from '../../core/errors.js';
+import { requestDestroy } from '../../core/lifecycle.js';
+import { NAME_PATTERN, validateEnvironmentRequest, type ValidRequest } from '../../core/requests.js';
+import type { ApiDeps } from '../deps.js';
+import { presentEnvironment, presentEvent } from '../presenters.js';
+
+const MAX_WAIT_SECONDS = 900;
+/** How long a PUT for a name that is being torn down waits for the teardown before creating. */
+const DESTROYING_WAIT_MS = 120_000;
+
+function parseWait(req: Request): number {
+  const raw = req.query.wait;
+  if (raw === undefined || raw === '') return 0;
+  const seconds = parseDuration(String(raw));
+  if (seconds === undefined || seconds > MAX_WAIT_SECONDS) {
+    throw new InputError('invalid query', [{ field: 'wait', message: `must be a number of seconds (or a duration) up to ${MAX_WAIT_SECONDS}` }]);
+  }
+  return seconds;
+}
+
+function pathName(req: Request): string {
+  const name = String(req.params.name);
+  if (!NAME_PATTERN.test(name)) {
+    throw new InputError('invalid environment name', [{ field: 'name', message: 'must be 1-63 lowercase letters, digits and "-", starting with a letter or digit' }]);
+  }
+  return name;
+}
+
+export function environmentsRouter(deps: ApiDeps): Router {
+  const { store, queues, catalog, config } = deps;
+  const router = Router();
+  const present = (env: Environment) => presentEnvironment(env, config.publicUrl, catalog.has(env.template) ? catalog.get(env.template).entryService : undefined);
+
+  async function find(name: string): Promise<Environment> {
+    const env = await store.getByName(name);
+    if (!env) throw new NotFoundError('ENVIRONMENT_NOT_FOUND', `no environment named "${name}"`);
+    return env;
+  }
+
+  /** Holds the answer until the environment settles (ready, failed, destroyed) or time is up. */
+  async function waitUntilSettled(req: Request, env: Environment, seconds: number): Promise<Environment> {
+    const deadline = Date.now() + seconds * 1000;
+    let current = env;
+    let gone = false;
+    req.on('close', () => { gone = true; });
+    while (!SETTLED.includes(current.status) && Date.now() < deadline && !gone) {
+      await sleep(Math.min(250, Math.max(0, deadline - Date.now())));
+      current = (await store.getById(env.id)) ?? current;
+    }
+    return current;
+  }
+
+  /** Queues the work for a created or redeployed environment and its lease's end. */
+  async function schedule(env: Environment): Promise<void> {
+    try {
+      await queues.enqueueProvision(env.id, env.generation);
+      await queues.scheduleExpiry(env.id, env.expiresAt);
+    } catch (err) {
+      // Recorded in PostgreSQL already: the reconciler queues it once Redis answers again.
+      deps.logger.warn({ err, envId: env.id }, 'could not queue provisioning; the reconciler will');
+      await store.addEvent(env.id, 'queue-unavailable', 'the job queue did not answer; the reconciler will queue this environment').catch(() => undefined);
+    }
+  }
+
+  async function deploy(req: Request, res: Response, valid: ValidRequest, name: string, createOnly: boolean): Promise<void> {
+    const owner = req.principal!.name;
+    const input = { name, template: valid.template, owner, images: valid.images, seed: valid.seed, ttlSeconds: valid.ttlSeconds };
+    const waitDeadline = Date.now() + DESTROYING_WAIT_MS;
+    let result;
+    for (;;) {
+      try {
+        result = await store.upsert(input, { ttlGiven: valid.ttlGiven, createOnly });
+        break;
+      } catch (err) {
+        // A name being torn down: wait for the teardown, then create a new one, never a ghost.
+        if (err instanceof ConflictError && err.code === 'ENVIRONMENT_DESTROYING' && Date.now() < waitDeadline) {
+          await sleep(500);
+          continue;
+        }
+        throw err;
+      }
+    }
+    const { env, action } = result;
+    if (action !== 'unchanged') await schedule(env);
+    else if (valid.ttlGiven) await queues.scheduleExpiry(env.id, env.expiresAt).catch(() => undefined);
+    const wait = parseWait(req);
+    const shown = wait ? await waitUntilSettled(req, env, wait) : env;
+    // 202: a deploy was queued (created or redeployed); 200: nothing to do, the PUT was a no-op.
+    res.status(action === 'unchanged' ? 200 : 202);
+    res.setHeader('Location', `${config.publicUrl}/api/v1/environments/${env.name}`);
+    res.json({ ...present(shown), action });
+  }
+
+  router.get('/', async (req, res) => {
+    const statuses = req.query.status ? String(req.query.status).split(',') : undefined;
+    if (statuses && !statuses.every((s) => (STATUSES as readonly string[]).includes(s))) {
+      throw new InputError('invalid query', [{ field: 'status', message: `must be one or more of ${STATUSES.join(', ')}` }]);
+    }
+    const list = await store.list({
+      statuses: (statuses as Status[] | undefined) ?? (req.query.all === 'true' ? undefined : STATUSES.filter((s) => s !== 'destroyed')),
+      ...(req.query.template ? { template: String(req.query.template) } : {}),
+      ...(req.query.owner ? { owner: String(req.query.owner) } : {}),
+    });
+    res.json({ environments: list.map(present) });
+  });
+
+  router.post('/', async (req, res) => {
+    const valid = validateEnvironmentRequest(req.body, catalog);
+    const name = valid.name ?? `${valid.template}-${randomBytes(3).toString('hex')}`.slice(0, 63);
+    await deploy(req, res, valid, name, true);
+  });
+
+  router.put('/:name', async (req, res) => {
+    const name = pathName(req);
+    const valid = validateEnvironmentRequest(req.body, catalog, name);
+    await deploy(req, res, valid, name, false);
+  });
+
+  router.get('/:name', async (req, res) => {
+    const wait = parseWait(req);
+    let env = await find(pathName(req));
+    if (wait) env = await waitUntilSettled(req, env, wait);
+    res.json(present(env));
+  });
+
+  router.get('/:name/events', async (req, res) => {
+    const env = await find(pathName(req));
+    res.json({ environment: env.name, id: env.id, events: (await store.events(env.id)).map(presentEvent) });
+  });
+
+  router.post('/:name/extend', async (req, res) => {
+    const env = await find(pathName(req));
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const unknown = Object.keys(body).filter((k) => k !== 'ttl');
+    const seconds = parseDuration(body.ttl);
+    const max = catalog.has(env.template) ? catalog.get(env.template).ttl.maxSeconds : seconds ?? 0;
+    const problems = unknown.map((field) => ({ field, message: 'unknown field; allowed: ttl' }));
+    if (seconds === undefined) problems.push({ field: 'ttl', message: 'is required: a duration such as "2h" from now' });
+    else if (seconds > max) problems.push({ field: 'ttl', message: `is longer than the template's maximum of ${max} s` });
+    if (problems.length) throw new InputError(`invalid request: ${problems.map((p) => p.field).join(', ')}`, problems);
+    const moved = await store.extend(env.id, seconds!, req.principal!.name);
+    if (!moved) throw new ConflictError('ENVIRONMENT_GONE', `environment "${env.name}" is ${env.status}; it cannot be extended`);
+    await queues.scheduleExpiry(moved.id, moved.expiresAt).catch(() => undefined);
+    res.json(present(moved));
+  });
+
+  router.delete('/:name', async (req, res) => {
+    const env = await find(pathName(req));
+    let current = env;
+    if (env.status !== 'destroyed') {
+      try {
+        current = await requestDestroy(store, queues, env, 'destroyed', req.principal!.name);
+      } catch (err) {
+        throw new UnavailableError('the job queue did not answer; the teardown is recorded and the reconciler will run it', err);
+      }
+    }
+    const wait = parseWait(req);
+    if (wait) current = await waitUntilSettled(req, current, wait);
+    res.status(202).json(present(current));
+  });
+
+  return router;
+}

@@ -1,0 +1,41 @@
+import { Router } from 'express';
+import { formatDuration } from '../../core/duration.js';
+import type { ApiDeps } from '../deps.js';
+
+export function templatesRouter(deps: ApiDeps): Router {
+  const router = Router();
+  router.get('/', (_req, res) => {
+    res.json({
+      templates: deps.catalog.list().map((t) => ({
+        name: t.name,
+        description: t.description,
+        entryService: t.entryService,
+        services: Object.fromEntries(Object.entries(t.images).map(([s, i]) => [s, { image: i.image, taggable: i.taggable }])),
+        seeds: t.seeds,
+        ttl: { default: formatDuration(t.ttl.defaultSeconds), max: formatDuration(t.ttl.maxSeconds) },
+      })),
+    });
+  });
+  return router;
+}
+
+/** Liveness (the process answers) and readiness (its engines answer). No auth: for probes. */
+export function healthRouter(deps: ApiDeps): Router {
+  const router = Router();
+  router.get('/healthz', (_req, res) => { res.json({ status: 'ok' }); });
+  router.get('/readyz', async (_req, res) => {
+    const check = async (probe: () => Promise<void>) => {
+      const started = Date.now();
+      try {
+        await Promise.race([probe(), new Promise((_, reject) => setTimeout(() => reject(new Error('timed out after 2 s')), 2000).unref())]);
+        return { ok: true, ms: Date.now() - started };
+      } catch (err) {
+        return { ok: false, error: (err as Error).message };
+      }
+    };
+    const [postgres, redis] = await Promise.all([check(deps.probes.postgres), check(deps.probes.redis)]);
+    const ok = postgres.ok && redis.ok;
+    res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'unavailable', checks: { postgres, redis } });
+  });
+  return router;
+}

@@ -1,0 +1,68 @@
+import { Queue, type ConnectionOptions, type JobsOptions } from 'bullmq';
+
+/**
+ * Queue contracts shared by the API (which enqueues) and the worker (which consumes). Job ids
+ * are unique per environment and deploy generation, so enqueuing twice is harmless.
+ * PostgreSQL is the truth; Redis holds work in flight, and the reconciler rebuilds it.
+ */
+export const QUEUE_PROVISION = 'provision';
+export const QUEUE_LIFECYCLE = 'lifecycle';
+
+export interface ProvisionJobData { environmentId: string; generation: number }
+export interface TeardownJobData { environmentId: string }
+export interface ExpireJobData { environmentId: string; expiresAt: number }
+export type LifecycleJobData = TeardownJobData | ExpireJobData | Record<string, never>;
+
+export const JOB_PROVISION = 'provision';
+export const JOB_TEARDOWN = 'teardown';
+export const JOB_EXPIRE = 'expire';
+export const JOB_RECONCILE = 'reconcile';
+
+export const provisionJobId = (id: string, generation: number) => `provision-${id}-${generation}`;
+export const teardownJobId = (id: string) => `teardown-${id}`;
+export const expireJobId = (id: string, expiresAt: number) => `expire-${id}-${expiresAt}`;
+
+const PROVISION_OPTS: JobsOptions = {
+  attempts: 3,
+  backoff: { type: 'exponential', delay: 2000 },
+  removeOnComplete: true,
+  removeOnFail: true,
+};
+const TEARDOWN_OPTS: JobsOptions = {
+  attempts: 8,
+  backoff: { type: 'exponential', delay: 1000 },
+  removeOnComplete: true,
+  removeOnFail: true,
+};
+
+export class JobQueues {
+  readonly provision: Queue<ProvisionJobData>;
+  readonly lifecycle: Queue<LifecycleJobData>;
+
+  constructor(connection: ConnectionOptions, prefix: string) {
+    this.provision = new Queue(QUEUE_PROVISION, { connection, prefix });
+    this.lifecycle = new Queue(QUEUE_LIFECYCLE, { connection, prefix });
+  }
+
+  async enqueueProvision(environmentId: string, generation: number): Promise<void> {
+    await this.provision.add(JOB_PROVISION, { environmentId, generation }, { ...PROVISION_OPTS, jobId: provisionJobId(environmentId, generation) });
+  }
+
+  async enqueueTeardown(environmentId: string): Promise<void> {
+    await this.lifecycle.add(JOB_TEARDOWN, { environmentId }, { ...TEARDOWN_OPTS, jobId: teardownJobId(environmentId), priority: 1 });
+  }
+
+  /** A delayed job at the moment the lease ends; the reconciler covers a lost one. */
+  async scheduleExpiry(environmentId: string, expiresAt: Date): Promise<void> {
+    const at = expiresAt.getTime();
+    await this.lifecycle.add(JOB_EXPIRE, { environmentId, expiresAt: at }, {
+      jobId: expireJobId(environmentId, at), delay: Math.max(0, at - Date.now()), removeOnComplete: true, removeOnFail: true, attempts: 3,
+    });
+  }
+
+  async close(): Promise<void> {
+    const results = await Promise.allSettled([this.provision.close(), this.lifecycle.close()]);
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+  }
+}

@@ -1,0 +1,16 @@
+import type { Config } from '../core/config.js';
+import type { Logger } from '../core/log.js';
+import type { JobQueues } from '../core/queue.js';
+import type { EnvironmentStore } from '../core/store/environments.js';
+import type { TemplateCatalog } from '../core/templates.js';
+import type { Runtime } from './runtime/runtime.js';
+
+/** What every job handler gets from the worker's composition root. */
+export interface WorkerContext {
+  config: Config;
+  store: EnvironmentStore;
+  queues: JobQueues;
+  catalog: TemplateCatalog;
+  runtime: Runtime;
+  logger: Logger;
+}

@@ -1,0 +1,147 @@
+import { UnrecoverableError, type Job } from 'bullmq';
+import { MayflyError, PermanentFailure, StackError, errorMessage } from '../../core/errors.js';
+import type { Environment } from '../../core/domain.js';
+import type { ProvisionJobData } from '../../core/queue.js';
+import type { WorkerContext } from '../context.js';
+import type { EnvironmentRef, ServiceState } from '../runtime/runtime.js';
+import { loadSeed } from '../seeds/load-seed.js';
+
+/** The environment was destroyed or redeployed while this job ran: stop quietly. */
+class Superseded extends Error {}
+
+/**
+ * Provision one generation of an environment: render and validate its stack, pull its images
+ * (recording digests), start its services in dependency order, wait for health, seed its
+ * database, publish its URLs. Every step is idempotent, so a retried or resumed job converges.
+ */
+export function provisionHandler(ctx: WorkerContext) {
+  return async (job: Job<ProvisionJobData>): Promise<string> => {
+    const { environmentId, generation } = job.data;
+    const log = ctx.logger.child({ envId: environmentId, generation, jobId: job.id });
+    let env = await ctx.store.getById(environmentId);
+    if (!env || env.generation !== generation) return 'superseded';
+    if (env.status === 'queued') {
+      const moved = await ctx.store.transition(env.id, 'provisioning', {
+        generation,
+        event: { type: 'provisioning', message: `provisioning started (attempt ${job.attemptsMade + 1})`, data: { attempt: job.attemptsMade + 1 } },
+      });
+      if (!moved) return 'superseded';
+      env = moved;
+    } else if (env.status === 'provisioning') {
+      await ctx.store.addEvent(env.id, 'provisioning', `provisioning resumed (attempt ${job.attemptsMade + 1})`);
+    } else {
+      return `skipped: status ${env.status}`;
+    }
+
+    try {
+      const result = await provision(ctx, env, log);
+      return result;
+    } catch (err) {
+      if (err instanceof Superseded) return 'superseded';
+      const permanent = err instanceof PermanentFailure || err instanceof StackError;
+      const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      if (!permanent && !lastAttempt) {
+        log.warn({ err }, 'provisioning attempt failed; retrying');
+        await ctx.store.addEvent(env.id, 'retry', `attempt ${job.attemptsMade + 1} failed, retrying: ${errorMessage(err)}`);
+        throw err;
+      }
+      await fail(ctx, env, err, log);
+      throw new UnrecoverableError(errorMessage(err));
+    }
+  };
+}
+
+async function stillCurrent(ctx: WorkerContext, env: Environment): Promise<void> {
+  const now = await ctx.store.getById(env.id);
+  if (!now || now.generation !== env.generation || now.status !== 'provisioning') throw new Superseded();
+}
+
+async function provision(ctx: WorkerContext, env: Environment, log: WorkerContext['logger']): Promise<string> {
+  const started = Date.now();
+  const template = ctx.catalog.get(env.template);
+  const ref: EnvironmentRef = { id: env.id, project: env.project, generation: env.generation };
+  const stack = ctx.catalog.render(env.template, { env: { id: env.id, name: env.name, project: env.project }, images: env.images });
+
+  // Pull every image first: nothing starts from an image that failed to pull.
+  const digests: Record<string, string> = {};
+  const pullStarted = Date.now();
+  const pulled = new Map<string, string>();
+  for (const svc of stack.services) {
+    if (!pulled.has(svc.image)) {
+      const { digest } = await ctx.runtime.pull(svc.image, (m) => log.debug(m));
+      pulled.set(svc.image, digest);
+      await ctx.store.addEvent(env.id, 'pulled', `pulled ${svc.image}`, { image: svc.image, digest });
+    }
+    digests[svc.name] = pulled.get(svc.image)!;
+  }
+  const pullMs = Date.now() - pullStarted;
+  await stillCurrent(ctx, env);
+
+  const abort = new AbortController();
+  const watch = setInterval(() => {
+    ctx.store.getById(env.id).then((now) => {
+      if (!now || now.generation !== env.generation || now.status !== 'provisioning') abort.abort();
+    }, () => undefined);
+  }, 1000);
+  let states: ServiceState[];
+  const startStarted = Date.now();
+  try {
+    states = await ctx.runtime.up(ref, stack, {
+      healthTimeoutMs: ctx.config.healthTimeoutMs,
+      signal: abort.signal,
+      onProgress: (message, data) => {
+        log.info({ ...data }, message);
+        void ctx.store.addEvent(env.id, 'progress', message, data).catch(() => undefined);
+      },
+    });
+  } catch (err) {
+    if ((err as MayflyError).code === 'ABORTED') throw new Superseded();
+    throw err;
+  } finally {
+    clearInterval(watch);
+  }
+  const startMs = Date.now() - startStarted;
+  await stillCurrent(ctx, env);
+
+  let seedMs = 0;
+  if (env.seed && !env.seededAt) {
+    const seeded = await loadSeed(ctx.runtime, ref, template, ctx.config.seedsDir, env.seed);
+    seedMs = seeded.ms;
+    await ctx.store.markSeeded(env.id, env.generation);
+    await ctx.store.addEvent(env.id, 'seeded', `dataset "${env.seed}" loaded (${seeded.files.length} file(s), ${seeded.bytes} bytes, ${seeded.ms} ms)`, { ...seeded });
+  }
+
+  const urls: Record<string, string> = {};
+  const ordered = [...states].sort((a, b) => (a.service === template.entryService ? -1 : b.service === template.entryService ? 1 : 0));
+  for (const s of ordered) {
+    const port = Object.entries(s.ports).sort(([a], [b]) => a.localeCompare(b))[0];
+    if (port) urls[s.service] = `http://${ctx.config.publicHost}:${port[1]}`;
+  }
+  const timings = { pullMs, startMs, seedMs, totalMs: Date.now() - started };
+  const ready = await ctx.store.transition(env.id, 'ready', {
+    generation: env.generation,
+    set: { digests, urls, ready_at: new Date() },
+    event: { type: 'ready', message: `ready${urls[template.entryService] ? ` at ${urls[template.entryService]}` : ''} (${(timings.totalMs / 1000).toFixed(1)} s)`, data: { urls, digests, timings } },
+  });
+  if (!ready) throw new Superseded();
+  log.info({ urls, timings }, 'environment ready');
+  return 'ready';
+}
+
+async function fail(ctx: WorkerContext, env: Environment, err: unknown, log: WorkerContext['logger']): Promise<void> {
+  const code = err instanceof MayflyError ? err.code : 'PROVISION_FAILED';
+  const details = err instanceof MayflyError ? err.details : undefined;
+  log.error({ err, code }, 'provisioning failed');
+  const moved = await ctx.store.transition(env.id, 'failed', {
+    generation: env.generation,
+    set: { failure_code: code, failure_message: errorMessage(err), seeded_at: null },
+    event: { type: 'failed', message: `failed: ${errorMessage(err)}`, data: { code, ...(details && typeof details === 'object' ? details : {}) } },
+  });
+  if (!moved) return;
+  // Failed and cleaned: nothing of a failed environment keeps running; its logs are in the event.
+  const removed = await ctx.runtime.remove(env.id).catch((e) => {
+    log.warn({ err: e }, 'cleanup after failure did not finish; the reconciler will retry');
+    return undefined;
+  });
+  if (removed) await ctx.store.addEvent(env.id, 'cleaned', `removed ${removed.containers} container(s), ${removed.networks} network(s), ${removed.volumes} volume(s)`, { ...removed });
+}

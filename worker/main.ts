@@ -1,0 +1,58 @@
+/**
+ * The worker process's composition root: the only place that builds the pg pool, the Redis
+ * connections, the Docker client and the logger. It alone holds Docker access.
+ */
+import Docker from 'dockerode';
+import pg from 'pg';
+import { loadConfig } from '../core/config.js';
+import { createLogger } from '../core/log.js';
+import { JobQueues } from '../core/queue.js';
+import { redisOptions } from '../core/redis.js';
+import { migrate } from '../core/store/migrations.js';
+import { EnvironmentStore } from '../core/store/environments.js';
+import { TemplateCatalog } from '../core/templates.js';
+import { DockerRuntime } from './runtime/docker/docker-runtime.js';
+import { WorkerService } from './service.js';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger(config.logLevel, 'mayfly-worker');
+  const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 10 });
+  pool.on('error', (err) => logger.error({ err }, 'postgres pool error'));
+  await migrate(pool);
+  const catalog = await TemplateCatalog.load(config.templatesDir, config.registry, config.defaultLimits);
+  const docker = new Docker(config.dockerHost ? dockerOptions(config.dockerHost) : undefined);
+  await docker.ping().catch((err) => {
+    throw new Error(`the Docker Engine does not answer (${config.dockerHost ?? '/var/run/docker.sock'}): ${err.message}; run npm run setup`);
+  });
+  const connection = redisOptions(config.redisUrl, 'worker');
+  const queues = new JobQueues(redisOptions(config.redisUrl, 'producer'), config.queuePrefix);
+  const service = new WorkerService({ config, store: new EnvironmentStore(pool), queues, catalog, runtime: new DockerRuntime(docker), logger }, connection);
+  await service.start();
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping: letting running jobs finish');
+    await service.close();
+    await queues.close().catch(() => undefined);
+    await pool.end().catch(() => undefined);
+    logger.info('worker stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+/** DOCKER_HOST as dockerode takes it: unix:///path or tcp://host:port. */
+function dockerOptions(host: string): Docker.DockerOptions {
+  if (host.startsWith('unix://')) return { socketPath: host.slice('unix://'.length) };
+  const url = new URL(host.replace(/^tcp:/, 'http:'));
+  return { host: url.hostname, port: Number(url.port || 2375), protocol: 'http' };
+}
+
+main().catch((err) => {
+  console.error(`mayfly worker failed to start: ${err instanceof Error ? err.message : err}`);
+  process.exit(1);
+});

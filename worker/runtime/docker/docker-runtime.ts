@@ -1,0 +1,336 @@
+import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Readable } from 'node:stream';
+import type Docker from 'dockerode';
+import { PermanentFailure, MayflyError } from '../../../core/errors.js';
+import {
+  LABEL_COMPOSE_NETWORK, LABEL_COMPOSE_PROJECT, LABEL_COMPOSE_SERVICE, LABEL_COMPOSE_VOLUME,
+  LABEL_CONFIG_HASH, LABEL_ENV, LABEL_GENERATION,
+} from '../../../core/domain.js';
+import type { ServiceSpec, StackSpec } from '../../../core/stack/model.js';
+import type { EnvironmentRef, OwnedObjects, ProgressFn, PulledImage, RemovalReport, Runtime, ServiceState } from '../runtime.js';
+import { dockerMessage, dockerStatus, isConflict, isNotFound } from './errors.js';
+import { demux } from './streams.js';
+
+const MS = 1_000_000; // nanoseconds per millisecond
+
+/** Compose's object names, so `docker compose -p <project> ps` understands the stack. */
+export const networkName = (project: string) => `${project}_default`;
+export const volumeName = (project: string, volume: string) => `${project}_${volume}`;
+export const containerName = (project: string, service: string) => `${project}-${service}-1`;
+
+/** Thrown when a wait or a pull is cut short because the environment was destroyed meanwhile. */
+export class Aborted extends MayflyError {
+  constructor() {
+    super('ABORTED', 409, 'aborted: the environment is going away');
+  }
+}
+
+function baseLabels(env: EnvironmentRef): Record<string, string> {
+  return { [LABEL_ENV]: env.id, [LABEL_GENERATION]: String(env.generation), [LABEL_COMPOSE_PROJECT]: env.project };
+}
+
+/** The Engine API body for a service's container; its hash decides whether a container is reused. */
+export function containerSpec(env: EnvironmentRef, svc: ServiceSpec): Docker.ContainerCreateOptions {
+  const exposed: Record<string, object> = {};
+  const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
+  for (const p of svc.ports) {
+    exposed[`${p.container}/${p.protocol}`] = {};
+    bindings[`${p.container}/${p.protocol}`] = [{ HostIp: '127.0.0.1', HostPort: '' }];
+  }
+  const spec: Docker.ContainerCreateOptions = {
+    Image: svc.image,
+    Env: Object.entries(svc.environment).map(([k, v]) => `${k}=${v}`),
+    Labels: {
+      ...svc.labels,
+      [LABEL_ENV]: env.id,
+      [LABEL_COMPOSE_PROJECT]: env.project,
+      [LABEL_COMPOSE_SERVICE]: svc.name,
+      'com.docker.compose.container-number': '1',
+      'com.docker.compose.oneoff': 'False',
+    },
+    ExposedPorts: exposed,
+    HostConfig: {
+      Memory: svc.limits.memoryBytes,
+      MemorySwap: svc.limits.memoryBytes,
+      NanoCpus: svc.limits.nanoCpus,
+      PidsLimit: svc.limits.pids,
+      PortBindings: bindings,
+      Mounts: svc.volumes.map((v) => ({ Type: 'volume' as const, Source: volumeName(env.project, v.source), Target: v.target, ReadOnly: v.readOnly })),
+      Tmpfs: Object.fromEntries(svc.tmpfs.map((t) => [t, ''])),
+      RestartPolicy: { Name: svc.restart === 'no' ? '' : svc.restart },
+      NetworkMode: networkName(env.project),
+      Init: false,
+    },
+    NetworkingConfig: { EndpointsConfig: { [networkName(env.project)]: { Aliases: [svc.name] } } },
+  };
+  if (svc.command) spec.Cmd = svc.command;
+  if (svc.entrypoint) spec.Entrypoint = svc.entrypoint;
+  if (svc.workingDir) spec.WorkingDir = svc.workingDir;
+  if (svc.user) spec.User = svc.user;
+  if (svc.stopGraceSeconds !== undefined) spec.StopTimeout = svc.stopGraceSeconds;
+  if (svc.healthcheck) {
+    spec.Healthcheck = {
+      Test: svc.healthcheck.test,
+      ...(svc.healthcheck.intervalMs ? { Interval: svc.healthcheck.intervalMs * MS } : {}),
+      ...(svc.healthcheck.timeoutMs ? { Timeout: svc.healthcheck.timeoutMs * MS } : {}),
+      ...(svc.healthcheck.retries ? { Retries: svc.healthcheck.retries } : {}),
+      ...(svc.healthcheck.startPeriodMs ? { StartPeriod: svc.healthcheck.startPeriodMs * MS } : {}),
+    };
+  }
+  const hash = createHash('sha256').update(JSON.stringify(spec)).digest('hex').slice(0, 16);
+  spec.Labels![LABEL_CONFIG_HASH] = hash;
+  spec.Labels![LABEL_GENERATION] = String(env.generation);
+  return spec;
+}
+
+export class DockerRuntime implements Runtime {
+  constructor(private readonly docker: Docker) {}
+
+  async pull(image: string, onProgress?: ProgressFn): Promise<PulledImage> {
+    let stream: NodeJS.ReadableStream;
+    try {
+      stream = await this.docker.pull(image);
+    } catch (err) {
+      throw this.pullError(image, err);
+    }
+    let lastStatus = '';
+    await new Promise<void>((resolve, reject) => {
+      this.docker.modem.followProgress(
+        stream,
+        (err: Error | null, output: { error?: string; errorDetail?: { message?: string } }[]) => {
+          const streamError = err ?? output?.find((o) => o.error);
+          if (streamError) {
+            const message = err ? dockerMessage(err) : (streamError as { error: string }).error;
+            reject(new PermanentFailure('IMAGE_PULL_FAILED', `pulling ${image} failed: ${message}`, { cause: err ?? undefined }));
+          } else resolve();
+        },
+        (event: { status?: string; id?: string }) => {
+          // Report each distinct status once (not every byte of progress).
+          if (event.status && event.status !== lastStatus && !event.id) {
+            lastStatus = event.status;
+            onProgress?.(`${image}: ${event.status}`);
+          }
+        },
+      );
+    });
+    const info = await this.docker.getImage(image).inspect();
+    const repository = image.replace(/@.*$/, '').replace(/:[^:/]+$/, '');
+    const digest = info.RepoDigests?.find((d) => d.startsWith(`${repository}@`)) ?? info.RepoDigests?.[0] ?? info.Id;
+    return { image, digest };
+  }
+
+  private pullError(image: string, err: unknown): Error {
+    const status = dockerStatus(err);
+    if (status === 404) return new PermanentFailure('IMAGE_NOT_FOUND', `image ${image} does not exist in its registry (${dockerMessage(err)})`, { cause: err });
+    if (status === 401 || status === 403) return new PermanentFailure('IMAGE_UNAUTHORIZED', `the registry refused ${image}: ${dockerMessage(err)}`, { cause: err });
+    // 500 from the engine covers unreachable registries: worth a retry.
+    return new Error(`pulling ${image} failed: ${dockerMessage(err)}`, { cause: err });
+  }
+
+  private async ensureNetwork(env: EnvironmentRef): Promise<void> {
+    const name = networkName(env.project);
+    try {
+      await this.docker.createNetwork({
+        Name: name, Driver: 'bridge', CheckDuplicate: true,
+        Labels: { ...baseLabels(env), [LABEL_COMPOSE_NETWORK]: 'default' },
+      });
+    } catch (err) {
+      if (!isConflict(err)) throw err;
+      const info = await this.docker.getNetwork(name).inspect();
+      if (info.Labels?.[LABEL_ENV] !== env.id) {
+        throw new PermanentFailure('NAME_CLASH', `a network named ${name} exists that does not belong to this environment`);
+      }
+    }
+  }
+
+  private async ensureVolume(env: EnvironmentRef, volume: string): Promise<void> {
+    const name = volumeName(env.project, volume);
+    const existing = await this.docker.getVolume(name).inspect().catch((err) => (isNotFound(err) ? undefined : Promise.reject(err)));
+    if (existing) {
+      if (existing.Labels?.[LABEL_ENV] !== env.id) throw new PermanentFailure('NAME_CLASH', `a volume named ${name} exists that does not belong to this environment`);
+      return;
+    }
+    await this.docker.createVolume({ Name: name, Labels: { ...baseLabels(env), [LABEL_COMPOSE_VOLUME]: volume } });
+  }
+
+  /** Creates the service's container unless one with the same configuration is already running. */
+  private async ensureContainer(env: EnvironmentRef, svc: ServiceSpec, onProgress?: ProgressFn): Promise<Docker.Container> {
+    const name = containerName(env.project, svc.name);
+    const spec = containerSpec(env, svc);
+    const existing = this.docker.getContainer(name);
+    const info = await existing.inspect().catch((err) => (isNotFound(err) ? undefined : Promise.reject(err)));
+    if (info) {
+      if (info.Config.Labels?.[LABEL_ENV] !== env.id) throw new PermanentFailure('NAME_CLASH', `a container named ${name} exists that does not belong to this environment`);
+      if (info.Config.Labels?.[LABEL_CONFIG_HASH] === spec.Labels![LABEL_CONFIG_HASH] && info.State.Running) {
+        onProgress?.(`${svc.name}: unchanged, kept running`, { service: svc.name });
+        return existing;
+      }
+      onProgress?.(`${svc.name}: configuration changed, recreating`, { service: svc.name });
+      await existing.remove({ force: true, v: true }).catch((err) => (isNotFound(err) ? undefined : Promise.reject(err)));
+    }
+    const container = await this.docker.createContainer({ ...spec, name });
+    await container.start();
+    onProgress?.(`${svc.name}: started (${svc.image})`, { service: svc.name });
+    return container;
+  }
+
+  async up(env: EnvironmentRef, stack: StackSpec, opts: { healthTimeoutMs: number; onProgress?: ProgressFn; signal?: AbortSignal }): Promise<ServiceState[]> {
+    await this.ensureNetwork(env);
+    for (const v of stack.volumes) await this.ensureVolume(env, v);
+    const deadline = Date.now() + opts.healthTimeoutMs;
+    const containers = new Map<string, Docker.Container>();
+    for (const svc of stack.services) {
+      for (const dep of svc.dependsOn) {
+        await this.waitFor(env, dep.service, containers.get(dep.service)!, dep.condition, deadline, opts);
+      }
+      containers.set(svc.name, await this.ensureContainer(env, svc, opts.onProgress));
+    }
+    const states: ServiceState[] = [];
+    for (const svc of stack.services) {
+      const c = containers.get(svc.name)!;
+      await this.waitFor(env, svc.name, c, 'service_healthy_if_any', deadline, opts);
+      states.push(await this.state(svc.name, c));
+    }
+    return states;
+  }
+
+  private async state(service: string, c: Docker.Container): Promise<ServiceState> {
+    const info = await c.inspect();
+    const ports: Record<string, number> = {};
+    for (const [port, binds] of Object.entries(info.NetworkSettings.Ports ?? {})) {
+      const hostPort = binds?.find((b) => b.HostIp === '127.0.0.1' || b.HostIp === '0.0.0.0')?.HostPort ?? binds?.[0]?.HostPort;
+      if (hostPort) ports[port] = Number(hostPort);
+    }
+    const health = info.State.Health?.Status;
+    return {
+      service, containerId: info.Id, running: info.State.Running,
+      health: health === 'healthy' || health === 'unhealthy' || health === 'starting' ? health : 'none', ports,
+    };
+  }
+
+  /** Waits until a service meets a condition; a service that exits or turns unhealthy fails at once, with its logs. */
+  private async waitFor(
+    env: EnvironmentRef, service: string, c: Docker.Container,
+    condition: 'service_started' | 'service_healthy' | 'service_completed_successfully' | 'service_healthy_if_any',
+    deadline: number, opts: { onProgress?: ProgressFn; signal?: AbortSignal },
+  ): Promise<void> {
+    let announced = false;
+    for (;;) {
+      if (opts.signal?.aborted) throw new Aborted();
+      const info = await c.inspect();
+      const st = info.State;
+      const hasHealth = !!info.Config.Healthcheck?.Test?.length && info.Config.Healthcheck.Test[0] !== 'NONE';
+      if (condition === 'service_completed_successfully') {
+        if (!st.Running && st.Status === 'exited') {
+          if (st.ExitCode === 0) return;
+          throw await this.serviceFailure(env, service, 'SERVICE_EXITED', `${service} exited with code ${st.ExitCode}`);
+        }
+      } else {
+        if (!st.Running && !st.Restarting) {
+          throw await this.serviceFailure(env, service, 'SERVICE_EXITED', `${service} exited with code ${st.ExitCode}${st.OOMKilled ? ' (killed: out of memory, raise mem_limit)' : ''}`);
+        }
+        if (condition === 'service_started' && st.Running) return;
+        if (condition === 'service_healthy' && !hasHealth) {
+          throw new PermanentFailure('NO_HEALTHCHECK', `a service depends on ${service} being healthy, but ${service} has no healthcheck (add one to the template)`);
+        }
+        if (!hasHealth && st.Running) return;
+        if (st.Health?.Status === 'healthy') {
+          if (announced) opts.onProgress?.(`${service}: healthy`, { service });
+          return;
+        }
+        if (st.Health?.Status === 'unhealthy') {
+          throw await this.serviceFailure(env, service, 'SERVICE_UNHEALTHY', `${service} is unhealthy: ${st.Health.Log?.at(-1)?.Output?.trim() || 'its healthcheck failed'}`);
+        }
+        if (!announced) { opts.onProgress?.(`${service}: waiting for healthy`, { service }); announced = true; }
+      }
+      if (Date.now() > deadline) {
+        throw await this.serviceFailure(env, service, 'HEALTH_TIMEOUT', `${service} was not healthy in time (MAYFLY_HEALTH_TIMEOUT)`);
+      }
+      await sleep(250);
+    }
+  }
+
+  private async serviceFailure(env: EnvironmentRef, service: string, code: string, message: string): Promise<PermanentFailure> {
+    const logs = await this.logs(env, service, 20).catch(() => '');
+    return new PermanentFailure(code, message, { details: { service, logs } });
+  }
+
+  async exec(env: EnvironmentRef, service: string, cmd: string[], input?: Readable): Promise<{ exitCode: number; output: string }> {
+    const c = this.docker.getContainer(containerName(env.project, service));
+    const exec = await c.exec({ Cmd: cmd, AttachStdin: !!input, AttachStdout: true, AttachStderr: true });
+    const stream = await exec.start({ hijack: true, stdin: !!input });
+    const chunks: Buffer[] = [];
+    const done = new Promise<void>((resolve, reject) => {
+      stream.on('data', (d: Buffer) => chunks.push(d));
+      stream.on('end', resolve);
+      stream.on('close', resolve);
+      stream.on('error', reject);
+    });
+    if (input) {
+      input.on('error', (err) => stream.destroy(err));
+      input.pipe(stream);
+    }
+    await done;
+    let info = await exec.inspect();
+    for (let i = 0; info.Running && i < 100; i++) { await sleep(50); info = await exec.inspect(); }
+    return { exitCode: info.ExitCode ?? -1, output: demux(Buffer.concat(chunks)) };
+  }
+
+  async logs(env: EnvironmentRef, service: string, tail: number): Promise<string> {
+    const c = this.docker.getContainer(containerName(env.project, service));
+    const buf = (await c.logs({ stdout: true, stderr: true, tail, follow: false })) as unknown as Buffer;
+    return demux(Buffer.isBuffer(buf) ? buf : Buffer.from(String(buf)));
+  }
+
+  async remove(envId: string): Promise<RemovalReport> {
+    const filter = { label: [`${LABEL_ENV}=${envId}`] };
+    const report: RemovalReport = { containers: 0, networks: 0, volumes: 0 };
+    const gone = (err: unknown) => { if (!isNotFound(err)) throw err; };
+
+    const containers = await this.docker.listContainers({ all: true, filters: filter });
+    const networks = await this.docker.listNetworks({ filters: filter });
+    // A container someone attached to the environment's network would keep it alive: it goes too.
+    const attached = new Set(containers.map((c) => c.Id));
+    for (const n of networks) {
+      const info = await this.docker.getNetwork(n.Id).inspect().catch((err) => (isNotFound(err) ? undefined : Promise.reject(err)));
+      for (const id of Object.keys(info?.Containers ?? {})) attached.add(id);
+    }
+    await Promise.all([...attached].map(async (id) => {
+      await this.docker.getContainer(id).remove({ force: true, v: true }).then(() => report.containers++, gone);
+    }));
+    for (const n of networks) {
+      await this.docker.getNetwork(n.Id).remove().then(() => report.networks++, gone);
+    }
+    const { Volumes } = await this.docker.listVolumes({ filters: filter });
+    for (const v of Volumes ?? []) {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await this.docker.getVolume(v.Name).remove();
+          report.volumes++;
+          break;
+        } catch (err) {
+          if (isNotFound(err)) break;
+          // 409: still in use by a container that is being removed; give it a moment.
+          if (isConflict(err) && attempt < 20) { await sleep(250); continue; }
+          throw err;
+        }
+      }
+    }
+    return report;
+  }
+
+  async listOwned(): Promise<OwnedObjects> {
+    const filter = { label: [LABEL_ENV] };
+    const [containers, networks, volumes] = await Promise.all([
+      this.docker.listContainers({ all: true, filters: filter }),
+      this.docker.listNetworks({ filters: filter }),
+      this.docker.listVolumes({ filters: filter }),
+    ]);
+    return {
+      containers: containers.map((c) => ({ id: c.Id, envId: c.Labels[LABEL_ENV]! })),
+      networks: networks.map((n) => ({ id: n.Id, envId: n.Labels?.[LABEL_ENV] ?? '' })),
+      volumes: (volumes.Volumes ?? []).map((v) => ({ name: v.Name, envId: v.Labels?.[LABEL_ENV] ?? '' })),
+    };
+  }
+}

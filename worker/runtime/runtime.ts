@@ -1,0 +1,60 @@
+import type { Readable } from 'node:stream';
+import type { StackSpec } from '../../core/stack/model.js';
+
+/**
+ * What the worker needs from a container engine. worker/runtime/docker implements it on the
+ * Docker Engine API; unit tests may fake it, integration tests never do.
+ */
+export interface EnvironmentRef {
+  id: string;
+  project: string;
+  generation: number;
+}
+
+export interface PulledImage {
+  image: string;
+  /** repository@sha256:..., or the local image id when the registry gave no digest. */
+  digest: string;
+}
+
+export interface ServiceState {
+  service: string;
+  containerId: string;
+  running: boolean;
+  health: 'healthy' | 'unhealthy' | 'starting' | 'none';
+  /** Published container port -> host port on 127.0.0.1. */
+  ports: Record<string, number>;
+}
+
+export interface RemovalReport {
+  containers: number;
+  networks: number;
+  volumes: number;
+}
+
+export interface OwnedObjects {
+  containers: { id: string; envId: string }[];
+  networks: { id: string; envId: string }[];
+  volumes: { name: string; envId: string }[];
+}
+
+export type ProgressFn = (message: string, data?: Record<string, unknown>) => void;
+
+export interface Runtime {
+  /** Pulls an image by reference, following the whole progress stream; rejects on any error in it. */
+  pull(image: string, onProgress?: ProgressFn): Promise<PulledImage>;
+  /**
+   * Creates (or converges) the environment's network, volumes and containers in dependency
+   * order, waiting for each dependency condition, then for every service to be healthy.
+   * Containers whose configuration did not change are kept.
+   */
+  up(env: EnvironmentRef, stack: StackSpec, opts: { healthTimeoutMs: number; onProgress?: ProgressFn; signal?: AbortSignal }): Promise<ServiceState[]>;
+  /** Runs a command in a service's container with `input` on its stdin. */
+  exec(env: EnvironmentRef, service: string, cmd: string[], input?: Readable): Promise<{ exitCode: number; output: string }>;
+  /** The last lines of a service's output. */
+  logs(env: EnvironmentRef, service: string, tail: number): Promise<string>;
+  /** Removes every container, network and volume labeled with the environment's id. */
+  remove(envId: string): Promise<RemovalReport>;
+  /** Every object that carries a mayfly.env label. */
+  listOwned(): Promise<OwnedObjects>;
+}

@@ -1,0 +1,58 @@
+import { Worker, type ConnectionOptions } from 'bullmq';
+import {
+  JOB_EXPIRE, JOB_RECONCILE, JOB_TEARDOWN, QUEUE_LIFECYCLE, QUEUE_PROVISION,
+  type ExpireJobData, type LifecycleJobData, type ProvisionJobData, type TeardownJobData,
+} from '../core/queue.js';
+import type { Job } from 'bullmq';
+import type { WorkerContext } from './context.js';
+import { provisionHandler } from './jobs/provision.js';
+import { reconcile } from './jobs/reconcile.js';
+import { expireHandler, teardownHandler } from './jobs/teardown.js';
+
+/**
+ * The worker's BullMQ consumers and the reconciler's job scheduler. `close()` lets running jobs
+ * finish (a SIGTERM mid-job finishes or hands back its job) and runs every cleanup even when
+ * one fails.
+ */
+export class WorkerService {
+  private readonly workers: Worker[] = [];
+
+  constructor(private readonly ctx: WorkerContext, private readonly connection: ConnectionOptions) {}
+
+  async start(): Promise<void> {
+    const { ctx } = this;
+    const prefix = ctx.config.queuePrefix;
+    const provision = provisionHandler(ctx);
+    const teardown = teardownHandler(ctx);
+    const expire = expireHandler(ctx);
+
+    const provisionWorker = new Worker<ProvisionJobData>(QUEUE_PROVISION, provision, {
+      connection: this.connection, prefix, concurrency: ctx.config.workerConcurrency,
+      lockDuration: 60_000, stalledInterval: 30_000, maxStalledCount: 2,
+    });
+    const lifecycleWorker = new Worker<LifecycleJobData>(QUEUE_LIFECYCLE, async (job: Job<LifecycleJobData>) => {
+      switch (job.name) {
+        case JOB_TEARDOWN: return teardown(job as Job<TeardownJobData>);
+        case JOB_EXPIRE: return expire(job as Job<ExpireJobData>);
+        case JOB_RECONCILE: return reconcile(ctx);
+        default: throw new Error(`unknown lifecycle job "${job.name}"`);
+      }
+    }, { connection: this.connection, prefix, concurrency: 4, lockDuration: 60_000 });
+
+    for (const w of [provisionWorker, lifecycleWorker]) {
+      w.on('failed', (job, err) => ctx.logger.warn({ jobId: job?.id, job: job?.name, envId: (job?.data as { environmentId?: string })?.environmentId, err: err.message }, 'job failed'));
+      w.on('error', (err) => ctx.logger.error({ err }, 'queue worker error'));
+      this.workers.push(w);
+    }
+    await ctx.queues.lifecycle.upsertJobScheduler(JOB_RECONCILE, { every: ctx.config.reconcileIntervalMs }, {
+      name: JOB_RECONCILE, data: {}, opts: { removeOnComplete: true, removeOnFail: 50 },
+    });
+    await Promise.all(this.workers.map((w) => w.waitUntilReady()));
+    ctx.logger.info({ concurrency: ctx.config.workerConcurrency, reconcileEveryMs: ctx.config.reconcileIntervalMs }, 'worker started');
+  }
+
+  async close(): Promise<void> {
+    const results = await Promise.allSettled(this.workers.map((w) => w.close()));
+    for (const r of results) if (r.status === 'rejected') this.ctx.logger.error({ err: r.reason }, 'closing a queue worker failed');
+  }
+}

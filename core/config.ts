@@ -19,6 +19,8 @@ export interface Config {
   /** Unset: dockerode's default (DOCKER_HOST or /var/run/docker.sock). */
   dockerHost?: string;
   registry: string;
+  /** This installation's name, on every Docker object it makes (MAYFLY_INSTANCE). */
+  instance: string;
   apiTokens: readonly ApiToken[];
   /** Host used in the URLs of published services; ports are published on 127.0.0.1. */
   publicHost: string;
@@ -124,6 +126,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: url('REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
     ...(env.DOCKER_HOST ? { dockerHost: env.DOCKER_HOST } : {}),
     registry,
+    instance: env.MAYFLY_INSTANCE || 'default',
     apiTokens: Object.freeze(parseApiTokens(env.MAYFLY_API_TOKENS ?? '')),
     publicHost,
     publicUrl: (env.MAYFLY_PUBLIC_URL || `http://${publicHost}:${port}`).replace(/\/$/, ''),
@@ -141,6 +144,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       pids: int('MAYFLY_DEFAULT_PIDS', 256, 16, 100000),
     }),
   };
+  if (!/^[a-z0-9][a-z0-9_.-]{0,62}$/.test(config.instance)) throw new ConfigError('MAYFLY_INSTANCE', 'must be 1-63 lowercase letters, digits, ".", "_" or "-"');
   if (!/^[A-Za-z0-9_-]{1,32}$/.test(config.queuePrefix)) throw new ConfigError('MAYFLY_QUEUE_PREFIX', 'must be 1-32 letters, digits, "_" or "-"');
   return Object.freeze(config);
 }

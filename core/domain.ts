@@ -81,6 +81,7 @@ export interface EnvironmentEvent {
 
 /** Docker labels that every object of an environment carries. */
 export const LABEL_ENV = 'mayfly.env';
+export const LABEL_INSTANCE = 'mayfly.instance';
 export const LABEL_GENERATION = 'mayfly.generation';
 export const LABEL_CONFIG_HASH = 'mayfly.config-hash';
 export const LABEL_COMPOSE_PROJECT = 'com.docker.compose.project';

@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   });
   const connection = redisOptions(config.redisUrl, 'worker');
   const queues = new JobQueues(redisOptions(config.redisUrl, 'producer'), config.queuePrefix);
-  const service = new WorkerService({ config, store: new EnvironmentStore(pool), queues, catalog, runtime: new DockerRuntime(docker), logger }, connection);
+  const service = new WorkerService({ config, store: new EnvironmentStore(pool), queues, catalog, runtime: new DockerRuntime(docker, config.instance), logger }, connection);
   await service.start();
 
   let stopping = false;

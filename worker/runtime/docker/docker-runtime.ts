@@ -5,7 +5,7 @@ import type Docker from 'dockerode';
 import { PermanentFailure, MayflyError } from '../../../core/errors.js';
 import {
   LABEL_COMPOSE_NETWORK, LABEL_COMPOSE_PROJECT, LABEL_COMPOSE_SERVICE, LABEL_COMPOSE_VOLUME,
-  LABEL_CONFIG_HASH, LABEL_ENV, LABEL_GENERATION,
+  LABEL_CONFIG_HASH, LABEL_ENV, LABEL_GENERATION, LABEL_INSTANCE,
 } from '../../../core/domain.js';
 import type { ServiceSpec, StackSpec } from '../../../core/stack/model.js';
 import type { EnvironmentRef, OwnedObjects, ProgressFn, PulledImage, RemovalReport, Runtime, ServiceState } from '../runtime.js';
@@ -26,12 +26,12 @@ export class Aborted extends MayflyError {
   }
 }
 
-function baseLabels(env: EnvironmentRef): Record<string, string> {
-  return { [LABEL_ENV]: env.id, [LABEL_GENERATION]: String(env.generation), [LABEL_COMPOSE_PROJECT]: env.project };
+function baseLabels(instance: string, env: EnvironmentRef): Record<string, string> {
+  return { [LABEL_ENV]: env.id, [LABEL_INSTANCE]: instance, [LABEL_GENERATION]: String(env.generation), [LABEL_COMPOSE_PROJECT]: env.project };
 }
 
 /** The Engine API body for a service's container; its hash decides whether a container is reused. */
-export function containerSpec(env: EnvironmentRef, svc: ServiceSpec): Docker.ContainerCreateOptions {
+export function containerSpec(instance: string, env: EnvironmentRef, svc: ServiceSpec): Docker.ContainerCreateOptions {
   const exposed: Record<string, object> = {};
   const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
   for (const p of svc.ports) {
@@ -44,6 +44,7 @@ export function containerSpec(env: EnvironmentRef, svc: ServiceSpec): Docker.Con
     Labels: {
       ...svc.labels,
       [LABEL_ENV]: env.id,
+      [LABEL_INSTANCE]: instance,
       [LABEL_COMPOSE_PROJECT]: env.project,
       [LABEL_COMPOSE_SERVICE]: svc.name,
       'com.docker.compose.container-number': '1',
@@ -85,7 +86,12 @@ export function containerSpec(env: EnvironmentRef, svc: ServiceSpec): Docker.Con
 }
 
 export class DockerRuntime implements Runtime {
-  constructor(private readonly docker: Docker) {}
+  /**
+   * @param instance this Mayfly installation's name (MAYFLY_INSTANCE): every object is labeled
+   * with it, and the orphan reaper only ever looks at objects of its own instance, so two
+   * installations (or test runs) can share one Docker Engine.
+   */
+  constructor(private readonly docker: Docker, private readonly instance: string) {}
 
   async pull(image: string, onProgress?: ProgressFn): Promise<PulledImage> {
     let stream: NodeJS.ReadableStream;
@@ -133,7 +139,7 @@ export class DockerRuntime implements Runtime {
     try {
       await this.docker.createNetwork({
         Name: name, Driver: 'bridge', CheckDuplicate: true,
-        Labels: { ...baseLabels(env), [LABEL_COMPOSE_NETWORK]: 'default' },
+        Labels: { ...baseLabels(this.instance, env), [LABEL_COMPOSE_NETWORK]: 'default' },
       });
     } catch (err) {
       if (!isConflict(err)) throw err;
@@ -151,13 +157,13 @@ export class DockerRuntime implements Runtime {
       if (existing.Labels?.[LABEL_ENV] !== env.id) throw new PermanentFailure('NAME_CLASH', `a volume named ${name} exists that does not belong to this environment`);
       return;
     }
-    await this.docker.createVolume({ Name: name, Labels: { ...baseLabels(env), [LABEL_COMPOSE_VOLUME]: volume } });
+    await this.docker.createVolume({ Name: name, Labels: { ...baseLabels(this.instance, env), [LABEL_COMPOSE_VOLUME]: volume } });
   }
 
   /** Creates the service's container unless one with the same configuration is already running. */
   private async ensureContainer(env: EnvironmentRef, svc: ServiceSpec, onProgress?: ProgressFn): Promise<Docker.Container> {
     const name = containerName(env.project, svc.name);
-    const spec = containerSpec(env, svc);
+    const spec = containerSpec(this.instance, env, svc);
     const existing = this.docker.getContainer(name);
     const info = await existing.inspect().catch((err) => (isNotFound(err) ? undefined : Promise.reject(err)));
     if (info) {
@@ -321,7 +327,7 @@ export class DockerRuntime implements Runtime {
   }
 
   async listOwned(): Promise<OwnedObjects> {
-    const filter = { label: [LABEL_ENV] };
+    const filter = { label: [LABEL_ENV, `${LABEL_INSTANCE}=${this.instance}`] };
     const [containers, networks, volumes] = await Promise.all([
       this.docker.listContainers({ all: true, filters: filter }),
       this.docker.listNetworks({ filters: filter }),

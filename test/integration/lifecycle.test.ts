@@ -1,0 +1,86 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { startHarness, labeledObjects, uniqueName, type Harness } from '../helpers/harness.js';
+
+async function page(url: string): Promise<{ tag: string | undefined; products: number | undefined }> {
+  const html = await (await fetch(url)).text();
+  return {
+    tag: /data-testid="tag">([^<]*)</.exec(html)?.[1],
+    products: Number(/<h2>(\d+) products/.exec(html)?.[1]) || undefined,
+  };
+}
+
+describe('an environment from request to teardown, on the real engines', () => {
+  let h: Harness;
+  before(async () => { h = await startHarness(); });
+  after(async () => { await h.close(); });
+
+  it('when a PUT asks for shop at pr-1, then it becomes ready, serves pr-1 with the seed products, redeploys in place to pr-2, and DELETE leaves nothing labeled', async (t) => {
+    const name = uniqueName('shop-pr');
+    const started = Date.now();
+    const created = await h.api('PUT', `/api/v1/environments/${name}`, { template: 'shop', tag: 'pr-1', ttl: '1h' });
+    assert.equal(created.status, 202, JSON.stringify(created.body));
+    assert.equal(created.body.action, 'created');
+    assert.equal(created.body.status, 'queued');
+    const id = created.body.id;
+
+    const ready = await h.api('GET', `/api/v1/environments/${name}?wait=120`);
+    const readyMs = Date.now() - started;
+    assert.equal(ready.body.status, 'ready', JSON.stringify(ready.body.failure));
+    t.diagnostic(`request to ready: ${readyMs} ms`);
+    assert.ok(ready.body.urls.web.startsWith('http://127.0.0.1:'), ready.body.urls.web);
+    assert.match(ready.body.digests.web, /@sha256:[0-9a-f]{64}$/);
+    assert.deepEqual(await page(ready.body.urls.web), { tag: 'pr-1', products: 12 });
+
+    // Same body again: idempotent, nothing redeployed.
+    const again = await h.api('PUT', `/api/v1/environments/${name}`, { template: 'shop', tag: 'pr-1' });
+    assert.equal(again.status, 200);
+    assert.equal(again.body.action, 'unchanged');
+    assert.equal(again.body.generation, 1);
+
+    const redeploy = await h.api('PUT', `/api/v1/environments/${name}?wait=120`, { template: 'shop', tag: 'pr-2' });
+    assert.equal(redeploy.status, 202);
+    assert.equal(redeploy.body.action, 'redeployed');
+    assert.equal(redeploy.body.id, id, 'a redeploy keeps the environment id');
+    assert.equal(redeploy.body.status, 'ready', JSON.stringify(redeploy.body.failure));
+    assert.equal(redeploy.body.generation, 2);
+    assert.deepEqual(await page(redeploy.body.urls.web), { tag: 'pr-2', products: 12 }, 'the data volume survives a redeploy');
+
+    const events = await h.api('GET', `/api/v1/environments/${name}/events`);
+    const types = events.body.events.map((e: { type: string }) => e.type);
+    for (const t of ['requested', 'provisioning', 'pulled', 'seeded', 'ready', 'redeploy']) assert.ok(types.includes(t), `timeline has ${t}: ${types}`);
+
+    const deleted = await h.api('DELETE', `/api/v1/environments/${name}?wait=60`);
+    assert.equal(deleted.status, 202);
+    assert.equal(deleted.body.status, 'destroyed');
+    assert.equal(deleted.body.destroyReason, 'destroyed');
+    assert.equal(deleted.body.destroyedBy, 'test');
+    assert.deepEqual(await labeledObjects(h.docker, id), { containers: 0, networks: 0, volumes: 0 });
+
+    // DELETE is idempotent, and the record still says why it went.
+    const twice = await h.api('DELETE', `/api/v1/environments/${name}`);
+    assert.equal(twice.status, 202);
+    assert.equal(twice.body.status, 'destroyed');
+    const shown = await h.api('GET', `/api/v1/environments/${name}`);
+    assert.equal(shown.body.destroyReason, 'destroyed');
+    assert.equal(shown.body.url, null);
+  });
+
+  it('when an image tag does not exist in the registry, then the environment fails with the reason and no container is made', async () => {
+    const name = uniqueName('shop-missing');
+    const res = await h.api('PUT', `/api/v1/environments/${name}?wait=60`, { template: 'shop', tag: 'no-such-tag' });
+    assert.equal(res.body.status, 'failed');
+    assert.equal(res.body.failure.code, 'IMAGE_NOT_FOUND');
+    assert.match(res.body.failure.message, /mayfly\/shop:no-such-tag/);
+    const objects = await labeledObjects(h.docker, res.body.id);
+    assert.equal(objects.containers, 0);
+
+    // A failed environment is retried by PUT with a good tag, under the same id.
+    const retry = await h.api('PUT', `/api/v1/environments/${name}?wait=120`, { template: 'shop', tag: 'main' });
+    assert.equal(retry.body.id, res.body.id);
+    assert.equal(retry.body.status, 'ready', JSON.stringify(retry.body.failure));
+    assert.equal((await page(retry.body.urls.web)).tag, 'main');
+    const gone = await h.api('DELETE', `/api/v1/environments/${name}?wait=60`);
+    assert.equal(gone.body.status, 'destroyed');
+  });
+});

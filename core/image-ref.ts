@@ -37,6 +37,11 @@ export function parseImageRef(value: unknown): ImageRef | undefined {
   if (!m) return undefined;
   const [, repository, t, d] = m;
   if (!repository || repository.length > NAME_MAX) return undefined;
+  // As Docker normalises: a first component is a registry host only when it has a "." or ":" or
+  // is "localhost"; otherwise it is a path component, and those are lowercase.
+  const first = repository.split('/')[0]!;
+  const isHost = repository.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost' || first.startsWith('['));
+  if (!isHost && !new RegExp(`^${pathComponent}$`).test(first)) return undefined;
   return { repository, ...(t ? { tag: t } : {}), ...(d ? { digest: d } : {}) };
 }
 

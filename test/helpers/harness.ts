@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import Docker from 'dockerode';
 import pg from 'pg';
 import { Redis } from 'ioredis';
@@ -51,9 +51,14 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
   const dbUrl = new URL(ADMIN_URL);
   dbUrl.pathname = `/${dbName}`;
 
+  // Listen first, so that the config (and every link the API gives) names the real port.
+  const server: Server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const config = loadConfig({
     ...process.env,
     PORT: '0',
+    MAYFLY_PUBLIC_URL: baseUrl,
     DATABASE_URL: dbUrl.toString(),
     MAYFLY_API_TOKENS: `test:${TOKEN},other:other-secret-0123456789`,
     MAYFLY_QUEUE_PREFIX: `mayflytest_${suffix}`,
@@ -78,8 +83,7 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
     config, store, queues, catalog, logger,
     probes: { postgres: async () => { await pool.query('SELECT 1'); }, redis: async () => { await redis.ping(); } },
   });
-  const server: Server = await new Promise((resolve) => { const s = app.listen(0, '127.0.0.1', () => resolve(s)); });
-  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  server.on('request', app);
 
   const h: Harness = {
     config, baseUrl, pool, store, queues, docker, runtime, ctx, worker: undefined,

@@ -81,7 +81,7 @@ push "$REG/mayfly/node:bookworm"
 # ---------- The demo app at three tags ----------
 if [ ! -d "$ROOT/examples/shop/node_modules/pg" ]; then
   say "installing the demo app's dependencies"
-  (cd "$ROOT/examples/shop" && npm install --omit=dev --no-audit --no-fund --silent) || die "npm install in examples/shop failed"
+  (cd "$ROOT/examples/shop" && npm ci --omit=dev --no-audit --no-fund --silent) || die "npm install in examples/shop failed"
 fi
 for tag in main pr-1 pr-2; do
   build "$REG/mayfly/shop:$tag" "$ROOT/examples/shop" "$REG/mayfly/node:bookworm" "APP_TAG=$tag"

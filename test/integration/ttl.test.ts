@@ -8,9 +8,9 @@ describe('leases: an environment never outlives its TTL', () => {
   before(async () => { h = await startHarness(); });
   after(async () => { await h.close(); });
 
-  it('when an environment with a 10 s TTL expires, then it is destroyed within 15 s with reason "expired" and leaves nothing behind', async (t) => {
+  it('when an environment with a 30 s TTL expires, then it is destroyed within 15 s with reason "expired" and leaves nothing behind', async (t) => {
     const name = uniqueName('shop-ttl');
-    const res = await h.api('PUT', `/api/v1/environments/${name}?wait=120`, { template: 'shop', ttl: '10s' });
+    const res = await h.api('PUT', `/api/v1/environments/${name}?wait=120`, { template: 'shop', ttl: '30s' });
     assert.equal(res.body.status, 'ready', JSON.stringify(res.body.failure));
     const expiresAt = Date.parse(res.body.expiresAt);
     const gone = await waitUntil('the expired environment to be destroyed', Math.max(0, expiresAt - Date.now()) + 15_000, async () => {

@@ -16,10 +16,13 @@ else
     say "starting dockerd (log: $MAYFLY_LOG_DIR/dockerd.log)"
     # A stale pid file from a killed daemon would stop a new one from starting.
     if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then rm -f /var/run/docker.pid; fi
+    # containerd first. A killed one leaves its socket behind, and dockerd would wait on it.
     if ! pgrep -x containerd >/dev/null; then
+      rm -f /run/containerd/containerd.sock /run/containerd/containerd.sock.ttrpc
       setsid nohup containerd >"$MAYFLY_LOG_DIR/containerd.log" 2>&1 < /dev/null &
-      wait_for 30 containerd test -S /run/containerd/containerd.sock || die "containerd did not start, see $MAYFLY_LOG_DIR/containerd.log"
     fi
+    wait_for 30 containerd ctr --address /run/containerd/containerd.sock version ||
+      die "containerd did not start, see $MAYFLY_LOG_DIR/containerd.log"
     setsid nohup dockerd --containerd=/run/containerd/containerd.sock --storage-driver=overlay2 \
       >"$MAYFLY_LOG_DIR/dockerd.log" 2>&1 < /dev/null &
     wait_for 60 dockerd docker info || die "dockerd did not start within 60 s, see $MAYFLY_LOG_DIR/dockerd.log"

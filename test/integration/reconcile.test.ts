@@ -15,7 +15,8 @@ describe('the reconciler converges Docker and Redis to PostgreSQL', () => {
     await h.docker.createNetwork({ Name: `orphan-${suffix}_default`, Labels: labels });
     const c = await h.docker.createContainer({
       name: `orphan-${suffix}-app-1`, Image: `${h.config.registry}/mayfly/debian:bookworm`, Cmd: ['sleep', '600'], Labels: labels,
-      HostConfig: { NetworkMode: `orphan-${suffix}_default`, Mounts: [{ Type: 'volume', Source: `orphan-${suffix}_data`, Target: '/data' }] },
+      // No volume mount: the reaper may remove the volume first, and Docker would then make an unlabeled one.
+      HostConfig: { NetworkMode: `orphan-${suffix}_default` },
     });
     await c.start();
     return c.id;
@@ -24,10 +25,13 @@ describe('the reconciler converges Docker and Redis to PostgreSQL', () => {
   it('when Docker objects carry the label of an environment that is not live, then they are removed, and another instance\'s are left alone', async () => {
     const orphan = randomUUID();
     const foreign = randomUUID();
+    // Made while no worker runs, so the reaper cannot race the making.
+    await h.stopWorker();
     await makeObjects(orphan, h.config.instance);
     await makeObjects(foreign, 'some-other-installation');
+    assert.deepEqual(await labeledObjects(h.docker, orphan), { containers: 1, networks: 1, volumes: 1 });
+    await h.startWorker();
     try {
-      // (No count check here: the reaper runs every second and may already be at work.)
       await waitUntil('the orphan reaper', 20_000, async () => {
         const o = await labeledObjects(h.docker, orphan);
         return o.containers + o.networks + o.volumes === 0;

@@ -6,6 +6,7 @@ import { bearerAuth } from './middleware/auth.js';
 import { errorHandler } from './middleware/errors.js';
 import { environmentsRouter } from './routes/environments.js';
 import { healthRouter, templatesRouter } from './routes/meta.js';
+import { seedsRouter } from './routes/seeds.js';
 
 /** Builds the web process's Express app from its dependencies; listens nowhere itself. */
 export function createApp(deps: ApiDeps): Express {
@@ -24,6 +25,7 @@ export function createApp(deps: ApiDeps): Express {
   v1.use(bearerAuth(deps.config.apiTokens));
   v1.use('/environments', environmentsRouter(deps));
   v1.use('/templates', templatesRouter(deps));
+  v1.use('/seeds', seedsRouter(deps));
   v1.use(() => { throw new NotFoundError('ROUTE_NOT_FOUND', 'no such API route; see the README for the v1 API'); });
   app.use('/api/v1', v1);
   app.use((req) => { throw new NotFoundError('ROUTE_NOT_FOUND', `no route for ${req.method} ${req.path}`); });

@@ -3,6 +3,8 @@ import type { Logger } from '../core/log.js';
 import type { JobQueues } from '../core/queue.js';
 import type { EnvironmentStore } from '../core/store/environments.js';
 import type { TemplateCatalog } from '../core/templates.js';
+import type { DatasetCatalog } from '../core/seeds.js';
+import type { SnapshotStore } from '../core/store/snapshots.js';
 
 /** What the web process's composition root hands to createApp. No Docker here, by design. */
 export interface ApiDeps {
@@ -10,6 +12,8 @@ export interface ApiDeps {
   store: EnvironmentStore;
   queues: JobQueues;
   catalog: TemplateCatalog;
+  datasets: DatasetCatalog;
+  snapshots: SnapshotStore;
   logger: Logger;
   /** Readiness probes of the engines the API depends on; each rejects when its engine is down. */
   probes: { postgres: () => Promise<void>; redis: () => Promise<void> };

@@ -11,6 +11,8 @@ import { redisOptions } from '../core/redis.js';
 import { migrate } from '../core/store/migrations.js';
 import { EnvironmentStore } from '../core/store/environments.js';
 import { TemplateCatalog } from '../core/templates.js';
+import { DatasetCatalog } from '../core/seeds.js';
+import { SnapshotStore } from '../core/store/snapshots.js';
 import { createApp } from './app.js';
 
 async function main(): Promise<void> {
@@ -25,6 +27,7 @@ async function main(): Promise<void> {
   redis.on('error', () => undefined); // reported by /readyz
   const app = createApp({
     config, store: new EnvironmentStore(pool), queues, catalog, logger,
+    datasets: new DatasetCatalog(config.seedsDir), snapshots: new SnapshotStore(pool),
     probes: { postgres: async () => { await pool.query('SELECT 1'); }, redis: async () => { await redis.ping(); } },
   });
   const server = app.listen(config.port, () => logger.info({ port: config.port, url: config.publicUrl }, 'mayfly web listening'));

@@ -21,6 +21,7 @@ export function presentEnvironment(env: Environment, baseUrl: string, entryServi
     generation: env.generation,
     url: (entryService && urls[entryService]) || Object.values(urls)[0] || null,
     urls,
+    database: env.seed ? { seed: env.seed, snapshot: env.snapshotKey, strategy: env.cloneStrategy, seededAt: env.seededAt?.toISOString() ?? null } : null,
     failure: env.failure,
     destroyReason: env.destroyReason,
     destroyedBy: env.destroyedBy,

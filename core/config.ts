@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDuration } from './duration.js';
+import { CLONE_STRATEGIES, type CloneStrategy } from './seeds.js';
 
 /**
  * Configuration, parsed once at start into a typed, frozen object. A wrong value stops the process
@@ -34,6 +35,10 @@ export interface Config {
   healthTimeoutMs: number;
   pullTimeoutMs: number;
   logLevel: string;
+  /** How environment databases get their seed: auto (probe), reflink, overlay, copy or restore. */
+  cloneStrategy: 'auto' | CloneStrategy;
+  /** Image for short-lived helper containers (copies, probes); needs sh and GNU coreutils. */
+  helperImage: string;
   defaultLimits: { memoryBytes: number; nanoCpus: number; pids: number };
 }
 
@@ -138,12 +143,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     healthTimeoutMs: duration('MAYFLY_HEALTH_TIMEOUT', '2m'),
     pullTimeoutMs: duration('MAYFLY_PULL_TIMEOUT', '10m'),
     logLevel: env.LOG_LEVEL || 'info',
+    cloneStrategy: (env.MAYFLY_CLONE_STRATEGY || 'auto') as Config['cloneStrategy'],
+    helperImage: env.MAYFLY_HELPER_IMAGE || `${registry}/mayfly/debian:bookworm`,
     defaultLimits: Object.freeze({
       memoryBytes: memory('MAYFLY_DEFAULT_MEMORY', '512m'),
       nanoCpus: Math.round(cpus * 1e9),
       pids: int('MAYFLY_DEFAULT_PIDS', 256, 16, 100000),
     }),
   };
+  if (config.cloneStrategy !== 'auto' && !CLONE_STRATEGIES.includes(config.cloneStrategy)) {
+    throw new ConfigError('MAYFLY_CLONE_STRATEGY', `must be auto, ${CLONE_STRATEGIES.join(', ')}; got "${config.cloneStrategy}"`);
+  }
   if (!/^[a-z0-9][a-z0-9_.-]{0,62}$/.test(config.instance)) throw new ConfigError('MAYFLY_INSTANCE', 'must be 1-63 lowercase letters, digits, ".", "_" or "-"');
   if (!/^[A-Za-z0-9_-]{1,32}$/.test(config.queuePrefix)) throw new ConfigError('MAYFLY_QUEUE_PREFIX', 'must be 1-32 letters, digits, "_" or "-"');
   return Object.freeze(config);

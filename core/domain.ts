@@ -67,6 +67,9 @@ export interface Environment {
   updatedAt: Date;
   readyAt: Date | null;
   destroyedAt: Date | null;
+  /** The golden snapshot its database was cloned from, and how. */
+  snapshotKey: string | null;
+  cloneStrategy: string | null;
 }
 
 export interface EnvironmentEvent {

@@ -11,12 +11,16 @@ export const QUEUE_LIFECYCLE = 'lifecycle';
 export interface ProvisionJobData { environmentId: string; generation: number }
 export interface TeardownJobData { environmentId: string }
 export interface ExpireJobData { environmentId: string; expiresAt: number }
-export type LifecycleJobData = TeardownJobData | ExpireJobData | Record<string, never>;
+export interface RefreshSeedJobData { dataset: string }
+export interface SaveSnapshotJobData { environmentId: string; name: string; by: string }
+export type LifecycleJobData = TeardownJobData | ExpireJobData | RefreshSeedJobData | SaveSnapshotJobData | Record<string, never>;
 
 export const JOB_PROVISION = 'provision';
 export const JOB_TEARDOWN = 'teardown';
 export const JOB_EXPIRE = 'expire';
 export const JOB_RECONCILE = 'reconcile';
+export const JOB_REFRESH_SEED = 'refresh-seed';
+export const JOB_SAVE_SNAPSHOT = 'save-snapshot';
 
 export const provisionJobId = (id: string, generation: number) => `provision-${id}-${generation}`;
 export const teardownJobId = (id: string) => `teardown-${id}`;
@@ -58,6 +62,15 @@ export class JobQueues {
     await this.lifecycle.add(JOB_EXPIRE, { environmentId, expiresAt: at }, {
       jobId: expireJobId(environmentId, at), delay: Math.max(0, at - Date.now()), removeOnComplete: true, removeOnFail: true, attempts: 3,
     });
+  }
+
+  /** Builds a dataset's golden snapshots ahead of time (one job per dataset at a time). */
+  async enqueueRefresh(dataset: string): Promise<void> {
+    await this.lifecycle.add(JOB_REFRESH_SEED, { dataset }, { jobId: `refresh-${dataset}`, removeOnComplete: true, removeOnFail: true, attempts: 2 });
+  }
+
+  async enqueueSaveSnapshot(environmentId: string, name: string, by: string): Promise<void> {
+    await this.lifecycle.add(JOB_SAVE_SNAPSHOT, { environmentId, name, by }, { jobId: `save-${environmentId}-${name}`, removeOnComplete: true, removeOnFail: true, attempts: 1 });
   }
 
   async close(): Promise<void> {

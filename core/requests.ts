@@ -35,9 +35,10 @@ function show(value: unknown): string {
 
 /**
  * Validates a create or PUT body. Every problem is reported at once, each naming its field;
- * nothing is stored unless this returns.
+ * nothing is stored unless this returns. `savedSeeds` are datasets saved from environments of
+ * the requested template, accepted besides the template's own.
  */
-export function validateEnvironmentRequest(body: unknown, catalog: TemplateCatalog, pathName?: string): ValidRequest {
+export function validateEnvironmentRequest(body: unknown, catalog: TemplateCatalog, pathName?: string, savedSeeds: string[] = []): ValidRequest {
   const problems: FieldProblem[] = [];
   const add = (field: string, message: string) => problems.push({ field, message });
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
@@ -87,7 +88,7 @@ export function validateEnvironmentRequest(body: unknown, catalog: TemplateCatal
   let seed: string | null = meta?.seeds.default ?? null;
   if (b.seed !== undefined && b.seed !== null) {
     if (typeof b.seed !== 'string' || !NAME_PATTERN.test(b.seed)) add('seed', `${show(b.seed)} is not a dataset name`);
-    else if (meta && !meta.seeds.allowed.includes(b.seed)) add('seed', `template "${meta.name}" accepts the datasets: ${meta.seeds.allowed.join(', ') || 'none'}`);
+    else if (meta && !meta.seeds.allowed.includes(b.seed) && !savedSeeds.includes(b.seed)) add('seed', `template "${meta.name}" accepts the datasets: ${[...meta.seeds.allowed, ...savedSeeds].join(', ') || 'none'} (or one saved from its environments)`);
     else seed = b.seed;
   }
 

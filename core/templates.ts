@@ -18,7 +18,8 @@ export interface Template {
   name: string;
   description: string;
   entryService: string;
-  database?: { service: string; name: string; user: string };
+  /** The database service; `volume` names its data volume (default: its first named volume). */
+  database?: { service: string; name: string; user: string; volume?: string };
   images: Record<string, TemplateImage>;
   seeds: { default: string | null; allowed: string[] };
   ttl: { defaultSeconds: number; maxSeconds: number };
@@ -86,7 +87,7 @@ export function parseTemplateMetadata(name: string, yamlText: string, source: st
     name,
     description: String(meta.description ?? ''),
     entryService,
-    ...(db ? { database: { service: String(db.service), name: String(db.name ?? 'postgres'), user: String(db.user ?? 'postgres') } } : {}),
+    ...(db ? { database: { service: String(db.service), name: String(db.name ?? 'postgres'), user: String(db.user ?? 'postgres'), ...(db.volume ? { volume: String(db.volume) } : {}) } } : {}),
     images,
     seeds: { default: defaultSeed, allowed },
     ttl: { defaultSeconds: ttlDefault, maxSeconds: ttlMax },

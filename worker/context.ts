@@ -3,7 +3,10 @@ import type { Logger } from '../core/log.js';
 import type { JobQueues } from '../core/queue.js';
 import type { EnvironmentStore } from '../core/store/environments.js';
 import type { TemplateCatalog } from '../core/templates.js';
+import type { DatasetCatalog } from '../core/seeds.js';
+import type { SnapshotStore } from '../core/store/snapshots.js';
 import type { Runtime } from './runtime/runtime.js';
+import type { SeedService } from './seeds/seed-service.js';
 
 /** What every job handler gets from the worker's composition root. */
 export interface WorkerContext {
@@ -12,5 +15,8 @@ export interface WorkerContext {
   queues: JobQueues;
   catalog: TemplateCatalog;
   runtime: Runtime;
+  datasets: DatasetCatalog;
+  snapshots: SnapshotStore;
+  seeds: SeedService;
   logger: Logger;
 }

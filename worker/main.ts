@@ -9,9 +9,7 @@ import { createLogger } from '../core/log.js';
 import { JobQueues } from '../core/queue.js';
 import { redisOptions } from '../core/redis.js';
 import { migrate } from '../core/store/migrations.js';
-import { EnvironmentStore } from '../core/store/environments.js';
-import { TemplateCatalog } from '../core/templates.js';
-import { DockerRuntime } from './runtime/docker/docker-runtime.js';
+import { buildWorkerContext } from './compose.js';
 import { WorkerService } from './service.js';
 
 async function main(): Promise<void> {
@@ -20,14 +18,14 @@ async function main(): Promise<void> {
   const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 10 });
   pool.on('error', (err) => logger.error({ err }, 'postgres pool error'));
   await migrate(pool);
-  const catalog = await TemplateCatalog.load(config.templatesDir, config.registry, config.defaultLimits);
   const docker = new Docker(config.dockerHost ? dockerOptions(config.dockerHost) : undefined);
   await docker.ping().catch((err) => {
     throw new Error(`the Docker Engine does not answer (${config.dockerHost ?? '/var/run/docker.sock'}): ${err.message}; run npm run setup`);
   });
   const connection = redisOptions(config.redisUrl, 'worker');
   const queues = new JobQueues(redisOptions(config.redisUrl, 'producer'), config.queuePrefix);
-  const service = new WorkerService({ config, store: new EnvironmentStore(pool), queues, catalog, runtime: new DockerRuntime(docker, config.instance), logger }, connection);
+  const ctx = await buildWorkerContext(config, pool, docker, queues, logger);
+  const service = new WorkerService(ctx, connection);
   await service.start();
 
   let stopping = false;

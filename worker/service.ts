@@ -1,12 +1,13 @@
 import { Worker, type ConnectionOptions } from 'bullmq';
 import {
-  JOB_EXPIRE, JOB_RECONCILE, JOB_TEARDOWN, QUEUE_LIFECYCLE, QUEUE_PROVISION,
-  type ExpireJobData, type LifecycleJobData, type ProvisionJobData, type TeardownJobData,
+  JOB_EXPIRE, JOB_RECONCILE, JOB_REFRESH_SEED, JOB_SAVE_SNAPSHOT, JOB_TEARDOWN, QUEUE_LIFECYCLE, QUEUE_PROVISION,
+  type ExpireJobData, type LifecycleJobData, type ProvisionJobData, type RefreshSeedJobData, type SaveSnapshotJobData, type TeardownJobData,
 } from '../core/queue.js';
 import type { Job } from 'bullmq';
 import type { WorkerContext } from './context.js';
 import { provisionHandler } from './jobs/provision.js';
 import { reconcile } from './jobs/reconcile.js';
+import { refreshSeedHandler, saveSnapshotHandler } from './jobs/seeds.js';
 import { expireHandler, teardownHandler } from './jobs/teardown.js';
 
 /**
@@ -25,6 +26,8 @@ export class WorkerService {
     const provision = provisionHandler(ctx);
     const teardown = teardownHandler(ctx);
     const expire = expireHandler(ctx);
+    const refresh = refreshSeedHandler(ctx);
+    const save = saveSnapshotHandler(ctx);
 
     const provisionWorker = new Worker<ProvisionJobData>(QUEUE_PROVISION, provision, {
       connection: this.connection, prefix, concurrency: ctx.config.workerConcurrency,
@@ -35,6 +38,8 @@ export class WorkerService {
         case JOB_TEARDOWN: return teardown(job as Job<TeardownJobData>);
         case JOB_EXPIRE: return expire(job as Job<ExpireJobData>);
         case JOB_RECONCILE: return reconcile(ctx);
+        case JOB_REFRESH_SEED: return refresh(job as Job<RefreshSeedJobData>);
+        case JOB_SAVE_SNAPSHOT: return save(job as Job<SaveSnapshotJobData>);
         default: throw new Error(`unknown lifecycle job "${job.name}"`);
       }
     }, { connection: this.connection, prefix, concurrency: 4, lockDuration: 60_000 });

@@ -109,15 +109,23 @@ export function environmentsRouter(deps: ApiDeps): Router {
     res.json({ environments: list.map(present) });
   });
 
+  /** Datasets saved from environments of the requested template (accepted as seeds too). */
+  async function savedSeeds(body: unknown): Promise<string[]> {
+    const b = body as { seed?: unknown; template?: unknown } | null;
+    if (!b || typeof b.seed !== 'string' || typeof b.template !== 'string' || !NAME_PATTERN.test(b.seed)) return [];
+    const saved = await deps.snapshots.savedDataset(b.seed);
+    return saved && saved.template === b.template ? [b.seed] : [];
+  }
+
   router.post('/', async (req, res) => {
-    const valid = validateEnvironmentRequest(req.body, catalog);
+    const valid = validateEnvironmentRequest(req.body, catalog, undefined, await savedSeeds(req.body));
     const name = valid.name ?? `${valid.template}-${randomBytes(3).toString('hex')}`.slice(0, 63);
     await deploy(req, res, valid, name, true);
   });
 
   router.put('/:name', async (req, res) => {
     const name = pathName(req);
-    const valid = validateEnvironmentRequest(req.body, catalog, name);
+    const valid = validateEnvironmentRequest(req.body, catalog, name, await savedSeeds(req.body));
     await deploy(req, res, valid, name, false);
   });
 
@@ -147,6 +155,31 @@ export function environmentsRouter(deps: ApiDeps): Router {
     if (!moved) throw new ConflictError('ENVIRONMENT_GONE', `environment "${env.name}" is ${env.status}; it cannot be extended`);
     await queues.scheduleExpiry(moved.id, moved.expiresAt).catch(() => undefined);
     res.json(present(moved));
+  });
+
+  router.post('/:name/reset-db', async (req, res) => {
+    const env = await find(pathName(req));
+    if (!env.seed) throw new ConflictError('NO_SEED', `environment "${env.name}" has no seed dataset to reset to`);
+    const moved = await store.requestReset(env.id, req.principal!.name);
+    if (!moved) throw new ConflictError('NOT_RESETTABLE', `environment "${env.name}" is ${env.status}; its database can be reset when it is ready or failed`);
+    await schedule(moved);
+    const wait = parseWait(req);
+    res.status(202).json(present(wait ? await waitUntilSettled(req, moved, wait) : moved));
+  });
+
+  router.post('/:name/snapshots', async (req, res) => {
+    const env = await find(pathName(req));
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const problems = Object.keys(body).filter((k) => k !== 'name').map((field) => ({ field, message: 'unknown field; allowed: name' }));
+    const name = body.name;
+    if (typeof name !== 'string' || !NAME_PATTERN.test(name)) problems.push({ field: 'name', message: 'is required: the new dataset name, 1-63 lowercase letters, digits and "-"' });
+    else if ((await deps.datasets.list()).some((d) => d.name === name)) problems.push({ field: 'name', message: `"${name}" is a dataset in seed-data/; choose another name` });
+    else if (await deps.snapshots.savedDataset(name)) problems.push({ field: 'name', message: `a saved dataset named "${name}" exists already` });
+    if (problems.length) throw new InputError(`invalid request: ${problems.map((p) => p.field).join(', ')}`, problems);
+    if (env.status !== 'ready') throw new ConflictError('NOT_READY', `environment "${env.name}" is ${env.status}; its database can be saved when it is ready`);
+    if (!env.seed || !env.snapshotKey) throw new ConflictError('SNAPSHOTS_UNSUPPORTED', `environment "${env.name}" was not cloned from a snapshot (strategy ${env.cloneStrategy ?? 'none'}); saving needs a clone strategy`);
+    await queues.enqueueSaveSnapshot(env.id, name as string, req.principal!.name);
+    res.status(202).json({ dataset: name, template: env.template, source: env.name, status: 'saving', links: { seeds: `${config.publicUrl}/api/v1/seeds` } });
   });
 
   router.delete('/:name', async (req, res) => {

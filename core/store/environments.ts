@@ -15,6 +15,7 @@ interface Row {
   urls: Record<string, string>; failure_code: string | null; failure_message: string | null;
   destroy_reason: string | null; destroyed_by: string | null; seeded_at: Date | null;
   created_at: Date; updated_at: Date; ready_at: Date | null; destroyed_at: Date | null;
+  snapshot_key: string | null; clone_strategy: string | null;
 }
 
 function toEnvironment(r: Row): Environment {
@@ -25,6 +26,7 @@ function toEnvironment(r: Row): Environment {
     failure: r.failure_code ? { code: r.failure_code, message: r.failure_message ?? '' } : null,
     destroyReason: r.destroy_reason, destroyedBy: r.destroyed_by, seededAt: r.seeded_at,
     createdAt: r.created_at, updatedAt: r.updated_at, readyAt: r.ready_at, destroyedAt: r.destroyed_at,
+    snapshotKey: r.snapshot_key, cloneStrategy: r.clone_strategy,
   };
 }
 
@@ -213,6 +215,26 @@ export class EnvironmentStore {
             logged AS (INSERT INTO environment_events (environment_id, type, status, message)
                        SELECT id, 'lease', status, $3 FROM moved)
        SELECT * FROM moved`, [id, seconds, `lease extended by ${by}: expires in ${seconds}s`]);
+    return rows[0] ? toEnvironment(rows[0]) : undefined;
+  }
+
+  /** Records which golden snapshot and strategy an environment's database came from. */
+  async setSnapshot(id: string, key: string | null, strategy: string): Promise<void> {
+    await this.pool.query('UPDATE environments SET snapshot_key = $2, clone_strategy = $3, updated_at = now() WHERE id = $1', [id, key, strategy]);
+  }
+
+  /**
+   * Asks for the database to go back to its seed: a new generation that re-seeds (the
+   * provisioning job replaces only the database volume and container; other services stay).
+   */
+  async requestReset(id: string, by: string): Promise<Environment | undefined> {
+    const { rows } = await this.pool.query<Row>(
+      `WITH moved AS (UPDATE environments SET status = 'queued', generation = generation + 1, seeded_at = NULL,
+                        failure_code = NULL, failure_message = NULL, updated_at = now()
+                      WHERE id = $1 AND status IN ('ready', 'failed') AND seed IS NOT NULL RETURNING *),
+            logged AS (INSERT INTO environment_events (environment_id, type, status, message)
+                       SELECT id, 'reset-db', status, $2 FROM moved)
+       SELECT * FROM moved`, [id, `database reset to its seed requested by ${by}`]);
     return rows[0] ? toEnvironment(rows[0]) : undefined;
   }
 

@@ -51,6 +51,40 @@ export const MIGRATIONS: { id: number; name: string; sql: string }[] = [
       CREATE INDEX environment_events_env ON environment_events (environment_id, id);
     `,
   },
+  {
+    id: 2,
+    name: 'seed snapshots',
+    sql: `
+      -- One golden data directory per (dataset content, database image digest, settings) key.
+      CREATE TABLE seed_snapshots (
+        key           text PRIMARY KEY,
+        dataset       text NOT NULL,
+        kind          text NOT NULL DEFAULT 'dataset' CHECK (kind IN ('dataset', 'saved')),
+        template      text,
+        content_hash  text NOT NULL,
+        image         text NOT NULL,
+        image_digest  text NOT NULL,
+        volume        text NOT NULL,
+        status        text NOT NULL CHECK (status IN ('building', 'ready', 'failed', 'removed')),
+        size_bytes    bigint,
+        build_ms      integer,
+        error         text,
+        source_env    uuid,
+        created_by    text,
+        created_at    timestamptz NOT NULL DEFAULT now(),
+        ready_at      timestamptz,
+        last_used_at  timestamptz
+      );
+      CREATE INDEX seed_snapshots_dataset ON seed_snapshots (dataset, created_at DESC);
+      ALTER TABLE environments ADD COLUMN snapshot_key text, ADD COLUMN clone_strategy text;
+      -- Facts a worker learned about its Docker host (the clone strategies that work there).
+      CREATE TABLE host_facts (
+        key        text PRIMARY KEY,
+        value      jsonb NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
 ];
 
 const LOCK_KEY = 7_261_432_001; // arbitrary, constant: "mayfly migrations"

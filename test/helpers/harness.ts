@@ -19,6 +19,7 @@ import { TemplateCatalog } from '../../core/templates.js';
 import { createApp } from '../../api/app.js';
 import { DockerRuntime } from '../../worker/runtime/docker/docker-runtime.js';
 import { WorkerService } from '../../worker/service.js';
+import { buildWorkerContext } from '../../worker/compose.js';
 import type { WorkerContext } from '../../worker/context.js';
 
 export const TOKEN = 'test-secret-0123456789';
@@ -76,11 +77,11 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
   const queues = new JobQueues(redisOptions(config.redisUrl, 'producer'), config.queuePrefix);
   const redis = new Redis(redisOptions(config.redisUrl, 'producer'));
   const docker = new Docker();
-  const runtime = new DockerRuntime(docker, config.instance);
-  const ctx: WorkerContext = { config, store, queues, catalog, runtime, logger };
+  const ctx: WorkerContext = await buildWorkerContext(config, pool, docker, queues, logger);
+  const runtime = ctx.runtime as DockerRuntime;
 
   const app = createApp({
-    config, store, queues, catalog, logger,
+    config, store, queues, catalog, logger, datasets: ctx.datasets, snapshots: ctx.snapshots,
     probes: { postgres: async () => { await pool.query('SELECT 1'); }, redis: async () => { await redis.ping(); } },
   });
   server.on('request', app);

@@ -77,6 +77,21 @@ async function provision(ctx: WorkerContext, env: Environment, log: WorkerContex
   const pullMs = Date.now() - pullStarted;
   await stillCurrent(ctx, env);
 
+  // The database gets its seed before it starts: a clone of the golden snapshot (or, with the
+  // restore strategy, a load after it is healthy).
+  const cloneStarted = Date.now();
+  const prepared = template.database
+    ? await ctx.seeds.prepare(env, template, stack, ref, digests[template.database.service] ?? '',
+      (key, strategy) => ctx.store.setSnapshot(env.id, key, strategy))
+    : { kind: 'none' as const };
+  const cloneMs = Date.now() - cloneStarted;
+  if (prepared.kind === 'cloned') {
+    await ctx.store.markSeeded(env.id, env.generation);
+    await ctx.store.addEvent(env.id, 'cloned', `database cloned from the "${env.seed}" snapshot by ${prepared.strategy} in ${prepared.ms} ms${prepared.builtGolden ? ' (golden built first)' : ''}`,
+      { strategy: prepared.strategy, snapshot: prepared.key, ms: prepared.ms, builtGolden: prepared.builtGolden });
+  }
+  await stillCurrent(ctx, env);
+
   const abort = new AbortController();
   const watch = setInterval(() => {
     ctx.store.getById(env.id).then((now) => {
@@ -104,11 +119,12 @@ async function provision(ctx: WorkerContext, env: Environment, log: WorkerContex
   await stillCurrent(ctx, env);
 
   let seedMs = 0;
-  if (env.seed && !env.seededAt) {
-    const seeded = await loadSeed(ctx.runtime, ref, template, ctx.config.seedsDir, env.seed);
+  if (prepared.kind === 'restore' && env.seed) {
+    const seeded = await loadSeed(ctx.runtime, ref, template, ctx.datasets, env.seed);
     seedMs = seeded.ms;
+    await ctx.store.setSnapshot(env.id, null, 'restore');
     await ctx.store.markSeeded(env.id, env.generation);
-    await ctx.store.addEvent(env.id, 'seeded', `dataset "${env.seed}" loaded (${seeded.files.length} file(s), ${seeded.bytes} bytes, ${seeded.ms} ms)`, { ...seeded });
+    await ctx.store.addEvent(env.id, 'seeded', `dataset "${env.seed}" restored (${seeded.files.length} file(s), ${seeded.bytes} bytes, ${seeded.ms} ms)`, { ...seeded });
   }
 
   const urls: Record<string, string> = {};
@@ -117,7 +133,7 @@ async function provision(ctx: WorkerContext, env: Environment, log: WorkerContex
     const port = Object.entries(s.ports).sort(([a], [b]) => a.localeCompare(b))[0];
     if (port) urls[s.service] = `http://${ctx.config.publicHost}:${port[1]}`;
   }
-  const timings = { pullMs, startMs, seedMs, totalMs: Date.now() - started };
+  const timings = { pullMs, cloneMs, startMs, seedMs, totalMs: Date.now() - started };
   const ready = await ctx.store.transition(env.id, 'ready', {
     generation: env.generation,
     set: { digests, urls, ready_at: new Date() },

@@ -7,6 +7,7 @@ export interface ReconcileReport {
   requeued: number;
   teardownsRequeued: number;
   orphansRemoved: number;
+  goldensRemoved: number;
 }
 
 /**
@@ -14,10 +15,11 @@ export interface ReconcileReport {
  * - expired leases are torn down (a lost delayed job cannot make an environment immortal);
  * - queued or provisioning environments whose job Redis lost are queued again;
  * - destroying environments whose teardown job is gone are queued again;
- * - Docker objects labeled with an environment that is not live are removed.
+ * - Docker objects labeled with an environment that is not live are removed;
+ * - golden snapshots that nothing uses and a newer golden replaced are removed.
  */
 export async function reconcile(ctx: WorkerContext): Promise<ReconcileReport> {
-  const report: ReconcileReport = { expired: 0, requeued: 0, teardownsRequeued: 0, orphansRemoved: 0 };
+  const report: ReconcileReport = { expired: 0, requeued: 0, teardownsRequeued: 0, orphansRemoved: 0, goldensRemoved: 0 };
   const log = ctx.logger.child({ job: 'reconcile' });
 
   for (const env of await ctx.store.expired()) {
@@ -56,5 +58,6 @@ export async function reconcile(ctx: WorkerContext): Promise<ReconcileReport> {
     report.orphansRemoved += n;
     if (n) log.warn({ envId: id, removed }, 'removed Docker objects of an environment that is not live');
   }
+  report.goldensRemoved = await ctx.seeds.collectGarbage();
   return report;
 }

@@ -1,16 +1,18 @@
 import { createReadStream } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import { PermanentFailure } from '../../core/errors.js';
+import type { DatasetCatalog } from '../../core/seeds.js';
 import type { Template } from '../../core/templates.js';
 import type { EnvironmentRef, Runtime } from '../runtime/runtime.js';
+import type { Exec } from './engine.js';
 
 /**
- * Loads a dataset (seed-data/<name>/*.sql, *.sql.gz, *.dump in name order) into an environment's
- * database service once it is healthy. This is the "restore" strategy: the only place that puts
- * seed data into an environment, so snapshot clones can replace it behind this one function.
+ * Loads dataset files (.sql, .sql.gz, .dump in name order) into a running PostgreSQL through
+ * `exec` (psql or pg_restore reading stdin). Used to build golden snapshots, and by the
+ * `restore` strategy to load each environment's database after it is healthy.
  */
 export interface SeedResult {
   files: string[];
@@ -18,41 +20,29 @@ export interface SeedResult {
   ms: number;
 }
 
-const SEED_FILE = /\.(sql|sql\.gz|dump)$/;
-
-export async function seedFiles(seedsDir: string, dataset: string): Promise<string[]> {
-  const dir = path.join(seedsDir, dataset);
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    throw new PermanentFailure('SEED_NOT_FOUND', `dataset "${dataset}" has no folder ${dir}`);
-  }
-  const files = names.filter((n) => SEED_FILE.test(n)).sort();
-  if (!files.length) throw new PermanentFailure('SEED_NOT_FOUND', `dataset "${dataset}" has no .sql, .sql.gz or .dump file in ${dir}`);
-  return files.map((n) => path.join(dir, n));
-}
-
-export async function loadSeed(
-  runtime: Runtime, env: EnvironmentRef, template: Template, seedsDir: string, dataset: string,
-): Promise<SeedResult> {
-  const db = template.database;
-  if (!db) throw new PermanentFailure('SEED_UNSUPPORTED', `template "${template.name}" has no database service to seed`);
+export async function loadFiles(exec: Exec, files: string[], db: { user: string; name: string }, dataset: string): Promise<SeedResult> {
   const started = Date.now();
-  const files = await seedFiles(seedsDir, dataset);
   let bytes = 0;
   for (const file of files) {
     bytes += (await stat(file)).size;
-    const isDump = file.endsWith('.dump');
+    // (No 'data' listener here: it would start the stream flowing before exec pipes it.)
     let input: Readable = createReadStream(file);
     if (file.endsWith('.gz')) input = input.pipe(createGunzip());
-    const cmd = isDump
+    const cmd = file.endsWith('.dump')
       ? ['pg_restore', '--no-owner', '--exit-on-error', '-U', db.user, '-d', db.name]
       : ['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-U', db.user, '-d', db.name];
-    const { exitCode, output } = await runtime.exec(env, db.service, cmd, input);
+    const { exitCode, output } = await exec(cmd, input);
     if (exitCode !== 0) {
       throw new PermanentFailure('SEED_FAILED', `loading ${path.basename(file)} of dataset "${dataset}" failed (exit ${exitCode}): ${output.trim().split('\n').slice(-5).join(' | ')}`);
     }
   }
   return { files: files.map((f) => path.basename(f)), bytes, ms: Date.now() - started };
+}
+
+/** The `restore` strategy: load the dataset into an environment's running database service. */
+export async function loadSeed(runtime: Runtime, env: EnvironmentRef, template: Template, datasets: DatasetCatalog, dataset: string): Promise<SeedResult> {
+  const db = template.database;
+  if (!db) throw new PermanentFailure('SEED_UNSUPPORTED', `template "${template.name}" has no database service to seed`);
+  const { files } = await datasets.get(dataset).catch((err) => { throw new PermanentFailure('SEED_NOT_FOUND', err.message); });
+  return loadFiles((cmd, input) => runtime.exec(env, db.service, cmd, input), files, db, dataset);
 }

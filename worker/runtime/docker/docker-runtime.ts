@@ -85,6 +85,27 @@ export function containerSpec(instance: string, env: EnvironmentRef, svc: Servic
   return spec;
 }
 
+/** Runs a command in a container with `input` on its stdin; resolves with its exit code and output. */
+export async function execInContainer(c: Docker.Container, cmd: string[], input?: Readable): Promise<{ exitCode: number; output: string }> {
+  const exec = await c.exec({ Cmd: cmd, AttachStdin: !!input, AttachStdout: true, AttachStderr: true });
+  const stream = await exec.start({ hijack: true, stdin: !!input });
+  const chunks: Buffer[] = [];
+  const done = new Promise<void>((resolve, reject) => {
+    stream.on('data', (d: Buffer) => chunks.push(d));
+    stream.on('end', resolve);
+    stream.on('close', resolve);
+    stream.on('error', reject);
+  });
+  if (input) {
+    input.on('error', (err) => stream.destroy(err));
+    input.pipe(stream);
+  }
+  await done;
+  let info = await exec.inspect();
+  for (let i = 0; info.Running && i < 100; i++) { await sleep(50); info = await exec.inspect(); }
+  return { exitCode: info.ExitCode ?? -1, output: demux(Buffer.concat(chunks)) };
+}
+
 export class DockerRuntime implements Runtime {
   /**
    * @param instance this Mayfly installation's name (MAYFLY_INSTANCE): every object is labeled
@@ -263,24 +284,7 @@ export class DockerRuntime implements Runtime {
   }
 
   async exec(env: EnvironmentRef, service: string, cmd: string[], input?: Readable): Promise<{ exitCode: number; output: string }> {
-    const c = this.docker.getContainer(containerName(env.project, service));
-    const exec = await c.exec({ Cmd: cmd, AttachStdin: !!input, AttachStdout: true, AttachStderr: true });
-    const stream = await exec.start({ hijack: true, stdin: !!input });
-    const chunks: Buffer[] = [];
-    const done = new Promise<void>((resolve, reject) => {
-      stream.on('data', (d: Buffer) => chunks.push(d));
-      stream.on('end', resolve);
-      stream.on('close', resolve);
-      stream.on('error', reject);
-    });
-    if (input) {
-      input.on('error', (err) => stream.destroy(err));
-      input.pipe(stream);
-    }
-    await done;
-    let info = await exec.inspect();
-    for (let i = 0; info.Running && i < 100; i++) { await sleep(50); info = await exec.inspect(); }
-    return { exitCode: info.ExitCode ?? -1, output: demux(Buffer.concat(chunks)) };
+    return execInContainer(this.docker.getContainer(containerName(env.project, service)), cmd, input);
   }
 
   async logs(env: EnvironmentRef, service: string, tail: number): Promise<string> {

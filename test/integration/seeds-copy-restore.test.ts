@@ -1,0 +1,4 @@
+import { strategySuite } from '../helpers/strategy-suite.js';
+
+strategySuite('copy');
+strategySuite('restore');

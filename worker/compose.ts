@@ -1,0 +1,25 @@
+import type Docker from 'dockerode';
+import type pg from 'pg';
+import type { Config } from '../core/config.js';
+import type { Logger } from '../core/log.js';
+import type { JobQueues } from '../core/queue.js';
+import { DatasetCatalog } from '../core/seeds.js';
+import { EnvironmentStore } from '../core/store/environments.js';
+import { SnapshotStore } from '../core/store/snapshots.js';
+import { TemplateCatalog } from '../core/templates.js';
+import type { WorkerContext } from './context.js';
+import { DockerRuntime } from './runtime/docker/docker-runtime.js';
+import { DockerSnapshotEngine } from './runtime/docker/snapshot-engine.js';
+import { SeedService } from './seeds/seed-service.js';
+
+/** Wires the worker's parts from the clients its composition root made (also used by tests). */
+export async function buildWorkerContext(config: Config, pool: pg.Pool, docker: Docker, queues: JobQueues, logger: Logger): Promise<WorkerContext> {
+  const catalog = await TemplateCatalog.load(config.templatesDir, config.registry, config.defaultLimits);
+  const datasets = new DatasetCatalog(config.seedsDir);
+  const snapshots = new SnapshotStore(pool);
+  const seeds = new SeedService(config, datasets, snapshots, new DockerSnapshotEngine(docker, config.instance, config.helperImage), logger);
+  return {
+    config, store: new EnvironmentStore(pool), queues, catalog, runtime: new DockerRuntime(docker, config.instance),
+    datasets, snapshots, seeds, logger,
+  };
+}

@@ -1,0 +1,242 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type Docker from 'dockerode';
+import { LABEL_INSTANCE } from '../../../core/domain.js';
+import { MayflyError, PermanentFailure } from '../../../core/errors.js';
+import type { DatabaseSpec, Exec, ProbeResult, SnapshotEngine } from '../../seeds/engine.js';
+import type { EnvironmentRef } from '../runtime.js';
+import { containerName, execInContainer } from './docker-runtime.js';
+import { dockerMessage, isConflict, isNotFound } from './errors.js';
+import { demux } from './streams.js';
+
+const MS = 1_000_000;
+export const LABEL_GOLDEN = 'mayfly.golden';
+export const LABEL_SNAPSHOT = 'mayfly.snapshot';
+const LABEL_PROBE = 'mayfly.probe';
+export const upperVolume = (name: string) => `${name}-upper`;
+
+/**
+ * Golden snapshots and clones on the Docker Engine. Every file operation runs in a short-lived
+ * helper container (MAYFLY_HELPER_IMAGE) with the volumes mounted, so the worker needs no access
+ * to the host's file system and the same code works against a remote engine.
+ */
+export class DockerSnapshotEngine implements SnapshotEngine {
+  private helperReady?: Promise<void>;
+
+  constructor(private readonly docker: Docker, private readonly instance: string, private readonly helperImage: string) {}
+
+  private ensureHelper(): Promise<void> {
+    this.helperReady ??= (async () => {
+      const have = await this.docker.getImage(this.helperImage).inspect().then(() => true, () => false);
+      if (have) return;
+      const stream = await this.docker.pull(this.helperImage);
+      await new Promise<void>((resolve, reject) => this.docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve())));
+    })().catch((err) => {
+      this.helperReady = undefined;
+      throw new Error(`the helper image ${this.helperImage} could not be pulled (MAYFLY_HELPER_IMAGE): ${dockerMessage(err)}`, { cause: err });
+    });
+    return this.helperReady;
+  }
+
+  /** Runs `sh -c script` in a helper container with the given volumes; rejects with its output on failure. */
+  private async helper(script: string, mounts: { volume: string; target: string; readOnly?: boolean }[], what: string): Promise<string> {
+    await this.ensureHelper();
+    const c = await this.docker.createContainer({
+      Image: this.helperImage,
+      Cmd: ['sh', '-c', script],
+      Labels: { [LABEL_INSTANCE]: this.instance, 'mayfly.helper': what.slice(0, 60) },
+      HostConfig: { Mounts: mounts.map((m) => ({ Type: 'volume' as const, Source: m.volume, Target: m.target, ReadOnly: !!m.readOnly })), NetworkMode: 'none' },
+    });
+    try {
+      await c.start();
+      const { StatusCode } = await c.wait();
+      const out = demux((await c.logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer).trim();
+      if (StatusCode !== 0) throw new PermanentFailure('SNAPSHOT_FAILED', `${what} failed (exit ${StatusCode}): ${out.split('\n').slice(-3).join(' | ')}`);
+      return out;
+    } finally {
+      await c.remove({ force: true }).catch(() => undefined);
+    }
+  }
+
+  private async createVolume(name: string, labels: Record<string, string>, driverOpts?: Record<string, string>): Promise<void> {
+    await this.docker.createVolume({ Name: name, Labels: { ...labels, [LABEL_INSTANCE]: this.instance }, ...(driverOpts ? { Driver: 'local', DriverOpts: driverOpts } : {}) });
+  }
+
+  private async mountpoint(name: string): Promise<string> {
+    return (await this.docker.getVolume(name).inspect()).Mountpoint;
+  }
+
+  async volumeExists(name: string): Promise<boolean> {
+    return this.docker.getVolume(name).inspect().then(() => true, (err) => (isNotFound(err) ? false : Promise.reject(err)));
+  }
+
+  async removeVolume(name: string): Promise<void> {
+    for (const v of [name, upperVolume(name)]) {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await this.docker.getVolume(v).remove();
+          break;
+        } catch (err) {
+          if (isNotFound(err)) break;
+          if (isConflict(err) && attempt < 20) { await sleep(250); continue; }
+          throw err;
+        }
+      }
+    }
+  }
+
+  async probe(): Promise<ProbeResult> {
+    const id = Math.random().toString(16).slice(2, 10);
+    const a = `mayfly-probe-${id}-a`, b = `mayfly-probe-${id}-b`, u = `mayfly-probe-${id}-u`, o = `mayfly-probe-${id}-o`;
+    const labels = { [LABEL_PROBE]: '1' };
+    const notes: Record<string, string> = {};
+    const result: ProbeResult = { reflink: false, overlay: false, copy: false, notes };
+    try {
+      await this.createVolume(a, labels);
+      await this.createVolume(b, labels);
+      await this.helper('head -c 65536 /dev/urandom > /a/f && cp -a /a/f /b/copy', [{ volume: a, target: '/a' }, { volume: b, target: '/b' }], 'probe copy');
+      result.copy = true;
+      try {
+        await this.helper('cp --reflink=always /a/f /b/f', [{ volume: a, target: '/a' }, { volume: b, target: '/b' }], 'probe reflink');
+        result.reflink = true;
+      } catch (err) {
+        notes.reflink = 'the volume file system has no reflink (see README: MAYFLY_REFLINK_VOLUMES)';
+      }
+      try {
+        await this.createVolume(u, labels);
+        await this.helper('mkdir -p /u/upper /u/work', [{ volume: u, target: '/u' }], 'probe overlay layers');
+        const lower = await this.mountpoint(a), upper = await this.mountpoint(u);
+        await this.createVolume(o, labels, { type: 'overlay', device: 'overlay', o: `lowerdir=${lower},upperdir=${upper}/upper,workdir=${upper}/work` });
+        await this.helper('test -f /o/f && echo x >> /o/f && echo y > /o/g', [{ volume: o, target: '/o' }], 'probe overlay');
+        result.overlay = true;
+      } catch (err) {
+        notes.overlay = `overlay volumes do not work here: ${(err as Error).message}`;
+      }
+    } finally {
+      for (const v of [o, u, b, a]) await this.docker.getVolume(v).remove().catch(() => undefined);
+    }
+    return result;
+  }
+
+  async buildGolden(key: string, volume: string, db: DatabaseSpec, load: (exec: Exec) => Promise<void>): Promise<{ sizeBytes: number | null }> {
+    const name = `mayfly-golden-build-${key.slice(0, 16)}`;
+    // A builder that died leaves its container and a half-made volume: both go first.
+    await this.docker.getContainer(name).remove({ force: true }).catch(() => undefined);
+    await this.removeVolume(volume);
+    await this.createVolume(volume, { [LABEL_GOLDEN]: key });
+    const c = await this.docker.createContainer({
+      name,
+      Image: db.image,
+      Env: Object.entries(db.environment).map(([k, v]) => `${k}=${v}`),
+      Labels: { [LABEL_INSTANCE]: this.instance, 'mayfly.golden-build': key },
+      ...(db.healthcheck ? {
+        Healthcheck: {
+          Test: db.healthcheck.test,
+          Interval: (db.healthcheck.intervalMs ?? 1000) * MS,
+          ...(db.healthcheck.timeoutMs ? { Timeout: db.healthcheck.timeoutMs * MS } : {}),
+          Retries: db.healthcheck.retries ?? 60,
+        },
+      } : {}),
+      HostConfig: { Mounts: [{ Type: 'volume', Source: volume, Target: db.dataTarget }], Memory: 1024 ** 3, NetworkMode: 'none' },
+    });
+    try {
+      await c.start();
+      await waitReady(c, db, 300_000);
+      const exec: Exec = (cmd, input) => execInContainer(c, cmd, input);
+      await load(exec);
+      // Settle the data so every clone starts from the same, fully written state.
+      const settle = await exec(['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-U', db.user, '-d', db.name, '-c', 'VACUUM ANALYZE', '-c', 'CHECKPOINT']);
+      if (settle.exitCode !== 0) throw new PermanentFailure('SNAPSHOT_FAILED', `VACUUM ANALYZE / CHECKPOINT failed: ${settle.output.trim()}`);
+      // A clean shutdown: an unclean one makes PostgreSQL recover (and open every file) in each clone.
+      await c.stop({ t: 120 });
+      const info = await c.inspect();
+      if (info.State.ExitCode !== 0) throw new PermanentFailure('SNAPSHOT_FAILED', `the database did not shut down cleanly (exit ${info.State.ExitCode})`);
+    } finally {
+      await c.remove({ force: true }).catch(() => undefined);
+    }
+    return { sizeBytes: await this.size(volume) };
+  }
+
+  private async size(volume: string): Promise<number | null> {
+    const out = await this.helper('du -sb /v | cut -f1', [{ volume, target: '/v', readOnly: true }], 'measure volume').catch(() => '');
+    return /^\d+$/.test(out) ? Number(out) : null;
+  }
+
+  async clone(strategy: 'reflink' | 'overlay' | 'copy', golden: string, target: string, labels: Record<string, string>): Promise<void> {
+    await this.removeVolume(target);
+    const mounts = (t: string) => [{ volume: golden, target: '/golden', readOnly: true }, { volume: t, target: '/clone' }];
+    try {
+      if (strategy === 'overlay') {
+        const upper = upperVolume(target);
+        await this.createVolume(upper, labels);
+        // The writable layer must look like PGDATA itself: same owner, mode 0700.
+        await this.helper('mkdir -p /clone/upper /clone/work && chown "$(stat -c %u:%g /golden)" /clone/upper && chmod "$(stat -c %a /golden)" /clone/upper',
+          mounts(upper), 'prepare the overlay layer');
+        const lower = await this.mountpoint(golden), up = await this.mountpoint(upper);
+        await this.createVolume(target, labels, { type: 'overlay', device: 'overlay', o: `lowerdir=${lower},upperdir=${up}/upper,workdir=${up}/work` });
+        return;
+      }
+      await this.createVolume(target, labels);
+      await this.helper(`cp -a --reflink=${strategy === 'reflink' ? 'always' : 'never'} /golden/. /clone/`, mounts(target), `${strategy} clone`);
+    } catch (err) {
+      // A failed clone leaves no partial volume behind.
+      await this.removeVolume(target).catch(() => undefined);
+      if (err instanceof MayflyError) throw err;
+      throw new PermanentFailure('CLONE_FAILED', `cloning the seed snapshot (${strategy}) failed: ${dockerMessage(err)}`, { cause: err });
+    }
+  }
+
+  async saveVolume(source: string, golden: string, labels: Record<string, string>): Promise<{ sizeBytes: number | null }> {
+    await this.removeVolume(golden);
+    await this.createVolume(golden, labels);
+    try {
+      await this.helper('cp -a --reflink=auto /src/. /dst/', [{ volume: source, target: '/src', readOnly: true }, { volume: golden, target: '/dst' }], 'save snapshot');
+    } catch (err) {
+      await this.removeVolume(golden).catch(() => undefined);
+      throw err;
+    }
+    return { sizeBytes: await this.size(golden) };
+  }
+
+  async removeService(env: EnvironmentRef, service: string): Promise<void> {
+    await this.docker.getContainer(containerName(env.project, service)).remove({ force: true, v: true })
+      .catch((err) => (isNotFound(err) ? undefined : Promise.reject(err)));
+  }
+
+  async stopService(env: EnvironmentRef, service: string): Promise<void> {
+    await this.docker.getContainer(containerName(env.project, service)).stop({ t: 60 })
+      .catch((err) => (isNotFound(err) || (err as { statusCode?: number }).statusCode === 304 ? undefined : Promise.reject(err)));
+  }
+
+  async startService(env: EnvironmentRef, service: string, healthTimeoutMs: number): Promise<void> {
+    const c = this.docker.getContainer(containerName(env.project, service));
+    await c.start().catch((err) => ((err as { statusCode?: number }).statusCode === 304 ? undefined : Promise.reject(err)));
+    const deadline = Date.now() + healthTimeoutMs;
+    for (;;) {
+      const st = (await c.inspect()).State;
+      if (!st.Running) throw new PermanentFailure('SERVICE_EXITED', `${service} exited with code ${st.ExitCode} after restarting`);
+      if (!st.Health || st.Health.Status === 'healthy') return;
+      if (Date.now() > deadline) throw new PermanentFailure('HEALTH_TIMEOUT', `${service} was not healthy in time after restarting`);
+      await sleep(250);
+    }
+  }
+}
+
+/** Waits until the throwaway database answers: by its healthcheck, or by pg_isready. */
+async function waitReady(c: Docker.Container, db: DatabaseSpec, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const info = await c.inspect();
+    if (!info.State.Running) {
+      const logs = demux((await c.logs({ stdout: true, stderr: true, tail: 20 })) as unknown as Buffer);
+      throw new PermanentFailure('SNAPSHOT_FAILED', `the database for the golden snapshot exited (code ${info.State.ExitCode}): ${logs.trim().split('\n').slice(-3).join(' | ')}`);
+    }
+    if (info.State.Health) {
+      if (info.State.Health.Status === 'healthy') return;
+    } else {
+      const r = await execInContainer(c, ['pg_isready', '-q', '-U', db.user, '-d', db.name]).catch(() => ({ exitCode: 1, output: '' }));
+      if (r.exitCode === 0) return;
+    }
+    if (Date.now() > deadline) throw new PermanentFailure('SNAPSHOT_FAILED', 'the database for the golden snapshot did not start in time');
+    await sleep(250);
+  }
+}

@@ -1,0 +1,47 @@
+import type { Readable } from 'node:stream';
+import type { Healthcheck } from '../../core/stack/model.js';
+import type { CloneStrategy } from '../../core/seeds.js';
+import type { EnvironmentRef } from '../runtime/runtime.js';
+
+/**
+ * What seed snapshots need from the container engine: build a golden data directory in a
+ * throwaway database container, clone it into an environment's volume by a strategy, and
+ * probe which strategies the host supports. worker/runtime/docker/snapshot-engine.ts
+ * implements it with dockerode.
+ */
+export interface DatabaseSpec {
+  image: string;
+  environment: Record<string, string>;
+  /** Where the database keeps its data in the container (PGDATA's volume target). */
+  dataTarget: string;
+  healthcheck?: Healthcheck;
+  user: string;
+  name: string;
+}
+
+export type Exec = (cmd: string[], input?: Readable) => Promise<{ exitCode: number; output: string }>;
+
+export interface ProbeResult {
+  reflink: boolean;
+  overlay: boolean;
+  copy: boolean;
+  notes: Record<string, string>;
+}
+
+export interface SnapshotEngine {
+  probe(): Promise<ProbeResult>;
+  /** Builds a golden volume: start the database on it, `load` the data, clean shutdown. */
+  buildGolden(key: string, volume: string, db: DatabaseSpec, load: (exec: Exec) => Promise<void>): Promise<{ sizeBytes: number | null }>;
+  /** Makes `target` (labeled for the environment) a clone of the golden volume. */
+  clone(strategy: Exclude<CloneStrategy, 'restore'>, golden: string, target: string, labels: Record<string, string>): Promise<void>;
+  /** Copies an environment's (stopped) data volume into a new golden volume. */
+  saveVolume(source: string, golden: string, labels: Record<string, string>): Promise<{ sizeBytes: number | null }>;
+  volumeExists(name: string): Promise<boolean>;
+  /** Removes a volume and, for overlay clones, its upper layer; "not found" is done. */
+  removeVolume(name: string): Promise<void>;
+  /** Removes one service's container (before its data volume is replaced). */
+  removeService(env: EnvironmentRef, service: string): Promise<void>;
+  /** Stops one service's container cleanly (SIGINT for PostgreSQL: a fast, clean shutdown). */
+  stopService(env: EnvironmentRef, service: string): Promise<void>;
+  startService(env: EnvironmentRef, service: string, healthTimeoutMs: number): Promise<void>;
+}

@@ -1,0 +1,187 @@
+import { createHash } from 'node:crypto';
+import type { Config } from '../../core/config.js';
+import { LABEL_COMPOSE_PROJECT, LABEL_COMPOSE_VOLUME, LABEL_ENV, type Environment } from '../../core/domain.js';
+import { PermanentFailure } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import { CLONE_STRATEGIES, type CloneStrategy, type DatasetCatalog } from '../../core/seeds.js';
+import type { StackSpec } from '../../core/stack/model.js';
+import type { Snapshot, SnapshotStore } from '../../core/store/snapshots.js';
+import type { Template } from '../../core/templates.js';
+import { volumeName } from '../runtime/docker/docker-runtime.js';
+import type { EnvironmentRef } from '../runtime/runtime.js';
+import type { DatabaseSpec, ProbeResult, SnapshotEngine } from './engine.js';
+import { loadFiles } from './load-seed.js';
+
+export const FACT_CLONE = 'clone-strategy';
+export const LABEL_SNAPSHOT_KEY = 'mayfly.snapshot';
+
+export interface StrategyFact {
+  chosen: CloneStrategy;
+  configured: string;
+  available: Record<CloneStrategy, boolean>;
+  notes: Record<string, string>;
+  probedAt: string;
+}
+
+/** What prepare() did: cloned from a golden, or left the data for loadSeed after start. */
+export type Prepared = { kind: 'none' } | { kind: 'cloned'; strategy: CloneStrategy; key: string; ms: number; builtGolden: boolean } | { kind: 'restore' };
+
+/**
+ * Seed data as snapshots: one golden data directory per (dataset content, database image digest,
+ * settings) key, built once; each environment's database volume is a clone of it by the first
+ * strategy that works on the host (reflink, overlay, copy), or restored from the dump (restore).
+ */
+export class SeedService {
+  private strategyPromise?: Promise<StrategyFact>;
+
+  constructor(
+    private readonly config: Config,
+    private readonly datasets: DatasetCatalog,
+    private readonly snapshots: SnapshotStore,
+    private readonly engine: SnapshotEngine,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Golden volumes are per installation: two instances on one engine never share (or rebuild) one. */
+  private goldenVolume(key: string): string {
+    return `mayfly-golden-${this.config.instance}-${key.slice(0, 16)}`;
+  }
+
+  /** Probes the host once, picks the strategy, and records the choice for the API to show. */
+  strategy(): Promise<StrategyFact> {
+    this.strategyPromise ??= (async () => {
+      const configured = this.config.cloneStrategy;
+      const probe: ProbeResult = await this.engine.probe();
+      const available: Record<CloneStrategy, boolean> = { reflink: probe.reflink, overlay: probe.overlay, copy: probe.copy, restore: true };
+      let chosen: CloneStrategy;
+      if (configured === 'auto') chosen = CLONE_STRATEGIES.find((s) => available[s])!;
+      else if (!available[configured]) {
+        throw new Error(`MAYFLY_CLONE_STRATEGY=${configured} does not work on this Docker host: ${probe.notes[configured] ?? 'probe failed'}`);
+      } else chosen = configured;
+      const fact: StrategyFact = { chosen, configured, available, notes: probe.notes, probedAt: new Date().toISOString() };
+      await this.snapshots.setFact(FACT_CLONE, fact);
+      this.logger.info(fact, `seed clone strategy: ${chosen}`);
+      return fact;
+    })().catch((err) => { this.strategyPromise = undefined; throw err; });
+    return this.strategyPromise;
+  }
+
+  /** The database service of a rendered stack, as the golden builder needs it. */
+  static databaseSpec(template: Template, stack: StackSpec): { spec: DatabaseSpec; volume: string } {
+    const db = template.database;
+    if (!db) throw new PermanentFailure('SEED_UNSUPPORTED', `template "${template.name}" has no database service to seed`);
+    const svc = stack.services.find((s) => s.name === db.service);
+    if (!svc) throw new PermanentFailure('INVALID_TEMPLATE', `template "${template.name}": database service "${db.service}" is not in the stack`);
+    const mount = (db.volume ? svc.volumes.find((v) => v.source === db.volume) : svc.volumes[0]);
+    if (!mount) throw new PermanentFailure('INVALID_TEMPLATE', `template "${template.name}": database service "${db.service}" has no named volume for its data`);
+    return {
+      spec: { image: svc.image, environment: svc.environment, dataTarget: mount.target, ...(svc.healthcheck ? { healthcheck: svc.healthcheck } : {}), user: db.user, name: db.name },
+      volume: mount.source,
+    };
+  }
+
+  static goldenKey(contentHash: string, imageDigest: string, spec: DatabaseSpec): string {
+    const settings = JSON.stringify({ env: Object.entries(spec.environment).sort(), target: spec.dataTarget, user: spec.user, name: spec.name });
+    return createHash('sha256').update(`${contentHash}\n${imageDigest}\n${settings}`).digest('hex').slice(0, 32);
+  }
+
+  /**
+   * The golden snapshot for a dataset and database, built once: concurrent callers for one key
+   * wait on a PostgreSQL advisory lock, then find it ready.
+   */
+  async ensureGolden(dataset: string, template: Template, spec: DatabaseSpec, imageDigest: string): Promise<{ snapshot: Snapshot; built: boolean }> {
+    const saved = await this.snapshots.savedDataset(dataset);
+    if (saved) {
+      if (saved.template !== template.name) throw new PermanentFailure('SEED_UNSUPPORTED', `saved dataset "${dataset}" was taken from template "${saved.template}", not "${template.name}"`);
+      if (!(await this.engine.volumeExists(saved.volume))) throw new PermanentFailure('SNAPSHOT_MISSING', `the volume of saved dataset "${dataset}" (${saved.volume}) is gone`);
+      return { snapshot: saved, built: false };
+    }
+    const contentHash = await this.datasets.contentHash(dataset);
+    const key = SeedService.goldenKey(contentHash, imageDigest, spec);
+    const ready = async () => {
+      const s = await this.snapshots.get(key);
+      return s?.status === 'ready' && (await this.engine.volumeExists(s.volume)) ? s : undefined;
+    };
+    const existing = await ready();
+    if (existing) return { snapshot: existing, built: false };
+    return this.snapshots.withLock(key, async () => {
+      const again = await ready();
+      if (again) return { snapshot: again, built: false };
+      const volume = this.goldenVolume(key);
+      const log = this.logger.child({ golden: key, dataset });
+      log.info('building golden snapshot');
+      await this.snapshots.begin({ key, dataset, kind: 'dataset', template: template.name, contentHash, image: spec.image, imageDigest, volume });
+      const started = Date.now();
+      try {
+        const files = (await this.datasets.get(dataset)).files;
+        const { sizeBytes } = await this.engine.buildGolden(key, volume, spec, (exec) => loadFiles(exec, files, spec, dataset).then(() => undefined));
+        await this.snapshots.markReady(key, sizeBytes, Date.now() - started);
+        log.info({ sizeBytes, ms: Date.now() - started }, 'golden snapshot ready');
+      } catch (err) {
+        await this.snapshots.markFailed(key, (err as Error).message).catch(() => undefined);
+        throw err;
+      }
+      return { snapshot: (await this.snapshots.get(key))!, built: true };
+    });
+  }
+
+  /**
+   * Puts the seed into an environment's database volume before its stack starts, replacing
+   * whatever data (and database container) was there: used for first provisioning, for a
+   * retry after a crash mid-clone, and for reset-db.
+   */
+  async prepare(env: Environment, template: Template, stack: StackSpec, ref: EnvironmentRef, imageDigest: string,
+    record: (key: string, strategy: CloneStrategy) => Promise<void>): Promise<Prepared> {
+    if (!env.seed || !template.database || env.seededAt) return { kind: 'none' };
+    const { spec, volume } = SeedService.databaseSpec(template, stack);
+    const target = volumeName(env.project, volume);
+    await this.engine.removeService(ref, template.database.service);
+    await this.engine.removeVolume(target);
+    const { chosen } = await this.strategy();
+    if (chosen === 'restore') {
+      if (await this.snapshots.savedDataset(env.seed)) throw new PermanentFailure('SEED_UNSUPPORTED', `saved dataset "${env.seed}" needs a clone strategy; this host uses restore`);
+      return { kind: 'restore' };
+    }
+    const started = Date.now();
+    const { snapshot, built } = await this.ensureGolden(env.seed, template, spec, imageDigest);
+    await this.snapshots.touch(snapshot.key);
+    await record(snapshot.key, chosen);
+    await this.engine.clone(chosen, snapshot.volume, target, {
+      [LABEL_ENV]: env.id, [LABEL_COMPOSE_PROJECT]: env.project, [LABEL_COMPOSE_VOLUME]: volume, [LABEL_SNAPSHOT_KEY]: snapshot.key,
+    });
+    return { kind: 'cloned', strategy: chosen, key: snapshot.key, ms: Date.now() - started, builtGolden: built };
+  }
+
+  /** Saves an environment's current database as a new dataset (its database is stopped meanwhile). */
+  async save(env: Environment, template: Template, stack: StackSpec, ref: EnvironmentRef, name: string, by: string): Promise<Snapshot> {
+    const { spec, volume } = SeedService.databaseSpec(template, stack);
+    const key = createHash('sha256').update(`saved\n${name}\n${env.id}\n${Date.now()}`).digest('hex').slice(0, 32);
+    const golden = this.goldenVolume(key);
+    await this.snapshots.begin({ key, dataset: name, kind: 'saved', template: template.name, contentHash: key, image: spec.image, imageDigest: env.digests[template.database!.service] ?? spec.image, volume: golden, sourceEnv: env.id, createdBy: by });
+    const started = Date.now();
+    await this.engine.stopService(ref, template.database!.service);
+    try {
+      const { sizeBytes } = await this.engine.saveVolume(volumeName(env.project, volume), golden, { [LABEL_SNAPSHOT_KEY]: key, 'mayfly.dataset': name });
+      await this.snapshots.markReady(key, sizeBytes, Date.now() - started);
+    } catch (err) {
+      await this.snapshots.markFailed(key, (err as Error).message);
+      throw err;
+    } finally {
+      await this.engine.startService(ref, template.database!.service, this.config.healthTimeoutMs);
+    }
+    return (await this.snapshots.get(key))!;
+  }
+
+  /** Removes goldens no live environment uses and that a newer golden of their dataset replaced. */
+  async collectGarbage(): Promise<number> {
+    let removed = 0;
+    for (const s of await this.snapshots.unused()) {
+      if (s.lastUsedAt && Date.now() - s.lastUsedAt.getTime() < 60_000) continue; // maybe being cloned right now
+      await this.engine.removeVolume(s.volume);
+      await this.snapshots.markRemoved(s.key);
+      removed++;
+      this.logger.info({ golden: s.key, dataset: s.dataset }, 'removed an unused golden snapshot');
+    }
+    return removed;
+  }
+}

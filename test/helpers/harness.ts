@@ -112,6 +112,9 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
       await h.stopWorker().catch(() => undefined);
       const { rows } = await pool.query<{ id: string }>('SELECT id FROM environments');
       for (const r of rows) await runtime.remove(r.id).catch(() => undefined);
+      // Golden snapshots (and anything else) made by this harness's instance.
+      const { Volumes } = await docker.listVolumes({ filters: { label: [`mayfly.instance=${config.instance}`] } });
+      for (const v of Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => undefined);
       await new Promise((resolve) => server.close(resolve));
       await queues.provision.obliterate({ force: true }).catch(() => undefined);
       await queues.lifecycle.obliterate({ force: true }).catch(() => undefined);

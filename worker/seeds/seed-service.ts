@@ -160,15 +160,19 @@ export class SeedService {
     await this.snapshots.begin({ key, dataset: name, kind: 'saved', template: template.name, contentHash: key, image: spec.image, imageDigest: env.digests[template.database!.service] ?? spec.image, volume: golden, sourceEnv: env.id, createdBy: by });
     const started = Date.now();
     await this.engine.stopService(ref, template.database!.service);
+    let sizeBytes: number | null;
     try {
-      const { sizeBytes } = await this.engine.saveVolume(volumeName(env.project, volume), golden, { [LABEL_SNAPSHOT_KEY]: key, 'mayfly.dataset': name });
-      await this.snapshots.markReady(key, sizeBytes, Date.now() - started);
+      try {
+        ({ sizeBytes } = await this.engine.saveVolume(volumeName(env.project, volume), golden, { [LABEL_SNAPSHOT_KEY]: key, 'mayfly.dataset': name }));
+      } finally {
+        // The environment's database comes back whatever happened, before anyone is told.
+        await this.engine.startService(ref, template.database!.service, this.config.healthTimeoutMs);
+      }
     } catch (err) {
       await this.snapshots.markFailed(key, (err as Error).message);
       throw err;
-    } finally {
-      await this.engine.startService(ref, template.database!.service, this.config.healthTimeoutMs);
     }
+    await this.snapshots.markReady(key, sizeBytes, Date.now() - started);
     return (await this.snapshots.get(key))!;
   }
 

@@ -35,8 +35,8 @@ function largeTables(items: number): string {
 
 export const DATASETS: BenchDataset[] = [
   { name: 'bench-10mb', sql: largeTables(18_000), description: 'about 10 MB: items, customers, orders with indexes' },
-  { name: 'bench-100mb', sql: largeTables(180_000), description: 'about 100 MB: items, customers, orders with indexes' },
-  { name: 'bench-1gb', sql: largeTables(1_800_000), description: 'about 1 GB: items, customers, orders with indexes' },
+  { name: 'bench-100mb', sql: largeTables(250_000), description: 'about 100 MB: items, customers, orders with indexes' },
+  { name: 'bench-1gb', sql: largeTables(2_500_000), description: 'about 1 GB: items, customers, orders with indexes' },
   {
     name: 'bench-many',
     description: '400 small tables of 500 rows each, each with an index',

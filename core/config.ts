@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDuration } from './duration.js';
+import { loadDoorsConfig, type DoorsConfig } from './config-doors.js';
 
 /**
  * Configuration, parsed once at start into a typed, frozen object. A wrong value stops the process
@@ -35,6 +36,8 @@ export interface Config {
   pullTimeoutMs: number;
   logLevel: string;
   defaultLimits: { memoryBytes: number; nanoCpus: number; pids: number };
+  /** Doors and notifications (see core/config-doors.ts). */
+  doors: DoorsConfig;
 }
 
 export class ConfigError extends Error {
@@ -143,6 +146,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       nanoCpus: Math.round(cpus * 1e9),
       pids: int('MAYFLY_DEFAULT_PIDS', 256, 16, 100000),
     }),
+    doors: loadDoorsConfig(env, { duration, url, int }),
   };
   if (!/^[a-z0-9][a-z0-9_.-]{0,62}$/.test(config.instance)) throw new ConfigError('MAYFLY_INSTANCE', 'must be 1-63 lowercase letters, digits, ".", "_" or "-"');
   if (!/^[A-Za-z0-9_-]{1,32}$/.test(config.queuePrefix)) throw new ConfigError('MAYFLY_QUEUE_PREFIX', 'must be 1-32 letters, digits, "_" or "-"');

@@ -17,6 +17,8 @@ export const JOB_PROVISION = 'provision';
 export const JOB_TEARDOWN = 'teardown';
 export const JOB_EXPIRE = 'expire';
 export const JOB_RECONCILE = 'reconcile';
+/** The notifier (outbox delivery and expiry warnings), scheduled like the reconciler. */
+export const JOB_NOTIFY = 'notify';
 
 export const provisionJobId = (id: string, generation: number) => `provision-${id}-${generation}`;
 export const teardownJobId = (id: string) => `teardown-${id}`;

@@ -2,6 +2,7 @@ import type { Config } from '../core/config.js';
 import type { Logger } from '../core/log.js';
 import type { JobQueues } from '../core/queue.js';
 import type { EnvironmentStore } from '../core/store/environments.js';
+import type { NotificationStore } from '../core/store/notifications.js';
 import type { TemplateCatalog } from '../core/templates.js';
 import type { Runtime } from './runtime/runtime.js';
 
@@ -13,4 +14,6 @@ export interface WorkerContext {
   catalog: TemplateCatalog;
   runtime: Runtime;
   logger: Logger;
+  /** The notification outbox (subscriptions, deliveries, expiry warnings). */
+  notifications: NotificationStore;
 }

@@ -10,6 +10,7 @@ import { JobQueues } from '../core/queue.js';
 import { redisOptions } from '../core/redis.js';
 import { migrate } from '../core/store/migrations.js';
 import { EnvironmentStore } from '../core/store/environments.js';
+import { NotificationStore } from '../core/store/notifications.js';
 import { TemplateCatalog } from '../core/templates.js';
 import { DockerRuntime } from './runtime/docker/docker-runtime.js';
 import { WorkerService } from './service.js';
@@ -27,7 +28,7 @@ async function main(): Promise<void> {
   });
   const connection = redisOptions(config.redisUrl, 'worker');
   const queues = new JobQueues(redisOptions(config.redisUrl, 'producer'), config.queuePrefix);
-  const service = new WorkerService({ config, store: new EnvironmentStore(pool), queues, catalog, runtime: new DockerRuntime(docker, config.instance), logger }, connection);
+  const service = new WorkerService({ config, store: new EnvironmentStore(pool), queues, catalog, runtime: new DockerRuntime(docker, config.instance), logger, notifications: new NotificationStore(pool) }, connection);
   await service.start();
 
   let stopping = false;

@@ -15,6 +15,7 @@ import { JobQueues } from '../../core/queue.js';
 import { redisOptions } from '../../core/redis.js';
 import { migrate } from '../../core/store/migrations.js';
 import { EnvironmentStore } from '../../core/store/environments.js';
+import { NotificationStore } from '../../core/store/notifications.js';
 import { TemplateCatalog } from '../../core/templates.js';
 import { createApp } from '../../api/app.js';
 import { DockerRuntime } from '../../worker/runtime/docker/docker-runtime.js';
@@ -77,10 +78,11 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
   const redis = new Redis(redisOptions(config.redisUrl, 'producer'));
   const docker = new Docker();
   const runtime = new DockerRuntime(docker, config.instance);
-  const ctx: WorkerContext = { config, store, queues, catalog, runtime, logger };
+  const notifications = new NotificationStore(pool);
+  const ctx: WorkerContext = { config, store, queues, catalog, runtime, logger, notifications };
 
   const app = createApp({
-    config, store, queues, catalog, logger,
+    config, store, queues, catalog, logger, notifications,
     probes: { postgres: async () => { await pool.query('SELECT 1'); }, redis: async () => { await redis.ping(); } },
   });
   server.on('request', app);

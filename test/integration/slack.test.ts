@@ -21,8 +21,8 @@ describe('the Slack door: /slack/commands', () => {
     for (const [what, opts] of [
       ['unsigned', { unsigned: true }],
       ['tampered', { tamper: true }],
-      ['stale', { timestamp: now - 301 }],
-      ['future', { timestamp: now + 301 }],
+      ['stale', { timestamp: now - 360 }],
+      ['future', { timestamp: now + 360 }],
       ['other secret', { secret: 'not-the-signing-secret' }],
     ] as const) {
       const res = await slackCommand(h.baseUrl, up, opts);

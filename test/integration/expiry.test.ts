@@ -31,6 +31,7 @@ describe('expiry: owners are warned, and "expired" is the reason shown through e
     const [expiring] = await waitUntil('the expiring callback', 90_000, async () => callbacks('expiring').length ? callbacks('expiring') : undefined);
     assert.ok(verifySha256Signature(CALLBACK_SECRET, String(expiring!.headers['x-mayfly-signature']), expiring!.raw));
     assert.ok(expiring!.json.data.secondsLeft <= 40);
+    assert.equal(expiring!.json.links.extend, `${h.baseUrl}/api/v1/environments/shop-exp-cb/extend`);
 
     const [destroyed] = await waitUntil('the destroyed callback', 90_000, async () => callbacks('destroyed').length ? callbacks('destroyed') : undefined);
     assert.equal(destroyed!.json.environment.destroyReason, 'expired');

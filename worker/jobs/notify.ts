@@ -95,6 +95,8 @@ async function deliver(
       const body = JSON.stringify({
         id: deliveryId, event: type, at: event.at.toISOString(), message: event.message, data: event.data,
         environment: callbackEnvironment(env, entryService),
+        // How to act on it: extend takes POST {"ttl": "2h"} with an API token.
+        links: { self: `${ctx.config.publicUrl}/api/v1/environments/${env.name}`, events: eventsUrl, extend: `${ctx.config.publicUrl}/api/v1/environments/${env.name}/extend` },
       });
       await postJson(sub.target, body, {
         'x-mayfly-event': type,

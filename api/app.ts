@@ -5,6 +5,8 @@ import type { ApiDeps } from './deps.js';
 import { bearerAuth } from './middleware/auth.js';
 import { errorHandler } from './middleware/errors.js';
 import { environmentsRouter } from './routes/environments.js';
+import { githubRouter } from './routes/github.js';
+import { slackRouter } from './routes/slack.js';
 import { healthRouter, templatesRouter } from './routes/meta.js';
 import { seedsRouter } from './routes/seeds.js';
 
@@ -20,6 +22,9 @@ export function createApp(deps: ApiDeps): Express {
     next();
   });
   app.use(healthRouter(deps));
+  // Doors that sign their requests: each parses its own raw body to check the signature.
+  app.use('/slack', slackRouter(deps));
+  app.use('/webhooks', githubRouter(deps));
   const v1 = express.Router();
   v1.use(express.json({ limit: '64kb', strict: true }));
   v1.use(bearerAuth(deps.config.apiTokens));

@@ -2,6 +2,7 @@ import type { Config } from '../core/config.js';
 import type { Logger } from '../core/log.js';
 import type { JobQueues } from '../core/queue.js';
 import type { EnvironmentStore } from '../core/store/environments.js';
+import type { NotificationStore } from '../core/store/notifications.js';
 import type { TemplateCatalog } from '../core/templates.js';
 import type { DatasetCatalog } from '../core/seeds.js';
 import type { SnapshotStore } from '../core/store/snapshots.js';
@@ -15,6 +16,8 @@ export interface ApiDeps {
   datasets: DatasetCatalog;
   snapshots: SnapshotStore;
   logger: Logger;
+  /** Door details and notification subscriptions (Slack, callbacks, GitHub). */
+  notifications: NotificationStore;
   /** Readiness probes of the engines the API depends on; each rejects when its engine is down. */
   probes: { postgres: () => Promise<void>; redis: () => Promise<void> };
 }

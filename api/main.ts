@@ -10,6 +10,7 @@ import { JobQueues } from '../core/queue.js';
 import { redisOptions } from '../core/redis.js';
 import { migrate } from '../core/store/migrations.js';
 import { EnvironmentStore } from '../core/store/environments.js';
+import { NotificationStore } from '../core/store/notifications.js';
 import { TemplateCatalog } from '../core/templates.js';
 import { DatasetCatalog } from '../core/seeds.js';
 import { SnapshotStore } from '../core/store/snapshots.js';
@@ -26,7 +27,7 @@ async function main(): Promise<void> {
   const redis = new Redis(redisOptions(config.redisUrl, 'producer'));
   redis.on('error', () => undefined); // reported by /readyz
   const app = createApp({
-    config, store: new EnvironmentStore(pool), queues, catalog, logger,
+    config, store: new EnvironmentStore(pool), queues, catalog, logger, notifications: new NotificationStore(pool),
     datasets: new DatasetCatalog(config.seedsDir), snapshots: new SnapshotStore(pool),
     probes: { postgres: async () => { await pool.query('SELECT 1'); }, redis: async () => { await redis.ping(); } },
   });

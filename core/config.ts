@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDuration } from './duration.js';
 import { CLONE_STRATEGIES, type CloneStrategy } from './seeds.js';
+import { loadDoorsConfig, type DoorsConfig } from './config-doors.js';
 
 /**
  * Configuration, parsed once at start into a typed, frozen object. A wrong value stops the process
@@ -40,6 +41,8 @@ export interface Config {
   /** Image for short-lived helper containers (copies, probes); needs sh and GNU coreutils. */
   helperImage: string;
   defaultLimits: { memoryBytes: number; nanoCpus: number; pids: number };
+  /** Doors and notifications (see core/config-doors.ts). */
+  doors: DoorsConfig;
 }
 
 export class ConfigError extends Error {
@@ -150,6 +153,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       nanoCpus: Math.round(cpus * 1e9),
       pids: int('MAYFLY_DEFAULT_PIDS', 256, 16, 100000),
     }),
+    doors: loadDoorsConfig(env, { duration, url, int }),
   };
   if (config.cloneStrategy !== 'auto' && !CLONE_STRATEGIES.includes(config.cloneStrategy)) {
     throw new ConfigError('MAYFLY_CLONE_STRATEGY', `must be auto, ${CLONE_STRATEGIES.join(', ')}; got "${config.cloneStrategy}"`);

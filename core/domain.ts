@@ -36,6 +36,10 @@ export function sourcesOf(to: Status): Status[] {
 
 export type DestroyReason = 'expired' | 'destroyed' | 'pull-request-closed' | 'failed';
 
+/** The door an environment was asked for through. */
+export const DOORS = ['api', 'slack', 'github', 'cli', 'web'] as const;
+export type Door = (typeof DOORS)[number];
+
 export interface Failure {
   code: string;
   message: string;
@@ -47,6 +51,8 @@ export interface Environment {
   template: string;
   status: Status;
   owner: string;
+  /** The door it was created through (api, slack, github, cli, web). */
+  door: Door;
   /** Service name -> image reference requested. */
   images: Record<string, string>;
   /** Service name -> image digest that was pulled. */

@@ -37,6 +37,13 @@ export class AuthError extends MayflyError {
   }
 }
 
+/** A door's request whose signature is missing, stale or wrong (Slack, GitHub): nothing was done. */
+export class SignatureError extends MayflyError {
+  constructor(message: string) {
+    super('BAD_SIGNATURE', 401, message);
+  }
+}
+
 export class NotFoundError extends MayflyError {
   constructor(code: string, message: string) {
     super(code, 404, message);

@@ -21,6 +21,8 @@ export const JOB_EXPIRE = 'expire';
 export const JOB_RECONCILE = 'reconcile';
 export const JOB_REFRESH_SEED = 'refresh-seed';
 export const JOB_SAVE_SNAPSHOT = 'save-snapshot';
+/** The notifier (outbox delivery and expiry warnings), scheduled like the reconciler. */
+export const JOB_NOTIFY = 'notify';
 
 export const provisionJobId = (id: string, generation: number) => `provision-${id}-${generation}`;
 export const teardownJobId = (id: string) => `teardown-${id}`;

@@ -13,6 +13,8 @@ export interface EnvironmentRequest {
   images?: Record<string, string>;
   seed?: string;
   ttl?: string | number;
+  /** Where signed events (ready, failed, expiring, destroyed) are POSTed. */
+  callbackUrl?: string;
 }
 
 /** A request checked against its template: everything the store and the worker need. */
@@ -24,9 +26,11 @@ export interface ValidRequest {
   ttlSeconds: number;
   /** Whether the caller gave a ttl (a redeploy only moves the lease when one is given). */
   ttlGiven: boolean;
+  /** A checked http(s) URL for signed event callbacks, when given. */
+  callbackUrl?: string;
 }
 
-const FIELDS = new Set(['template', 'name', 'tag', 'images', 'seed', 'ttl']);
+const FIELDS = new Set(['template', 'name', 'tag', 'images', 'seed', 'ttl', 'callbackUrl']);
 
 function show(value: unknown): string {
   const text = typeof value === 'string' ? value : JSON.stringify(value);
@@ -100,6 +104,13 @@ export function validateEnvironmentRequest(body: unknown, catalog: TemplateCatal
     else ttlSeconds = s;
   }
 
+  let callbackUrl: string | undefined;
+  if (b.callbackUrl !== undefined && b.callbackUrl !== null) {
+    const problem = callbackUrlProblem(b.callbackUrl);
+    if (problem) add('callbackUrl', problem);
+    else callbackUrl = b.callbackUrl as string;
+  }
+
   if (problems.length) {
     throw new InputError(`invalid request: ${problems.map((p) => p.field).join(', ')}`, problems);
   }
@@ -110,5 +121,21 @@ export function validateEnvironmentRequest(body: unknown, catalog: TemplateCatal
     seed,
     ttlSeconds,
     ttlGiven: b.ttl !== undefined,
+    ...(callbackUrl ? { callbackUrl } : {}),
   };
+}
+
+/** Why a callbackUrl is refused, or undefined when it is a usable http(s) URL. */
+export function callbackUrlProblem(value: unknown): string | undefined {
+  if (typeof value !== 'string' || value === '') return 'must be an http or https URL string';
+  if (value.length > 2048) return 'must be at most 2048 characters';
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return `${show(value)} is not a URL`;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `must use http or https, not ${url.protocol.replace(':', '')}`;
+  if (url.username || url.password) return 'must not carry credentials; callbacks are signed with MAYFLY_CALLBACK_SECRET instead';
+  return undefined;
 }

@@ -6,6 +6,7 @@ import type { JobQueues } from '../core/queue.js';
 import { DatasetCatalog } from '../core/seeds.js';
 import { EnvironmentStore } from '../core/store/environments.js';
 import { SnapshotStore } from '../core/store/snapshots.js';
+import { NotificationStore } from '../core/store/notifications.js';
 import { TemplateCatalog } from '../core/templates.js';
 import type { WorkerContext } from './context.js';
 import { DockerRuntime } from './runtime/docker/docker-runtime.js';
@@ -20,6 +21,6 @@ export async function buildWorkerContext(config: Config, pool: pg.Pool, docker: 
   const seeds = new SeedService(config, datasets, snapshots, new DockerSnapshotEngine(docker, config.instance, config.helperImage), logger);
   return {
     config, store: new EnvironmentStore(pool), queues, catalog, runtime: new DockerRuntime(docker, config.instance),
-    datasets, snapshots, seeds, logger,
+    datasets, snapshots, seeds, logger, notifications: new NotificationStore(pool),
   };
 }

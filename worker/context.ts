@@ -2,6 +2,7 @@ import type { Config } from '../core/config.js';
 import type { Logger } from '../core/log.js';
 import type { JobQueues } from '../core/queue.js';
 import type { EnvironmentStore } from '../core/store/environments.js';
+import type { NotificationStore } from '../core/store/notifications.js';
 import type { TemplateCatalog } from '../core/templates.js';
 import type { DatasetCatalog } from '../core/seeds.js';
 import type { SnapshotStore } from '../core/store/snapshots.js';
@@ -19,4 +20,6 @@ export interface WorkerContext {
   snapshots: SnapshotStore;
   seeds: SeedService;
   logger: Logger;
+  /** The notification outbox (subscriptions, deliveries, expiry warnings). */
+  notifications: NotificationStore;
 }

@@ -1,11 +1,12 @@
 import { Worker, type ConnectionOptions } from 'bullmq';
 import {
-  JOB_EXPIRE, JOB_RECONCILE, JOB_REFRESH_SEED, JOB_SAVE_SNAPSHOT, JOB_TEARDOWN, QUEUE_LIFECYCLE, QUEUE_PROVISION,
+  JOB_EXPIRE, JOB_NOTIFY, JOB_RECONCILE, JOB_REFRESH_SEED, JOB_SAVE_SNAPSHOT, JOB_TEARDOWN, QUEUE_LIFECYCLE, QUEUE_PROVISION,
   type ExpireJobData, type LifecycleJobData, type ProvisionJobData, type RefreshSeedJobData, type SaveSnapshotJobData, type TeardownJobData,
 } from '../core/queue.js';
 import type { Job } from 'bullmq';
 import type { WorkerContext } from './context.js';
 import { provisionHandler } from './jobs/provision.js';
+import { notify } from './jobs/notify.js';
 import { reconcile } from './jobs/reconcile.js';
 import { refreshSeedHandler, saveSnapshotHandler } from './jobs/seeds.js';
 import { expireHandler, teardownHandler } from './jobs/teardown.js';
@@ -40,6 +41,7 @@ export class WorkerService {
         case JOB_RECONCILE: return reconcile(ctx);
         case JOB_REFRESH_SEED: return refresh(job as Job<RefreshSeedJobData>);
         case JOB_SAVE_SNAPSHOT: return save(job as Job<SaveSnapshotJobData>);
+        case JOB_NOTIFY: return notify(ctx, ctx.notifications);
         default: throw new Error(`unknown lifecycle job "${job.name}"`);
       }
     }, { connection: this.connection, prefix, concurrency: 4, lockDuration: 60_000 });
@@ -51,6 +53,9 @@ export class WorkerService {
     }
     await ctx.queues.lifecycle.upsertJobScheduler(JOB_RECONCILE, { every: ctx.config.reconcileIntervalMs }, {
       name: JOB_RECONCILE, data: {}, opts: { removeOnComplete: true, removeOnFail: 50 },
+    });
+    await ctx.queues.lifecycle.upsertJobScheduler(JOB_NOTIFY, { every: ctx.config.doors.notifyIntervalMs }, {
+      name: JOB_NOTIFY, data: {}, opts: { removeOnComplete: true, removeOnFail: 50 },
     });
     await Promise.all(this.workers.map((w) => w.waitUntilReady()));
     ctx.logger.info({ concurrency: ctx.config.workerConcurrency, reconcileEveryMs: ctx.config.reconcileIntervalMs }, 'worker started');

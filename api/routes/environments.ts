@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Router, type Request, type Response } from 'express';
-import { SETTLED, type Environment, type Status, STATUSES } from '../../core/domain.js';
+import { SETTLED, type Door, type Environment, type Status, STATUSES } from '../../core/domain.js';
 import { parseDuration } from '../../core/duration.js';
 import { ConflictError, InputError, NotFoundError, UnavailableError } from '../../core/errors.js';
 import { requestDestroy } from '../../core/lifecycle.js';
@@ -29,6 +29,12 @@ function pathName(req: Request): string {
     throw new InputError('invalid environment name', [{ field: 'name', message: 'must be 1-63 lowercase letters, digits and "-", starting with a letter or digit' }]);
   }
   return name;
+}
+
+/** The door of a REST request: the CLI and the web UI say who they are (X-Mayfly-Client). */
+function doorOf(req: Request): Door {
+  const client = (req.get('x-mayfly-client') ?? '').toLowerCase();
+  return client === 'cli' || client === 'web' ? client : 'api';
 }
 
 export function environmentsRouter(deps: ApiDeps): Router {
@@ -69,7 +75,10 @@ export function environmentsRouter(deps: ApiDeps): Router {
 
   async function deploy(req: Request, res: Response, valid: ValidRequest, name: string, createOnly: boolean): Promise<void> {
     const owner = req.principal!.name;
-    const input = { name, template: valid.template, owner, images: valid.images, seed: valid.seed, ttlSeconds: valid.ttlSeconds };
+    if (valid.callbackUrl && !config.doors.callbackSecret) {
+      throw new InputError('invalid request: callbackUrl', [{ field: 'callbackUrl', message: 'callbacks are not enabled on this server (MAYFLY_CALLBACK_SECRET is not set)' }]);
+    }
+    const input = { name, template: valid.template, owner, images: valid.images, seed: valid.seed, ttlSeconds: valid.ttlSeconds, door: doorOf(req) };
     const waitDeadline = Date.now() + DESTROYING_WAIT_MS;
     let result;
     for (;;) {
@@ -86,6 +95,10 @@ export function environmentsRouter(deps: ApiDeps): Router {
       }
     }
     const { env, action } = result;
+    if (valid.callbackUrl) {
+      await deps.notifications.setDoorDetails(env.id, { callbackUrl: valid.callbackUrl, callbackSecretRef: 'MAYFLY_CALLBACK_SECRET' });
+      await deps.notifications.subscribe(env.id, 'callback', valid.callbackUrl, { fromStart: action === 'created', data: { secretRef: 'MAYFLY_CALLBACK_SECRET' } });
+    }
     if (action !== 'unchanged') await schedule(env);
     else if (valid.ttlGiven) await queues.scheduleExpiry(env.id, env.expiresAt).catch(() => undefined);
     const wait = parseWait(req);

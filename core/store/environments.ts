@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { ConflictError } from '../errors.js';
-import { sourcesOf, type Environment, type EnvironmentEvent, type Status } from '../domain.js';
+import { sourcesOf, type Door, type Environment, type EnvironmentEvent, type Status } from '../domain.js';
 
 /**
  * Environments and their event timeline in PostgreSQL, the source of truth. Every status change
@@ -9,7 +9,7 @@ import { sourcesOf, type Environment, type EnvironmentEvent, type Status } from 
  * same statement, so two workers, or a worker and the reconciler, cannot both win.
  */
 interface Row {
-  id: string; name: string; template: string; status: Status; owner: string;
+  id: string; name: string; template: string; status: Status; owner: string; door?: Door;
   images: Record<string, string>; digests: Record<string, string>; seed: string | null;
   ttl_seconds: number; expires_at: Date; generation: number; project: string;
   urls: Record<string, string>; failure_code: string | null; failure_message: string | null;
@@ -20,7 +20,7 @@ interface Row {
 
 function toEnvironment(r: Row): Environment {
   return {
-    id: r.id, name: r.name, template: r.template, status: r.status, owner: r.owner,
+    id: r.id, name: r.name, template: r.template, status: r.status, owner: r.owner, door: r.door ?? 'api',
     images: r.images, digests: r.digests, seed: r.seed, ttlSeconds: r.ttl_seconds,
     expiresAt: r.expires_at, generation: r.generation, project: r.project, urls: r.urls,
     failure: r.failure_code ? { code: r.failure_code, message: r.failure_message ?? '' } : null,
@@ -37,6 +37,8 @@ export interface NewEnvironment {
   images: Record<string, string>;
   seed: string | null;
   ttlSeconds: number;
+  /** The door it is asked for through (default api); kept from the first request on a redeploy. */
+  door?: Door;
 }
 
 export type UpsertAction = 'created' | 'redeployed' | 'unchanged';
@@ -106,7 +108,7 @@ export class EnvironmentStore {
    * images changed or it failed. Concurrent calls for one name give one environment: the
    * partial unique index decides, and the loser reads the winner's row.
    */
-  async upsert(input: NewEnvironment, opts: { ttlGiven: boolean; createOnly?: boolean }): Promise<{ env: Environment; action: UpsertAction }> {
+  async upsert(input: NewEnvironment, opts: { ttlGiven: boolean; createOnly?: boolean; forceRedeploy?: boolean }): Promise<{ env: Environment; action: UpsertAction }> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const client = await this.pool.connect();
       try {
@@ -117,10 +119,10 @@ export class EnvironmentStore {
         if (!row) {
           const id = randomUUID();
           const inserted = await client.query<Row>(
-            `INSERT INTO environments (id, name, template, status, owner, images, seed, ttl_seconds, expires_at, project)
-             VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7::int, now() + ($7::int * interval '1 second'), $8)
+            `INSERT INTO environments (id, name, template, status, owner, images, seed, ttl_seconds, expires_at, project, door)
+             VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7::int, now() + ($7::int * interval '1 second'), $8, $9)
              ON CONFLICT (name) WHERE status <> 'destroyed' DO NOTHING RETURNING *`,
-            [id, input.name, input.template, input.owner, input.images, input.seed, input.ttlSeconds, projectName(input.name, id)]);
+            [id, input.name, input.template, input.owner, input.images, input.seed, input.ttlSeconds, projectName(input.name, id), input.door ?? 'api']);
           if (!inserted.rows[0]) { await client.query('ROLLBACK'); continue; } // lost a race: read the winner
           await client.query(
             `INSERT INTO environment_events (environment_id, type, status, message, data) VALUES ($1, 'requested', 'queued', $2, $3)`,
@@ -146,13 +148,13 @@ export class EnvironmentStore {
           throw new ConflictError('SEED_MISMATCH', `environment "${input.name}" was seeded with "${env.seed}", not "${input.seed}"; destroy it first to change datasets`, { id: env.id });
         }
         const imagesChanged = JSON.stringify(sortKeys(env.images)) !== JSON.stringify(sortKeys(input.images));
-        if (imagesChanged || env.status === 'failed') {
+        if (imagesChanged || env.status === 'failed' || opts.forceRedeploy) {
           const moved = await client.query<Row>(
             `UPDATE environments SET status = 'queued', generation = generation + 1, images = $2, ttl_seconds = $3::int,
                expires_at = now() + ($3::int * interval '1 second'), failure_code = NULL, failure_message = NULL,
                ready_at = NULL, updated_at = now()
              WHERE id = $1 RETURNING *`, [env.id, input.images, input.ttlSeconds]);
-          const why = env.status === 'failed' ? 'retry after failure' : 'new images';
+          const why = env.status === 'failed' ? 'retry after failure' : imagesChanged ? 'new images' : 'new commit';
           await client.query(
             `INSERT INTO environment_events (environment_id, type, status, message, data) VALUES ($1, 'redeploy', 'queued', $2, $3)`,
             [env.id, `redeploy requested by ${input.owner} (${why})`, { images: input.images, previous: env.images, generation: moved.rows[0]!.generation }]);

@@ -85,6 +85,66 @@ export const MIGRATIONS: { id: number; name: string; sql: string }[] = [
       );
     `,
   },
+  {
+    id: 3,
+    name: 'doors, leases and notifications',
+    sql: `
+      ALTER TABLE environments
+        ADD COLUMN door text NOT NULL DEFAULT 'api' CHECK (door IN ('api','slack','github','cli','web')),
+        ADD COLUMN callback_url text,
+        -- The name of the secret that signs its callbacks (never the secret itself).
+        ADD COLUMN callback_secret_ref text,
+        ADD COLUMN slack_response_url text,
+        ADD COLUMN slack_channel text,
+        ADD COLUMN slack_user text,
+        ADD COLUMN expiry_warned_at timestamptz,
+        -- The expires_at that was warned about: an extended lease is warned about again.
+        ADD COLUMN expiry_warned_for timestamptz;
+
+      -- Who hears about an environment's events, through which door, and how far they have heard.
+      CREATE TABLE notification_subscriptions (
+        id              bigserial PRIMARY KEY,
+        environment_id  uuid NOT NULL REFERENCES environments (id) ON DELETE CASCADE,
+        kind            text NOT NULL CHECK (kind IN ('callback','slack','github')),
+        target          text NOT NULL,
+        data            jsonb NOT NULL DEFAULT '{}',
+        cursor          bigint NOT NULL DEFAULT 0,
+        sent            integer NOT NULL DEFAULT 0,
+        max_sends       integer,
+        valid_until     timestamptz,
+        active          boolean NOT NULL DEFAULT true,
+        attempts        integer NOT NULL DEFAULT 0,
+        next_attempt_at timestamptz NOT NULL DEFAULT now(),
+        locked_until    timestamptz,
+        last_error      text,
+        created_at      timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX notification_subscriptions_active ON notification_subscriptions (next_attempt_at) WHERE active;
+      CREATE UNIQUE INDEX notification_subscriptions_target ON notification_subscriptions (environment_id, kind, target) WHERE active;
+
+      -- One row per event delivered (or given up) per subscription: what happened, for the record.
+      CREATE TABLE notification_deliveries (
+        subscription_id bigint NOT NULL REFERENCES notification_subscriptions (id) ON DELETE CASCADE,
+        event_id        bigint NOT NULL,
+        delivery_id     text NOT NULL,
+        event_type      text NOT NULL,
+        outcome         text NOT NULL CHECK (outcome IN ('delivered','gave-up','skipped')),
+        attempts        integer NOT NULL,
+        detail          text,
+        at              timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (subscription_id, event_id)
+      );
+
+      -- GitHub deliveries seen (X-GitHub-Delivery), so a replay does nothing.
+      CREATE TABLE github_deliveries (
+        delivery_id text PRIMARY KEY,
+        event       text NOT NULL,
+        action      text,
+        outcome     text,
+        received_at timestamptz NOT NULL DEFAULT now()
+      );
+    `,
+  },
 ];
 
 const LOCK_KEY = 7_261_432_001; // arbitrary, constant: "mayfly migrations"

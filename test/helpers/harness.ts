@@ -79,9 +79,10 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
   const docker = new Docker();
   const ctx: WorkerContext = await buildWorkerContext(config, pool, docker, queues, logger);
   const runtime = ctx.runtime as DockerRuntime;
+  const notifications = ctx.notifications;
 
   const app = createApp({
-    config, store, queues, catalog, logger, datasets: ctx.datasets, snapshots: ctx.snapshots,
+    config, store, queues, catalog, logger, notifications, datasets: ctx.datasets, snapshots: ctx.snapshots,
     probes: { postgres: async () => { await pool.query('SELECT 1'); }, redis: async () => { await redis.ping(); } },
   });
   server.on('request', app);

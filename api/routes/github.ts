@@ -1,0 +1,120 @@
+import express, { Router, type Request, type Response } from 'express';
+import { deployEnvironment } from '../../core/deploy.js';
+import { ConflictError, InputError, NotFoundError, SignatureError, UnavailableError } from '../../core/errors.js';
+import { requestDestroy } from '../../core/lifecycle.js';
+import { validateEnvironmentRequest } from '../../core/requests.js';
+import { verifySha256Signature } from '../../core/signatures.js';
+import type { ApiDeps } from '../deps.js';
+
+/** GitHub gives a webhook ten seconds: a teardown in progress is waited for a little less. */
+const DESTROYING_WAIT_MS = 7000;
+const DEPLOY_ACTIONS = new Set(['opened', 'reopened', 'synchronize']);
+
+interface PullRequestPayload {
+  action?: string;
+  number?: number;
+  pull_request?: {
+    number?: number;
+    user?: { login?: string };
+    head?: { sha?: string; repo?: { full_name?: string } | null };
+    base?: { repo?: { full_name?: string } };
+  };
+  repository?: { full_name?: string };
+  sender?: { login?: string };
+}
+
+/**
+ * POST /webhooks/github: pull requests get environments named `<template>-pr-<number>`.
+ * opened / reopened / synchronize create or redeploy it; closed (merged or not) destroys it with
+ * reason `pull-request-closed`. The X-Hub-Signature-256 is checked on the raw body; each
+ * X-GitHub-Delivery is handled once (PostgreSQL remembers it). Other events get 2xx and nothing.
+ */
+export function githubRouter(deps: ApiDeps): Router {
+  const { store, queues, catalog, config, notifications, logger } = deps;
+  const { githubWebhookSecret: secret, githubTemplate: template } = config.doors;
+  const router = Router();
+  router.use(express.raw({ type: () => true, limit: '5mb' }));
+
+  router.post('/github', async (req: Request, res: Response) => {
+    if (!secret || !template) throw new NotFoundError('GITHUB_NOT_CONFIGURED', 'the GitHub webhook is not enabled on this server (GITHUB_WEBHOOK_SECRET is not set)');
+    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    if (!verifySha256Signature(secret, req.get('x-hub-signature-256'), raw)) {
+      logger.warn({ requestId: req.requestId, delivery: req.get('x-github-delivery') }, 'refused a GitHub webhook: bad or missing signature');
+      throw new SignatureError('the X-Hub-Signature-256 is missing or does not match the body (check GITHUB_WEBHOOK_SECRET)');
+    }
+    const event = req.get('x-github-event') ?? '';
+    const delivery = req.get('x-github-delivery') ?? '';
+    if (!/^[\w-]{1,100}$/.test(delivery)) throw new InputError('missing X-GitHub-Delivery', [{ field: 'X-GitHub-Delivery', message: 'is required: the delivery id' }]);
+    let payload: PullRequestPayload;
+    try {
+      payload = JSON.parse(raw.toString('utf8')) as PullRequestPayload;
+    } catch {
+      throw new InputError('the webhook body is not JSON', [{ field: '(body)', message: 'must be JSON (set the webhook content type to application/json)' }]);
+    }
+    const action = typeof payload.action === 'string' ? payload.action : null;
+    if (!(await notifications.claimGithubDelivery(delivery, event, action))) {
+      res.status(200).json({ outcome: 'duplicate', delivery, message: 'this delivery was handled before; nothing done' });
+      return;
+    }
+    try {
+      const outcome = await handle(event, payload);
+      await notifications.finishGithubDelivery(delivery, outcome.outcome);
+      res.status(outcome.status).json({ delivery, ...outcome });
+    } catch (err) {
+      // Not handled: forget it, so GitHub's "Redeliver" works.
+      await notifications.forgetGithubDelivery(delivery).catch(() => undefined);
+      throw err;
+    }
+  });
+
+  async function handle(event: string, p: PullRequestPayload): Promise<{ status: number; outcome: string; environment?: string; message?: string }> {
+    if (event === 'ping') return { status: 200, outcome: 'pong' };
+    if (event !== 'pull_request') return { status: 202, outcome: 'ignored', message: `event "${event}" is not used` };
+    const pr = p.pull_request;
+    const number = pr?.number ?? p.number;
+    const baseRepo = pr?.base?.repo?.full_name ?? p.repository?.full_name;
+    if (!Number.isInteger(number) || (number as number) <= 0 || !baseRepo) {
+      throw new InputError('not a pull_request payload', [{ field: 'pull_request.number', message: 'is required' }]);
+    }
+    const name = `${template}-pr-${number}`;
+    const by = `github:${p.sender?.login ?? 'unknown'}`;
+
+    if (p.action === 'closed') {
+      const env = await store.getByName(name);
+      if (!env || env.status === 'destroyed' || env.status === 'destroying') return { status: 200, outcome: 'nothing-to-destroy', environment: name };
+      await requestDestroy(store, queues, env, 'pull-request-closed', by);
+      return { status: 202, outcome: 'destroying', environment: name };
+    }
+    if (!p.action || !DEPLOY_ACTIONS.has(p.action)) return { status: 202, outcome: 'ignored', message: `action "${p.action}" is not used` };
+
+    const headRepo = pr?.head?.repo?.full_name;
+    if (headRepo !== baseRepo && !config.doors.githubAllowForks) {
+      return { status: 202, outcome: 'ignored-fork', message: `pull request from ${headRepo ?? 'a deleted fork'}: forks get no environment (MAYFLY_GITHUB_ALLOW_FORKS)` };
+    }
+    const sha = pr?.head?.sha ?? '';
+    const tag = config.doors.githubTag === 'sha' ? sha : `pr-${number}`;
+    const valid = validateEnvironmentRequest({ template, tag }, catalog, name);
+    let result;
+    try {
+      result = await deployEnvironment({ store, queues, logger }, {
+        name, template: valid.template, owner: `github:${pr?.user?.login ?? p.sender?.login ?? 'unknown'}`,
+        images: valid.images, seed: valid.seed, ttlSeconds: valid.ttlSeconds, door: 'github',
+      }, { ttlGiven: false, forceRedeploy: p.action === 'synchronize', waitDestroyingMs: DESTROYING_WAIT_MS });
+    } catch (err) {
+      if (err instanceof ConflictError && err.code === 'ENVIRONMENT_DESTROYING') {
+        throw new UnavailableError(`${name} is still being torn down; redeliver this webhook in a minute`);
+      }
+      throw err;
+    }
+    const { env, action } = result;
+    if (config.doors.githubToken && /^[0-9a-f]{7,64}$/i.test(sha)) {
+      const target = `${baseRepo}@${sha}`;
+      await notifications.subscribe(env.id, 'github', target, { fromStart: action === 'created', data: { repo: baseRepo, sha, number } });
+      await notifications.retireOthers(env.id, 'github', target);
+    }
+    await store.addEvent(env.id, 'github', `pull request ${baseRepo}#${number} ${p.action} (${sha.slice(0, 12)}): ${action}`, { repo: baseRepo, number, sha, action: p.action });
+    return { status: 202, outcome: action, environment: env.name };
+  }
+
+  return router;
+}

@@ -1,0 +1,172 @@
+import express, { Router, type Request, type Response } from 'express';
+import { LIVE_STATUSES } from '../../core/domain.js';
+import { deployEnvironment } from '../../core/deploy.js';
+import { describeEnvironment, entryUrl } from '../../core/door-text.js';
+import { formatDuration, parseDuration } from '../../core/duration.js';
+import { ConflictError, InputError, NotFoundError, SignatureError, errorMessage } from '../../core/errors.js';
+import { requestDestroy } from '../../core/lifecycle.js';
+import { NAME_PATTERN, validateEnvironmentRequest } from '../../core/requests.js';
+import { verifySlackRequest } from '../../core/signatures.js';
+import { parseSlackCommand, slackEnvironmentName, slackUsage, type SlackCommand } from '../../core/slack-command.js';
+import type { ApiDeps } from '../deps.js';
+
+/** Slack lets a response_url be used five times within 30 minutes. */
+export const SLACK_FOLLOW_UPS = 5;
+export const SLACK_RESPONSE_URL_MS = 30 * 60_000;
+
+interface SlashRequest {
+  text: string;
+  command: string;
+  userId: string;
+  userName: string;
+  channelId: string;
+  responseUrl: string | undefined;
+}
+
+/**
+ * POST /slack/commands: Mayfly's slash command. The signature is checked on the raw body (so
+ * this route parses its own body); an unsigned, tampered or stale request gets 401 and nothing
+ * happens. The answer (ephemeral) comes at once, after the request is recorded; progress and
+ * the outcome go to response_url through the worker's notifier.
+ */
+export function slackRouter(deps: ApiDeps): Router {
+  const { store, queues, catalog, config, notifications } = deps;
+  const secret = config.doors.slackSigningSecret;
+  const router = Router();
+  router.use(express.raw({ type: () => true, limit: '64kb' }));
+
+  router.post('/commands', async (req: Request, res: Response) => {
+    if (!secret) throw new NotFoundError('SLACK_NOT_CONFIGURED', 'the Slack command is not enabled on this server (SLACK_SIGNING_SECRET is not set)');
+    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const verdict = verifySlackRequest(secret, req.get('x-slack-request-timestamp'), req.get('x-slack-signature'), raw);
+    if (verdict !== 'ok') {
+      deps.logger.warn({ requestId: req.requestId, verdict }, 'refused a Slack request');
+      throw new SignatureError({
+        missing: 'the Slack signature headers are missing',
+        stale: 'the Slack request timestamp is more than five minutes from now',
+        mismatch: 'the Slack signature does not match',
+      }[verdict]);
+    }
+    const form = new URLSearchParams(raw.toString('utf8'));
+    if (form.get('ssl_check') === '1') { res.status(200).end(); return; }
+    const slash: SlashRequest = {
+      text: form.get('text') ?? '',
+      command: form.get('command') || '/mayfly',
+      userId: form.get('user_id') ?? '',
+      userName: form.get('user_name') || form.get('user_id') || 'someone',
+      channelId: form.get('channel_id') ?? '',
+      responseUrl: usableUrl(form.get('response_url')),
+    };
+    let text: string;
+    try {
+      text = await handle(parseSlackCommand(slash.text), slash);
+    } catch (err) {
+      deps.logger.error({ err, requestId: req.requestId }, 'Slack command failed');
+      text = `:warning: Mayfly could not do that: ${errorMessage(err)} (request ${req.requestId ?? '-'})`;
+    }
+    res.json({ response_type: 'ephemeral', text });
+  });
+
+  const entryOf = (template: string) => (catalog.has(template) ? catalog.get(template).entryService : undefined);
+  const ownerOf = (s: SlashRequest) => `slack:${s.userName}`;
+
+  async function follow(envId: string, s: SlashRequest, fromStart: boolean): Promise<void> {
+    if (!s.responseUrl) return;
+    await notifications.setDoorDetails(envId, { slackResponseUrl: s.responseUrl, slackChannel: s.channelId, slackUser: s.userId });
+    await notifications.subscribe(envId, 'slack', s.responseUrl, {
+      fromStart, maxSends: SLACK_FOLLOW_UPS, validForMs: SLACK_RESPONSE_URL_MS,
+      data: { command: s.command, channel: s.channelId, user: s.userId },
+    });
+  }
+
+  async function handle(cmd: SlackCommand, s: SlashRequest): Promise<string> {
+    switch (cmd.kind) {
+      case 'help':
+        return slackUsage(s.command);
+      case 'usage':
+        return `${cmd.problem}\n${slackUsage(s.command)}`;
+      case 'list': {
+        const live = await store.list({ statuses: [...LIVE_STATUSES], limit: 50 });
+        if (!live.length) return 'No live environments. Create one: `' + s.command + ' up <template> [tag]`';
+        return live.slice(0, 20).map((e) => `• ${describeEnvironment(e, entryOf(e.template))}`).join('\n') +
+          (live.length > 20 ? `\n…and ${live.length - 20} more` : '');
+      }
+      case 'status': {
+        if (!NAME_PATTERN.test(cmd.name)) return `"${cmd.name}" is not an environment name`;
+        const env = await store.getByName(cmd.name);
+        return env ? describeEnvironment(env, entryOf(env.template)) : `No environment named *${cmd.name}*. \`${s.command} list\` shows the live ones.`;
+      }
+      case 'down': {
+        if (!NAME_PATTERN.test(cmd.name)) return `"${cmd.name}" is not an environment name`;
+        const env = await store.getByName(cmd.name);
+        if (!env) return `No environment named *${cmd.name}*.`;
+        if (env.status === 'destroyed') return `*${env.name}* is already gone — reason: ${env.destroyReason ?? 'destroyed'}`;
+        await follow(env.id, s, false);
+        const now = await requestDestroy(store, queues, env, 'destroyed', ownerOf(s));
+        return `Tearing down *${now.name}*; I will confirm here.`;
+      }
+      case 'extend': {
+        if (!NAME_PATTERN.test(cmd.name)) return `"${cmd.name}" is not an environment name`;
+        const env = await store.getByName(cmd.name);
+        if (!env) return `No environment named *${cmd.name}*.`;
+        const seconds = parseDuration(cmd.ttl);
+        if (seconds === undefined) return `"${cmd.ttl}" is not a duration; try \`${s.command} extend ${cmd.name} 2h\``;
+        const max = catalog.has(env.template) ? catalog.get(env.template).ttl.maxSeconds : seconds;
+        if (seconds > max) return `${cmd.ttl} is longer than template ${env.template}'s maximum lease of ${formatDuration(max)}`;
+        const moved = await store.extend(env.id, seconds, ownerOf(s));
+        if (!moved) return `*${env.name}* is ${env.status}${env.destroyReason ? ` (reason: ${env.destroyReason})` : ''}; it cannot be extended`;
+        await queues.scheduleExpiry(moved.id, moved.expiresAt).catch(() => undefined);
+        return `*${moved.name}* now expires in ${formatDuration(seconds)} (${moved.expiresAt.toISOString()}).`;
+      }
+      case 'up':
+        return up(cmd, s);
+    }
+  }
+
+  async function up(cmd: Extract<SlackCommand, { kind: 'up' }>, s: SlashRequest): Promise<string> {
+    const name = slackEnvironmentName(cmd, s.userName);
+    const body: Record<string, unknown> = { template: cmd.template };
+    if (cmd.tag !== undefined) body.tag = cmd.tag;
+    if (Object.keys(cmd.images).length) body.images = cmd.images;
+    if (cmd.ttl !== undefined) body.ttl = cmd.ttl;
+    if (cmd.seed !== undefined) body.seed = cmd.seed;
+    let valid;
+    try {
+      valid = validateEnvironmentRequest(body, catalog, name);
+    } catch (err) {
+      if (err instanceof InputError) return `Cannot create *${name}*:\n${err.problems.map((p) => `• ${p.field}: ${p.message}`).join('\n')}`;
+      throw err;
+    }
+    let result;
+    try {
+      result = await deployEnvironment({ store, queues, logger: deps.logger }, {
+        name, template: valid.template, owner: ownerOf(s), images: valid.images, seed: valid.seed, ttlSeconds: valid.ttlSeconds, door: 'slack',
+      }, { ttlGiven: valid.ttlGiven, waitDestroyingMs: 0 });
+    } catch (err) {
+      if (err instanceof ConflictError && err.code === 'ENVIRONMENT_DESTROYING') return `*${name}* is being torn down right now; run the same command again in a minute.`;
+      if (err instanceof ConflictError) return `Cannot deploy *${name}*: ${err.message}`;
+      throw err;
+    }
+    const { env, action } = result;
+    await follow(env.id, s, action === 'created');
+    const lease = formatDuration(env.ttlSeconds);
+    if (action === 'unchanged') {
+      const url = entryUrl(env, entryOf(env.template));
+      return `*${env.name}* is already ${env.status}${url ? `: ${url}` : ''} (expires ${env.expiresAt.toISOString()}). Nothing to redeploy.`;
+    }
+    return `${action === 'created' ? 'Creating' : 'Redeploying'} *${env.name}* (${env.template}, ${Object.entries(env.images).map(([k, v]) => `${k}=${v.split('/').pop()}`).join(', ')}, lease ${lease}). ` +
+      `I will post progress and the URL here${s.responseUrl ? '' : ' (no response_url in the request: use `' + s.command + ' status ' + env.name + '`)'}.`;
+  }
+
+  return router;
+}
+
+function usableUrl(value: string | null): string | undefined {
+  if (!value) return undefined;
+  try {
+    const u = new URL(value);
+    return u.protocol === 'https:' || u.protocol === 'http:' ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,195 @@
+/**
+ * `mayfly`: Mayfly's command line for CI pipelines and people. Configured by MAYFLY_URL and
+ * MAYFLY_TOKEN. Results go to stdout (for `up --wait`, only the URL, so `URL=$(mayfly up ...)`
+ * works); progress and errors go to stderr. Exit codes: see EXIT in cli/client.ts and the README.
+ */
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pathToFileURL } from 'node:url';
+import { parseDuration } from '../core/duration.js';
+import { parseArgs, UsageError } from './args.js';
+import { CliError, EXIT, MayflyClient } from './client.js';
+
+const USAGE = `usage: mayfly <command> [options]
+
+  up --template <t> [--name <n>] [--tag <tag>] [--image service=tag ...] [--seed <dataset>]
+     [--ttl <duration>] [--callback-url <url>] [--wait] [--timeout <duration, default 10m>]
+                          create or redeploy an environment; with --wait, print its URL when ready
+  down <name> [--wait] [--timeout <duration>]   destroy an environment
+  ls [--all]                                   list environments (--all: destroyed ones too)
+  status <name>                                show one environment
+  extend <name> <ttl>                          move its lease end to <ttl> from now
+  logs <name>                                  print its event timeline
+
+environment: MAYFLY_URL (e.g. https://mayfly.example), MAYFLY_TOKEN (an API token)
+exit codes: 0 ok, 1 failed / refused, 2 usage, 3 timeout, 4 auth or connection`;
+
+const SETTLED = ['ready', 'failed', 'destroyed'];
+type Out = { out: (s: string) => void; err: (s: string) => void };
+
+function client(env: NodeJS.ProcessEnv): MayflyClient {
+  const url = env.MAYFLY_URL;
+  const token = env.MAYFLY_TOKEN;
+  if (!url) throw new CliError('MAYFLY_URL is not set (the address of Mayfly, e.g. https://mayfly.example)', EXIT.AUTH_OR_CONNECTION);
+  if (!token) throw new CliError('MAYFLY_TOKEN is not set (an API token from MAYFLY_API_TOKENS)', EXIT.AUTH_OR_CONNECTION);
+  try {
+    if (!/^https?:$/.test(new URL(url).protocol)) throw new Error('not http');
+  } catch {
+    throw new CliError(`MAYFLY_URL is not an http(s) URL: "${url}"`, EXIT.AUTH_OR_CONNECTION);
+  }
+  return new MayflyClient(url.replace(/\/$/, ''), token);
+}
+
+function duration(flag: string, value: string | true | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const s = typeof value === 'string' ? parseDuration(value) : undefined;
+  if (s === undefined) throw new UsageError(`--${flag} must be a duration such as 90s, 10m or 2h`);
+  return s;
+}
+
+function one(positionals: string[], what: string): string {
+  if (positionals.length !== 1) throw new UsageError(`expected exactly one ${what}`);
+  return positionals[0]!;
+}
+
+/** Polls until the environment settles or the deadline passes (long-polls of at most 30 s). */
+async function waitSettled(api: MayflyClient, name: string, deadline: number, io: Out, want: string[] = SETTLED): Promise<any> {
+  let last = '';
+  for (;;) {
+    const left = Math.floor((deadline - Date.now()) / 1000);
+    const env = (await api.call('GET', `/api/v1/environments/${encodeURIComponent(name)}?wait=${Math.max(1, Math.min(30, left))}`, undefined, 45_000)).body;
+    if (env.status !== last) { io.err(`${name}: ${env.status}`); last = env.status; }
+    if (want.includes(env.status)) return env;
+    if (Date.now() >= deadline) return env;
+    await sleep(200);
+  }
+}
+
+export async function run(argv: string[], env: NodeJS.ProcessEnv, io: Out): Promise<number> {
+  let args;
+  try {
+    args = parseArgs(argv, {
+      booleans: ['wait', 'all', 'help'],
+      values: ['template', 'name', 'tag', 'seed', 'ttl', 'timeout', 'callback-url'],
+      lists: ['image'],
+    });
+    if (args.flags.help || args.command === 'help') { io.out(USAGE); return EXIT.OK; }
+    if (!args.command) throw new UsageError('no command given');
+    return await dispatch(args, env, io);
+  } catch (err) {
+    if (err instanceof UsageError) { io.err(`mayfly: ${err.message}\n\n${USAGE}`); return EXIT.USAGE; }
+    if (err instanceof CliError) { io.err(`mayfly: ${err.message}`); return err.exitCode; }
+    io.err(`mayfly: unexpected error: ${(err as Error).message}`);
+    return EXIT.FAILED;
+  }
+}
+
+async function dispatch(args: ReturnType<typeof parseArgs>, env: NodeJS.ProcessEnv, io: Out): Promise<number> {
+  const { command, positionals, flags, lists } = args;
+  const onlyFor = (allowed: string[]) => {
+    for (const f of [...Object.keys(flags), ...Object.keys(lists)]) if (!allowed.includes(f)) throw new UsageError(`--${f} does not apply to "${command}"`);
+  };
+  switch (command) {
+    case 'up': {
+      onlyFor(['template', 'name', 'tag', 'seed', 'ttl', 'timeout', 'wait', 'image', 'callback-url']);
+      if (positionals.length) throw new UsageError(`"up" takes options only, got "${positionals[0]}"`);
+      if (typeof flags.template !== 'string') throw new UsageError('up needs --template');
+      const timeout = duration('timeout', flags.timeout, 600);
+      const body: Record<string, unknown> = { template: flags.template };
+      for (const key of ['tag', 'seed', 'ttl'] as const) if (typeof flags[key] === 'string') body[key] = flags[key];
+      if (typeof flags['callback-url'] === 'string') body.callbackUrl = flags['callback-url'];
+      if (lists.image?.length) {
+        const images: Record<string, string> = {};
+        for (const pair of lists.image) {
+          const eq = pair.indexOf('=');
+          if (eq <= 0) throw new UsageError(`--image must be service=tag, got "${pair}"`);
+          images[pair.slice(0, eq)] = pair.slice(eq + 1);
+        }
+        body.images = images;
+      }
+      const api = client(env);
+      const deadline = Date.now() + timeout * 1000;
+      const name = typeof flags.name === 'string' ? flags.name : undefined;
+      const created = name
+        ? await api.call('PUT', `/api/v1/environments/${encodeURIComponent(name)}`, body)
+        : await api.call('POST', '/api/v1/environments', body);
+      const e = created.body;
+      io.err(`${e.name}: ${e.action} (${e.status}), lease ${e.ttl}, expires ${e.expiresAt}`);
+      if (!flags.wait) { io.out(e.url ?? e.name); return EXIT.OK; }
+      const settled = SETTLED.includes(e.status) && e.action === 'unchanged' ? e : await waitSettled(api, e.name, deadline, io);
+      if (settled.status === 'ready') { io.out(settled.url ?? ''); return EXIT.OK; }
+      if (settled.status === 'failed') {
+        io.err(`mayfly: ${e.name} failed: ${settled.failure?.code ?? 'FAILED'}: ${settled.failure?.message ?? ''}\n` +
+          `  timeline: mayfly logs ${e.name}; retry after fixing the tag: mayfly up --name ${e.name} ...`);
+        return EXIT.FAILED;
+      }
+      if (settled.status === 'destroyed') {
+        io.err(`mayfly: ${e.name} was destroyed before it was ready (reason: ${settled.destroyReason ?? 'destroyed'})`);
+        return EXIT.FAILED;
+      }
+      io.err(`mayfly: ${e.name} is still ${settled.status} after ${timeout} s (--timeout); it keeps going: mayfly status ${e.name}`);
+      return EXIT.TIMEOUT;
+    }
+    case 'down': {
+      onlyFor(['wait', 'timeout']);
+      const name = one(positionals, 'environment name');
+      const timeout = duration('timeout', flags.timeout, 300);
+      const api = client(env);
+      const res = (await api.call('DELETE', `/api/v1/environments/${encodeURIComponent(name)}`)).body;
+      io.err(`${name}: ${res.status}`);
+      if (!flags.wait || res.status === 'destroyed') { io.out(`${name} ${res.status}`); return EXIT.OK; }
+      const settled = await waitSettled(api, name, Date.now() + timeout * 1000, io, ['destroyed']);
+      if (settled.status === 'destroyed') { io.out(`${name} destroyed`); return EXIT.OK; }
+      io.err(`mayfly: ${name} is still ${settled.status} after ${timeout} s`);
+      return EXIT.TIMEOUT;
+    }
+    case 'ls': {
+      onlyFor(['all']);
+      if (positionals.length) throw new UsageError('"ls" takes no arguments');
+      const list = (await client(env).call('GET', `/api/v1/environments${flags.all ? '?all=true' : ''}`)).body.environments as any[];
+      if (!list.length) { io.err('no environments'); return EXIT.OK; }
+      const rows = list.map((e) => [e.name, e.template, e.status, e.door ?? '', e.owner, e.status === 'destroyed' ? `gone: ${e.destroyReason}` : `${e.expiresInSeconds}s left`, e.url ?? '']);
+      const head = ['NAME', 'TEMPLATE', 'STATUS', 'DOOR', 'OWNER', 'LEASE', 'URL'];
+      const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+      for (const r of [head, ...rows]) io.out(r.map((c, i) => String(c).padEnd(widths[i]!)).join('  ').trimEnd());
+      return EXIT.OK;
+    }
+    case 'status': {
+      onlyFor([]);
+      const e = (await client(env).call('GET', `/api/v1/environments/${encodeURIComponent(one(positionals, 'environment name'))}`)).body;
+      const lines = [
+        `name:     ${e.name}`, `status:   ${e.status}`, `template: ${e.template}`, `owner:    ${e.owner} (via ${e.door})`,
+        `images:   ${Object.entries(e.images).map(([k, v]) => `${k}=${v}`).join(', ')}`,
+        `url:      ${e.url ?? '-'}`, `expires:  ${e.expiresAt} (${e.expiresInSeconds}s left)`,
+      ];
+      if (e.failure) lines.push(`failure:  ${e.failure.code}: ${e.failure.message}`);
+      if (e.destroyReason) lines.push(`reason:   ${e.destroyReason}${e.destroyedBy ? ` (by ${e.destroyedBy})` : ''}`);
+      io.out(lines.join('\n'));
+      return EXIT.OK;
+    }
+    case 'extend': {
+      onlyFor([]);
+      if (positionals.length !== 2) throw new UsageError('extend needs <name> <ttl>');
+      const [name, ttl] = positionals as [string, string];
+      if (parseDuration(ttl) === undefined) throw new UsageError(`"${ttl}" is not a duration such as 2h`);
+      const e = (await client(env).call('POST', `/api/v1/environments/${encodeURIComponent(name)}/extend`, { ttl })).body;
+      io.out(`${e.name} expires ${e.expiresAt}`);
+      return EXIT.OK;
+    }
+    case 'logs': {
+      onlyFor([]);
+      const res = (await client(env).call('GET', `/api/v1/environments/${encodeURIComponent(one(positionals, 'environment name'))}/events`)).body;
+      for (const ev of res.events as any[]) io.out(`${ev.at}  ${String(ev.type).padEnd(12)} ${String(ev.status ?? '').padEnd(12)} ${ev.message}`);
+      return EXIT.OK;
+    }
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+// Run when executed (the bin shim, `tsx cli/main.ts`, or node dist/cli/main.js), not when imported.
+const invokedAs = process.argv[1] ? pathToFileURL(path.resolve(process.argv[1])).href : '';
+if (invokedAs === import.meta.url) {
+  run(process.argv.slice(2), process.env, { out: (s) => process.stdout.write(`${s}\n`), err: (s) => process.stderr.write(`${s}\n`) })
+    .then((code) => { process.exitCode = code; });
+}

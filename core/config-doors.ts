@@ -1,0 +1,73 @@
+import { ConfigError } from './config.js';
+
+/**
+ * Configuration of the doors other than the REST API (Slack, the GitHub webhook, callbacks) and
+ * of the notifier. Part of the one frozen Config (config.doors); parsed by loadConfig.
+ */
+export interface DoorsConfig {
+  /** SLACK_SIGNING_SECRET; unset: /slack/commands answers 404. */
+  slackSigningSecret?: string;
+  /** GITHUB_WEBHOOK_SECRET; unset: /webhooks/github answers 404. */
+  githubWebhookSecret?: string;
+  /** MAYFLY_GITHUB_TEMPLATE: the template of pull-request environments (`<template>-pr-<n>`). */
+  githubTemplate?: string;
+  /** MAYFLY_GITHUB_TAG: `pr` (tag `pr-<number>`) or `sha` (the head commit). */
+  githubTag: 'pr' | 'sha';
+  /** MAYFLY_GITHUB_ALLOW_FORKS: give pull requests from forks an environment too. */
+  githubAllowForks: boolean;
+  /** MAYFLY_GITHUB_API_URL: where commit statuses are posted. */
+  githubApiUrl: string;
+  /** MAYFLY_GITHUB_TOKEN; unset: no commit status is posted. */
+  githubToken?: string;
+  /** MAYFLY_CALLBACK_SECRET; unset: a `callbackUrl` in a request is refused. */
+  callbackSecret?: string;
+  /** MAYFLY_EXPIRY_WARNING: how long before its lease ends an owner is warned. */
+  expiryWarningMs: number;
+  /** MAYFLY_NOTIFY_INTERVAL: how often the notifier runs. */
+  notifyIntervalMs: number;
+  /** MAYFLY_OUTBOUND_TIMEOUT: timeout of every outbound HTTP request of the notifier. */
+  outboundTimeoutMs: number;
+  /** MAYFLY_NOTIFY_ATTEMPTS: attempts per notification before it is given up (exponential backoff). */
+  notifyAttempts: number;
+}
+
+interface Helpers {
+  duration(name: string, fallback: string): number;
+  url(name: string, fallback: string, protocols: string[]): string;
+  int(name: string, fallback: number, min?: number, max?: number): number;
+}
+
+function secret(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const value = env[name];
+  if (value === undefined || value === '') return undefined;
+  if (value.length < 8) throw new ConfigError(name, 'must be at least 8 characters long');
+  return value;
+}
+
+export function loadDoorsConfig(env: NodeJS.ProcessEnv, h: Helpers): DoorsConfig {
+  const githubTag = env.MAYFLY_GITHUB_TAG || 'pr';
+  if (githubTag !== 'pr' && githubTag !== 'sha') throw new ConfigError('MAYFLY_GITHUB_TAG', `must be "pr" or "sha", got "${githubTag}"`);
+  const forks = (env.MAYFLY_GITHUB_ALLOW_FORKS || 'false').toLowerCase();
+  if (!['true', 'false', '1', '0'].includes(forks)) throw new ConfigError('MAYFLY_GITHUB_ALLOW_FORKS', `must be true or false, got "${forks}"`);
+  const githubWebhookSecret = secret(env, 'GITHUB_WEBHOOK_SECRET');
+  const githubTemplate = env.MAYFLY_GITHUB_TEMPLATE || undefined;
+  if (githubTemplate !== undefined && !/^[a-z0-9][a-z0-9-]{0,40}$/.test(githubTemplate)) {
+    throw new ConfigError('MAYFLY_GITHUB_TEMPLATE', `must be a template name, got "${githubTemplate}"`);
+  }
+  if (githubWebhookSecret && !githubTemplate) throw new ConfigError('MAYFLY_GITHUB_TEMPLATE', 'is required when GITHUB_WEBHOOK_SECRET is set: the template of pull-request environments');
+  const doors: DoorsConfig = {
+    ...(secret(env, 'SLACK_SIGNING_SECRET') ? { slackSigningSecret: env.SLACK_SIGNING_SECRET } : {}),
+    ...(githubWebhookSecret ? { githubWebhookSecret } : {}),
+    ...(githubTemplate ? { githubTemplate } : {}),
+    githubTag,
+    githubAllowForks: forks === 'true' || forks === '1',
+    githubApiUrl: h.url('MAYFLY_GITHUB_API_URL', 'https://api.github.com', ['http:', 'https:']).replace(/\/$/, ''),
+    ...(env.MAYFLY_GITHUB_TOKEN ? { githubToken: env.MAYFLY_GITHUB_TOKEN } : {}),
+    ...(secret(env, 'MAYFLY_CALLBACK_SECRET') ? { callbackSecret: env.MAYFLY_CALLBACK_SECRET } : {}),
+    expiryWarningMs: h.duration('MAYFLY_EXPIRY_WARNING', '15m'),
+    notifyIntervalMs: h.duration('MAYFLY_NOTIFY_INTERVAL', '2s'),
+    outboundTimeoutMs: h.duration('MAYFLY_OUTBOUND_TIMEOUT', '10s'),
+    notifyAttempts: h.int('MAYFLY_NOTIFY_ATTEMPTS', 8, 1, 30),
+  };
+  return Object.freeze(doors);
+}

@@ -1,0 +1,53 @@
+/** Requests signed the way Slack and GitHub sign them, for the door tests. */
+import { sha256Signature, slackSignature } from '../../core/signatures.js';
+
+export const SLACK_SECRET = 'slack-signing-secret-for-tests';
+export const GITHUB_SECRET = 'github-webhook-secret-for-tests';
+export const CALLBACK_SECRET = 'callback-secret-for-tests';
+
+export async function slackCommand(baseUrl: string, fields: Record<string, string>, opts: { secret?: string; timestamp?: number; tamper?: boolean; unsigned?: boolean } = {}) {
+  const body = new URLSearchParams({
+    token: 'ignored', team_id: 'T1', team_domain: 'qa', channel_id: 'C1', channel_name: 'qa',
+    user_id: 'U1', user_name: 'road.runner', command: '/mayfly', ...fields,
+  }).toString();
+  const ts = String(opts.timestamp ?? Math.floor(Date.now() / 1000));
+  const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
+  if (!opts.unsigned) {
+    headers['x-slack-request-timestamp'] = ts;
+    headers['x-slack-signature'] = slackSignature(opts.secret ?? SLACK_SECRET, ts, body);
+  }
+  const sent = opts.tamper ? body.replace('road.runner', 'mallory') : body;
+  const started = Date.now();
+  const res = await fetch(`${baseUrl}/slack/commands`, { method: 'POST', headers, body: sent });
+  const text = await res.text();
+  let json: any;
+  try { json = JSON.parse(text); } catch { json = text; }
+  return { status: res.status, body: json, ms: Date.now() - started };
+}
+
+let deliveries = 0;
+export async function githubHook(baseUrl: string, event: string, payload: unknown, opts: { secret?: string; delivery?: string; tamper?: boolean; unsigned?: boolean } = {}) {
+  const body = JSON.stringify(payload);
+  const delivery = opts.delivery ?? `test-${process.pid}-${Date.now()}-${++deliveries}`;
+  const headers: Record<string, string> = { 'content-type': 'application/json', 'x-github-event': event, 'x-github-delivery': delivery };
+  if (!opts.unsigned) headers['x-hub-signature-256'] = sha256Signature(opts.secret ?? GITHUB_SECRET, body);
+  const res = await fetch(`${baseUrl}/webhooks/github`, { method: 'POST', headers, body: opts.tamper ? body.replace('"opened"', '"reopened"') : body });
+  const text = await res.text();
+  let json: any;
+  try { json = JSON.parse(text); } catch { json = text; }
+  return { status: res.status, body: json, delivery };
+}
+
+export function pullRequest(action: string, number: number, sha: string, opts: { fork?: boolean; repo?: string } = {}) {
+  const repo = opts.repo ?? 'qa/shop';
+  return {
+    action, number,
+    pull_request: {
+      number, user: { login: 'octocat' },
+      head: { sha, ref: `feature-${number}`, repo: { full_name: opts.fork ? 'mallory/shop' : repo } },
+      base: { ref: 'main', repo: { full_name: repo } },
+    },
+    repository: { full_name: repo },
+    sender: { login: 'octocat' },
+  };
+}

@@ -84,4 +84,35 @@ describe('an environment from request to teardown, on the real engines', () => {
     const gone = await h.api('DELETE', `/api/v1/environments/${name}?wait=60`);
     assert.equal(gone.body.status, 'destroyed');
   });
+
+  it('when an image is re-pushed under the same tag and the environment is redeployed, then it runs the new image', async () => {
+    const reg = h.config.registry;
+    const tag = `retag-${Date.now().toString(36)}`;
+    const push = async (from: string) => {
+      await h.docker.getImage(`${reg}/mayfly/shop:${from}`).tag({ repo: `${reg}/mayfly/shop`, tag });
+      const stream = await h.docker.getImage(`${reg}/mayfly/shop:${tag}`).push({ authconfig: { serveraddress: reg } } as object);
+      await new Promise<void>((resolve, reject) => h.docker.modem.followProgress(stream, (err: Error | null, out: { error?: string }[]) => (err || out.find((o) => o.error) ? reject(err ?? new Error(out.find((o) => o.error)!.error)) : resolve())));
+    };
+    try {
+      await push('pr-1');
+      const name = uniqueName('shop-retag');
+      const first = await h.api('PUT', `/api/v1/environments/${name}?wait=120`, { template: 'shop', tag });
+      assert.equal(first.body.status, 'ready', JSON.stringify(first.body.failure));
+      assert.equal((await page(first.body.urls.web)).tag, 'pr-1');
+
+      // CI pushes new code under the same tag from elsewhere: the registry has it, this host's tag is stale.
+      await push('pr-2');
+      await h.docker.getImage(`${reg}/mayfly/shop:pr-1`).tag({ repo: `${reg}/mayfly/shop`, tag });
+      const { env } = await h.store.upsert({ name, template: 'shop', owner: 'test', images: first.body.images, seed: 'demo', ttlSeconds: 3600 }, { ttlGiven: false, forceRedeploy: true });
+      await h.queues.enqueueProvision(env.id, env.generation);
+      const second = await h.api('GET', `/api/v1/environments/${name}?wait=120`);
+      assert.equal(second.body.status, 'ready', JSON.stringify(second.body.failure));
+      assert.equal(second.body.generation, 2);
+      assert.notEqual(second.body.digests.web, first.body.digests.web, 'the new digest is recorded');
+      assert.equal((await page(second.body.urls.web)).tag, 'pr-2', 'the container runs the re-pushed image');
+      await h.api('DELETE', `/api/v1/environments/${name}?wait=60`);
+    } finally {
+      await h.docker.getImage(`${reg}/mayfly/shop:${tag}`).remove().catch(() => undefined);
+    }
+  });
 });

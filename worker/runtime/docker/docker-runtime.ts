@@ -189,11 +189,14 @@ export class DockerRuntime implements Runtime {
     const info = await existing.inspect().catch((err) => (isNotFound(err) ? undefined : Promise.reject(err)));
     if (info) {
       if (info.Config.Labels?.[LABEL_ENV] !== env.id) throw new PermanentFailure('NAME_CLASH', `a container named ${name} exists that does not belong to this environment`);
-      if (info.Config.Labels?.[LABEL_CONFIG_HASH] === spec.Labels![LABEL_CONFIG_HASH] && info.State.Running) {
+      // Same configuration and the same image content (a tag re-pushed with new code is a new image id).
+      const imageId = await this.docker.getImage(svc.image).inspect().then((i) => i.Id, () => undefined);
+      const sameImage = imageId === undefined || info.Image === imageId;
+      if (info.Config.Labels?.[LABEL_CONFIG_HASH] === spec.Labels![LABEL_CONFIG_HASH] && sameImage && info.State.Running) {
         onProgress?.(`${svc.name}: unchanged, kept running`, { service: svc.name });
         return existing;
       }
-      onProgress?.(`${svc.name}: configuration changed, recreating`, { service: svc.name });
+      onProgress?.(`${svc.name}: ${sameImage ? 'configuration changed' : 'new image for its tag'}, recreating`, { service: svc.name });
       await existing.remove({ force: true, v: true }).catch((err) => (isNotFound(err) ? undefined : Promise.reject(err)));
     }
     const container = await this.docker.createContainer({ ...spec, name });

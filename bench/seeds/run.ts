@@ -98,9 +98,9 @@ async function main(): Promise<void> {
           // The golden is built ahead of time (POST /seeds/:name/refresh), as a team would.
           await h.api('POST', `/api/v1/seeds/${dataset}/refresh`);
           for (;;) {
-            const { rows } = await h.pool.query(`SELECT status, build_ms FROM seed_snapshots WHERE dataset = $1 AND status IN ('ready','failed') ORDER BY created_at DESC LIMIT 1`, [dataset]);
+            const { rows } = await h.pool.query(`SELECT status, build_ms, error FROM seed_snapshots WHERE dataset = $1 AND status IN ('ready','failed') ORDER BY created_at DESC LIMIT 1`, [dataset]);
             if (rows[0]?.status === 'ready') { goldenBuildMs = rows[0].build_ms; break; }
-            if (rows[0]?.status === 'failed') throw new Error(`golden of ${dataset} failed`);
+            if (rows[0]?.status === 'failed') throw new Error(`golden of ${dataset} failed: ${rows[0].error}`);
             await new Promise((r) => setTimeout(r, 500));
           }
           log(`${strategy} ${dataset}: golden built in ${goldenBuildMs} ms`);

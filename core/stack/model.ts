@@ -40,6 +40,8 @@ export interface ServiceSpec {
   dependsOn: { service: string; condition: DependencyCondition }[];
   healthcheck?: Healthcheck;
   limits: Limits;
+  /** Size of /dev/shm (compose shm_size; Docker's default is 64 MB). */
+  shmBytes?: number;
   workingDir?: string;
   user?: string;
   labels: Record<string, string>;

@@ -12,7 +12,7 @@ import type { DependencyCondition, Healthcheck, Limits, PortSpec, ServiceSpec, S
 const TOP_LEVEL = new Set(['services', 'volumes', 'version', 'name']);
 const SERVICE_KEYS = new Set([
   'image', 'command', 'entrypoint', 'environment', 'ports', 'volumes', 'tmpfs', 'depends_on', 'healthcheck',
-  'mem_limit', 'cpus', 'pids_limit', 'working_dir', 'user', 'labels', 'stop_grace_period', 'restart',
+  'mem_limit', 'cpus', 'pids_limit', 'shm_size', 'working_dir', 'user', 'labels', 'stop_grace_period', 'restart',
 ]);
 const HEALTH_KEYS = new Set(['test', 'interval', 'timeout', 'retries', 'start_period', 'disable']);
 const CONDITIONS = new Set<DependencyCondition>(['service_started', 'service_healthy', 'service_completed_successfully']);
@@ -240,6 +240,11 @@ export function parseStack(yamlText: string, defaults: Limits): StackSpec {
     if (raw.entrypoint !== undefined) svc.entrypoint = stringList(raw.entrypoint, `${key}.entrypoint`);
     const hc = parseHealthcheck(raw.healthcheck, `${key}.healthcheck`);
     if (hc) svc.healthcheck = hc;
+    if (raw.shm_size !== undefined) {
+      const bytes = parseMemory(String(raw.shm_size));
+      if (bytes === undefined) fail(`${key}.shm_size`, 'must be a size such as "128m"');
+      svc.shmBytes = bytes;
+    }
     if (raw.working_dir !== undefined) svc.workingDir = String(raw.working_dir);
     if (raw.user !== undefined) svc.user = String(raw.user);
     if (raw.stop_grace_period !== undefined) svc.stopGraceSeconds = Math.ceil(parseComposeDuration(raw.stop_grace_period, `${key}.stop_grace_period`) / 1000);

@@ -52,6 +52,11 @@ volumes:
     assert.deepEqual(stack.volumes, ['data']);
   });
 
+  it('reads shm_size', () => {
+    assert.equal(parseStack(base('    shm_size: 256m'), limits).services[0]!.shmBytes, 256 * 1024 * 1024);
+    refused(base('    shm_size: big'), 'INVALID_STACK', 'services.web.shm_size');
+  });
+
   it('fills in default limits where a service declares none', () => {
     assert.deepEqual(parseStack(base(''), limits).services[0]!.limits, limits);
   });

@@ -68,6 +68,7 @@ export function containerSpec(instance: string, env: EnvironmentRef, svc: Servic
   if (svc.command) spec.Cmd = svc.command;
   if (svc.entrypoint) spec.Entrypoint = svc.entrypoint;
   if (svc.workingDir) spec.WorkingDir = svc.workingDir;
+  if (svc.shmBytes) spec.HostConfig!.ShmSize = svc.shmBytes;
   if (svc.user) spec.User = svc.user;
   if (svc.stopGraceSeconds !== undefined) spec.StopTimeout = svc.stopGraceSeconds;
   if (svc.healthcheck) {

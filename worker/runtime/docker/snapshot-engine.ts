@@ -136,7 +136,8 @@ export class DockerSnapshotEngine implements SnapshotEngine {
           Retries: db.healthcheck.retries ?? 60,
         },
       } : {}),
-      HostConfig: { Mounts: [{ Type: 'volume', Source: volume, Target: db.dataTarget }], Memory: 1024 ** 3, NetworkMode: 'none' },
+      // PostgreSQL's parallel VACUUM and index builds use /dev/shm: Docker's 64 MB default is too small for large datasets.
+      HostConfig: { Mounts: [{ Type: 'volume', Source: volume, Target: db.dataTarget }], Memory: 1024 ** 3, ShmSize: 512 * 1024 ** 2, NetworkMode: 'none' },
     });
     try {
       await c.start();

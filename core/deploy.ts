@@ -6,21 +6,23 @@ import type { JobQueues } from './queue.js';
 import type { EnvironmentStore, NewEnvironment, UpsertAction } from './store/environments.js';
 
 /**
- * Create-or-redeploy for the doors other than the REST routes (Slack, the GitHub webhook): the
- * same PUT semantics (store.upsert), then the provisioning job and the lease's end are queued.
+ * Create-or-redeploy for every door (REST, Slack, the GitHub webhook): PUT semantics
+ * (store.upsert), then the provisioning job and the lease's end are queued.
  * A name being torn down is waited for up to `waitDestroyingMs`, then refused with
  * ENVIRONMENT_DESTROYING (doors with a short answer deadline pass a short wait).
  */
 export async function deployEnvironment(
   deps: { store: EnvironmentStore; queues: JobQueues; logger: Logger },
   input: NewEnvironment,
-  opts: { ttlGiven: boolean; forceRedeploy?: boolean; waitDestroyingMs?: number },
+  opts: { ttlGiven: boolean; forceRedeploy?: boolean; createOnly?: boolean; waitDestroyingMs?: number },
 ): Promise<{ env: Environment; action: UpsertAction }> {
   const deadline = Date.now() + (opts.waitDestroyingMs ?? 0);
   let result: { env: Environment; action: UpsertAction };
   for (;;) {
     try {
-      result = await deps.store.upsert(input, { ttlGiven: opts.ttlGiven, ...(opts.forceRedeploy ? { forceRedeploy: true } : {}) });
+      result = await deps.store.upsert(input, {
+        ttlGiven: opts.ttlGiven, ...(opts.forceRedeploy ? { forceRedeploy: true } : {}), ...(opts.createOnly ? { createOnly: true } : {}),
+      });
       break;
     } catch (err) {
       if (err instanceof ConflictError && err.code === 'ENVIRONMENT_DESTROYING' && Date.now() < deadline) {
@@ -31,13 +33,21 @@ export async function deployEnvironment(
     }
   }
   const { env, action } = result;
+  if (action !== 'unchanged') await queueDeploy(deps, env);
+  else if (opts.ttlGiven) await deps.queues.scheduleExpiry(env.id, env.expiresAt).catch(() => undefined);
+  return result;
+}
+
+/**
+ * Queues the provisioning job of an environment's current generation and its lease's end. When
+ * Redis does not answer, the environment is recorded already: the reconciler queues it later.
+ */
+export async function queueDeploy(deps: { store: EnvironmentStore; queues: JobQueues; logger: Logger }, env: Environment): Promise<void> {
   try {
-    if (action !== 'unchanged') await deps.queues.enqueueProvision(env.id, env.generation);
-    if (action !== 'unchanged' || opts.ttlGiven) await deps.queues.scheduleExpiry(env.id, env.expiresAt);
+    await deps.queues.enqueueProvision(env.id, env.generation);
+    await deps.queues.scheduleExpiry(env.id, env.expiresAt);
   } catch (err) {
-    // Recorded in PostgreSQL already: the reconciler queues it once Redis answers again.
     deps.logger.warn({ err, envId: env.id }, 'could not queue provisioning; the reconciler will');
     await deps.store.addEvent(env.id, 'queue-unavailable', 'the job queue did not answer; the reconciler will queue this environment').catch(() => undefined);
   }
-  return result;
 }

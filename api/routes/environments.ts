@@ -5,6 +5,7 @@ import { SETTLED, type Door, type Environment, type Status, STATUSES } from '../
 import { parseDuration } from '../../core/duration.js';
 import { ConflictError, InputError, NotFoundError, UnavailableError } from '../../core/errors.js';
 import { requestDestroy } from '../../core/lifecycle.js';
+import { deployEnvironment, queueDeploy } from '../../core/deploy.js';
 import { NAME_PATTERN, validateEnvironmentRequest, type ValidRequest } from '../../core/requests.js';
 import type { ApiDeps } from '../deps.js';
 import { presentEnvironment, presentEvent } from '../presenters.js';
@@ -61,17 +62,7 @@ export function environmentsRouter(deps: ApiDeps): Router {
     return current;
   }
 
-  /** Queues the work for a created or redeployed environment and its lease's end. */
-  async function schedule(env: Environment): Promise<void> {
-    try {
-      await queues.enqueueProvision(env.id, env.generation);
-      await queues.scheduleExpiry(env.id, env.expiresAt);
-    } catch (err) {
-      // Recorded in PostgreSQL already: the reconciler queues it once Redis answers again.
-      deps.logger.warn({ err, envId: env.id }, 'could not queue provisioning; the reconciler will');
-      await store.addEvent(env.id, 'queue-unavailable', 'the job queue did not answer; the reconciler will queue this environment').catch(() => undefined);
-    }
-  }
+  const schedule = (env: Environment) => queueDeploy(deps, env);
 
   async function deploy(req: Request, res: Response, valid: ValidRequest, name: string, createOnly: boolean): Promise<void> {
     const owner = req.principal!.name;
@@ -79,28 +70,13 @@ export function environmentsRouter(deps: ApiDeps): Router {
       throw new InputError('invalid request: callbackUrl', [{ field: 'callbackUrl', message: 'callbacks are not enabled on this server (MAYFLY_CALLBACK_SECRET is not set)' }]);
     }
     const input = { name, template: valid.template, owner, images: valid.images, seed: valid.seed, ttlSeconds: valid.ttlSeconds, door: doorOf(req) };
-    const waitDeadline = Date.now() + DESTROYING_WAIT_MS;
-    let result;
-    for (;;) {
-      try {
-        result = await store.upsert(input, { ttlGiven: valid.ttlGiven, createOnly });
-        break;
-      } catch (err) {
-        // A name being torn down: wait for the teardown, then create a new one, never a ghost.
-        if (err instanceof ConflictError && err.code === 'ENVIRONMENT_DESTROYING' && Date.now() < waitDeadline) {
-          await sleep(500);
-          continue;
-        }
-        throw err;
-      }
-    }
+    // A name being torn down is waited for, then created anew: never a ghost.
+    const result = await deployEnvironment(deps, input, { ttlGiven: valid.ttlGiven, createOnly, waitDestroyingMs: DESTROYING_WAIT_MS });
     const { env, action } = result;
     if (valid.callbackUrl) {
       await deps.notifications.setDoorDetails(env.id, { callbackUrl: valid.callbackUrl, callbackSecretRef: 'MAYFLY_CALLBACK_SECRET' });
       await deps.notifications.subscribe(env.id, 'callback', valid.callbackUrl, { fromStart: action === 'created', data: { secretRef: 'MAYFLY_CALLBACK_SECRET' } });
     }
-    if (action !== 'unchanged') await schedule(env);
-    else if (valid.ttlGiven) await queues.scheduleExpiry(env.id, env.expiresAt).catch(() => undefined);
     const wait = parseWait(req);
     const shown = wait ? await waitUntilSettled(req, env, wait) : env;
     // 202: a deploy was queued (created or redeployed); 200: nothing to do, the PUT was a no-op.

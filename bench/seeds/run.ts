@@ -35,6 +35,22 @@ async function usedBytes(): Promise<number> {
   return (s.blocks - s.bfree) * s.bsize;
 }
 
+/**
+ * Used space once the file system has settled: XFS frees the blocks of removed files in the
+ * background, so a reading right after a teardown still counts some of them.
+ */
+async function settledUsedBytes(): Promise<number> {
+  execFileSync('sync');
+  let last = await usedBytes();
+  for (let i = 0; i < 60; i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    const now = await usedBytes();
+    if (Math.abs(now - last) < 256 * 1024) return now;
+    last = now;
+  }
+  return last;
+}
+
 async function sql(h: Harness, envId: string, query: string): Promise<number> {
   const env = (await h.store.getById(envId))!;
   const started = performance.now();
@@ -46,7 +62,7 @@ async function sql(h: Harness, envId: string, query: string): Promise<number> {
 
 /** Puts an environment up and measures it; returns after it is destroyed. */
 async function measure(h: Harness, name: string, dataset: string, largest: string, measureDisk: boolean): Promise<Sample> {
-  const before = measureDisk ? await usedBytes() : 0;
+  const before = measureDisk ? await settledUsedBytes() : 0;
   const t0 = performance.now();
   const put = await h.api('PUT', `/api/v1/environments/${name}`, { template: 'bench', seed: dataset, ttl: '2h' });
   if (put.status !== 202) throw new Error(`PUT ${name}: ${JSON.stringify(put.body)}`);
@@ -58,7 +74,8 @@ async function measure(h: Harness, name: string, dataset: string, largest: strin
   }
   await sql(h, put.body.id, 'SELECT 1');
   const requestToQueryMs = performance.now() - t0;
-  const diskBytes = measureDisk ? (await usedBytes()) - before : null;
+  // Measured after the first query, before the largest-table query and the writes.
+  const diskBytes = measureDisk ? (await settledUsedBytes()) - before : null;
   const largestQueryMs = await sql(h, put.body.id, `SELECT count(*) FROM ${largest}`);
   const writeMs = await sql(h, put.body.id, `CREATE TABLE bench_w AS SELECT g, md5(g::text) AS v FROM generate_series(1, 100000) g; UPDATE ${largest} SET id = id WHERE id % 50 = 0; CHECKPOINT`);
   const t1 = performance.now();
@@ -109,9 +126,7 @@ async function main(): Promise<void> {
         for (let i = 0; i < RUNS; i++) single.push(await measure(h, `b-${strategy}-${dataset}-${i}`.slice(0, 63), dataset, largest, true));
         cells.push({ strategy, dataset, mode: 'single', samples: single, goldenBuildMs });
         log(`${strategy} ${dataset} single: request->query median ${median(single.map((s) => s.requestToQueryMs)).toFixed(0)} ms`);
-        const before = await usedBytes();
         const par = await Promise.all(Array.from({ length: PARALLEL }, (_, i) => measure(h, `p-${strategy}-${dataset}-${i}`.slice(0, 63), dataset, largest, false)));
-        void before;
         cells.push({ strategy, dataset, mode: 'parallel', samples: par, goldenBuildMs });
         log(`${strategy} ${dataset} x${PARALLEL}: request->query median ${median(par.map((s) => s.requestToQueryMs)).toFixed(0)} ms`);
       }

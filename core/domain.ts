@@ -4,10 +4,6 @@ export type Status = (typeof STATUSES)[number];
 
 /** Statuses of an environment that still holds (or may hold) Docker objects and its name. */
 export const LIVE_STATUSES: readonly Status[] = ['queued', 'provisioning', 'ready', 'failed', 'destroying'];
-/** Statuses from which a destroy request is accepted. */
-export const DESTROYABLE: readonly Status[] = ['queued', 'provisioning', 'ready', 'failed'];
-/** Statuses from which a (re)deploy may start: redeploying a ready or failed one requeues it. */
-export const DEPLOYABLE: readonly Status[] = ['queued', 'provisioning', 'ready', 'failed'];
 /** Statuses at which a `?wait=` request stops waiting. */
 export const SETTLED: readonly Status[] = ['ready', 'failed', 'destroyed'];
 
@@ -33,8 +29,6 @@ export function canTransition(from: Status, to: Status): boolean {
 export function sourcesOf(to: Status): Status[] {
   return STATUSES.filter((s) => TRANSITIONS[s].includes(to));
 }
-
-export type DestroyReason = 'expired' | 'destroyed' | 'pull-request-closed' | 'failed';
 
 /** The door an environment was asked for through. */
 export const DOORS = ['api', 'slack', 'github', 'cli', 'web'] as const;
@@ -91,6 +85,9 @@ export interface EnvironmentEvent {
 /** Docker labels that every object of an environment carries. */
 export const LABEL_ENV = 'mayfly.env';
 export const LABEL_INSTANCE = 'mayfly.instance';
+/** On a golden snapshot volume: its key. On a clone: the key of the golden it came from. */
+export const LABEL_GOLDEN = 'mayfly.golden';
+export const LABEL_SNAPSHOT = 'mayfly.snapshot';
 export const LABEL_GENERATION = 'mayfly.generation';
 export const LABEL_CONFIG_HASH = 'mayfly.config-hash';
 export const LABEL_COMPOSE_PROJECT = 'com.docker.compose.project';

@@ -45,10 +45,6 @@ export function parseImageRef(value: unknown): ImageRef | undefined {
   return { repository, ...(t ? { tag: t } : {}), ...(d ? { digest: d } : {}) };
 }
 
-export function formatImageRef(ref: ImageRef): string {
-  return `${ref.repository}${ref.tag ? `:${ref.tag}` : ''}${ref.digest ? `@${ref.digest}` : ''}`;
-}
-
 /** The reference with its tag replaced (or added); a digest is dropped, since it pins another image. */
 export function withTag(repositoryOrRef: string, newTag: string): string {
   const ref = parseImageRef(repositoryOrRef);

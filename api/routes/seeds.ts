@@ -1,13 +1,14 @@
 import { Router } from 'express';
 import { InputError } from '../../core/errors.js';
 import { NAME_PATTERN } from '../../core/requests.js';
+import { FACT_CLONE } from '../../core/store/snapshots.js';
 import type { ApiDeps } from '../deps.js';
 
 /** Seed datasets, their golden snapshots, and the clone strategy the worker chose for this host. */
 export function seedsRouter(deps: ApiDeps): Router {
   const router = Router();
   router.get('/', async (_req, res) => {
-    const [datasets, snapshots, strategy] = await Promise.all([deps.datasets.list(), deps.snapshots.list(), deps.snapshots.fact('clone-strategy')]);
+    const [datasets, snapshots, strategy] = await Promise.all([deps.datasets.list(), deps.snapshots.list(), deps.snapshots.fact(FACT_CLONE)]);
     const goldens = (dataset: string) => snapshots.filter((s) => s.dataset === dataset).map((s) => ({
       key: s.key, template: s.template, status: s.status, image: s.image, imageDigest: s.imageDigest, sizeBytes: s.sizeBytes,
       buildMs: s.buildMs, error: s.error, createdAt: s.createdAt.toISOString(), readyAt: s.readyAt?.toISOString() ?? null,

@@ -1,6 +1,9 @@
 import type pg from 'pg';
 
 /** Golden snapshots of seed datasets, and facts about the Docker host, in PostgreSQL. */
+/** The host_facts key under which the worker records its clone strategy. */
+export const FACT_CLONE = 'clone-strategy';
+
 export type SnapshotStatus = 'building' | 'ready' | 'failed' | 'removed';
 
 export interface Snapshot {

@@ -51,9 +51,14 @@ export function provisionHandler(ctx: WorkerContext) {
   };
 }
 
-async function stillCurrent(ctx: WorkerContext, env: Environment): Promise<void> {
+/** Whether this job's generation is still the one being provisioned (not destroyed or redeployed). */
+async function isCurrent(ctx: WorkerContext, env: Environment): Promise<boolean> {
   const now = await ctx.store.getById(env.id);
-  if (!now || now.generation !== env.generation || now.status !== 'provisioning') throw new Superseded();
+  return !!now && now.generation === env.generation && now.status === 'provisioning';
+}
+
+async function stillCurrent(ctx: WorkerContext, env: Environment): Promise<void> {
+  if (!(await isCurrent(ctx, env))) throw new Superseded();
 }
 
 async function provision(ctx: WorkerContext, env: Environment, log: WorkerContext['logger']): Promise<string> {
@@ -94,9 +99,7 @@ async function provision(ctx: WorkerContext, env: Environment, log: WorkerContex
 
   const abort = new AbortController();
   const watch = setInterval(() => {
-    ctx.store.getById(env.id).then((now) => {
-      if (!now || now.generation !== env.generation || now.status !== 'provisioning') abort.abort();
-    }, () => undefined);
+    isCurrent(ctx, env).then((current) => { if (!current) abort.abort(); }, () => undefined);
   }, 1000);
   let states: ServiceState[];
   const startStarted = Date.now();

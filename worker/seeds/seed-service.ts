@@ -1,19 +1,17 @@
 import { createHash } from 'node:crypto';
 import type { Config } from '../../core/config.js';
-import { LABEL_COMPOSE_PROJECT, LABEL_COMPOSE_VOLUME, LABEL_ENV, type Environment } from '../../core/domain.js';
+import { LABEL_COMPOSE_PROJECT, LABEL_COMPOSE_VOLUME, LABEL_ENV, LABEL_SNAPSHOT, type Environment } from '../../core/domain.js';
 import { PermanentFailure } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { CLONE_STRATEGIES, type CloneStrategy, type DatasetCatalog } from '../../core/seeds.js';
 import type { StackSpec } from '../../core/stack/model.js';
-import type { Snapshot, SnapshotStore } from '../../core/store/snapshots.js';
+import { FACT_CLONE, type Snapshot, type SnapshotStore } from '../../core/store/snapshots.js';
 import type { Template } from '../../core/templates.js';
 import { volumeName } from '../runtime/docker/docker-runtime.js';
 import type { EnvironmentRef } from '../runtime/runtime.js';
 import type { DatabaseSpec, ProbeResult, SnapshotEngine } from './engine.js';
 import { loadFiles } from './load-seed.js';
 
-export const FACT_CLONE = 'clone-strategy';
-export const LABEL_SNAPSHOT_KEY = 'mayfly.snapshot';
 
 export interface StrategyFact {
   chosen: CloneStrategy;
@@ -147,7 +145,7 @@ export class SeedService {
     await this.snapshots.touch(snapshot.key);
     await record(snapshot.key, chosen);
     await this.engine.clone(chosen, snapshot.volume, target, {
-      [LABEL_ENV]: env.id, [LABEL_COMPOSE_PROJECT]: env.project, [LABEL_COMPOSE_VOLUME]: volume, [LABEL_SNAPSHOT_KEY]: snapshot.key,
+      [LABEL_ENV]: env.id, [LABEL_COMPOSE_PROJECT]: env.project, [LABEL_COMPOSE_VOLUME]: volume, [LABEL_SNAPSHOT]: snapshot.key,
     });
     return { kind: 'cloned', strategy: chosen, key: snapshot.key, ms: Date.now() - started, builtGolden: built };
   }
@@ -163,7 +161,7 @@ export class SeedService {
     let sizeBytes: number | null;
     try {
       try {
-        ({ sizeBytes } = await this.engine.saveVolume(volumeName(env.project, volume), golden, { [LABEL_SNAPSHOT_KEY]: key, 'mayfly.dataset': name }));
+        ({ sizeBytes } = await this.engine.saveVolume(volumeName(env.project, volume), golden, { [LABEL_SNAPSHOT]: key, 'mayfly.dataset': name }));
       } finally {
         // The environment's database comes back whatever happened, before anyone is told.
         await this.engine.startService(ref, template.database!.service, this.config.healthTimeoutMs);

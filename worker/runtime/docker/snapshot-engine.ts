@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type Docker from 'dockerode';
-import { LABEL_INSTANCE } from '../../../core/domain.js';
+import { LABEL_GOLDEN, LABEL_INSTANCE } from '../../../core/domain.js';
 import { MayflyError, PermanentFailure } from '../../../core/errors.js';
 import type { DatabaseSpec, Exec, ProbeResult, SnapshotEngine } from '../../seeds/engine.js';
 import type { EnvironmentRef } from '../runtime.js';
@@ -9,8 +9,6 @@ import { dockerMessage, isConflict, isNotFound } from './errors.js';
 import { demux } from './streams.js';
 
 const MS = 1_000_000;
-export const LABEL_GOLDEN = 'mayfly.golden';
-export const LABEL_SNAPSHOT = 'mayfly.snapshot';
 const LABEL_PROBE = 'mayfly.probe';
 export const upperVolume = (name: string) => `${name}-upper`;
 

@@ -27,7 +27,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use('/webhooks', githubRouter(deps));
   const v1 = express.Router();
   v1.use(express.json({ limit: '64kb', strict: true }));
-  v1.use(bearerAuth(deps.config.apiTokens));
+  v1.use(bearerAuth(deps.config.apiTokens, deps.config.teams));
   v1.use('/environments', environmentsRouter(deps));
   v1.use('/templates', templatesRouter(deps));
   v1.use('/seeds', seedsRouter(deps));

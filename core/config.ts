@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { parseDuration } from './duration.js';
 import { CLONE_STRATEGIES, type CloneStrategy } from './seeds.js';
 import { loadDoorsConfig, type DoorsConfig } from './config-doors.js';
+import type { TeamDirectory } from './principal.js';
 
 /**
  * Configuration, parsed once at start into a typed, frozen object. A wrong value stops the process
@@ -24,6 +25,8 @@ export interface Config {
   /** This installation's name, on every Docker object it makes (MAYFLY_INSTANCE). */
   instance: string;
   apiTokens: readonly ApiToken[];
+  /** Teams and admins (MAYFLY_TEAMS, MAYFLY_ADMINS). */
+  teams: TeamDirectory;
   /** Host used in the URLs of published services; ports are published on 127.0.0.1. */
   publicHost: string;
   /** Base URL of the API itself, for links in answers. */
@@ -88,6 +91,31 @@ export function parseApiTokens(text: string): ApiToken[] {
   return tokens;
 }
 
+const TEAM_NAME = /^[a-z0-9][a-z0-9_-]{0,39}$/;
+const MEMBER_NAME = /^[A-Za-z0-9._@+-]{1,128}$/;
+
+/** MAYFLY_TEAMS: "qa=alice,bob@example.com,ci;platform=carol". Each name in at most one team. */
+export function parseTeams(teamsText: string, adminsText: string): TeamDirectory {
+  const members = new Map<string, string>();
+  for (const entry of teamsText.split(';').map((e) => e.trim()).filter(Boolean)) {
+    const eq = entry.indexOf('=');
+    const team = entry.slice(0, eq).trim();
+    if (eq <= 0 || !TEAM_NAME.test(team)) throw new ConfigError('MAYFLY_TEAMS', `has an entry without a valid team name ("team=name,name;..."): "${entry.slice(0, 40)}"`);
+    for (const name of entry.slice(eq + 1).split(',').map((n) => n.trim()).filter(Boolean)) {
+      if (!MEMBER_NAME.test(name)) throw new ConfigError('MAYFLY_TEAMS', `has an invalid member name in team "${team}": "${name.slice(0, 40)}"`);
+      const already = members.get(name);
+      if (already && already !== team) throw new ConfigError('MAYFLY_TEAMS', `puts "${name}" in two teams ("${already}" and "${team}")`);
+      members.set(name, team);
+    }
+  }
+  const admins = new Set<string>();
+  for (const name of adminsText.split(',').map((n) => n.trim()).filter(Boolean)) {
+    if (!MEMBER_NAME.test(name)) throw new ConfigError('MAYFLY_ADMINS', `has an invalid name: "${name.slice(0, 40)}"`);
+    admins.add(name);
+  }
+  return { members, admins };
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const int = (name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number => {
     const raw = env[name];
@@ -136,6 +164,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     registry,
     instance: env.MAYFLY_INSTANCE || 'default',
     apiTokens: Object.freeze(parseApiTokens(env.MAYFLY_API_TOKENS ?? '')),
+    teams: parseTeams(env.MAYFLY_TEAMS ?? '', env.MAYFLY_ADMINS ?? ''),
     publicHost,
     publicUrl: (env.MAYFLY_PUBLIC_URL || `http://${publicHost}:${port}`).replace(/\/$/, ''),
     templatesDir: path.resolve(env.MAYFLY_TEMPLATES_DIR || path.join(root, 'templates')),

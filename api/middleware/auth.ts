@@ -2,12 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import type { ApiToken } from '../../core/config.js';
 import { AuthError } from '../../core/errors.js';
-
-export interface Principal {
-  /** The token's name: recorded as the owner of what it creates. */
-  name: string;
-  kind: 'token';
-}
+import { principalFor, type Principal, type TeamDirectory } from '../../core/principal.js';
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -19,7 +14,7 @@ declare module 'express-serve-static-core' {
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
 /** Bearer tokens from MAYFLY_API_TOKENS, compared in constant time. */
-export function bearerAuth(tokens: readonly ApiToken[]) {
+export function bearerAuth(tokens: readonly ApiToken[], teams: TeamDirectory) {
   const known = tokens.map((t) => ({ name: t.name, hash: digest(t.secret) }));
   return (req: Request, _res: Response, next: NextFunction) => {
     const header = req.get('authorization') ?? '';
@@ -30,7 +25,7 @@ export function bearerAuth(tokens: readonly ApiToken[]) {
     let match: string | undefined;
     for (const t of known) if (timingSafeEqual(t.hash, given)) match = t.name;
     if (!match) throw new AuthError('the API token is not valid');
-    req.principal = { name: match, kind: 'token' };
+    req.principal = principalFor(teams, match, 'token');
     next();
   };
 }

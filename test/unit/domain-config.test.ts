@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { canTransition, sourcesOf, STATUSES } from '../../core/domain.js';
-import { ConfigError, loadConfig, parseApiTokens, parseMemory } from '../../core/config.js';
+import { ConfigError, loadConfig, parseApiTokens, parseMemory, parseTeams } from '../../core/config.js';
+import { principalFor } from '../../core/principal.js';
 
 describe('the lifecycle state machine', () => {
   it('follows queued -> provisioning -> ready -> destroying -> destroyed', () => {
@@ -53,5 +54,19 @@ describe('configuration', () => {
     assert.equal(parseMemory('256m'), 256 * 1024 * 1024);
     assert.equal(parseMemory('1g'), 1024 ** 3);
     assert.equal(parseMemory('-1m'), undefined);
+  });
+});
+
+describe('teams and admins (MAYFLY_TEAMS, MAYFLY_ADMINS)', () => {
+  it('when names are listed under teams then each maps to its team, others to default', async () => {
+    const dir = parseTeams('qa=alice,ci; platform=carol@example.com', 'carol@example.com');
+    assert.deepEqual(principalFor(dir, 'alice', 'user'), { name: 'alice', kind: 'user', team: 'qa', admin: false });
+    assert.deepEqual(principalFor(dir, 'carol@example.com', 'user'), { name: 'carol@example.com', kind: 'user', team: 'platform', admin: true });
+    assert.equal(principalFor(dir, 'stranger', 'token').team, 'default');
+  });
+  it('when a name is in two teams or a team name is bad then the error names the variable', async () => {
+    assert.throws(() => parseTeams('qa=alice;dev=alice', ''), /MAYFLY_TEAMS.*"alice" in two teams/);
+    assert.throws(() => parseTeams('Q A=alice', ''), /MAYFLY_TEAMS/);
+    assert.throws(() => parseTeams('', 'bad name'), /MAYFLY_ADMINS/);
   });
 });

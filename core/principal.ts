@@ -1,0 +1,27 @@
+/**
+ * Who is asking: a bearer token (CI, the CLI, Slack's configured identity) or a person signed in
+ * through the web pages (a proxy header or a token exchanged for a session). Every door turns its
+ * caller into a Principal; authorization decisions read only this.
+ */
+export interface Principal {
+  /** The token's or the user's name: recorded as the owner of what it creates. */
+  name: string;
+  kind: 'token' | 'user';
+  /** The team the name belongs to (MAYFLY_TEAMS); `default` when it is in none. */
+  team: string;
+  /** Admins (MAYFLY_ADMINS) may act on every team's environments and see /admin pages. */
+  admin: boolean;
+}
+
+/** Team membership and admins, parsed from MAYFLY_TEAMS and MAYFLY_ADMINS. */
+export interface TeamDirectory {
+  /** Name (token name, user name or e-mail) -> team. */
+  readonly members: ReadonlyMap<string, string>;
+  readonly admins: ReadonlySet<string>;
+}
+
+export const DEFAULT_TEAM = 'default';
+
+export function principalFor(directory: TeamDirectory, name: string, kind: Principal['kind']): Principal {
+  return { name, kind, team: directory.members.get(name) ?? DEFAULT_TEAM, admin: directory.admins.has(name) };
+}

@@ -3,9 +3,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Router, type Request, type Response } from 'express';
 import { SETTLED, type Door, type Environment, type Status, STATUSES } from '../../core/domain.js';
 import { parseDuration } from '../../core/duration.js';
-import { ConflictError, InputError, NotFoundError, UnavailableError } from '../../core/errors.js';
-import { requestDestroy } from '../../core/lifecycle.js';
-import { deployEnvironment, queueDeploy } from '../../core/deploy.js';
+import { ConflictError, InputError, NotFoundError } from '../../core/errors.js';
+import { destroyEnvironment, extendEnvironment, resetEnvironmentData } from '../../core/actions.js';
+import { deployEnvironment } from '../../core/deploy.js';
 import { NAME_PATTERN, validateEnvironmentRequest, type ValidRequest } from '../../core/requests.js';
 import type { ApiDeps } from '../deps.js';
 import { presentEnvironment, presentEvent } from '../presenters.js';
@@ -61,8 +61,6 @@ export function environmentsRouter(deps: ApiDeps): Router {
     }
     return current;
   }
-
-  const schedule = (env: Environment) => queueDeploy(deps, env);
 
   async function deploy(req: Request, res: Response, valid: ValidRequest, name: string, createOnly: boolean): Promise<void> {
     const owner = req.principal!.name;
@@ -134,24 +132,12 @@ export function environmentsRouter(deps: ApiDeps): Router {
     const env = await find(pathName(req));
     const body = (req.body ?? {}) as Record<string, unknown>;
     const unknown = Object.keys(body).filter((k) => k !== 'ttl');
-    const seconds = parseDuration(body.ttl);
-    const max = catalog.has(env.template) ? catalog.get(env.template).ttl.maxSeconds : seconds ?? 0;
-    const problems = unknown.map((field) => ({ field, message: 'unknown field; allowed: ttl' }));
-    if (seconds === undefined) problems.push({ field: 'ttl', message: 'is required: a duration such as "2h" from now' });
-    else if (seconds > max) problems.push({ field: 'ttl', message: `is longer than the template's maximum of ${max} s` });
-    if (problems.length) throw new InputError(`invalid request: ${problems.map((p) => p.field).join(', ')}`, problems);
-    const moved = await store.extend(env.id, seconds!, req.principal!.name);
-    if (!moved) throw new ConflictError('ENVIRONMENT_GONE', `environment "${env.name}" is ${env.status}; it cannot be extended`);
-    await queues.scheduleExpiry(moved.id, moved.expiresAt).catch(() => undefined);
-    res.json(present(moved));
+    if (unknown.length) throw new InputError(`invalid request: ${unknown.join(', ')}`, unknown.map((field) => ({ field, message: 'unknown field; allowed: ttl' })));
+    res.json(present(await extendEnvironment(deps, req.principal!, env, body.ttl)));
   });
 
   router.post('/:name/reset-db', async (req, res) => {
-    const env = await find(pathName(req));
-    if (!env.seed) throw new ConflictError('NO_SEED', `environment "${env.name}" has no seed dataset to reset to`);
-    const moved = await store.requestReset(env.id, req.principal!.name);
-    if (!moved) throw new ConflictError('NOT_RESETTABLE', `environment "${env.name}" is ${env.status}; its database can be reset when it is ready or failed`);
-    await schedule(moved);
+    const moved = await resetEnvironmentData(deps, req.principal!, await find(pathName(req)));
     const wait = parseWait(req);
     res.status(202).json(present(wait ? await waitUntilSettled(req, moved, wait) : moved));
   });
@@ -172,15 +158,7 @@ export function environmentsRouter(deps: ApiDeps): Router {
   });
 
   router.delete('/:name', async (req, res) => {
-    const env = await find(pathName(req));
-    let current = env;
-    if (env.status !== 'destroyed') {
-      try {
-        current = await requestDestroy(store, queues, env, 'destroyed', req.principal!.name);
-      } catch (err) {
-        throw new UnavailableError('the job queue did not answer; the teardown is recorded and the reconciler will run it', err);
-      }
-    }
+    let current = await destroyEnvironment(deps, req.principal!, await find(pathName(req)));
     const wait = parseWait(req);
     if (wait) current = await waitUntilSettled(req, current, wait);
     res.status(202).json(present(current));

@@ -4,7 +4,9 @@ import { deployEnvironment } from '../../core/deploy.js';
 import { describeEnvironment, entryUrl } from '../../core/door-text.js';
 import { formatDuration, parseDuration } from '../../core/duration.js';
 import { ConflictError, InputError, NotFoundError, SignatureError, errorMessage } from '../../core/errors.js';
-import { requestDestroy } from '../../core/lifecycle.js';
+import { destroyEnvironment, extendEnvironment } from '../../core/actions.js';
+import { MayflyError } from '../../core/errors.js';
+import { principalFor } from '../../core/principal.js';
 import { NAME_PATTERN, validateEnvironmentRequest } from '../../core/requests.js';
 import { verifySlackRequest } from '../../core/signatures.js';
 import { parseSlackCommand, slackEnvironmentName, slackUsage, type SlackCommand } from '../../core/slack-command.js';
@@ -69,6 +71,13 @@ export function slackRouter(deps: ApiDeps): Router {
 
   const entryOf = (template: string) => (catalog.has(template) ? catalog.get(template).entryService : undefined);
   const ownerOf = (s: SlashRequest) => `slack:${s.userName}`;
+  const principalOf = (s: SlashRequest) => principalFor(config.teams, ownerOf(s), 'user');
+  /** An action's refusal (not allowed, wrong state, bad duration) as a sentence for the channel. */
+  const refusal = (err: unknown): string => {
+    if (!(err instanceof MayflyError)) throw err;
+    const details = Array.isArray(err.details) ? (err.details as { field: string; message: string }[]) : [];
+    return details.length ? details.map((d) => `${d.field} ${d.message}`).join('; ') : err.message;
+  };
 
   async function follow(envId: string, s: SlashRequest, fromStart: boolean): Promise<void> {
     if (!s.responseUrl) return;
@@ -101,8 +110,13 @@ export function slackRouter(deps: ApiDeps): Router {
         const env = await store.getByName(cmd.name);
         if (!env) return `No environment named *${cmd.name}*.`;
         if (env.status === 'destroyed') return `*${env.name}* is already gone — reason: ${env.destroyReason ?? 'destroyed'}`;
+        let now;
+        try {
+          now = await destroyEnvironment(deps, principalOf(s), env);
+        } catch (err) {
+          return refusal(err);
+        }
         await follow(env.id, s, false);
-        const now = await requestDestroy(store, queues, env, 'destroyed', ownerOf(s));
         return `Tearing down *${now.name}*; I will confirm here.`;
       }
       case 'extend': {
@@ -113,9 +127,13 @@ export function slackRouter(deps: ApiDeps): Router {
         if (seconds === undefined) return `"${cmd.ttl}" is not a duration; try \`${s.command} extend ${cmd.name} 2h\``;
         const max = catalog.has(env.template) ? catalog.get(env.template).ttl.maxSeconds : seconds;
         if (seconds > max) return `${cmd.ttl} is longer than template ${env.template}'s maximum lease of ${formatDuration(max)}`;
-        const moved = await store.extend(env.id, seconds, ownerOf(s));
-        if (!moved) return `*${env.name}* is ${env.status}${env.destroyReason ? ` (reason: ${env.destroyReason})` : ''}; it cannot be extended`;
-        await queues.scheduleExpiry(moved.id, moved.expiresAt).catch(() => undefined);
+        if (!['queued', 'provisioning', 'ready', 'failed'].includes(env.status)) return `*${env.name}* is ${env.status}${env.destroyReason ? ` (reason: ${env.destroyReason})` : ''}; it cannot be extended`;
+        let moved;
+        try {
+          moved = await extendEnvironment(deps, principalOf(s), env, cmd.ttl);
+        } catch (err) {
+          return refusal(err);
+        }
         return `*${moved.name}* now expires in ${formatDuration(seconds)} (${moved.expiresAt.toISOString()}).`;
       }
       case 'up':

@@ -1,0 +1,62 @@
+/**
+ * What a person or a token may do to an existing environment (extend, reset its data, destroy),
+ * in one place for every door: REST, the web pages, Slack. Each checks that the principal may act
+ * on the environment, validates, changes the record and queues the work.
+ */
+import type { Environment } from './domain.js';
+import { parseDuration } from './duration.js';
+import { ConflictError, InputError, UnavailableError } from './errors.js';
+import { requestDestroy } from './lifecycle.js';
+import { queueDeploy } from './deploy.js';
+import type { Logger } from './log.js';
+import type { Principal } from './principal.js';
+import type { JobQueues } from './queue.js';
+import type { EnvironmentStore } from './store/environments.js';
+import type { TemplateCatalog } from './templates.js';
+
+export interface ActionDeps {
+  store: EnvironmentStore;
+  queues: JobQueues;
+  catalog: TemplateCatalog;
+  logger: Logger;
+}
+
+/**
+ * Throws when `principal` may not change `env`. Teams: see issue 6 (authorization); until
+ * environments record a team, every principal may act on every environment.
+ */
+export function assertMayManage(_principal: Principal, _env: Environment): void {}
+
+/** Moves the lease's end to `ttl` from now (a duration such as "2h"), within the template's maximum. */
+export async function extendEnvironment(deps: ActionDeps, principal: Principal, env: Environment, ttl: unknown): Promise<Environment> {
+  assertMayManage(principal, env);
+  const seconds = parseDuration(ttl);
+  const max = deps.catalog.has(env.template) ? deps.catalog.get(env.template).ttl.maxSeconds : seconds ?? 0;
+  if (seconds === undefined) throw new InputError('invalid request: ttl', [{ field: 'ttl', message: 'is required: a duration such as "2h" from now' }]);
+  if (seconds > max) throw new InputError('invalid request: ttl', [{ field: 'ttl', message: `is longer than the template's maximum of ${max} s` }]);
+  const moved = await deps.store.extend(env.id, seconds, principal.name);
+  if (!moved) throw new ConflictError('ENVIRONMENT_GONE', `environment "${env.name}" is ${env.status}; it cannot be extended`);
+  await deps.queues.scheduleExpiry(moved.id, moved.expiresAt).catch(() => undefined);
+  return moved;
+}
+
+/** Replaces the environment's database with a fresh clone of its seed (a new generation). */
+export async function resetEnvironmentData(deps: ActionDeps, principal: Principal, env: Environment): Promise<Environment> {
+  assertMayManage(principal, env);
+  if (!env.seed) throw new ConflictError('NO_SEED', `environment "${env.name}" has no seed dataset to reset to`);
+  const moved = await deps.store.requestReset(env.id, principal.name);
+  if (!moved) throw new ConflictError('NOT_RESETTABLE', `environment "${env.name}" is ${env.status}; its database can be reset when it is ready or failed`);
+  await queueDeploy(deps, moved);
+  return moved;
+}
+
+/** Records who destroyed it and why, and queues the teardown. Idempotent for one already going. */
+export async function destroyEnvironment(deps: ActionDeps, principal: Principal, env: Environment, reason = 'destroyed'): Promise<Environment> {
+  if (env.status === 'destroyed') return env;
+  assertMayManage(principal, env);
+  try {
+    return await requestDestroy(deps.store, deps.queues, env, reason, principal.name);
+  } catch (err) {
+    throw new UnavailableError('the job queue did not answer; the teardown is recorded and the reconciler will run it', err);
+  }
+}

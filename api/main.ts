@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 20 });
   pool.on('error', (err) => logger.error({ err }, 'postgres pool error'));
   await migrate(pool);
-  const catalog = await TemplateCatalog.load(config.templatesDir, config.registry, config.defaultLimits);
+  const catalog = await TemplateCatalog.load(config.templatesDir, config.registry, config.defaultLimits, config.policy);
   const queues = new JobQueues(redisOptions(config.redisUrl, 'producer'), config.queuePrefix);
   const redis = new Redis(redisOptions(config.redisUrl, 'producer'));
   redis.on('error', () => undefined); // reported by /readyz

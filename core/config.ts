@@ -5,6 +5,9 @@ import { parseDuration } from './duration.js';
 import { CLONE_STRATEGIES, type CloneStrategy } from './seeds.js';
 import { loadDoorsConfig, type DoorsConfig } from './config-doors.js';
 import type { TeamDirectory } from './principal.js';
+import { checkDefaultsWithinPolicy, loadPolicyConfig } from './config-policy.js';
+import { loadRegistryCredentials, type RegistryCredentials } from './config-registry.js';
+import type { StackPolicy } from './stack/policy.js';
 
 /**
  * Configuration, parsed once at start into a typed, frozen object. A wrong value stops the process
@@ -46,6 +49,10 @@ export interface Config {
   defaultLimits: { memoryBytes: number; nanoCpus: number; pids: number };
   /** Doors and notifications (see core/config-doors.ts). */
   doors: DoorsConfig;
+  /** What rendered stacks may ask of the host (core/config-policy.ts, core/stack/policy.ts). */
+  policy: StackPolicy;
+  /** Registry credentials for the worker's pulls, from secret files (core/config-registry.ts). */
+  registryAuth: RegistryCredentials;
 }
 
 export class ConfigError extends Error {
@@ -183,7 +190,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       pids: int('MAYFLY_DEFAULT_PIDS', 256, 16, 100000),
     }),
     doors: loadDoorsConfig(env, { duration, url, int }),
+    policy: loadPolicyConfig(env, registry, env.DOCKER_HOST),
+    registryAuth: loadRegistryCredentials(env, registry),
   };
+  checkDefaultsWithinPolicy(config.defaultLimits, config.policy);
   if (config.cloneStrategy !== 'auto' && !CLONE_STRATEGIES.includes(config.cloneStrategy)) {
     throw new ConfigError('MAYFLY_CLONE_STRATEGY', `must be auto, ${CLONE_STRATEGIES.join(', ')}; got "${config.cloneStrategy}"`);
   }

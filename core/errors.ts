@@ -85,3 +85,30 @@ export class PermanentFailure extends MayflyError {
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/**
+ * A rendered stack that asks for more than this host allows (core/stack/policy.ts): privileges,
+ * host namespaces, devices, host paths, other registries, limits over the maximum. Permanent.
+ * `details` lists every violation as {field, service, key, message}.
+ */
+export class PolicyError extends StackError {
+  constructor(message: string, details: { field: string; service: string; key: string; message: string }[]) {
+    super('POLICY_VIOLATION', message, details);
+  }
+}
+
+/** The principal may not act on this environment: it belongs to another team (403). */
+export class ForbiddenError extends MayflyError {
+  constructor(message: string, details?: unknown) {
+    super('FORBIDDEN', 403, message, { details });
+  }
+}
+
+/** A request body over the door's size limit (413); the message names the limit. */
+export class PayloadTooLargeError extends MayflyError {
+  constructor(limitBytes: number, door: string) {
+    super('PAYLOAD_TOO_LARGE', 413, `the request body is larger than the ${Math.round(limitBytes / 1024)} kB that ${door} accepts`, {
+      details: [{ field: '(body)', message: `must be at most ${limitBytes} bytes` }],
+    });
+  }
+}

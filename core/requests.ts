@@ -84,6 +84,7 @@ export function validateEnvironmentRequest(body: unknown, catalog: TemplateCatal
         if (meta && !meta.images[svc]) add(field, `template "${meta.name}" has no service ${show(svc)}; services: ${Object.keys(meta.images).join(', ')}`);
         else if (typeof value !== 'string') add(field, 'must be a tag or an image reference string');
         else if (/[/:@]/.test(value) ? !parseImageRef(value) : !isValidTag(value)) add(field, `${show(value)} is neither an image tag nor a valid image reference`);
+        else if (/[/:@]/.test(value) && catalog.imageProblem(value)) add(field, catalog.imageProblem(value)!);
         else images[svc] = value;
       }
     }

@@ -6,6 +6,7 @@ import { parseDuration } from './duration.js';
 import { NotFoundError, StackError } from './errors.js';
 import { parseImageRef, withTag } from './image-ref.js';
 import { parseStack } from './stack/parse.js';
+import { defaultPolicy, enforcePolicy, imagePolicyProblem, type StackPolicy } from './stack/policy.js';
 import type { Limits, StackSpec } from './stack/model.js';
 
 /** A template: its metadata (template.yml) and its compose file (compose.yml.hbs). */
@@ -102,11 +103,17 @@ export class TemplateCatalog {
   private constructor(
     private readonly templates: Map<string, Template>,
     private readonly defaults: Limits,
+    private readonly policy: StackPolicy,
   ) {}
 
-  static async load(dir: string, registry: string, defaults: Limits): Promise<TemplateCatalog> {
+  /**
+   * Loads and checks every template: each is rendered once with its default images and held to
+   * the stack policy, so a template that breaks it stops the process at start, naming template,
+   * service and key.
+   */
+  static async load(dir: string, registry: string, defaults: Limits, policy: StackPolicy = defaultPolicy(registry)): Promise<TemplateCatalog> {
     const templates = new Map<string, Template>();
-    const catalog = new TemplateCatalog(templates, defaults);
+    const catalog = new TemplateCatalog(templates, defaults, policy);
     for (const entry of await readdir(dir, { withFileTypes: true })) {
       if (!entry.isDirectory() || !TEMPLATE_NAME.test(entry.name)) continue;
       const folder = path.join(dir, entry.name);
@@ -137,7 +144,12 @@ export class TemplateCatalog {
     return this.templates.has(name);
   }
 
-  /** Renders and validates a template's stack for one environment. */
+  /** Why an image reference may not be used on this host (stack policy), or undefined. */
+  imageProblem(image: string): string | undefined {
+    return imagePolicyProblem(this.policy, image);
+  }
+
+  /** Renders and validates a template's stack for one environment, and holds it to the stack policy. */
   render(name: string, input: RenderInput): StackSpec {
     const template = this.get(name);
     let fn = this.compiled.get(name);
@@ -155,6 +167,7 @@ export class TemplateCatalog {
     for (const svc of Object.keys(template.images)) {
       if (!stack.services.some((s) => s.name === svc)) invalid(name, `images.${svc}`, 'names a service that compose.yml.hbs does not define');
     }
+    enforcePolicy(stack, this.policy, name);
     return stack;
   }
 

@@ -15,12 +15,12 @@ import { SeedService } from './seeds/seed-service.js';
 
 /** Wires the worker's parts from the clients its composition root made (also used by tests). */
 export async function buildWorkerContext(config: Config, pool: pg.Pool, docker: Docker, queues: JobQueues, logger: Logger): Promise<WorkerContext> {
-  const catalog = await TemplateCatalog.load(config.templatesDir, config.registry, config.defaultLimits);
+  const catalog = await TemplateCatalog.load(config.templatesDir, config.registry, config.defaultLimits, config.policy);
   const datasets = new DatasetCatalog(config.seedsDir);
   const snapshots = new SnapshotStore(pool);
   const seeds = new SeedService(config, datasets, snapshots, new DockerSnapshotEngine(docker, config.instance, config.helperImage), logger);
   return {
-    config, store: new EnvironmentStore(pool), queues, catalog, runtime: new DockerRuntime(docker, config.instance),
+    config, store: new EnvironmentStore(pool), queues, catalog, runtime: new DockerRuntime(docker, config.instance, config.registryAuth),
     datasets, snapshots, seeds, logger, notifications: new NotificationStore(pool),
   };
 }

@@ -22,6 +22,30 @@ export interface VolumeMount {
   readOnly: boolean;
 }
 
+/** A host path mounted into a container (compose's "/host/path:/target[:ro]"); policy decides. */
+export interface BindMount {
+  /** The host path as written (policy refuses relative ones and anything outside the allow-list). */
+  source: string;
+  target: string;
+  readOnly: boolean;
+  /** Its key in the compose file, e.g. services.web.volumes[1], so a refusal names it. */
+  key: string;
+}
+
+/**
+ * What a service asks of the host beyond its own sandbox. Parsed (not refused by the parser) so
+ * that core/stack/policy.ts can refuse each with POLICY_VIOLATION naming the service and key; the
+ * runtime never maps these to the Engine API.
+ */
+export interface HostAccess {
+  privileged?: boolean;
+  capAdd?: string[];
+  networkMode?: string;
+  pid?: string;
+  ipc?: string;
+  devices?: string[];
+}
+
 export interface Limits {
   memoryBytes: number;
   nanoCpus: number;
@@ -36,6 +60,10 @@ export interface ServiceSpec {
   environment: Record<string, string>;
   ports: PortSpec[];
   volumes: VolumeMount[];
+  /** Host paths mounted in (allowed only by MAYFLY_ALLOWED_BIND_MOUNTS, never the Docker socket). */
+  binds?: BindMount[];
+  /** Host privileges asked for; stack policy refuses every one. */
+  hostAccess?: HostAccess;
   tmpfs: string[];
   dependsOn: { service: string; condition: DependencyCondition }[];
   healthcheck?: Healthcheck;

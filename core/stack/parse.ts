@@ -2,7 +2,7 @@ import YAML from 'yaml';
 import { StackError } from '../errors.js';
 import { parseMemory } from '../config.js';
 import { parseImageRef } from '../image-ref.js';
-import type { DependencyCondition, Healthcheck, Limits, PortSpec, ServiceSpec, StackSpec, VolumeMount } from './model.js';
+import type { BindMount, DependencyCondition, Healthcheck, HostAccess, Limits, PortSpec, ServiceSpec, StackSpec, VolumeMount } from './model.js';
 
 /**
  * Parses a rendered compose file into a StackSpec. Mayfly implements a subset of the compose
@@ -13,6 +13,8 @@ const TOP_LEVEL = new Set(['services', 'volumes', 'version', 'name']);
 const SERVICE_KEYS = new Set([
   'image', 'command', 'entrypoint', 'environment', 'ports', 'volumes', 'tmpfs', 'depends_on', 'healthcheck',
   'mem_limit', 'cpus', 'pids_limit', 'shm_size', 'working_dir', 'user', 'labels', 'stop_grace_period', 'restart',
+  // Host access: parsed so that stack policy (policy.ts) refuses them by name with POLICY_VIOLATION.
+  'privileged', 'cap_add', 'network_mode', 'pid', 'ipc', 'devices',
 ]);
 const HEALTH_KEYS = new Set(['test', 'interval', 'timeout', 'retries', 'start_period', 'disable']);
 const CONDITIONS = new Set<DependencyCondition>(['service_started', 'service_healthy', 'service_completed_successfully']);
@@ -98,21 +100,48 @@ function parsePorts(value: Json, key: string): PortSpec[] {
   });
 }
 
-function parseVolumes(value: Json, key: string, declared: Set<string>): VolumeMount[] {
-  if (value === undefined) return [];
+/** Named volumes, and host paths (binds) which stack policy then allows or refuses. */
+function parseVolumes(value: Json, key: string, declared: Set<string>): { volumes: VolumeMount[]; binds: BindMount[] } {
+  const out = { volumes: [] as VolumeMount[], binds: [] as BindMount[] };
+  if (value === undefined) return out;
   if (!Array.isArray(value)) fail(key, 'must be a list');
-  return value.map((item, i) => {
+  value.forEach((item, i) => {
     const k = `${key}[${i}]`;
     if (typeof item !== 'string') fail(k, 'must be "volume:/path[:ro]" (the long syntax is not supported)');
     const parts = item.split(':');
     const [source, target, mode] = parts;
     if (parts.length < 2 || parts.length > 3 || !source || !target) fail(k, `"${item}" must be "volume:/path[:ro]"`);
-    if (source.startsWith('/') || source.startsWith('.') || source.startsWith('~')) fail(k, `"${source}" is a host path: only named volumes are allowed`);
-    if (!declared.has(source)) fail(k, `volume "${source}" is not declared under top-level "volumes"`);
     if (!target.startsWith('/')) fail(k, `target "${target}" must be an absolute path`);
     if (mode !== undefined && mode !== 'ro' && mode !== 'rw') fail(k, `mode "${mode}" must be "ro" or "rw"`);
-    return { source, target, readOnly: mode === 'ro' };
+    if (source.startsWith('/') || source.startsWith('.') || source.startsWith('~')) {
+      out.binds.push({ source, target, readOnly: mode === 'ro', key: k });
+      return;
+    }
+    if (!declared.has(source)) fail(k, `volume "${source}" is not declared under top-level "volumes"`);
+    out.volumes.push({ source, target, readOnly: mode === 'ro' });
   });
+  return out;
+}
+
+/** privileged, cap_add, network_mode, pid, ipc, devices: recorded for policy, never passed to Docker. */
+function parseHostAccess(raw: Record<string, Json>, key: string): HostAccess | undefined {
+  const access: HostAccess = {};
+  const list = (v: Json, k: string): string[] => {
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) fail(k, 'must be a list of strings');
+    return v as string[];
+  };
+  if (raw.privileged !== undefined) {
+    if (typeof raw.privileged !== 'boolean') fail(`${key}.privileged`, 'must be true or false');
+    access.privileged = raw.privileged;
+  }
+  if (raw.cap_add !== undefined) access.capAdd = list(raw.cap_add, `${key}.cap_add`);
+  if (raw.devices !== undefined) access.devices = list(raw.devices, `${key}.devices`);
+  for (const [k, field] of [['network_mode', 'networkMode'], ['pid', 'pid'], ['ipc', 'ipc']] as const) {
+    if (raw[k] === undefined) continue;
+    if (typeof raw[k] !== 'string') fail(`${key}.${k}`, 'must be a string');
+    access[field] = raw[k] as string;
+  }
+  return Object.keys(access).length ? access : undefined;
 }
 
 function parseHealthcheck(value: Json, key: string): Healthcheck | undefined {
@@ -224,18 +253,22 @@ export function parseStack(yamlText: string, defaults: Limits): StackSpec {
     if (!['no', 'always', 'on-failure', 'unless-stopped'].includes(restart)) fail(`${key}.restart`, 'must be "no", "always", "on-failure" or "unless-stopped"');
     const labels = parseEnvironment(raw.labels, `${key}.labels`);
     for (const l of Object.keys(labels)) if (l.startsWith('mayfly.') || l.startsWith('com.docker.compose.')) fail(`${key}.labels.${l}`, 'is reserved for Mayfly');
+    const mounts = parseVolumes(raw.volumes, `${key}.volumes`, declared);
     const svc: ServiceSpec = {
       name,
       image: raw.image,
       environment: parseEnvironment(raw.environment, `${key}.environment`),
       ports: parsePorts(raw.ports, `${key}.ports`),
-      volumes: parseVolumes(raw.volumes, `${key}.volumes`, declared),
+      volumes: mounts.volumes,
       tmpfs: raw.tmpfs === undefined ? [] : stringList(raw.tmpfs, `${key}.tmpfs`),
       dependsOn: parseDependsOn(raw.depends_on, `${key}.depends_on`),
       limits: parseLimits(raw, key, defaults),
       labels,
       restart,
     };
+    if (mounts.binds.length) svc.binds = mounts.binds;
+    const hostAccess = parseHostAccess(raw, key);
+    if (hostAccess) svc.hostAccess = hostAccess;
     if (raw.command !== undefined) svc.command = stringList(raw.command, `${key}.command`);
     if (raw.entrypoint !== undefined) svc.entrypoint = stringList(raw.entrypoint, `${key}.entrypoint`);
     const hc = parseHealthcheck(raw.healthcheck, `${key}.healthcheck`);

@@ -72,7 +72,7 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
   const logger = createLogger(config.logLevel, 'mayfly-test');
   const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 10 });
   await migrate(pool);
-  const catalog = await TemplateCatalog.load(config.templatesDir, config.registry, config.defaultLimits);
+  const catalog = await TemplateCatalog.load(config.templatesDir, config.registry, config.defaultLimits, config.policy);
   const store = new EnvironmentStore(pool);
   const queues = new JobQueues(redisOptions(config.redisUrl, 'producer'), config.queuePrefix);
   const redis = new Redis(redisOptions(config.redisUrl, 'producer'));

@@ -20,8 +20,15 @@ describe('environment requests', () => {
 
   it('applies one tag to taggable images, and per-service tags or references on top', () => {
     assert.equal(validateEnvironmentRequest({ template: 'shop', tag: 'pr-7' }, catalog).images.web, 'reg:5000/mayfly/shop:pr-7');
-    const v = validateEnvironmentRequest({ template: 'shop', tag: 'pr-7', images: { web: 'pr-8', db: 'other.io/pg:16' } }, catalog);
-    assert.deepEqual(v.images, { web: 'reg:5000/mayfly/shop:pr-8', db: 'other.io/pg:16' });
+    const v = validateEnvironmentRequest({ template: 'shop', tag: 'pr-7', images: { web: 'pr-8', db: 'reg:5000/other/pg:16' } }, catalog);
+    assert.deepEqual(v.images, { web: 'reg:5000/mayfly/shop:pr-8', db: 'reg:5000/other/pg:16' });
+  });
+
+  it('when an image reference names a registry that is not allowed, then images.<service> is refused at once', () => {
+    const err = (() => { try { validateEnvironmentRequest({ template: 'shop', images: { db: 'other.io/pg:16', web: 'shop:1' } }, catalog); } catch (e) { return e; } })();
+    assert.ok(err instanceof InputError);
+    assert.deepEqual(err.problems.map((p) => p.field).sort(), ['images.db', 'images.web']);
+    assert.match(err.problems[0]!.message, /registry "(other\.io|docker\.io)" is not allowed/);
   });
 
   it('reports every problem, each with its field', () => {

@@ -8,6 +8,8 @@ import {
   LABEL_CONFIG_HASH, LABEL_ENV, LABEL_GENERATION, LABEL_INSTANCE,
 } from '../../../core/domain.js';
 import type { ServiceSpec, StackSpec } from '../../../core/stack/model.js';
+import { registryOf } from '../../../core/stack/policy.js';
+import type { RegistryCredentials } from '../../../core/config-registry.js';
 import type { EnvironmentRef, OwnedObjects, ProgressFn, PulledImage, RemovalReport, Runtime, ServiceState } from '../runtime.js';
 import { dockerMessage, dockerStatus, isConflict, isNotFound } from './errors.js';
 import { demux } from './streams.js';
@@ -57,11 +59,21 @@ export function containerSpec(instance: string, env: EnvironmentRef, svc: Servic
       NanoCpus: svc.limits.nanoCpus,
       PidsLimit: svc.limits.pids,
       PortBindings: bindings,
-      Mounts: svc.volumes.map((v) => ({ Type: 'volume' as const, Source: volumeName(env.project, v.source), Target: v.target, ReadOnly: v.readOnly })),
+      Mounts: [
+        ...svc.volumes.map((v) => ({ Type: 'volume' as const, Source: volumeName(env.project, v.source), Target: v.target, ReadOnly: v.readOnly })),
+        // Only host paths the stack policy allowed reach here (MAYFLY_ALLOWED_BIND_MOUNTS).
+        ...(svc.binds ?? []).map((b) => ({ Type: 'bind' as const, Source: b.source, Target: b.target, ReadOnly: b.readOnly })),
+      ],
       Tmpfs: Object.fromEntries(svc.tmpfs.map((t) => [t, ''])),
       RestartPolicy: { Name: svc.restart === 'no' ? '' : svc.restart },
       NetworkMode: networkName(env.project),
       Init: false,
+      // Hardening on top of the stack policy: no privilege gained through setuid binaries, no raw
+      // sockets (ping-style spoofing on the environment network) and no device nodes. svc.hostAccess
+      // (privileged, cap_add, host namespaces, devices) is never mapped: policy refuses it before.
+      SecurityOpt: ['no-new-privileges:true'],
+      CapDrop: ['NET_RAW', 'MKNOD'],
+      Privileged: false,
     },
     NetworkingConfig: { EndpointsConfig: { [networkName(env.project)]: { Aliases: [svc.name] } } },
   };
@@ -113,12 +125,15 @@ export class DockerRuntime implements Runtime {
    * with it, and the orphan reaper only ever looks at objects of its own instance, so two
    * installations (or test runs) can share one Docker Engine.
    */
-  constructor(private readonly docker: Docker, private readonly instance: string) {}
+  constructor(private readonly docker: Docker, private readonly instance: string, private readonly credentials?: RegistryCredentials) {}
 
   async pull(image: string, onProgress?: ProgressFn): Promise<PulledImage> {
     let stream: NodeJS.ReadableStream;
+    // Credentials go only into this request's X-Registry-Auth header: never into logs, events or errors.
+    const registry = registryOf(image);
+    const authconfig = registry ? this.credentials?.authFor(registry) : undefined;
     try {
-      stream = await this.docker.pull(image);
+      stream = await this.docker.pull(image, authconfig ? { authconfig } : {});
     } catch (err) {
       throw this.pullError(image, err);
     }

@@ -3,6 +3,7 @@ import express, { type Express } from 'express';
 import { NotFoundError } from '../core/errors.js';
 import type { ApiDeps } from './deps.js';
 import { bearerAuth } from './middleware/auth.js';
+import { BODY_LIMITS, bodyLimit } from './middleware/body-limit.js';
 import { errorHandler } from './middleware/errors.js';
 import { environmentsRouter } from './routes/environments.js';
 import { githubRouter } from './routes/github.js';
@@ -26,7 +27,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use('/slack', slackRouter(deps));
   app.use('/webhooks', githubRouter(deps));
   const v1 = express.Router();
-  v1.use(express.json({ limit: '64kb', strict: true }));
+  v1.use(bodyLimit(BODY_LIMITS.rest), express.json({ limit: BODY_LIMITS.rest, strict: true }));
   v1.use(bearerAuth(deps.config.apiTokens, deps.config.teams));
   v1.use('/environments', environmentsRouter(deps));
   v1.use('/templates', templatesRouter(deps));

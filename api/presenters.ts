@@ -12,6 +12,7 @@ export function presentEnvironment(env: Environment, baseUrl: string, entryServi
     template: env.template,
     status: env.status,
     owner: env.owner,
+    team: env.team,
     door: env.door,
     images: env.images,
     digests: env.digests,

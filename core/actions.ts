@@ -6,6 +6,7 @@
 import type { Environment } from './domain.js';
 import { parseDuration } from './duration.js';
 import { ConflictError, InputError, UnavailableError } from './errors.js';
+import { assertMayManage } from './authorize.js';
 import { requestDestroy } from './lifecycle.js';
 import { queueDeploy } from './deploy.js';
 import type { Logger } from './log.js';
@@ -21,11 +22,8 @@ export interface ActionDeps {
   logger: Logger;
 }
 
-/**
- * Throws when `principal` may not change `env`. Teams: see issue 6 (authorization); until
- * environments record a team, every principal may act on every environment.
- */
-export function assertMayManage(_principal: Principal, _env: Environment): void {}
+/** The one authorization check of every door (core/authorize.ts). */
+export { assertMayManage };
 
 /** Moves the lease's end to `ttl` from now (a duration such as "2h"), within the template's maximum. */
 export async function extendEnvironment(deps: ActionDeps, principal: Principal, env: Environment, ttl: unknown): Promise<Environment> {

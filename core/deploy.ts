@@ -1,7 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Environment } from './domain.js';
 import { ConflictError } from './errors.js';
+import { assertMayManage } from './authorize.js';
 import type { Logger } from './log.js';
+import type { Principal } from './principal.js';
 import type { JobQueues } from './queue.js';
 import type { EnvironmentStore, NewEnvironment, UpsertAction } from './store/environments.js';
 
@@ -10,17 +12,21 @@ import type { EnvironmentStore, NewEnvironment, UpsertAction } from './store/env
  * (store.upsert), then the provisioning job and the lease's end are queued.
  * A name being torn down is waited for up to `waitDestroyingMs`, then refused with
  * ENVIRONMENT_DESTROYING (doors with a short answer deadline pass a short wait).
+ * With a `principal`, a new environment records its team, and an existing one of another team
+ * is refused (403 FORBIDDEN) before anything changes.
  */
 export async function deployEnvironment(
   deps: { store: EnvironmentStore; queues: JobQueues; logger: Logger },
   input: NewEnvironment,
-  opts: { ttlGiven: boolean; forceRedeploy?: boolean; createOnly?: boolean; waitDestroyingMs?: number },
+  opts: { ttlGiven: boolean; forceRedeploy?: boolean; createOnly?: boolean; waitDestroyingMs?: number; principal?: Principal },
 ): Promise<{ env: Environment; action: UpsertAction }> {
   const deadline = Date.now() + (opts.waitDestroyingMs ?? 0);
   let result: { env: Environment; action: UpsertAction };
   for (;;) {
     try {
-      result = await deps.store.upsert(input, {
+      const principal = opts.principal;
+      result = await deps.store.upsert(principal ? { ...input, team: input.team ?? principal.team } : input, {
+        ...(principal ? { authorize: (existing: Environment) => assertMayManage(principal, existing) } : {}),
         ttlGiven: opts.ttlGiven, ...(opts.forceRedeploy ? { forceRedeploy: true } : {}), ...(opts.createOnly ? { createOnly: true } : {}),
       });
       break;

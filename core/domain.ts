@@ -45,6 +45,8 @@ export interface Environment {
   template: string;
   status: Status;
   owner: string;
+  /** The team of the principal that created it (MAYFLY_TEAMS; `default` for none). */
+  team: string;
   /** The door it was created through (api, slack, github, cli, web). */
   door: Door;
   /** Service name -> image reference requested. */

@@ -107,7 +107,7 @@ export class ForbiddenError extends MayflyError {
 /** A request body over the door's size limit (413); the message names the limit. */
 export class PayloadTooLargeError extends MayflyError {
   constructor(limitBytes: number, door: string) {
-    super('PAYLOAD_TOO_LARGE', 413, `the request body is larger than the ${Math.round(limitBytes / 1024)} kB that ${door} accepts`, {
+    super('PAYLOAD_TOO_LARGE', 413, `the request body is larger than the ${Math.round(limitBytes / 1024)} kB (${limitBytes} bytes) that ${door} accepts`, {
       details: [{ field: '(body)', message: `must be at most ${limitBytes} bytes` }],
     });
   }

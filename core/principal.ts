@@ -22,6 +22,11 @@ export interface TeamDirectory {
 
 export const DEFAULT_TEAM = 'default';
 
+/** Whether `principal` may change (extend, reset, destroy, redeploy) an environment of `team`. */
+export function mayManage(principal: Principal, team: string): boolean {
+  return principal.admin || principal.team === team;
+}
+
 export function principalFor(directory: TeamDirectory, name: string, kind: Principal['kind']): Principal {
   return { name, kind, team: directory.members.get(name) ?? DEFAULT_TEAM, admin: directory.admins.has(name) };
 }

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import { MayflyError } from '../../core/errors.js';
+import { MayflyError, PayloadTooLargeError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 
 /**
@@ -18,8 +18,10 @@ export function errorHandler(logger: Logger) {
       status = 400;
       body = { code: 'INVALID_JSON', message: `the request body is not valid JSON: ${e.message}`, details: [{ field: '(body)', message: 'not valid JSON' }] };
     } else if (e?.type === 'entity.too.large') {
+      // From a body parser at its door's limit (api/middleware/body-limit.ts).
+      const tooLarge = new PayloadTooLargeError((e as { limit?: number }).limit ?? 0, `${req.method} ${req.originalUrl.split('?')[0]}`);
       status = 413;
-      body = { code: 'BODY_TOO_LARGE', message: 'the request body is larger than the server accepts' };
+      body = { code: tooLarge.code, message: tooLarge.message, details: tooLarge.details };
     } else if (e?.type === 'encoding.unsupported' || e?.type === 'charset.unsupported') {
       status = 415;
       body = { code: 'UNSUPPORTED_ENCODING', message: e.message ?? 'unsupported body encoding' };

@@ -69,7 +69,7 @@ export function environmentsRouter(deps: ApiDeps): Router {
     }
     const input = { name, template: valid.template, owner, images: valid.images, seed: valid.seed, ttlSeconds: valid.ttlSeconds, door: doorOf(req) };
     // A name being torn down is waited for, then created anew: never a ghost.
-    const result = await deployEnvironment(deps, input, { ttlGiven: valid.ttlGiven, createOnly, waitDestroyingMs: DESTROYING_WAIT_MS });
+    const result = await deployEnvironment(deps, input, { ttlGiven: valid.ttlGiven, createOnly, waitDestroyingMs: DESTROYING_WAIT_MS, principal: req.principal! });
     const { env, action } = result;
     if (valid.callbackUrl) {
       await deps.notifications.setDoorDetails(env.id, { callbackUrl: valid.callbackUrl, callbackSecretRef: 'MAYFLY_CALLBACK_SECRET' });
@@ -92,6 +92,7 @@ export function environmentsRouter(deps: ApiDeps): Router {
       statuses: (statuses as Status[] | undefined) ?? (req.query.all === 'true' ? undefined : STATUSES.filter((s) => s !== 'destroyed')),
       ...(req.query.template ? { template: String(req.query.template) } : {}),
       ...(req.query.owner ? { owner: String(req.query.owner) } : {}),
+      ...(req.query.team ? { team: String(req.query.team) } : {}),
     });
     res.json({ environments: list.map(present) });
   });

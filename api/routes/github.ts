@@ -2,9 +2,11 @@ import express, { Router, type Request, type Response } from 'express';
 import { deployEnvironment } from '../../core/deploy.js';
 import { ConflictError, InputError, NotFoundError, SignatureError, UnavailableError } from '../../core/errors.js';
 import { requestDestroy } from '../../core/lifecycle.js';
+import { principalFor } from '../../core/principal.js';
 import { validateEnvironmentRequest } from '../../core/requests.js';
 import { verifySha256Signature } from '../../core/signatures.js';
 import type { ApiDeps } from '../deps.js';
+import { BODY_LIMITS, bodyLimit } from '../middleware/body-limit.js';
 
 /** GitHub gives a webhook ten seconds: a teardown in progress is waited for a little less. */
 const DESTROYING_WAIT_MS = 7000;
@@ -33,7 +35,7 @@ export function githubRouter(deps: ApiDeps): Router {
   const { store, queues, catalog, config, notifications, logger } = deps;
   const { githubWebhookSecret: secret, githubTemplate: template } = config.doors;
   const router = Router();
-  router.use(express.raw({ type: () => true, limit: '5mb' }));
+  router.use(bodyLimit(BODY_LIMITS.github), express.raw({ type: () => true, limit: BODY_LIMITS.github }));
 
   router.post('/github', async (req: Request, res: Response) => {
     if (!secret || !template) throw new NotFoundError('GITHUB_NOT_CONFIGURED', 'the GitHub webhook is not enabled on this server (GITHUB_WEBHOOK_SECRET is not set)');
@@ -99,6 +101,9 @@ export function githubRouter(deps: ApiDeps): Router {
       result = await deployEnvironment({ store, queues, logger }, {
         name, template: valid.template, owner: `github:${pr?.user?.login ?? p.sender?.login ?? 'unknown'}`,
         images: valid.images, seed: valid.seed, ttlSeconds: valid.ttlSeconds, door: 'github',
+        // The webhook is signed by the repository, not a person: its environments belong to the
+        // team of the pull request's author when MAYFLY_TEAMS names github:<login>.
+        team: principalFor(config.teams, `github:${pr?.user?.login ?? p.sender?.login ?? 'unknown'}`, 'user').team,
       }, { ttlGiven: false, forceRedeploy: p.action === 'synchronize', waitDestroyingMs: DESTROYING_WAIT_MS });
     } catch (err) {
       if (err instanceof ConflictError && err.code === 'ENVIRONMENT_DESTROYING') {

@@ -3,7 +3,7 @@ import { LIVE_STATUSES } from '../../core/domain.js';
 import { deployEnvironment } from '../../core/deploy.js';
 import { describeEnvironment, entryUrl } from '../../core/door-text.js';
 import { formatDuration, parseDuration } from '../../core/duration.js';
-import { ConflictError, InputError, NotFoundError, SignatureError, errorMessage } from '../../core/errors.js';
+import { ConflictError, ForbiddenError, InputError, NotFoundError, SignatureError, errorMessage } from '../../core/errors.js';
 import { destroyEnvironment, extendEnvironment } from '../../core/actions.js';
 import { MayflyError } from '../../core/errors.js';
 import { principalFor } from '../../core/principal.js';
@@ -11,6 +11,7 @@ import { NAME_PATTERN, validateEnvironmentRequest } from '../../core/requests.js
 import { verifySlackRequest } from '../../core/signatures.js';
 import { parseSlackCommand, slackEnvironmentName, slackUsage, type SlackCommand } from '../../core/slack-command.js';
 import type { ApiDeps } from '../deps.js';
+import { BODY_LIMITS, bodyLimit } from '../middleware/body-limit.js';
 
 /** Slack lets a response_url be used five times within 30 minutes. */
 export const SLACK_FOLLOW_UPS = 5;
@@ -35,7 +36,7 @@ export function slackRouter(deps: ApiDeps): Router {
   const { store, queues, catalog, config, notifications } = deps;
   const secret = config.doors.slackSigningSecret;
   const router = Router();
-  router.use(express.raw({ type: () => true, limit: '64kb' }));
+  router.use(bodyLimit(BODY_LIMITS.slack), express.raw({ type: () => true, limit: BODY_LIMITS.slack }));
 
   router.post('/commands', async (req: Request, res: Response) => {
     if (!secret) throw new NotFoundError('SLACK_NOT_CONFIGURED', 'the Slack command is not enabled on this server (SLACK_SIGNING_SECRET is not set)');
@@ -159,10 +160,10 @@ export function slackRouter(deps: ApiDeps): Router {
     try {
       result = await deployEnvironment({ store, queues, logger: deps.logger }, {
         name, template: valid.template, owner: ownerOf(s), images: valid.images, seed: valid.seed, ttlSeconds: valid.ttlSeconds, door: 'slack',
-      }, { ttlGiven: valid.ttlGiven, waitDestroyingMs: 0 });
+      }, { ttlGiven: valid.ttlGiven, waitDestroyingMs: 0, principal: principalOf(s) });
     } catch (err) {
       if (err instanceof ConflictError && err.code === 'ENVIRONMENT_DESTROYING') return `*${name}* is being torn down right now; run the same command again in a minute.`;
-      if (err instanceof ConflictError) return `Cannot deploy *${name}*: ${err.message}`;
+      if (err instanceof ConflictError || err instanceof ForbiddenError) return `Cannot deploy *${name}*: ${err.message}`;
       throw err;
     }
     const { env, action } = result;

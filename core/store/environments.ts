@@ -9,7 +9,7 @@ import { sourcesOf, type Door, type Environment, type EnvironmentEvent, type Sta
  * same statement, so two workers, or a worker and the reconciler, cannot both win.
  */
 interface Row {
-  id: string; name: string; template: string; status: Status; owner: string; door?: Door;
+  id: string; name: string; template: string; status: Status; owner: string; team?: string; door?: Door;
   images: Record<string, string>; digests: Record<string, string>; seed: string | null;
   ttl_seconds: number; expires_at: Date; generation: number; project: string;
   urls: Record<string, string>; failure_code: string | null; failure_message: string | null;
@@ -20,7 +20,7 @@ interface Row {
 
 function toEnvironment(r: Row): Environment {
   return {
-    id: r.id, name: r.name, template: r.template, status: r.status, owner: r.owner, door: r.door ?? 'api',
+    id: r.id, name: r.name, template: r.template, status: r.status, owner: r.owner, team: r.team ?? 'default', door: r.door ?? 'api',
     images: r.images, digests: r.digests, seed: r.seed, ttlSeconds: r.ttl_seconds,
     expiresAt: r.expires_at, generation: r.generation, project: r.project, urls: r.urls,
     failure: r.failure_code ? { code: r.failure_code, message: r.failure_message ?? '' } : null,
@@ -39,6 +39,8 @@ export interface NewEnvironment {
   ttlSeconds: number;
   /** The door it is asked for through (default api); kept from the first request on a redeploy. */
   door?: Door;
+  /** The creating principal's team (default `default`); kept from the first request on a redeploy. */
+  team?: string;
 }
 
 export type UpsertAction = 'created' | 'redeployed' | 'unchanged';
@@ -76,12 +78,13 @@ export class EnvironmentStore {
     return rows[0] ? toEnvironment(rows[0]) : undefined;
   }
 
-  async list(filter: { statuses?: Status[]; template?: string; owner?: string; limit?: number } = {}): Promise<Environment[]> {
+  async list(filter: { statuses?: Status[]; template?: string; owner?: string; team?: string; limit?: number } = {}): Promise<Environment[]> {
     const where: string[] = [];
     const args: unknown[] = [];
     if (filter.statuses?.length) { args.push(filter.statuses); where.push(`status = ANY($${args.length})`); }
     if (filter.template) { args.push(filter.template); where.push(`template = $${args.length}`); }
     if (filter.owner) { args.push(filter.owner); where.push(`owner = $${args.length}`); }
+    if (filter.team) { args.push(filter.team); where.push(`team = $${args.length}`); }
     args.push(Math.min(filter.limit ?? 500, 5000));
     const { rows } = await this.pool.query<Row>(
       `SELECT * FROM environments ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC LIMIT $${args.length}`, args);
@@ -108,7 +111,11 @@ export class EnvironmentStore {
    * images changed or it failed. Concurrent calls for one name give one environment: the
    * partial unique index decides, and the loser reads the winner's row.
    */
-  async upsert(input: NewEnvironment, opts: { ttlGiven: boolean; createOnly?: boolean; forceRedeploy?: boolean }): Promise<{ env: Environment; action: UpsertAction }> {
+  async upsert(input: NewEnvironment, opts: {
+    ttlGiven: boolean; createOnly?: boolean; forceRedeploy?: boolean;
+    /** Throws when the caller may not change the existing environment (another team's): checked under its row lock. */
+    authorize?: (existing: Environment) => void;
+  }): Promise<{ env: Environment; action: UpsertAction }> {
     for (let attempt = 0; attempt < 5; attempt++) {
       const client = await this.pool.connect();
       try {
@@ -119,10 +126,10 @@ export class EnvironmentStore {
         if (!row) {
           const id = randomUUID();
           const inserted = await client.query<Row>(
-            `INSERT INTO environments (id, name, template, status, owner, images, seed, ttl_seconds, expires_at, project, door)
-             VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7::int, now() + ($7::int * interval '1 second'), $8, $9)
+            `INSERT INTO environments (id, name, template, status, owner, images, seed, ttl_seconds, expires_at, project, door, team)
+             VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7::int, now() + ($7::int * interval '1 second'), $8, $9, $10)
              ON CONFLICT (name) WHERE status <> 'destroyed' DO NOTHING RETURNING *`,
-            [id, input.name, input.template, input.owner, input.images, input.seed, input.ttlSeconds, projectName(input.name, id), input.door ?? 'api']);
+            [id, input.name, input.template, input.owner, input.images, input.seed, input.ttlSeconds, projectName(input.name, id), input.door ?? 'api', input.team ?? 'default']);
           if (!inserted.rows[0]) { await client.query('ROLLBACK'); continue; } // lost a race: read the winner
           await client.query(
             `INSERT INTO environment_events (environment_id, type, status, message, data) VALUES ($1, 'requested', 'queued', $2, $3)`,
@@ -139,6 +146,8 @@ export class EnvironmentStore {
           await client.query('ROLLBACK');
           throw new ConflictError('ENVIRONMENT_DESTROYING', `environment "${input.name}" is being torn down; try again when it is destroyed`, { id: env.id });
         }
+        // Another team's environment: refused before anything about it changes.
+        opts.authorize?.(env); // throws; the catch below rolls back
         if (env.template !== input.template) {
           await client.query('ROLLBACK');
           throw new ConflictError('TEMPLATE_MISMATCH', `environment "${input.name}" runs template "${env.template}", not "${input.template}"; destroy it first to change templates`, { id: env.id });

@@ -145,6 +145,16 @@ export const MIGRATIONS: { id: number; name: string; sql: string }[] = [
       );
     `,
   },
+  {
+    id: 4,
+    name: 'environment teams',
+    sql: `
+      -- The team of the principal that created it (MAYFLY_TEAMS): only that team or an admin may
+      -- extend, reset, destroy or redeploy it. Environments from before teams belong to "default".
+      ALTER TABLE environments ADD COLUMN team text NOT NULL DEFAULT 'default';
+      CREATE INDEX environments_team ON environments (team) WHERE status <> 'destroyed';
+    `,
+  },
 ];
 
 const LOCK_KEY = 7_261_432_001; // arbitrary, constant: "mayfly migrations"

@@ -99,7 +99,8 @@ export function parseApiTokens(text: string): ApiToken[] {
 }
 
 const TEAM_NAME = /^[a-z0-9][a-z0-9_-]{0,39}$/;
-const MEMBER_NAME = /^[A-Za-z0-9._@+-]{1,128}$/;
+// Names as doors record owners: token names, e-mails, slack:<user>, github:<login>.
+const MEMBER_NAME = /^[A-Za-z0-9._@+:-]{1,128}$/;
 
 /** MAYFLY_TEAMS: "qa=alice,bob@example.com,ci;platform=carol". Each name in at most one team. */
 export function parseTeams(teamsText: string, adminsText: string): TeamDirectory {

@@ -130,6 +130,8 @@ export function validateEnvironmentRequest(body: unknown, catalog: TemplateCatal
 export function callbackUrlProblem(value: unknown): string | undefined {
   if (typeof value !== 'string' || value === '') return 'must be an http or https URL string';
   if (value.length > 2048) return 'must be at most 2048 characters';
+  // The URL parser would silently drop tabs and newlines: refuse them rather than call another URL.
+  if (/[\s\u0000-\u001f\u007f]/.test(value)) return 'must not contain whitespace or control characters';
   let url: URL;
   try {
     url = new URL(value);

@@ -10,7 +10,7 @@ import Docker from 'dockerode';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../../core/config.js';
-import { createLogger } from '../../core/log.js';
+import { createLogger, type Logger } from '../../core/log.js';
 import { JobQueues } from '../../core/queue.js';
 import { redisOptions } from '../../core/redis.js';
 import { migrate } from '../../core/store/migrations.js';
@@ -42,7 +42,7 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(opts: { env?: Record<string, string>; worker?: boolean } = {}): Promise<Harness> {
+export async function startHarness(opts: { env?: Record<string, string>; worker?: boolean; logger?: Logger } = {}): Promise<Harness> {
   const suffix = randomBytes(4).toString('hex');
   const dbName = `mayfly_test_${suffix}`;
   const admin = new pg.Client({ connectionString: ADMIN_URL });
@@ -69,7 +69,7 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...opts.env,
   });
-  const logger = createLogger(config.logLevel, 'mayfly-test');
+  const logger = opts.logger ?? createLogger(config.logLevel, 'mayfly-test');
   const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 10 });
   await migrate(pool);
   const catalog = await TemplateCatalog.load(config.templatesDir, config.registry, config.defaultLimits, config.policy);

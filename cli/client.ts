@@ -4,7 +4,7 @@
  */
 export const EXIT = {
   OK: 0,
-  /** The environment failed or went away, or the API refused the request (404, 409...). */
+  /** The environment failed or went away, or the API refused the request (403 another team's, 404, 409...). */
   FAILED: 1,
   /** Wrong command line, or a request the API calls invalid (400). */
   USAGE: 2,
@@ -50,6 +50,8 @@ export class MayflyClient {
       const err = parsed?.error;
       const details = Array.isArray(err?.details) ? err.details.map((d: { field: string; message: string }) => `\n  ${d.field}: ${d.message}`).join('') : '';
       const message = `${err?.code ?? `HTTP ${res.status}`}: ${err?.message ?? text.slice(0, 200)}${details}`;
+      // 403 FORBIDDEN: a valid token of another team; the API refused this environment, not the token.
+      if (res.status === 403 && err?.code === 'FORBIDDEN') throw new CliError(message, EXIT.FAILED);
       if (res.status === 401 || res.status === 403) throw new CliError(`${message} (check MAYFLY_TOKEN)`, EXIT.AUTH_OR_CONNECTION);
       if (res.status === 400) throw new CliError(message, EXIT.USAGE);
       throw new CliError(message, EXIT.FAILED);

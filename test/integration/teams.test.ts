@@ -1,5 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startHarness, uniqueName, type Harness } from '../helpers/harness.js';
 import { GITHUB_SECRET, SLACK_SECRET, githubHook, pullRequest, slackCommand } from '../helpers/doors.js';
 
@@ -110,6 +113,23 @@ describe('teams and authorization', () => {
     assert.match(ann.body.text, /Cannot deploy \*shop-pr-9\*: .*belongs to team "platform"/);
     const rest = await h.api('PUT', '/api/v1/environments/shop-pr-9', { template: 'shop', tag: 'pr-10' }, as(QA));
     assert.equal(rest.status, 403);
+  });
+
+  it("when the CLI of another team runs down or extend, then it exits 1 with FORBIDDEN (not 4: the token is fine)", async () => {
+    const name = uniqueName('qa-cli');
+    await create(QA, name);
+    const shim = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/mayfly.js');
+    const run = (args: string[]) => new Promise<{ code: number; stderr: string }>((resolve) => {
+      const { MAYFLY_URL: _u, MAYFLY_TOKEN: _t, ...rest } = process.env;
+      execFile(process.execPath, [shim, ...args], { env: { ...rest, MAYFLY_URL: h.baseUrl, MAYFLY_TOKEN: PLATFORM }, timeout: 120_000 },
+        (err, _stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stderr: String(stderr) }));
+    });
+    for (const args of [['down', name], ['extend', name, '2h']]) {
+      const res = await run(args);
+      assert.equal(res.code, 1, `${args.join(' ')}: ${res.stderr}`);
+      assert.match(res.stderr, /FORBIDDEN: environment ".*" belongs to team "qa"/);
+    }
+    assert.equal((await row(name)).status, 'queued');
   });
 
   it('when an environment was made before teams (team column default), then it belongs to "default" and only admins or default-team principals may change it', async () => {

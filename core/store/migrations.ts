@@ -145,6 +145,24 @@ export const MIGRATIONS: { id: number; name: string; sql: string }[] = [
       );
     `,
   },
+  {
+    id: 5,
+    name: 'router endpoints, activity and sleeping',
+    sql: `
+      -- Internal targets of the router (service -> 127.0.0.1:<host port>), kept apart from the
+      -- public urls (the router's address), and the last traffic through the router.
+      ALTER TABLE environments
+        ADD COLUMN endpoints jsonb NOT NULL DEFAULT '{}',
+        ADD COLUMN last_activity_at timestamptz;
+      ALTER TABLE environments DROP CONSTRAINT IF EXISTS environments_status_check;
+      ALTER TABLE environments ADD CONSTRAINT environments_status_check
+        CHECK (status IN ('queued','provisioning','ready','sleeping','failed','destroying','destroyed'));
+      -- Sleeping does not stop the lease: a sleeping environment expires like a ready one.
+      DROP INDEX IF EXISTS environments_expiry;
+      CREATE INDEX environments_expiry ON environments (expires_at) WHERE status IN ('queued','provisioning','ready','sleeping','failed');
+      CREATE INDEX environments_idle ON environments (template, last_activity_at) WHERE status = 'ready';
+    `,
+  },
 ];
 
 const LOCK_KEY = 7_261_432_001; // arbitrary, constant: "mayfly migrations"

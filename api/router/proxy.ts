@@ -66,7 +66,9 @@ export function proxyHttp(req: IncomingMessage, res: ServerResponse, target: Tar
   });
   // The client went away: stop the upstream request too.
   res.on('close', () => { if (!res.writableFinished) upstream.destroy(); });
-  req.pipe(upstream);
+  // A request tried a second time has no body left to stream.
+  if (req.readableEnded) upstream.end();
+  else req.pipe(upstream);
 }
 
 /** Proxies a WebSocket (any Upgrade) request as raw TCP; `onData` sees traffic both ways. */

@@ -60,14 +60,21 @@ export class EnvironmentRouter {
     server.on('clientError', (_err, socket) => { if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n'); });
   }
 
-  async handleRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async handleRequest(req: IncomingMessage, res: ServerResponse, retried = false): Promise<void> {
     const r = await this.resolve(req.headers.host);
     if (r.kind === 'page') return this.send(res, r.page);
     this.activity.touch(r.env.id);
     proxyHttp(req, res, r.target, this.agent, (err) => {
       this.forget(r.env.name);
+      // A cached target can be stale for a moment (a redeploy or a wake publishes new ports):
+      // a refused connection for a request without a body is tried once more, looked up afresh.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (!retried && code === 'ECONNREFUSED' && (req.method === 'GET' || req.method === 'HEAD')) {
+        this.handleRequest(req, res, true).catch((e) => this.internalError(res, e));
+        return;
+      }
       this.deps.logger.warn({ envId: r.env.id, err: err.message }, 'router: upstream did not answer');
-      this.send(res, upstreamErrorPage(r.env, (err as NodeJS.ErrnoException).code ?? err.message));
+      this.send(res, upstreamErrorPage(r.env, code ?? err.message));
     });
   }
 

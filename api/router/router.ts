@@ -125,7 +125,6 @@ export class EnvironmentRouter {
     const hit = this.cache.get(name);
     if (hit && hit.until > now) return hit.env;
     const env = await this.deps.store.getByName(name);
-    // Statuses that change soon are looked up again sooner than a ready environment would need.
     this.cache.set(name, { env, until: now + LOOKUP_TTL_MS });
     if (this.cache.size > 10_000) for (const [k, v] of this.cache) if (v.until <= now) this.cache.delete(k);
     return env;
@@ -138,6 +137,7 @@ export class EnvironmentRouter {
   private async wake(env: Environment): Promise<void> {
     const last = this.wakes.get(env.id) ?? 0;
     if (Date.now() - last < WAKE_EVERY_MS) return;
+    if (this.wakes.size > 1000) for (const [id, at] of this.wakes) if (Date.now() - at > WAKE_EVERY_MS) this.wakes.delete(id);
     this.wakes.set(env.id, Date.now());
     try {
       await this.deps.queues.enqueueWake(env.id);

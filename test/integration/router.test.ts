@@ -86,6 +86,8 @@ describe('the router: environments at http://<name>.localhost:<port>, on the rea
     assert.match(unknown.text, /No environment named/);
     assert.ok(unknown.text.includes(`${h.config.publicUrl}/api/v1/environments`), 'names the API to list environments');
     assert.ok(unknown.text.includes(`href="${h.config.publicUrl}/"`), 'links to the Mayfly pages');
+    const ws = await wsEcho(h.routerPort, `no-such-env.localhost:${h.routerPort}`, ['hi']);
+    assert.match(ws.status, / 404 /, 'a WebSocket to an unknown name is refused with 404');
     const bare = await get(`http://127.0.0.1:${h.routerPort}/`);
     assert.equal(bare.status, 404);
     assert.match(bare.text, /not an environment address/);
@@ -252,5 +254,20 @@ describe('the router proxy, against a local upstream', () => {
     assert.equal(broken.status, 502);
     assert.match(broken.text, /did not answer/);
     assert.ok(port > 0);
+  });
+
+  it('when an environment failed then its page gives the failure code and message, escaped', async () => {
+    const name = uniqueName('pf');
+    const { env } = await h.store.upsert({ name, template: 'shop', owner: 'test', images: {}, seed: null, ttlSeconds: 3600 }, { ttlGiven: true });
+    await h.store.transition(env.id, 'provisioning', { event: { type: 'provisioning', message: 'test' } });
+    await h.store.transition(env.id, 'failed', {
+      set: { failure_code: 'IMAGE_NOT_FOUND', failure_message: 'image r/shop:<b>nope</b> does not exist' },
+      event: { type: 'failed', message: 'test' },
+    });
+    const page = await get(`http://${name}.localhost:${h.routerPort}/`);
+    assert.equal(page.status, 502);
+    assert.match(page.text, /IMAGE_NOT_FOUND/);
+    assert.ok(page.text.includes('r/shop:&lt;b&gt;nope&lt;/b&gt; does not exist'), page.text);
+    assert.ok(page.text.includes(`${h.config.publicUrl}/api/v1/environments/${name}/events`), 'links to its timeline');
   });
 });

@@ -80,6 +80,12 @@ describe('the router: environments at http://<name>.localhost:<port>, on the rea
     await rm(templatesDir, { recursive: true, force: true });
   });
 
+  it('when templates are listed then the sleepy one shows its sleep setting and shop none', async () => {
+    const { body } = await h.api('GET', '/api/v1/templates');
+    const byName = Object.fromEntries(body.templates.map((t: { name: string; sleep: unknown }) => [t.name, t.sleep]));
+    assert.deepEqual(byName, { shop: null, sleepy: { after: `${SLEEP_AFTER_S}s` } });
+  });
+
   it('when a host names no environment then a helpful 404 page says how to list them', async () => {
     const unknown = await get(`http://no-such-env-${randomBytes(3).toString('hex')}.localhost:${h.routerPort}/`);
     assert.equal(unknown.status, 404);

@@ -39,7 +39,8 @@ type Resolution =
  * of its own when there is nothing to proxy to, wakes sleeping environments, and records traffic.
  */
 export class EnvironmentRouter {
-  private readonly cache = new Map<string, { env: Environment | undefined; until: number }>();
+  /** name -> the lookup (a promise, so concurrent requests for one name share one query). */
+  private readonly cache = new Map<string, { env: Promise<Environment | undefined>; until: number }>();
   private readonly wakes = new Map<string, number>();
   private readonly agent: http.Agent = upstreamAgent();
   readonly activity: ActivityRecorder;
@@ -124,8 +125,9 @@ export class EnvironmentRouter {
     const now = Date.now();
     const hit = this.cache.get(name);
     if (hit && hit.until > now) return hit.env;
-    const env = await this.deps.store.getByName(name);
+    const env = this.deps.store.getByName(name);
     this.cache.set(name, { env, until: now + LOOKUP_TTL_MS });
+    env.catch(() => this.cache.delete(name)); // a failed lookup is not remembered
     if (this.cache.size > 10_000) for (const [k, v] of this.cache) if (v.until <= now) this.cache.delete(k);
     return env;
   }

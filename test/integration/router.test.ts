@@ -11,7 +11,7 @@ import { projectRoot } from '../../core/config.js';
 import { startHarness, labeledObjects, uniqueName, waitUntil, type Harness } from '../helpers/harness.js';
 
 /** Idle time after which the `sleepy` fixture template sleeps. */
-const SLEEP_AFTER_S = 6;
+const SLEEP_AFTER_S = 8;
 
 /** A client WebSocket frame (clients must mask). */
 function clientFrame(opcode: number, payload: Buffer): Buffer {
@@ -73,7 +73,7 @@ describe('the router: environments at http://<name>.localhost:<port>, on the rea
     await cp(path.join(projectRoot(), 'templates', 'shop'), path.join(templatesDir, 'sleepy'), { recursive: true });
     const meta = await readFile(path.join(templatesDir, 'sleepy', 'template.yml'), 'utf8');
     await writeFile(path.join(templatesDir, 'sleepy', 'template.yml'), `${meta}\nsleep: { after: ${SLEEP_AFTER_S}s }\n`);
-    h = await startHarness({ env: { MAYFLY_TEMPLATES_DIR: templatesDir, MAYFLY_ACTIVITY_FLUSH: '1s' } });
+    h = await startHarness({ env: { MAYFLY_TEMPLATES_DIR: templatesDir, MAYFLY_ACTIVITY_FLUSH: '1s', MAYFLY_HEALTH_TIMEOUT: '4m' } });
   });
   after(async () => {
     await h?.close();
@@ -110,7 +110,7 @@ describe('the router: environments at http://<name>.localhost:<port>, on the rea
     assert.match(starting.text, /<meta http-equiv="refresh" content="\d+">/);
     assert.ok(Number(starting.headers.get('retry-after')) > 0);
 
-    const ready = await h.api('GET', `/api/v1/environments/${name}?wait=120`);
+    const ready = await h.api('GET', `/api/v1/environments/${name}?wait=300`);
     assert.equal(ready.body.status, 'ready', JSON.stringify(ready.body.failure));
     assert.equal(ready.body.url, address, 'the API shows the router address');
     assert.deepEqual(ready.body.urls, { web: address });
@@ -127,7 +127,7 @@ describe('the router: environments at http://<name>.localhost:<port>, on the rea
     assert.deepEqual(ws.echoes, ['hello mayfly', 'x'.repeat(300)]);
 
     // Destroyed: the page says why.
-    await h.api('DELETE', `/api/v1/environments/${name}?wait=60`);
+    await h.api('DELETE', `/api/v1/environments/${name}?wait=120`);
     await waitUntil('the router to see it gone', 5000, async () => (await get(`${address}/`)).status === 410);
     const gone = await get(`${address}/`);
     assert.match(gone.text, /was destroyed/);
@@ -137,7 +137,7 @@ describe('the router: environments at http://<name>.localhost:<port>, on the rea
   it('when a sleepy environment idles then it sleeps with its data kept; a request wakes it with a waiting page, then serves it; traffic keeps it awake; its lease still ends', async (t) => {
     const name = uniqueName('sleepy');
     const address = `http://${name}.localhost:${h.routerPort}`;
-    const ready = await h.api('PUT', `/api/v1/environments/${name}?wait=120`, { template: 'sleepy', ttl: '1h' });
+    const ready = await h.api('PUT', `/api/v1/environments/${name}?wait=300`, { template: 'sleepy', ttl: '1h' });
     assert.equal(ready.body.status, 'ready', JSON.stringify(ready.body.failure));
     const id = ready.body.id;
     const ref = { id, project: (await h.store.getById(id))!.project, generation: 1 };
@@ -155,7 +155,7 @@ describe('the router: environments at http://<name>.localhost:<port>, on the rea
 
     // Idle: asleep, containers stopped, volume and network kept, address still shown.
     const sleepStarted = Date.now();
-    await waitUntil('the environment to sleep', 60_000, async () => (await h.store.getById(id))?.status === 'sleeping');
+    await waitUntil('the environment to sleep', 120_000, async () => (await h.store.getById(id))?.status === 'sleeping');
     await waitUntil('its containers to stop', 30_000, async () => {
       const cs = await h.docker.listContainers({ all: true, filters: { label: [`mayfly.env=${id}`] } });
       return cs.length === 2 && cs.every((c) => c.State !== 'running');
@@ -175,7 +175,7 @@ describe('the router: environments at http://<name>.localhost:<port>, on the rea
     assert.match(waiting.text, /waking up/);
     assert.match(waiting.text, /<meta http-equiv="refresh"/);
     assert.ok(Number(waiting.headers.get('retry-after')) > 0);
-    const woke = await waitUntil('the app to answer again', 90_000, async () => {
+    const woke = await waitUntil('the app to answer again', 240_000, async () => {
       const r = await get(`${address}/api/products`);
       return r.status === 200 ? JSON.parse(r.text) : undefined;
     });
@@ -186,10 +186,10 @@ describe('the router: environments at http://<name>.localhost:<port>, on the rea
     for (const type of ['sleeping', 'slept', 'waking', 'woke']) assert.ok(events.includes(type), `timeline has ${type}: ${events}`);
 
     // Asleep again, its lease ends: it is torn down like any other (reason expired), nothing left.
-    await waitUntil('the environment to sleep again', 60_000, async () => (await h.store.getById(id))?.status === 'sleeping');
+    await waitUntil('the environment to sleep again', 120_000, async () => (await h.store.getById(id))?.status === 'sleeping');
     const extended = await h.api('POST', `/api/v1/environments/${name}/extend`, { ttl: '1s' });
     assert.equal(extended.status, 200, JSON.stringify(extended.body));
-    await waitUntil('the sleeping environment to expire', 60_000, async () => (await h.store.getById(id))?.status === 'destroyed');
+    await waitUntil('the sleeping environment to expire', 120_000, async () => (await h.store.getById(id))?.status === 'destroyed');
     const gone = await h.api('GET', `/api/v1/environments/${name}`);
     assert.equal(gone.body.destroyReason, 'expired');
     assert.deepEqual(await labeledObjects(h.docker, id), { containers: 0, networks: 0, volumes: 0 });

@@ -58,6 +58,16 @@ async function wsEcho(port: number, host: string, messages: string[]): Promise<{
   });
 }
 
+/** Waits like waitUntil; on a timeout the error carries the environment's timeline (what it was doing). */
+async function waitWithTimeline<T>(h: Harness, name: string, what: string, ms: number, probe: () => Promise<T | undefined | false>): Promise<T> {
+  try {
+    return await waitUntil(what, ms, probe);
+  } catch (err) {
+    const events = (await h.api('GET', `/api/v1/environments/${name}/events`)).body.events ?? [];
+    throw new Error(`${(err as Error).message}; timeline: ${events.map((e: { type: string; message: string }) => `${e.type}: ${e.message}`).join(' | ').slice(-3000)}`);
+  }
+}
+
 async function get(url: string, headers: Record<string, string> = {}) {
   const res = await fetch(url, { headers, redirect: 'manual' });
   return { status: res.status, headers: res.headers, text: await res.text() };
@@ -155,7 +165,7 @@ describe('the router: environments at http://<name>.localhost:<port>, on the rea
 
     // Idle: asleep, containers stopped, volume and network kept, address still shown.
     const sleepStarted = Date.now();
-    await waitUntil('the environment to sleep', 120_000, async () => (await h.store.getById(id))?.status === 'sleeping');
+    await waitWithTimeline(h, name, 'the environment to sleep', 120_000, async () => (await h.store.getById(id))?.status === 'sleeping');
     await waitUntil('its containers to stop', 30_000, async () => {
       const cs = await h.docker.listContainers({ all: true, filters: { label: [`mayfly.env=${id}`] } });
       return cs.length === 2 && cs.every((c) => c.State !== 'running');
@@ -175,7 +185,7 @@ describe('the router: environments at http://<name>.localhost:<port>, on the rea
     assert.match(waiting.text, /waking up/);
     assert.match(waiting.text, /<meta http-equiv="refresh"/);
     assert.ok(Number(waiting.headers.get('retry-after')) > 0);
-    const woke = await waitUntil('the app to answer again', 240_000, async () => {
+    const woke = await waitWithTimeline(h, name, 'the app to answer again', 240_000, async () => {
       const r = await get(`${address}/api/products`);
       return r.status === 200 ? JSON.parse(r.text) : undefined;
     });
@@ -186,10 +196,10 @@ describe('the router: environments at http://<name>.localhost:<port>, on the rea
     for (const type of ['sleeping', 'slept', 'waking', 'woke']) assert.ok(events.includes(type), `timeline has ${type}: ${events}`);
 
     // Asleep again, its lease ends: it is torn down like any other (reason expired), nothing left.
-    await waitUntil('the environment to sleep again', 120_000, async () => (await h.store.getById(id))?.status === 'sleeping');
+    await waitWithTimeline(h, name, 'the environment to sleep again', 120_000, async () => (await h.store.getById(id))?.status === 'sleeping');
     const extended = await h.api('POST', `/api/v1/environments/${name}/extend`, { ttl: '1s' });
     assert.equal(extended.status, 200, JSON.stringify(extended.body));
-    await waitUntil('the sleeping environment to expire', 120_000, async () => (await h.store.getById(id))?.status === 'destroyed');
+    await waitWithTimeline(h, name, 'the sleeping environment to expire', 120_000, async () => (await h.store.getById(id))?.status === 'destroyed');
     const gone = await h.api('GET', `/api/v1/environments/${name}`);
     assert.equal(gone.body.destroyReason, 'expired');
     assert.deepEqual(await labeledObjects(h.docker, id), { containers: 0, networks: 0, volumes: 0 });

@@ -15,6 +15,8 @@ import { TemplateCatalog } from '../core/templates.js';
 import { DatasetCatalog } from '../core/seeds.js';
 import { SnapshotStore } from '../core/store/snapshots.js';
 import { createApp } from './app.js';
+import { createServer } from 'node:http';
+import { EnvironmentRouter } from './router/router.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -26,16 +28,26 @@ async function main(): Promise<void> {
   const queues = new JobQueues(redisOptions(config.redisUrl, 'producer'), config.queuePrefix);
   const redis = new Redis(redisOptions(config.redisUrl, 'producer'));
   redis.on('error', () => undefined); // reported by /readyz
+  const store = new EnvironmentStore(pool);
   const app = createApp({
-    config, store: new EnvironmentStore(pool), queues, catalog, logger, notifications: new NotificationStore(pool),
+    config, store, queues, catalog, logger, notifications: new NotificationStore(pool),
     datasets: new DatasetCatalog(config.seedsDir), snapshots: new SnapshotStore(pool),
     probes: { postgres: async () => { await pool.query('SELECT 1'); }, redis: async () => { await redis.ping(); } },
   });
   const server = app.listen(config.port, () => logger.info({ port: config.port, url: config.publicUrl }, 'mayfly web listening'));
   server.on('error', (err) => { logger.fatal({ err }, `cannot listen on port ${config.port}`); process.exit(1); });
+  // The router: every environment at http://<name>.<MAYFLY_DOMAIN>:<MAYFLY_ROUTER_PORT>.
+  const router = new EnvironmentRouter({ config, store, queues, catalog, logger });
+  const routerServer = createServer();
+  router.attach(routerServer);
+  routerServer.listen(config.router.port, () => logger.info({ port: config.router.port, domain: config.router.domain }, 'mayfly router listening'));
+  routerServer.on('error', (err) => { logger.fatal({ err }, `cannot listen on port ${config.router.port} (MAYFLY_ROUTER_PORT)`); process.exit(1); });
   const stop = (signal: string) => {
     logger.info({ signal }, 'stopping');
+    routerServer.close();
+    routerServer.closeAllConnections();
     server.close(async () => {
+      await router.close().catch(() => undefined);
       await queues.close().catch(() => undefined);
       redis.disconnect();
       await pool.end().catch(() => undefined);

@@ -1,11 +1,12 @@
 import type { Environment, EnvironmentEvent } from '../core/domain.js';
 import { formatDuration } from '../core/duration.js';
+import { hasAddress } from '../core/door-text.js';
 
 /** The JSON form of an environment, the same for every door. */
 export function presentEnvironment(env: Environment, baseUrl: string, entryService?: string) {
   const self = `${baseUrl}/api/v1/environments/${env.name}`;
-  // URLs only work while the environment is ready: a redeploy publishes new ports.
-  const urls = env.status === 'ready' ? env.urls : {};
+  // The router's address works while the environment is ready, and wakes it while it sleeps.
+  const urls = hasAddress(env) ? env.urls : {};
   return {
     id: env.id,
     name: env.name,

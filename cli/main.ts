@@ -24,7 +24,7 @@ const USAGE = `usage: mayfly <command> [options]
 environment: MAYFLY_URL (e.g. https://mayfly.example), MAYFLY_TOKEN (an API token)
 exit codes: 0 ok, 1 failed / refused, 2 usage, 3 timeout, 4 auth or connection`;
 
-const SETTLED = ['ready', 'failed', 'destroyed'];
+const SETTLED = ['ready', 'sleeping', 'failed', 'destroyed'];
 type Out = { out: (s: string) => void; err: (s: string) => void };
 
 function client(env: NodeJS.ProcessEnv): MayflyClient {
@@ -117,7 +117,8 @@ async function dispatch(args: ReturnType<typeof parseArgs>, env: NodeJS.ProcessE
       io.err(`${e.name}: ${e.action} (${e.status}), lease ${e.ttl}, expires ${e.expiresAt}`);
       if (!flags.wait) { io.out(e.url ?? e.name); return EXIT.OK; }
       const settled = SETTLED.includes(e.status) && e.action === 'unchanged' ? e : await waitSettled(api, e.name, deadline, io);
-      if (settled.status === 'ready') { io.out(settled.url ?? ''); return EXIT.OK; }
+      // A sleeping environment's address wakes it on the first request: as good as ready.
+      if (settled.status === 'ready' || settled.status === 'sleeping') { io.out(settled.url ?? ''); return EXIT.OK; }
       if (settled.status === 'failed') {
         io.err(`mayfly: ${e.name} failed: ${settled.failure?.code ?? 'FAILED'}: ${settled.failure?.message ?? ''}\n` +
           `  timeline: mayfly logs ${e.name}; retry after fixing the tag: mayfly up --name ${e.name} ...`);

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { parseDuration } from './duration.js';
 import { CLONE_STRATEGIES, type CloneStrategy } from './seeds.js';
 import { loadDoorsConfig, type DoorsConfig } from './config-doors.js';
+import { loadRouterConfig, type RouterConfig } from './config-router.js';
 import type { TeamDirectory } from './principal.js';
 import { checkDefaultsWithinPolicy, loadPolicyConfig } from './config-policy.js';
 import { loadRegistryCredentials, type RegistryCredentials } from './config-registry.js';
@@ -53,6 +54,8 @@ export interface Config {
   policy: StackPolicy;
   /** Registry credentials for the worker's pulls, from secret files (core/config-registry.ts). */
   registryAuth: RegistryCredentials;
+  /** The router: environment addresses and sleep (see core/config-router.ts). */
+  router: RouterConfig;
 }
 
 export class ConfigError extends Error {
@@ -193,6 +196,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     doors: loadDoorsConfig(env, { duration, url, int }),
     policy: loadPolicyConfig(env, registry, env.DOCKER_HOST),
     registryAuth: loadRegistryCredentials(env, registry),
+    router: loadRouterConfig(env, { duration, int }),
   };
   checkDefaultsWithinPolicy(config.defaultLimits, config.policy);
   if (config.cloneStrategy !== 'auto' && !CLONE_STRATEGIES.includes(config.cloneStrategy)) {

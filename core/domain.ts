@@ -1,21 +1,26 @@
 /** The environment lifecycle, shared by the API, the worker and the reconciler. */
-export const STATUSES = ['queued', 'provisioning', 'ready', 'failed', 'destroying', 'destroyed'] as const;
+export const STATUSES = ['queued', 'provisioning', 'ready', 'sleeping', 'failed', 'destroying', 'destroyed'] as const;
 export type Status = (typeof STATUSES)[number];
 
 /** Statuses of an environment that still holds (or may hold) Docker objects and its name. */
-export const LIVE_STATUSES: readonly Status[] = ['queued', 'provisioning', 'ready', 'failed', 'destroying'];
+export const LIVE_STATUSES: readonly Status[] = ['queued', 'provisioning', 'ready', 'sleeping', 'failed', 'destroying'];
 /** Statuses at which a `?wait=` request stops waiting. */
-export const SETTLED: readonly Status[] = ['ready', 'failed', 'destroyed'];
+export const SETTLED: readonly Status[] = ['ready', 'sleeping', 'failed', 'destroyed'];
+/** Statuses whose lease runs: they can be extended, and they expire (sleeping does not stop the TTL). */
+export const LEASED_STATUSES: readonly Status[] = ['queued', 'provisioning', 'ready', 'sleeping', 'failed'];
 
 /**
  * Allowed transitions. `provisioning -> queued` and `ready -> queued` are redeploys (a new
  * generation); `failed -> queued` is a retry by PUT; `destroying -> failed` is a teardown that
- * gave up (the reconciler keeps retrying its removal).
+ * gave up (the reconciler keeps retrying its removal). `ready -> sleeping` stops the containers of an
+ * idle environment (volumes and network kept); `sleeping -> ready` is a wake (a request came through
+ * the router and the containers are healthy again); `sleeping -> failed` is a wake that gave up.
  */
 export const TRANSITIONS: Readonly<Record<Status, readonly Status[]>> = {
   queued: ['provisioning', 'destroying', 'queued'],
   provisioning: ['ready', 'failed', 'destroying', 'queued'],
-  ready: ['destroying', 'queued'],
+  ready: ['destroying', 'queued', 'sleeping'],
+  sleeping: ['ready', 'destroying', 'queued', 'failed'],
   failed: ['destroying', 'queued'],
   destroying: ['destroyed', 'failed'],
   destroyed: [],
@@ -59,8 +64,12 @@ export interface Environment {
   generation: number;
   /** Compose project name: containers, networks and volumes are named after it. */
   project: string;
-  /** Service name -> URL that works from the Mayfly host. */
+  /** Service name -> public URL: the router's address for the entry service (see core/addresses.ts). */
   urls: Record<string, string>;
+  /** Service name -> internal target `127.0.0.1:<host port>` the router proxies to (never shown to users). */
+  endpoints: Record<string, string>;
+  /** Last HTTP traffic through the router (flushed every few seconds); decides when an idle environment sleeps. */
+  lastActivityAt: Date | null;
   failure: Failure | null;
   destroyReason: string | null;
   destroyedBy: string | null;

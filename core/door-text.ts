@@ -7,8 +7,13 @@ import { formatDuration } from './duration.js';
  * everywhere.
  */
 
+/** Whether the environment's address answers: ready, or sleeping (a request wakes it). */
+export function hasAddress(env: Environment): boolean {
+  return env.status === 'ready' || env.status === 'sleeping';
+}
+
 export function entryUrl(env: Environment, entryService?: string): string | null {
-  if (env.status !== 'ready') return null;
+  if (!hasAddress(env)) return null;
   return (entryService && env.urls[entryService]) || Object.values(env.urls)[0] || null;
 }
 
@@ -20,7 +25,7 @@ function leaseLeft(env: Environment): string {
 export function describeEnvironment(env: Environment, entryService?: string): string {
   const url = entryUrl(env, entryService);
   const parts = [`*${env.name}* (${env.template}) — ${env.status}`];
-  if (url) parts.push(url);
+  if (url) parts.push(env.status === 'sleeping' ? `${url} (asleep: opening it wakes it)` : url);
   if (env.status === 'failed' && env.failure) parts.push(`failure ${env.failure.code}: ${env.failure.message.slice(0, 300)}`);
   if (env.status === 'destroyed' || env.status === 'destroying') {
     parts.push(`reason: ${env.destroyReason ?? 'destroyed'}${env.destroyedBy ? ` (by ${env.destroyedBy})` : ''}`);
@@ -62,7 +67,7 @@ export function slackFollowUp(env: Environment, event: EnvironmentEvent, command
 export function callbackEnvironment(env: Environment, entryService?: string) {
   return {
     id: env.id, name: env.name, template: env.template, status: env.status, owner: env.owner, door: env.door,
-    images: env.images, url: entryUrl(env, entryService), urls: env.status === 'ready' ? env.urls : {},
+    images: env.images, url: entryUrl(env, entryService), urls: hasAddress(env) ? env.urls : {},
     expiresAt: env.expiresAt.toISOString(), generation: env.generation, failure: env.failure,
     destroyReason: env.destroyReason, destroyedBy: env.destroyedBy,
   };

@@ -13,7 +13,9 @@ export interface TeardownJobData { environmentId: string }
 export interface ExpireJobData { environmentId: string; expiresAt: number }
 export interface RefreshSeedJobData { dataset: string }
 export interface SaveSnapshotJobData { environmentId: string; name: string; by: string }
-export type LifecycleJobData = TeardownJobData | ExpireJobData | RefreshSeedJobData | SaveSnapshotJobData | Record<string, never>;
+/** Sleep and wake (worker/jobs/sleep.ts): stop an idle environment's containers, start them again. */
+export interface SleepJobData { environmentId: string }
+export type LifecycleJobData = SleepJobData | TeardownJobData | ExpireJobData | RefreshSeedJobData | SaveSnapshotJobData | Record<string, never>;
 
 export const JOB_PROVISION = 'provision';
 export const JOB_TEARDOWN = 'teardown';
@@ -21,12 +23,16 @@ export const JOB_EXPIRE = 'expire';
 export const JOB_RECONCILE = 'reconcile';
 export const JOB_REFRESH_SEED = 'refresh-seed';
 export const JOB_SAVE_SNAPSHOT = 'save-snapshot';
+export const JOB_SLEEP = 'sleep';
+export const JOB_WAKE = 'wake';
 /** The notifier (outbox delivery and expiry warnings), scheduled like the reconciler. */
 export const JOB_NOTIFY = 'notify';
 
 export const provisionJobId = (id: string, generation: number) => `provision-${id}-${generation}`;
 export const teardownJobId = (id: string) => `teardown-${id}`;
 export const expireJobId = (id: string, expiresAt: number) => `expire-${id}-${expiresAt}`;
+export const sleepJobId = (id: string) => `sleep-${id}`;
+export const wakeJobId = (id: string) => `wake-${id}`;
 
 const PROVISION_OPTS: JobsOptions = {
   attempts: 3,
@@ -73,6 +79,19 @@ export class JobQueues {
 
   async enqueueSaveSnapshot(environmentId: string, name: string, by: string): Promise<void> {
     await this.lifecycle.add(JOB_SAVE_SNAPSHOT, { environmentId, name, by }, { jobId: `save-${environmentId}-${name}`, removeOnComplete: true, removeOnFail: true, attempts: 1 });
+  }
+
+  /** One sleep per environment at a time (the job id); the job itself checks it is still idle. */
+  async enqueueSleep(environmentId: string): Promise<void> {
+    await this.lifecycle.add(JOB_SLEEP, { environmentId }, { jobId: sleepJobId(environmentId), removeOnComplete: true, removeOnFail: true, attempts: 3, backoff: { type: 'fixed', delay: 1000 } });
+  }
+
+  /**
+   * Wakes a sleeping environment; every request that finds it asleep calls this, and the job id
+   * makes them one. Retried while a sleep of the same environment is still stopping containers.
+   */
+  async enqueueWake(environmentId: string): Promise<void> {
+    await this.lifecycle.add(JOB_WAKE, { environmentId }, { jobId: wakeJobId(environmentId), removeOnComplete: true, removeOnFail: true, attempts: 5, backoff: { type: 'fixed', delay: 1000 }, priority: 1 });
   }
 
   async close(): Promise<void> {

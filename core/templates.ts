@@ -24,6 +24,8 @@ export interface Template {
   images: Record<string, TemplateImage>;
   seeds: { default: string | null; allowed: string[] };
   ttl: { defaultSeconds: number; maxSeconds: number };
+  /** Opt-in: stop the containers after this long without traffic through the router (`sleep: { after: 30m }`). */
+  sleep?: { afterSeconds: number };
   source: string;
 }
 
@@ -84,6 +86,15 @@ export function parseTemplateMetadata(name: string, yamlText: string, source: st
   const defaultSeed = meta.seeds?.default ? String(meta.seeds.default) : null;
   if (defaultSeed && !allowed.includes(defaultSeed)) allowed.push(defaultSeed);
   if (allowed.length && !db) invalid(name, 'seeds', 'need a database service (database.service)');
+  let sleep: Template['sleep'];
+  if (meta.sleep !== undefined && meta.sleep !== null) {
+    if (typeof meta.sleep !== 'object' || Array.isArray(meta.sleep)) invalid(name, 'sleep', 'must be a map such as { after: 30m }');
+    const unknown = Object.keys(meta.sleep).find((k) => k !== 'after');
+    if (unknown) invalid(name, `sleep.${unknown}`, 'is not a sleep setting (only "after")');
+    const after = parseDuration(meta.sleep.after);
+    if (!after) invalid(name, 'sleep.after', 'must be a duration such as "30m" (how long without traffic before the containers stop)');
+    sleep = { afterSeconds: after };
+  }
   return {
     name,
     description: String(meta.description ?? ''),
@@ -92,6 +103,7 @@ export function parseTemplateMetadata(name: string, yamlText: string, source: st
     images,
     seeds: { default: defaultSeed, allowed },
     ttl: { defaultSeconds: ttlDefault, maxSeconds: ttlMax },
+    ...(sleep ? { sleep } : {}),
     source,
   };
 }

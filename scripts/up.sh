@@ -53,6 +53,7 @@ else
   Mayfly is running.
     API:                 $API   (token: $TOKEN)
     Demo environment:    $url
+    Every environment:   http://<name>.${MAYFLY_DOMAIN:-localhost}:${MAYFLY_ROUTER_PORT:-8081}   (the router; *.localhost needs no DNS)
 
   Try:
     curl -H 'Authorization: Bearer $TOKEN' $API/api/v1/environments

@@ -1,6 +1,6 @@
 import { Worker, type ConnectionOptions } from 'bullmq';
 import {
-  JOB_EXPIRE, JOB_NOTIFY, JOB_RECONCILE, JOB_REFRESH_SEED, JOB_SAVE_SNAPSHOT, JOB_TEARDOWN, QUEUE_LIFECYCLE, QUEUE_PROVISION,
+  JOB_EXPIRE, JOB_NOTIFY, JOB_SLEEP, JOB_WAKE, type SleepJobData, JOB_RECONCILE, JOB_REFRESH_SEED, JOB_SAVE_SNAPSHOT, JOB_TEARDOWN, QUEUE_LIFECYCLE, QUEUE_PROVISION,
   type ExpireJobData, type LifecycleJobData, type ProvisionJobData, type RefreshSeedJobData, type SaveSnapshotJobData, type TeardownJobData,
 } from '../core/queue.js';
 import type { Job } from 'bullmq';
@@ -10,6 +10,7 @@ import { notify } from './jobs/notify.js';
 import { reconcile } from './jobs/reconcile.js';
 import { refreshSeedHandler, saveSnapshotHandler } from './jobs/seeds.js';
 import { expireHandler, teardownHandler } from './jobs/teardown.js';
+import { sleepHandler, wakeHandler } from './jobs/sleep.js';
 
 /**
  * The worker's BullMQ consumers and the reconciler's job scheduler. `close()` lets running jobs
@@ -29,6 +30,8 @@ export class WorkerService {
     const expire = expireHandler(ctx);
     const refresh = refreshSeedHandler(ctx);
     const save = saveSnapshotHandler(ctx);
+    const sleepJob = sleepHandler(ctx);
+    const wakeJob = wakeHandler(ctx);
 
     const provisionWorker = new Worker<ProvisionJobData>(QUEUE_PROVISION, provision, {
       connection: this.connection, prefix, concurrency: ctx.config.workerConcurrency,
@@ -42,6 +45,8 @@ export class WorkerService {
         case JOB_REFRESH_SEED: return refresh(job as Job<RefreshSeedJobData>);
         case JOB_SAVE_SNAPSHOT: return save(job as Job<SaveSnapshotJobData>);
         case JOB_NOTIFY: return notify(ctx, ctx.notifications);
+        case JOB_SLEEP: return sleepJob(job as Job<SleepJobData>);
+        case JOB_WAKE: return wakeJob(job as Job<SleepJobData>);
         default: throw new Error(`unknown lifecycle job "${job.name}"`);
       }
     }, { connection: this.connection, prefix, concurrency: 4, lockDuration: 60_000 });

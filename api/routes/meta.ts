@@ -13,6 +13,8 @@ export function templatesRouter(deps: ApiDeps): Router {
         services: Object.fromEntries(Object.entries(t.images).map(([s, i]) => [s, { image: i.image, taggable: i.taggable }])),
         seeds: t.seeds,
         ttl: { default: formatDuration(t.ttl.defaultSeconds), max: formatDuration(t.ttl.maxSeconds) },
+        // Opt-in sleep when idle: stop the containers after this long without traffic (null: never).
+        sleep: t.sleep ? { after: formatDuration(t.sleep.afterSeconds) } : null,
       })),
     });
   });

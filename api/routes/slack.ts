@@ -1,5 +1,5 @@
 import express, { Router, type Request, type Response } from 'express';
-import { LIVE_STATUSES } from '../../core/domain.js';
+import { LEASED_STATUSES, LIVE_STATUSES } from '../../core/domain.js';
 import { deployEnvironment } from '../../core/deploy.js';
 import { describeEnvironment, entryUrl } from '../../core/door-text.js';
 import { formatDuration, parseDuration } from '../../core/duration.js';
@@ -128,7 +128,7 @@ export function slackRouter(deps: ApiDeps): Router {
         if (seconds === undefined) return `"${cmd.ttl}" is not a duration; try \`${s.command} extend ${cmd.name} 2h\``;
         const max = catalog.has(env.template) ? catalog.get(env.template).ttl.maxSeconds : seconds;
         if (seconds > max) return `${cmd.ttl} is longer than template ${env.template}'s maximum lease of ${formatDuration(max)}`;
-        if (!['queued', 'provisioning', 'ready', 'failed'].includes(env.status)) return `*${env.name}* is ${env.status}${env.destroyReason ? ` (reason: ${env.destroyReason})` : ''}; it cannot be extended`;
+        if (!LEASED_STATUSES.includes(env.status)) return `*${env.name}* is ${env.status}${env.destroyReason ? ` (reason: ${env.destroyReason})` : ''}; it cannot be extended`;
         let moved;
         try {
           moved = await extendEnvironment(deps, principalOf(s), env, cmd.ttl);

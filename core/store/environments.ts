@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { ConflictError } from '../errors.js';
-import { sourcesOf, type Door, type Environment, type EnvironmentEvent, type Status } from '../domain.js';
+import { LEASED_STATUSES, sourcesOf, type Door, type Environment, type EnvironmentEvent, type Status } from '../domain.js';
 
 /**
  * Environments and their event timeline in PostgreSQL, the source of truth. Every status change
@@ -12,7 +12,7 @@ interface Row {
   id: string; name: string; template: string; status: Status; owner: string; team?: string; door?: Door;
   images: Record<string, string>; digests: Record<string, string>; seed: string | null;
   ttl_seconds: number; expires_at: Date; generation: number; project: string;
-  urls: Record<string, string>; failure_code: string | null; failure_message: string | null;
+  urls: Record<string, string>; endpoints?: Record<string, string> | null; last_activity_at?: Date | null; failure_code: string | null; failure_message: string | null;
   destroy_reason: string | null; destroyed_by: string | null; seeded_at: Date | null;
   created_at: Date; updated_at: Date; ready_at: Date | null; destroyed_at: Date | null;
   snapshot_key: string | null; clone_strategy: string | null;
@@ -23,6 +23,7 @@ function toEnvironment(r: Row): Environment {
     id: r.id, name: r.name, template: r.template, status: r.status, owner: r.owner, team: r.team ?? 'default', door: r.door ?? 'api',
     images: r.images, digests: r.digests, seed: r.seed, ttlSeconds: r.ttl_seconds,
     expiresAt: r.expires_at, generation: r.generation, project: r.project, urls: r.urls,
+    endpoints: r.endpoints ?? {}, lastActivityAt: r.last_activity_at ?? null,
     failure: r.failure_code ? { code: r.failure_code, message: r.failure_message ?? '' } : null,
     destroyReason: r.destroy_reason, destroyedBy: r.destroyed_by, seededAt: r.seeded_at,
     createdAt: r.created_at, updatedAt: r.updated_at, readyAt: r.ready_at, destroyedAt: r.destroyed_at,
@@ -49,14 +50,18 @@ export interface TransitionOptions {
   /** Only if the environment is still at this deploy generation. */
   generation?: number;
   /** Column updates that go with the move (whitelisted below). */
-  set?: Partial<Record<'digests' | 'urls' | 'failure_code' | 'failure_message' | 'destroy_reason' | 'destroyed_by' | 'seeded_at' | 'ready_at' | 'destroyed_at', unknown>>;
+  set?: Partial<Record<'digests' | 'urls' | 'endpoints' | 'failure_code' | 'failure_message' | 'destroy_reason' | 'destroyed_by' | 'seeded_at' | 'ready_at' | 'destroyed_at', unknown>>;
+  /** Only from these statuses (narrower than every allowed source of `to`). */
+  from?: Status[];
+  /** Only if no traffic went through the router for this long (and it has been ready that long). */
+  idleSeconds?: number;
   /** Bump the generation (a redeploy). */
   bumpGeneration?: boolean;
   event: { type: string; message: string; data?: Record<string, unknown> };
 }
 
-const SETTABLE = new Set(['digests', 'urls', 'failure_code', 'failure_message', 'destroy_reason', 'destroyed_by', 'seeded_at', 'ready_at', 'destroyed_at']);
-const JSON_COLUMNS = new Set(['digests', 'urls']);
+const SETTABLE = new Set(['digests', 'urls', 'endpoints', 'failure_code', 'failure_message', 'destroy_reason', 'destroyed_by', 'seeded_at', 'ready_at', 'destroyed_at']);
+const JSON_COLUMNS = new Set(['digests', 'urls', 'endpoints']);
 
 /** The compose project name: readable, and unique even when a name is reused. */
 export function projectName(name: string, id: string): string {
@@ -198,7 +203,8 @@ export class EnvironmentStore {
    * environment, or undefined when the guard did not hold (someone else moved it first).
    */
   async transition(id: string, to: Status, opts: TransitionOptions): Promise<Environment | undefined> {
-    const args: unknown[] = [id, to, sourcesOf(to)];
+    const sources = opts.from ? sourcesOf(to).filter((s) => opts.from!.includes(s)) : sourcesOf(to);
+    const args: unknown[] = [id, to, sources];
     const sets = ['status = $2', 'updated_at = now()'];
     for (const [col, value] of Object.entries(opts.set ?? {})) {
       if (!SETTABLE.has(col)) throw new Error(`transition: column ${col} is not settable`);
@@ -208,6 +214,10 @@ export class EnvironmentStore {
     if (opts.bumpGeneration) sets.push('generation = generation + 1');
     let guard = 'id = $1 AND status = ANY($3)';
     if (opts.generation !== undefined) { args.push(opts.generation); guard += ` AND generation = $${args.length}`; }
+    if (opts.idleSeconds !== undefined) {
+      args.push(opts.idleSeconds);
+      guard += ` AND GREATEST(COALESCE(last_activity_at, '-infinity'), COALESCE(ready_at, '-infinity')) <= now() - ($${args.length}::int * interval '1 second')`;
+    }
     args.push(opts.event.type, opts.event.message, opts.event.data ?? null);
     const n = args.length;
     const { rows } = await this.pool.query<Row>(
@@ -222,10 +232,10 @@ export class EnvironmentStore {
   async extend(id: string, seconds: number, by: string): Promise<Environment | undefined> {
     const { rows } = await this.pool.query<Row>(
       `WITH moved AS (UPDATE environments SET expires_at = now() + ($2::int * interval '1 second'), updated_at = now()
-                      WHERE id = $1 AND status IN ('queued','provisioning','ready','failed') RETURNING *),
+                      WHERE id = $1 AND status = ANY($4) RETURNING *),
             logged AS (INSERT INTO environment_events (environment_id, type, status, message)
                        SELECT id, 'lease', status, $3 FROM moved)
-       SELECT * FROM moved`, [id, seconds, `lease extended by ${by}: expires in ${seconds}s`]);
+       SELECT * FROM moved`, [id, seconds, `lease extended by ${by}: expires in ${seconds}s`, LEASED_STATUSES]);
     return rows[0] ? toEnvironment(rows[0]) : undefined;
   }
 
@@ -242,7 +252,7 @@ export class EnvironmentStore {
     const { rows } = await this.pool.query<Row>(
       `WITH moved AS (UPDATE environments SET status = 'queued', generation = generation + 1, seeded_at = NULL,
                         failure_code = NULL, failure_message = NULL, updated_at = now()
-                      WHERE id = $1 AND status IN ('ready', 'failed') AND seed IS NOT NULL RETURNING *),
+                      WHERE id = $1 AND status IN ('ready', 'sleeping', 'failed') AND seed IS NOT NULL RETURNING *),
             logged AS (INSERT INTO environment_events (environment_id, type, status, message)
                        SELECT id, 'reset-db', status, $2 FROM moved)
        SELECT * FROM moved`, [id, `database reset to its seed requested by ${by}`]);
@@ -257,8 +267,8 @@ export class EnvironmentStore {
   /** Environments whose lease has run out and that are not already going away. */
   async expired(limit = 100): Promise<Environment[]> {
     const { rows } = await this.pool.query<Row>(
-      `SELECT * FROM environments WHERE expires_at <= now() AND status IN ('queued','provisioning','ready','failed')
-       ORDER BY expires_at LIMIT $1`, [limit]);
+      `SELECT * FROM environments WHERE expires_at <= now() AND status = ANY($2)
+       ORDER BY expires_at LIMIT $1`, [limit, LEASED_STATUSES]);
     return rows.map(toEnvironment);
   }
 
@@ -266,6 +276,27 @@ export class EnvironmentStore {
     const { rows } = await this.pool.query<Row>(
       `SELECT * FROM environments WHERE status = ANY($1) AND updated_at <= now() - ($2::int * interval '1 second') ORDER BY updated_at LIMIT 500`,
       [statuses, olderThanSeconds]);
+    return rows.map(toEnvironment);
+  }
+
+  /**
+   * Records traffic through the router: each environment's latest activity (only ever moves
+   * forward). One statement for a whole batch, flushed every few seconds by the router.
+   */
+  async recordActivity(batch: Map<string, Date>): Promise<void> {
+    if (!batch.size) return;
+    await this.pool.query(
+      `UPDATE environments e SET last_activity_at = GREATEST(COALESCE(e.last_activity_at, '-infinity'), a.at)
+       FROM unnest($1::uuid[], $2::timestamptz[]) AS a(id, at) WHERE e.id = a.id`,
+      [[...batch.keys()], [...batch.values()]]);
+  }
+
+  /** Ready environments of `template` with no traffic and not (re)started for `idleSeconds`. */
+  async idle(template: string, idleSeconds: number, limit = 100): Promise<Environment[]> {
+    const { rows } = await this.pool.query<Row>(
+      `SELECT * FROM environments WHERE status = 'ready' AND template = $1
+         AND GREATEST(COALESCE(last_activity_at, '-infinity'), COALESCE(ready_at, '-infinity')) <= now() - ($2::int * interval '1 second')
+       ORDER BY updated_at LIMIT $3`, [template, idleSeconds, limit]);
     return rows.map(toEnvironment);
   }
 

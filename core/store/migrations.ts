@@ -155,6 +155,31 @@ export const MIGRATIONS: { id: number; name: string; sql: string }[] = [
       CREATE INDEX environments_team ON environments (team) WHERE status <> 'destroyed';
     `,
   },
+  {
+    id: 5,
+    name: 'router endpoints, activity and sleeping',
+    sql: `
+      -- Internal targets of the router (service -> 127.0.0.1:<host port>), kept apart from the
+      -- public urls (the router's address), and the last traffic through the router.
+      ALTER TABLE environments
+        ADD COLUMN endpoints jsonb NOT NULL DEFAULT '{}',
+        ADD COLUMN last_activity_at timestamptz;
+      -- Environments from before the router: their urls were the direct 127.0.0.1 addresses,
+      -- which are also the router's targets (their urls stay direct until their next deploy).
+      UPDATE environments e SET endpoints = t.endpoints
+        FROM (SELECT id, jsonb_object_agg(u.key, substring(u.value FROM '^https?://[^/]+:([0-9]+)') ) AS ports
+                FROM environments, jsonb_each_text(urls) AS u(key, value) GROUP BY id) p,
+             LATERAL (SELECT jsonb_object_agg(k, '127.0.0.1:' || v) AS endpoints FROM jsonb_each_text(p.ports) AS x(k, v) WHERE v IS NOT NULL) t
+        WHERE e.id = p.id AND t.endpoints IS NOT NULL AND e.status <> 'destroyed';
+      ALTER TABLE environments DROP CONSTRAINT IF EXISTS environments_status_check;
+      ALTER TABLE environments ADD CONSTRAINT environments_status_check
+        CHECK (status IN ('queued','provisioning','ready','sleeping','failed','destroying','destroyed'));
+      -- Sleeping does not stop the lease: a sleeping environment expires like a ready one.
+      DROP INDEX IF EXISTS environments_expiry;
+      CREATE INDEX environments_expiry ON environments (expires_at) WHERE status IN ('queued','provisioning','ready','sleeping','failed');
+      CREATE INDEX environments_idle ON environments (template, last_activity_at) WHERE status = 'ready';
+    `,
+  },
 ];
 
 const LOCK_KEY = 7_261_432_001; // arbitrary, constant: "mayfly migrations"

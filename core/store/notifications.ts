@@ -157,7 +157,7 @@ export class NotificationStore {
     const { rows } = await this.pool.query<{ id: string; name: string; expires_at: Date }>(
       `WITH due AS (
          SELECT id FROM environments
-         WHERE status = 'ready' AND expires_at > now() AND expires_at <= now() + ($1::bigint * interval '1 millisecond')
+         WHERE status IN ('ready', 'sleeping') AND expires_at > now() AND expires_at <= now() + ($1::bigint * interval '1 millisecond')
            AND expiry_warned_for IS DISTINCT FROM expires_at
          ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED),
        moved AS (

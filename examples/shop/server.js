@@ -57,6 +57,54 @@ const server = http.createServer(async (req, res) => {
   }
 });
 
+// WebSocket echo at /ws/echo (for the router's tests): node's 'upgrade' event and a minimal
+// RFC 6455 frame codec; every text or binary frame comes back as it was sent, pings get pongs.
+const crypto = require('node:crypto');
+function wsFrame(opcode, payload, fin = true) {
+  const len = payload.length;
+  const head = len < 126 ? Buffer.from([(fin ? 0x80 : 0) | opcode, len])
+    : len < 65536 ? Buffer.from([(fin ? 0x80 : 0) | opcode, 126, len >> 8, len & 255])
+      : Buffer.concat([Buffer.from([(fin ? 0x80 : 0) | opcode, 127]), (() => { const b = Buffer.alloc(8); b.writeBigUInt64BE(BigInt(len)); return b; })()]);
+  return Buffer.concat([head, payload]);
+}
+server.on('upgrade', (req, socket, head) => {
+  const url = new URL(req.url, 'http://localhost');
+  const key = req.headers['sec-websocket-key'];
+  if (url.pathname !== '/ws/echo' || String(req.headers.upgrade).toLowerCase() !== 'websocket' || !key) {
+    socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    return;
+  }
+  const accept = crypto.createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+  socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+  socket.setNoDelay(true);
+  let buf = head && head.length ? Buffer.from(head) : Buffer.alloc(0);
+  const onData = (chunk) => {
+    if (chunk) buf = Buffer.concat([buf, chunk]);
+    for (;;) {
+      if (buf.length < 2) return;
+      const fin = (buf[0] & 0x80) !== 0;
+      const opcode = buf[0] & 0x0f;
+      const masked = (buf[1] & 0x80) !== 0;
+      let len = buf[1] & 0x7f;
+      let off = 2;
+      if (len === 126) { if (buf.length < 4) return; len = buf.readUInt16BE(2); off = 4; }
+      else if (len === 127) { if (buf.length < 10) return; len = Number(buf.readBigUInt64BE(2)); off = 10; }
+      const maskLen = masked ? 4 : 0;
+      if (buf.length < off + maskLen + len) return;
+      const mask = masked ? buf.subarray(off, off + 4) : null;
+      const payload = Buffer.from(buf.subarray(off + maskLen, off + maskLen + len));
+      if (mask) for (let i = 0; i < payload.length; i++) payload[i] ^= mask[i % 4];
+      buf = buf.subarray(off + maskLen + len);
+      if (opcode === 0x8) { socket.end(wsFrame(0x8, payload.subarray(0, 2))); return; }
+      if (opcode === 0x9) socket.write(wsFrame(0xa, payload));
+      else if (opcode <= 0x2) socket.write(wsFrame(opcode, payload, fin));
+    }
+  };
+  socket.on('data', onData);
+  socket.on('error', () => socket.destroy());
+  onData();
+});
+
 server.listen(port, () => console.log(`demo shop ${tag} listening on :${port}`));
 const stop = () => server.close(() => pool.end().finally(() => process.exit(0)));
 process.on('SIGTERM', stop);

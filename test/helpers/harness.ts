@@ -21,6 +21,8 @@ import { DockerRuntime } from '../../worker/runtime/docker/docker-runtime.js';
 import { WorkerService } from '../../worker/service.js';
 import { buildWorkerContext } from '../../worker/compose.js';
 import type { WorkerContext } from '../../worker/context.js';
+import { EnvironmentRouter } from '../../api/router/router.js';
+import { resolveLocalhostSubdomains } from './localhost-dns.js';
 
 export const TOKEN = 'test-secret-0123456789';
 export const AUTH = { Authorization: `Bearer ${TOKEN}` };
@@ -29,6 +31,9 @@ const ADMIN_URL = process.env.DATABASE_URL ?? 'postgres://mayfly:mayfly@127.0.0.
 export interface Harness {
   config: Config;
   baseUrl: string;
+  /** The router's listener (environments at http://<name>.localhost:<port>). */
+  routerPort: number;
+  router: EnvironmentRouter;
   pool: pg.Pool;
   store: EnvironmentStore;
   queues: JobQueues;
@@ -56,6 +61,10 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
   const server: Server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const routerServer: Server = createServer();
+  await new Promise<void>((resolve) => routerServer.listen(0, '127.0.0.1', resolve));
+  const routerPort = (routerServer.address() as AddressInfo).port;
+  resolveLocalhostSubdomains();
   const config = loadConfig({
     ...process.env,
     PORT: '0',
@@ -66,6 +75,8 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
     MAYFLY_INSTANCE: `test-${suffix}`,
     MAYFLY_RECONCILE_INTERVAL: '1s',
     MAYFLY_HEALTH_TIMEOUT: '90s',
+    MAYFLY_ROUTER_PORT: String(routerPort),
+    MAYFLY_DOMAIN: 'localhost',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...opts.env,
   });
@@ -86,9 +97,11 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
     probes: { postgres: async () => { await pool.query('SELECT 1'); }, redis: async () => { await redis.ping(); } },
   });
   server.on('request', app);
+  const router = new EnvironmentRouter({ config, store, queues, catalog, logger });
+  router.attach(routerServer);
 
   const h: Harness = {
-    config, baseUrl, pool, store, queues, docker, runtime, ctx, worker: undefined,
+    config, baseUrl, routerPort, router, pool, store, queues, docker, runtime, ctx, worker: undefined,
     async startWorker() {
       h.worker = new WorkerService(ctx, redisOptions(config.redisUrl, 'worker'));
       await h.worker.start();
@@ -117,6 +130,9 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
       const { Volumes } = await docker.listVolumes({ filters: { label: [`mayfly.instance=${config.instance}`] } });
       for (const v of Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => undefined);
       await new Promise((resolve) => server.close(resolve));
+      routerServer.closeAllConnections();
+      await new Promise((resolve) => routerServer.close(resolve));
+      await router.close().catch(() => undefined);
       await queues.provision.obliterate({ force: true }).catch(() => undefined);
       await queues.lifecycle.obliterate({ force: true }).catch(() => undefined);
       await queues.close().catch(() => undefined);

@@ -28,7 +28,7 @@ describe('an environment from request to teardown, on the real engines', () => {
     const readyMs = Date.now() - started;
     assert.equal(ready.body.status, 'ready', JSON.stringify(ready.body.failure));
     t.diagnostic(`request to ready: ${readyMs} ms`);
-    assert.ok(ready.body.urls.web.startsWith('http://127.0.0.1:'), ready.body.urls.web);
+    assert.equal(ready.body.urls.web, `http://${name}.localhost:${h.routerPort}`, 'the router address');
     assert.match(ready.body.digests.web, /@sha256:[0-9a-f]{64}$/);
     assert.deepEqual(await page(ready.body.urls.web), { tag: 'pr-1', products: 12 });
 

@@ -11,12 +11,12 @@ describe('the lifecycle state machine', () => {
     assert.ok(canTransition('ready', 'destroying'));
     assert.ok(canTransition('destroying', 'destroyed'));
   });
-  it('reaches failed from provisioning and destroying only', () => {
-    assert.deepEqual(sourcesOf('failed').sort(), ['destroying', 'provisioning']);
+  it('reaches failed from provisioning, destroying and a wake that gave up (sleeping) only', () => {
+    assert.deepEqual(sourcesOf('failed').sort(), ['destroying', 'provisioning', 'sleeping']);
   });
   it('never leaves destroyed, and never skips provisioning on the way to ready', () => {
     for (const s of STATUSES) assert.ok(!canTransition('destroyed', s));
-    assert.deepEqual(sourcesOf('ready'), ['provisioning']);
+    assert.deepEqual(sourcesOf('ready').sort(), ['provisioning', 'sleeping']);
   });
   it('lets a ready or failed environment be redeployed, but not a destroying one', () => {
     assert.ok(canTransition('ready', 'queued'));

@@ -5,6 +5,7 @@ import type { ProvisionJobData } from '../../core/queue.js';
 import type { WorkerContext } from '../context.js';
 import type { EnvironmentRef, ServiceState } from '../runtime/runtime.js';
 import { loadSeed } from '../seeds/load-seed.js';
+import { publicUrls } from '../../core/addresses.js';
 
 /** The environment was destroyed or redeployed while this job ran: stop quietly. */
 class Superseded extends Error {}
@@ -130,21 +131,32 @@ async function provision(ctx: WorkerContext, env: Environment, log: WorkerContex
     await ctx.store.addEvent(env.id, 'seeded', `dataset "${env.seed}" restored (${seeded.files.length} file(s), ${seeded.bytes} bytes, ${seeded.ms} ms)`, { ...seeded });
   }
 
-  const urls: Record<string, string> = {};
-  const ordered = [...states].sort((a, b) => (a.service === template.entryService ? -1 : b.service === template.entryService ? 1 : 0));
-  for (const s of ordered) {
-    const port = Object.entries(s.ports).sort(([a], [b]) => a.localeCompare(b))[0];
-    if (port) urls[s.service] = `http://${ctx.config.publicHost}:${port[1]}`;
-  }
+  const endpoints = endpointsOf(states, template.entryService);
+  const urls = publicUrls(ctx.config.router, ctx.config.publicHost, env.name, template.entryService, endpoints);
   const timings = { pullMs, cloneMs, startMs, seedMs, totalMs: Date.now() - started };
   const ready = await ctx.store.transition(env.id, 'ready', {
     generation: env.generation,
-    set: { digests, urls, ready_at: new Date() },
+    from: ['provisioning'],
+    set: { digests, urls, endpoints, ready_at: new Date() },
     event: { type: 'ready', message: `ready${urls[template.entryService] ? ` at ${urls[template.entryService]}` : ''} (${(timings.totalMs / 1000).toFixed(1)} s)`, data: { urls, digests, timings } },
   });
   if (!ready) throw new Superseded();
   log.info({ urls, timings }, 'environment ready');
   return 'ready';
+}
+
+/**
+ * Internal targets of the router: each service's first published port (by container port) on
+ * 127.0.0.1, the entry service first. Host ports change whenever containers start again.
+ */
+export function endpointsOf(states: ServiceState[], entryService: string): Record<string, string> {
+  const endpoints: Record<string, string> = {};
+  const ordered = [...states].sort((a, b) => (a.service === entryService ? -1 : b.service === entryService ? 1 : 0));
+  for (const s of ordered) {
+    const port = Object.entries(s.ports).sort(([a], [b]) => a.localeCompare(b))[0];
+    if (port) endpoints[s.service] = `127.0.0.1:${port[1]}`;
+  }
+  return endpoints;
 }
 
 async function fail(ctx: WorkerContext, env: Environment, err: unknown, log: WorkerContext['logger']): Promise<void> {

@@ -8,6 +8,7 @@ export interface ReconcileReport {
   teardownsRequeued: number;
   orphansRemoved: number;
   goldensRemoved: number;
+  sleepsQueued: number;
 }
 
 /**
@@ -16,10 +17,12 @@ export interface ReconcileReport {
  * - queued or provisioning environments whose job Redis lost are queued again;
  * - destroying environments whose teardown job is gone are queued again;
  * - Docker objects labeled with an environment that is not live are removed;
- * - golden snapshots that nothing uses and a newer golden replaced are removed.
+ * - golden snapshots that nothing uses and a newer golden replaced are removed;
+ * - ready environments of a template with `sleep` that had no traffic for that long go to sleep;
+ *   sleeping ones are live, so the orphan reaper leaves their stopped containers alone.
  */
 export async function reconcile(ctx: WorkerContext): Promise<ReconcileReport> {
-  const report: ReconcileReport = { expired: 0, requeued: 0, teardownsRequeued: 0, orphansRemoved: 0, goldensRemoved: 0 };
+  const report: ReconcileReport = { expired: 0, requeued: 0, teardownsRequeued: 0, orphansRemoved: 0, goldensRemoved: 0, sleepsQueued: 0 };
   const log = ctx.logger.child({ job: 'reconcile' });
 
   for (const env of await ctx.store.expired()) {
@@ -44,6 +47,14 @@ export async function reconcile(ctx: WorkerContext): Promise<ReconcileReport> {
       await ctx.queues.enqueueTeardown(env.id);
       report.teardownsRequeued++;
       log.warn({ envId: env.id }, 'teardown job missing: queued again');
+    }
+  }
+
+  for (const template of ctx.catalog.list()) {
+    if (!template.sleep) continue;
+    for (const env of await ctx.store.idle(template.name, template.sleep.afterSeconds)) {
+      await ctx.queues.enqueueSleep(env.id);
+      report.sleepsQueued++;
     }
   }
 

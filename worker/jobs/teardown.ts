@@ -1,5 +1,6 @@
 import type { Job } from 'bullmq';
 import { requestDestroy } from '../../core/lifecycle.js';
+import { LEASED_STATUSES } from '../../core/domain.js';
 import type { ExpireJobData, TeardownJobData } from '../../core/queue.js';
 import type { WorkerContext } from '../context.js';
 
@@ -33,7 +34,7 @@ export function teardownHandler(ctx: WorkerContext) {
 export function expireHandler(ctx: WorkerContext) {
   return async (job: Job<ExpireJobData>): Promise<string> => {
     const env = await ctx.store.getById(job.data.environmentId);
-    if (!env || !['queued', 'provisioning', 'ready', 'failed'].includes(env.status)) return 'gone';
+    if (!env || !LEASED_STATUSES.includes(env.status)) return 'gone';
     if (env.expiresAt.getTime() > Date.now() + 50) return 'extended';
     await requestDestroy(ctx.store, ctx.queues, env, 'expired', 'ttl');
     return 'expired';

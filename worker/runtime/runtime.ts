@@ -53,6 +53,16 @@ export interface Runtime {
   exec(env: EnvironmentRef, service: string, cmd: string[], input?: Readable): Promise<{ exitCode: number; output: string }>;
   /** The last lines of a service's output. */
   logs(env: EnvironmentRef, service: string, tail: number): Promise<string>;
+  /**
+   * Stops every container of the environment (sleep), keeping the containers, their network and
+   * volumes, so that start() brings the same stack back with its data. Returns how many stopped.
+   */
+  stop(envId: string): Promise<number>;
+  /**
+   * Starts the environment's stopped containers again in dependency order (wake), creating any
+   * that is missing, and waits until every service is healthy, like up(). Host ports change.
+   */
+  start(env: EnvironmentRef, stack: StackSpec, opts: { healthTimeoutMs: number; onProgress?: ProgressFn; signal?: AbortSignal }): Promise<ServiceState[]>;
   /** Removes every container, network and volume labeled with the environment's id. */
   remove(envId: string): Promise<RemovalReport>;
   /** Every object that carries a mayfly.env label. */

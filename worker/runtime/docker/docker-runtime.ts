@@ -197,8 +197,12 @@ export class DockerRuntime implements Runtime {
     await this.docker.createVolume({ Name: name, Labels: { ...baseLabels(this.instance, env), [LABEL_COMPOSE_VOLUME]: volume } });
   }
 
-  /** Creates the service's container unless one with the same configuration is already running. */
-  private async ensureContainer(env: EnvironmentRef, svc: ServiceSpec, onProgress?: ProgressFn): Promise<Docker.Container> {
+  /**
+   * Creates the service's container unless one with the same configuration is already running.
+   * With `startStopped` (a wake), a stopped container with the same configuration and image is
+   * started as it is instead of recreated.
+   */
+  private async ensureContainer(env: EnvironmentRef, svc: ServiceSpec, onProgress?: ProgressFn, startStopped = false): Promise<Docker.Container> {
     const name = containerName(env.project, svc.name);
     const spec = containerSpec(this.instance, env, svc);
     const existing = this.docker.getContainer(name);
@@ -212,6 +216,11 @@ export class DockerRuntime implements Runtime {
         onProgress?.(`${svc.name}: unchanged, kept running`, { service: svc.name });
         return existing;
       }
+      if (startStopped && info.Config.Labels?.[LABEL_CONFIG_HASH] === spec.Labels![LABEL_CONFIG_HASH] && sameImage) {
+        await existing.start().catch((err) => (dockerStatus(err) === 304 ? undefined : Promise.reject(err))); // 304: already started
+        onProgress?.(`${svc.name}: started again`, { service: svc.name });
+        return existing;
+      }
       onProgress?.(`${svc.name}: ${sameImage ? 'configuration changed' : 'new image for its tag'}, recreating`, { service: svc.name });
       await existing.remove({ force: true, v: true }).catch((err) => (isNotFound(err) ? undefined : Promise.reject(err)));
     }
@@ -221,7 +230,7 @@ export class DockerRuntime implements Runtime {
     return container;
   }
 
-  async up(env: EnvironmentRef, stack: StackSpec, opts: { healthTimeoutMs: number; onProgress?: ProgressFn; signal?: AbortSignal }): Promise<ServiceState[]> {
+  async up(env: EnvironmentRef, stack: StackSpec, opts: { healthTimeoutMs: number; onProgress?: ProgressFn; signal?: AbortSignal }, startStopped = false): Promise<ServiceState[]> {
     await this.ensureNetwork(env);
     for (const v of stack.volumes) await this.ensureVolume(env, v);
     const deadline = Date.now() + opts.healthTimeoutMs;
@@ -230,7 +239,7 @@ export class DockerRuntime implements Runtime {
       for (const dep of svc.dependsOn) {
         await this.waitFor(env, dep.service, containers.get(dep.service)!, dep.condition, deadline, opts);
       }
-      containers.set(svc.name, await this.ensureContainer(env, svc, opts.onProgress));
+      containers.set(svc.name, await this.ensureContainer(env, svc, opts.onProgress, startStopped));
     }
     const states: ServiceState[] = [];
     for (const svc of stack.services) {
@@ -239,6 +248,23 @@ export class DockerRuntime implements Runtime {
       states.push(await this.state(svc.name, c));
     }
     return states;
+  }
+
+  async start(env: EnvironmentRef, stack: StackSpec, opts: { healthTimeoutMs: number; onProgress?: ProgressFn; signal?: AbortSignal }): Promise<ServiceState[]> {
+    return this.up(env, stack, opts, true);
+  }
+
+  async stop(envId: string): Promise<number> {
+    const containers = await this.docker.listContainers({ filters: { label: [`${LABEL_ENV}=${envId}`], status: ['running', 'restarting'] } });
+    let stopped = 0;
+    // Each container gets its own stop_grace_period (StopTimeout) before it is killed.
+    await Promise.all(containers.map(async (c) => {
+      await this.docker.getContainer(c.Id).stop().then(() => { stopped++; }, (err) => {
+        if (isNotFound(err) || dockerStatus(err) === 304) return; // gone, or already stopped
+        throw err;
+      });
+    }));
+    return stopped;
   }
 
   private async state(service: string, c: Docker.Container): Promise<ServiceState> {

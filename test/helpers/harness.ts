@@ -21,6 +21,8 @@ import { DockerRuntime } from '../../worker/runtime/docker/docker-runtime.js';
 import { WorkerService } from '../../worker/service.js';
 import { buildWorkerContext } from '../../worker/compose.js';
 import type { WorkerContext } from '../../worker/context.js';
+import { startInternalServer } from '../../worker/internal-http.js';
+import { WorkerClient } from '../../api/worker-client.js';
 
 export const TOKEN = 'test-secret-0123456789';
 export const AUTH = { Authorization: `Bearer ${TOKEN}` };
@@ -80,10 +82,13 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
   const ctx: WorkerContext = await buildWorkerContext(config, pool, docker, queues, logger);
   const runtime = ctx.runtime as DockerRuntime;
   const notifications = ctx.notifications;
+  // The worker's internal endpoint (service state, logs) on port 0; the app is given its address.
+  const internal = await startInternalServer(ctx, { port: 0, secret: config.web.workerInternalSecret });
 
   const app = createApp({
     config, store, queues, catalog, logger, notifications, datasets: ctx.datasets, snapshots: ctx.snapshots,
     probes: { postgres: async () => { await pool.query('SELECT 1'); }, redis: async () => { await redis.ping(); } },
+    worker: new WorkerClient(internal.url, config.web.workerInternalSecret),
   });
   server.on('request', app);
 
@@ -116,7 +121,9 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
       // Golden snapshots (and anything else) made by this harness's instance.
       const { Volumes } = await docker.listVolumes({ filters: { label: [`mayfly.instance=${config.instance}`] } });
       for (const v of Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => undefined);
+      server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
+      await internal.close();
       await queues.provision.obliterate({ force: true }).catch(() => undefined);
       await queues.lifecycle.obliterate({ force: true }).catch(() => undefined);
       await queues.close().catch(() => undefined);

@@ -270,7 +270,7 @@ export function webRouter(deps: ApiDeps): Router {
     return `Resetting the data of ${env.name} to the ${env.seed} dataset.`;
   }));
   router.post('/environments/:name/destroy', ...post, signedIn, action(async (env, req) => {
-    await destroyEnvironment(deps, req.principal!, env, `destroyed from the web page by ${req.principal!.name}`);
+    await destroyEnvironment(deps, req.principal!, env, 'destroyed from the web page');
     return `Destroying ${env.name}.`;
   }));
 

@@ -29,8 +29,12 @@ async function main(): Promise<void> {
   const service = new WorkerService(ctx, connection);
   await service.start();
   // Service state and logs for the web process, which never opens the Docker socket itself.
-  const internal = await startInternalServer(ctx, { port: config.web.workerInternalPort, secret: config.web.workerInternalSecret });
-  logger.info({ url: internal.url }, 'internal endpoint listening (service state, logs)');
+  // A port in use does not stop the worker: its jobs matter more; the pages then say the state is unavailable.
+  const internal = await startInternalServer(ctx, { port: config.web.workerInternalPort, secret: config.web.workerInternalSecret }).catch((err) => {
+    logger.error({ err, port: config.web.workerInternalPort }, 'cannot serve the internal endpoint (MAYFLY_WORKER_INTERNAL_PORT): web pages will not show service state or logs');
+    return undefined;
+  });
+  if (internal) logger.info({ url: internal.url }, 'internal endpoint listening (service state, logs)');
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -38,7 +42,7 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'stopping: letting running jobs finish');
     await service.close();
-    await internal.close().catch(() => undefined);
+    await internal?.close().catch(() => undefined);
     await queues.close().catch(() => undefined);
     await pool.end().catch(() => undefined);
     logger.info('worker stopped');

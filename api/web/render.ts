@@ -1,11 +1,11 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Handlebars from 'handlebars';
+import { projectRoot } from '../../core/config.js';
 
-/** api/views and api/public, beside this folder. */
-export const VIEWS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'views');
-export const PUBLIC_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'public');
+/** api/views and api/public in the project (also when running the compiled dist/, which has no copy). */
+export const VIEWS_DIR = path.join(projectRoot(), 'api', 'views');
+export const PUBLIC_DIR = path.join(projectRoot(), 'api', 'public');
 
 /**
  * Compiles every view (api/views/*.hbs), partial (api/views/partials/*.hbs) and the layout once,

@@ -141,6 +141,10 @@ describe('the QA web pages in a browser', () => {
       assert.match(await page.locator('#tag-error').innerText(), /<img src=x/);
       assert.equal(await page.evaluate('window.pwned'), undefined, 'nothing typed ran');
       await shot(page, '11-escaped-errors');
+      // The same pages on a phone-sized screen.
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.goto(`${h.baseUrl}/`);
+      await shot(page, '12-environments-phone');
     } finally {
       await context.close();
     }

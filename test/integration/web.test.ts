@@ -83,6 +83,23 @@ describe('web sign-in, CSRF and escaping (HTTP level)', () => {
     assert.match(res.html, /href="\/environments\/new\?name=no-such-env"/);
   });
 
+  it('when the table is filtered by mine, template and status, then only matching environments are listed', async () => {
+    const mine = uniqueName('mine');
+    const theirs = uniqueName('theirs');
+    assert.equal((await h.api('PUT', `/api/v1/environments/${mine}`, { template: 'shop' })).status, 202);
+    assert.equal((await h.api('PUT', `/api/v1/environments/${theirs}`, { template: 'shop' }, { Authorization: 'Bearer other-secret-0123456789' })).status, 202);
+    const v = await signIn(h.baseUrl, TOKEN);
+    const all = await v.get('/');
+    assert.match(all.html, new RegExp(`data-env="${mine}"`));
+    assert.match(all.html, new RegExp(`data-env="${theirs}"`));
+    const onlyMine = await v.get('/?mine=1&template=shop&status=queued');
+    assert.match(onlyMine.html, new RegExp(`data-env="${mine}"`));
+    assert.doesNotMatch(onlyMine.html, new RegExp(`data-env="${theirs}"`));
+    assert.match(onlyMine.html, /<option value="queued" selected>/, 'the filter keeps its value');
+    const ready = await v.get('/?status=ready');
+    assert.doesNotMatch(ready.html, new RegExp(`data-env="${mine}"`), 'a queued environment is not ready');
+  });
+
   it('when a proxy header comes from an address that is not trusted, then it is ignored', async () => {
     const res = await visitor(h.baseUrl).get('/', { 'x-forwarded-user': 'mallory' });
     assert.equal(res.status, 303);

@@ -13,11 +13,20 @@ import { TOKEN, startHarness, uniqueName, type Harness } from '../helpers/harnes
 
 const SHOTS = path.join(projectRoot(), 'test-results', 'screenshots');
 const CHROMIUM = process.env.MAYFLY_CHROMIUM ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p)) ?? 'chromium';
-/** The machine is shared and loaded: an environment takes 5-60 s to become ready. */
-const SLOW = 240_000;
+/** The machine is shared and loaded: an environment takes 5-60 s to become ready, minutes when busy. */
+const SLOW = 480_000;
 
 async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+/** Waits until the page shows the environment ready; a failure says why, with the timeline. */
+async function untilReady(page: Page, what: string): Promise<void> {
+  await page.locator('#status-badge .status-ready, #status-badge .status-failed').waitFor({ timeout: SLOW });
+  if (await page.locator('#status-badge .status-failed').count()) {
+    await shot(page, '99-failed');
+    assert.fail(`${what}: the environment failed\n${await page.locator('main').innerText()}`);
+  }
 }
 
 async function signIn(page: Page, h: Harness): Promise<void> {
@@ -64,7 +73,7 @@ describe('the QA web pages in a browser', () => {
       // Live: the page is never reloaded; a marker set now must survive until ready.
       await page.evaluate('window.marker = 42');
       const started = Date.now();
-      await page.locator('#status-badge .status-ready').waitFor({ timeout: SLOW });
+      await untilReady(page, 'after create');
       t.diagnostic(`ready on the page after ${Date.now() - started} ms`);
       assert.equal(await page.evaluate('window.marker'), 42, 'the page became ready without a reload');
       const timeline = await page.locator('#timeline').innerText();
@@ -97,7 +106,7 @@ describe('the QA web pages in a browser', () => {
       await page.getByRole('button', { name: 'Reset data' }).click();
       await page.getByText(`Resetting the data of ${name}`).waitFor();
       await page.locator('#timeline').getByText(/reset/i).first().waitFor();
-      await page.locator('#status-badge .status-ready').waitFor({ timeout: SLOW });
+      await untilReady(page, 'after reset');
       await page.locator('#services .health-healthy').first().waitFor({ timeout: SLOW });
       await shot(page, '08-reset');
 
@@ -112,6 +121,9 @@ describe('the QA web pages in a browser', () => {
       const api = await h.api('GET', `/api/v1/environments/${name}`);
       assert.equal(api.body.status, 'destroyed');
       assert.equal(api.body.door, 'web');
+    } catch (err) {
+      await shot(page, '99-failure').catch(() => undefined);
+      throw err;
     } finally {
       await context.close();
     }

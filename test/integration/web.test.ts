@@ -123,8 +123,8 @@ describe('web sign-in behind a trusted proxy', () => {
 
 describe('events and logs over the API, streamed', () => {
   let h: Harness;
-  before(async () => { // The machine is shared: health may take long when it is busy; this file tests streams, not speed.
-    h = await startHarness({ env: { MAYFLY_SSE_HEARTBEAT: '1s', MAYFLY_HEALTH_TIMEOUT: '5m' } }); });
+  // The machine is shared: health may take long when it is busy; this file tests streams, not speed.
+  before(async () => { h = await startHarness({ env: { MAYFLY_SSE_HEARTBEAT: '1s', MAYFLY_HEALTH_TIMEOUT: '5m' } }); });
   after(async () => { await h.close(); });
 
   it('when a client asks for text/event-stream, then it gets past and new events with ids, heartbeats, a resume from Last-Event-ID, logs, and an end after destroy', async (t) => {
@@ -138,7 +138,7 @@ describe('events and logs over the API, streamed', () => {
     assert.equal(json.status, 200);
     assert.equal(json.body.events[0].type, 'requested');
 
-    const live = await readEvents(url, AUTH, (m, comments) => m.some((x) => ['ready', 'failed'].includes(JSON.parse(x.data).type)) && comments >= 1, 240_000);
+    const live = await readEvents(url, AUTH, (m, comments) => m.some((x) => ['ready', 'failed'].includes(JSON.parse(x.data).type)) && comments >= 1, 480_000);
     assert.equal(live.status, 200);
     assert.match(live.contentType, /^text\/event-stream/);
     const events = live.messages.map((m) => JSON.parse(m.data) as { id: number; type: string; message: string });

@@ -219,7 +219,9 @@ export function webRouter(deps: ApiDeps): Router {
           s.state = st?.state ?? 'no container';
           s.health = st ? st.health : null;
         }
-        await Promise.all(services.map(async (s) => { s.logs = await worker.tail(env.id, s.service, LOG_LINES); }));
+        await Promise.all(services.map(async (s) => {
+          s.logs = await worker.tail(env.id, s.service, LOG_LINES).catch((err) => `(the logs of ${s.service} are unavailable: ${errorMessage(err)})`);
+        }));
       } catch (err) {
         workerProblem = `Service state and logs are unavailable: ${errorMessage(err)}`;
       }

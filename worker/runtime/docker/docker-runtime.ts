@@ -358,12 +358,16 @@ export class DockerRuntime implements Runtime {
     const c = this.docker.getContainer(containerName(env.project, service));
     const info = await c.inspect().catch((err) => (isNotFound(err) ? undefined : Promise.reject(err)));
     if (!info || info.Config.Labels?.[LABEL_ENV] !== env.id) return undefined;
+    // A container being removed (teardown, a failed start) has no logs to give: as if it were gone.
+    const gone = (err: unknown) => (isNotFound(err) || isConflict(err) ? undefined : Promise.reject(err));
     if (!opts.follow) {
-      const buf = (await c.logs({ stdout: true, stderr: true, tail: opts.tail, follow: false })) as unknown as Buffer;
+      const buf = (await c.logs({ stdout: true, stderr: true, tail: opts.tail, follow: false }).catch(gone)) as unknown as Buffer | undefined;
+      if (buf === undefined) return undefined;
       const text = info.Config.Tty ? String(buf) : demux(Buffer.isBuffer(buf) ? buf : Buffer.from(String(buf)));
       return Readable.from([text]);
     }
-    const raw = (await c.logs({ stdout: true, stderr: true, tail: opts.tail, follow: true })) as unknown as Readable;
+    const raw = (await c.logs({ stdout: true, stderr: true, tail: opts.tail, follow: true }).catch(gone)) as unknown as Readable | undefined;
+    if (!raw) return undefined;
     const out = new PassThrough();
     if (info.Config.Tty) raw.pipe(out);
     else this.docker.modem.demuxStream(raw, out, out);

@@ -100,6 +100,19 @@ describe('web sign-in, CSRF and escaping (HTTP level)', () => {
     assert.doesNotMatch(ready.html, new RegExp(`data-env="${mine}"`), 'a queued environment is not ready');
   });
 
+  it('when the live stream of a page is asked for without signing in, then it is refused; signed in, it streams the timeline', async () => {
+    const name = uniqueName('live');
+    assert.equal((await h.api('PUT', `/api/v1/environments/${name}`, { template: 'shop' })).status, 202);
+    const anonymous = await fetch(`${h.baseUrl}/environments/${name}/live`, { headers: { accept: 'text/event-stream' } });
+    assert.equal(anonymous.status, 401);
+    await anonymous.body?.cancel();
+    const v = await signIn(h.baseUrl, TOKEN);
+    const live = await readEvents(`${h.baseUrl}/environments/${name}/live`, { cookie: v.cookie }, (m) => m.some((x) => x.event === 'environment') && m.some((x) => x.event === 'message'), 30_000);
+    assert.equal(live.status, 200);
+    assert.equal(JSON.parse(live.messages.find((m) => m.event === 'message')!.data).type, 'requested');
+    assert.equal(JSON.parse(live.messages.find((m) => m.event === 'environment')!.data).status, 'queued');
+  });
+
   it('when a proxy header comes from an address that is not trusted, then it is ignored', async () => {
     const res = await visitor(h.baseUrl).get('/', { 'x-forwarded-user': 'mallory' });
     assert.equal(res.status, 303);

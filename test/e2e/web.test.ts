@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { projectRoot } from '../../core/config.js';
@@ -42,6 +42,8 @@ describe('the QA web pages in a browser', () => {
   let h: Harness;
   let browser: Browser;
   before(async () => {
+    // This run's screenshots only: a failure shot of an earlier run must not linger beside them.
+    rmSync(SHOTS, { recursive: true, force: true });
     mkdirSync(SHOTS, { recursive: true });
     // The machine is shared: health may take long when it is busy; this file tests the pages, not speed.
     h = await startHarness({ env: { MAYFLY_HEALTH_TIMEOUT: '5m' } });

@@ -10,6 +10,7 @@ import { githubRouter } from './routes/github.js';
 import { slackRouter } from './routes/slack.js';
 import { healthRouter, templatesRouter } from './routes/meta.js';
 import { seedsRouter } from './routes/seeds.js';
+import { webErrorPage, webRouter } from './web/pages.js';
 
 /** Builds the web process's Express app from its dependencies; listens nowhere itself. */
 export function createApp(deps: ApiDeps): Express {
@@ -34,7 +35,10 @@ export function createApp(deps: ApiDeps): Express {
   v1.use('/seeds', seedsRouter(deps));
   v1.use(() => { throw new NotFoundError('ROUTE_NOT_FOUND', 'no such API route; see the README for the v1 API'); });
   app.use('/api/v1', v1);
+  // The QA web pages (api/web): sign-in, the environments table, the form, each environment's page.
+  app.use(webRouter(deps));
   app.use((req) => { throw new NotFoundError('ROUTE_NOT_FOUND', `no route for ${req.method} ${req.path}`); });
+  app.use(webErrorPage(deps));
   app.use(errorHandler(deps.logger));
   return app;
 }

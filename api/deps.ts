@@ -6,6 +6,7 @@ import type { NotificationStore } from '../core/store/notifications.js';
 import type { TemplateCatalog } from '../core/templates.js';
 import type { DatasetCatalog } from '../core/seeds.js';
 import type { SnapshotStore } from '../core/store/snapshots.js';
+import type { WorkerClient } from './worker-client.js';
 
 /** What the web process's composition root hands to createApp. No Docker here, by design. */
 export interface ApiDeps {
@@ -20,4 +21,6 @@ export interface ApiDeps {
   notifications: NotificationStore;
   /** Readiness probes of the engines the API depends on; each rejects when its engine is down. */
   probes: { postgres: () => Promise<void>; redis: () => Promise<void> };
+  /** The worker's internal endpoint (service state, logs); default: config.web.workerInternalUrl. */
+  worker?: WorkerClient;
 }

@@ -5,6 +5,7 @@ import { parseDuration } from './duration.js';
 import { CLONE_STRATEGIES, type CloneStrategy } from './seeds.js';
 import { loadDoorsConfig, type DoorsConfig } from './config-doors.js';
 import { loadRouterConfig, type RouterConfig } from './config-router.js';
+import { loadWebConfig, type WebConfig } from './config-web.js';
 import type { TeamDirectory } from './principal.js';
 import { checkDefaultsWithinPolicy, loadPolicyConfig } from './config-policy.js';
 import { loadRegistryCredentials, type RegistryCredentials } from './config-registry.js';
@@ -56,6 +57,8 @@ export interface Config {
   registryAuth: RegistryCredentials;
   /** The router: environment addresses and sleep (see core/config-router.ts). */
   router: RouterConfig;
+  /** Web sign-in and the worker's internal endpoint (see core/config-web.ts). */
+  web: WebConfig;
 }
 
 export class ConfigError extends Error {
@@ -197,6 +200,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     policy: loadPolicyConfig(env, registry, env.DOCKER_HOST),
     registryAuth: loadRegistryCredentials(env, registry),
     router: loadRouterConfig(env, { duration, int }),
+    web: loadWebConfig(env, { duration, url, int }),
   };
   checkDefaultsWithinPolicy(config.defaultLimits, config.policy);
   if (config.cloneStrategy !== 'auto' && !CLONE_STRATEGIES.includes(config.cloneStrategy)) {

@@ -11,6 +11,7 @@ import { redisOptions } from '../core/redis.js';
 import { migrate } from '../core/store/migrations.js';
 import { buildWorkerContext } from './compose.js';
 import { WorkerService } from './service.js';
+import { startInternalServer } from './internal-http.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -27,6 +28,13 @@ async function main(): Promise<void> {
   const ctx = await buildWorkerContext(config, pool, docker, queues, logger);
   const service = new WorkerService(ctx, connection);
   await service.start();
+  // Service state and logs for the web process, which never opens the Docker socket itself.
+  // A port in use does not stop the worker: its jobs matter more; the pages then say the state is unavailable.
+  const internal = await startInternalServer(ctx, { port: config.web.workerInternalPort, secret: config.web.workerInternalSecret }).catch((err) => {
+    logger.error({ err, port: config.web.workerInternalPort }, 'cannot serve the internal endpoint (MAYFLY_WORKER_INTERNAL_PORT): web pages will not show service state or logs');
+    return undefined;
+  });
+  if (internal) logger.info({ url: internal.url }, 'internal endpoint listening (service state, logs)');
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -34,6 +42,7 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'stopping: letting running jobs finish');
     await service.close();
+    await internal?.close().catch(() => undefined);
     await queues.close().catch(() => undefined);
     await pool.end().catch(() => undefined);
     logger.info('worker stopped');

@@ -9,6 +9,9 @@ import { deployEnvironment } from '../../core/deploy.js';
 import { NAME_PATTERN, validateEnvironmentRequest, type ValidRequest } from '../../core/requests.js';
 import type { ApiDeps } from '../deps.js';
 import { presentEnvironment, presentEvent } from '../presenters.js';
+import { lastEventId, streamEvents, wantsEventStream } from '../sse.js';
+import { workerClientOf } from '../worker-client.js';
+import { MAX_LOG_TAIL } from '../../core/internal-api.js';
 
 const MAX_WAIT_SECONDS = 900;
 /** How long a PUT for a name that is being torn down waits for the teardown before creating. */
@@ -41,6 +44,7 @@ function doorOf(req: Request): Door {
 export function environmentsRouter(deps: ApiDeps): Router {
   const { store, queues, catalog, config } = deps;
   const router = Router();
+  const worker = workerClientOf(deps);
   const present = (env: Environment) => presentEnvironment(env, config.publicUrl, catalog.has(env.template) ? catalog.get(env.template).entryService : undefined);
 
   async function find(name: string): Promise<Environment> {
@@ -126,7 +130,30 @@ export function environmentsRouter(deps: ApiDeps): Router {
 
   router.get('/:name/events', async (req, res) => {
     const env = await find(pathName(req));
+    // Accept: text/event-stream: the timeline live (past events first), until it is destroyed.
+    if (wantsEventStream(req)) return streamEvents(req, res, store, env, { afterId: lastEventId(req), heartbeatMs: config.web.sseHeartbeatMs });
     res.json({ environment: env.name, id: env.id, events: (await store.events(env.id)).map(presentEvent) });
+  });
+
+  /** A service's output as text, streamed from the worker (which alone reads Docker). */
+  router.get('/:name/logs', async (req, res) => {
+    const env = await find(pathName(req));
+    const template = catalog.has(env.template) ? catalog.get(env.template) : undefined;
+    const service = typeof req.query.service === 'string' && req.query.service ? req.query.service : template?.entryService ?? '';
+    const tailText = typeof req.query.tail === 'string' && req.query.tail !== '' ? req.query.tail : '100';
+    const tail = Number(tailText);
+    const problems = [];
+    if (template && !template.images[service]) problems.push({ field: 'service', message: `template "${template.name}" has no service "${service.slice(0, 40)}"; services: ${Object.keys(template.images).join(', ')}` });
+    if (!Number.isInteger(tail) || tail < 0 || tail > MAX_LOG_TAIL) problems.push({ field: 'tail', message: `must be a number of lines from 0 to ${MAX_LOG_TAIL}` });
+    if (problems.length) throw new InputError(`invalid query: ${problems.map((p) => p.field).join(', ')}`, problems);
+    const follow = req.query.follow === 'true' || req.query.follow === '1';
+    const abort = new AbortController();
+    res.on('close', () => abort.abort());
+    const stream = await worker.logs(env.id, service, { tail, follow }, abort.signal);
+    res.status(200).set({ 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' });
+    res.flushHeaders();
+    stream.on('error', () => res.end());
+    stream.pipe(res);
   });
 
   router.post('/:name/extend', async (req, res) => {

@@ -23,6 +23,8 @@ import { buildWorkerContext } from '../../worker/compose.js';
 import type { WorkerContext } from '../../worker/context.js';
 import { EnvironmentRouter } from '../../api/router/router.js';
 import { resolveLocalhostSubdomains } from './localhost-dns.js';
+import { startInternalServer } from '../../worker/internal-http.js';
+import { WorkerClient } from '../../api/worker-client.js';
 
 export const TOKEN = 'test-secret-0123456789';
 export const AUTH = { Authorization: `Bearer ${TOKEN}` };
@@ -91,10 +93,13 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
   const ctx: WorkerContext = await buildWorkerContext(config, pool, docker, queues, logger);
   const runtime = ctx.runtime as DockerRuntime;
   const notifications = ctx.notifications;
+  // The worker's internal endpoint (service state, logs) on port 0; the app is given its address.
+  const internal = await startInternalServer(ctx, { port: 0, secret: config.web.workerInternalSecret });
 
   const app = createApp({
     config, store, queues, catalog, logger, notifications, datasets: ctx.datasets, snapshots: ctx.snapshots,
     probes: { postgres: async () => { await pool.query('SELECT 1'); }, redis: async () => { await redis.ping(); } },
+    worker: new WorkerClient(internal.url, config.web.workerInternalSecret),
   });
   server.on('request', app);
   const router = new EnvironmentRouter({ config, store, queues, catalog, logger });
@@ -129,10 +134,12 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
       // Golden snapshots (and anything else) made by this harness's instance.
       const { Volumes } = await docker.listVolumes({ filters: { label: [`mayfly.instance=${config.instance}`] } });
       for (const v of Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => undefined);
+      server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
       routerServer.closeAllConnections();
       await new Promise((resolve) => routerServer.close(resolve));
       await router.close().catch(() => undefined);
+      await internal.close();
       await queues.provision.obliterate({ force: true }).catch(() => undefined);
       await queues.lifecycle.obliterate({ force: true }).catch(() => undefined);
       await queues.close().catch(() => undefined);

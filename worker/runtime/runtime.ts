@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { StackSpec } from '../../core/stack/model.js';
+import type { ServiceStatus } from '../../core/internal-api.js';
 
 /**
  * What the worker needs from a container engine. worker/runtime/docker implements it on the
@@ -63,6 +64,13 @@ export interface Runtime {
    * that is missing, and waits until every service is healthy, like up(). Host ports change.
    */
   start(env: EnvironmentRef, stack: StackSpec, opts: { healthTimeoutMs: number; onProgress?: ProgressFn; signal?: AbortSignal }): Promise<ServiceState[]>;
+  /** The state of each of the environment's containers (by label), for the web pages. */
+  services(envId: string): Promise<ServiceStatus[]>;
+  /**
+   * A service's output as a text stream: the last `tail` lines, then (with `follow`) new lines
+   * until the container goes away or the stream is destroyed. Undefined when there is no such container.
+   */
+  logStream(env: EnvironmentRef, service: string, opts: { tail: number; follow: boolean }): Promise<Readable | undefined>;
   /** Removes every container, network and volume labeled with the environment's id. */
   remove(envId: string): Promise<RemovalReport>;
   /** Every object that carries a mayfly.env label. */

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import { PermanentFailure, MayflyError } from '../../../core/errors.js';
 import {
@@ -10,6 +10,7 @@ import {
 import type { ServiceSpec, StackSpec } from '../../../core/stack/model.js';
 import { registryOf } from '../../../core/stack/policy.js';
 import type { RegistryCredentials } from '../../../core/config-registry.js';
+import type { ServiceStatus } from '../../../core/internal-api.js';
 import type { EnvironmentRef, OwnedObjects, ProgressFn, PulledImage, RemovalReport, Runtime, ServiceState } from '../runtime.js';
 import { dockerMessage, dockerStatus, isConflict, isNotFound } from './errors.js';
 import { demux } from './streams.js';
@@ -373,6 +374,49 @@ export class DockerRuntime implements Runtime {
       }
     }
     return report;
+  }
+
+  async services(envId: string): Promise<ServiceStatus[]> {
+    const list = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL_ENV}=${envId}`, `${LABEL_INSTANCE}=${this.instance}`] } });
+    const states = await Promise.all(list.map(async (c): Promise<ServiceStatus | undefined> => {
+      const info = await this.docker.getContainer(c.Id).inspect().catch((err) => (isNotFound(err) ? undefined : Promise.reject(err)));
+      if (!info) return undefined;
+      const health = info.State.Health?.Status;
+      return {
+        service: info.Config.Labels?.[LABEL_COMPOSE_SERVICE] ?? info.Name.replace(/^\//, ''),
+        state: info.State.Status,
+        running: info.State.Running,
+        health: health === 'healthy' || health === 'unhealthy' || health === 'starting' ? health : 'none',
+        image: info.Config.Image,
+        imageId: info.Image,
+        startedAt: info.State.Running && info.State.StartedAt ? new Date(info.State.StartedAt).toISOString() : null,
+      };
+    }));
+    return states.filter((s): s is ServiceStatus => !!s).sort((a, b) => a.service.localeCompare(b.service));
+  }
+
+  async logStream(env: EnvironmentRef, service: string, opts: { tail: number; follow: boolean }): Promise<Readable | undefined> {
+    const c = this.docker.getContainer(containerName(env.project, service));
+    const info = await c.inspect().catch((err) => (isNotFound(err) ? undefined : Promise.reject(err)));
+    if (!info || info.Config.Labels?.[LABEL_ENV] !== env.id) return undefined;
+    // A container being removed (teardown, a failed start) has no logs to give: as if it were gone.
+    const gone = (err: unknown) => (isNotFound(err) || isConflict(err) ? undefined : Promise.reject(err));
+    if (!opts.follow) {
+      const buf = (await c.logs({ stdout: true, stderr: true, tail: opts.tail, follow: false }).catch(gone)) as unknown as Buffer | undefined;
+      if (buf === undefined) return undefined;
+      const text = info.Config.Tty ? String(buf) : demux(Buffer.isBuffer(buf) ? buf : Buffer.from(String(buf)));
+      return Readable.from([text]);
+    }
+    const raw = (await c.logs({ stdout: true, stderr: true, tail: opts.tail, follow: true }).catch(gone)) as unknown as Readable | undefined;
+    if (!raw) return undefined;
+    const out = new PassThrough();
+    if (info.Config.Tty) raw.pipe(out);
+    else this.docker.modem.demuxStream(raw, out, out);
+    // The container went away (teardown): the log ends. The reader left: stop following.
+    raw.on('end', () => out.end());
+    raw.on('error', (err) => out.destroy(err));
+    out.on('close', () => raw.destroy());
+    return out;
   }
 
   async listOwned(): Promise<OwnedObjects> {

@@ -1,0 +1,295 @@
+/**
+ * The QA web pages: the environments table, the new-environment form and an environment's page,
+ * server-rendered (api/views) and usable without JavaScript; the live status and timeline are a
+ * progressive enhancement (api/public/live.js over server-sent events). Every change goes through
+ * the same core functions as REST (validateEnvironmentRequest + deployEnvironment, core/actions),
+ * every POST carries the session's CSRF token, and every POST answers with a redirect (PRG).
+ */
+import { randomBytes } from 'node:crypto';
+import express, { Router, type NextFunction, type Request, type Response } from 'express';
+import { destroyEnvironment, extendEnvironment, resetEnvironmentData } from '../../core/actions.js';
+import { deployEnvironment } from '../../core/deploy.js';
+import { STATUSES, type Environment, type Status } from '../../core/domain.js';
+import { formatDuration } from '../../core/duration.js';
+import { InputError, MayflyError, errorMessage, type FieldProblem } from '../../core/errors.js';
+import { parseImageRef } from '../../core/image-ref.js';
+import { NAME_PATTERN, validateEnvironmentRequest } from '../../core/requests.js';
+import type { ApiDeps } from '../deps.js';
+import { presentEnvironment, presentEvent } from '../presenters.js';
+import { streamEvents } from '../sse.js';
+import { workerClientOf } from '../worker-client.js';
+import { PUBLIC_DIR, Views } from './render.js';
+import { SessionKeeper } from './session.js';
+
+const LOG_LINES = 40;
+const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/** "in 3h59m", "expired", or "" for a destroyed one. */
+function expiresIn(env: Environment): string {
+  if (env.status === 'destroyed') return '';
+  const s = Math.round((env.expiresAt.getTime() - Date.now()) / 1000);
+  return s > 0 ? `in ${formatDuration(s)}` : 'expired';
+}
+
+/** Service -> tag (or the whole reference when it has none), as the table shows it. */
+function tagsOf(env: Environment): { service: string; tag: string }[] {
+  return Object.entries(env.images).map(([service, image]) => ({ service, tag: parseImageRef(image)?.tag ?? image }));
+}
+
+/** Only local paths: `next` must not send a signed-in person to another site. */
+function safeNext(value: unknown): string {
+  return typeof value === 'string' && /^\/(?![/\\])/.test(value) ? value : '/';
+}
+
+export function webRouter(deps: ApiDeps): Router {
+  const { config, store, catalog } = deps;
+  const views = new Views();
+  const sessions = new SessionKeeper(config);
+  const worker = workerClientOf(deps);
+  const router = Router();
+  if (config.web.sessionSecretGenerated) {
+    deps.logger.warn('MAYFLY_SESSION_SECRET is not set: a random one was made for this process, so web sessions end when it restarts');
+  }
+  const entry = (env: Environment) => (catalog.has(env.template) ? catalog.get(env.template).entryService : undefined);
+  const present = (env: Environment) => presentEnvironment(env, config.publicUrl, entry(env));
+
+  const page = (req: Request, res: Response, view: string, context: Record<string, unknown>, status = 200) => {
+    res.status(status).set({ 'Content-Security-Policy': CSP, 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'same-origin', 'Cache-Control': 'no-store' });
+    res.type('html').send(views.render(view, {
+      ...context,
+      user: req.principal ? { name: req.principal.name, team: req.principal.team, viaProxy: req.signedInBy === 'proxy' } : undefined,
+      csrf: req.session ? sessions.csrfToken(req.session) : '',
+      flash: sessions.takeFlash(req, res),
+    }));
+  };
+  const back = (res: Response, to: string, kind: 'ok' | 'error', text: string) => {
+    sessions.flash(res, { kind, text });
+    res.redirect(303, to);
+  };
+
+  const session = sessions.middleware();
+  const form = express.urlencoded({ extended: false, limit: '32kb' });
+  /** Pages for signed-in people only; others go to the sign-in page and come back. */
+  const signedIn = (req: Request, res: Response, next: NextFunction) => {
+    if (req.principal) return next();
+    res.redirect(303, `/sign-in?next=${encodeURIComponent(req.originalUrl)}`);
+  };
+  /** Every form POST carries the session's CSRF token (a hidden field), else 403 and a page saying so. */
+  const csrf = (req: Request, res: Response, next: NextFunction) => {
+    if (sessions.checkCsrf(req.session, (req.body as Record<string, unknown> | undefined)?._csrf)) return next();
+    page(req, res, 'forbidden', { title: 'Form refused' }, 403);
+  };
+  const post = [session, form, csrf];
+
+  router.use('/static', express.static(PUBLIC_DIR, { maxAge: '1h', index: false }));
+
+  // ---- sign-in -------------------------------------------------------------------------------
+  router.get('/sign-in', session, (req, res) => {
+    if (req.principal) return res.redirect(303, safeNext(req.query.next));
+    page(req, res, 'sign-in', { title: 'Sign in', next: safeNext(req.query.next), noTokens: config.apiTokens.length === 0 });
+  });
+
+  router.post('/sign-in', ...post, (req, res) => {
+    const body = req.body as Record<string, unknown>;
+    const next = safeNext(body.next);
+    const name = typeof body.token === 'string' && body.token ? sessions.tokenName(body.token.trim()) : undefined;
+    if (!name) {
+      return page(req, res, 'sign-in', { title: 'Sign in', next, error: 'That token is not valid. Ask an administrator for yours (MAYFLY_API_TOKENS).' }, 401);
+    }
+    sessions.start(res, name);
+    sessions.flash(res, { kind: 'ok', text: `Signed in as ${name}.` });
+    res.redirect(303, next);
+  });
+
+  router.post('/sign-out', ...post, (req, res) => {
+    sessions.start(res);
+    res.redirect(303, '/sign-in');
+  });
+
+  // ---- the environments table ------------------------------------------------------------------
+  router.get('/', session, signedIn, async (req, res) => {
+    const q = req.query;
+    const mine = q.mine === '1' || q.mine === 'on';
+    const template = typeof q.template === 'string' && catalog.has(q.template) ? q.template : '';
+    const status = typeof q.status === 'string' && (STATUSES as readonly string[]).includes(q.status) ? (q.status as Status) : '';
+    const list = await store.list({
+      statuses: status ? [status] : STATUSES.filter((s) => s !== 'destroyed'),
+      ...(template ? { template } : {}),
+      ...(mine ? { owner: req.principal!.name } : {}),
+    });
+    const rows = list.map((env) => {
+      const p = present(env) as ReturnType<typeof present> & { queuePosition?: number | null };
+      return { ...p, tags: tagsOf(env), expiresIn: expiresIn(env), queuePosition: p.queuePosition ?? null, canAct: env.status !== 'destroying' && env.status !== 'destroyed' };
+    });
+    page(req, res, 'list', {
+      title: 'Environments', rows,
+      filters: { mine, template, status },
+      templates: catalog.list().map((t) => ({ name: t.name, selected: t.name === template })),
+      statuses: STATUSES.map((s) => ({ name: s, selected: s === status })),
+    });
+  });
+
+  // ---- the new-environment form ----------------------------------------------------------------
+  /** The form's fields for a template: its defaults, overlaid with what the person typed. */
+  async function formContext(templateName: string, values: Record<string, string>, problems: FieldProblem[]) {
+    const template = catalog.has(templateName) ? catalog.get(templateName) : catalog.list()[0];
+    const saved = template ? (await deps.snapshots.list()).filter((s) => s.kind === 'saved' && s.status === 'ready' && s.template === template.name) : [];
+    const errorOf = (field: string) => problems.filter((p) => p.field === field).map((p) => p.message).join('; ') || undefined;
+    const known = new Set(['template', 'name', 'tag', 'seed', 'ttl', ...Object.keys(template?.images ?? {}).map((s) => `images.${s}`)]);
+    return {
+      title: 'New environment',
+      values,
+      templates: catalog.list().map((t) => ({ name: t.name, description: t.description, selected: t.name === template?.name })),
+      template: template && {
+        name: template.name,
+        description: template.description,
+        services: Object.entries(template.images).map(([service, img]) => ({
+          service, image: img.image, taggable: img.taggable, defaultTag: parseImageRef(img.image)?.tag ?? 'latest',
+          value: values[`images.${service}`] ?? '', error: errorOf(`images.${service}`),
+        })),
+        seeds: [...template.seeds.allowed, ...saved.map((s) => s.dataset)]
+          .map((name) => ({ name, selected: name === (values.seed ?? template.seeds.default) })),
+        ttlDefault: formatDuration(template.ttl.defaultSeconds),
+        ttlMax: formatDuration(template.ttl.maxSeconds),
+      },
+      errors: { name: errorOf('name'), template: errorOf('template'), tag: errorOf('tag'), seed: errorOf('seed'), ttl: errorOf('ttl') },
+      // Problems with no field of their own on the form (shown above it).
+      otherErrors: problems.filter((p) => !known.has(p.field)),
+      hasErrors: problems.length > 0,
+    };
+  }
+
+  router.get('/environments/new', session, signedIn, async (req, res) => {
+    const values: Record<string, string> = {};
+    for (const key of ['name', 'tag', 'seed', 'ttl']) if (typeof req.query[key] === 'string') values[key] = req.query[key] as string;
+    page(req, res, 'new', await formContext(typeof req.query.template === 'string' ? req.query.template : '', values, []));
+  });
+
+  router.post('/environments', ...post, signedIn, async (req, res) => {
+    const body = req.body as Record<string, unknown>;
+    const values: Record<string, string> = {};
+    for (const [k, v] of Object.entries(body)) if (typeof v === 'string' && k !== '_csrf') values[k] = v.trim();
+    // The form's fields as a REST body: empty fields are left out, so the template's defaults apply.
+    const request: Record<string, unknown> = { template: values.template ?? '' };
+    for (const key of ['name', 'tag', 'seed', 'ttl']) if (values[key]) request[key] = values[key];
+    const images: Record<string, string> = {};
+    for (const [k, v] of Object.entries(values)) if (k.startsWith('images.') && v) images[k.slice(7)] = v;
+    if (Object.keys(images).length) request.images = images;
+    try {
+      const seed = typeof request.seed === 'string' && NAME_PATTERN.test(request.seed) ? await deps.snapshots.savedDataset(request.seed) : undefined;
+      const valid = validateEnvironmentRequest(request, catalog, undefined, seed && seed.template === request.template ? [request.seed as string] : []);
+      const name = valid.name ?? `${valid.template}-${randomBytes(3).toString('hex')}`.slice(0, 63);
+      const { env } = await deployEnvironment(deps, {
+        name, template: valid.template, owner: req.principal!.name, images: valid.images, seed: valid.seed, ttlSeconds: valid.ttlSeconds, door: 'web',
+      }, { ttlGiven: valid.ttlGiven, createOnly: true, principal: req.principal! });
+      back(res, `/environments/${env.name}`, 'ok', `Environment ${env.name} requested: it is ${env.status}.`);
+    } catch (err) {
+      let problems: FieldProblem[];
+      if (err instanceof InputError) problems = err.problems.length ? err.problems : [{ field: '(form)', message: err.message }];
+      else if (err instanceof MayflyError && (err.code === 'NAME_TAKEN' || err.code === 'ENVIRONMENT_DESTROYING')) problems = [{ field: 'name', message: err.message }];
+      else throw err;
+      page(req, res, 'new', await formContext(values.template ?? '', values, problems), 400);
+    }
+  });
+
+  // ---- an environment's page -------------------------------------------------------------------
+  const byName = async (req: Request): Promise<Environment | undefined> => {
+    const name = String(req.params.name);
+    return NAME_PATTERN.test(name) ? store.getByName(name) : undefined;
+  };
+  const notFound = (req: Request, res: Response) => {
+    const name = String(req.params.name ?? '');
+    page(req, res, 'not-found', { title: 'No such environment', name, canCreate: NAME_PATTERN.test(name) }, 404);
+  };
+
+  router.get('/environments/:name', session, signedIn, async (req, res) => {
+    const env = await byName(req);
+    if (!env) return notFound(req, res);
+    const template = catalog.has(env.template) ? catalog.get(env.template) : undefined;
+    const events = (await store.events(env.id)).map(presentEvent);
+    const services = Object.keys(env.images).map((service) => ({
+      service, image: env.images[service], digest: env.digests[service] ?? null, state: null as string | null, health: null as string | null, logs: '',
+    }));
+    let workerProblem: string | undefined;
+    if (env.status !== 'destroyed') {
+      try {
+        const states = await worker.services(env.id);
+        for (const s of services) {
+          const st = states.find((x) => x.service === s.service);
+          s.state = st?.state ?? 'no container';
+          s.health = st ? st.health : null;
+        }
+        await Promise.all(services.map(async (s) => {
+          s.logs = await worker.tail(env.id, s.service, LOG_LINES).catch((err) => `(the logs of ${s.service} are unavailable: ${errorMessage(err)})`);
+        }));
+      } catch (err) {
+        workerProblem = `Service state and logs are unavailable: ${errorMessage(err)}`;
+      }
+    }
+    const p = present(env) as ReturnType<typeof present> & { queuePosition?: number | null };
+    page(req, res, 'detail', {
+      title: env.name,
+      env: { ...p, tags: tagsOf(env), expiresIn: expiresIn(env), queuePosition: p.queuePosition ?? null },
+      services, events, workerProblem,
+      lastEventId: events.at(-1)?.id ?? 0,
+      live: env.status !== 'destroyed',
+      canExtend: ['queued', 'provisioning', 'ready', 'failed'].includes(env.status),
+      canReset: !!env.seed && ['ready', 'failed'].includes(env.status),
+      canDestroy: env.status !== 'destroyed' && env.status !== 'destroying',
+      ttlDefault: template ? formatDuration(template.ttl.defaultSeconds) : '4h',
+      ttlMax: template ? formatDuration(template.ttl.maxSeconds) : '',
+    });
+  });
+
+  /** Status and timeline, live: the page's EventSource (same events as the REST stream, plus the environment). */
+  router.get('/environments/:name/live', session, async (req, res) => {
+    if (!req.principal) return res.status(401).type('text').send('sign in first');
+    const env = await byName(req);
+    if (!env) return res.status(404).type('text').send('no such environment');
+    const after = Number(req.get('last-event-id') ?? req.query.lastEventId ?? 0);
+    await streamEvents(req, res, store, env, { afterId: Number.isSafeInteger(after) && after > 0 ? after : 0, heartbeatMs: config.web.sseHeartbeatMs, present });
+  });
+
+  /** extend / reset data / destroy: core/actions, as every door; the outcome is a flash message. */
+  const action = (run: (env: Environment, req: Request) => Promise<string>) => async (req: Request, res: Response) => {
+    const env = await byName(req);
+    if (!env) return notFound(req, res);
+    const to = typeof req.body?.back === 'string' && req.body.back === 'list' ? '/' : `/environments/${env.name}`;
+    try {
+      back(res, to, 'ok', await run(env, req));
+    } catch (err) {
+      if (!(err instanceof MayflyError) || err.status >= 500) throw err;
+      const problems = err instanceof InputError ? err.problems.map((p) => `${p.field} ${p.message}`).join('; ') : '';
+      back(res, to, 'error', problems || err.message);
+    }
+  };
+  router.post('/environments/:name/extend', ...post, signedIn, action(async (env, req) => {
+    const moved = await extendEnvironment(deps, req.principal!, env, (req.body as Record<string, unknown>).ttl);
+    return `Extended: ${moved.name} now expires ${expiresIn(moved)}.`;
+  }));
+  router.post('/environments/:name/reset-data', ...post, signedIn, action(async (env, req) => {
+    await resetEnvironmentData(deps, req.principal!, env);
+    return `Resetting the data of ${env.name} to the ${env.seed} dataset.`;
+  }));
+  router.post('/environments/:name/destroy', ...post, signedIn, action(async (env, req) => {
+    await destroyEnvironment(deps, req.principal!, env, 'destroyed from the web page');
+    return `Destroying ${env.name}.`;
+  }));
+
+  return router;
+}
+
+/** Errors on web pages: a page, not JSON (only 5xx are logged). */
+export function webErrorPage(deps: ApiDeps) {
+  const views = new Views();
+  return (err: unknown, req: Request, res: Response, next: NextFunction) => {
+    if (req.path.startsWith('/api/') || !(req.accepts(['json', 'html']) === 'html')) return next(err);
+    const status = err instanceof MayflyError ? err.status : 500;
+    if (status >= 500) deps.logger.error({ err, requestId: req.requestId, path: req.path }, 'web page failed');
+    if (res.headersSent) return res.end();
+    res.status(status).set('Content-Security-Policy', CSP).type('html').send(views.render('error', {
+      title: 'Something went wrong', status,
+      message: status < 500 ? errorMessage(err) : `Mayfly could not answer (request ${req.requestId ?? '-'}); the server log has the details.`,
+    }));
+  };
+}

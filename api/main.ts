@@ -18,7 +18,7 @@ import { createApp } from './app.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  const logger = createLogger(config.logLevel, 'mayfly-web');
+  const logger = createLogger(config.logLevel, 'mayfly-web', { format: config.ops.logFormat });
   const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 20 });
   pool.on('error', (err) => logger.error({ err }, 'postgres pool error'));
   await migrate(pool);

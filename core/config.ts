@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { parseDuration } from './duration.js';
 import { CLONE_STRATEGIES, type CloneStrategy } from './seeds.js';
 import { loadDoorsConfig, type DoorsConfig } from './config-doors.js';
+import { loadOpsConfig, type OpsConfig } from './config-ops.js';
 import type { TeamDirectory } from './principal.js';
 
 /**
@@ -46,6 +47,8 @@ export interface Config {
   defaultLimits: { memoryBytes: number; nanoCpus: number; pids: number };
   /** Doors and notifications (see core/config-doors.ts). */
   doors: DoorsConfig;
+  /** Metrics access and log format (see core/config-ops.ts). */
+  ops: OpsConfig;
 }
 
 export class ConfigError extends Error {
@@ -183,6 +186,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       pids: int('MAYFLY_DEFAULT_PIDS', 256, 16, 100000),
     }),
     doors: loadDoorsConfig(env, { duration, url, int }),
+    ops: loadOpsConfig(env, { int }),
   };
   if (config.cloneStrategy !== 'auto' && !CLONE_STRATEGIES.includes(config.cloneStrategy)) {
     throw new ConfigError('MAYFLY_CLONE_STRATEGY', `must be auto, ${CLONE_STRATEGIES.join(', ')}; got "${config.cloneStrategy}"`);

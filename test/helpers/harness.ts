@@ -21,6 +21,8 @@ import { DockerRuntime } from '../../worker/runtime/docker/docker-runtime.js';
 import { WorkerService } from '../../worker/service.js';
 import { buildWorkerContext } from '../../worker/compose.js';
 import type { WorkerContext } from '../../worker/context.js';
+import { serveWorkerMetrics } from '../../worker/metrics.js';
+import type { DestinationStream } from 'pino';
 
 export const TOKEN = 'test-secret-0123456789';
 export const AUTH = { Authorization: `Bearer ${TOKEN}` };
@@ -36,13 +38,15 @@ export interface Harness {
   runtime: DockerRuntime;
   worker: WorkerService | undefined;
   ctx: WorkerContext;
+  /** The worker's /metrics, served as worker/main.ts serves it (on 127.0.0.1, port 0 here). */
+  workerMetricsUrl: string;
   startWorker(): Promise<void>;
   stopWorker(): Promise<void>;
   api(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
   close(): Promise<void>;
 }
 
-export async function startHarness(opts: { env?: Record<string, string>; worker?: boolean } = {}): Promise<Harness> {
+export async function startHarness(opts: { env?: Record<string, string>; worker?: boolean; logDestination?: DestinationStream } = {}): Promise<Harness> {
   const suffix = randomBytes(4).toString('hex');
   const dbName = `mayfly_test_${suffix}`;
   const admin = new pg.Client({ connectionString: ADMIN_URL });
@@ -69,7 +73,7 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...opts.env,
   });
-  const logger = createLogger(config.logLevel, 'mayfly-test');
+  const logger = createLogger(config.logLevel, 'mayfly-test', opts.logDestination ? { destination: opts.logDestination } : {});
   const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 10 });
   await migrate(pool);
   const catalog = await TemplateCatalog.load(config.templatesDir, config.registry, config.defaultLimits);
@@ -86,9 +90,10 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
     probes: { postgres: async () => { await pool.query('SELECT 1'); }, redis: async () => { await redis.ping(); } },
   });
   server.on('request', app);
+  const workerMetrics = await serveWorkerMetrics(ctx.metrics.registry, { port: 0 });
 
   const h: Harness = {
-    config, baseUrl, pool, store, queues, docker, runtime, ctx, worker: undefined,
+    config, baseUrl, pool, store, queues, docker, runtime, ctx, worker: undefined, workerMetricsUrl: workerMetrics.url,
     async startWorker() {
       h.worker = new WorkerService(ctx, redisOptions(config.redisUrl, 'worker'));
       await h.worker.start();
@@ -117,6 +122,7 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
       const { Volumes } = await docker.listVolumes({ filters: { label: [`mayfly.instance=${config.instance}`] } });
       for (const v of Volumes ?? []) await docker.getVolume(v.Name).remove().catch(() => undefined);
       await new Promise((resolve) => server.close(resolve));
+      await new Promise((resolve) => workerMetrics.server.close(resolve));
       await queues.provision.obliterate({ force: true }).catch(() => undefined);
       await queues.lifecycle.obliterate({ force: true }).catch(() => undefined);
       await queues.close().catch(() => undefined);

@@ -40,6 +40,8 @@ export interface Harness {
   ctx: WorkerContext;
   /** The worker's /metrics, served as worker/main.ts serves it (on 127.0.0.1, port 0 here). */
   workerMetricsUrl: string;
+  /** The web app itself (its router stack is what the OpenAPI test walks). */
+  app: ReturnType<typeof createApp>;
   startWorker(): Promise<void>;
   stopWorker(): Promise<void>;
   api(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
@@ -93,7 +95,7 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
   const workerMetrics = await serveWorkerMetrics(ctx.metrics.registry, { port: 0 });
 
   const h: Harness = {
-    config, baseUrl, pool, store, queues, docker, runtime, ctx, worker: undefined, workerMetricsUrl: workerMetrics.url,
+    config, baseUrl, pool, store, queues, docker, runtime, ctx, worker: undefined, workerMetricsUrl: workerMetrics.url, app,
     async startWorker() {
       h.worker = new WorkerService(ctx, redisOptions(config.redisUrl, 'worker'));
       await h.worker.start();

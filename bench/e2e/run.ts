@@ -76,12 +76,12 @@ async function seededAnswer(url: string, deadlineMs = 600_000): Promise<void> {
 
 // ---------------------------------------------------------------------------------------- Mayfly
 
-function phaseTotals(h: Harness): Phases {
+async function phaseTotals(h: Harness): Promise<Phases> {
   const out: Phases = {};
   const metric = h.ctx.metrics.registry.getSingleMetric('mayfly_provision_phase_seconds') as unknown as {
-    get(): { values: { labels: Record<string, string>; value: number; metricName?: string }[] };
+    get(): Promise<{ values: { labels: Record<string, string>; value: number; metricName?: string }[] }>;
   } | undefined;
-  for (const v of metric?.get().values ?? []) {
+  for (const v of (await metric?.get())?.values ?? []) {
     const phase = v.labels.phase!;
     out[phase] ??= { sum: 0, count: 0 };
     if (v.metricName?.endsWith('_sum')) out[phase]!.sum += v.value;
@@ -120,10 +120,10 @@ async function mayflyDown(h: Harness, name: string, id: string): Promise<number>
 }
 
 async function mayflyLevel(h: Harness, level: number, batch: number): Promise<{ readyMs: number[]; teardownMs: number[]; phases: Phases }> {
-  const before = phaseTotals(h);
+  const before = await phaseTotals(h);
   const names = Array.from({ length: level }, (_, i) => `e2e-${level}-${batch}-${i}`);
   const up = await Promise.all(names.map((n) => mayflyUp(h, n)));
-  const after = phaseTotals(h);
+  const after = await phaseTotals(h);
   const phases: Phases = {};
   for (const p of Object.keys(after)) phases[p] = { sum: after[p]!.sum - (before[p]?.sum ?? 0), count: after[p]!.count - (before[p]?.count ?? 0) };
   const teardownMs = await Promise.all(names.map((n, i) => mayflyDown(h, n, up[i]!.id)));

@@ -97,7 +97,10 @@ async function mayflyUp(h: Harness, name: string): Promise<{ id: string; ms: num
   let url: string | undefined;
   while (!url) {
     const env = await h.store.getById(put.body.id);
-    if (env?.status === 'failed') throw new Error(`${name} failed: ${env.failure?.message}`);
+    if (env?.status === 'failed') {
+      const events = (await h.store.events(env.id)).map((e) => `  ${e.at.toISOString()} ${e.type}: ${e.message.slice(0, 400)}`).join('\n');
+      throw new Error(`${name} failed: ${env.failure?.message}\n${events}`);
+    }
     if (env?.status === 'ready') url = env.urls.web;
     else await sleep(50);
   }

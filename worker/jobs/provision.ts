@@ -146,17 +146,18 @@ async function provision(ctx: WorkerContext, env: Environment, log: WorkerContex
     if (port) urls[s.service] = `http://${ctx.config.publicHost}:${port[1]}`;
   }
   const timings = { pullMs, cloneMs, startMs, seedMs, totalMs: Date.now() - started };
-  ctx.metrics.observePhase('pull', env.template, pullMs);
-  if (prepared.kind === 'cloned') ctx.metrics.observePhase('clone', env.template, cloneMs);
-  ctx.metrics.observePhase('start', env.template, lastStartedAt - startStarted);
-  ctx.metrics.observePhase('health', env.template, upDone - lastStartedAt);
-  if (seedMs) ctx.metrics.observePhase('seed', env.template, seedMs);
   const ready = await ctx.store.transition(env.id, 'ready', {
     generation: env.generation,
     set: { digests, urls, ready_at: new Date() },
     event: { type: 'ready', message: `ready${urls[template.entryService] ? ` at ${urls[template.entryService]}` : ''} (${(timings.totalMs / 1000).toFixed(1)} s)`, data: { urls, digests, timings } },
   });
   if (!ready) throw new Superseded();
+  // Phases of deploys that became ready only: a superseded one's times describe nothing the user got.
+  ctx.metrics.observePhase('pull', env.template, pullMs);
+  if (prepared.kind === 'cloned') ctx.metrics.observePhase('clone', env.template, cloneMs);
+  ctx.metrics.observePhase('start', env.template, lastStartedAt - startStarted);
+  ctx.metrics.observePhase('health', env.template, upDone - lastStartedAt);
+  if (seedMs) ctx.metrics.observePhase('seed', env.template, seedMs);
   log.info({ urls, timings }, 'environment ready');
   return 'ready';
 }

@@ -11,23 +11,33 @@ import { slackRouter } from './routes/slack.js';
 import { healthRouter, templatesRouter } from './routes/meta.js';
 import { seedsRouter } from './routes/seeds.js';
 import { webErrorPage, webRouter } from './web/pages.js';
+import { WebMetrics } from './metrics.js';
+import { requestLog } from './middleware/request-log.js';
+import { openApiDocument } from './openapi.js';
+import { QUEUE_DASHBOARD_PATH, queueDashboard } from './admin-queues.js';
 
 /** Builds the web process's Express app from its dependencies; listens nowhere itself. */
 export function createApp(deps: ApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
+  const metrics = new WebMetrics(deps);
+  app.use(metrics.middleware());
   app.use((req, res, next) => {
     const given = req.get('x-request-id');
     req.requestId = given && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID();
     res.setHeader('X-Request-Id', req.requestId);
     next();
   });
+  app.use(requestLog(deps.logger));
   app.use(healthRouter(deps));
+  app.get('/metrics', metrics.handler(deps.config.ops.metricsToken));
   // Doors that sign their requests: each parses its own raw body to check the signature.
   app.use('/slack', slackRouter(deps));
   app.use('/webhooks', githubRouter(deps));
   const v1 = express.Router();
+  const openapi = openApiDocument('1.0.0');
+  v1.get('/openapi.json', (_req, res) => { res.json(openapi); });
   v1.use(bodyLimit(BODY_LIMITS.rest), express.json({ limit: BODY_LIMITS.rest, strict: true }));
   v1.use(bearerAuth(deps.config.apiTokens, deps.config.teams));
   v1.use('/environments', environmentsRouter(deps));
@@ -35,6 +45,7 @@ export function createApp(deps: ApiDeps): Express {
   v1.use('/seeds', seedsRouter(deps));
   v1.use(() => { throw new NotFoundError('ROUTE_NOT_FOUND', 'no such API route; see the README for the v1 API'); });
   app.use('/api/v1', v1);
+  app.use(QUEUE_DASHBOARD_PATH, queueDashboard(deps));
   // The QA web pages (api/web): sign-in, the environments table, the form, each environment's page.
   app.use(webRouter(deps));
   app.use((req) => { throw new NotFoundError('ROUTE_NOT_FOUND', `no route for ${req.method} ${req.path}`); });

@@ -20,7 +20,7 @@ import { EnvironmentRouter } from './router/router.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  const logger = createLogger(config.logLevel, 'mayfly-web');
+  const logger = createLogger(config.logLevel, 'mayfly-web', { format: config.ops.logFormat });
   const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 20 });
   pool.on('error', (err) => logger.error({ err }, 'postgres pool error'));
   await migrate(pool);

@@ -6,6 +6,7 @@ import { CLONE_STRATEGIES, type CloneStrategy } from './seeds.js';
 import { loadDoorsConfig, type DoorsConfig } from './config-doors.js';
 import { loadRouterConfig, type RouterConfig } from './config-router.js';
 import { loadWebConfig, type WebConfig } from './config-web.js';
+import { loadOpsConfig, type OpsConfig } from './config-ops.js';
 import type { TeamDirectory } from './principal.js';
 import { checkDefaultsWithinPolicy, loadPolicyConfig } from './config-policy.js';
 import { loadRegistryCredentials, type RegistryCredentials } from './config-registry.js';
@@ -59,6 +60,8 @@ export interface Config {
   router: RouterConfig;
   /** Web sign-in and the worker's internal endpoint (see core/config-web.ts). */
   web: WebConfig;
+  /** Metrics access and log format (see core/config-ops.ts). */
+  ops: OpsConfig;
 }
 
 export class ConfigError extends Error {
@@ -201,6 +204,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     registryAuth: loadRegistryCredentials(env, registry),
     router: loadRouterConfig(env, { duration, int }),
     web: loadWebConfig(env, { duration, url, int }),
+    ops: loadOpsConfig(env, { int }),
   };
   checkDefaultsWithinPolicy(config.defaultLimits, config.policy);
   if (config.cloneStrategy !== 'auto' && !CLONE_STRATEGIES.includes(config.cloneStrategy)) {

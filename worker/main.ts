@@ -12,10 +12,11 @@ import { migrate } from '../core/store/migrations.js';
 import { buildWorkerContext } from './compose.js';
 import { WorkerService } from './service.js';
 import { startInternalServer } from './internal-http.js';
+import { serveWorkerMetrics } from './metrics.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  const logger = createLogger(config.logLevel, 'mayfly-worker');
+  const logger = createLogger(config.logLevel, 'mayfly-worker', { format: config.ops.logFormat });
   const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 10 });
   pool.on('error', (err) => logger.error({ err }, 'postgres pool error'));
   await migrate(pool);
@@ -35,6 +36,11 @@ async function main(): Promise<void> {
     return undefined;
   });
   if (internal) logger.info({ url: internal.url }, 'internal endpoint listening (service state, logs)');
+  const metricsServer = config.ops.workerMetricsPort
+    ? await serveWorkerMetrics(ctx.metrics.registry, { port: config.ops.workerMetricsPort, ...(config.ops.metricsToken ? { token: config.ops.metricsToken } : {}) })
+      .catch((err: Error) => { throw new Error(`cannot serve worker metrics on 127.0.0.1:${config.ops.workerMetricsPort} (MAYFLY_WORKER_METRICS_PORT): ${err.message}`); })
+    : undefined;
+  if (metricsServer) logger.info({ url: metricsServer.url }, 'worker metrics listening');
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -43,6 +49,7 @@ async function main(): Promise<void> {
     logger.info({ signal }, 'stopping: letting running jobs finish');
     await service.close();
     await internal?.close().catch(() => undefined);
+    metricsServer?.server.close();
     await queues.close().catch(() => undefined);
     await pool.end().catch(() => undefined);
     logger.info('worker stopped');

@@ -41,7 +41,7 @@ export class WorkerService {
       switch (job.name) {
         case JOB_TEARDOWN: return teardown(job as Job<TeardownJobData>);
         case JOB_EXPIRE: return expire(job as Job<ExpireJobData>);
-        case JOB_RECONCILE: return reconcile(ctx);
+        case JOB_RECONCILE: return reconcile(ctx).then((report) => { ctx.metrics.countReconcile(report); return report; });
         case JOB_REFRESH_SEED: return refresh(job as Job<RefreshSeedJobData>);
         case JOB_SAVE_SNAPSHOT: return save(job as Job<SaveSnapshotJobData>);
         case JOB_NOTIFY: return notify(ctx, ctx.notifications);

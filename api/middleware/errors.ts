@@ -28,7 +28,10 @@ export function errorHandler(logger: Logger) {
     } else {
       body = { code: 'INTERNAL', message: `internal error (request ${req.requestId ?? '-'}); the server log has the details` };
     }
-    if (status >= 500) logger.error({ err, requestId: req.requestId, method: req.method, path: req.path }, 'request failed');
+    if (status >= 500) {
+      if (req.log) req.log.error({ err, ...(req.envId ? { envId: req.envId } : {}), method: req.method, path: req.path }, 'request failed');
+      else logger.error({ err, requestId: req.requestId, method: req.method, path: req.path }, 'request failed');
+    }
     if (res.headersSent) return;
     res.status(status).json({ error: body });
   };

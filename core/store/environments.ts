@@ -307,6 +307,13 @@ export class EnvironmentStore {
       `SELECT id FROM environments WHERE id = ANY($1::uuid[]) AND status <> 'destroyed'`, [ids]);
     return new Set(rows.map((r) => r.id));
   }
+
+  /** How many environments are in each status, per template (the metrics gauge). */
+  async countByStatus(): Promise<{ status: Status; template: string; count: number }[]> {
+    const { rows } = await this.pool.query<{ status: Status; template: string; count: string }>(
+      'SELECT status, template, count(*) AS count FROM environments GROUP BY status, template');
+    return rows.map((r) => ({ status: r.status, template: r.template, count: Number(r.count) }));
+  }
 }
 
 function sortKeys(o: Record<string, string>): Record<string, string> {

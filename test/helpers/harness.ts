@@ -25,6 +25,8 @@ import { EnvironmentRouter } from '../../api/router/router.js';
 import { resolveLocalhostSubdomains } from './localhost-dns.js';
 import { startInternalServer } from '../../worker/internal-http.js';
 import { WorkerClient } from '../../api/worker-client.js';
+import { serveWorkerMetrics } from '../../worker/metrics.js';
+import type { DestinationStream } from 'pino';
 
 export const TOKEN = 'test-secret-0123456789';
 export const AUTH = { Authorization: `Bearer ${TOKEN}` };
@@ -43,13 +45,17 @@ export interface Harness {
   runtime: DockerRuntime;
   worker: WorkerService | undefined;
   ctx: WorkerContext;
+  /** The worker's /metrics, served as worker/main.ts serves it (on 127.0.0.1, port 0 here). */
+  workerMetricsUrl: string;
+  /** The web app itself (its router stack is what the OpenAPI test walks). */
+  app: ReturnType<typeof createApp>;
   startWorker(): Promise<void>;
   stopWorker(): Promise<void>;
   api(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
   close(): Promise<void>;
 }
 
-export async function startHarness(opts: { env?: Record<string, string>; worker?: boolean; logger?: Logger } = {}): Promise<Harness> {
+export async function startHarness(opts: { env?: Record<string, string>; worker?: boolean; logger?: Logger; logDestination?: DestinationStream } = {}): Promise<Harness> {
   const suffix = randomBytes(4).toString('hex');
   const dbName = `mayfly_test_${suffix}`;
   const admin = new pg.Client({ connectionString: ADMIN_URL });
@@ -82,7 +88,7 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...opts.env,
   });
-  const logger = opts.logger ?? createLogger(config.logLevel, 'mayfly-test');
+  const logger = opts.logger ?? createLogger(config.logLevel, 'mayfly-test', opts.logDestination ? { destination: opts.logDestination } : {});
   const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 10 });
   await migrate(pool);
   const catalog = await TemplateCatalog.load(config.templatesDir, config.registry, config.defaultLimits, config.policy);
@@ -102,11 +108,13 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
     worker: new WorkerClient(internal.url, config.web.workerInternalSecret),
   });
   server.on('request', app);
+  const workerMetrics = await serveWorkerMetrics(ctx.metrics.registry, { port: 0 });
+
   const router = new EnvironmentRouter({ config, store, queues, catalog, logger });
   router.attach(routerServer);
 
   const h: Harness = {
-    config, baseUrl, routerPort, router, pool, store, queues, docker, runtime, ctx, worker: undefined,
+    config, baseUrl, routerPort, router, pool, store, queues, docker, runtime, ctx, worker: undefined, workerMetricsUrl: workerMetrics.url, app,
     async startWorker() {
       h.worker = new WorkerService(ctx, redisOptions(config.redisUrl, 'worker'));
       await h.worker.start();
@@ -140,6 +148,7 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
       await new Promise((resolve) => routerServer.close(resolve));
       await router.close().catch(() => undefined);
       await internal.close();
+      await new Promise((resolve) => workerMetrics.server.close(resolve));
       await queues.provision.obliterate({ force: true }).catch(() => undefined);
       await queues.lifecycle.obliterate({ force: true }).catch(() => undefined);
       await queues.close().catch(() => undefined);

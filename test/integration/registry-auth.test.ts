@@ -101,7 +101,7 @@ describe('registry credentials: a private registry that needs a password', () =>
     // Untag locally, so that the worker's pull really has to fetch it from the private registry.
     await docker.getImage(privateRef).remove({ noprune: true });
 
-    const logger = createLogger('debug', 'registry-auth-test', { write: (line: string) => { logLines.push(line); } });
+    const logger = createLogger('debug', 'registry-auth-test', { destination: { write: (line: string) => { logLines.push(line); } } });
     h = await startHarness({
       logger,
       // A generous health timeout: the shared machine is often loaded by other suites.
@@ -165,7 +165,7 @@ describe('registry credentials: a private registry that needs a password', () =>
 
   it('when something logs an object holding credentials, then pino redacts them', () => {
     const lines: string[] = [];
-    const log = createLogger('info', 'redact-test', { write: (l: string) => { lines.push(l); } });
+    const log = createLogger('info', 'redact-test', { destination: { write: (l: string) => { lines.push(l); } } });
     log.info({ authconfig: { username: USER, password: PASSWORD }, opts: { password: PASSWORD }, config: { registryAuth: h.config.registryAuth } }, 'pulling');
     assert.ok(!lines.join('').includes(PASSWORD), lines.join(''));
     assert.match(lines.join(''), /\[redacted\]/);

@@ -19,6 +19,8 @@ export function provisionHandler(ctx: WorkerContext) {
   return async (job: Job<ProvisionJobData>): Promise<string> => {
     const { environmentId, generation } = job.data;
     const log = ctx.logger.child({ envId: environmentId, generation, jobId: job.id });
+    // Queue wait once per deploy: a retry's wait is backoff, not queueing.
+    const queueWaitMs = job.attemptsMade === 0 ? Math.max(0, (job.processedOn ?? Date.now()) - job.timestamp) : undefined;
     let env = await ctx.store.getById(environmentId);
     if (!env || env.generation !== generation) return 'superseded';
     if (env.status === 'queued') {
@@ -35,7 +37,9 @@ export function provisionHandler(ctx: WorkerContext) {
     }
 
     try {
+      if (queueWaitMs !== undefined) ctx.metrics.observePhase('queue_wait', env.template, queueWaitMs);
       const result = await provision(ctx, env, log);
+      ctx.metrics.observeProvision(env.template, 'ready', Date.now() - job.timestamp);
       return result;
     } catch (err) {
       if (err instanceof Superseded) return 'superseded';
@@ -46,6 +50,7 @@ export function provisionHandler(ctx: WorkerContext) {
         await ctx.store.addEvent(env.id, 'retry', `attempt ${job.attemptsMade + 1} failed, retrying: ${errorMessage(err)}`);
         throw err;
       }
+      ctx.metrics.observeProvision(env.template, 'failed', Date.now() - job.timestamp);
       await fail(ctx, env, err, log);
       throw new UnrecoverableError(errorMessage(err));
     }
@@ -104,11 +109,14 @@ async function provision(ctx: WorkerContext, env: Environment, log: WorkerContex
   }, 1000);
   let states: ServiceState[];
   const startStarted = Date.now();
+  // `start` runs until the last container is started (waiting on its dependencies); `health` from then to all healthy.
+  let lastStartedAt = startStarted;
   try {
     states = await ctx.runtime.up(ref, stack, {
       healthTimeoutMs: ctx.config.healthTimeoutMs,
       signal: abort.signal,
       onProgress: (message, data) => {
+        if (data?.step === 'started') lastStartedAt = Date.now();
         log.info({ ...data }, message);
         void ctx.store.addEvent(env.id, 'progress', message, data).catch(() => undefined);
       },
@@ -120,6 +128,7 @@ async function provision(ctx: WorkerContext, env: Environment, log: WorkerContex
     clearInterval(watch);
   }
   const startMs = Date.now() - startStarted;
+  const upDone = Date.now();
   await stillCurrent(ctx, env);
 
   let seedMs = 0;
@@ -141,6 +150,12 @@ async function provision(ctx: WorkerContext, env: Environment, log: WorkerContex
     event: { type: 'ready', message: `ready${urls[template.entryService] ? ` at ${urls[template.entryService]}` : ''} (${(timings.totalMs / 1000).toFixed(1)} s)`, data: { urls, digests, timings } },
   });
   if (!ready) throw new Superseded();
+  // Phases of deploys that became ready only: a superseded one's times describe nothing the user got.
+  ctx.metrics.observePhase('pull', env.template, pullMs);
+  if (prepared.kind === 'cloned') ctx.metrics.observePhase('clone', env.template, cloneMs);
+  ctx.metrics.observePhase('start', env.template, lastStartedAt - startStarted);
+  ctx.metrics.observePhase('health', env.template, upDone - lastStartedAt);
+  if (seedMs) ctx.metrics.observePhase('seed', env.template, seedMs);
   log.info({ urls, timings }, 'environment ready');
   return 'ready';
 }

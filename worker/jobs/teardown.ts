@@ -25,6 +25,10 @@ export function teardownHandler(ctx: WorkerContext) {
         data: { ...removed, ms, reason: env.destroyReason },
       },
     });
+    if (done) {
+      const reason = env.destroyReason ?? 'destroyed';
+      ctx.metrics.observeTeardown(reason, ms, reason === 'expired' ? Date.now() - env.expiresAt.getTime() : undefined);
+    }
     log.info({ removed, ms, reason: env.destroyReason }, done ? 'environment destroyed' : 'environment already destroyed');
     return 'destroyed';
   };

@@ -214,7 +214,7 @@ export class DockerRuntime implements Runtime {
       const imageId = await this.docker.getImage(svc.image).inspect().then((i) => i.Id, () => undefined);
       const sameImage = imageId === undefined || info.Image === imageId;
       if (info.Config.Labels?.[LABEL_CONFIG_HASH] === spec.Labels![LABEL_CONFIG_HASH] && sameImage && info.State.Running) {
-        onProgress?.(`${svc.name}: unchanged, kept running`, { service: svc.name });
+        onProgress?.(`${svc.name}: unchanged, kept running`, { service: svc.name, step: 'started' });
         return existing;
       }
       if (startStopped && info.Config.Labels?.[LABEL_CONFIG_HASH] === spec.Labels![LABEL_CONFIG_HASH] && sameImage) {
@@ -227,7 +227,7 @@ export class DockerRuntime implements Runtime {
     }
     const container = await this.docker.createContainer({ ...spec, name });
     await container.start();
-    onProgress?.(`${svc.name}: started (${svc.image})`, { service: svc.name });
+    onProgress?.(`${svc.name}: started (${svc.image})`, { service: svc.name, step: 'started' });
     return container;
   }
 

@@ -116,7 +116,8 @@ export class DockerSnapshotEngine implements SnapshotEngine {
   }
 
   async buildGolden(key: string, volume: string, db: DatabaseSpec, load: (exec: Exec) => Promise<void>): Promise<{ sizeBytes: number | null }> {
-    // Named per installation: two instances (or test runs side by side) building the same golden must not remove each other's builder.
+    // Named per instance, like the golden volume: installations (or test runs) sharing a Docker host
+    // build the same key side by side, and each removes a leftover builder of that name first.
     const name = `mayfly-golden-build-${this.instance}-${key.slice(0, 16)}`;
     // A builder that died leaves its container and a half-made volume: both go first.
     await this.docker.getContainer(name).remove({ force: true }).catch(() => undefined);

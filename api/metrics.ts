@@ -1,0 +1,97 @@
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { Gauge, Histogram, type Registry } from 'prom-client';
+import { STATUSES } from '../core/domain.js';
+import { AuthError, MayflyError } from '../core/errors.js';
+import { metricsAccess, newRegistry } from '../core/metrics.js';
+import type { ApiDeps } from './deps.js';
+
+/** BullMQ job states shown as queue depths. */
+const QUEUE_STATES = ['waiting', 'prioritized', 'active', 'delayed', 'failed', 'completed'] as const;
+
+/**
+ * The web process's series. Environments by status and queue depths are read from PostgreSQL
+ * and Redis when Prometheus scrapes, so they are right whichever process changed them; request
+ * latency is recorded here. The worker's own series are on its loopback port (worker/metrics.ts).
+ */
+export class WebMetrics {
+  readonly registry: Registry;
+  private readonly http: Histogram<'method' | 'route' | 'status'>;
+
+  constructor(deps: Pick<ApiDeps, 'store' | 'queues' | 'catalog'>) {
+    this.registry = newRegistry('web');
+    const registers = [this.registry];
+    this.http = new Histogram({
+      name: 'mayfly_http_request_duration_seconds', help: 'API request latency by route pattern (not the raw path) and status',
+      labelNames: ['method', 'route', 'status'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers,
+    });
+    new Gauge({
+      name: 'mayfly_environments', help: 'Environments recorded in PostgreSQL, by status and template',
+      labelNames: ['status', 'template'], registers,
+      async collect() {
+        this.reset();
+        // Every status of every known template, so a dashboard shows 0 rather than no series.
+        for (const t of deps.catalog.list()) for (const status of STATUSES) this.set({ status, template: t.name }, 0);
+        for (const row of await deps.store.countByStatus()) this.set({ status: row.status, template: row.template }, row.count);
+      },
+    });
+    new Gauge({
+      name: 'mayfly_queue_jobs', help: 'BullMQ jobs by queue and state',
+      labelNames: ['queue', 'state'], registers,
+      async collect() {
+        this.reset();
+        for (const q of [deps.queues.provision, deps.queues.lifecycle]) {
+          const counts = await q.getJobCounts(...QUEUE_STATES);
+          for (const state of QUEUE_STATES) this.set({ queue: q.name, state }, counts[state] ?? 0);
+        }
+      },
+    });
+  }
+
+  /** Records each request's latency under the route pattern that matched (`/api/v1/environments/:name`). */
+  middleware(): RequestHandler {
+    return (req: Request, res: Response, next: NextFunction) => {
+      const started = process.hrtime.bigint();
+      rememberRoutePattern(req);
+      res.on('finish', () => {
+        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+        this.http.observe({ method: req.method, route: routePattern(req), status: String(res.statusCode) }, seconds);
+      });
+      next();
+    };
+  }
+
+  /** GET /metrics, for whoever metricsAccess lets in (MAYFLY_METRICS_TOKEN, else loopback only). */
+  handler(token: string | undefined): RequestHandler {
+    return async (req: Request, res: Response) => {
+      const access = metricsAccess(token, req.get('authorization'), req.socket.remoteAddress);
+      if (access === 'unauthorized') throw new AuthError('a valid metrics token is required: send "Authorization: Bearer <MAYFLY_METRICS_TOKEN>"');
+      if (access === 'forbidden') throw new MayflyError('FORBIDDEN', 403, '/metrics answers only clients on this host unless MAYFLY_METRICS_TOKEN is set');
+      res.type(this.registry.contentType).send(await this.registry.metrics());
+    };
+  }
+}
+
+const PATTERN = Symbol('mayfly.routePattern');
+type Tagged = Request & { [PATTERN]?: string };
+
+/**
+ * The router sets `req.route` when a route matches, while `req.baseUrl` still names the mount
+ * point; by the time the answer is sent (an error handled at the top, say) the router has
+ * restored `baseUrl`. So the pattern is captured at the moment of the match.
+ */
+function rememberRoutePattern(req: Request): void {
+  let route: unknown;
+  Object.defineProperty(req, 'route', {
+    configurable: true, enumerable: true,
+    get: () => route,
+    set(value: { path?: unknown } | undefined) {
+      route = value;
+      if (value && typeof value.path === 'string') (req as Tagged)[PATTERN] = `${req.baseUrl}${value.path === '/' && req.baseUrl ? '' : value.path}`;
+    },
+  });
+}
+
+/** The matched pattern; requests that matched no route share one label (raw paths would explode the series). */
+export function routePattern(req: Request): string {
+  return (req as Tagged)[PATTERN] ?? 'unmatched';
+}

@@ -1,0 +1,33 @@
+import { ConfigError } from './config.js';
+
+/**
+ * Configuration of what operators see: metrics and log format. Part of the one frozen Config
+ * (config.ops); parsed by loadConfig.
+ */
+export interface OpsConfig {
+  /**
+   * MAYFLY_METRICS_TOKEN: when set, /metrics (web and worker) answers only
+   * `Authorization: Bearer <token>`; unset, it answers only clients on the loopback interface.
+   */
+  metricsToken?: string;
+  /** MAYFLY_WORKER_METRICS_PORT: the worker's own /metrics, on 127.0.0.1 only; 0 turns it off. */
+  workerMetricsPort: number;
+  /** LOG_FORMAT (json or pretty); NODE_ENV=development makes pretty the default. */
+  logFormat: 'json' | 'pretty';
+}
+
+interface Helpers {
+  int(name: string, fallback: number, min?: number, max?: number): number;
+}
+
+export function loadOpsConfig(env: NodeJS.ProcessEnv, h: Helpers): OpsConfig {
+  const token = env.MAYFLY_METRICS_TOKEN;
+  if (token !== undefined && token !== '' && token.length < 16) throw new ConfigError('MAYFLY_METRICS_TOKEN', 'must be at least 16 characters long');
+  const logFormat = (env.LOG_FORMAT || (env.NODE_ENV === 'development' ? 'pretty' : 'json')).toLowerCase();
+  if (logFormat !== 'json' && logFormat !== 'pretty') throw new ConfigError('LOG_FORMAT', `must be "json" or "pretty", got "${logFormat}"`);
+  return Object.freeze({
+    ...(token ? { metricsToken: token } : {}),
+    workerMetricsPort: h.int('MAYFLY_WORKER_METRICS_PORT', 9465, 0, 65535),
+    logFormat,
+  });
+}

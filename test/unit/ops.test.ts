@@ -1,0 +1,43 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadConfig } from '../../core/config.js';
+import { isLoopback, metricsAccess } from '../../core/metrics.js';
+import { WorkerMetrics } from '../../worker/metrics.js';
+import { samples } from '../helpers/prometheus.js';
+
+describe('who may read /metrics', () => {
+  it('when no metrics token is configured, then loopback clients may and others may not', () => {
+    for (const a of ['127.0.0.1', '::1', '::ffff:127.0.0.1', '127.3.2.1']) assert.equal(metricsAccess(undefined, undefined, a), 'ok', a);
+    for (const a of ['10.0.0.5', '::ffff:192.168.1.2', '2001:db8::1', undefined]) assert.equal(metricsAccess(undefined, undefined, a), 'forbidden', String(a));
+    assert.equal(isLoopback('128.0.0.1'), false);
+  });
+
+  it('when a metrics token is configured, then only that bearer token may, from anywhere, loopback included', () => {
+    const token = 'metrics-token-0123456789';
+    assert.equal(metricsAccess(token, `Bearer ${token}`, '10.0.0.5'), 'ok');
+    assert.equal(metricsAccess(token, undefined, '127.0.0.1'), 'unauthorized');
+    assert.equal(metricsAccess(token, 'Bearer wrong-token-0123456789', '127.0.0.1'), 'unauthorized');
+  });
+
+  it('when MAYFLY_METRICS_TOKEN is short or LOG_FORMAT unknown, then the config names the variable', () => {
+    assert.throws(() => loadConfig({ MAYFLY_METRICS_TOKEN: 'short' }), /MAYFLY_METRICS_TOKEN/);
+    assert.throws(() => loadConfig({ LOG_FORMAT: 'xml' }), /LOG_FORMAT/);
+    assert.throws(() => loadConfig({ MAYFLY_WORKER_METRICS_PORT: '70000' }), /MAYFLY_WORKER_METRICS_PORT/);
+    assert.equal(loadConfig({ NODE_ENV: 'development' }).ops.logFormat, 'pretty');
+    assert.equal(loadConfig({}).ops.logFormat, 'json');
+    assert.equal(loadConfig({}).ops.workerMetricsPort, 9465);
+  });
+});
+
+describe('reconciler actions', () => {
+  it('when a report has a new numeric field, then it is counted as a kind of its own without any other change', async () => {
+    const m = new WorkerMetrics();
+    m.countReconcile({ expired: 2, requeued: 0, restartedContainers: 3, note: 'ignored' });
+    m.countReconcile({ expired: 1 });
+    const text = await m.registry.metrics();
+    assert.deepEqual(samples(text, 'mayfly_reconciler_actions_total', { kind: 'expired' }), [3]);
+    assert.deepEqual(samples(text, 'mayfly_reconciler_actions_total', { kind: 'restartedContainers' }), [3]);
+    assert.deepEqual(samples(text, 'mayfly_reconciler_actions_total', { kind: 'requeued' }), [0]);
+    assert.deepEqual(samples(text, 'mayfly_reconciler_actions_total', { kind: 'note' }), []);
+  });
+});

@@ -30,6 +30,7 @@ export function createApp(deps: ApiDeps): Express {
     next();
   });
   app.use(requestLog(deps.logger));
+  if (deps.listCache) app.use(deps.listCache.writes());
   app.use(healthRouter(deps));
   app.get('/metrics', metrics.handler(deps.config.ops.metricsToken));
   // Doors that sign their requests: each parses its own raw body to check the signature.

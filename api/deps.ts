@@ -7,6 +7,7 @@ import type { TemplateCatalog } from '../core/templates.js';
 import type { DatasetCatalog } from '../core/seeds.js';
 import type { SnapshotStore } from '../core/store/snapshots.js';
 import type { WorkerClient } from './worker-client.js';
+import type { ListCache } from './list-cache.js';
 
 /** What the web process's composition root hands to createApp. No Docker here, by design. */
 export interface ApiDeps {
@@ -23,4 +24,6 @@ export interface ApiDeps {
   probes: { postgres: () => Promise<void>; redis: () => Promise<void> };
   /** The worker's internal endpoint (service state, logs); default: config.web.workerInternalUrl. */
   worker?: WorkerClient;
+  /** Reuses list answers while nothing changed (api/list-cache.ts); without it every list reads PostgreSQL. */
+  listCache?: ListCache;
 }

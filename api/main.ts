@@ -17,6 +17,8 @@ import { SnapshotStore } from '../core/store/snapshots.js';
 import { createApp } from './app.js';
 import { createServer } from 'node:http';
 import { EnvironmentRouter } from './router/router.js';
+import { ChangeFeed } from '../core/store/change-feed.js';
+import { ListCache } from './list-cache.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -29,7 +31,10 @@ async function main(): Promise<void> {
   const redis = new Redis(redisOptions(config.redisUrl, 'producer'));
   redis.on('error', () => undefined); // reported by /readyz
   const store = new EnvironmentStore(pool);
+  const changes = new ChangeFeed(config.databaseUrl, logger);
+  await changes.start();
   const app = createApp({
+    listCache: new ListCache(changes),
     config, store, queues, catalog, logger, notifications: new NotificationStore(pool),
     datasets: new DatasetCatalog(config.seedsDir), snapshots: new SnapshotStore(pool),
     probes: { postgres: async () => { await pool.query('SELECT 1'); }, redis: async () => { await redis.ping(); } },
@@ -48,6 +53,7 @@ async function main(): Promise<void> {
     routerServer.closeAllConnections();
     server.close(async () => {
       await router.close().catch(() => undefined);
+      await changes.close();
       await queues.close().catch(() => undefined);
       redis.disconnect();
       await pool.end().catch(() => undefined);

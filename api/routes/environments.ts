@@ -92,13 +92,18 @@ export function environmentsRouter(deps: ApiDeps): Router {
     if (statuses && !statuses.every((s) => (STATUSES as readonly string[]).includes(s))) {
       throw new InputError('invalid query', [{ field: 'status', message: `must be one or more of ${STATUSES.join(', ')}` }]);
     }
-    const list = await store.list({
-      statuses: (statuses as Status[] | undefined) ?? (req.query.all === 'true' ? undefined : STATUSES.filter((s) => s !== 'destroyed')),
-      ...(req.query.template ? { template: String(req.query.template) } : {}),
-      ...(req.query.owner ? { owner: String(req.query.owner) } : {}),
-      ...(req.query.team ? { team: String(req.query.team) } : {}),
-    });
-    res.json({ environments: list.map(present) });
+    const compute = async () => {
+      const list = await store.list({
+        statuses: (statuses as Status[] | undefined) ?? (req.query.all === 'true' ? undefined : STATUSES.filter((s) => s !== 'destroyed')),
+        ...(req.query.template ? { template: String(req.query.template) } : {}),
+        ...(req.query.owner ? { owner: String(req.query.owner) } : {}),
+        ...(req.query.team ? { team: String(req.query.team) } : {}),
+      });
+      return JSON.stringify({ environments: list.map(present) });
+    };
+    // Every caller may list every environment, so one answer per query string serves all of them.
+    const body = deps.listCache ? await deps.listCache.get(req.originalUrl, compute) : await compute();
+    res.type('application/json').send(body);
   });
 
   /** Datasets saved from environments of the requested template (accepted as seeds too). */

@@ -4,6 +4,7 @@
  *
  *   npm run bench:e2e             full: 1, 5, 10 and 20 environments at once (BENCH_RUNS=5 at 1)
  *   npm run bench:e2e -- --quick  1 and 3 at once, 2 runs at 1, shorter API runs (marked quick)
+ *   npm run bench:e2e -- --api-only  only the API rows, printed (not written)
  *
  * Measured:
  * - request to ready: from the request until the web service answers with the seeded products.
@@ -35,6 +36,8 @@ import { PROVISION_PHASES } from '../../worker/metrics.js';
 const run = promisify(execFile);
 const root = projectRoot();
 const QUICK = process.argv.includes('--quick');
+/** Only the API rows, printed and not written: for working on the API's speed. */
+const API_ONLY = process.argv.includes('--api-only');
 const LEVELS = (process.env.BENCH_LEVELS ?? (QUICK ? '1,3' : '1,5,10,20')).split(',').map(Number);
 const RUNS_AT_ONE = Number(process.env.BENCH_RUNS ?? (QUICK ? 2 : 5));
 const TTL_ENVS = Number(process.env.BENCH_TTL_ENVS ?? (QUICK ? 4 : 20));
@@ -295,6 +298,10 @@ async function apiBench(): Promise<ApiRun[]> {
 // ------------------------------------------------------------------------------------------ main
 
 async function main(): Promise<void> {
+  if (API_ONLY) {
+    for (const r of await apiBench()) console.log(JSON.stringify(r));
+    return;
+  }
   log(`${QUICK ? 'QUICK ' : ''}levels ${LEVELS.join(',')}, ${RUNS_AT_ONE} runs at 1, worker concurrency ${CONCURRENCY}`);
   const seed = await readFile(SEED_SQL, 'utf8');
   const dir = await mkdtemp(path.join(os.tmpdir(), 'mayfly-e2e-'));

@@ -180,6 +180,21 @@ export const MIGRATIONS: { id: number; name: string; sql: string }[] = [
       CREATE INDEX environments_idle ON environments (template, last_activity_at) WHERE status = 'ready';
     `,
   },
+  {
+    id: 8,
+    name: 'environment change notifications',
+    sql: `
+      -- Every committed change to environments notifies listeners (the web process's list
+      -- cache, core/store/change-feed.ts). Per statement, not per row: one notice per write.
+      CREATE FUNCTION mayfly_environments_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        PERFORM pg_notify('mayfly_environments_changed', '');
+        RETURN NULL;
+      END $$;
+      CREATE TRIGGER environments_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON environments
+        FOR EACH STATEMENT EXECUTE FUNCTION mayfly_environments_changed();
+    `,
+  },
 ];
 
 const LOCK_KEY = 7_261_432_001; // arbitrary, constant: "mayfly migrations"

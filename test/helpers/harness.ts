@@ -25,6 +25,8 @@ import { EnvironmentRouter } from '../../api/router/router.js';
 import { resolveLocalhostSubdomains } from './localhost-dns.js';
 import { startInternalServer } from '../../worker/internal-http.js';
 import { WorkerClient } from '../../api/worker-client.js';
+import { ChangeFeed } from '../../core/store/change-feed.js';
+import { ListCache } from '../../api/list-cache.js';
 import { serveWorkerMetrics } from '../../worker/metrics.js';
 import type { DestinationStream } from 'pino';
 
@@ -102,7 +104,10 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
   // The worker's internal endpoint (service state, logs) on port 0; the app is given its address.
   const internal = await startInternalServer(ctx, { port: 0, secret: config.web.workerInternalSecret });
 
+  const changes = new ChangeFeed(config.databaseUrl, logger);
+  await changes.start();
   const app = createApp({
+    listCache: new ListCache(changes),
     config, store, queues, catalog, logger, notifications, datasets: ctx.datasets, snapshots: ctx.snapshots,
     probes: { postgres: async () => { await pool.query('SELECT 1'); }, redis: async () => { await redis.ping(); } },
     worker: new WorkerClient(internal.url, config.web.workerInternalSecret),
@@ -148,6 +153,7 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
       await new Promise((resolve) => routerServer.close(resolve));
       await router.close().catch(() => undefined);
       await internal.close();
+      await changes.close();
       await new Promise((resolve) => workerMetrics.server.close(resolve));
       await queues.provision.obliterate({ force: true }).catch(() => undefined);
       await queues.lifecycle.obliterate({ force: true }).catch(() => undefined);

@@ -10,12 +10,13 @@ export const SETTLED: readonly Status[] = ['ready', 'failed', 'destroyed'];
 /**
  * Allowed transitions. `provisioning -> queued` and `ready -> queued` are redeploys (a new
  * generation); `failed -> queued` is a retry by PUT; `destroying -> failed` is a teardown that
- * gave up (the reconciler keeps retrying its removal).
+ * gave up (the reconciler keeps retrying its removal); `ready -> failed` is the reconciler
+ * giving up on healing an environment whose containers keep vanishing.
  */
 export const TRANSITIONS: Readonly<Record<Status, readonly Status[]>> = {
   queued: ['provisioning', 'destroying', 'queued'],
   provisioning: ['ready', 'failed', 'destroying', 'queued'],
-  ready: ['destroying', 'queued'],
+  ready: ['destroying', 'queued', 'failed'],
   failed: ['destroying', 'queued'],
   destroying: ['destroyed', 'failed'],
   destroyed: [],

@@ -12,6 +12,7 @@ import type { WorkerContext } from './context.js';
 import { DockerRuntime } from './runtime/docker/docker-runtime.js';
 import { DockerSnapshotEngine } from './runtime/docker/snapshot-engine.js';
 import { SeedService } from './seeds/seed-service.js';
+import { ReconcileActions } from './reconcile-actions.js';
 
 /** Wires the worker's parts from the clients its composition root made (also used by tests). */
 export async function buildWorkerContext(config: Config, pool: pg.Pool, docker: Docker, queues: JobQueues, logger: Logger): Promise<WorkerContext> {
@@ -21,6 +22,6 @@ export async function buildWorkerContext(config: Config, pool: pg.Pool, docker: 
   const seeds = new SeedService(config, datasets, snapshots, new DockerSnapshotEngine(docker, config.instance, config.helperImage), logger);
   return {
     config, store: new EnvironmentStore(pool), queues, catalog, runtime: new DockerRuntime(docker, config.instance),
-    datasets, snapshots, seeds, logger, notifications: new NotificationStore(pool),
+    datasets, snapshots, seeds, logger, notifications: new NotificationStore(pool), reconcileActions: new ReconcileActions(),
   };
 }

@@ -8,6 +8,7 @@ import type { DatasetCatalog } from '../core/seeds.js';
 import type { SnapshotStore } from '../core/store/snapshots.js';
 import type { Runtime } from './runtime/runtime.js';
 import type { SeedService } from './seeds/seed-service.js';
+import type { ReconcileActions } from './reconcile-actions.js';
 
 /** What every job handler gets from the worker's composition root. */
 export interface WorkerContext {
@@ -22,4 +23,6 @@ export interface WorkerContext {
   logger: Logger;
   /** The notification outbox (subscriptions, deliveries, expiry warnings). */
   notifications: NotificationStore;
+  /** The reconciler's corrective actions, counted by kind (metrics hook in with `.on('action')`). */
+  reconcileActions: ReconcileActions;
 }

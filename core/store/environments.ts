@@ -48,6 +48,8 @@ export interface TransitionOptions {
   generation?: number;
   /** Column updates that go with the move (whitelisted below). */
   set?: Partial<Record<'digests' | 'urls' | 'failure_code' | 'failure_message' | 'destroy_reason' | 'destroyed_by' | 'seeded_at' | 'ready_at' | 'destroyed_at', unknown>>;
+  /** Only from these statuses (narrows the lifecycle's sources of `to`). */
+  from?: Status[];
   /** Bump the generation (a redeploy). */
   bumpGeneration?: boolean;
   event: { type: string; message: string; data?: Record<string, unknown> };
@@ -189,7 +191,8 @@ export class EnvironmentStore {
    * environment, or undefined when the guard did not hold (someone else moved it first).
    */
   async transition(id: string, to: Status, opts: TransitionOptions): Promise<Environment | undefined> {
-    const args: unknown[] = [id, to, sourcesOf(to)];
+    const sources = sourcesOf(to).filter((s) => !opts.from || opts.from.includes(s));
+    const args: unknown[] = [id, to, sources];
     const sets = ['status = $2', 'updated_at = now()'];
     for (const [col, value] of Object.entries(opts.set ?? {})) {
       if (!SETTABLE.has(col)) throw new Error(`transition: column ${col} is not settable`);
@@ -258,6 +261,14 @@ export class EnvironmentStore {
       `SELECT * FROM environments WHERE status = ANY($1) AND updated_at <= now() - ($2::int * interval '1 second') ORDER BY updated_at LIMIT 500`,
       [statuses, olderThanSeconds]);
     return rows.map(toEnvironment);
+  }
+
+  /** How many events of this type the environment has (at this generation, when given: `data.generation`). */
+  async countEvents(environmentId: string, type: string, generation?: number): Promise<number> {
+    const { rows } = await this.pool.query<{ n: string }>(
+      `SELECT count(*) AS n FROM environment_events WHERE environment_id = $1 AND type = $2
+         AND ($3::int IS NULL OR (data->>'generation')::int = $3::int)`, [environmentId, type, generation ?? null]);
+    return Number(rows[0]!.n);
   }
 
   /** Ids of environments that may still own Docker objects. */

@@ -33,7 +33,8 @@ export interface RemovalReport {
 }
 
 export interface OwnedObjects {
-  containers: { id: string; envId: string }[];
+  /** `service` (compose label) and `state` (created, running, restarting, exited, dead...) say whether it still runs. */
+  containers: { id: string; envId: string; service?: string; state?: string; exitCode?: number }[];
   networks: { id: string; envId: string }[];
   volumes: { name: string; envId: string }[];
 }

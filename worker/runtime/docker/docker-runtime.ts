@@ -107,6 +107,12 @@ export async function execInContainer(c: Docker.Container, cmd: string[], input?
   return { exitCode: info.ExitCode ?? -1, output: demux(Buffer.concat(chunks)) };
 }
 
+/** The exit code in a container list entry's status ("Exited (137) 2 seconds ago"). */
+function exitCodeOf(status: string | undefined): number | undefined {
+  const m = /^Exited \((-?\d+)\)/.exec(status ?? '');
+  return m ? Number(m[1]) : undefined;
+}
+
 export class DockerRuntime implements Runtime {
   /**
    * @param instance this Mayfly installation's name (MAYFLY_INSTANCE): every object is labeled
@@ -314,7 +320,18 @@ export class DockerRuntime implements Runtime {
       await this.docker.getContainer(id).remove({ force: true, v: true }).then(() => report.containers++, gone);
     }));
     for (const n of networks) {
-      await this.docker.getNetwork(n.Id).remove().then(() => report.networks++, gone);
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await this.docker.getNetwork(n.Id).remove();
+          report.networks++;
+          break;
+        } catch (err) {
+          if (isNotFound(err)) break;
+          // 403/409 "has active endpoints": a container is still being removed; give it a moment.
+          if ((isConflict(err) || dockerStatus(err) === 403) && attempt < 20) { await sleep(250); continue; }
+          throw err;
+        }
+      }
     }
     const { Volumes } = await this.docker.listVolumes({ filters: filter });
     for (const v of Volumes ?? []) {
@@ -342,7 +359,10 @@ export class DockerRuntime implements Runtime {
       this.docker.listVolumes({ filters: filter }),
     ]);
     return {
-      containers: containers.map((c) => ({ id: c.Id, envId: c.Labels[LABEL_ENV]! })),
+      containers: containers.map((c) => ({
+        id: c.Id, envId: c.Labels[LABEL_ENV]!, service: c.Labels[LABEL_COMPOSE_SERVICE], state: c.State,
+        exitCode: exitCodeOf(c.Status),
+      })),
       networks: networks.map((n) => ({ id: n.Id, envId: n.Labels?.[LABEL_ENV] ?? '' })),
       volumes: (volumes.Volumes ?? []).map((v) => ({ name: v.Name, envId: v.Labels?.[LABEL_ENV] ?? '' })),
     };

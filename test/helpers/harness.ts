@@ -24,10 +24,12 @@ import type { WorkerContext } from '../../worker/context.js';
 
 export const TOKEN = 'test-secret-0123456789';
 export const AUTH = { Authorization: `Bearer ${TOKEN}` };
-const ADMIN_URL = process.env.DATABASE_URL ?? 'postgres://mayfly:mayfly@127.0.0.1:5432/mayfly';
+const SHARED_ADMIN_URL = process.env.DATABASE_URL ?? 'postgres://mayfly:mayfly@127.0.0.1:5432/mayfly';
 
 export interface Harness {
   config: Config;
+  /** The variables the config was loaded from: a worker process spawned with them joins this harness. */
+  configEnv: Record<string, string>;
   baseUrl: string;
   pool: pg.Pool;
   store: EnvironmentStore;
@@ -42,9 +44,14 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(opts: { env?: Record<string, string>; worker?: boolean } = {}): Promise<Harness> {
+/**
+ * @param opts.adminUrl a PostgreSQL server other than the shared one (a fault test's private one)
+ * in which the harness makes its database.
+ */
+export async function startHarness(opts: { env?: Record<string, string>; worker?: boolean; adminUrl?: string } = {}): Promise<Harness> {
   const suffix = randomBytes(4).toString('hex');
   const dbName = `mayfly_test_${suffix}`;
+  const ADMIN_URL = opts.adminUrl ?? SHARED_ADMIN_URL;
   const admin = new pg.Client({ connectionString: ADMIN_URL });
   await admin.connect();
   await admin.query(`CREATE DATABASE ${dbName}`);
@@ -56,8 +63,7 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
   const server: Server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const config = loadConfig({
-    ...process.env,
+  const configEnv: Record<string, string> = {
     PORT: '0',
     MAYFLY_PUBLIC_URL: baseUrl,
     DATABASE_URL: dbUrl.toString(),
@@ -68,7 +74,8 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
     MAYFLY_HEALTH_TIMEOUT: '90s',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...opts.env,
-  });
+  };
+  const config = loadConfig({ ...process.env, ...configEnv });
   const logger = createLogger(config.logLevel, 'mayfly-test');
   const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 10 });
   await migrate(pool);
@@ -76,7 +83,8 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
   const store = new EnvironmentStore(pool);
   const queues = new JobQueues(redisOptions(config.redisUrl, 'producer'), config.queuePrefix);
   const redis = new Redis(redisOptions(config.redisUrl, 'producer'));
-  const docker = new Docker();
+  // A fault test may point the harness at a private Docker daemon (DOCKER_HOST=unix:///...).
+  const docker = config.dockerHost?.startsWith('unix://') ? new Docker({ socketPath: config.dockerHost.slice('unix://'.length) }) : new Docker();
   const ctx: WorkerContext = await buildWorkerContext(config, pool, docker, queues, logger);
   const runtime = ctx.runtime as DockerRuntime;
   const notifications = ctx.notifications;
@@ -88,7 +96,7 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
   server.on('request', app);
 
   const h: Harness = {
-    config, baseUrl, pool, store, queues, docker, runtime, ctx, worker: undefined,
+    config, configEnv, baseUrl, pool, store, queues, docker, runtime, ctx, worker: undefined,
     async startWorker() {
       h.worker = new WorkerService(ctx, redisOptions(config.redisUrl, 'worker'));
       await h.worker.start();

@@ -13,6 +13,7 @@ export const RECONCILE_ACTIONS = [
   'orphan-removed',      // Docker objects of an environment that is not live: removed
   'orphan-retry',        // removing them failed this time; the next run tries again
   'golden-removed',      // unused, replaced golden snapshots removed
+  'helper-removed',      // a clone helper or golden builder left by a worker that died: removed
 ] as const;
 export type ReconcileAction = (typeof RECONCILE_ACTIONS)[number];
 

@@ -218,11 +218,22 @@ const DOCKERD = {
   execRoot: '/run/mayfly-fault-docker',
   pidfile: '/run/mayfly-fault-docker.pid',
   socket: '/run/mayfly-fault-docker.sock',
+  // Its own default bridge. Never --bridge=none: with it, dockerd deletes the host's `docker0`
+  // at start (removeDefaultBridgeInterface), which breaks the shared daemon's default network.
+  bridge: 'mfault0',
+  bridgeCidr: '10.214.0.1/24',
 };
 
+function ensureBridge(): void {
+  if (existsSync(`/sys/class/net/${DOCKERD.bridge}`)) return;
+  execFileSync('ip', ['link', 'add', 'name', DOCKERD.bridge, 'type', 'bridge']);
+  execFileSync('ip', ['addr', 'add', DOCKERD.bridgeCidr, 'dev', DOCKERD.bridge]);
+  execFileSync('ip', ['link', 'set', DOCKERD.bridge, 'up']);
+}
+
 /**
- * A second dockerd with its own data root, exec root, socket and containerd, no default bridge,
- * its own address pool, and hands off iptables (the shared daemon's rules stay as they are).
+ * A second dockerd with its own data root, exec root, socket and containerd, its own default
+ * bridge (mfault0) and address pool, and hands off iptables (the shared daemon's rules stay).
  * Ports are still published on 127.0.0.1 (docker-proxy) and user-defined networks work.
  * One at a time on the machine (fixed socket path): a leftover one is stopped first.
  */
@@ -230,17 +241,20 @@ export async function startPrivateDockerd(): Promise<PrivateDockerd> {
   mkdirSync(DOCKERD.dataRoot, { recursive: true });
   mkdirSync(DOCKERD.execRoot, { recursive: true });
   await stopStale();
+  ensureBridge();
+  const hadDocker0 = existsSync('/sys/class/net/docker0');
   let child: ChildProcess | undefined;
   let log = () => '';
   const docker = new Docker({ socketPath: DOCKERD.socket });
   const start = async () => {
     child = track(spawn('dockerd', [
       '--data-root', DOCKERD.dataRoot, '--exec-root', DOCKERD.execRoot, '--pidfile', DOCKERD.pidfile,
-      '-H', `unix://${DOCKERD.socket}`, '--bridge=none', '--iptables=false', '--ip-masq=false', '--ip-forward=false',
+      '-H', `unix://${DOCKERD.socket}`, `--bridge=${DOCKERD.bridge}`, '--iptables=false', '--ip-masq=false', '--ip-forward=false',
       '--default-address-pool', 'base=10.213.0.0/16,size=24', '--log-level=warn',
     ], { stdio: ['ignore', 'pipe', 'pipe'] }), 'SIGTERM');
     log = collect(child);
     await waitFor('private dockerd', 60_000, async () => { await docker.ping(); return true; }, child, log);
+    if (hadDocker0 && !existsSync('/sys/class/net/docker0')) throw new Error('the private dockerd removed the shared daemon\'s docker0 bridge');
   };
   await start();
   let stopped = false;
@@ -334,22 +348,24 @@ export async function startPrivateRegistry(opts: { throttleBytesPerSecond?: numb
   const proxy = createServer((client) => {
     const upstream = connect(port, '127.0.0.1');
     sockets.add(client); sockets.add(upstream);
-    const drop = () => { client.destroy(); upstream.destroy(); sockets.delete(client); sockets.delete(upstream); };
-    client.on('error', drop); upstream.on('error', drop); client.on('close', drop); upstream.on('close', drop);
+    const forget = () => { sockets.delete(client); sockets.delete(upstream); };
+    client.on('error', () => upstream.destroy());
+    client.on('close', () => { upstream.destroy(); forget(); });
+    upstream.on('error', () => client.destroy());
     client.pipe(upstream);
-    upstream.on('data', (chunk: Buffer) => {
-      upstream.pause();
-      void (async () => {
+    // Registry -> client at `rate` bytes per second; the end follows the last byte.
+    void (async () => {
+      for await (const chunk of upstream as AsyncIterable<Buffer>) {
         for (let i = 0; i < chunk.length; i += 16_384) {
-          const part = chunk.subarray(i, i + 16_384);
           if (client.destroyed) return;
+          const part = chunk.subarray(i, i + 16_384);
           client.write(part);
           served += part.length;
           await sleep(Math.ceil((part.length / rate) * 1000));
         }
-        upstream.resume();
-      })();
-    });
+      }
+      client.end();
+    })().catch(() => client.destroy());
   });
   await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
   const slowPort = (proxy.address() as AddressInfo).port;

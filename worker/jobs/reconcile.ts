@@ -11,6 +11,8 @@ export const MAX_STUCK_RETRIES = 3;
 export const MAX_HEALS = 3;
 /** Seconds an environment must have stayed in its status before the reconciler acts on it (lets a job start). */
 const SETTLE_SECONDS = 5;
+/** A stopped helper container older than this was left by a worker that died (its job removes it at once). */
+const HELPER_GRACE_MS = 30_000;
 
 export interface ReconcileReport {
   expired: number;
@@ -23,6 +25,7 @@ export interface ReconcileReport {
   healFailed: number;
   orphansRemoved: number;
   orphanErrors: number;
+  helpersRemoved: number;
   goldensRemoved: number;
 }
 
@@ -39,12 +42,13 @@ export interface ReconcileReport {
  *   at most MAX_HEALS times, then failed and cleaned;
  * - Docker objects labeled with an environment of this instance that is not live (or failed) are removed
  *   (containers, networks, volumes; "not found" is done; a failure is retried on the next run);
+ * - helper containers (clones, golden builds) that a dead worker left stopped are removed;
  * - golden snapshots that nothing uses and a newer golden replaced are removed.
  */
 export async function reconcile(ctx: WorkerContext): Promise<ReconcileReport> {
   const report: ReconcileReport = {
     expired: 0, requeued: 0, stuckRetried: 0, stuckFailed: 0, teardownsRequeued: 0, expiriesRescheduled: 0,
-    healed: 0, healFailed: 0, orphansRemoved: 0, orphanErrors: 0, goldensRemoved: 0,
+    healed: 0, healFailed: 0, orphansRemoved: 0, orphanErrors: 0, helpersRemoved: 0, goldensRemoved: 0,
   };
   const log = ctx.logger.child({ job: 'reconcile' });
   const actions = ctx.reconcileActions;
@@ -147,6 +151,9 @@ export async function reconcile(ctx: WorkerContext): Promise<ReconcileReport> {
       log.warn({ envId: id, err: errorMessage(err) }, 'removing Docker objects of an environment that is not live failed; retrying next run');
     }
   }
+  report.helpersRemoved = await ctx.runtime.removeDeadHelpers(HELPER_GRACE_MS);
+  actions.record('helper-removed', undefined, report.helpersRemoved);
+  if (report.helpersRemoved) log.warn({ count: report.helpersRemoved }, 'removed helper containers a dead worker left behind');
   report.goldensRemoved = await ctx.seeds.collectGarbage();
   actions.record('golden-removed', undefined, report.goldensRemoved);
   return report;

@@ -58,4 +58,9 @@ export interface Runtime {
   remove(envId: string): Promise<RemovalReport>;
   /** Every object that carries a mayfly.env label. */
   listOwned(): Promise<OwnedObjects>;
+  /**
+   * Removes this instance's helper and golden-build containers that stopped (or never started)
+   * more than `graceMs` ago: a worker killed mid-clone leaves them behind. Returns how many.
+   */
+  removeDeadHelpers(graceMs: number): Promise<number>;
 }

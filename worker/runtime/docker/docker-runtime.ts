@@ -351,6 +351,22 @@ export class DockerRuntime implements Runtime {
     return report;
   }
 
+  async removeDeadHelpers(graceMs: number): Promise<number> {
+    let n = 0;
+    for (const label of ['mayfly.helper', 'mayfly.golden-build']) {
+      const list = await this.docker.listContainers({ all: true, filters: { label: [label, `${LABEL_INSTANCE}=${this.instance}`], status: ['created', 'exited', 'dead'] } });
+      for (const c of list) {
+        // A helper is removed by the job that ran it right after it exits; give that job a moment.
+        if (Date.now() - c.Created * 1000 < graceMs) continue;
+        const info = await this.docker.getContainer(c.Id).inspect().catch(() => undefined);
+        const finished = info?.State.FinishedAt && !info.State.FinishedAt.startsWith('0001') ? Date.parse(info.State.FinishedAt) : c.Created * 1000;
+        if (info?.State.Running || Date.now() - finished < graceMs) continue;
+        await this.docker.getContainer(c.Id).remove({ force: true, v: true }).then(() => n++, (err) => { if (!isNotFound(err)) throw err; });
+      }
+    }
+    return n;
+  }
+
   async listOwned(): Promise<OwnedObjects> {
     const filter = { label: [LABEL_ENV, `${LABEL_INSTANCE}=${this.instance}`] };
     const [containers, networks, volumes] = await Promise.all([

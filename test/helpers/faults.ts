@@ -136,7 +136,7 @@ export async function pushFreshShopImage(docker: Docker, sourceImage: string, re
     await c.remove({ force: true }).catch(() => undefined);
   }
   // The engine wants an X-Registry-Auth header even for a registry without auth.
-  const stream = await docker.getImage(pushRef).push({ authconfig: { serveraddress: registry } } as never);
+  const stream = (await docker.getImage(pushRef).push({ authconfig: { serveraddress: registry } } as Parameters<Docker.Image["push"]>[0])) as NodeJS.ReadableStream;
   await new Promise<void>((resolve, reject) => docker.modem.followProgress(stream, (err: Error | null, out: { error?: string }[]) => {
     const e = err ?? out.find((o) => o.error);
     if (e) reject(new Error(`push ${pushRef}: ${err ? err.message : (e as { error: string }).error}`)); else resolve();

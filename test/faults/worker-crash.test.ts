@@ -18,7 +18,7 @@ describe('faults: the worker process is killed', { timeout: 900_000 }, () => {
   let registry: PrivateRegistry;
   const images: string[] = [];
   before(async () => {
-    h = await startHarness({ worker: false });
+    h = await startHarness({ worker: false, env: { MAYFLY_HEALTH_TIMEOUT: '4m' } });
     registry = await startPrivateRegistry({ throttleBytesPerSecond: 2_000_000 });
     w = await WorkerProcess.start(h);
   });
@@ -59,7 +59,7 @@ describe('faults: the worker process is killed', { timeout: 900_000 }, () => {
 
     // During a clone: the seed's clone helper container has just started.
     const clone = await nextDockerEvent(h.docker, { type: ['container'], event: ['start'], label: [instance, 'mayfly.helper'] },
-      (e) => /clone|overlay/.test(e.Actor.Attributes['mayfly.helper'] ?? ''));
+      (e) => /clone|^prepare the overlay/.test(e.Actor.Attributes['mayfly.helper'] ?? ''));
     const cloned = await put('crash-clone');
     await clone.event;
     await crashAndRestart();

@@ -118,8 +118,11 @@ export async function pushFreshShopImage(docker: Docker, sourceImage: string, re
   const tag = `fault-${randomBytes(4).toString('hex')}`;
   const pushRef = `${registry}/mayfly/shop:${tag}`;
   const src = await docker.getImage(sourceImage).inspect();
+  const write = ['sh', '-c', `head -c ${megabytes}M /dev/urandom > /fault-ballast`];
+  // Replace whichever of entrypoint/command the image runs, and put it back in the commit.
+  const hasEntrypoint = !!src.Config.Entrypoint?.length;
   const c = await docker.createContainer({
-    Image: sourceImage, User: 'root', Entrypoint: ['sh', '-c', `head -c ${megabytes}M /dev/urandom > /fault-ballast`], Cmd: [],
+    Image: sourceImage, User: 'root', ...(hasEntrypoint ? { Entrypoint: write, Cmd: [] } : { Cmd: write }),
     Labels: { 'mayfly.fault-test': '1' }, HostConfig: { NetworkMode: 'none' },
   });
   try {
@@ -127,7 +130,7 @@ export async function pushFreshShopImage(docker: Docker, sourceImage: string, re
     const { StatusCode } = await c.wait();
     if (StatusCode !== 0) throw new Error(`writing the ballast layer failed (exit ${StatusCode})`);
     const changes = [
-      `ENTRYPOINT ${JSON.stringify(src.Config.Entrypoint ?? [])}`,
+      ...(hasEntrypoint ? [`ENTRYPOINT ${JSON.stringify(src.Config.Entrypoint)}`] : []),
       `CMD ${JSON.stringify(src.Config.Cmd ?? [])}`,
       `USER ${src.Config.User || 'root'}`,
     ];

@@ -60,7 +60,8 @@ export interface Runtime {
   listOwned(): Promise<OwnedObjects>;
   /**
    * Removes this instance's helper and golden-build containers that stopped (or never started)
-   * more than `graceMs` ago: a worker killed mid-clone leaves them behind. Returns how many.
+   * more than `graceMs` ago, and clone-probe volumes older than 4 × `graceMs`: a worker killed
+   * mid-clone or mid-probe leaves them behind. Returns how many.
    */
   removeDeadHelpers(graceMs: number): Promise<number>;
 }

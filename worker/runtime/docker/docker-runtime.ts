@@ -364,6 +364,14 @@ export class DockerRuntime implements Runtime {
         await this.docker.getContainer(c.Id).remove({ force: true, v: true }).then(() => n++, (err) => { if (!isNotFound(err)) throw err; });
       }
     }
+    // The clone-strategy probe's scratch volumes, when its worker died mid-probe (a probe takes
+    // seconds; one still in use answers 409 and stays).
+    const { Volumes } = await this.docker.listVolumes({ filters: { label: ['mayfly.probe', `${LABEL_INSTANCE}=${this.instance}`] } });
+    for (const v of Volumes ?? []) {
+      const created = Date.parse((v as { CreatedAt?: string }).CreatedAt ?? '');
+      if (!Number.isNaN(created) && Date.now() - created < graceMs * 4) continue;
+      await this.docker.getVolume(v.Name).remove().then(() => n++, (err) => { if (!isNotFound(err) && !isConflict(err)) throw err; });
+    }
     return n;
   }
 

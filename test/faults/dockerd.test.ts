@@ -26,7 +26,7 @@ describe('faults: the Docker daemon', { timeout: 600_000 }, () => {
   let w: WorkerProcess;
   before(async () => {
     d = await startPrivateDockerd();
-    h = await startHarness({ env: { DOCKER_HOST: d.host }, worker: false });
+    h = await startHarness({ env: { DOCKER_HOST: d.host, MAYFLY_HEALTH_TIMEOUT: '4m' }, worker: false });
     w = await WorkerProcess.start(h);
   });
   after(async () => {

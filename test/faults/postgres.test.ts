@@ -12,7 +12,7 @@ describe('faults: PostgreSQL', { timeout: 600_000 }, () => {
   let w: WorkerProcess;
   before(async () => {
     pg = await startPrivatePostgres();
-    h = await startHarness({ adminUrl: pg.url, worker: false });
+    h = await startHarness({ adminUrl: pg.url, worker: false, env: { MAYFLY_HEALTH_TIMEOUT: '4m' } });
     // The API's pool sees its idle connections cut by the restart; it reconnects on next use.
     h.pool.on('error', () => undefined);
     w = await WorkerProcess.start(h);

@@ -6,7 +6,7 @@ import { MAX_HEALS, MAX_STUCK_RETRIES } from '../../worker/jobs/reconcile.js';
 
 describe('faults: the reconciler heals and gives up within bounds', { timeout: 480_000 }, () => {
   let h: Harness;
-  before(async () => { h = await startHarness(); });
+  before(async () => { h = await startHarness({ env: { MAYFLY_HEALTH_TIMEOUT: '4m' } }); });
   after(async () => { await h?.close(); });
 
   async function readyEnv(prefix: string) {

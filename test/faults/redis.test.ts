@@ -12,7 +12,7 @@ describe('faults: Redis', { timeout: 600_000 }, () => {
   let redis: PrivateRedis;
   before(async () => {
     redis = await startPrivateRedis();
-    h = await startHarness({ env: { REDIS_URL: redis.url } });
+    h = await startHarness({ env: { REDIS_URL: redis.url, MAYFLY_HEALTH_TIMEOUT: '4m' } });
   });
   after(async () => {
     await h?.close();

@@ -9,7 +9,7 @@ describe('faults: the registry', { timeout: 420_000 }, () => {
   let registry: PrivateRegistry;
   const made: string[] = [];
   before(async () => {
-    h = await startHarness();
+    h = await startHarness({ env: { MAYFLY_HEALTH_TIMEOUT: '4m' } });
     // 2 MB/s through the slow proxy: a 24 MB layer takes 12 s, time enough to stop the registry mid-pull.
     registry = await startPrivateRegistry({ throttleBytesPerSecond: 2_000_000 });
   });

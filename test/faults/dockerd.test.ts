@@ -4,7 +4,7 @@ import type Docker from 'dockerode';
 import { startHarness, labeledObjects, uniqueName, waitUntil, type Harness } from '../helpers/harness.js';
 import { WorkerProcess } from '../helpers/worker-process.js';
 import { startPrivateDockerd, type PrivateDockerd } from '../helpers/private-engines.js';
-import { nextDockerEvent, noLeftovers, settled } from '../helpers/faults.js';
+import { FAULT_ENV, nextDockerEvent, noLeftovers, settled } from '../helpers/faults.js';
 
 /** Every container, network and volume the daemon has (golden snapshot volumes aside). */
 async function inventory(docker: Docker): Promise<Set<string>> {
@@ -26,7 +26,7 @@ describe('faults: the Docker daemon', { timeout: 600_000 }, () => {
   let w: WorkerProcess;
   before(async () => {
     d = await startPrivateDockerd();
-    h = await startHarness({ env: { DOCKER_HOST: d.host, MAYFLY_HEALTH_TIMEOUT: '4m' }, worker: false });
+    h = await startHarness({ env: { ...FAULT_ENV, DOCKER_HOST: d.host }, worker: false });
     w = await WorkerProcess.start(h);
   });
   after(async () => {
@@ -37,7 +37,7 @@ describe('faults: the Docker daemon', { timeout: 600_000 }, () => {
 
   it('when the private daemon publishes ports on 127.0.0.1 and runs user-defined networks, then an environment works on it', { timeout: 300_000 }, async () => {
     const name = uniqueName('dockerd-ok');
-    const res = await h.api('PUT', `/api/v1/environments/${name}?wait=240`, { template: 'shop' });
+    const res = await h.api('PUT', `/api/v1/environments/${name}?wait=240`, { template: 'tiny' });
     assert.equal(res.body.status, 'ready', JSON.stringify(res.body));
     const page = await fetch(res.body.url);
     assert.equal(page.status, 200, 'the published port answers from the host');
@@ -47,7 +47,7 @@ describe('faults: the Docker daemon', { timeout: 600_000 }, () => {
   it('when the daemon is killed with SIGKILL and restarted mid-start, then the environment recovers or fails, and leftovers go', { timeout: 420_000 }, async () => {
     const before = await inventory(d.docker);
     const name = uniqueName('dockerd-kill');
-    const res = await h.api('PUT', `/api/v1/environments/${name}`, { template: 'shop' });
+    const res = await h.api('PUT', `/api/v1/environments/${name}`, { template: 'tiny' });
     assert.equal(res.status, 202, JSON.stringify(res.body));
     const id = res.body.id as string;
     const start = await nextDockerEvent(d.docker, { type: ['container'], event: ['start'], label: [`mayfly.env=${id}`] });

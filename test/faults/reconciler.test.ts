@@ -1,16 +1,16 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startHarness, labeledObjects, uniqueName, waitUntil, type Harness } from '../helpers/harness.js';
-import { noLeftovers, settled } from '../helpers/faults.js';
+import { FAULT_ENV, noLeftovers, settled } from '../helpers/faults.js';
 import { MAX_HEALS, MAX_STUCK_RETRIES } from '../../worker/jobs/reconcile.js';
 
 describe('faults: the reconciler heals and gives up within bounds', { timeout: 480_000 }, () => {
   let h: Harness;
-  before(async () => { h = await startHarness({ env: { MAYFLY_HEALTH_TIMEOUT: '4m' } }); });
+  before(async () => { h = await startHarness({ env: FAULT_ENV }); });
   after(async () => { await h?.close(); });
 
   async function readyEnv(prefix: string) {
-    const res = await h.api('PUT', `/api/v1/environments/${uniqueName(prefix)}`, { template: 'shop' });
+    const res = await h.api('PUT', `/api/v1/environments/${uniqueName(prefix)}`, { template: 'tiny' });
     assert.equal(res.status, 202, JSON.stringify(res.body));
     const env = await settled(h, res.body.id);
     assert.equal(env.status, 'ready', JSON.stringify(env.failure));
@@ -24,8 +24,8 @@ describe('faults: the reconciler heals and gives up within bounds', { timeout: 4
 
   it('when a ready environment\'s container is removed behind its back, then the reconciler redeploys it as a new generation and it is ready again', { timeout: 240_000 }, async () => {
     const env = await readyEnv('fault-heal');
-    const web = await container(env.id, 'web');
-    await h.docker.getContainer(web!.Id).remove({ force: true });
+    const app = await container(env.id, 'app');
+    await h.docker.getContainer(app!.Id).remove({ force: true });
     const healed = await waitUntil('the heal', 180_000, async () => {
       const now = await h.store.getById(env.id);
       return now && now.generation > env.generation && (now.status === 'ready' || now.status === 'failed') ? now : undefined;
@@ -34,22 +34,22 @@ describe('faults: the reconciler heals and gives up within bounds', { timeout: 4
     const events = await h.store.events(env.id);
     const healing = events.find((e) => e.type === 'healing');
     assert.ok(healing, 'the timeline says why it was redeployed');
-    assert.match(healing.message, /web vanished/);
-    assert.ok((await container(env.id, 'web'))?.State === 'running');
+    assert.match(healing.message, /app vanished/);
+    assert.ok((await container(env.id, 'app'))?.State === 'running');
     assert.ok(h.ctx.reconcileActions.snapshot().healed >= 1, 'the action is counted');
   });
 
   it('when a ready environment\'s container exits and it was healed too often already, then it fails with SERVICE_VANISHED and is cleaned', { timeout: 240_000 }, async () => {
     const env = await readyEnv('fault-heal-limit');
     for (let i = 0; i < MAX_HEALS; i++) await h.store.addEvent(env.id, 'healing', 'an earlier heal (made by the test)');
-    const db = await container(env.id, 'db');
-    await h.docker.getContainer(db!.Id).kill();
+    const app = await container(env.id, 'app');
+    await h.docker.getContainer(app!.Id).kill();
     const failed = await settled(h, env.id, 60_000).then(() => waitUntil('the failure', 60_000, async () => {
       const now = await h.store.getById(env.id);
       return now?.status === 'failed' ? now : undefined;
     }));
     assert.equal(failed.failure?.code, 'SERVICE_VANISHED');
-    assert.match(failed.failure!.message, /db exited/);
+    assert.match(failed.failure!.message, /app exited/);
     await waitUntil('its objects to go', 30_000, async () => {
       const o = await labeledObjects(h.docker, env.id);
       return o.containers + o.networks + o.volumes === 0;
@@ -59,9 +59,9 @@ describe('faults: the reconciler heals and gives up within bounds', { timeout: 4
 
   it('when an environment is stuck in provisioning with no job, then it is queued again, and after the limit it fails with a reason', { timeout: 240_000 }, async () => {
     await h.stopWorker();
-    const images = h.ctx.catalog.resolveImages('shop', 'main', {});
+    const images = h.ctx.catalog.resolveImages('tiny', 'bookworm', {});
     const mk = async (prefix: string) => {
-      const { env } = await h.store.upsert({ name: uniqueName(prefix), template: 'shop', owner: 'test', images, seed: 'demo', ttlSeconds: 600 }, { ttlGiven: true });
+      const { env } = await h.store.upsert({ name: uniqueName(prefix), template: 'tiny', owner: 'test', images, seed: null, ttlSeconds: 600 }, { ttlGiven: true });
       // As if a worker had started it and died, and its job was then lost.
       const moved = await h.store.transition(env.id, 'provisioning', { generation: env.generation, event: { type: 'provisioning', message: 'provisioning started (by the test)' } });
       assert.ok(moved);

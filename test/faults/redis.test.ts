@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startHarness, uniqueName, waitUntil, type Harness } from '../helpers/harness.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/private-engines.js';
-import { noLeftovers, settled } from '../helpers/faults.js';
+import { FAULT_ENV, noLeftovers, settled } from '../helpers/faults.js';
 import { expireJobId, provisionJobId } from '../../core/queue.js';
 import type { Environment } from '../../core/domain.js';
 
@@ -12,7 +12,7 @@ describe('faults: Redis', { timeout: 600_000 }, () => {
   let redis: PrivateRedis;
   before(async () => {
     redis = await startPrivateRedis();
-    h = await startHarness({ env: { REDIS_URL: redis.url, MAYFLY_HEALTH_TIMEOUT: '4m' } });
+    h = await startHarness({ env: { ...FAULT_ENV, REDIS_URL: redis.url } });
   });
   after(async () => {
     await h?.close();
@@ -20,7 +20,7 @@ describe('faults: Redis', { timeout: 600_000 }, () => {
   });
 
   async function put(prefix: string): Promise<string> {
-    const res = await h.api('PUT', `/api/v1/environments/${uniqueName(prefix)}`, { template: 'shop', ttl: '3h' });
+    const res = await h.api('PUT', `/api/v1/environments/${uniqueName(prefix)}`, { template: 'tiny', ttl: '3h' });
     assert.equal(res.status, 202, JSON.stringify(res.body));
     return res.body.id as string;
   }

@@ -2,14 +2,14 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startHarness, labeledObjects, uniqueName, waitUntil, type Harness } from '../helpers/harness.js';
 import { startPrivateRegistry, type PrivateRegistry } from '../helpers/private-engines.js';
-import { noLeftovers, pushFreshShopImage, removeImage, settled } from '../helpers/faults.js';
+import { FAULT_ENV, noLeftovers, pushFreshImage, removeImage, settled } from '../helpers/faults.js';
 
 describe('faults: the registry', { timeout: 420_000 }, () => {
   let h: Harness;
   let registry: PrivateRegistry;
   const made: string[] = [];
   before(async () => {
-    h = await startHarness({ env: { MAYFLY_HEALTH_TIMEOUT: '4m' } });
+    h = await startHarness({ env: FAULT_ENV });
     // 2 MB/s through the slow proxy: a 24 MB layer takes 12 s, time enough to stop the registry mid-pull.
     registry = await startPrivateRegistry({ throttleBytesPerSecond: 2_000_000 });
   });
@@ -25,10 +25,10 @@ describe('faults: the registry', { timeout: 420_000 }, () => {
   }
 
   it('when the registry dies in the middle of a pull, then the environment fails with the reason and no container is made from the image', { timeout: 300_000 }, async () => {
-    const image = await pushFreshShopImage(h.docker, `${h.config.registry}/mayfly/shop:main`, registry.address, 24, registry.slowAddress);
+    const image = await pushFreshImage(h.docker, `${h.config.registry}/mayfly/node:bookworm`, registry.address, 24, registry.slowAddress);
     made.push(image);
     const name = uniqueName('fault-regdies');
-    const res = await h.api('PUT', `/api/v1/environments/${name}`, { template: 'shop', images: { web: image } });
+    const res = await h.api('PUT', `/api/v1/environments/${name}`, { template: 'tiny', images: { app: image } });
     assert.equal(res.status, 202, JSON.stringify(res.body));
     await waitUntil('the pull to be under way', 120_000, async () => registry.bytesServed() > 3_000_000);
     await registry.kill();
@@ -45,9 +45,9 @@ describe('faults: the registry', { timeout: 420_000 }, () => {
   });
 
   it('when an image does not exist, then the environment fails with IMAGE_NOT_FOUND and nothing is made', { timeout: 120_000 }, async () => {
-    const image = `${h.config.registry}/mayfly/shop:does-not-exist-${Date.now()}`;
+    const image = `${h.config.registry}/mayfly/node:does-not-exist-${Date.now()}`;
     const name = uniqueName('fault-noimage');
-    const res = await h.api('PUT', `/api/v1/environments/${name}`, { template: 'shop', images: { web: image } });
+    const res = await h.api('PUT', `/api/v1/environments/${name}`, { template: 'tiny', images: { app: image } });
     assert.equal(res.status, 202, JSON.stringify(res.body));
     const env = await settled(h, res.body.id, 90_000);
     assert.equal(env.status, 'failed');

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { startHarness, labeledObjects, uniqueName, waitUntil, type Harness } from '../helpers/harness.js';
 import { WorkerProcess } from '../helpers/worker-process.js';
 import { startPrivateRegistry, type PrivateRegistry } from '../helpers/private-engines.js';
-import { nextDockerEvent, noLeftovers, pushFreshShopImage, removeImage, settled } from '../helpers/faults.js';
+import { FAULT_ENV, nextDockerEvent, noLeftovers, pushFreshImage, removeImage, settled } from '../helpers/faults.js';
 import { provisionJobId } from '../../core/queue.js';
 import type { Environment } from '../../core/domain.js';
 
@@ -18,7 +18,7 @@ describe('faults: the worker process is killed', { timeout: 900_000 }, () => {
   let registry: PrivateRegistry;
   const images: string[] = [];
   before(async () => {
-    h = await startHarness({ worker: false, env: { MAYFLY_HEALTH_TIMEOUT: '4m' } });
+    h = await startHarness({ worker: false, env: FAULT_ENV });
     registry = await startPrivateRegistry({ throttleBytesPerSecond: 2_000_000 });
     w = await WorkerProcess.start(h);
   });
@@ -65,16 +65,16 @@ describe('faults: the worker process is killed', { timeout: 900_000 }, () => {
     await crashAndRestart();
 
     // During a start: the environment's database container has just started.
-    const startedId = await put('crash-start');
+    const startedId = await put('crash-start', { template: 'tiny' });
     const start = await nextDockerEvent(h.docker, { type: ['container'], event: ['start'], label: [`mayfly.env=${startedId}`] });
     await start.event;
     await crashAndRestart();
 
     // During a pull: a fresh image is coming through the slow registry.
-    const fresh = await pushFreshShopImage(h.docker, `${h.config.registry}/mayfly/shop:main`, registry.address, 24, registry.slowAddress);
+    const fresh = await pushFreshImage(h.docker, `${h.config.registry}/mayfly/node:bookworm`, registry.address, 24, registry.slowAddress);
     images.push(fresh);
     const before = registry.bytesServed();
-    const pulled = await put('crash-pull', { images: { web: fresh } });
+    const pulled = await put('crash-pull', { template: 'tiny', images: { app: fresh } });
     await waitUntil('the pull to be under way', 120_000, async () => registry.bytesServed() - before > 2_000_000);
     await crashAndRestart();
 
@@ -93,7 +93,7 @@ describe('faults: the worker process is killed', { timeout: 900_000 }, () => {
   });
 
   it('when it is SIGKILLed during a teardown, then after a restart the teardown finishes and nothing is left', { timeout: 420_000 }, async () => {
-    const id = await put('crash-teardown');
+    const id = await put('crash-teardown', { template: 'tiny' });
     // The machine may be too loaded for the shop to pass its healthchecks: then there is no teardown to interrupt.
     const env = await readyOrFailedAndCleaned(id);
     assert.equal(env.status, 'ready', JSON.stringify(env.failure));
@@ -109,7 +109,7 @@ describe('faults: the worker process is killed', { timeout: 900_000 }, () => {
   });
 
   it('when it gets SIGTERM mid-job, then it finishes the job or hands it back, exits 0, and the environment settles after a restart', { timeout: 420_000 }, async () => {
-    const id = await put('term');
+    const id = await put('term', { template: 'tiny' });
     const start = await nextDockerEvent(h.docker, { type: ['container'], event: ['start'], label: [`mayfly.env=${id}`] });
     await start.event;
     const exit = await w.signal('SIGTERM', 240_000);

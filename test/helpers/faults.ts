@@ -1,8 +1,18 @@
 /** Shared pieces of the fault tests: catching the moment to strike, and checking what is left. */
 import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import type Docker from 'dockerode';
 import type { Environment } from '../../core/domain.js';
 import { waitUntil, type Harness } from './harness.js';
+
+/**
+ * Harness settings of the fault tests: the templates are the shop and `tiny` (one light service
+ * with a volume, test/faults/templates), and health may take long on a loaded machine.
+ */
+export const FAULT_ENV: Record<string, string> = {
+  MAYFLY_TEMPLATES_DIR: fileURLToPath(new URL('../faults/templates', import.meta.url)),
+  MAYFLY_HEALTH_TIMEOUT: '4m',
+};
 
 export interface DockerEvent {
   Type: string;
@@ -110,13 +120,13 @@ export async function noLeftovers(h: Harness, docker: Docker, projects: string[]
 }
 
 /**
- * Makes an image that the daemon does not have yet: the shop image plus a layer of random bytes
- * (so a pull of it really transfers data), pushed to `registry` as `<registry>/mayfly/shop:<tag>`,
+ * Makes an image that the daemon does not have yet: `sourceImage` plus a layer of random bytes
+ * (so a pull of it really transfers data), pushed to `registry` as `<registry>/mayfly/fault:<tag>`,
  * and removed locally again. Returns the reference (by `pullRegistry`, default the same registry).
  */
-export async function pushFreshShopImage(docker: Docker, sourceImage: string, registry: string, megabytes: number, pullRegistry = registry): Promise<string> {
+export async function pushFreshImage(docker: Docker, sourceImage: string, registry: string, megabytes: number, pullRegistry = registry): Promise<string> {
   const tag = `fault-${randomBytes(4).toString('hex')}`;
-  const pushRef = `${registry}/mayfly/shop:${tag}`;
+  const pushRef = `${registry}/mayfly/fault:${tag}`;
   const src = await docker.getImage(sourceImage).inspect();
   const write = ['sh', '-c', `head -c ${megabytes}M /dev/urandom > /fault-ballast`];
   // Replace whichever of entrypoint/command the image runs, and put it back in the commit.
@@ -134,7 +144,7 @@ export async function pushFreshShopImage(docker: Docker, sourceImage: string, re
       `CMD ${JSON.stringify(src.Config.Cmd ?? [])}`,
       `USER ${src.Config.User || 'root'}`,
     ];
-    await c.commit({ repo: `${registry}/mayfly/shop`, tag, changes });
+    await c.commit({ repo: `${registry}/mayfly/fault`, tag, changes });
   } finally {
     await c.remove({ force: true }).catch(() => undefined);
   }
@@ -145,7 +155,7 @@ export async function pushFreshShopImage(docker: Docker, sourceImage: string, re
     if (e) reject(new Error(`push ${pushRef}: ${err ? err.message : (e as { error: string }).error}`)); else resolve();
   }));
   await docker.getImage(pushRef).remove({ force: true }).catch(() => undefined);
-  return `${pullRegistry}/mayfly/shop:${tag}`;
+  return `${pullRegistry}/mayfly/fault:${tag}`;
 }
 
 /** Removes an image reference this test made, if the daemon has it. */

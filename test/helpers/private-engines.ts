@@ -30,10 +30,15 @@ export interface PrivateEngine {
 
 const running = new Map<ChildProcess, NodeJS.Signals>();
 const tempDirs = new Set<string>();
-process.on('exit', () => {
+function cleanUpAll(): void {
   for (const [child, signal] of running) { try { child.kill(signal); } catch { /* gone */ } }
   for (const dir of tempDirs) { try { rmSync(dir, { recursive: true, force: true }); } catch { /* busy */ } }
-});
+}
+process.on('exit', cleanUpAll);
+// A test run stopped from outside (the runner's timeout, Ctrl-C) must not leave engines behind.
+for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(sig, () => { cleanUpAll(); process.exit(128 + (sig === 'SIGTERM' ? 15 : 2)); });
+}
 
 function track(child: ChildProcess, exitSignal: NodeJS.Signals): ChildProcess {
   running.set(child, exitSignal);

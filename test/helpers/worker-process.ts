@@ -11,7 +11,9 @@ import type { Harness } from './harness.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const alive = new Set<ChildProcess>();
-process.on('exit', () => { for (const c of alive) { try { c.kill('SIGKILL'); } catch { /* gone */ } } });
+const killAll = () => { for (const c of alive) { try { c.kill('SIGKILL'); } catch { /* gone */ } } };
+process.on('exit', killAll);
+for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => { killAll(); process.exit(128 + (sig === 'SIGTERM' ? 15 : 2)); });
 
 export interface WorkerExit { code: number | null; signal: NodeJS.Signals | null }
 

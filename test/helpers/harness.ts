@@ -83,6 +83,7 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
   const store = new EnvironmentStore(pool);
   const queues = new JobQueues(redisOptions(config.redisUrl, 'producer'), config.queuePrefix);
   const redis = new Redis(redisOptions(config.redisUrl, 'producer'));
+  redis.on('error', () => undefined); // readyz reports it; a fault test may stop Redis on purpose
   // A fault test may point the harness at a private Docker daemon (DOCKER_HOST=unix:///...).
   const docker = config.dockerHost?.startsWith('unix://') ? new Docker({ socketPath: config.dockerHost.slice('unix://'.length) }) : new Docker();
   const ctx: WorkerContext = await buildWorkerContext(config, pool, docker, queues, logger);

@@ -225,6 +225,7 @@ const DOCKERD = {
   socket: '/run/mayfly-fault-docker.sock',
   // Its own default bridge. Never --bridge=none: with it, dockerd deletes the host's `docker0`
   // at start (removeDefaultBridgeInterface), which breaks the shared daemon's default network.
+  // (It does the same with an address pool and no --live-restore: see the flags below.)
   bridge: 'mfault0',
   bridgeCidr: '10.214.0.1/24',
 };
@@ -256,6 +257,9 @@ export async function startPrivateDockerd(): Promise<PrivateDockerd> {
       '--data-root', DOCKERD.dataRoot, '--exec-root', DOCKERD.execRoot, '--pidfile', DOCKERD.pidfile,
       '-H', `unix://${DOCKERD.socket}`, `--bridge=${DOCKERD.bridge}`, '--iptables=false', '--ip-masq=false', '--ip-forward=false',
       '--default-address-pool', 'base=10.213.0.0/16,size=24', '--log-level=warn',
+      // Without live-restore, a dockerd that has its own address pool deletes the host's
+      // `docker0` at every start after the first (when it clears its stale default network).
+      '--live-restore',
     ], { stdio: ['ignore', 'pipe', 'pipe'] }), 'SIGTERM');
     log = collect(child);
     await waitFor('private dockerd', 60_000, async () => { await docker.ping(); return true; }, child, log);

@@ -1,16 +1,25 @@
 /** Shared pieces of the fault tests: catching the moment to strike, and checking what is left. */
 import { randomBytes } from 'node:crypto';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type Docker from 'dockerode';
 import type { Environment } from '../../core/domain.js';
 import { waitUntil, type Harness } from './harness.js';
 
-/**
- * Harness settings of the fault tests: the templates are the shop and `tiny` (one light service
- * with a volume, test/faults/templates), and health may take long on a loaded machine.
- */
+/** The shop template and `tiny` (test/faults/templates: one light service with a volume), side by side. */
+function faultTemplates(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'mayfly-fault-templates-'));
+  cpSync(fileURLToPath(new URL('../../templates/shop', import.meta.url)), join(dir, 'shop'), { recursive: true });
+  cpSync(fileURLToPath(new URL('../faults/templates/tiny', import.meta.url)), join(dir, 'tiny'), { recursive: true });
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Harness settings of the fault tests: the shop and `tiny` templates; health may take long on a loaded machine. */
 export const FAULT_ENV: Record<string, string> = {
-  MAYFLY_TEMPLATES_DIR: fileURLToPath(new URL('../faults/templates', import.meta.url)),
+  MAYFLY_TEMPLATES_DIR: faultTemplates(),
   MAYFLY_HEALTH_TIMEOUT: '4m',
 };
 

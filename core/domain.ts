@@ -14,12 +14,13 @@ export const LEASED_STATUSES: readonly Status[] = ['queued', 'provisioning', 're
  * generation); `failed -> queued` is a retry by PUT; `destroying -> failed` is a teardown that
  * gave up (the reconciler keeps retrying its removal). `ready -> sleeping` stops the containers of an
  * idle environment (volumes and network kept); `sleeping -> ready` is a wake (a request came through
- * the router and the containers are healthy again); `sleeping -> failed` is a wake that gave up.
+ * the router and the containers are healthy again); `sleeping -> failed` is a wake that gave up; `ready -> failed` is the reconciler
+ * giving up on healing an environment whose containers keep vanishing.
  */
 export const TRANSITIONS: Readonly<Record<Status, readonly Status[]>> = {
   queued: ['provisioning', 'destroying', 'queued'],
   provisioning: ['ready', 'failed', 'destroying', 'queued'],
-  ready: ['destroying', 'queued', 'sleeping'],
+  ready: ['destroying', 'queued', 'sleeping', 'failed'],
   sleeping: ['ready', 'destroying', 'queued', 'failed'],
   failed: ['destroying', 'queued'],
   destroying: ['destroyed', 'failed'],

@@ -51,9 +51,16 @@ export class JobQueues {
   readonly provision: Queue<ProvisionJobData>;
   readonly lifecycle: Queue<LifecycleJobData>;
 
-  constructor(connection: ConnectionOptions, prefix: string) {
+  /**
+   * @param onError connection errors (Redis down or restarting). Without a listener a Queue's
+   * 'error' event would crash the process; ioredis reconnects by itself, and meanwhile every
+   * call fails fast and its caller sees that.
+   */
+  constructor(connection: ConnectionOptions, prefix: string, onError: (err: Error) => void = () => undefined) {
     this.provision = new Queue(QUEUE_PROVISION, { connection, prefix });
     this.lifecycle = new Queue(QUEUE_LIFECYCLE, { connection, prefix });
+    this.provision.on('error', onError);
+    this.lifecycle.on('error', onError);
   }
 
   async enqueueProvision(environmentId: string, generation: number): Promise<void> {

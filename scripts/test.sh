@@ -30,4 +30,4 @@ say "running tests"
 # Integration test files each start their own web app, worker, database and queue prefix;
 # two run at a time on this 2-core machine.
 exec node --import tsx --test --test-concurrency=2 --test-reporter=spec \
-  test/unit/*.test.ts test/integration/*.test.ts test/e2e/*.test.ts
+  test/unit/*.test.ts test/integration/*.test.ts test/e2e/*.test.ts test/faults/*.test.ts

@@ -13,6 +13,7 @@ import { DockerRuntime } from './runtime/docker/docker-runtime.js';
 import { DockerSnapshotEngine } from './runtime/docker/snapshot-engine.js';
 import { SeedService } from './seeds/seed-service.js';
 import { WorkerMetrics } from './metrics.js';
+import { ReconcileActions } from './reconcile-actions.js';
 
 /** Wires the worker's parts from the clients its composition root made (also used by tests). */
 export async function buildWorkerContext(config: Config, pool: pg.Pool, docker: Docker, queues: JobQueues, logger: Logger): Promise<WorkerContext> {
@@ -24,5 +25,6 @@ export async function buildWorkerContext(config: Config, pool: pg.Pool, docker: 
     config, store: new EnvironmentStore(pool), queues, catalog, runtime: new DockerRuntime(docker, config.instance, config.registryAuth),
     datasets, snapshots, seeds, logger, notifications: new NotificationStore(pool),
     metrics: new WorkerMetrics(),
+    reconcileActions: new ReconcileActions(),
   };
 }

@@ -9,6 +9,7 @@ import type { SnapshotStore } from '../core/store/snapshots.js';
 import type { Runtime } from './runtime/runtime.js';
 import type { SeedService } from './seeds/seed-service.js';
 import type { WorkerMetrics } from './metrics.js';
+import type { ReconcileActions } from './reconcile-actions.js';
 
 /** What every job handler gets from the worker's composition root. */
 export interface WorkerContext {
@@ -25,4 +26,6 @@ export interface WorkerContext {
   notifications: NotificationStore;
   /** The worker's Prometheus series (phases, teardowns, reconciler actions). */
   metrics: WorkerMetrics;
+  /** The reconciler's corrective actions, counted by kind (metrics hook in with `.on('action')`). */
+  reconcileActions: ReconcileActions;
 }

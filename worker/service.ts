@@ -35,7 +35,9 @@ export class WorkerService {
 
     const provisionWorker = new Worker<ProvisionJobData>(QUEUE_PROVISION, provision, {
       connection: this.connection, prefix, concurrency: ctx.config.workerConcurrency,
-      lockDuration: 60_000, stalledInterval: 30_000, maxStalledCount: 2,
+      // A worker killed mid-job leaves its job active until the lock lapses; the stall check then
+      // hands it to another worker (twice at most; after that the reconciler's bounded retry).
+      lockDuration: 30_000, stalledInterval: 10_000, maxStalledCount: 2,
     });
     const lifecycleWorker = new Worker<LifecycleJobData>(QUEUE_LIFECYCLE, async (job: Job<LifecycleJobData>) => {
       switch (job.name) {
@@ -49,7 +51,7 @@ export class WorkerService {
         case JOB_WAKE: return wakeJob(job as Job<SleepJobData>);
         default: throw new Error(`unknown lifecycle job "${job.name}"`);
       }
-    }, { connection: this.connection, prefix, concurrency: 4, lockDuration: 60_000 });
+    }, { connection: this.connection, prefix, concurrency: 4, lockDuration: 30_000, stalledInterval: 10_000 });
 
     for (const w of [provisionWorker, lifecycleWorker]) {
       w.on('failed', (job, err) => ctx.logger.warn({ jobId: job?.id, job: job?.name, envId: (job?.data as { environmentId?: string })?.environmentId, err: err.message }, 'job failed'));

@@ -300,6 +300,14 @@ export class EnvironmentStore {
     return rows.map(toEnvironment);
   }
 
+  /** How many events of this type the environment has (at this generation, when given: `data.generation`). */
+  async countEvents(environmentId: string, type: string, generation?: number): Promise<number> {
+    const { rows } = await this.pool.query<{ n: string }>(
+      `SELECT count(*) AS n FROM environment_events WHERE environment_id = $1 AND type = $2
+         AND ($3::int IS NULL OR (data->>'generation')::int = $3::int)`, [environmentId, type, generation ?? null]);
+    return Number(rows[0]!.n);
+  }
+
   /** Ids of environments that may still own Docker objects. */
   async liveIds(ids: string[]): Promise<Set<string>> {
     if (!ids.length) return new Set();

@@ -32,10 +32,12 @@ import type { DestinationStream } from 'pino';
 
 export const TOKEN = 'test-secret-0123456789';
 export const AUTH = { Authorization: `Bearer ${TOKEN}` };
-const ADMIN_URL = process.env.DATABASE_URL ?? 'postgres://mayfly:mayfly@127.0.0.1:5432/mayfly';
+const SHARED_ADMIN_URL = process.env.DATABASE_URL ?? 'postgres://mayfly:mayfly@127.0.0.1:5432/mayfly';
 
 export interface Harness {
   config: Config;
+  /** The variables the config was loaded from: a worker process spawned with them joins this harness. */
+  configEnv: Record<string, string>;
   baseUrl: string;
   /** The router's listener (environments at http://<name>.localhost:<port>). */
   routerPort: number;
@@ -57,9 +59,14 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(opts: { env?: Record<string, string>; worker?: boolean; logger?: Logger; logDestination?: DestinationStream } = {}): Promise<Harness> {
+/**
+ * @param opts.adminUrl a PostgreSQL server other than the shared one (a fault test's private one)
+ * in which the harness makes its database.
+ */
+export async function startHarness(opts: { env?: Record<string, string>; worker?: boolean; adminUrl?: string; logger?: Logger; logDestination?: DestinationStream } = {}): Promise<Harness> {
   const suffix = randomBytes(4).toString('hex');
   const dbName = `mayfly_test_${suffix}`;
+  const ADMIN_URL = opts.adminUrl ?? SHARED_ADMIN_URL;
   const admin = new pg.Client({ connectionString: ADMIN_URL });
   await admin.connect();
   await admin.query(`CREATE DATABASE ${dbName}`);
@@ -75,8 +82,7 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
   await new Promise<void>((resolve) => routerServer.listen(0, '127.0.0.1', resolve));
   const routerPort = (routerServer.address() as AddressInfo).port;
   resolveLocalhostSubdomains();
-  const config = loadConfig({
-    ...process.env,
+  const configEnv: Record<string, string> = {
     PORT: '0',
     MAYFLY_PUBLIC_URL: baseUrl,
     DATABASE_URL: dbUrl.toString(),
@@ -87,9 +93,13 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
     MAYFLY_HEALTH_TIMEOUT: '90s',
     MAYFLY_ROUTER_PORT: String(routerPort),
     MAYFLY_DOMAIN: 'localhost',
+    // A worker spawned as its own process (fault tests) must not take fixed ports: off, or any free one.
+    MAYFLY_WORKER_METRICS_PORT: '0',
+    MAYFLY_WORKER_INTERNAL_PORT: '0',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...opts.env,
-  });
+  };
+  const config = loadConfig({ ...process.env, ...configEnv });
   const logger = opts.logger ?? createLogger(config.logLevel, 'mayfly-test', opts.logDestination ? { destination: opts.logDestination } : {});
   const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 10 });
   await migrate(pool);
@@ -97,7 +107,9 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
   const store = new EnvironmentStore(pool);
   const queues = new JobQueues(redisOptions(config.redisUrl, 'producer'), config.queuePrefix);
   const redis = new Redis(redisOptions(config.redisUrl, 'producer'));
-  const docker = new Docker();
+  redis.on('error', () => undefined); // readyz reports it; a fault test may stop Redis on purpose
+  // A fault test may point the harness at a private Docker daemon (DOCKER_HOST=unix:///...).
+  const docker = config.dockerHost?.startsWith('unix://') ? new Docker({ socketPath: config.dockerHost.slice('unix://'.length) }) : new Docker();
   const ctx: WorkerContext = await buildWorkerContext(config, pool, docker, queues, logger);
   const runtime = ctx.runtime as DockerRuntime;
   const notifications = ctx.notifications;
@@ -119,7 +131,7 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
   router.attach(routerServer);
 
   const h: Harness = {
-    config, baseUrl, routerPort, router, pool, store, queues, docker, runtime, ctx, worker: undefined, workerMetricsUrl: workerMetrics.url, app,
+    config, configEnv, baseUrl, routerPort, router, pool, store, queues, docker, runtime, ctx, worker: undefined, workerMetricsUrl: workerMetrics.url, app,
     async startWorker() {
       h.worker = new WorkerService(ctx, redisOptions(config.redisUrl, 'worker'));
       await h.worker.start();

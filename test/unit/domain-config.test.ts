@@ -11,8 +11,8 @@ describe('the lifecycle state machine', () => {
     assert.ok(canTransition('ready', 'destroying'));
     assert.ok(canTransition('destroying', 'destroyed'));
   });
-  it('reaches failed from provisioning, destroying and a wake that gave up (sleeping) only', () => {
-    assert.deepEqual(sourcesOf('failed').sort(), ['destroying', 'provisioning', 'sleeping']);
+  it('reaches failed from provisioning, destroying, ready (healing gave up) and sleeping (a wake gave up) only', () => {
+    assert.deepEqual(sourcesOf('failed').sort(), ['destroying', 'provisioning', 'ready', 'sleeping']);
   });
   it('never leaves destroyed, and never skips provisioning on the way to ready', () => {
     for (const s of STATUSES) assert.ok(!canTransition('destroyed', s));

@@ -179,7 +179,7 @@ async function fail(ctx: WorkerContext, env: Environment, err: unknown, log: Wor
   const details = err instanceof MayflyError ? err.details : undefined;
   log.error({ err, code }, 'provisioning failed');
   const moved = await ctx.store.transition(env.id, 'failed', {
-    generation: env.generation,
+    generation: env.generation, from: ['provisioning'],
     set: { failure_code: code, failure_message: errorMessage(err), seeded_at: null },
     event: { type: 'failed', message: `failed: ${errorMessage(err)}`, data: { code, ...(details && typeof details === 'object' ? details : {}) } },
   });

@@ -1,53 +1,100 @@
 import { requestDestroy } from '../../core/lifecycle.js';
-import { provisionJobId, teardownJobId } from '../../core/queue.js';
+import { expireJobId, provisionJobId, teardownJobId } from '../../core/queue.js';
+import type { Environment } from '../../core/domain.js';
+import { errorMessage } from '../../core/errors.js';
 import type { WorkerContext } from '../context.js';
+import type { OwnedObjects } from '../runtime/runtime.js';
+
+/** How often a provisioning environment whose job vanished is queued again before it fails. */
+export const MAX_STUCK_RETRIES = 3;
+/** How often a ready environment whose containers vanished is redeployed before it fails. */
+export const MAX_HEALS = 3;
+/** Seconds an environment must have stayed in its status before the reconciler acts on it (lets a job start). */
+const SETTLE_SECONDS = 5;
+/** A stopped helper container older than this was left by a worker that died (its job removes it at once). */
+const HELPER_GRACE_MS = 30_000;
 
 export interface ReconcileReport {
   expired: number;
   requeued: number;
+  stuckRetried: number;
+  stuckFailed: number;
   teardownsRequeued: number;
+  expiriesRescheduled: number;
+  healed: number;
+  healFailed: number;
   orphansRemoved: number;
+  orphanErrors: number;
+  helpersRemoved: number;
   goldensRemoved: number;
   sleepsQueued: number;
 }
 
 /**
- * Converges Docker and Redis to what PostgreSQL says. Idempotent, run every few seconds:
+ * Converges Docker and Redis to what PostgreSQL says. Idempotent, run every few seconds; every
+ * move is a guarded transition, so it cannot undo a worker's progress:
  * - expired leases are torn down (a lost delayed job cannot make an environment immortal);
- * - queued or provisioning environments whose job Redis lost are queued again;
+ * - queued environments whose job Redis lost are queued again;
+ * - provisioning environments with no live job (lost, or its worker died past BullMQ's stall
+ *   limit) are queued again MAX_STUCK_RETRIES times per generation, then failed with a reason;
  * - destroying environments whose teardown job is gone are queued again;
- * - Docker objects labeled with an environment that is not live are removed;
- * - golden snapshots that nothing uses and a newer golden replaced are removed;
+ * - every live lease's delayed expiry job is scheduled again when Redis lost it;
+ * - ready environments whose containers vanished or exited are redeployed as a new generation,
+ *   at most MAX_HEALS times, then failed and cleaned;
+ * - Docker objects labeled with an environment of this instance that is not live (or failed) are removed
+ *   (containers, networks, volumes; "not found" is done; a failure is retried on the next run);
+ * - helper containers (clones, golden builds) that a dead worker left stopped are removed;
+ * - golden snapshots that nothing uses and a newer golden replaced are removed.
  * - ready environments of a template with `sleep` that had no traffic for that long go to sleep;
  *   sleeping ones are live, so the orphan reaper leaves their stopped containers alone.
  */
 export async function reconcile(ctx: WorkerContext): Promise<ReconcileReport> {
-  const report: ReconcileReport = { expired: 0, requeued: 0, teardownsRequeued: 0, orphansRemoved: 0, goldensRemoved: 0, sleepsQueued: 0 };
+  const report: ReconcileReport = {
+    expired: 0, requeued: 0, stuckRetried: 0, stuckFailed: 0, teardownsRequeued: 0, expiriesRescheduled: 0,
+    healed: 0, healFailed: 0, orphansRemoved: 0, orphanErrors: 0, helpersRemoved: 0, goldensRemoved: 0, sleepsQueued: 0,
+  };
   const log = ctx.logger.child({ job: 'reconcile' });
+  const actions = ctx.reconcileActions;
 
   for (const env of await ctx.store.expired()) {
     await requestDestroy(ctx.store, ctx.queues, env, 'expired', 'ttl');
     report.expired++;
+    actions.record('expired', env.id);
     log.info({ envId: env.id, name: env.name, expiresAt: env.expiresAt }, 'lease expired: teardown queued');
   }
 
-  for (const env of await ctx.store.withStatus(['queued', 'provisioning'], 5)) {
-    const job = await ctx.queues.provision.getJob(provisionJobId(env.id, env.generation));
-    if (!job) {
+  for (const env of await ctx.store.withStatus(['queued', 'provisioning'], SETTLE_SECONDS)) {
+    if (await hasLiveJob(ctx, provisionJobId(env.id, env.generation), 'provision')) continue;
+    if (env.status === 'queued') {
+      // Never started: nothing to bound, Redis simply lost it.
       await ctx.queues.enqueueProvision(env.id, env.generation);
-      await ctx.store.addEvent(env.id, 'requeued', 'its provisioning job was lost; queued again');
+      await ctx.store.addEvent(env.id, 'requeued', 'its provisioning job was lost; queued again', { generation: env.generation });
       report.requeued++;
+      actions.record('requeued', env.id);
       log.warn({ envId: env.id, status: env.status }, 'provision job missing: queued again');
+      continue;
+    }
+    const tries = await ctx.store.countEvents(env.id, 'requeued', env.generation);
+    if (tries < MAX_STUCK_RETRIES) {
+      await ctx.queues.enqueueProvision(env.id, env.generation);
+      await ctx.store.addEvent(env.id, 'requeued', `provisioning had no live job (its worker died or Redis lost it); queued again (${tries + 1} of ${MAX_STUCK_RETRIES})`,
+        { generation: env.generation, attempt: tries + 1 });
+      report.stuckRetried++;
+      actions.record('stuck-retried', env.id);
+      log.warn({ envId: env.id, attempt: tries + 1 }, 'provisioning without a live job: queued again');
+    } else {
+      const failed = await failAndClean(ctx, env, 'provisioning', 'PROVISION_STUCK',
+        `provisioning stopped without finishing ${MAX_STUCK_RETRIES + 1} times (its worker died or its job was lost); giving up`, log);
+      if (failed) { report.stuckFailed++; actions.record('stuck-failed', env.id); }
     }
   }
 
-  for (const env of await ctx.store.withStatus(['destroying'], 5)) {
-    const job = await ctx.queues.lifecycle.getJob(teardownJobId(env.id));
-    if (!job) {
-      await ctx.queues.enqueueTeardown(env.id);
-      report.teardownsRequeued++;
-      log.warn({ envId: env.id }, 'teardown job missing: queued again');
-    }
+  for (const env of await ctx.store.withStatus(['destroying'], SETTLE_SECONDS)) {
+    if (await hasLiveJob(ctx, teardownJobId(env.id), 'lifecycle')) continue;
+    await ctx.queues.enqueueTeardown(env.id);
+    report.teardownsRequeued++;
+    actions.record('teardown-requeued', env.id);
+    log.warn({ envId: env.id }, 'teardown job missing: queued again');
   }
 
   for (const template of ctx.catalog.list()) {
@@ -58,17 +105,120 @@ export async function reconcile(ctx: WorkerContext): Promise<ReconcileReport> {
     }
   }
 
+  // Leases: the delayed expiry job lives in Redis; PostgreSQL's expires_at is the truth.
+  for (const env of await ctx.store.withStatus(['queued', 'provisioning', 'ready', 'sleeping', 'failed'])) {
+    if (env.expiresAt.getTime() <= Date.now()) continue; // the expired() pass above handles it
+    const job = await ctx.queues.lifecycle.getJob(expireJobId(env.id, env.expiresAt.getTime()));
+    if (job) continue;
+    await ctx.queues.scheduleExpiry(env.id, env.expiresAt);
+    report.expiriesRescheduled++;
+    actions.record('expiry-rescheduled', env.id);
+    log.info({ envId: env.id, expiresAt: env.expiresAt }, 'lease expiry job was missing: scheduled again');
+  }
+
+  // Read the ready environments before listing containers: a container list taken first could
+  // miss the containers of an environment that became ready in between.
+  const ready = await ctx.store.withStatus(['ready'], SETTLE_SECONDS);
   const owned = await ctx.runtime.listOwned();
+  for (const env of ready) {
+    const broken = brokenServices(ctx, env, owned);
+    if (!broken.length) continue;
+    const heals = await ctx.store.countEvents(env.id, 'healing');
+    const what = broken.map((b) => `${b.service} ${b.why}`).join(', ');
+    if (heals >= MAX_HEALS) {
+      const failed = await failAndClean(ctx, env, 'ready', 'SERVICE_VANISHED', `${what}; healed ${heals} times already, giving up`, log);
+      if (failed) { report.healFailed++; actions.record('heal-failed', env.id); }
+      continue;
+    }
+    const moved = await ctx.store.transition(env.id, 'queued', {
+      generation: env.generation, from: ['ready'], bumpGeneration: true,
+      set: { ready_at: null },
+      event: { type: 'healing', message: `${what}: redeploying (heal ${heals + 1} of ${MAX_HEALS})`, data: { broken, generation: env.generation + 1, heal: heals + 1 } },
+    });
+    if (!moved) continue; // someone else moved it first (destroy, redeploy)
+    await ctx.queues.enqueueProvision(moved.id, moved.generation);
+    report.healed++;
+    actions.record('healed', env.id);
+    log.warn({ envId: env.id, broken, generation: moved.generation }, 'ready environment lost containers: redeploying');
+  }
+
   const ids = [...new Set([...owned.containers, ...owned.networks, ...owned.volumes].map((o) => o.envId))]
     .filter((id) => /^[0-9a-f-]{36}$/.test(id));
   const live = await ctx.store.liveIds(ids);
+  // A failed environment keeps its record but no objects: its own cleanup may not have finished.
+  const failed = new Set((await ctx.store.withStatus(['failed'])).map((e) => e.id));
   for (const id of ids) {
-    if (live.has(id)) continue;
-    const removed = await ctx.runtime.remove(id);
-    const n = removed.containers + removed.networks + removed.volumes;
-    report.orphansRemoved += n;
-    if (n) log.warn({ envId: id, removed }, 'removed Docker objects of an environment that is not live');
+    if (live.has(id) && !failed.has(id)) continue;
+    try {
+      const removed = await ctx.runtime.remove(id);
+      const n = removed.containers + removed.networks + removed.volumes;
+      report.orphansRemoved += n;
+      actions.record('orphan-removed', id, n);
+      if (n) log.warn({ envId: id, removed, failed: failed.has(id) }, failed.has(id) ? 'removed leftovers of a failed environment' : 'removed Docker objects of an environment that is not live');
+    } catch (err) {
+      // One stubborn object must not stop the rest; the next run tries again.
+      report.orphanErrors++;
+      actions.record('orphan-retry', id);
+      log.warn({ envId: id, err: errorMessage(err) }, 'removing Docker objects of an environment that is not live failed; retrying next run');
+    }
   }
+  report.helpersRemoved = await ctx.runtime.removeDeadHelpers(HELPER_GRACE_MS);
+  actions.record('helper-removed', undefined, report.helpersRemoved);
+  if (report.helpersRemoved) log.warn({ count: report.helpersRemoved }, 'removed helper containers a dead worker left behind');
   report.goldensRemoved = await ctx.seeds.collectGarbage();
+  actions.record('golden-removed', undefined, report.goldensRemoved);
   return report;
+}
+
+/** A job that will still run: waiting, delayed, active or prioritized (not completed or failed). */
+async function hasLiveJob(ctx: WorkerContext, jobId: string, queue: 'provision' | 'lifecycle'): Promise<boolean> {
+  const job = await ctx.queues[queue].getJob(jobId);
+  if (!job) return false;
+  const state = await job.getState();
+  return state !== 'completed' && state !== 'failed' && state !== 'unknown';
+}
+
+/**
+ * Services of a ready environment that no longer run: no container, or one that stopped. A
+ * service that others wait on to complete (`service_completed_successfully`) may have exited 0.
+ */
+function brokenServices(ctx: WorkerContext, env: Environment, owned: OwnedObjects): { service: string; why: string }[] {
+  let services: string[];
+  let oneShot = new Set<string>();
+  try {
+    const stack = ctx.catalog.render(env.template, { env: { id: env.id, name: env.name, project: env.project }, images: env.images });
+    services = stack.services.map((s) => s.name);
+    oneShot = new Set(stack.services.flatMap((s) => s.dependsOn.filter((d) => d.condition === 'service_completed_successfully').map((d) => d.service)));
+  } catch {
+    services = Object.keys(env.digests); // the template changed under it: check what was deployed
+  }
+  const mine = owned.containers.filter((c) => c.envId === env.id);
+  const broken: { service: string; why: string }[] = [];
+  for (const service of services) {
+    const c = mine.find((x) => x.service === service);
+    if (!c) broken.push({ service, why: 'vanished' });
+    else if (c.state === 'running' || c.state === 'restarting') continue;
+    else if (oneShot.has(service) && c.state === 'exited' && c.exitCode === 0) continue;
+    else broken.push({ service, why: c.state === 'exited' ? `exited${c.exitCode !== undefined ? ` with code ${c.exitCode}` : ''}` : `is ${c.state ?? 'not running'}` });
+  }
+  return broken;
+}
+
+/** Fails the environment (only from `from`, at its generation) and removes its objects. */
+async function failAndClean(
+  ctx: WorkerContext, env: Environment, from: 'provisioning' | 'ready', code: string, message: string, log: WorkerContext['logger'],
+): Promise<boolean> {
+  const moved = await ctx.store.transition(env.id, 'failed', {
+    generation: env.generation, from: [from],
+    set: { failure_code: code, failure_message: message, seeded_at: null },
+    event: { type: 'failed', message: `failed: ${message}`, data: { code, by: 'reconciler' } },
+  });
+  if (!moved) return false;
+  log.error({ envId: env.id, code }, message);
+  const removed = await ctx.runtime.remove(env.id).catch((err) => {
+    log.warn({ envId: env.id, err: errorMessage(err) }, 'cleanup after failure did not finish; the next run retries');
+    return undefined;
+  });
+  if (removed) await ctx.store.addEvent(env.id, 'cleaned', `removed ${removed.containers} container(s), ${removed.networks} network(s), ${removed.volumes} volume(s)`, { ...removed });
+  return true;
 }

@@ -34,7 +34,8 @@ export interface RemovalReport {
 }
 
 export interface OwnedObjects {
-  containers: { id: string; envId: string }[];
+  /** `service` (compose label) and `state` (created, running, restarting, exited, dead...) say whether it still runs. */
+  containers: { id: string; envId: string; service?: string; state?: string; exitCode?: number }[];
   networks: { id: string; envId: string }[];
   volumes: { name: string; envId: string }[];
 }
@@ -75,4 +76,10 @@ export interface Runtime {
   remove(envId: string): Promise<RemovalReport>;
   /** Every object that carries a mayfly.env label. */
   listOwned(): Promise<OwnedObjects>;
+  /**
+   * Removes this instance's helper and golden-build containers that stopped (or never started)
+   * more than `graceMs` ago, and clone-probe volumes older than 4 × `graceMs`: a worker killed
+   * mid-clone or mid-probe leaves them behind. Returns how many.
+   */
+  removeDeadHelpers(graceMs: number): Promise<number>;
 }

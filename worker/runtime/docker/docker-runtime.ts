@@ -120,6 +120,12 @@ export async function execInContainer(c: Docker.Container, cmd: string[], input?
   return { exitCode: info.ExitCode ?? -1, output: demux(Buffer.concat(chunks)) };
 }
 
+/** The exit code in a container list entry's status ("Exited (137) 2 seconds ago"). */
+function exitCodeOf(status: string | undefined): number | undefined {
+  const m = /^Exited \((-?\d+)\)/.exec(status ?? '');
+  return m ? Number(m[1]) : undefined;
+}
+
 export class DockerRuntime implements Runtime {
   /**
    * @param instance this Mayfly installation's name (MAYFLY_INSTANCE): every object is labeled
@@ -356,7 +362,18 @@ export class DockerRuntime implements Runtime {
       await this.docker.getContainer(id).remove({ force: true, v: true }).then(() => report.containers++, gone);
     }));
     for (const n of networks) {
-      await this.docker.getNetwork(n.Id).remove().then(() => report.networks++, gone);
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await this.docker.getNetwork(n.Id).remove();
+          report.networks++;
+          break;
+        } catch (err) {
+          if (isNotFound(err)) break;
+          // 403/409 "has active endpoints": a container is still being removed; give it a moment.
+          if ((isConflict(err) || dockerStatus(err) === 403) && attempt < 20) { await sleep(250); continue; }
+          throw err;
+        }
+      }
     }
     const { Volumes } = await this.docker.listVolumes({ filters: filter });
     for (const v of Volumes ?? []) {
@@ -419,6 +436,30 @@ export class DockerRuntime implements Runtime {
     return out;
   }
 
+  async removeDeadHelpers(graceMs: number): Promise<number> {
+    let n = 0;
+    for (const label of ['mayfly.helper', 'mayfly.golden-build']) {
+      const list = await this.docker.listContainers({ all: true, filters: { label: [label, `${LABEL_INSTANCE}=${this.instance}`], status: ['created', 'exited', 'dead'] } });
+      for (const c of list) {
+        // A helper is removed by the job that ran it right after it exits; give that job a moment.
+        if (Date.now() - c.Created * 1000 < graceMs) continue;
+        const info = await this.docker.getContainer(c.Id).inspect().catch(() => undefined);
+        const finished = info?.State.FinishedAt && !info.State.FinishedAt.startsWith('0001') ? Date.parse(info.State.FinishedAt) : c.Created * 1000;
+        if (info?.State.Running || Date.now() - finished < graceMs) continue;
+        await this.docker.getContainer(c.Id).remove({ force: true, v: true }).then(() => n++, (err) => { if (!isNotFound(err)) throw err; });
+      }
+    }
+    // The clone-strategy probe's scratch volumes, when its worker died mid-probe (a probe takes
+    // seconds; one still in use answers 409 and stays).
+    const { Volumes } = await this.docker.listVolumes({ filters: { label: ['mayfly.probe', `${LABEL_INSTANCE}=${this.instance}`] } });
+    for (const v of Volumes ?? []) {
+      const created = Date.parse((v as { CreatedAt?: string }).CreatedAt ?? '');
+      if (!Number.isNaN(created) && Date.now() - created < graceMs * 4) continue;
+      await this.docker.getVolume(v.Name).remove().then(() => n++, (err) => { if (!isNotFound(err) && !isConflict(err)) throw err; });
+    }
+    return n;
+  }
+
   async listOwned(): Promise<OwnedObjects> {
     const filter = { label: [LABEL_ENV, `${LABEL_INSTANCE}=${this.instance}`] };
     const [containers, networks, volumes] = await Promise.all([
@@ -427,7 +468,10 @@ export class DockerRuntime implements Runtime {
       this.docker.listVolumes({ filters: filter }),
     ]);
     return {
-      containers: containers.map((c) => ({ id: c.Id, envId: c.Labels[LABEL_ENV]! })),
+      containers: containers.map((c) => ({
+        id: c.Id, envId: c.Labels[LABEL_ENV]!, service: c.Labels[LABEL_COMPOSE_SERVICE], state: c.State,
+        exitCode: exitCodeOf(c.Status),
+      })),
       networks: networks.map((n) => ({ id: n.Id, envId: n.Labels?.[LABEL_ENV] ?? '' })),
       volumes: (volumes.Volumes ?? []).map((v) => ({ name: v.Name, envId: v.Labels?.[LABEL_ENV] ?? '' })),
     };

@@ -1,0 +1,74 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type Docker from 'dockerode';
+import { startHarness, labeledObjects, uniqueName, waitUntil, type Harness } from '../helpers/harness.js';
+import { WorkerProcess } from '../helpers/worker-process.js';
+import { startPrivateDockerd, type PrivateDockerd } from '../helpers/private-engines.js';
+import { FAULT_ENV, nextDockerEvent, noLeftovers, settled } from '../helpers/faults.js';
+
+/** Every container, network and volume the daemon has (golden snapshot volumes aside). */
+async function inventory(docker: Docker): Promise<Set<string>> {
+  const [c, n, v] = await Promise.all([docker.listContainers({ all: true }), docker.listNetworks(), docker.listVolumes()]);
+  return new Set([
+    ...c.map((x) => `container ${x.Names[0]}`),
+    ...n.map((x) => `network ${x.Name}`),
+    ...(v.Volumes ?? []).filter((x) => !x.Labels?.['mayfly.golden']).map((x) => `volume ${x.Name}`),
+  ]);
+}
+
+/**
+ * A private dockerd (own data root, exec root, socket, containerd, bridge and address pool; the
+ * shared daemon is never touched) killed with SIGKILL and restarted while an environment starts.
+ */
+describe('faults: the Docker daemon', { timeout: 600_000 }, () => {
+  let d: PrivateDockerd;
+  let h: Harness;
+  let w: WorkerProcess;
+  before(async () => {
+    d = await startPrivateDockerd();
+    h = await startHarness({ env: { ...FAULT_ENV, DOCKER_HOST: d.host }, worker: false });
+    w = await WorkerProcess.start(h);
+  });
+  after(async () => {
+    await w?.stop();
+    await h?.close();
+    await d?.stop();
+  });
+
+  it('when the private daemon publishes ports on 127.0.0.1 and runs user-defined networks, then an environment works on it', { timeout: 300_000 }, async () => {
+    const name = uniqueName('dockerd-ok');
+    const res = await h.api('PUT', `/api/v1/environments/${name}?wait=240`, { template: 'tiny' });
+    assert.equal(res.body.status, 'ready', JSON.stringify(res.body));
+    const page = await fetch(res.body.url);
+    assert.equal(page.status, 200, 'the published port answers from the host');
+    assert.equal((await h.api('DELETE', `/api/v1/environments/${name}?wait=120`)).body.status, 'destroyed');
+  });
+
+  it('when the daemon is killed with SIGKILL and restarted mid-start, then the environment recovers or fails, and leftovers go', { timeout: 420_000 }, async () => {
+    const before = await inventory(d.docker);
+    const name = uniqueName('dockerd-kill');
+    const res = await h.api('PUT', `/api/v1/environments/${name}`, { template: 'tiny' });
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    const id = res.body.id as string;
+    const start = await nextDockerEvent(d.docker, { type: ['container'], event: ['start'], label: [`mayfly.env=${id}`] });
+    await start.event;
+    await d.restart();
+    assert.ok(w.running(), `the worker survives the daemon's restart:\n${w.output()}`);
+    const env = await settled(h, id, 300_000);
+    if (env.status === 'ready') {
+      const page = await fetch(env.urls[Object.keys(env.urls)[0]!]!);
+      assert.equal(page.status, 200);
+    } else {
+      assert.equal(env.status, 'failed');
+      assert.ok(env.failure?.message, 'a failure says why');
+      await waitUntil('the failed environment to be cleaned', 60_000, async () => {
+        const o = await labeledObjects(d.docker, id);
+        return o.containers + o.networks + o.volumes === 0;
+      });
+    }
+    await h.api('DELETE', `/api/v1/environments/${name}?wait=120`);
+    await noLeftovers(h, d.docker, [env.project], 90_000);
+    const after = await inventory(d.docker);
+    assert.deepEqual([...after].filter((x) => !before.has(x)), [], 'nothing new is left in the daemon');
+  });
+});

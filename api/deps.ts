@@ -1,3 +1,4 @@
+import type { Admission } from '../core/admission.js';
 import type { Config } from '../core/config.js';
 import type { Logger } from '../core/log.js';
 import type { JobQueues } from '../core/queue.js';
@@ -20,4 +21,6 @@ export interface ApiDeps {
   notifications: NotificationStore;
   /** Readiness probes of the engines the API depends on; each rejects when its engine is down. */
   probes: { postgres: () => Promise<void>; redis: () => Promise<void> };
+  /** Admission limits and the line of waiting environments (core/admission.ts). */
+  admission: Admission;
 }

@@ -1,8 +1,12 @@
+import type { QueueInfo } from '../core/admission.js';
 import type { Environment, EnvironmentEvent } from '../core/domain.js';
 import { formatDuration } from '../core/duration.js';
 
-/** The JSON form of an environment, the same for every door. */
-export function presentEnvironment(env: Environment, baseUrl: string, entryService?: string) {
+/**
+ * The JSON form of an environment, the same for every door. `queue`: its place in line when it
+ * waits for capacity (queuePosition, estimatedStartSeconds and queueReason are null otherwise).
+ */
+export function presentEnvironment(env: Environment, baseUrl: string, entryService?: string, queue?: QueueInfo) {
   const self = `${baseUrl}/api/v1/environments/${env.name}`;
   // URLs only work while the environment is ready: a redeploy publishes new ports.
   const urls = env.status === 'ready' ? env.urls : {};
@@ -23,6 +27,9 @@ export function presentEnvironment(env: Environment, baseUrl: string, entryServi
     url: (entryService && urls[entryService]) || Object.values(urls)[0] || null,
     urls,
     database: env.seed ? { seed: env.seed, snapshot: env.snapshotKey, strategy: env.cloneStrategy, seededAt: env.seededAt?.toISOString() ?? null } : null,
+    queuePosition: env.status === 'queued' ? queue?.position ?? null : null,
+    estimatedStartSeconds: env.status === 'queued' ? queue?.estimatedStartSeconds ?? null : null,
+    queueReason: env.status === 'queued' ? queue?.reason ?? null : null,
     failure: env.failure,
     destroyReason: env.destroyReason,
     destroyedBy: env.destroyedBy,

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { parseDuration } from './duration.js';
 import { CLONE_STRATEGIES, type CloneStrategy } from './seeds.js';
 import { loadDoorsConfig, type DoorsConfig } from './config-doors.js';
+import { loadAdmissionConfig, type AdmissionConfig } from './config-admission.js';
 import type { TeamDirectory } from './principal.js';
 
 /**
@@ -46,6 +47,8 @@ export interface Config {
   defaultLimits: { memoryBytes: number; nanoCpus: number; pids: number };
   /** Doors and notifications (see core/config-doors.ts). */
   doors: DoorsConfig;
+  /** Admission limits and the host memory budget (see core/config-admission.ts). */
+  admission: AdmissionConfig;
 }
 
 export class ConfigError extends Error {
@@ -183,6 +186,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       pids: int('MAYFLY_DEFAULT_PIDS', 256, 16, 100000),
     }),
     doors: loadDoorsConfig(env, { duration, url, int }),
+    admission: loadAdmissionConfig(env, { duration, int }),
   };
   if (config.cloneStrategy !== 'auto' && !CLONE_STRATEGIES.includes(config.cloneStrategy)) {
     throw new ConfigError('MAYFLY_CLONE_STRATEGY', `must be auto, ${CLONE_STRATEGIES.join(', ')}; got "${config.cloneStrategy}"`);

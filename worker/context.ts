@@ -1,3 +1,4 @@
+import type { Admission } from '../core/admission.js';
 import type { Config } from '../core/config.js';
 import type { Logger } from '../core/log.js';
 import type { JobQueues } from '../core/queue.js';
@@ -22,4 +23,6 @@ export interface WorkerContext {
   logger: Logger;
   /** The notification outbox (subscriptions, deliveries, expiry warnings). */
   notifications: NotificationStore;
+  /** Admission limits: who may start now, who waits in line (core/admission.ts). */
+  admission: Admission;
 }

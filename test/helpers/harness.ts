@@ -82,7 +82,7 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
   const notifications = ctx.notifications;
 
   const app = createApp({
-    config, store, queues, catalog, logger, notifications, datasets: ctx.datasets, snapshots: ctx.snapshots,
+    config, store, queues, catalog, logger, notifications, datasets: ctx.datasets, snapshots: ctx.snapshots, admission: ctx.admission,
     probes: { postgres: async () => { await pool.query('SELECT 1'); }, redis: async () => { await redis.ping(); } },
   });
   server.on('request', app);

@@ -1,6 +1,7 @@
 import { requestDestroy } from '../../core/lifecycle.js';
 import { provisionJobId, teardownJobId } from '../../core/queue.js';
 import type { WorkerContext } from '../context.js';
+import { wakeWaiting } from '../admission.js';
 
 export interface ReconcileReport {
   expired: number;
@@ -59,5 +60,6 @@ export async function reconcile(ctx: WorkerContext): Promise<ReconcileReport> {
     if (n) log.warn({ envId: id, removed }, 'removed Docker objects of an environment that is not live');
   }
   report.goldensRemoved = await ctx.seeds.collectGarbage();
+  await wakeWaiting(ctx); // environments waiting in line that fit now (a safety net for lost wake-ups)
   return report;
 }

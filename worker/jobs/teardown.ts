@@ -2,6 +2,7 @@ import type { Job } from 'bullmq';
 import { requestDestroy } from '../../core/lifecycle.js';
 import type { ExpireJobData, TeardownJobData } from '../../core/queue.js';
 import type { WorkerContext } from '../context.js';
+import { wakeWaiting } from '../admission.js';
 
 /** Removes everything labeled with the environment's id, then records it destroyed. */
 export function teardownHandler(ctx: WorkerContext) {
@@ -25,6 +26,8 @@ export function teardownHandler(ctx: WorkerContext) {
       },
     });
     log.info({ removed, ms, reason: env.destroyReason }, done ? 'environment destroyed' : 'environment already destroyed');
+    // Its capacity is free: the next in line start now, not at the next reconcile.
+    await wakeWaiting(ctx).catch((err) => log.warn({ err }, 'could not wake waiting environments; the reconciler will'));
     return 'destroyed';
   };
 }

@@ -76,6 +76,7 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
   const store = new EnvironmentStore(pool);
   const queues = new JobQueues(redisOptions(config.redisUrl, 'producer'), config.queuePrefix);
   const redis = new Redis(redisOptions(config.redisUrl, 'producer'));
+  redis.on('error', () => undefined); // a test may stop its own Redis; /readyz reports it
   const docker = new Docker();
   const ctx: WorkerContext = await buildWorkerContext(config, pool, docker, queues, logger);
   const runtime = ctx.runtime as DockerRuntime;

@@ -26,6 +26,7 @@ export function teardownHandler(ctx: WorkerContext) {
       },
     });
     log.info({ removed, ms, reason: env.destroyReason }, done ? 'environment destroyed' : 'environment already destroyed');
+    await ctx.queues.cancelExpiry(env.id, env.expiresAt).catch(() => undefined);
     // Its capacity is free: the next in line start now, not at the next reconcile.
     await wakeWaiting(ctx).catch((err) => log.warn({ err }, 'could not wake waiting environments; the reconciler will'));
     return 'destroyed';

@@ -1,5 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import pg from 'pg';
+import { EnvironmentStore } from '../../core/store/environments.js';
 import { startHarness, labeledObjects, uniqueName, waitUntil, type Harness } from '../helpers/harness.js';
 import { TINY_TEMPLATES_DIR } from '../helpers/tiny.js';
 
@@ -92,5 +94,51 @@ describe('admission limits and the line', () => {
     await h.api('DELETE', `/api/v1/environments/${mine[0]}`);
     await settled(mine[2]!);
     for (const n of mine.slice(1)) await h.api('DELETE', `/api/v1/environments/${n}?wait=60`);
+  });
+
+  it('when 12 requests that will not wait arrive at once with 2 slots free, then exactly 2 are admitted and 10 get 429', async () => {
+    const names = Array.from({ length: 12 }, (_, i) => uniqueName(`tiny-burst-${i}`));
+    const results = await Promise.all(names.map((n, i) => h.api('PUT', `/api/v1/environments/${n}?queue=false`, { template: 'tiny' },
+      { Authorization: `Bearer ${i % 2 ? 'other-secret-0123456789' : 'test-secret-0123456789'}` })));
+    const statuses = results.map((r) => r.status).sort();
+    assert.deepEqual(statuses, [...Array(2).fill(202), ...Array(10).fill(429)], JSON.stringify(results.map((r) => r.body.error?.code ?? r.body.status)));
+    const { rows } = await h.pool.query(`SELECT count(*)::int AS n, count(*) FILTER (WHERE holds_capacity)::int AS holding FROM environments WHERE name LIKE 'tiny-burst-%'`);
+    assert.deepEqual(rows[0], { n: 2, holding: 2 });
+    for (const r of results.filter((x) => x.status === 202)) await settled(r.body.name);
+    for (const r of results.filter((x) => x.status === 202)) await h.api('DELETE', `/api/v1/environments/${r.body.name}?wait=60`);
+  });
+
+  it('when 8 requests that will not wait are recorded in overlapping transactions (each held open 300 ms before its commit) with 2 slots free, then exactly 2 start and 6 are refused', async () => {
+    await h.stopWorker(); // the decisions below are the only ones
+    // A pool of its own, with a connection per request ready, so that the transactions truly overlap.
+    const pool = new pg.Pool({ connectionString: h.config.databaseUrl, max: 8 });
+    const store = new EnvironmentStore(pool);
+    await Promise.all(Array.from({ length: 8 }, async () => pool.connect())).then((clients) => clients.forEach((c) => c.release()));
+    try {
+      const outcomes = await Promise.all(Array.from({ length: 8 }, async (_, i) => {
+        try {
+          const { env } = await store.upsert(
+            { name: uniqueName(`tiny-overlap-${i}`), template: 'tiny', owner: `owner-${i}`, images: h.ctx.catalog.resolveImages('tiny', undefined, {}), seed: null, ttlSeconds: 600 },
+            {
+              ttlGiven: false,
+              admit: async (client, id) => {
+                await h.ctx.admission.startNowOrRefuse(client, id);
+                // Without the lock every transaction would decide before the others commit.
+                await new Promise((r) => setTimeout(r, 300));
+              },
+            });
+          return env.status;
+        } catch (err) {
+          return (err as { code?: string }).code ?? String(err);
+        }
+      }));
+      assert.deepEqual([...outcomes].sort(), [...Array(6).fill('CAPACITY_EXCEEDED'), 'provisioning', 'provisioning'], JSON.stringify(outcomes));
+      const { rows } = await h.pool.query(`SELECT count(*)::int AS n, count(*) FILTER (WHERE holds_capacity)::int AS holding FROM environments WHERE name LIKE 'tiny-overlap-%'`);
+      assert.deepEqual(rows[0], { n: 2, holding: 2 });
+      await h.pool.query(`UPDATE environments SET status = 'destroyed', destroyed_at = now() WHERE name LIKE 'tiny-overlap-%'`);
+    } finally {
+      await pool.end();
+      await h.startWorker();
+    }
   });
 });

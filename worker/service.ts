@@ -62,7 +62,7 @@ export class WorkerService {
     watch.on('ready', () => {
       if (first) { first = false; return; }
       ctx.logger.info('Redis is back: re-arming the reconciler and notifier schedulers');
-      this.armSchedulers().catch((err) => ctx.logger.warn({ err }, 'could not re-arm the job schedulers; retrying on the next reconnection'));
+      void this.rearm();
     });
     this.watch = watch;
     await Promise.all(this.workers.map((w) => w.waitUntilReady()));
@@ -70,6 +70,22 @@ export class WorkerService {
   }
 
   private watch: Redis | undefined;
+
+  /**
+   * Re-arms the schedulers after a reconnection, retrying each second for a minute: the queue's
+   * own connection (which fails fast, without an offline queue) may come back a moment later.
+   */
+  private async rearm(): Promise<void> {
+    for (let attempt = 1; attempt <= 60 && this.watch; attempt++) {
+      try {
+        await this.armSchedulers();
+        return;
+      } catch (err) {
+        if (attempt === 60) this.ctx.logger.warn({ err }, 'could not re-arm the job schedulers; the next reconnection tries again');
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  }
 
   /** The reconciler and the notifier, as BullMQ job schedulers. */
   private async armSchedulers(): Promise<void> {

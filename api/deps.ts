@@ -1,3 +1,4 @@
+import type { Admission } from '../core/admission.js';
 import type { Config } from '../core/config.js';
 import type { Logger } from '../core/log.js';
 import type { JobQueues } from '../core/queue.js';
@@ -26,4 +27,6 @@ export interface ApiDeps {
   worker?: WorkerClient;
   /** Reuses list answers while nothing changed (api/list-cache.ts); without it every list reads PostgreSQL. */
   listCache?: ListCache;
+  /** Admission limits and the line of waiting environments (core/admission.ts). */
+  admission: Admission;
 }

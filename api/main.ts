@@ -14,6 +14,7 @@ import { NotificationStore } from '../core/store/notifications.js';
 import { TemplateCatalog } from '../core/templates.js';
 import { DatasetCatalog } from '../core/seeds.js';
 import { SnapshotStore } from '../core/store/snapshots.js';
+import { Admission } from '../core/admission.js';
 import { createApp } from './app.js';
 import { createServer } from 'node:http';
 import { EnvironmentRouter } from './router/router.js';
@@ -36,7 +37,7 @@ async function main(): Promise<void> {
   const app = createApp({
     listCache: new ListCache(changes),
     config, store, queues, catalog, logger, notifications: new NotificationStore(pool),
-    datasets: new DatasetCatalog(config.seedsDir), snapshots: new SnapshotStore(pool),
+    datasets: new DatasetCatalog(config.seedsDir), snapshots: new SnapshotStore(pool), admission: new Admission(pool, catalog, config),
     probes: { postgres: async () => { await pool.query('SELECT 1'); }, redis: async () => { await redis.ping(); } },
   });
   const server = app.listen(config.port, () => logger.info({ port: config.port, url: config.publicUrl }, 'mayfly web listening'));

@@ -1,9 +1,13 @@
+import type { QueueInfo } from '../core/admission.js';
 import type { Environment, EnvironmentEvent } from '../core/domain.js';
 import { formatDuration } from '../core/duration.js';
 import { hasAddress } from '../core/door-text.js';
 
-/** The JSON form of an environment, the same for every door. */
-export function presentEnvironment(env: Environment, baseUrl: string, entryService?: string) {
+/**
+ * The JSON form of an environment, the same for every door. `queue`: its place in line when it
+ * waits for capacity (queuePosition, estimatedStartSeconds and queueReason are null otherwise).
+ */
+export function presentEnvironment(env: Environment, baseUrl: string, entryService?: string, queue?: QueueInfo) {
   const self = `${baseUrl}/api/v1/environments/${env.name}`;
   // The router's address works while the environment is ready, and wakes it while it sleeps.
   const urls = hasAddress(env) ? env.urls : {};
@@ -25,6 +29,9 @@ export function presentEnvironment(env: Environment, baseUrl: string, entryServi
     url: (entryService && urls[entryService]) || Object.values(urls)[0] || null,
     urls,
     database: env.seed ? { seed: env.seed, snapshot: env.snapshotKey, strategy: env.cloneStrategy, seededAt: env.seededAt?.toISOString() ?? null } : null,
+    queuePosition: env.status === 'queued' ? queue?.position ?? null : null,
+    estimatedStartSeconds: env.status === 'queued' ? queue?.estimatedStartSeconds ?? null : null,
+    queueReason: env.status === 'queued' ? queue?.reason ?? null : null,
     failure: env.failure,
     destroyReason: env.destroyReason,
     destroyedBy: env.destroyedBy,

@@ -5,7 +5,7 @@
  */
 import type { Environment } from './domain.js';
 import { parseDuration } from './duration.js';
-import { ConflictError, InputError, UnavailableError } from './errors.js';
+import { ConflictError, InputError, QueueUnavailableError } from './errors.js';
 import { assertMayManage } from './authorize.js';
 import { requestDestroy } from './lifecycle.js';
 import { queueDeploy } from './deploy.js';
@@ -55,6 +55,6 @@ export async function destroyEnvironment(deps: ActionDeps, principal: Principal,
   try {
     return await requestDestroy(deps.store, deps.queues, env, reason, principal.name);
   } catch (err) {
-    throw new UnavailableError('the job queue did not answer; the teardown is recorded and the reconciler will run it', err);
+    throw new QueueUnavailableError('the job queue (Redis) did not answer; the teardown is recorded and the reconciler will run it when Redis is back', err);
   }
 }

@@ -7,6 +7,7 @@ import { loadDoorsConfig, type DoorsConfig } from './config-doors.js';
 import { loadRouterConfig, type RouterConfig } from './config-router.js';
 import { loadWebConfig, type WebConfig } from './config-web.js';
 import { loadOpsConfig, type OpsConfig } from './config-ops.js';
+import { loadAdmissionConfig, type AdmissionConfig } from './config-admission.js';
 import type { TeamDirectory } from './principal.js';
 import { checkDefaultsWithinPolicy, loadPolicyConfig } from './config-policy.js';
 import { loadRegistryCredentials, type RegistryCredentials } from './config-registry.js';
@@ -62,6 +63,8 @@ export interface Config {
   web: WebConfig;
   /** Metrics access and log format (see core/config-ops.ts). */
   ops: OpsConfig;
+  /** Admission limits and the host memory budget (see core/config-admission.ts). */
+  admission: AdmissionConfig;
 }
 
 export class ConfigError extends Error {
@@ -205,6 +208,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     router: loadRouterConfig(env, { duration, int }),
     web: loadWebConfig(env, { duration, url, int }),
     ops: loadOpsConfig(env, { int }),
+    admission: loadAdmissionConfig(env, { duration, int }),
   };
   checkDefaultsWithinPolicy(config.defaultLimits, config.policy);
   if (config.cloneStrategy !== 'auto' && !CLONE_STRATEGIES.includes(config.cloneStrategy)) {

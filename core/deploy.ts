@@ -1,11 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Admission } from './admission.js';
 import type { Environment } from './domain.js';
-import { ConflictError } from './errors.js';
+import { ConflictError, QueueUnavailableError } from './errors.js';
 import { assertMayManage } from './authorize.js';
 import type { Logger } from './log.js';
 import type { Principal } from './principal.js';
 import type { JobQueues } from './queue.js';
 import type { EnvironmentStore, NewEnvironment, UpsertAction } from './store/environments.js';
+
+/** How long a producer waits for Redis before the API answers 503 (the request stays recorded). */
+export const QUEUE_BOUND_MS = 2000;
 
 /**
  * Create-or-redeploy for every door (REST, Slack, the GitHub webhook): PUT semantics
@@ -14,12 +18,16 @@ import type { EnvironmentStore, NewEnvironment, UpsertAction } from './store/env
  * ENVIRONMENT_DESTROYING (doors with a short answer deadline pass a short wait).
  * With a `principal`, a new environment records its team, and an existing one of another team
  * is refused (403 FORBIDDEN) before anything changes.
+ * With `noQueue`, a request past an admission limit is refused (CapacityError, 429) and nothing
+ * is created; otherwise it waits in line (see core/admission.ts).
  */
 export async function deployEnvironment(
-  deps: { store: EnvironmentStore; queues: JobQueues; logger: Logger },
+  deps: { store: EnvironmentStore; queues: JobQueues; logger: Logger; admission?: Admission },
   input: NewEnvironment,
-  opts: { ttlGiven: boolean; forceRedeploy?: boolean; createOnly?: boolean; waitDestroyingMs?: number; principal?: Principal },
+  opts: { ttlGiven: boolean; forceRedeploy?: boolean; createOnly?: boolean; waitDestroyingMs?: number; principal?: Principal; noQueue?: boolean },
 ): Promise<{ env: Environment; action: UpsertAction }> {
+  deps.admission?.assertCanEverFit(input.template);
+  const admission = opts.noQueue && deps.admission?.limited ? deps.admission : undefined;
   const deadline = Date.now() + (opts.waitDestroyingMs ?? 0);
   let result: { env: Environment; action: UpsertAction };
   for (;;) {
@@ -28,6 +36,7 @@ export async function deployEnvironment(
       result = await deps.store.upsert(principal ? { ...input, team: input.team ?? principal.team } : input, {
         ...(principal ? { authorize: (existing: Environment) => assertMayManage(principal, existing) } : {}),
         ttlGiven: opts.ttlGiven, ...(opts.forceRedeploy ? { forceRedeploy: true } : {}), ...(opts.createOnly ? { createOnly: true } : {}),
+        ...(admission ? { admit: (client, envId) => admission.startNowOrRefuse(client, envId) } : {}),
       });
       break;
     } catch (err) {
@@ -40,20 +49,37 @@ export async function deployEnvironment(
   }
   const { env, action } = result;
   if (action !== 'unchanged') await queueDeploy(deps, env);
-  else if (opts.ttlGiven) await deps.queues.scheduleExpiry(env.id, env.expiresAt).catch(() => undefined);
+  else if (opts.ttlGiven) await bounded(deps.queues.scheduleExpiry(env.id, env.expiresAt)).catch(() => undefined);
   return result;
+}
+
+/** Rejects when `work` has not settled within QUEUE_BOUND_MS (the work itself may still finish). */
+export function bounded<T>(work: Promise<T>, ms = QUEUE_BOUND_MS): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the job queue did not answer within ${ms} ms`)), ms);
+  });
+  work.catch(() => undefined); // a late failure after the timeout is not unhandled
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
 /**
  * Queues the provisioning job of an environment's current generation and its lease's end. When
- * Redis does not answer, the environment is recorded already: the reconciler queues it later.
+ * Redis does not answer within QUEUE_BOUND_MS, the environment is recorded already: the event
+ * says so, the reconciler queues it when Redis is back, and the caller gets QUEUE_UNAVAILABLE
+ * (503 with Retry-After) instead of a hanging request.
  */
 export async function queueDeploy(deps: { store: EnvironmentStore; queues: JobQueues; logger: Logger }, env: Environment): Promise<void> {
   try {
-    await deps.queues.enqueueProvision(env.id, env.generation);
-    await deps.queues.scheduleExpiry(env.id, env.expiresAt);
+    await bounded((async () => {
+      await deps.queues.enqueueProvision(env.id, env.generation);
+      await deps.queues.scheduleExpiry(env.id, env.expiresAt);
+    })());
   } catch (err) {
     deps.logger.warn({ err, envId: env.id }, 'could not queue provisioning; the reconciler will');
     await deps.store.addEvent(env.id, 'queue-unavailable', 'the job queue did not answer; the reconciler will queue this environment').catch(() => undefined);
+    throw new QueueUnavailableError(
+      `the job queue (Redis) is unavailable: environment "${env.name}" is recorded (status ${env.status}) and will be queued by the reconciler when Redis is back; nothing is lost`,
+      err);
   }
 }

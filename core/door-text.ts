@@ -1,3 +1,4 @@
+import type { QueueInfo } from './admission.js';
 import type { Environment, EnvironmentEvent } from './domain.js';
 import { formatDuration } from './duration.js';
 
@@ -21,11 +22,17 @@ function leaseLeft(env: Environment): string {
   return formatDuration(Math.max(0, Math.round((env.expiresAt.getTime() - Date.now()) / 1000))) || '0s';
 }
 
+/** Where a waiting environment stands in line, in words. */
+export function describeQueue(queue: QueueInfo): string {
+  return `waiting in line: position ${queue.position}, starts in about ${formatDuration(queue.estimatedStartSeconds) || '0s'} (${queue.reason})`;
+}
+
 /** One line about an environment, for Slack's `list` and `status`. */
-export function describeEnvironment(env: Environment, entryService?: string): string {
+export function describeEnvironment(env: Environment, entryService?: string, queue?: QueueInfo): string {
   const url = entryUrl(env, entryService);
   const parts = [`*${env.name}* (${env.template}) — ${env.status}`];
   if (url) parts.push(env.status === 'sleeping' ? `${url} (asleep: opening it wakes it)` : url);
+  if (env.status === 'queued' && queue) parts.push(describeQueue(queue));
   if (env.status === 'failed' && env.failure) parts.push(`failure ${env.failure.code}: ${env.failure.message.slice(0, 300)}`);
   if (env.status === 'destroyed' || env.status === 'destroying') {
     parts.push(`reason: ${env.destroyReason ?? 'destroyed'}${env.destroyedBy ? ` (by ${env.destroyedBy})` : ''}`);

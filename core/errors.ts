@@ -11,13 +11,16 @@ export class MayflyError extends Error {
   readonly code: string;
   readonly status: number;
   readonly details?: unknown;
+  /** When set, the API answers with a `Retry-After` header of this many seconds. */
+  readonly retryAfterSeconds?: number;
 
-  constructor(code: string, status: number, message: string, options: { details?: unknown; cause?: unknown } = {}) {
+  constructor(code: string, status: number, message: string, options: { details?: unknown; cause?: unknown; retryAfterSeconds?: number } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
     this.status = status;
     this.details = options.details;
+    if (options.retryAfterSeconds !== undefined) this.retryAfterSeconds = options.retryAfterSeconds;
   }
 }
 
@@ -59,6 +62,26 @@ export class ConflictError extends MayflyError {
 export class UnavailableError extends MayflyError {
   constructor(message: string, cause?: unknown) {
     super('SERVICE_UNAVAILABLE', 503, message, { cause });
+  }
+}
+
+/**
+ * Past an admission limit, when the caller asked not to wait in line (`?queue=false` or
+ * `Prefer: no-queue`): nothing was created. `Retry-After` is the estimated wait.
+ */
+export class CapacityError extends MayflyError {
+  constructor(message: string, retryAfterSeconds: number, details?: unknown) {
+    super('CAPACITY_EXCEEDED', 429, message, { details, retryAfterSeconds });
+  }
+}
+
+/**
+ * The job queue (Redis) did not answer within its bound. The request is recorded in PostgreSQL;
+ * the reconciler queues it when Redis is back, so nothing is lost.
+ */
+export class QueueUnavailableError extends MayflyError {
+  constructor(message: string, cause?: unknown, retryAfterSeconds = 5) {
+    super('QUEUE_UNAVAILABLE', 503, message, { cause, retryAfterSeconds });
   }
 }
 

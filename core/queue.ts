@@ -57,8 +57,10 @@ export class JobQueues {
    * call fails fast and its caller sees that.
    */
   constructor(connection: ConnectionOptions, prefix: string, onError: (err: Error) => void = () => undefined) {
-    this.provision = new Queue(QUEUE_PROVISION, { connection, prefix });
-    this.lifecycle = new Queue(QUEUE_LIFECYCLE, { connection, prefix });
+    // Event streams are capped (BullMQ's default keeps 10,000 entries per queue): nothing reads
+    // them beyond a glance, and Redis memory must stay bounded under constant churn.
+    this.provision = new Queue(QUEUE_PROVISION, { connection, prefix, streams: { events: { maxLen: 1000 } } });
+    this.lifecycle = new Queue(QUEUE_LIFECYCLE, { connection, prefix, streams: { events: { maxLen: 1000 } } });
     this.provision.on('error', onError);
     this.lifecycle.on('error', onError);
   }
@@ -77,6 +79,14 @@ export class JobQueues {
     await this.lifecycle.add(JOB_EXPIRE, { environmentId, expiresAt: at }, {
       jobId: expireJobId(environmentId, at), delay: Math.max(0, at - Date.now()), removeOnComplete: true, removeOnFail: true, attempts: 3,
     });
+  }
+
+  /**
+   * Drops the delayed expiry job of a lease that will not end (the environment is gone): without
+   * this, every destroyed environment leaves a delayed job in Redis until its lease would have ended.
+   */
+  async cancelExpiry(environmentId: string, expiresAt: Date): Promise<void> {
+    await this.lifecycle.remove(expireJobId(environmentId, expiresAt.getTime()));
   }
 
   /** Builds a dataset's golden snapshots ahead of time (one job per dataset at a time). */

@@ -1,5 +1,6 @@
 import type Docker from 'dockerode';
 import type pg from 'pg';
+import { Admission } from '../core/admission.js';
 import type { Config } from '../core/config.js';
 import type { Logger } from '../core/log.js';
 import type { JobQueues } from '../core/queue.js';
@@ -23,7 +24,7 @@ export async function buildWorkerContext(config: Config, pool: pg.Pool, docker: 
   const seeds = new SeedService(config, datasets, snapshots, new DockerSnapshotEngine(docker, config.instance, config.helperImage), logger);
   return {
     config, store: new EnvironmentStore(pool), queues, catalog, runtime: new DockerRuntime(docker, config.instance, config.registryAuth),
-    datasets, snapshots, seeds, logger, notifications: new NotificationStore(pool),
+    datasets, snapshots, seeds, logger, notifications: new NotificationStore(pool), admission: new Admission(pool, catalog, config),
     metrics: new WorkerMetrics(),
     reconcileActions: new ReconcileActions(),
   };

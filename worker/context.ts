@@ -1,3 +1,4 @@
+import type { Admission } from '../core/admission.js';
 import type { Config } from '../core/config.js';
 import type { Logger } from '../core/log.js';
 import type { JobQueues } from '../core/queue.js';
@@ -28,4 +29,6 @@ export interface WorkerContext {
   metrics: WorkerMetrics;
   /** The reconciler's corrective actions, counted by kind (metrics hook in with `.on('action')`). */
   reconcileActions: ReconcileActions;
+  /** Admission limits: who may start now, who waits in line (core/admission.ts). */
+  admission: Admission;
 }

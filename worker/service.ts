@@ -1,4 +1,5 @@
-import { Worker, type ConnectionOptions } from 'bullmq';
+import { Worker, type ConnectionOptions, type RedisOptions } from 'bullmq';
+import { Redis } from 'ioredis';
 import {
   JOB_EXPIRE, JOB_NOTIFY, JOB_SLEEP, JOB_WAKE, type SleepJobData, JOB_RECONCILE, JOB_REFRESH_SEED, JOB_SAVE_SNAPSHOT, JOB_TEARDOWN, QUEUE_LIFECYCLE, QUEUE_PROVISION,
   type ExpireJobData, type LifecycleJobData, type ProvisionJobData, type RefreshSeedJobData, type SaveSnapshotJobData, type TeardownJobData,
@@ -58,17 +59,55 @@ export class WorkerService {
       w.on('error', (err) => ctx.logger.error({ err }, 'queue worker error'));
       this.workers.push(w);
     }
+    await this.armSchedulers();
+    // A Redis that restarts empty loses the schedulers, and with them the reconciler that rebuilds
+    // everything else from PostgreSQL: arm them again on every reconnection (upsert is idempotent).
+    // (A small connection of its own: BullMQ does not expose its clients' reconnections.)
+    const watch = new Redis({ ...(this.connection as RedisOptions), maxRetriesPerRequest: null, connectionName: 'mayfly-scheduler-watch' });
+    watch.on('error', () => undefined); // the workers report Redis errors
+    let first = true;
+    watch.on('ready', () => {
+      if (first) { first = false; return; }
+      ctx.logger.info('Redis is back: re-arming the reconciler and notifier schedulers');
+      void this.rearm();
+    });
+    this.watch = watch;
+    await Promise.all(this.workers.map((w) => w.waitUntilReady()));
+    ctx.logger.info({ concurrency: ctx.config.workerConcurrency, reconcileEveryMs: ctx.config.reconcileIntervalMs }, 'worker started');
+  }
+
+  private watch: Redis | undefined;
+
+  /**
+   * Re-arms the schedulers after a reconnection, retrying each second for a minute: the queue's
+   * own connection (which fails fast, without an offline queue) may come back a moment later.
+   */
+  private async rearm(): Promise<void> {
+    for (let attempt = 1; attempt <= 60 && this.watch; attempt++) {
+      try {
+        await this.armSchedulers();
+        return;
+      } catch (err) {
+        if (attempt === 60) this.ctx.logger.warn({ err }, 'could not re-arm the job schedulers; the next reconnection tries again');
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  }
+
+  /** The reconciler and the notifier, as BullMQ job schedulers. */
+  private async armSchedulers(): Promise<void> {
+    const { ctx } = this;
     await ctx.queues.lifecycle.upsertJobScheduler(JOB_RECONCILE, { every: ctx.config.reconcileIntervalMs }, {
       name: JOB_RECONCILE, data: {}, opts: { removeOnComplete: true, removeOnFail: 50 },
     });
     await ctx.queues.lifecycle.upsertJobScheduler(JOB_NOTIFY, { every: ctx.config.doors.notifyIntervalMs }, {
       name: JOB_NOTIFY, data: {}, opts: { removeOnComplete: true, removeOnFail: 50 },
     });
-    await Promise.all(this.workers.map((w) => w.waitUntilReady()));
-    ctx.logger.info({ concurrency: ctx.config.workerConcurrency, reconcileEveryMs: ctx.config.reconcileIntervalMs }, 'worker started');
   }
 
   async close(): Promise<void> {
+    this.watch?.disconnect();
+    this.watch = undefined;
     const results = await Promise.allSettled(this.workers.map((w) => w.close()));
     for (const r of results) if (r.status === 'rejected') this.ctx.logger.error({ err: r.reason }, 'closing a queue worker failed');
   }

@@ -33,6 +33,7 @@ export function errorHandler(logger: Logger) {
       else logger.error({ err, requestId: req.requestId, method: req.method, path: req.path }, 'request failed');
     }
     if (res.headersSent) return;
+    if (err instanceof MayflyError && err.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(Math.max(1, Math.ceil(err.retryAfterSeconds))));
     res.status(status).json({ error: body });
   };
 }

@@ -35,6 +35,18 @@ function pathName(req: Request): string {
   return name;
 }
 
+/**
+ * Whether the caller refuses to wait in line: `?queue=false` or `Prefer: no-queue`. Past a limit
+ * such a request gets 429 with Retry-After and creates nothing.
+ */
+function wantsNoQueue(req: Request): boolean {
+  const q = req.query.queue;
+  if (q !== undefined && q !== 'true' && q !== 'false') {
+    throw new InputError('invalid query', [{ field: 'queue', message: 'must be true (wait in line, the default) or false (429 when no capacity now)' }]);
+  }
+  return q === 'false' || /(^|[,;\s])no-queue($|[,;\s])/i.test(req.get('prefer') ?? '');
+}
+
 /** The door of a REST request: the CLI and the web UI say who they are (X-Mayfly-Client). */
 function doorOf(req: Request): Door {
   const client = (req.get('x-mayfly-client') ?? '').toLowerCase();
@@ -45,7 +57,13 @@ export function environmentsRouter(deps: ApiDeps): Router {
   const { store, queues, catalog, config } = deps;
   const router = Router();
   const worker = workerClientOf(deps);
-  const present = (env: Environment) => presentEnvironment(env, config.publicUrl, catalog.has(env.template) ? catalog.get(env.template).entryService : undefined);
+  const entryOf = (env: Environment) => (catalog.has(env.template) ? catalog.get(env.template).entryService : undefined);
+  /** Presents environments, with their place in line when they wait for capacity. */
+  async function presentAll(envs: Environment[]) {
+    const line = envs.some((e) => e.status === 'queued') ? await deps.admission.lineInfo() : new Map();
+    return envs.map((env) => presentEnvironment(env, config.publicUrl, entryOf(env), line.get(env.id)));
+  }
+  const present = async (env: Environment) => (await presentAll([env]))[0]!;
 
   async function find(name: string): Promise<Environment> {
     const env = await store.getByName(name);
@@ -73,7 +91,7 @@ export function environmentsRouter(deps: ApiDeps): Router {
     }
     const input = { name, template: valid.template, owner, images: valid.images, seed: valid.seed, ttlSeconds: valid.ttlSeconds, door: doorOf(req) };
     // A name being torn down is waited for, then created anew: never a ghost.
-    const result = await deployEnvironment(deps, input, { ttlGiven: valid.ttlGiven, createOnly, waitDestroyingMs: DESTROYING_WAIT_MS, principal: req.principal! });
+    const result = await deployEnvironment(deps, input, { ttlGiven: valid.ttlGiven, createOnly, waitDestroyingMs: DESTROYING_WAIT_MS, principal: req.principal!, noQueue: wantsNoQueue(req) });
     const { env, action } = result;
     if (valid.callbackUrl) {
       await deps.notifications.setDoorDetails(env.id, { callbackUrl: valid.callbackUrl, callbackSecretRef: 'MAYFLY_CALLBACK_SECRET' });
@@ -84,7 +102,7 @@ export function environmentsRouter(deps: ApiDeps): Router {
     // 202: a deploy was queued (created or redeployed); 200: nothing to do, the PUT was a no-op.
     res.status(action === 'unchanged' ? 200 : 202);
     res.setHeader('Location', `${config.publicUrl}/api/v1/environments/${env.name}`);
-    res.json({ ...present(shown), action });
+    res.json({ ...(await present(shown)), action });
   }
 
   router.get('/', async (req, res) => {
@@ -99,7 +117,7 @@ export function environmentsRouter(deps: ApiDeps): Router {
         ...(req.query.owner ? { owner: String(req.query.owner) } : {}),
         ...(req.query.team ? { team: String(req.query.team) } : {}),
       });
-      return JSON.stringify({ environments: list.map(present) });
+      return JSON.stringify({ environments: await presentAll(list) });
     };
     // Every caller may list every environment, so one answer per query string serves all of them.
     const body = deps.listCache ? await deps.listCache.get(req.originalUrl, compute) : await compute();
@@ -130,7 +148,7 @@ export function environmentsRouter(deps: ApiDeps): Router {
     const wait = parseWait(req);
     let env = await find(pathName(req));
     if (wait) env = await waitUntilSettled(req, env, wait);
-    res.json(present(env));
+    res.json(await present(env));
   });
 
   router.get('/:name/events', async (req, res) => {
@@ -166,13 +184,13 @@ export function environmentsRouter(deps: ApiDeps): Router {
     const body = (req.body ?? {}) as Record<string, unknown>;
     const unknown = Object.keys(body).filter((k) => k !== 'ttl');
     if (unknown.length) throw new InputError(`invalid request: ${unknown.join(', ')}`, unknown.map((field) => ({ field, message: 'unknown field; allowed: ttl' })));
-    res.json(present(await extendEnvironment(deps, req.principal!, env, body.ttl)));
+    res.json(await present(await extendEnvironment(deps, req.principal!, env, body.ttl)));
   });
 
   router.post('/:name/reset-db', async (req, res) => {
     const moved = await resetEnvironmentData(deps, req.principal!, await find(pathName(req)));
     const wait = parseWait(req);
-    res.status(202).json(present(wait ? await waitUntilSettled(req, moved, wait) : moved));
+    res.status(202).json(await present(wait ? await waitUntilSettled(req, moved, wait) : moved));
   });
 
   router.post('/:name/snapshots', async (req, res) => {
@@ -194,7 +212,7 @@ export function environmentsRouter(deps: ApiDeps): Router {
     let current = await destroyEnvironment(deps, req.principal!, await find(pathName(req)));
     const wait = parseWait(req);
     if (wait) current = await waitUntilSettled(req, current, wait);
-    res.status(202).json(present(current));
+    res.status(202).json(await present(current));
   });
 
   return router;

@@ -98,7 +98,7 @@ export function githubRouter(deps: ApiDeps): Router {
     const valid = validateEnvironmentRequest({ template, tag }, catalog, name);
     let result;
     try {
-      result = await deployEnvironment({ store, queues, logger }, {
+      result = await deployEnvironment({ store, queues, logger, admission: deps.admission }, {
         name, template: valid.template, owner: `github:${pr?.user?.login ?? p.sender?.login ?? 'unknown'}`,
         images: valid.images, seed: valid.seed, ttlSeconds: valid.ttlSeconds, door: 'github',
         // The webhook is signed by the repository, not a person: its environments belong to the

@@ -1,7 +1,7 @@
 import express, { Router, type Request, type Response } from 'express';
 import { LEASED_STATUSES, LIVE_STATUSES } from '../../core/domain.js';
 import { deployEnvironment } from '../../core/deploy.js';
-import { describeEnvironment, entryUrl } from '../../core/door-text.js';
+import { describeEnvironment, describeQueue, entryUrl } from '../../core/door-text.js';
 import { formatDuration, parseDuration } from '../../core/duration.js';
 import { ConflictError, ForbiddenError, InputError, NotFoundError, SignatureError, errorMessage } from '../../core/errors.js';
 import { destroyEnvironment, extendEnvironment } from '../../core/actions.js';
@@ -98,13 +98,14 @@ export function slackRouter(deps: ApiDeps): Router {
       case 'list': {
         const live = await store.list({ statuses: [...LIVE_STATUSES], limit: 50 });
         if (!live.length) return 'No live environments. Create one: `' + s.command + ' up <template> [tag]`';
-        return live.slice(0, 20).map((e) => `• ${describeEnvironment(e, entryOf(e.template))}`).join('\n') +
+        const line = await deps.admission.lineInfo();
+        return live.slice(0, 20).map((e) => `• ${describeEnvironment(e, entryOf(e.template), line.get(e.id))}`).join('\n') +
           (live.length > 20 ? `\n…and ${live.length - 20} more` : '');
       }
       case 'status': {
         if (!NAME_PATTERN.test(cmd.name)) return `"${cmd.name}" is not an environment name`;
         const env = await store.getByName(cmd.name);
-        return env ? describeEnvironment(env, entryOf(env.template)) : `No environment named *${cmd.name}*. \`${s.command} list\` shows the live ones.`;
+        return env ? describeEnvironment(env, entryOf(env.template), (await deps.admission.lineInfo()).get(env.id)) : `No environment named *${cmd.name}*. \`${s.command} list\` shows the live ones.`;
       }
       case 'down': {
         if (!NAME_PATTERN.test(cmd.name)) return `"${cmd.name}" is not an environment name`;
@@ -158,7 +159,7 @@ export function slackRouter(deps: ApiDeps): Router {
     }
     let result;
     try {
-      result = await deployEnvironment({ store, queues, logger: deps.logger }, {
+      result = await deployEnvironment({ store, queues, logger: deps.logger, admission: deps.admission }, {
         name, template: valid.template, owner: ownerOf(s), images: valid.images, seed: valid.seed, ttlSeconds: valid.ttlSeconds, door: 'slack',
       }, { ttlGiven: valid.ttlGiven, waitDestroyingMs: 0, principal: principalOf(s) });
     } catch (err) {
@@ -173,7 +174,9 @@ export function slackRouter(deps: ApiDeps): Router {
       const url = entryUrl(env, entryOf(env.template));
       return `*${env.name}* is already ${env.status}${url ? `: ${url}` : ''} (expires ${env.expiresAt.toISOString()}). Nothing to redeploy.`;
     }
+    const queue = env.status === 'queued' ? (await deps.admission.lineInfo()).get(env.id) : undefined;
     return `${action === 'created' ? 'Creating' : 'Redeploying'} *${env.name}* (${env.template}, ${Object.entries(env.images).map(([k, v]) => `${k}=${v.split('/').pop()}`).join(', ')}, lease ${lease}). ` +
+      (queue ? `It is ${describeQueue(queue)}. ` : '') +
       `I will post progress and the URL here${s.responseUrl ? '' : ' (no response_url in the request: use `' + s.command + ' status ' + env.name + '`)'}.`;
   }
 

@@ -16,6 +16,7 @@ import { parseImageRef } from '../../core/image-ref.js';
 import { NAME_PATTERN, validateEnvironmentRequest } from '../../core/requests.js';
 import type { ApiDeps } from '../deps.js';
 import { presentEnvironment, presentEvent } from '../presenters.js';
+import type { QueueInfo } from '../../core/admission.js';
 import { streamEvents } from '../sse.js';
 import { workerClientOf } from '../worker-client.js';
 import { PUBLIC_DIR, Views } from './render.js';
@@ -51,7 +52,9 @@ export function webRouter(deps: ApiDeps): Router {
     deps.logger.warn('MAYFLY_SESSION_SECRET is not set: a random one was made for this process, so web sessions end when it restarts');
   }
   const entry = (env: Environment) => (catalog.has(env.template) ? catalog.get(env.template).entryService : undefined);
-  const present = (env: Environment) => presentEnvironment(env, config.publicUrl, entry(env));
+  /** Environments as the API presents them, with their place in line when they wait for capacity. */
+  const line = async (envs: Environment[]) => (envs.some((e) => e.status === 'queued') ? deps.admission.lineInfo() : new Map<string, QueueInfo>());
+  const present = (env: Environment, queue?: Map<string, QueueInfo>) => presentEnvironment(env, config.publicUrl, entry(env), queue?.get(env.id));
 
   const page = (req: Request, res: Response, view: string, context: Record<string, unknown>, status = 200) => {
     res.status(status).set({ 'Content-Security-Policy': CSP, 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'same-origin', 'Cache-Control': 'no-store' });
@@ -117,9 +120,10 @@ export function webRouter(deps: ApiDeps): Router {
       ...(template ? { template } : {}),
       ...(mine ? { owner: req.principal!.name } : {}),
     });
+    const queue = await line(list);
     const rows = list.map((env) => {
-      const p = present(env) as ReturnType<typeof present> & { queuePosition?: number | null };
-      return { ...p, tags: tagsOf(env), expiresIn: expiresIn(env), queuePosition: p.queuePosition ?? null, canAct: env.status !== 'destroying' && env.status !== 'destroyed' };
+      const p = present(env, queue);
+      return { ...p, tags: tagsOf(env), expiresIn: expiresIn(env), canAct: env.status !== 'destroying' && env.status !== 'destroyed' };
     });
     page(req, res, 'list', {
       title: 'Environments', rows,
@@ -226,10 +230,10 @@ export function webRouter(deps: ApiDeps): Router {
         workerProblem = `Service state and logs are unavailable: ${errorMessage(err)}`;
       }
     }
-    const p = present(env) as ReturnType<typeof present> & { queuePosition?: number | null };
+    const p = present(env, await line([env]));
     page(req, res, 'detail', {
       title: env.name,
-      env: { ...p, tags: tagsOf(env), expiresIn: expiresIn(env), queuePosition: p.queuePosition ?? null },
+      env: { ...p, tags: tagsOf(env), expiresIn: expiresIn(env) },
       services, events, workerProblem,
       lastEventId: events.at(-1)?.id ?? 0,
       live: env.status !== 'destroyed',

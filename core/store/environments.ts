@@ -46,6 +46,12 @@ export interface NewEnvironment {
 
 export type UpsertAction = 'created' | 'redeployed' | 'unchanged';
 
+/**
+ * Runs inside upsert's transaction after a create or redeploy and before the commit (admission
+ * for a caller that will not wait): it may move the environment on, or throw to create nothing.
+ */
+export type AdmitHook = (client: pg.PoolClient, envId: string) => Promise<void>;
+
 export interface TransitionOptions {
   /** Only if the environment is still at this deploy generation. */
   generation?: number;
@@ -120,7 +126,15 @@ export class EnvironmentStore {
     ttlGiven: boolean; createOnly?: boolean; forceRedeploy?: boolean;
     /** Throws when the caller may not change the existing environment (another team's): checked under its row lock. */
     authorize?: (existing: Environment) => void;
+    /** Admission (core/admission.ts): may take capacity for it in this same transaction. */
+    admit?: AdmitHook;
   }): Promise<{ env: Environment; action: UpsertAction }> {
+    const admitted = async (client: pg.PoolClient, row: Row): Promise<Environment> => {
+      if (!opts.admit) return toEnvironment(row);
+      await opts.admit(client, row.id);
+      const { rows } = await client.query<Row>('SELECT * FROM environments WHERE id = $1', [row.id]);
+      return toEnvironment(rows[0]!);
+    };
     for (let attempt = 0; attempt < 5; attempt++) {
       const client = await this.pool.connect();
       try {
@@ -139,8 +153,9 @@ export class EnvironmentStore {
           await client.query(
             `INSERT INTO environment_events (environment_id, type, status, message, data) VALUES ($1, 'requested', 'queued', $2, $3)`,
             [id, `requested by ${input.owner}: template ${input.template}, ttl ${input.ttlSeconds}s`, { images: input.images, seed: input.seed }]);
+          const created = await admitted(client, inserted.rows[0]);
           await client.query('COMMIT');
-          return { env: toEnvironment(inserted.rows[0]), action: 'created' };
+          return { env: created, action: 'created' };
         }
         const env = toEnvironment(row);
         if (opts.createOnly) {
@@ -172,8 +187,9 @@ export class EnvironmentStore {
           await client.query(
             `INSERT INTO environment_events (environment_id, type, status, message, data) VALUES ($1, 'redeploy', 'queued', $2, $3)`,
             [env.id, `redeploy requested by ${input.owner} (${why})`, { images: input.images, previous: env.images, generation: moved.rows[0]!.generation }]);
+          const redeployed = await admitted(client, moved.rows[0]!);
           await client.query('COMMIT');
-          return { env: toEnvironment(moved.rows[0]!), action: 'redeployed' };
+          return { env: redeployed, action: 'redeployed' };
         }
         if (opts.ttlGiven) {
           const renewed = await client.query<Row>(

@@ -181,6 +181,43 @@ export const MIGRATIONS: { id: number; name: string; sql: string }[] = [
     `,
   },
   {
+    id: 6,
+    name: 'admission: capacity, the line and its order',
+    sql: `
+      -- holds_capacity: the environment counts against the limits (set by admission, under its
+      -- advisory lock, in the transaction that moves it to provisioning). queued_at: its place in
+      -- line. waiting_reason: why it waits (null when it does not).
+      ALTER TABLE environments
+        ADD COLUMN holds_capacity boolean NOT NULL DEFAULT false,
+        ADD COLUMN admitted_at    timestamptz,
+        ADD COLUMN queued_at      timestamptz,
+        ADD COLUMN waiting_reason text;
+      UPDATE environments SET holds_capacity = true, admitted_at = COALESCE(ready_at, updated_at)
+        WHERE status IN ('provisioning', 'ready', 'destroying');
+      UPDATE environments SET queued_at = updated_at WHERE status = 'queued';
+      CREATE INDEX environments_line ON environments (queued_at, id) WHERE status = 'queued';
+
+      -- Kept here, not in every code path that moves an environment: a failed environment's objects
+      -- are removed and a destroyed one has none, so both give their capacity back; entering
+      -- queued from another status takes the last place in line; leaving it ends the wait.
+      CREATE OR REPLACE FUNCTION mayfly_admission_bookkeeping() RETURNS trigger AS $$
+      BEGIN
+        IF NEW.status IN ('failed', 'destroyed') THEN
+          NEW.holds_capacity := false;
+        END IF;
+        IF NEW.status = 'queued' AND (TG_OP = 'INSERT' OR OLD.status IS DISTINCT FROM 'queued') THEN
+          NEW.queued_at := clock_timestamp();
+        END IF;
+        IF NEW.status <> 'queued' THEN
+          NEW.waiting_reason := NULL;
+        END IF;
+        RETURN NEW;
+      END $$ LANGUAGE plpgsql;
+      CREATE TRIGGER environments_admission BEFORE INSERT OR UPDATE OF status ON environments
+        FOR EACH ROW EXECUTE FUNCTION mayfly_admission_bookkeeping();
+    `,
+  },
+  {
     id: 8,
     name: 'environment change notifications',
     sql: `

@@ -120,7 +120,7 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
   await changes.start();
   const app = createApp({
     listCache: new ListCache(changes),
-    config, store, queues, catalog, logger, notifications, datasets: ctx.datasets, snapshots: ctx.snapshots,
+    config, store, queues, catalog, logger, notifications, datasets: ctx.datasets, snapshots: ctx.snapshots, admission: ctx.admission,
     probes: { postgres: async () => { await pool.query('SELECT 1'); }, redis: async () => { await redis.ping(); } },
     worker: new WorkerClient(internal.url, config.web.workerInternalSecret),
   });

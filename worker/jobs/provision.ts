@@ -1,4 +1,5 @@
-import { UnrecoverableError, type Job } from 'bullmq';
+import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
+import { wakeWaiting } from '../admission.js';
 import { MayflyError, PermanentFailure, StackError, errorMessage } from '../../core/errors.js';
 import type { Environment } from '../../core/domain.js';
 import type { ProvisionJobData } from '../../core/queue.js';
@@ -16,7 +17,7 @@ class Superseded extends Error {}
  * database, publish its URLs. Every step is idempotent, so a retried or resumed job converges.
  */
 export function provisionHandler(ctx: WorkerContext) {
-  return async (job: Job<ProvisionJobData>): Promise<string> => {
+  return async (job: Job<ProvisionJobData>, token?: string): Promise<string> => {
     const { environmentId, generation } = job.data;
     const log = ctx.logger.child({ envId: environmentId, generation, jobId: job.id });
     // Queue wait once per deploy: a retry's wait is backoff, not queueing.
@@ -24,11 +25,18 @@ export function provisionHandler(ctx: WorkerContext) {
     let env = await ctx.store.getById(environmentId);
     if (!env || env.generation !== generation) return 'superseded';
     if (env.status === 'queued') {
-      const moved = await ctx.store.transition(env.id, 'provisioning', {
-        generation,
-        event: { type: 'provisioning', message: `provisioning started (attempt ${job.attemptsMade + 1})`, data: { attempt: job.attemptsMade + 1 } },
-      });
-      if (!moved) return 'superseded';
+      // Admission takes capacity (or says why not) in the same transaction that starts it.
+      const start = await ctx.admission.tryStart(env.id, generation, `provisioning started (attempt ${job.attemptsMade + 1})`);
+      if (start.outcome === 'waiting') {
+        // Wait in line without a busy loop: the job sleeps as a delayed job; a teardown or a
+        // failure elsewhere (or the reconciler) promotes it when capacity frees.
+        log.info({ position: start.place.position, reason: start.place.reason }, 'waiting for capacity');
+        await job.moveToDelayed(Date.now() + ctx.config.admission.recheckMs, token);
+        throw new DelayedError();
+      }
+      if (start.outcome === 'not-queued') return 'superseded';
+      const moved = await ctx.store.getById(env.id);
+      if (!moved || moved.generation !== generation || moved.status !== 'provisioning') return 'superseded';
       env = moved;
     } else if (env.status === 'provisioning') {
       await ctx.store.addEvent(env.id, 'provisioning', `provisioning resumed (attempt ${job.attemptsMade + 1})`);
@@ -190,4 +198,5 @@ async function fail(ctx: WorkerContext, env: Environment, err: unknown, log: Wor
     return undefined;
   });
   if (removed) await ctx.store.addEvent(env.id, 'cleaned', `removed ${removed.containers} container(s), ${removed.networks} network(s), ${removed.volumes} volume(s)`, { ...removed });
+  await wakeWaiting(ctx).catch((e) => log.warn({ err: e }, 'could not wake waiting environments; the reconciler will'));
 }

@@ -13,6 +13,7 @@ export const MAX_HEALS = 3;
 const SETTLE_SECONDS = 5;
 /** A stopped helper container older than this was left by a worker that died (its job removes it at once). */
 const HELPER_GRACE_MS = 30_000;
+import { wakeWaiting } from '../admission.js';
 
 export interface ReconcileReport {
   expired: number;
@@ -167,6 +168,7 @@ export async function reconcile(ctx: WorkerContext): Promise<ReconcileReport> {
   if (report.helpersRemoved) log.warn({ count: report.helpersRemoved }, 'removed helper containers a dead worker left behind');
   report.goldensRemoved = await ctx.seeds.collectGarbage();
   actions.record('golden-removed', undefined, report.goldensRemoved);
+  await wakeWaiting(ctx); // environments waiting in line that fit now (a safety net for lost wake-ups)
   return report;
 }
 

@@ -3,6 +3,7 @@ import { requestDestroy } from '../../core/lifecycle.js';
 import { LEASED_STATUSES } from '../../core/domain.js';
 import type { ExpireJobData, TeardownJobData } from '../../core/queue.js';
 import type { WorkerContext } from '../context.js';
+import { wakeWaiting } from '../admission.js';
 
 /** Removes everything labeled with the environment's id, then records it destroyed. */
 export function teardownHandler(ctx: WorkerContext) {
@@ -30,6 +31,9 @@ export function teardownHandler(ctx: WorkerContext) {
       ctx.metrics.observeTeardown(reason, ms, reason === 'expired' ? Date.now() - env.expiresAt.getTime() : undefined);
     }
     log.info({ removed, ms, reason: env.destroyReason }, done ? 'environment destroyed' : 'environment already destroyed');
+    await ctx.queues.cancelExpiry(env.id, env.expiresAt).catch(() => undefined);
+    // Its capacity is free: the next in line start now, not at the next reconcile.
+    await wakeWaiting(ctx).catch((err) => log.warn({ err }, 'could not wake waiting environments; the reconciler will'));
     return 'destroyed';
   };
 }

@@ -1,0 +1,290 @@
+/**
+ * Admission: how many environments may hold capacity at once (globally, per owner) and how much
+ * of the host's memory their declared limits may add up to. Past a limit an environment waits in
+ * line (status stays `queued`, FIFO by `queued_at`) and starts when capacity frees.
+ *
+ * An environment *holds capacity* from the moment admission moves it to `provisioning` until it
+ * fails or is destroyed (a trigger clears `holds_capacity` then): `provisioning`, `ready`,
+ * `sleeping` (its containers are stopped, but it keeps its volumes and name and wakes without
+ * asking admission again, so it keeps its slot), `destroying` (its containers still exist), and
+ * `queued` again for a redeploy or a database reset of an environment that was running (its old
+ * containers keep running meanwhile, so it never waits in line behind others).
+ *
+ * Every decision that takes capacity runs under one PostgreSQL advisory lock, in the transaction
+ * that moves the environment to `provisioning`, so concurrent workers and API requests can never
+ * exceed a limit.
+ */
+import type pg from 'pg';
+import type { Config } from './config.js';
+import { CapacityError, StackError } from './errors.js';
+import type { TemplateCatalog } from './templates.js';
+
+const ADMISSION_LOCK = 7_261_432_006; // arbitrary, constant: "mayfly admission"
+
+export interface AdmissionLimits {
+  maxEnvironments: number;
+  maxPerOwner: number;
+  memoryBudgetBytes: number;
+}
+
+export interface Slot {
+  id: string;
+  owner: string;
+  memoryBytes: number;
+}
+
+/** Why a request waits: the global count, its owner's count, the memory budget, or an earlier request. */
+export type Blocker = 'environments' | 'owner' | 'memory' | 'line' | 'too-large';
+
+export interface WaitingPlace {
+  /** 1-based place among the waiting ones, in arrival order. */
+  position: number;
+  blockedBy: Blocker;
+  reason: string;
+}
+
+export interface Plan {
+  /** Waiting ones that fit now, in the order they would start. */
+  admitted: string[];
+  waiting: Map<string, WaitingPlace>;
+}
+
+const mib = (bytes: number) => `${Math.round(bytes / 1024 ** 2)} MiB`;
+
+/**
+ * Which waiting requests may start, given what holds capacity now. FIFO: a request blocked by the
+ * global count or the memory budget blocks everyone behind it (so a big one is not starved by
+ * small ones); a request blocked only by its own owner's limit does not hold up other owners.
+ */
+export function planAdmission(holding: readonly Slot[], line: readonly Slot[], limits: AdmissionLimits): Plan {
+  let count = holding.length;
+  let memory = holding.reduce((sum, s) => sum + s.memoryBytes, 0);
+  const perOwner = new Map<string, number>();
+  for (const s of holding) perOwner.set(s.owner, (perOwner.get(s.owner) ?? 0) + 1);
+  const admitted: string[] = [];
+  const waiting = new Map<string, WaitingPlace>();
+  let blockedAhead: { blocker: Blocker; reason: string } | undefined;
+  const wait = (s: Slot, blockedBy: Blocker, reason: string) => waiting.set(s.id, { position: waiting.size + 1, blockedBy, reason });
+
+  for (const s of line) {
+    const owned = perOwner.get(s.owner) ?? 0;
+    if (limits.memoryBudgetBytes && s.memoryBytes > limits.memoryBudgetBytes) {
+      wait(s, 'too-large', `it needs ${mib(s.memoryBytes)}, more than the whole memory budget of ${mib(limits.memoryBudgetBytes)}`);
+      continue;
+    }
+    if (limits.maxPerOwner && owned >= limits.maxPerOwner) {
+      wait(s, 'owner', `${s.owner} has ${owned} of at most ${limits.maxPerOwner} environments running`);
+      continue;
+    }
+    if (limits.maxEnvironments && count >= limits.maxEnvironments) {
+      blockedAhead ??= { blocker: 'environments', reason: `all ${limits.maxEnvironments} environment slots are taken` };
+      wait(s, 'environments', `all ${limits.maxEnvironments} environment slots are taken`);
+      continue;
+    }
+    if (limits.memoryBudgetBytes && memory + s.memoryBytes > limits.memoryBudgetBytes) {
+      blockedAhead ??= { blocker: 'memory', reason: 'memory' };
+      wait(s, 'memory', `the memory budget is ${mib(limits.memoryBudgetBytes)}, ${mib(Math.max(0, limits.memoryBudgetBytes - memory))} free, and it needs ${mib(s.memoryBytes)}`);
+      continue;
+    }
+    if (blockedAhead) {
+      wait(s, 'line', `an earlier request is waiting for capacity (${blockedAhead.blocker === 'memory' ? 'memory budget' : 'environment slots'}) and goes first`);
+      continue;
+    }
+    admitted.push(s.id);
+    count++;
+    memory += s.memoryBytes;
+    perOwner.set(s.owner, owned + 1);
+  }
+  return { admitted, waiting };
+}
+
+/** What the API, Slack and the web pages show about a waiting environment. */
+export interface QueueInfo {
+  position: number;
+  estimatedStartSeconds: number;
+  reason: string;
+}
+
+export type StartOutcome =
+  | { outcome: 'started' }
+  | { outcome: 'waiting'; place: WaitingPlace }
+  | { outcome: 'not-queued'; status: string | undefined };
+
+interface LineRow { id: string; owner: string; template: string; generation: number; expires_at: Date; status: string }
+
+/** Without history, the estimate assumes provisioning takes this long. */
+const DEFAULT_PROVISION_SECONDS = 30;
+
+export class Admission {
+  private readonly memory = new Map<string, number>();
+  readonly limits: AdmissionLimits;
+
+  constructor(private readonly pool: pg.Pool, private readonly catalog: TemplateCatalog, private readonly config: Config) {
+    this.limits = config.admission;
+  }
+
+  /** Whether any limit is set at all. */
+  get limited(): boolean {
+    return !!(this.limits.maxEnvironments || this.limits.maxPerOwner || this.limits.memoryBudgetBytes);
+  }
+
+  /**
+   * A template's declared memory: the sum of its services' `mem_limit`, with the default limit
+   * (MAYFLY_DEFAULT_MEMORY) for a service that declares none. A template no longer in the catalog
+   * counts as one service at the default.
+   */
+  memoryOf(template: string): number {
+    let bytes = this.memory.get(template);
+    if (bytes !== undefined) return bytes;
+    if (!this.catalog.has(template)) return this.config.defaultLimits.memoryBytes;
+    const t = this.catalog.get(template);
+    const stack = this.catalog.render(template, {
+      env: { id: '00000000-0000-0000-0000-000000000000', name: 'admission', project: 'admission' },
+      images: Object.fromEntries(Object.entries(t.images).map(([s, i]) => [s, i.image])),
+    });
+    bytes = stack.services.reduce((sum, s) => sum + s.limits.memoryBytes, 0);
+    this.memory.set(template, bytes);
+    return bytes;
+  }
+
+  /** Refuses at once a template that can never fit the memory budget (it would wait forever). */
+  assertCanEverFit(template: string): void {
+    const budget = this.limits.memoryBudgetBytes;
+    const need = this.memoryOf(template);
+    if (budget && need > budget) {
+      throw new StackError('OVER_MEMORY_BUDGET', `template "${template}" declares ${mib(need)} of memory, more than this host's whole budget (MAYFLY_MEMORY_BUDGET, ${mib(budget)})`,
+        [{ field: 'template', message: `needs ${mib(need)}; the budget is ${mib(budget)}` }]);
+    }
+  }
+
+  private async snapshot(q: pg.Pool | pg.PoolClient): Promise<{ holding: LineRow[]; line: LineRow[] }> {
+    const [holding, line] = await Promise.all([
+      q.query<LineRow>(`SELECT id, owner, template, generation, expires_at, status FROM environments
+                        WHERE holds_capacity AND status NOT IN ('failed', 'destroyed')`),
+      q.query<LineRow>(`SELECT id, owner, template, generation, expires_at, status FROM environments
+                        WHERE status = 'queued' AND NOT holds_capacity ORDER BY queued_at, id`),
+    ]);
+    return { holding: holding.rows, line: line.rows };
+  }
+
+  private slot = (r: LineRow): Slot => ({ id: r.id, owner: r.owner, memoryBytes: this.memoryOf(r.template) });
+
+  private plan(s: { holding: LineRow[]; line: LineRow[] }): Plan {
+    return planAdmission(s.holding.map(this.slot), s.line.map(this.slot), this.limits);
+  }
+
+  /**
+   * Inside `client`'s open transaction: takes the admission lock, and moves the queued environment
+   * to `provisioning` (holding capacity) when it fits, or records why it waits. The lock is held
+   * until the caller commits, so the decision and the move are one atomic step.
+   */
+  async startInTx(client: pg.PoolClient, envId: string, generation: number | undefined, message: string): Promise<StartOutcome> {
+    await client.query('SELECT pg_advisory_xact_lock($1)', [ADMISSION_LOCK]);
+    const { rows } = await client.query<{ status: string; generation: number; holds_capacity: boolean; waiting_reason: string | null }>(
+      'SELECT status, generation, holds_capacity, waiting_reason FROM environments WHERE id = $1 FOR UPDATE', [envId]);
+    const row = rows[0];
+    if (!row || row.status !== 'queued' || (generation !== undefined && row.generation !== generation)) {
+      return { outcome: 'not-queued', status: row?.status };
+    }
+    if (!row.holds_capacity) {
+      const plan = this.plan(await this.snapshot(client));
+      const place = plan.waiting.get(envId);
+      if (place) {
+        if (row.waiting_reason !== place.reason) {
+          await client.query(
+            `WITH w AS (UPDATE environments SET waiting_reason = $2 WHERE id = $1 RETURNING id, status)
+             INSERT INTO environment_events (environment_id, type, status, message, data)
+             SELECT id, 'waiting', status, $3, $4 FROM w`,
+            [envId, place.reason, `waiting in line (position ${place.position}): ${place.reason}`, { position: place.position, blockedBy: place.blockedBy }]);
+        }
+        return { outcome: 'waiting', place };
+      }
+    }
+    await client.query(
+      `WITH moved AS (UPDATE environments SET status = 'provisioning', holds_capacity = true, admitted_at = now(), updated_at = now()
+                      WHERE id = $1 RETURNING *),
+            logged AS (INSERT INTO environment_events (environment_id, type, status, message, data)
+                       SELECT id, 'provisioning', status, $2, $3 FROM moved)
+       SELECT * FROM moved`, [envId, message, row.holds_capacity ? null : { admitted: true }]);
+    return { outcome: 'started' };
+  }
+
+  /** The worker's step from `queued` to `provisioning`: starts the environment or says why it waits. */
+  async tryStart(envId: string, generation: number, message: string): Promise<StartOutcome> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const outcome = await this.startInTx(client, envId, generation, message);
+      await client.query('COMMIT');
+      return outcome;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  /**
+   * For a caller that will not wait (`?queue=false`): inside the transaction that records the
+   * request, starts it at once or throws CapacityError (the caller rolls back: nothing is created).
+   */
+  async startNowOrRefuse(client: pg.PoolClient, envId: string): Promise<void> {
+    const outcome = await this.startInTx(client, envId, undefined, 'provisioning started (admitted at once)');
+    if (outcome.outcome !== 'waiting') return;
+    const info = await this.estimate(client, outcome.place, envId);
+    throw new CapacityError(`no capacity now: ${outcome.place.reason}; retry in about ${info} s, or ask without queue=false to wait in line`,
+      info, { reason: outcome.place.reason, blockedBy: outcome.place.blockedBy });
+  }
+
+  /** Queue positions and estimates of every waiting environment. */
+  async lineInfo(): Promise<Map<string, QueueInfo>> {
+    const out = new Map<string, QueueInfo>();
+    if (!this.limited) return out;
+    const snap = await this.snapshot(this.pool);
+    if (!snap.line.length) return out;
+    const plan = this.plan(snap);
+    const provisionSeconds = await this.recentProvisionSeconds(this.pool);
+    for (const [id, place] of plan.waiting) {
+      out.set(id, { position: place.position, reason: place.reason, estimatedStartSeconds: this.estimateFrom(snap.holding, place, snap.line.find((r) => r.id === id)?.owner, provisionSeconds) });
+    }
+    return out;
+  }
+
+  /** Ids and generations of waiting environments that fit now (to wake their jobs). */
+  async startable(): Promise<{ id: string; generation: number }[]> {
+    if (!this.limited) return [];
+    const snap = await this.snapshot(this.pool);
+    const plan = this.plan(snap);
+    const admitted = new Set(plan.admitted);
+    return snap.line.filter((r) => admitted.has(r.id)).map((r) => ({ id: r.id, generation: r.generation }));
+  }
+
+  private async estimate(q: pg.PoolClient, place: WaitingPlace, envId: string): Promise<number> {
+    const snap = await this.snapshot(q);
+    const owner = snap.line.find((r) => r.id === envId)?.owner;
+    return this.estimateFrom(snap.holding, place, owner, await this.recentProvisionSeconds(q));
+  }
+
+  /**
+   * Rough on purpose: the `position`-th soonest lease end among what holds capacity (its owner's
+   * own ones when the owner limit blocks it), plus how long provisioning took recently. An
+   * environment being destroyed frees its slot in about a teardown's time.
+   */
+  private estimateFrom(holding: LineRow[], place: WaitingPlace, owner: string | undefined, provisionSeconds: number): number {
+    const now = Date.now();
+    const relevant = place.blockedBy === 'owner' ? holding.filter((r) => r.owner === owner) : holding;
+    const ends = relevant.map((r) => (r.status === 'destroying' ? now + 5000 : r.expires_at.getTime())).sort((a, b) => a - b);
+    const index = Math.min(place.position, ends.length) - 1;
+    const freeAt = index >= 0 ? ends[index]! : now;
+    return Math.max(1, Math.round((freeAt - now) / 1000 + provisionSeconds));
+  }
+
+  private async recentProvisionSeconds(q: pg.Pool | pg.PoolClient): Promise<number> {
+    const { rows } = await q.query<{ s: number | null }>(
+      `SELECT avg(extract(epoch FROM ready_at - admitted_at))::float AS s FROM (
+         SELECT ready_at, admitted_at FROM environments WHERE ready_at IS NOT NULL AND admitted_at IS NOT NULL AND ready_at >= admitted_at
+         ORDER BY ready_at DESC LIMIT 20) recent`);
+    return rows[0]?.s ?? DEFAULT_PROVISION_SECONDS;
+  }
+}

@@ -1,0 +1,67 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { planAdmission, type Slot } from '../../core/admission.js';
+import { ConfigError, loadConfig } from '../../core/config.js';
+
+const MiB = 1024 ** 2;
+const slot = (id: string, owner = 'a', mem = 100 * MiB): Slot => ({ id, owner, memoryBytes: mem });
+const none = { maxEnvironments: 0, maxPerOwner: 0, memoryBudgetBytes: 0 };
+
+describe('admission plan', () => {
+  it('when no limit is set, then everyone in line starts', () => {
+    const plan = planAdmission([slot('h1')], [slot('q1'), slot('q2')], none);
+    assert.deepEqual(plan.admitted, ['q1', 'q2']);
+    assert.equal(plan.waiting.size, 0);
+  });
+
+  it('when the global limit is reached, then the rest wait in arrival order with positions 1, 2, ...', () => {
+    const plan = planAdmission([slot('h1'), slot('h2')], [slot('q1'), slot('q2'), slot('q3')], { ...none, maxEnvironments: 3 });
+    assert.deepEqual(plan.admitted, ['q1']);
+    assert.deepEqual([...plan.waiting.entries()].map(([id, p]) => [id, p.position, p.blockedBy]), [['q2', 1, 'environments'], ['q3', 2, 'environments']]);
+  });
+
+  it('when one owner is at their limit, then their request waits and does not hold up other owners', () => {
+    const plan = planAdmission([slot('h1', 'alice')], [slot('q1', 'alice'), slot('q2', 'bob')], { ...none, maxPerOwner: 1, maxEnvironments: 5 });
+    assert.deepEqual(plan.admitted, ['q2']);
+    assert.equal(plan.waiting.get('q1')?.blockedBy, 'owner');
+    assert.match(plan.waiting.get('q1')!.reason, /alice has 1 of at most 1/);
+  });
+
+  it('when the head of the line does not fit the memory budget, then smaller ones behind it wait too (FIFO, no starvation)', () => {
+    const plan = planAdmission([slot('h1', 'a', 600 * MiB)], [slot('big', 'a', 500 * MiB), slot('small', 'b', 100 * MiB)], { ...none, memoryBudgetBytes: 1024 * MiB });
+    assert.deepEqual(plan.admitted, []);
+    assert.equal(plan.waiting.get('big')?.blockedBy, 'memory');
+    assert.equal(plan.waiting.get('small')?.blockedBy, 'line');
+  });
+
+  it('when a request needs more than the whole budget, then it waits without blocking the line', () => {
+    const plan = planAdmission([], [slot('huge', 'a', 2048 * MiB), slot('ok', 'b')], { ...none, memoryBudgetBytes: 1024 * MiB });
+    assert.deepEqual(plan.admitted, ['ok']);
+    assert.equal(plan.waiting.get('huge')?.blockedBy, 'too-large');
+  });
+
+  it('when several fit, then the plan counts each admitted one against the limits', () => {
+    const plan = planAdmission([], [slot('q1', 'a', 400 * MiB), slot('q2', 'b', 400 * MiB), slot('q3', 'c', 400 * MiB)], { ...none, memoryBudgetBytes: 1000 * MiB });
+    assert.deepEqual(plan.admitted, ['q1', 'q2']);
+    assert.equal(plan.waiting.get('q3')?.blockedBy, 'memory');
+  });
+});
+
+describe('admission configuration', () => {
+  it('when the variables are unset, then nothing is limited', () => {
+    const c = loadConfig({});
+    assert.deepEqual({ ...c.admission }, { maxEnvironments: 0, maxPerOwner: 0, memoryBudgetBytes: 0, recheckMs: 60_000 });
+  });
+
+  it('when they are set, then they are parsed', () => {
+    const c = loadConfig({ MAYFLY_MAX_ENVIRONMENTS: '3', MAYFLY_MAX_ENVIRONMENTS_PER_OWNER: '2', MAYFLY_MEMORY_BUDGET: '8g' });
+    assert.equal(c.admission.maxEnvironments, 3);
+    assert.equal(c.admission.maxPerOwner, 2);
+    assert.equal(c.admission.memoryBudgetBytes, 8 * 1024 ** 3);
+  });
+
+  it('when a value is wrong, then the error names the variable', () => {
+    assert.throws(() => loadConfig({ MAYFLY_MAX_ENVIRONMENTS: '-1' }), (e: unknown) => e instanceof ConfigError && /MAYFLY_MAX_ENVIRONMENTS /.test(e.message));
+    assert.throws(() => loadConfig({ MAYFLY_MEMORY_BUDGET: 'lots' }), (e: unknown) => e instanceof ConfigError && /MAYFLY_MEMORY_BUDGET/.test(e.message));
+  });
+});

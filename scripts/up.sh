@@ -15,6 +15,8 @@ if [ -z "${MAYFLY_API_TOKENS:-}" ]; then
   tokfile="$MAYFLY_STATE_DIR/demo-token"
   [ -s "$tokfile" ] || (umask 077; head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$tokfile")
   export MAYFLY_API_TOKENS="demo:$(cat "$tokfile")"
+  # The demo token may also open the queue dashboard.
+  export MAYFLY_ADMINS="${MAYFLY_ADMINS:-demo}"
 fi
 TOKEN="${MAYFLY_API_TOKENS#*:}"; TOKEN="${TOKEN%%,*}"
 API="http://127.0.0.1:$PORT"
@@ -52,6 +54,9 @@ else
 
   Mayfly is running.
     API:                 $API   (token: $TOKEN)
+    QA web pages:        $API/   (sign in with the token above)
+    Queue dashboard:     $API/admin/queues   (admins: MAYFLY_ADMINS)
+    Metrics:             $API/metrics   (from this host)
     Demo environment:    $url
     Every environment:   http://<name>.${MAYFLY_DOMAIN:-localhost}:${MAYFLY_ROUTER_PORT:-8081}   (the router; *.localhost needs no DNS)
 

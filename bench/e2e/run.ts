@@ -20,7 +20,6 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -31,6 +30,7 @@ import YAML from 'yaml';
 import { projectRoot } from '../../core/config.js';
 import { yamlQuote } from '../../core/templates.js';
 import { startHarness, labeledObjects, TOKEN, type Harness } from '../../test/helpers/harness.js';
+import { freePort } from '../../test/helpers/private-engines.js';
 import { PROVISION_PHASES } from '../../worker/metrics.js';
 
 const run = promisify(execFile);
@@ -227,13 +227,6 @@ async function ttlLateness(h: Harness, n: number): Promise<number[]> {
 
 // ------------------------------------------------------------------------------------------- API
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 /** The real web process (as `npm run web` starts it), over the harness's database and queues. */
 async function startWeb(h: Harness): Promise<{ url: string; child: ChildProcess }> {

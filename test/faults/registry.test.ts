@@ -9,9 +9,10 @@ describe('faults: the registry', { timeout: 420_000 }, () => {
   let registry: PrivateRegistry;
   const made: string[] = [];
   before(async () => {
-    h = await startHarness({ env: FAULT_ENV });
     // 2 MB/s through the slow proxy: a 24 MB layer takes 12 s, time enough to stop the registry mid-pull.
     registry = await startPrivateRegistry({ throttleBytesPerSecond: 2_000_000 });
+    // The stack policy allows images only from listed registries: the shared one and this private one.
+    h = await startHarness({ env: { ...FAULT_ENV, MAYFLY_ALLOWED_REGISTRIES: `127.0.0.1:5000,${registry.address},${registry.slowAddress}` } });
   });
   after(async () => {
     await h?.close();

@@ -34,8 +34,9 @@ describe('admission limits and the line', () => {
     assert.equal(waiting.queuePosition, 1);
     assert.ok(waiting.estimatedStartSeconds > 0, `an estimate: ${waiting.estimatedStartSeconds}`);
     assert.match(waiting.queueReason, /slots are taken/);
-    const events = await h.store.events(waiting.id);
-    assert.ok(events.some((e) => e.type === 'waiting' && /position 1/.test(e.message)), 'an event says why it waits');
+    // The worker writes the timeline's event when its job finds no room (the API shows the line at once).
+    await waitUntil('an event saying why it waits', 60_000, async () =>
+      (await h.store.events(waiting.id)).some((e) => e.type === 'waiting' && /position 1/.test(e.message)) || undefined);
     const listed = await h.api('GET', '/api/v1/environments');
     assert.equal(listed.body.environments.find((e: any) => e.name === c).queuePosition, 1);
     // Still waiting a while later: nothing started past the limit.

@@ -129,7 +129,7 @@ describe('the REST API refuses bad input and changes nothing', () => {
     const queued = await h.api('GET', '/api/v1/environments?status=queued');
     assert.equal(queued.status, 200);
     assert.ok(queued.body.environments.every((e: { status: string }) => e.status === 'queued'));
-    const bad = await h.api('GET', '/api/v1/environments?status=sleeping');
+    const bad = await h.api('GET', '/api/v1/environments?status=hibernating');
     assert.equal(bad.status, 400);
     assert.equal(bad.body.error.details[0].field, 'status');
   });

@@ -50,7 +50,7 @@ describe('the mayfly CLI, run as a child process against the service', () => {
     const up = await mayfly(['up', '--template', 'shop', '--name', name, '--tag', 'pr-2', '--ttl', '1h', '--wait', '--timeout', '3m'], env);
     assert.equal(up.code, 0, up.stderr);
     const url = up.stdout.trim();
-    assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.match(url, /^http:\/\/[a-z0-9-]+\.localhost:\d+$/, "the router address of the environment");
     assert.match(await (await fetch(url)).text(), /data-testid="tag">pr-2</);
 
     const status = await mayfly(['status', name], env);

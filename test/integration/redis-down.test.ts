@@ -1,18 +1,19 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startHarness, labeledObjects, uniqueName, waitUntil, type Harness } from '../helpers/harness.js';
-import { PrivateRedis } from '../helpers/private-redis.js';
+import { startPrivateRedis, type PrivateRedis } from '../helpers/private-engines.js';
 import { TINY_TEMPLATES_DIR } from '../helpers/tiny.js';
 
-describe('Redis down (a private redis-server, stopped and started again)', () => {
+describe('Redis down (a private redis-server, stopped and started again)', { timeout: 600_000 }, () => {
   let redis: PrivateRedis;
   let h: Harness;
   before(async () => {
-    redis = await PrivateRedis.start();
+    redis = await startPrivateRedis();
     h = await startHarness({ env: { REDIS_URL: redis.url, MAYFLY_TEMPLATES_DIR: TINY_TEMPLATES_DIR } });
   });
   after(async () => {
-    await redis.start().catch(() => undefined); // close() needs it to clean its queues
+    // close() needs Redis to clean its queues: (re)start it, in case the test stopped halfway.
+    await redis.restart().catch(() => undefined);
     await h?.close();
     await redis.stop();
   });
@@ -22,7 +23,7 @@ describe('Redis down (a private redis-server, stopped and started again)', () =>
     const first = await h.api('PUT', `/api/v1/environments/${before}?wait=90`, { template: 'tiny' });
     assert.equal(first.body.status, 'ready', JSON.stringify(first.body));
 
-    await redis.stop();
+    await redis.kill();
     const name = uniqueName('tiny-down');
     const timings: number[] = [];
     const timed = async (method: string, path: string, body?: unknown) => {
@@ -48,7 +49,7 @@ describe('Redis down (a private redis-server, stopped and started again)', () =>
     assert.equal(recorded.body.status, 'queued', 'the request is recorded in PostgreSQL');
     assert.ok((await h.store.events(recorded.body.id)).some((e) => e.type === 'queue-unavailable'));
 
-    await redis.start();
+    await redis.restart();
     const ready = await waitUntil('the recorded environment to become ready after Redis returned', 120_000, async () => {
       const r = await h.api('GET', `/api/v1/environments/${name}`);
       if (r.body.status === 'failed') throw new Error(JSON.stringify(r.body.failure));

@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import bcrypt from 'bcryptjs';
@@ -14,6 +13,7 @@ import { ConfigError } from '../../core/config.js';
 import { createLogger } from '../../core/log.js';
 import { DockerRuntime } from '../../worker/runtime/docker/docker-runtime.js';
 import { startHarness, waitUntil, type Harness } from '../helpers/harness.js';
+import { freePort } from '../helpers/private-engines.js';
 
 /**
  * A private registry that requires a password (Debian's docker-registry with htpasswd/bcrypt, on
@@ -25,13 +25,6 @@ const SHARED = '127.0.0.1:5000';
 const USER = 'mayfly-ci';
 const PASSWORD = `pw-${randomBytes(12).toString('hex')}`;
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 async function follow(docker: Docker, stream: NodeJS.ReadableStream): Promise<void> {
   await new Promise<void>((resolve, reject) => docker.modem.followProgress(stream, (err: Error | null, out: { error?: string }[]) => {

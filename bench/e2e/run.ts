@@ -53,7 +53,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 interface Phases { [phase: string]: { sum: number; count: number } }
 interface LevelResult {
   level: number;
-  mayfly: { readyMs: number[]; teardownMs: number[]; phasesMs: Record<string, number> };
+  /** failed: environments that did not become ready (the reason), left out of the timings. */
+  mayfly: { readyMs: number[]; teardownMs: number[]; phasesMs: Record<string, number>; failed: string[] };
   baseline: { readyMs: number[]; teardownMs: number[]; stepsMs: { upMs: number[]; seedMs: number[] } };
 }
 
@@ -125,15 +126,24 @@ async function mayflyDown(h: Harness, name: string, id: string): Promise<number>
   }
 }
 
-async function mayflyLevel(h: Harness, level: number, batch: number): Promise<{ readyMs: number[]; teardownMs: number[]; phases: Phases }> {
+async function mayflyLevel(h: Harness, level: number, batch: number): Promise<{ readyMs: number[]; teardownMs: number[]; phases: Phases; failed: string[] }> {
   const before = await phaseTotals(h);
   const names = Array.from({ length: level }, (_, i) => `e2e-${level}-${batch}-${i}`);
-  const up = await Promise.all(names.map((n) => mayflyUp(h, n)));
+  // An environment that fails (on 2 cores, 10 or 20 at once can miss their healthchecks) is
+  // counted and reported, not a reason to throw the whole run away.
+  const settled = await Promise.allSettled(names.map((n) => mayflyUp(h, n)));
   const after = await phaseTotals(h);
   const phases: Phases = {};
   for (const p of Object.keys(after)) phases[p] = { sum: after[p]!.sum - (before[p]?.sum ?? 0), count: after[p]!.count - (before[p]?.count ?? 0) };
-  const teardownMs = await Promise.all(names.map((n, i) => mayflyDown(h, n, up[i]!.id)));
-  return { readyMs: up.map((u) => u.ms), teardownMs, phases };
+  const up = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failed = settled.flatMap((r) => (r.status === 'rejected' ? [String((r.reason as Error).message).split('\n')[0]!] : []));
+  for (const f of failed) log(`FAILED: ${f}`);
+  const teardownMs = await Promise.all(names.map(async (n, i) => {
+    const r = settled[i]!;
+    const id = r.status === 'fulfilled' ? r.value.id : (await h.store.getByName(n))?.id;
+    return id ? mayflyDown(h, n, id) : 0;
+  }));
+  return { readyMs: up.map((u) => u.ms), teardownMs: teardownMs.filter((_, i) => settled[i]!.status === 'fulfilled'), phases, failed };
 }
 
 // -------------------------------------------------------------------------------------- baseline
@@ -316,7 +326,7 @@ async function main(): Promise<void> {
 
     for (const level of LEVELS) {
       const batches = level === 1 ? RUNS_AT_ONE : 1;
-      const result: LevelResult = { level, mayfly: { readyMs: [], teardownMs: [], phasesMs: {} }, baseline: { readyMs: [], teardownMs: [], stepsMs: { upMs: [], seedMs: [] } } };
+      const result: LevelResult = { level, mayfly: { readyMs: [], teardownMs: [], phasesMs: {}, failed: [] }, baseline: { readyMs: [], teardownMs: [], stepsMs: { upMs: [], seedMs: [] } } };
       const phases: Phases = {};
       for (let b = 0; b < batches; b++) {
         // Alternate who goes first, so neither always runs on a machine the other just warmed or loaded.
@@ -326,6 +336,7 @@ async function main(): Promise<void> {
             const m = await mayflyLevel(h, level, b);
             result.mayfly.readyMs.push(...m.readyMs);
             result.mayfly.teardownMs.push(...m.teardownMs);
+            result.mayfly.failed.push(...m.failed);
             for (const [p, v] of Object.entries(m.phases)) { phases[p] ??= { sum: 0, count: 0 }; phases[p]!.sum += v.sum; phases[p]!.count += v.count; }
           } else {
             const c = await baselineLevel(h.docker, file, level, b + 1, seed, made);
@@ -379,7 +390,7 @@ async function report(levels: LevelResult[], lateness: number[], api: ApiRun[]):
   const base = QUICK ? 'e2e-quick' : 'e2e';
   const summary = levels.map((l) => ({
     level: l.level,
-    mayfly: { n: l.mayfly.readyMs.length, medianMs: median(l.mayfly.readyMs), p95Ms: percentile(l.mayfly.readyMs, 95), teardownMedianMs: median(l.mayfly.teardownMs), phasesMeanMs: l.mayfly.phasesMs },
+    mayfly: { n: l.mayfly.readyMs.length, failed: l.mayfly.failed.length, failures: l.mayfly.failed, medianMs: median(l.mayfly.readyMs), p95Ms: percentile(l.mayfly.readyMs, 95), teardownMedianMs: median(l.mayfly.teardownMs), phasesMeanMs: l.mayfly.phasesMs },
     baseline: { n: l.baseline.readyMs.length, medianMs: median(l.baseline.readyMs), p95Ms: percentile(l.baseline.readyMs, 95), teardownMedianMs: median(l.baseline.teardownMs), upMedianMs: median(l.baseline.stepsMs.upMs), seedMedianMs: median(l.baseline.stepsMs.seedMs) },
     speedup: median(l.baseline.readyMs) / median(l.mayfly.readyMs),
   }));
@@ -399,7 +410,8 @@ async function report(levels: LevelResult[], lateness: number[], api: ApiRun[]):
   md += `Mayfly: web app and worker in one process (worker concurrency ${CONCURRENCY}, reconciler every 5 s). Template \`shop\` (Node web app + PostgreSQL 15, demo seed of ${SEEDED_PRODUCTS} products), images already pulled.\n\n`;
   md += '## Request to ready\n\nUntil the web service answers `/api/products` with the seeded products. Baseline: `docker-compose up -d` of the same stack, then `docker-compose exec -T db psql < seed.sql`. Seconds.\n\n';
   md += '| at once | Mayfly median | Mayfly p95 | docker-compose + psql median | docker-compose + psql p95 | speed-up (median) | samples |\n|---|---|---|---|---|---|---|\n';
-  for (const x of summary) md += `| ${x.level} | ${s(x.mayfly.medianMs)} | ${s(x.mayfly.p95Ms)} | ${s(x.baseline.medianMs)} | ${s(x.baseline.p95Ms)} | ${x.speedup.toFixed(2)}x | ${x.mayfly.n} / ${x.baseline.n} |\n`;
+  for (const x of summary) md += `| ${x.level} | ${s(x.mayfly.medianMs)} | ${s(x.mayfly.p95Ms)} | ${s(x.baseline.medianMs)} | ${s(x.baseline.p95Ms)} | ${x.speedup.toFixed(2)}x | ${x.mayfly.n} / ${x.baseline.n}${x.mayfly.failed ? ` (Mayfly: ${x.mayfly.failed} failed, left out)` : ''} |\n`;
+  for (const x of summary) for (const f of x.mayfly.failures) md += `\nFailed at ${x.level} at once: ${f}\n`;
   md += '\n## Where the time goes\n\nMayfly: mean seconds per provisioning phase (worker metrics `mayfly_provision_phase_seconds`). Baseline: `up -d` and the `psql` load, medians.\n\n';
   md += `| at once | ${PROVISION_PHASES.join(' | ')} | compose up -d | psql load |\n|${'---|'.repeat(PROVISION_PHASES.length + 3)}\n`;
   for (const x of summary) md += `| ${x.level} | ${PROVISION_PHASES.map((p) => s(x.mayfly.phasesMeanMs[p] ?? NaN)).join(' | ')} | ${s(x.baseline.upMedianMs)} | ${s(x.baseline.seedMedianMs)} |\n`;

@@ -44,6 +44,10 @@ export interface Config {
   workerConcurrency: number;
   reconcileIntervalMs: number;
   healthTimeoutMs: number;
+  /** Start containers with the engine's whole CPU and apply their CPU limit once healthy (MAYFLY_START_CPU_BOOST). */
+  startCpuBoost: boolean;
+  /** Copy seed clones through the host's view of the engine's volumes when it has one (MAYFLY_LOCAL_VOLUMES). */
+  localVolumes: boolean;
   pullTimeoutMs: number;
   logLevel: string;
   /** How environment databases get their seed: auto (probe), reflink, overlay, copy or restore. */
@@ -150,6 +154,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (s === undefined) throw new ConfigError(name, `must be a duration such as "30s" or "5m", got "${raw}"`);
     return s * 1000;
   };
+  const onOff = (name: string, fallback: boolean): boolean => {
+    const raw = (env[name] ?? '').trim().toLowerCase();
+    if (raw === '') return fallback;
+    if (['true', '1', 'on', 'yes'].includes(raw)) return true;
+    if (['false', '0', 'off', 'no'].includes(raw)) return false;
+    throw new ConfigError(name, `must be true or false, got "${env[name]}"`);
+  };
   const url = (name: string, fallback: string, protocols: string[]): string => {
     const raw = env[name] || fallback;
     let parsed: URL;
@@ -193,6 +204,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workerConcurrency: int('MAYFLY_WORKER_CONCURRENCY', 4, 1, 64),
     reconcileIntervalMs: duration('MAYFLY_RECONCILE_INTERVAL', '5s'),
     healthTimeoutMs: duration('MAYFLY_HEALTH_TIMEOUT', '2m'),
+    startCpuBoost: onOff('MAYFLY_START_CPU_BOOST', true),
+    localVolumes: onOff('MAYFLY_LOCAL_VOLUMES', true),
     pullTimeoutMs: duration('MAYFLY_PULL_TIMEOUT', '10m'),
     logLevel: env.LOG_LEVEL || 'info',
     cloneStrategy: (env.MAYFLY_CLONE_STRATEGY || 'auto') as Config['cloneStrategy'],

@@ -21,9 +21,9 @@ export async function buildWorkerContext(config: Config, pool: pg.Pool, docker: 
   const catalog = await TemplateCatalog.load(config.templatesDir, config.registry, config.defaultLimits, config.policy);
   const datasets = new DatasetCatalog(config.seedsDir);
   const snapshots = new SnapshotStore(pool);
-  const seeds = new SeedService(config, datasets, snapshots, new DockerSnapshotEngine(docker, config.instance, config.helperImage), logger);
+  const seeds = new SeedService(config, datasets, snapshots, new DockerSnapshotEngine(docker, config.instance, config.helperImage, config.localVolumes), logger);
   return {
-    config, store: new EnvironmentStore(pool), queues, catalog, runtime: new DockerRuntime(docker, config.instance, config.registryAuth),
+    config, store: new EnvironmentStore(pool), queues, catalog, runtime: new DockerRuntime(docker, config.instance, config.registryAuth, { cpuBoost: config.startCpuBoost }),
     datasets, snapshots, seeds, logger, notifications: new NotificationStore(pool), admission: new Admission(pool, catalog, config),
     metrics: new WorkerMetrics(),
     reconcileActions: new ReconcileActions(),

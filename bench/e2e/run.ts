@@ -5,6 +5,7 @@
  *   npm run bench:e2e             full: 1, 5, 10 and 20 environments at once (BENCH_RUNS=5 at 1)
  *   npm run bench:e2e -- --quick  1 and 3 at once, 2 runs at 1, shorter API runs (marked quick)
  *   npm run bench:e2e -- --api-only  only the API rows, printed (not written)
+ *   npm run bench:e2e -- --ready-only  only request to ready (BENCH_LEVELS), printed (not written)
  *
  * Measured:
  * - request to ready: from the request until the web service answers with the seeded products.
@@ -38,6 +39,8 @@ const root = projectRoot();
 const QUICK = process.argv.includes('--quick');
 /** Only the API rows, printed and not written: for working on the API's speed. */
 const API_ONLY = process.argv.includes('--api-only');
+/** Only request to ready, printed and not written: for working on provisioning speed. */
+const READY_ONLY = process.argv.includes('--ready-only');
 const LEVELS = (process.env.BENCH_LEVELS ?? (QUICK ? '1,3' : '1,5,10,20')).split(',').map(Number);
 const RUNS_AT_ONE = Number(process.env.BENCH_RUNS ?? (QUICK ? 2 : 5));
 const TTL_ENVS = Number(process.env.BENCH_TTL_ENVS ?? (QUICK ? 4 : 20));
@@ -353,13 +356,19 @@ async function main(): Promise<void> {
         + `docker-compose median ${(median(result.baseline.readyMs) / 1000).toFixed(2)} s, p95 ${(percentile(result.baseline.readyMs, 95) / 1000).toFixed(2)} s`);
     }
 
-    log(`TTL lateness over ${TTL_ENVS} environments (staggered leases of 40 s + 2 s each)`);
-    lateness = await ttlLateness(h, TTL_ENVS);
-    log(`TTL lateness p50 ${(percentile(lateness, 50) / 1000).toFixed(2)} s, p99 ${(percentile(lateness, 99) / 1000).toFixed(2)} s`);
+    if (!READY_ONLY) {
+      log(`TTL lateness over ${TTL_ENVS} environments (staggered leases of 40 s + 2 s each)`);
+      lateness = await ttlLateness(h, TTL_ENVS);
+      log(`TTL lateness p50 ${(percentile(lateness, 50) / 1000).toFixed(2)} s, p99 ${(percentile(lateness, 99) / 1000).toFixed(2)} s`);
+    }
   } finally {
     for (const p of made) await compose(file, p, ['down', '-v', '--remove-orphans']).catch((err) => log(`cleanup of ${p}: ${err.message}`));
     await h.close();
     await rm(dir, { recursive: true, force: true });
+  }
+  if (READY_ONLY) {
+    for (const l of levels) log(`${l.level}: Mayfly ${l.mayfly.readyMs.map((ms) => (ms / 1000).toFixed(2)).join(' ')} | baseline ${l.baseline.readyMs.map((ms) => (ms / 1000).toFixed(2)).join(' ')} | phases ${JSON.stringify(l.mayfly.phasesMs, (_, v) => (typeof v === 'number' ? Math.round(v) : v))}`);
+    return;
   }
   api = await apiBench();
   await report(levels, lateness, api);

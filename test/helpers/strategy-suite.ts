@@ -11,10 +11,15 @@ import { destroyed, productsFingerprint, psql, ready } from './seed-checks.js';
 
 const SEED = '12:'; // 12 products in seed-data/demo
 
-export function strategySuite(strategy: CloneStrategy): void {
-  describe(`seed data with the ${strategy} strategy`, () => {
+/**
+ * @param via for reflink and copy: whether the worker copies on the host ('host', the default here)
+ * or in a helper container ('helper': MAYFLY_LOCAL_VOLUMES=off, as with a remote engine).
+ */
+export function strategySuite(strategy: CloneStrategy, via: 'host' | 'helper' = 'host'): void {
+  const where = strategy === 'reflink' || strategy === 'copy' ? `, copied ${via === 'host' ? 'on the host' : 'in a helper container'}` : '';
+  describe(`seed data with the ${strategy} strategy${where}`, () => {
     let h: Harness;
-    before(async () => { h = await startHarness({ env: { MAYFLY_CLONE_STRATEGY: strategy } }); });
+    before(async () => { h = await startHarness({ env: { MAYFLY_CLONE_STRATEGY: strategy, MAYFLY_LOCAL_VOLUMES: via === 'host' ? 'on' : 'off' } }); });
     after(async () => { await h.close(); });
 
     it(`when two environments start from one seed (${strategy}), then each sees the seed, and a write in one is invisible to the other and to later clones`, async () => {
@@ -22,6 +27,10 @@ export function strategySuite(strategy: CloneStrategy): void {
       const envA = await ready(h, a, { template: 'shop' });
       assert.equal(envA.database?.strategy, strategy);
       if (strategy !== 'restore') assert.match(envA.database?.snapshot ?? '', /^[0-9a-f]{32}$/);
+      if (where) {
+        const cloned = (await h.store.events(envA.id)).find((e) => e.type === 'cloned');
+        assert.equal((cloned?.data as { via?: string })?.via, via, `the clone was copied ${via === 'host' ? 'on the host' : 'in a helper'}: ${cloned?.message}`);
+      }
       const seed = await productsFingerprint(h, envA.id);
       assert.ok(seed.startsWith(SEED), seed);
 

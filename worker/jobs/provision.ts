@@ -99,15 +99,19 @@ async function provision(ctx: WorkerContext, env: Environment, log: WorkerContex
   // The database gets its seed before it starts: a clone of the golden snapshot (or, with the
   // restore strategy, a load after it is healthy).
   const cloneStarted = Date.now();
+  // The network is made while the clone runs; up() converges it either way.
+  const network = ctx.runtime.prepareNetwork(ref).then(() => undefined, (err: unknown) => err);
   const prepared = template.database
     ? await ctx.seeds.prepare(env, template, stack, ref, digests[template.database.service] ?? '',
-      (key, strategy) => ctx.store.setSnapshot(env.id, key, strategy))
+      (key, strategy) => ctx.store.setSnapshot(env.id, key, strategy)).finally(() => network)
     : { kind: 'none' as const };
   const cloneMs = Date.now() - cloneStarted;
+  const networkError = await network;
+  if (networkError) throw networkError;
   if (prepared.kind === 'cloned') {
     await ctx.store.markSeeded(env.id, env.generation);
-    await ctx.store.addEvent(env.id, 'cloned', `database cloned from the "${env.seed}" snapshot by ${prepared.strategy} in ${prepared.ms} ms${prepared.builtGolden ? ' (golden built first)' : ''}`,
-      { strategy: prepared.strategy, snapshot: prepared.key, ms: prepared.ms, builtGolden: prepared.builtGolden });
+    await ctx.store.addEvent(env.id, 'cloned', `database cloned from the "${env.seed}" snapshot by ${prepared.strategy} ${prepared.via === 'host' ? 'on the host' : 'in a helper container'} in ${prepared.ms} ms${prepared.builtGolden ? ' (golden built first)' : ''}`,
+      { strategy: prepared.strategy, via: prepared.via, snapshot: prepared.key, ms: prepared.ms, builtGolden: prepared.builtGolden });
   }
   await stillCurrent(ctx, env);
 

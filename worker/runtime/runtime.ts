@@ -51,6 +51,8 @@ export interface Runtime {
    * Containers whose configuration did not change are kept.
    */
   up(env: EnvironmentRef, stack: StackSpec, opts: { healthTimeoutMs: number; onProgress?: ProgressFn; signal?: AbortSignal }): Promise<ServiceState[]>;
+  /** Creates the environment's network ahead of up() (which converges it too), so it can overlap the seed clone. */
+  prepareNetwork(env: EnvironmentRef): Promise<void>;
   /** Runs a command in a service's container with `input` on its stdin. */
   exec(env: EnvironmentRef, service: string, cmd: string[], input?: Readable): Promise<{ exitCode: number; output: string }>;
   /** The last lines of a service's output. */

@@ -3,6 +3,9 @@ import type { Healthcheck } from '../../core/stack/model.js';
 import type { CloneStrategy } from '../../core/seeds.js';
 import type { EnvironmentRef } from '../runtime/runtime.js';
 
+/** Where a clone's files were copied: by the worker on the Docker host, or in a helper container. */
+export type CloneVia = 'host' | 'helper';
+
 /**
  * What seed snapshots need from the container engine: build a golden data directory in a
  * throwaway database container, clone it into an environment's volume by a strategy, and
@@ -32,8 +35,11 @@ export interface SnapshotEngine {
   probe(): Promise<ProbeResult>;
   /** Builds a golden volume: start the database on it, `load` the data, clean shutdown. */
   buildGolden(key: string, volume: string, db: DatabaseSpec, load: (exec: Exec) => Promise<void>): Promise<{ sizeBytes: number | null }>;
-  /** Makes `target` (labeled for the environment) a clone of the golden volume. */
-  clone(strategy: Exclude<CloneStrategy, 'restore'>, golden: string, target: string, labels: Record<string, string>): Promise<void>;
+  /**
+   * Makes `target` (labeled for the environment) a clone of the golden volume; says where the
+   * files were copied: by this process on the host, or in a helper container.
+   */
+  clone(strategy: Exclude<CloneStrategy, 'restore'>, golden: string, target: string, labels: Record<string, string>): Promise<CloneVia>;
   /** Copies an environment's (stopped) data volume into a new golden volume. */
   saveVolume(source: string, golden: string, labels: Record<string, string>): Promise<{ sizeBytes: number | null }>;
   volumeExists(name: string): Promise<boolean>;

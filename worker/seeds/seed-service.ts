@@ -9,7 +9,7 @@ import { FACT_CLONE, type Snapshot, type SnapshotStore } from '../../core/store/
 import type { Template } from '../../core/templates.js';
 import { volumeName } from '../runtime/docker/docker-runtime.js';
 import type { EnvironmentRef } from '../runtime/runtime.js';
-import type { DatabaseSpec, ProbeResult, SnapshotEngine } from './engine.js';
+import type { CloneVia, DatabaseSpec, ProbeResult, SnapshotEngine } from './engine.js';
 import { loadFiles } from './load-seed.js';
 
 
@@ -22,7 +22,7 @@ export interface StrategyFact {
 }
 
 /** What prepare() did: cloned from a golden, or left the data for loadSeed after start. */
-export type Prepared = { kind: 'none' } | { kind: 'cloned'; strategy: CloneStrategy; key: string; ms: number; builtGolden: boolean } | { kind: 'restore' };
+export type Prepared = { kind: 'none' } | { kind: 'cloned'; strategy: CloneStrategy; via: CloneVia; key: string; ms: number; builtGolden: boolean } | { kind: 'restore' };
 
 /**
  * Seed data as snapshots: one golden data directory per (dataset content, database image digest,
@@ -144,10 +144,10 @@ export class SeedService {
     const { snapshot, built } = await this.ensureGolden(env.seed, template, spec, imageDigest);
     await this.snapshots.touch(snapshot.key);
     await record(snapshot.key, chosen);
-    await this.engine.clone(chosen, snapshot.volume, target, {
+    const via = await this.engine.clone(chosen, snapshot.volume, target, {
       [LABEL_ENV]: env.id, [LABEL_COMPOSE_PROJECT]: env.project, [LABEL_COMPOSE_VOLUME]: volume, [LABEL_SNAPSHOT]: snapshot.key,
     });
-    return { kind: 'cloned', strategy: chosen, key: snapshot.key, ms: Date.now() - started, builtGolden: built };
+    return { kind: 'cloned', strategy: chosen, via, key: snapshot.key, ms: Date.now() - started, builtGolden: built };
   }
 
   /** Saves an environment's current database as a new dataset (its database is stopped meanwhile). */

@@ -126,13 +126,98 @@ function exitCodeOf(status: string | undefined): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
+/**
+ * Runs a starting service's own healthcheck command while Mayfly waits for it, so that readiness
+ * is seen when it happens rather than at Docker's next check: Docker runs the first check one
+ * `interval` after the start, and then every `interval`. Only a pass counts (a failure here never
+ * makes a service unhealthy: that stays Docker's verdict). One probe at a time per service, at
+ * growing gaps (100 ms, then 1.5x, at most 1 s), only while someone waits.
+ */
+export class HealthProber {
+  passed = false;
+  private inFlight?: Promise<void>;
+  private gapMs = 100;
+  private nextAt = 0;
+
+  constructor(private readonly c: Docker.Container) {}
+
+  /** The exec form of a Docker healthcheck test, or undefined for NONE / inherit. */
+  static command(test: string[] | undefined): string[] | undefined {
+    if (!test?.length) return undefined;
+    if (test[0] === 'CMD') return test.length > 1 ? test.slice(1) : undefined;
+    if (test[0] === 'CMD-SHELL') return test[1] ? ['/bin/sh', '-c', test[1]] : undefined;
+    return undefined;
+  }
+
+  maybeProbe(check: { Test?: string[]; Timeout?: number }): void {
+    if (this.passed || this.inFlight || Date.now() < this.nextAt) return;
+    const cmd = HealthProber.command(check.Test);
+    if (!cmd) return;
+    const timeoutMs = check.Timeout ? check.Timeout / MS : 30_000;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<{ exitCode: number }>((resolve) => { timer = setTimeout(() => resolve({ exitCode: -1 }), timeoutMs); });
+    this.inFlight = Promise.race([execInContainer(this.c, cmd), timedOut])
+      .then((r) => { if (r.exitCode === 0) this.passed = true; }, () => undefined)
+      .finally(() => {
+        clearTimeout(timer);
+        this.inFlight = undefined;
+        this.nextAt = Date.now() + this.gapMs;
+        this.gapMs = Math.min(1000, Math.round(this.gapMs * 1.5));
+      });
+  }
+
+  /** Waits `ms`, or less when a probe in flight finishes first. */
+  async nextLook(ms: number): Promise<void> {
+    await (this.inFlight ? Promise.race([sleep(ms), this.inFlight]) : sleep(ms));
+  }
+}
+
+/** How the runtime starts services; see README (MAYFLY_START_CPU_BOOST). */
+export interface StartOptions {
+  /**
+   * Start each container with the engine's whole CPU and apply the service's CPU limit once it is
+   * healthy: a Node app limited to half a core boots in twice the time. Memory and pids limits
+   * always hold from the start. An environment only becomes ready after its limits are applied.
+   */
+  cpuBoost: boolean;
+}
+
 export class DockerRuntime implements Runtime {
+  private engineCpus?: Promise<number>;
+
   /**
    * @param instance this Mayfly installation's name (MAYFLY_INSTANCE): every object is labeled
    * with it, and the orphan reaper only ever looks at objects of its own instance, so two
    * installations (or test runs) can share one Docker Engine.
    */
-  constructor(private readonly docker: Docker, private readonly instance: string, private readonly credentials?: RegistryCredentials) {}
+  constructor(
+    private readonly docker: Docker, private readonly instance: string, private readonly credentials?: RegistryCredentials,
+    private readonly startOptions: StartOptions = { cpuBoost: true },
+  ) {}
+
+  /** The CPU a boosted container may use while it starts: all of the engine's (NanoCpus 0 means "unchanged" to an update). */
+  private boostNanoCpus(): Promise<number> {
+    this.engineCpus ??= this.docker.info().then((i: { NCPU?: number }) => Math.max(1, i.NCPU ?? 1) * 1e9, (err) => {
+      this.engineCpus = undefined;
+      throw err;
+    });
+    return this.engineCpus;
+  }
+
+  /** Whether a service starts boosted: only when it has a CPU limit below the engine's. */
+  private async boostFor(svc: ServiceSpec): Promise<number | undefined> {
+    if (!this.startOptions.cpuBoost || !svc.limits.nanoCpus) return undefined;
+    const all = await this.boostNanoCpus();
+    return svc.limits.nanoCpus < all ? all : undefined;
+  }
+
+  /** Applies the service's CPU limit (after a boosted start); a no-op when it already holds. */
+  private async applyCpuLimit(c: Docker.Container, svc: ServiceSpec, current?: number): Promise<void> {
+    if (!svc.limits.nanoCpus) return;
+    const now = current ?? (await c.inspect()).HostConfig.NanoCpus;
+    if (now === svc.limits.nanoCpus) return;
+    await c.update({ NanoCpus: svc.limits.nanoCpus });
+  }
 
   async pull(image: string, onProgress?: ProgressFn): Promise<PulledImage> {
     let stream: NodeJS.ReadableStream;
@@ -176,6 +261,10 @@ export class DockerRuntime implements Runtime {
     if (status === 401 || status === 403) return new PermanentFailure('IMAGE_UNAUTHORIZED', `the registry refused ${image}: ${dockerMessage(err)}`, { cause: err });
     // 500 from the engine covers unreachable registries: worth a retry.
     return new Error(`pulling ${image} failed: ${dockerMessage(err)}`, { cause: err });
+  }
+
+  prepareNetwork(env: EnvironmentRef): Promise<void> {
+    return this.ensureNetwork(env);
   }
 
   private async ensureNetwork(env: EnvironmentRef): Promise<void> {
@@ -224,6 +313,8 @@ export class DockerRuntime implements Runtime {
         return existing;
       }
       if (startStopped && info.Config.Labels?.[LABEL_CONFIG_HASH] === spec.Labels![LABEL_CONFIG_HASH] && sameImage) {
+        const boost = await this.boostFor(svc);
+        if (boost) await existing.update({ NanoCpus: boost });
         await existing.start().catch((err) => (dockerStatus(err) === 304 ? undefined : Promise.reject(err))); // 304: already started
         onProgress?.(`${svc.name}: started again`, { service: svc.name });
         return existing;
@@ -231,7 +322,8 @@ export class DockerRuntime implements Runtime {
       onProgress?.(`${svc.name}: ${sameImage ? 'configuration changed' : 'new image for its tag'}, recreating`, { service: svc.name });
       await existing.remove({ force: true, v: true }).catch((err) => (isNotFound(err) ? undefined : Promise.reject(err)));
     }
-    const container = await this.docker.createContainer({ ...spec, name });
+    const boost = await this.boostFor(svc);
+    const container = await this.docker.createContainer({ ...spec, name, ...(boost ? { HostConfig: { ...spec.HostConfig, NanoCpus: boost } } : {}) });
     await container.start();
     onProgress?.(`${svc.name}: started (${svc.image})`, { service: svc.name, step: 'started' });
     return container;
@@ -242,17 +334,31 @@ export class DockerRuntime implements Runtime {
     for (const v of stack.volumes) await this.ensureVolume(env, v);
     const deadline = Date.now() + opts.healthTimeoutMs;
     const containers = new Map<string, Docker.Container>();
+    const byName = new Map(stack.services.map((s) => [s.name, s]));
+    /** Services seen healthy (by Docker or by our own probe): their CPU limit applies from then on. */
+    const healthy = new Set<string>();
+    const settle = async (service: string) => {
+      if (healthy.has(service)) return;
+      healthy.add(service);
+      await this.applyCpuLimit(containers.get(service)!, byName.get(service)!);
+    };
     for (const svc of stack.services) {
       for (const dep of svc.dependsOn) {
+        if (healthy.has(dep.service)) continue;
         await this.waitFor(env, dep.service, containers.get(dep.service)!, dep.condition, deadline, opts);
+        if (dep.condition === 'service_healthy') await settle(dep.service);
       }
       containers.set(svc.name, await this.ensureContainer(env, svc, opts.onProgress, startStopped));
     }
     const states: ServiceState[] = [];
     for (const svc of stack.services) {
       const c = containers.get(svc.name)!;
-      await this.waitFor(env, svc.name, c, 'service_healthy_if_any', deadline, opts);
-      states.push(await this.state(svc.name, c));
+      if (!healthy.has(svc.name)) await this.waitFor(env, svc.name, c, 'service_healthy_if_any', deadline, opts);
+      await settle(svc.name);
+      const state = await this.state(svc.name, c);
+      // Our probe ran the service's own healthcheck and passed; Docker's first check may not have run yet.
+      if (state.health === 'starting') state.health = 'healthy';
+      states.push(state);
     }
     return states;
   }
@@ -295,6 +401,7 @@ export class DockerRuntime implements Runtime {
     deadline: number, opts: { onProgress?: ProgressFn; signal?: AbortSignal },
   ): Promise<void> {
     let announced = false;
+    const prober = new HealthProber(c);
     for (;;) {
       if (opts.signal?.aborted) throw new Aborted();
       const info = await c.inspect();
@@ -314,7 +421,7 @@ export class DockerRuntime implements Runtime {
           throw new PermanentFailure('NO_HEALTHCHECK', `a service depends on ${service} being healthy, but ${service} has no healthcheck (add one to the template)`);
         }
         if (!hasHealth && st.Running) return;
-        if (st.Health?.Status === 'healthy') {
+        if (st.Health?.Status === 'healthy' || (hasHealth && st.Running && prober.passed)) {
           if (announced) opts.onProgress?.(`${service}: healthy`, { service });
           return;
         }
@@ -322,11 +429,12 @@ export class DockerRuntime implements Runtime {
           throw await this.serviceFailure(env, service, 'SERVICE_UNHEALTHY', `${service} is unhealthy: ${st.Health.Log?.at(-1)?.Output?.trim() || 'its healthcheck failed'}`);
         }
         if (!announced) { opts.onProgress?.(`${service}: waiting for healthy`, { service }); announced = true; }
+        if (hasHealth && st.Running && condition !== 'service_started') prober.maybeProbe(info.Config.Healthcheck!);
       }
       if (Date.now() > deadline) {
         throw await this.serviceFailure(env, service, 'HEALTH_TIMEOUT', `${service} was not healthy in time (MAYFLY_HEALTH_TIMEOUT)`);
       }
-      await sleep(250);
+      await prober.nextLook(250);
     }
   }
 

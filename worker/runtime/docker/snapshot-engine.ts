@@ -1,14 +1,18 @@
+import { execFile } from 'node:child_process';
+import { readdir } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import type Docker from 'dockerode';
 import { LABEL_GOLDEN, LABEL_INSTANCE } from '../../../core/domain.js';
 import { MayflyError, PermanentFailure } from '../../../core/errors.js';
-import type { DatabaseSpec, Exec, ProbeResult, SnapshotEngine } from '../../seeds/engine.js';
+import type { CloneVia, DatabaseSpec, Exec, ProbeResult, SnapshotEngine } from '../../seeds/engine.js';
 import type { EnvironmentRef } from '../runtime.js';
 import { containerName, execInContainer } from './docker-runtime.js';
 import { dockerMessage, isConflict, isNotFound } from './errors.js';
 import { demux } from './streams.js';
 
 const MS = 1_000_000;
+const run = promisify(execFile);
 const LABEL_PROBE = 'mayfly.probe';
 export const upperVolume = (name: string) => `${name}-upper`;
 
@@ -20,7 +24,10 @@ export const upperVolume = (name: string) => `${name}-upper`;
 export class DockerSnapshotEngine implements SnapshotEngine {
   private helperReady?: Promise<void>;
 
-  constructor(private readonly docker: Docker, private readonly instance: string, private readonly helperImage: string) {}
+  constructor(
+    private readonly docker: Docker, private readonly instance: string, private readonly helperImage: string,
+    private readonly localVolumes = true,
+  ) {}
 
   private ensureHelper(): Promise<void> {
     this.helperReady ??= (async () => {
@@ -162,7 +169,7 @@ export class DockerSnapshotEngine implements SnapshotEngine {
     return /^\d+$/.test(out) ? Number(out) : null;
   }
 
-  async clone(strategy: 'reflink' | 'overlay' | 'copy', golden: string, target: string, labels: Record<string, string>): Promise<void> {
+  async clone(strategy: 'reflink' | 'overlay' | 'copy', golden: string, target: string, labels: Record<string, string>): Promise<CloneVia> {
     await this.removeVolume(target);
     const mounts = (t: string) => [{ volume: golden, target: '/golden', readOnly: true }, { volume: t, target: '/clone' }];
     try {
@@ -174,15 +181,42 @@ export class DockerSnapshotEngine implements SnapshotEngine {
           mounts(upper), 'prepare the overlay layer');
         const lower = await this.mountpoint(golden), up = await this.mountpoint(upper);
         await this.createVolume(target, labels, { type: 'overlay', device: 'overlay', o: `lowerdir=${lower},upperdir=${up}/upper,workdir=${up}/work` });
-        return;
+        return 'helper';
       }
       await this.createVolume(target, labels);
-      await this.helper(`cp -a --reflink=${strategy === 'reflink' ? 'always' : 'never'} /golden/. /clone/`, mounts(target), `${strategy} clone`);
+      const reflink = `--reflink=${strategy === 'reflink' ? 'always' : 'never'}`;
+      // When this process sees the engine's volume directories (a worker on the Docker host), it
+      // copies itself: a helper container costs about half a second to start.
+      const local = await this.localDirs(golden, target);
+      if (local) {
+        await run('cp', ['-a', reflink, `${local.from}/.`, `${local.to}/`], { maxBuffer: 1024 * 1024 }).catch((err: { stderr?: string }) => {
+          throw new PermanentFailure('SNAPSHOT_FAILED', `${strategy} clone failed: ${(err.stderr ?? String(err)).trim().split('\n').slice(-3).join(' | ')}`);
+        });
+        return 'host';
+      }
+      await this.helper(`cp -a ${reflink} /golden/. /clone/`, mounts(target), `${strategy} clone`);
+      return 'helper';
     } catch (err) {
       // A failed clone leaves no partial volume behind.
       await this.removeVolume(target).catch(() => undefined);
       if (err instanceof MayflyError) throw err;
       throw new PermanentFailure('CLONE_FAILED', `cloning the seed snapshot (${strategy}) failed: ${dockerMessage(err)}`, { cause: err });
+    }
+  }
+
+  /**
+   * The host directories of two volumes when this process can use them: both exist here, the
+   * source holds files and the fresh target is empty (a worker in another mount namespace sees
+   * neither). Undefined means "use a helper container". MAYFLY_LOCAL_VOLUMES=off forces helpers.
+   */
+  private async localDirs(source: string, target: string): Promise<{ from: string; to: string } | undefined> {
+    if (!this.localVolumes) return undefined;
+    try {
+      const [from, to] = await Promise.all([this.mountpoint(source), this.mountpoint(target)]);
+      const [inFrom, inTo] = await Promise.all([readdir(from), readdir(to)]);
+      return inFrom.length > 0 && inTo.length === 0 ? { from, to } : undefined;
+    } catch {
+      return undefined;
     }
   }
 

@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 bash scripts/npm-deps.sh
 bash scripts/setup.sh
 command -v docker-compose >/dev/null || apt_install docker-compose
+bash scripts/clean-leftovers.sh
 exec node --import tsx bench/e2e/run.ts "$@"

@@ -68,7 +68,11 @@ else
     fi
     wait_for 30 containerd ctr --address /run/containerd/containerd.sock version ||
       die "containerd did not start, see $MAYFLY_LOG_DIR/containerd.log"
-    setsid nohup dockerd --containerd=/run/containerd/containerd.sock --storage-driver=overlay2 \
+    # Every environment has its own bridge network. Docker's default pools hold about 30 of them
+    # (/16s and /20s); /24s from one /16 hold 256. A daemon.json that sets its own pools wins.
+    pools=(--default-address-pool "base=${MAYFLY_DOCKER_ADDRESS_POOL:-10.199.0.0/16},size=24")
+    if grep -qs default-address-pools /etc/docker/daemon.json; then pools=(); fi
+    setsid nohup dockerd --containerd=/run/containerd/containerd.sock --storage-driver=overlay2 "${pools[@]}" \
       >"$MAYFLY_LOG_DIR/dockerd.log" 2>&1 < /dev/null &
     wait_for 60 dockerd docker info || die "dockerd did not start within 60 s, see $MAYFLY_LOG_DIR/dockerd.log"
   fi

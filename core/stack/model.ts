@@ -8,6 +8,12 @@ export interface Healthcheck {
   timeoutMs?: number;
   retries?: number;
   startPeriodMs?: number;
+  /**
+   * Compose's start_interval: how often to check during start_period. Docker 25 and newer run
+   * their checks at this pace; on any engine, Mayfly runs the check itself at most this far apart
+   * while it waits for the service, so `interval` can stay long (cheap) once it is running.
+   */
+  startIntervalMs?: number;
 }
 
 export interface PortSpec {

@@ -16,7 +16,7 @@ const SERVICE_KEYS = new Set([
   // Host access: parsed so that stack policy (policy.ts) refuses them by name with POLICY_VIOLATION.
   'privileged', 'cap_add', 'network_mode', 'pid', 'ipc', 'devices',
 ]);
-const HEALTH_KEYS = new Set(['test', 'interval', 'timeout', 'retries', 'start_period', 'disable']);
+const HEALTH_KEYS = new Set(['test', 'interval', 'timeout', 'retries', 'start_period', 'start_interval', 'disable']);
 const CONDITIONS = new Set<DependencyCondition>(['service_started', 'service_healthy', 'service_completed_successfully']);
 const SERVICE_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const VOLUME_NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
@@ -159,6 +159,7 @@ function parseHealthcheck(value: Json, key: string): Healthcheck | undefined {
   if (value.interval !== undefined) hc.intervalMs = parseComposeDuration(value.interval, `${key}.interval`);
   if (value.timeout !== undefined) hc.timeoutMs = parseComposeDuration(value.timeout, `${key}.timeout`);
   if (value.start_period !== undefined) hc.startPeriodMs = parseComposeDuration(value.start_period, `${key}.start_period`);
+  if (value.start_interval !== undefined) hc.startIntervalMs = parseComposeDuration(value.start_interval, `${key}.start_interval`);
   if (value.retries !== undefined) {
     if (!Number.isInteger(value.retries) || (value.retries as number) < 1) fail(`${key}.retries`, 'must be a positive integer');
     hc.retries = value.retries as number;

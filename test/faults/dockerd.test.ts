@@ -71,4 +71,23 @@ describe('faults: the Docker daemon', { timeout: 600_000 }, () => {
     const after = await inventory(d.docker);
     assert.deepEqual([...after].filter((x) => !before.has(x)), [], 'nothing new is left in the daemon');
   });
+  it('when the daemon has no address range left for a network, then the environment fails saying so and what to do, and leaves nothing', { timeout: 300_000 }, async () => {
+    // One network that takes the private daemon's whole pool (10.213.0.0/16): the next one has none.
+    const filler = await d.docker.createNetwork({ Name: 'mayfly-test-pool-filler', Driver: 'bridge', IPAM: { Config: [{ Subnet: '10.213.0.0/16' }] } });
+    try {
+      const before = await inventory(d.docker);
+      const name = uniqueName('dockerd-pool');
+      const res = await h.api('PUT', `/api/v1/environments/${name}?wait=240`, { template: 'tiny' });
+      assert.equal(res.body.status, 'failed', JSON.stringify(res.body));
+      assert.equal(res.body.failure?.code, 'NETWORK_POOLS_EXHAUSTED', JSON.stringify(res.body.failure));
+      assert.match(res.body.failure?.message, /no address range left.*default-address-pools/s);
+      await waitUntil('the failed environment to be cleaned', 60_000, async () => {
+        const o = await labeledObjects(d.docker, res.body.id);
+        return o.containers + o.networks + o.volumes === 0;
+      });
+      assert.deepEqual([...(await inventory(d.docker))].filter((x) => !before.has(x)), [], 'nothing new is left in the daemon');
+    } finally {
+      await filler.remove();
+    }
+  });
 });

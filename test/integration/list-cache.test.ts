@@ -26,19 +26,19 @@ describe('the environment list cache and its change feed (real PostgreSQL)', () 
     const cache = new ListCache(feed, 60_000);
     let computed = 0;
     const compute = async () => String(++computed);
-    assert.equal(await cache.get('/k', compute), '1');
-    assert.equal(await cache.get('/k', compute), '1', 'served from the cache');
+    assert.equal((await cache.get('/k', compute)).text, '1');
+    assert.equal((await cache.get('/k', compute)).text, '1', 'served from the cache');
     const before = feed.version;
     // A write by another process (here: a plain SQL statement on another connection).
     await h.pool.query("UPDATE environments SET owner = owner WHERE false");
     assert.ok(await versionMoves(before), 'the trigger notified the feed at commit');
-    assert.equal(await cache.get('/k', compute), '2', 'recomputed after the change');
+    assert.equal((await cache.get('/k', compute)).text, '2', 'recomputed after the change');
   });
 
   it('when a transaction is rolled back then no notification arrives and the cache stays', async () => {
     const cache = new ListCache(feed, 60_000);
     let computed = 0;
-    await cache.get('/r', async () => String(++computed));
+    (await cache.get('/r', async () => String(++computed))).text;
     const before = feed.version;
     const c = await h.pool.connect();
     try {
@@ -48,29 +48,29 @@ describe('the environment list cache and its change feed (real PostgreSQL)', () 
     } finally { c.release(); }
     await sleep(300);
     assert.equal(feed.version, before);
-    assert.equal(await cache.get('/r', async () => String(++computed)), '1');
+    assert.equal((await cache.get('/r', async () => String(++computed))).text, '1');
   });
 
   it('when a write request is running then lists bypass the cache, and it is emptied when the write ends', async () => {
     const cache = new ListCache(feed, 60_000);
     let computed = 0;
-    await cache.get('/w', async () => String(++computed));
+    (await cache.get('/w', async () => String(++computed))).text;
     const res = new EventEmitter();
     let nexted = false;
     cache.writes()({ method: 'PUT' } as never, res as never, () => { nexted = true; });
     assert.ok(nexted);
-    assert.equal(await cache.get('/w', async () => String(++computed)), '2', 'bypassed during the write');
+    assert.equal((await cache.get('/w', async () => String(++computed))).text, '2', 'bypassed during the write');
     res.emit('close');
-    assert.equal(await cache.get('/w', async () => String(++computed)), '3', 'emptied after the write');
-    assert.equal(await cache.get('/w', async () => String(++computed)), '3');
+    assert.equal((await cache.get('/w', async () => String(++computed))).text, '3', 'emptied after the write');
+    assert.equal((await cache.get('/w', async () => String(++computed))).text, '3');
   });
 
   it('when the feed is not live then nothing is cached', async () => {
     const down = new ChangeFeed('postgres://mayfly:mayfly@127.0.0.1:1/none', createLogger('silent', 't'));
     const cache = new ListCache(down, 60_000);
     let computed = 0;
-    await cache.get('/d', async () => String(++computed));
-    assert.equal(await cache.get('/d', async () => String(++computed)), '2');
+    (await cache.get('/d', async () => String(++computed))).text;
+    assert.equal((await cache.get('/d', async () => String(++computed))).text, '2');
     await down.close();
   });
 
@@ -82,5 +82,27 @@ describe('the environment list cache and its change feed (real PostgreSQL)', () 
       const list = await h.api('GET', '/api/v1/environments');
       assert.ok(list.body.environments.some((e: { name: string }) => e.name === `cache-${i}`), `cache-${i} listed right after its PUT`);
     }
+  });
+  it('when many requests miss at once then the answer is computed once for all of them', async () => {
+    const cache = new ListCache(feed, 60_000);
+    let computed = 0;
+    const compute = async () => { computed++; await sleep(50); return `v${computed}`; };
+    const answers = await Promise.all(Array.from({ length: 20 }, () => cache.get('/burst', compute)));
+    assert.equal(computed, 1, 'one computation served the burst');
+    assert.deepEqual(new Set(answers.map((a) => a.text)), new Set(['v1']));
+  });
+
+  it('when a client lists with the ETag it was given then it gets 304, and after a change a new ETag and the new list', async () => {
+    const first = await h.api('GET', '/api/v1/environments');
+    const etag = first.headers.get('etag');
+    assert.ok(etag, 'the list has an ETag');
+    const again = await h.api('GET', '/api/v1/environments', undefined, { ...AUTH, 'If-None-Match': etag! });
+    assert.equal(again.status, 304);
+    const put = await h.api('PUT', '/api/v1/environments/cache-etag', { template: 'shop', tag: 'main' }, AUTH);
+    assert.equal(put.status, 202, JSON.stringify(put.body));
+    const changed = await h.api('GET', '/api/v1/environments', undefined, { ...AUTH, 'If-None-Match': etag! });
+    assert.equal(changed.status, 200);
+    assert.notEqual(changed.headers.get('etag'), etag);
+    assert.ok(changed.body.environments.some((e: { name: string }) => e.name === 'cache-etag'));
   });
 });

@@ -35,6 +35,9 @@ describe('the Engine API body of a service', () => {
     assert.equal(spec.HostConfig!.NanoCpus, 5e8);
     assert.equal(spec.HostConfig!.PidsLimit, 64);
     assert.equal(spec.Healthcheck!.Interval, 1e9);
+    const withStart = containerSpec('default', env, { ...svc, healthcheck: { ...svc.healthcheck!, startIntervalMs: 250, startPeriodMs: 60_000 } });
+    assert.equal((withStart.Healthcheck as { StartInterval?: number }).StartInterval, 250e6, 'start_interval for Docker 25+');
+    assert.equal(withStart.Healthcheck!.StartPeriod, 60e9);
     assert.deepEqual(spec.HostConfig!.Mounts, [{ Type: 'volume', Source: 'shop-pr-1-e1e1e1e1_data', Target: '/data', ReadOnly: false }]);
   });
   it('changes its config hash when the image changes, and not when only the generation does', () => {

@@ -39,7 +39,7 @@ services:
     mem_limit: 256m
     cpus: 0.5
     pids_limit: 100
-    healthcheck: { test: ["CMD", "pg_isready"], interval: 1s, timeout: 1m30s, retries: 3, start_period: 500ms }
+    healthcheck: { test: ["CMD", "pg_isready"], interval: 1s, timeout: 1m30s, retries: 3, start_period: 500ms, start_interval: 200ms }
 volumes:
   data: {}
 `, limits);
@@ -48,7 +48,7 @@ volumes:
     assert.deepEqual(db.ports, [{ container: 5432, protocol: 'tcp' }, { container: 53, protocol: 'udp' }]);
     assert.deepEqual(db.volumes, [{ source: 'data', target: '/var/lib/data', readOnly: true }]);
     assert.deepEqual(db.limits, { memoryBytes: 256 * 1024 * 1024, nanoCpus: 5e8, pids: 100 });
-    assert.deepEqual(db.healthcheck, { test: ['CMD', 'pg_isready'], intervalMs: 1000, timeoutMs: 90000, retries: 3, startPeriodMs: 500 });
+    assert.deepEqual(db.healthcheck, { test: ['CMD', 'pg_isready'], intervalMs: 1000, timeoutMs: 90000, retries: 3, startPeriodMs: 500, startIntervalMs: 200 });
     assert.deepEqual(stack.volumes, ['data']);
   });
 

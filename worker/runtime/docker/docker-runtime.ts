@@ -91,6 +91,8 @@ export function containerSpec(instance: string, env: EnvironmentRef, svc: Servic
       ...(svc.healthcheck.timeoutMs ? { Timeout: svc.healthcheck.timeoutMs * MS } : {}),
       ...(svc.healthcheck.retries ? { Retries: svc.healthcheck.retries } : {}),
       ...(svc.healthcheck.startPeriodMs ? { StartPeriod: svc.healthcheck.startPeriodMs * MS } : {}),
+      // Docker 25+ (API 1.44) checks at this pace during StartPeriod; older engines ignore the field.
+      ...(svc.healthcheck.startIntervalMs ? { StartInterval: svc.healthcheck.startIntervalMs * MS } : {}),
     };
   }
   const hash = createHash('sha256').update(JSON.stringify(spec)).digest('hex').slice(0, 16);
@@ -131,7 +133,8 @@ function exitCodeOf(status: string | undefined): number | undefined {
  * is seen when it happens rather than at Docker's next check: Docker runs the first check one
  * `interval` after the start, and then every `interval`. Only a pass counts (a failure here never
  * makes a service unhealthy: that stays Docker's verdict). One probe at a time per service, at
- * growing gaps (100 ms, then 1.5x, at most 1 s), only while someone waits.
+ * growing gaps (100 ms, then 1.5x, at most the check's start_interval, else 1 s), only while
+ * someone waits.
  */
 export class HealthProber {
   passed = false;
@@ -149,8 +152,9 @@ export class HealthProber {
     return undefined;
   }
 
-  maybeProbe(check: { Test?: string[]; Timeout?: number }): void {
+  maybeProbe(check: { Test?: string[]; Timeout?: number; StartInterval?: number }): void {
     if (this.passed || this.inFlight || Date.now() < this.nextAt) return;
+    const maxGapMs = Math.min(1000, Math.max(100, check.StartInterval ? check.StartInterval / MS : 1000));
     const cmd = HealthProber.command(check.Test);
     if (!cmd) return;
     const timeoutMs = check.Timeout ? check.Timeout / MS : 30_000;
@@ -162,7 +166,7 @@ export class HealthProber {
         clearTimeout(timer);
         this.inFlight = undefined;
         this.nextAt = Date.now() + this.gapMs;
-        this.gapMs = Math.min(1000, Math.round(this.gapMs * 1.5));
+        this.gapMs = Math.min(maxGapMs, Math.round(this.gapMs * 1.5));
       });
   }
 
@@ -184,6 +188,11 @@ export interface StartOptions {
 
 export class DockerRuntime implements Runtime {
   private engineCpus?: Promise<number>;
+  /**
+   * Containers our own probe saw healthy (id -> StartedAt of that run), so services() can say
+   * "healthy" before Docker's first check, which may be a long interval after the start.
+   */
+  private readonly probedHealthy = new Map<string, string>();
 
   /**
    * @param instance this Mayfly installation's name (MAYFLY_INSTANCE): every object is labeled
@@ -275,6 +284,13 @@ export class DockerRuntime implements Runtime {
         Labels: { ...baseLabels(this.instance, env), [LABEL_COMPOSE_NETWORK]: 'default' },
       });
     } catch (err) {
+      if (/available, non-overlapping IPv4 address pool/.test(dockerMessage(err))) {
+        const count = await this.docker.listNetworks().then((n) => String(n.length), () => 'unknown');
+        throw new PermanentFailure('NETWORK_POOLS_EXHAUSTED',
+          `Docker has no address range left for this environment's network (${count} networks exist; each environment needs one). `
+          + 'Destroy environments or unused networks (docker network prune), cap them with MAYFLY_MAX_ENVIRONMENTS, '
+          + 'or give dockerd more pools (default-address-pools in /etc/docker/daemon.json; see README)', { cause: err });
+      }
       if (!isConflict(err)) throw err;
       const info = await this.docker.getNetwork(name).inspect();
       if (info.Labels?.[LABEL_ENV] !== env.id) {
@@ -355,10 +371,7 @@ export class DockerRuntime implements Runtime {
       const c = containers.get(svc.name)!;
       if (!healthy.has(svc.name)) await this.waitFor(env, svc.name, c, 'service_healthy_if_any', deadline, opts);
       await settle(svc.name);
-      const state = await this.state(svc.name, c);
-      // Our probe ran the service's own healthcheck and passed; Docker's first check may not have run yet.
-      if (state.health === 'starting') state.health = 'healthy';
-      states.push(state);
+      states.push(await this.state(svc.name, c));
     }
     return states;
   }
@@ -387,11 +400,7 @@ export class DockerRuntime implements Runtime {
       const hostPort = binds?.find((b) => b.HostIp === '127.0.0.1' || b.HostIp === '0.0.0.0')?.HostPort ?? binds?.[0]?.HostPort;
       if (hostPort) ports[port] = Number(hostPort);
     }
-    const health = info.State.Health?.Status;
-    return {
-      service, containerId: info.Id, running: info.State.Running,
-      health: health === 'healthy' || health === 'unhealthy' || health === 'starting' ? health : 'none', ports,
-    };
+    return { service, containerId: info.Id, running: info.State.Running, health: this.healthOf(info), ports };
   }
 
   /** Waits until a service meets a condition; a service that exits or turns unhealthy fails at once, with its logs. */
@@ -422,6 +431,7 @@ export class DockerRuntime implements Runtime {
         }
         if (!hasHealth && st.Running) return;
         if (st.Health?.Status === 'healthy' || (hasHealth && st.Running && prober.passed)) {
+          if (st.Health?.Status !== 'healthy') this.rememberProbedHealthy(info.Id, st.StartedAt);
           if (announced) opts.onProgress?.(`${service}: healthy`, { service });
           return;
         }
@@ -501,17 +511,29 @@ export class DockerRuntime implements Runtime {
     return report;
   }
 
+  private rememberProbedHealthy(id: string, startedAt: string): void {
+    if (this.probedHealthy.size >= 10_000) this.probedHealthy.delete(this.probedHealthy.keys().next().value!);
+    this.probedHealthy.set(id, startedAt);
+  }
+
+  /** Docker's health, or "healthy" while Docker has not checked yet a run our probe saw healthy. */
+  private healthOf(info: Docker.ContainerInspectInfo): ServiceState['health'] {
+    const health = info.State.Health?.Status;
+    if (health === 'starting' && info.State.Running && this.probedHealthy.get(info.Id) === info.State.StartedAt) return 'healthy';
+    if (health !== 'starting') this.probedHealthy.delete(info.Id);
+    return health === 'healthy' || health === 'unhealthy' || health === 'starting' ? health : 'none';
+  }
+
   async services(envId: string): Promise<ServiceStatus[]> {
     const list = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL_ENV}=${envId}`, `${LABEL_INSTANCE}=${this.instance}`] } });
     const states = await Promise.all(list.map(async (c): Promise<ServiceStatus | undefined> => {
       const info = await this.docker.getContainer(c.Id).inspect().catch((err) => (isNotFound(err) ? undefined : Promise.reject(err)));
       if (!info) return undefined;
-      const health = info.State.Health?.Status;
       return {
         service: info.Config.Labels?.[LABEL_COMPOSE_SERVICE] ?? info.Name.replace(/^\//, ''),
         state: info.State.Status,
         running: info.State.Running,
-        health: health === 'healthy' || health === 'unhealthy' || health === 'starting' ? health : 'none',
+        health: this.healthOf(info),
         image: info.Config.Image,
         imageId: info.Image,
         startedAt: info.State.Running && info.State.StartedAt ? new Date(info.State.StartedAt).toISOString() : null,

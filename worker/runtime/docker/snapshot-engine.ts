@@ -7,7 +7,7 @@ import { LABEL_GOLDEN, LABEL_INSTANCE } from '../../../core/domain.js';
 import { MayflyError, PermanentFailure } from '../../../core/errors.js';
 import type { CloneVia, DatabaseSpec, Exec, ProbeResult, SnapshotEngine } from '../../seeds/engine.js';
 import type { EnvironmentRef } from '../runtime.js';
-import { containerName, execInContainer } from './docker-runtime.js';
+import { containerName, execInContainer, HealthProber } from './docker-runtime.js';
 import { dockerMessage, isConflict, isNotFound } from './errors.js';
 import { demux } from './streams.js';
 
@@ -138,7 +138,8 @@ export class DockerSnapshotEngine implements SnapshotEngine {
       ...(db.healthcheck ? {
         Healthcheck: {
           Test: db.healthcheck.test,
-          Interval: (db.healthcheck.intervalMs ?? 1000) * MS,
+          // A throwaway container: checked at the start pace throughout.
+          Interval: (db.healthcheck.startIntervalMs ?? db.healthcheck.intervalMs ?? 1000) * MS,
           ...(db.healthcheck.timeoutMs ? { Timeout: db.healthcheck.timeoutMs * MS } : {}),
           Retries: db.healthcheck.retries ?? 60,
         },
@@ -246,12 +247,17 @@ export class DockerSnapshotEngine implements SnapshotEngine {
     const c = this.docker.getContainer(containerName(env.project, service));
     await c.start().catch((err) => ((err as { statusCode?: number }).statusCode === 304 ? undefined : Promise.reject(err)));
     const deadline = Date.now() + healthTimeoutMs;
+    // Its own healthcheck, run while we wait: Docker's next check may be a long interval away.
+    const prober = new HealthProber(c);
     for (;;) {
-      const st = (await c.inspect()).State;
+      const info = await c.inspect();
+      const st = info.State;
       if (!st.Running) throw new PermanentFailure('SERVICE_EXITED', `${service} exited with code ${st.ExitCode} after restarting`);
-      if (!st.Health || st.Health.Status === 'healthy') return;
+      if (!st.Health || st.Health.Status === 'healthy' || prober.passed) return;
+      if (st.Health.Status === 'unhealthy') throw new PermanentFailure('SERVICE_UNHEALTHY', `${service} is unhealthy after restarting: ${st.Health.Log?.at(-1)?.Output?.trim() || 'its healthcheck failed'}`);
       if (Date.now() > deadline) throw new PermanentFailure('HEALTH_TIMEOUT', `${service} was not healthy in time after restarting`);
-      await sleep(250);
+      if (info.Config.Healthcheck) prober.maybeProbe(info.Config.Healthcheck);
+      await prober.nextLook(250);
     }
   }
 }

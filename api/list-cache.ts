@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import type { ChangeFeed } from '../core/store/change-feed.js';
 
@@ -9,24 +10,45 @@ import type { ChangeFeed } from '../core/store/change-feed.js';
  * notification arrives), and the entry is younger than `maxAgeMs` (answers hold relative times
  * such as expiresInSeconds).
  */
+/** A serialized answer, with its bytes and ETag made once for every request it serves. */
+export class CachedBody {
+  readonly buffer: Buffer;
+  readonly etag: string;
+  constructor(readonly text: string) {
+    this.buffer = Buffer.from(text);
+    this.etag = `W/"${this.buffer.length.toString(16)}-${createHash('sha1').update(this.buffer).digest('base64url').slice(0, 27)}"`;
+  }
+}
+
 export class ListCache {
-  private readonly entries = new Map<string, { version: number; at: number; body: string }>();
+  private readonly entries = new Map<string, { version: number; at: number; body: CachedBody }>();
+  /** One computation per key and feed version at a time: a burst of misses waits for it instead of each querying. */
+  private readonly computing = new Map<string, { version: number; body: Promise<CachedBody> }>();
   private writesInFlight = 0;
 
   constructor(private readonly feed: ChangeFeed, private readonly maxAgeMs = 1000, private readonly maxEntries = 200) {}
 
-  async get(key: string, compute: () => Promise<string>): Promise<string> {
+  async get(key: string, compute: () => Promise<string>): Promise<CachedBody> {
     const usable = this.feed.live && this.writesInFlight === 0;
+    if (!usable) return new CachedBody(await compute());
     const version = this.feed.version;
-    const hit = usable ? this.entries.get(key) : undefined;
+    const hit = this.entries.get(key);
     if (hit && hit.version === version && Date.now() - hit.at < this.maxAgeMs) return hit.body;
-    const body = await compute();
-    // Kept only if nothing moved while it was computed.
-    if (usable && this.feed.live && this.writesInFlight === 0 && this.feed.version === version) {
-      if (this.entries.size >= this.maxEntries) this.entries.clear();
-      this.entries.set(key, { version, at: Date.now(), body });
+    const running = this.computing.get(key);
+    if (running && running.version === version) return running.body;
+    const body = compute().then((text) => new CachedBody(text));
+    this.computing.set(key, { version, body });
+    try {
+      const done = await body;
+      // Kept only if nothing moved while it was computed.
+      if (this.feed.live && this.writesInFlight === 0 && this.feed.version === version) {
+        if (this.entries.size >= this.maxEntries) this.entries.clear();
+        this.entries.set(key, { version, at: Date.now(), body: done });
+      }
+      return done;
+    } finally {
+      if (this.computing.get(key)?.body === body) this.computing.delete(key);
     }
-    return body;
   }
 
   /** Middleware: every request that may write (not GET/HEAD) bypasses and empties the cache until it ends. */
@@ -35,7 +57,8 @@ export class ListCache {
       if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'OPTIONS') return next();
       this.writesInFlight++;
       this.entries.clear();
-      res.once('close', () => { this.writesInFlight--; this.entries.clear(); });
+      this.computing.clear();
+      res.once('close', () => { this.writesInFlight--; this.entries.clear(); this.computing.clear(); });
       next();
     };
   }

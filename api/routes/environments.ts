@@ -120,8 +120,11 @@ export function environmentsRouter(deps: ApiDeps): Router {
       return JSON.stringify({ environments: await presentAll(list) });
     };
     // Every caller may list every environment, so one answer per query string serves all of them.
-    const body = deps.listCache ? await deps.listCache.get(req.originalUrl, compute) : await compute();
-    res.type('application/json').send(body);
+    if (!deps.listCache) return void res.type('application/json').send(await compute());
+    // The bytes and ETag are made once per cached answer; express answers 304 to a matching If-None-Match.
+    const body = await deps.listCache.get(req.originalUrl, compute);
+    res.type('application/json').setHeader('ETag', body.etag);
+    res.send(body.buffer);
   });
 
   /** Datasets saved from environments of the requested template (accepted as seeds too). */

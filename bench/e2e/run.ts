@@ -215,7 +215,7 @@ async function baselineLevel(docker: Docker, file: string, level: number, batch:
   // A project that fails (a healthcheck given up on a loaded host) is counted, like Mayfly's.
   const settled = await Promise.allSettled(projects.map((p) => baselineUp(docker, file, p, seed)));
   const up = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-  const failed = settled.flatMap((r) => (r.status === 'rejected' ? [String((r.reason as Error).message).replace(/\s+/g, ' ').slice(0, 300)] : []));
+  const failed = settled.flatMap((r) => (r.status === 'rejected' ? [String((r.reason as Error).message).replace(/\s+/g, ' ').slice(-300)] : []));
   for (const f of failed) log(`BASELINE FAILED: ${f}`);
   const teardownMs = await Promise.all(projects.map(async (p) => { const ms = await baselineDown(file, p); made.delete(p); return ms; }));
   return { readyMs: up.map((u) => u.ms), upMs: up.map((u) => u.upMs), seedMs: up.map((u) => u.seedMs), teardownMs: teardownMs.filter((_, i) => settled[i]!.status === 'fulfilled'), failed };

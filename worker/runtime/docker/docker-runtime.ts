@@ -221,10 +221,9 @@ export class DockerRuntime implements Runtime {
   }
 
   /** Applies the service's CPU limit (after a boosted start); a no-op when it already holds. */
-  private async applyCpuLimit(c: Docker.Container, svc: ServiceSpec, current?: number): Promise<void> {
+  private async applyCpuLimit(c: Docker.Container, svc: ServiceSpec): Promise<void> {
     if (!svc.limits.nanoCpus) return;
-    const now = current ?? (await c.inspect()).HostConfig.NanoCpus;
-    if (now === svc.limits.nanoCpus) return;
+    if ((await c.inspect()).HostConfig.NanoCpus === svc.limits.nanoCpus) return;
     await c.update({ NanoCpus: svc.limits.nanoCpus });
   }
 

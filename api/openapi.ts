@@ -67,9 +67,15 @@ export function openApiDocument(version: string) {
             { name: 'status', in: 'query', schema: { type: 'string' }, description: `comma-separated: ${STATUSES.join(', ')}` },
             { name: 'template', in: 'query', schema: { type: 'string' } },
             { name: 'owner', in: 'query', schema: { type: 'string' } },
+            { name: 'team', in: 'query', schema: { type: 'string' } },
             { name: 'all', in: 'query', schema: { type: 'string', enum: ['true', 'false'] }, description: 'include destroyed ones' },
+            { name: 'If-None-Match', in: 'header', schema: { type: 'string' }, description: 'the ETag of a previous answer: 304 while the list is the same' },
           ],
-          responses: { 200: json({ type: 'object', properties: { environments: { type: 'array', items: ref('Environment') } } }, 'the environments'), 400: error('invalid query'), ...common },
+          responses: {
+            200: json({ type: 'object', properties: { environments: { type: 'array', items: ref('Environment') } } }, 'the environments (with an ETag)'),
+            304: { description: 'unchanged since the ETag given in If-None-Match' },
+            400: error('invalid query'), ...common,
+          },
         },
         post: {
           summary: 'Create an environment (a name is generated when none is given)',

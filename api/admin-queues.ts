@@ -12,8 +12,8 @@ export const QUEUE_DASHBOARD_PATH = '/admin/queues';
  * Admins only: whoever an earlier middleware signed in (req.principal: a web session), else a
  * bearer token in this request. Nobody: 401; someone who is not in MAYFLY_ADMINS: 403.
  */
-export function requireAdmin(deps: Pick<ApiDeps, 'config'>) {
-  const bearer = bearerAuth(deps.config.apiTokens, deps.config.teams);
+export function requireAdmin(deps: Pick<ApiDeps, 'config' | 'authFailures'>) {
+  const bearer = bearerAuth(deps.config.apiTokens, deps.config.teams, deps.authFailures && { limiter: deps.authFailures, trustedProxies: deps.config.web.trustedProxies });
   return (req: Request, res: Response, next: NextFunction) => {
     const decide = () => {
       if (!req.principal) throw new AuthError('sign in as an admin (MAYFLY_ADMINS) to see the queue dashboard');

@@ -3,6 +3,7 @@ import express, { type Express } from 'express';
 import { NotFoundError } from '../core/errors.js';
 import type { ApiDeps } from './deps.js';
 import { bearerAuth } from './middleware/auth.js';
+import { AuthFailures } from './middleware/auth-failures.js';
 import { BODY_LIMITS, bodyLimit } from './middleware/body-limit.js';
 import { errorHandler } from './middleware/errors.js';
 import { environmentsRouter } from './routes/environments.js';
@@ -17,7 +18,8 @@ import { openApiDocument } from './openapi.js';
 import { QUEUE_DASHBOARD_PATH, queueDashboard } from './admin-queues.js';
 
 /** Builds the web process's Express app from its dependencies; listens nowhere itself. */
-export function createApp(deps: ApiDeps): Express {
+export function createApp(given: ApiDeps): Express {
+  const deps: ApiDeps = { ...given, authFailures: given.authFailures ?? new AuthFailures(given.config.web.authFailuresPerMinute) };
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
@@ -40,7 +42,7 @@ export function createApp(deps: ApiDeps): Express {
   const openapi = openApiDocument('1.0.0');
   v1.get('/openapi.json', (_req, res) => { res.json(openapi); });
   v1.use(bodyLimit(BODY_LIMITS.rest), express.json({ limit: BODY_LIMITS.rest, strict: true }));
-  v1.use(bearerAuth(deps.config.apiTokens, deps.config.teams));
+  v1.use(bearerAuth(deps.config.apiTokens, deps.config.teams, { limiter: deps.authFailures!, trustedProxies: deps.config.web.trustedProxies }));
   v1.use('/environments', environmentsRouter(deps));
   v1.use('/templates', templatesRouter(deps));
   v1.use('/seeds', seedsRouter(deps));

@@ -9,6 +9,7 @@ import type { DatasetCatalog } from '../core/seeds.js';
 import type { SnapshotStore } from '../core/store/snapshots.js';
 import type { WorkerClient } from './worker-client.js';
 import type { ListCache } from './list-cache.js';
+import type { AuthFailures } from './middleware/auth-failures.js';
 
 /** What the web process's composition root hands to createApp. No Docker here, by design. */
 export interface ApiDeps {
@@ -29,4 +30,6 @@ export interface ApiDeps {
   listCache?: ListCache;
   /** Admission limits and the line of waiting environments (core/admission.ts). */
   admission: Admission;
+  /** Wrong tokens per address, shared by the API and the sign-in page; createApp makes one when absent. */
+  authFailures?: AuthFailures;
 }

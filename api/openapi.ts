@@ -13,7 +13,11 @@ const wait = {
   name: 'wait', in: 'query', required: false, schema: { type: 'string', examples: ['60', '5m'] },
   description: 'hold the answer until the environment is ready, failed or destroyed, at most this long (seconds or a duration, up to 900 s)',
 };
-const common = { 401: error('no or invalid bearer token'), 500: error('unexpected failure') };
+const common = {
+  401: error('no or invalid bearer token'),
+  429: error('TOO_MANY_FAILED_SIGN_INS (too many wrong tokens from this address) or CAPACITY_EXCEEDED (past an admission limit with ?queue=false); see Retry-After'),
+  500: error('unexpected failure'),
+};
 const envErrors = { ...common, 400: error('invalid name or query'), 404: error('no environment of that name') };
 
 const environmentSchema = {

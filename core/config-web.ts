@@ -24,6 +24,8 @@ export interface WebConfig {
   secureCookies: boolean;
   /** MAYFLY_SSE_HEARTBEAT: how often an idle event stream sends a comment, so proxies keep it open. */
   sseHeartbeatMs: number;
+  /** MAYFLY_AUTH_FAILURES_PER_MINUTE: wrong tokens one address may send per minute before 429 (0: no limit). */
+  authFailuresPerMinute: number;
   /** MAYFLY_WORKER_INTERNAL_PORT: where the worker serves its internal endpoint, on 127.0.0.1. */
   workerInternalPort: number;
   /** MAYFLY_WORKER_INTERNAL_URL: where the web process finds it. */
@@ -77,6 +79,7 @@ export function loadWebConfig(env: NodeJS.ProcessEnv, h: Helpers): WebConfig {
     sessionTtlMs: h.duration('MAYFLY_SESSION_TTL', '12h'),
     secureCookies: (env.MAYFLY_PUBLIC_URL ?? '').toLowerCase().startsWith('https:'),
     sseHeartbeatMs: h.duration('MAYFLY_SSE_HEARTBEAT', '15s'),
+    authFailuresPerMinute: h.int('MAYFLY_AUTH_FAILURES_PER_MINUTE', 20, 0, 100_000),
     workerInternalPort: port,
     workerInternalUrl: h.url('MAYFLY_WORKER_INTERNAL_URL', `http://127.0.0.1:${port || 8091}`, ['http:', 'https:']).replace(/\/$/, ''),
     workerInternalSecret: internalSecret || createHmac('sha256', 'mayfly-worker-internal').update(env.DATABASE_URL ?? '').digest('base64url'),

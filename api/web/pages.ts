@@ -5,6 +5,7 @@
  * the same core functions as REST (validateEnvironmentRequest + deployEnvironment, core/actions),
  * every POST carries the session's CSRF token, and every POST answers with a redirect (PRG).
  */
+import { clientAddress } from '../middleware/auth-failures.js';
 import { randomBytes } from 'node:crypto';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { destroyEnvironment, extendEnvironment, resetEnvironmentData } from '../../core/actions.js';
@@ -95,8 +96,16 @@ export function webRouter(deps: ApiDeps): Router {
   router.post('/sign-in', ...post, (req, res) => {
     const body = req.body as Record<string, unknown>;
     const next = safeNext(body.next);
+    // Wrong tokens count per address, together with the API's (MAYFLY_AUTH_FAILURES_PER_MINUTE).
+    const address = clientAddress(req, config.web.trustedProxies);
+    const wait = deps.authFailures?.blockedFor(address) ?? 0;
+    if (wait > 0) {
+      res.setHeader('Retry-After', String(wait));
+      return page(req, res, 'sign-in', { title: 'Sign in', next, error: `Too many wrong tokens from your address. Try again in ${wait} s.` }, 429);
+    }
     const name = typeof body.token === 'string' && body.token ? sessions.tokenName(body.token.trim()) : undefined;
     if (!name) {
+      deps.authFailures?.failed(address);
       return page(req, res, 'sign-in', { title: 'Sign in', next, error: 'That token is not valid. Ask an administrator for yours (MAYFLY_API_TOKENS).' }, 401);
     }
     sessions.start(res, name);

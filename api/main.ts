@@ -21,11 +21,18 @@ import { EnvironmentRouter } from './router/router.js';
 import { ChangeFeed } from '../core/store/change-feed.js';
 import { ListCache } from './list-cache.js';
 
+/** The web process's PostgreSQL connections (queries are short; pg-pool queues the rest). */
+const PG_POOL_SIZE = 10;
+
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel, 'mayfly-web', { format: config.ops.logFormat });
-  const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 20 });
+  // A fixed-size pool, opened at start (HikariCP's advice): with pg's defaults (grow on demand,
+  // close after 10 s idle), a burst after a quiet spell opened up to 20 connections at once, and
+  // their start-up (a backend each, SCRAM) stalled requests for about half a second.
+  const pool = new pg.Pool({ connectionString: config.databaseUrl, max: PG_POOL_SIZE, min: PG_POOL_SIZE, idleTimeoutMillis: 300_000 });
   pool.on('error', (err) => logger.error({ err }, 'postgres pool error'));
+  await Promise.all(Array.from({ length: PG_POOL_SIZE }, () => pool.query('SELECT 1')));
   await migrate(pool);
   const catalog = await TemplateCatalog.load(config.templatesDir, config.registry, config.defaultLimits, config.policy);
   const queues = new JobQueues(redisOptions(config.redisUrl, 'producer'), config.queuePrefix);

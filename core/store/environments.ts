@@ -129,6 +129,18 @@ export class EnvironmentStore {
     /** Admission (core/admission.ts): may take capacity for it in this same transaction. */
     admit?: AdmitHook;
   }): Promise<{ env: Environment; action: UpsertAction }> {
+    // The common repeat (CI's PUT on every push, nothing new): answered from one read, without a
+    // transaction or the row lock, so repeats of one name do not queue behind each other. Anything
+    // that may write (a change, a failed one to retry, a lease to renew) takes the locked path.
+    if (!opts.ttlGiven && !opts.forceRedeploy && !opts.createOnly) {
+      const { rows } = await this.pool.query<Row>(`SELECT * FROM environments WHERE name = $1 AND status <> 'destroyed'`, [input.name]);
+      const current = rows[0] ? toEnvironment(rows[0]) : undefined;
+      if (current && current.status !== 'failed' && current.status !== 'destroying' && current.template === input.template
+        && (current.seed ?? null) === (input.seed ?? null) && JSON.stringify(sortKeys(current.images)) === JSON.stringify(sortKeys(input.images))) {
+        opts.authorize?.(current);
+        return { env: current, action: 'unchanged' };
+      }
+    }
     const admitted = async (client: pg.PoolClient, row: Row): Promise<Environment> => {
       if (!opts.admit) return toEnvironment(row);
       await opts.admit(client, row.id);

@@ -34,6 +34,32 @@ describe('the environment store on real PostgreSQL', () => {
     assert.equal(await h.store.transition(env.id, 'ready', { generation: 1, event: { type: 'ready', message: 'stale' } }), undefined);
   });
 
+  it('when a PUT changes nothing, then it answers without waiting for the row lock; a PUT that renews the lease waits for it, and new images redeploy', async () => {
+    const { env } = await h.store.upsert(input('repeat'), { ttlGiven: true });
+    const holder = await h.pool.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT * FROM environments WHERE id = $1 FOR UPDATE', [env.id]);
+      // While another transaction holds the row: the no-op answers (a wait here would hang the test).
+      const same = await h.store.upsert(input('repeat'), { ttlGiven: false });
+      assert.equal(same.action, 'unchanged');
+      assert.equal(same.env.id, env.id);
+      // Refused across teams on the fast path too.
+      await assert.rejects(h.store.upsert(input('repeat'), { ttlGiven: false, authorize: () => { throw new Error('not yours'); } }), /not yours/);
+      // A write waits for the lock.
+      let renewed = false;
+      const renewal = h.store.upsert(input('repeat'), { ttlGiven: true }).then((r) => { renewed = true; return r; });
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(renewed, false, 'the lease renewal waits for the lock');
+      await holder.query('COMMIT');
+      assert.equal((await renewal).action, 'unchanged');
+      // New images are not a no-op: the locked path redeploys.
+      assert.equal((await h.store.upsert({ ...input('repeat'), images: { web: 'r/shop:pr-9', db: 'r/pg:15' } }, { ttlGiven: false })).action, 'redeployed');
+    } finally {
+      holder.release();
+    }
+  });
+
   it('when migrations run twice, then the second run applies nothing', async () => {
     const { migrate } = await import('../../core/store/migrations.js');
     assert.deepEqual(await migrate(h.pool), []);

@@ -21,7 +21,9 @@ describe('faults: the worker process is killed', { timeout: 900_000 }, () => {
     // 2 MB/s through the slow proxy: a 24 MB layer takes 12 s, time enough to stop the registry mid-pull.
     registry = await startPrivateRegistry({ throttleBytesPerSecond: 2_000_000 });
     // The stack policy allows images only from listed registries: the shared one and this private one.
-    h = await startHarness({ worker: false, env: { ...FAULT_ENV, MAYFLY_ALLOWED_REGISTRIES: `127.0.0.1:5000,${registry.address},${registry.slowAddress}` } });
+    // MAYFLY_LOCAL_VOLUMES=off: the clone runs in a helper container, whose start is the moment
+    // to kill the worker at (a copy on the host has no Docker event to catch).
+    h = await startHarness({ worker: false, env: { ...FAULT_ENV, MAYFLY_LOCAL_VOLUMES: 'off', MAYFLY_ALLOWED_REGISTRIES: `127.0.0.1:5000,${registry.address},${registry.slowAddress}` } });
     w = await WorkerProcess.start(h);
   });
   after(async () => {

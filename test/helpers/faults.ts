@@ -34,11 +34,18 @@ export interface DockerEvent {
  * starts before this returns, so whatever the caller does next cannot slip past it.
  */
 export async function nextDockerEvent(
-  docker: Docker, filters: Record<string, string[]>, match: (e: DockerEvent) => boolean = () => true,
+  docker: Docker, filters: Record<string, string[]>, match: (e: DockerEvent) => boolean = () => true, timeoutMs = 300_000,
 ): Promise<{ event: Promise<DockerEvent>; cancel: () => void }> {
   const stream = (await docker.getEvents({ filters })) as unknown as NodeJS.ReadableStream & { destroy(): void };
   let buf = '';
+  let timer: NodeJS.Timeout | undefined;
   const event = new Promise<DockerEvent>((resolve, reject) => {
+    // An event that never comes fails the test with its filters, and the stream does not keep the
+    // test process alive (the runner would wait for it forever).
+    timer = setTimeout(() => {
+      stream.destroy();
+      reject(new Error(`no Docker event matching ${JSON.stringify(filters)} within ${timeoutMs / 1000} s`));
+    }, timeoutMs);
     stream.on('data', (d: Buffer) => {
       buf += d.toString();
       let i: number;
@@ -50,9 +57,9 @@ export async function nextDockerEvent(
       }
     });
     stream.on('error', reject);
-  });
+  }).finally(() => clearTimeout(timer));
   event.catch(() => undefined);
-  return { event, cancel: () => stream.destroy() };
+  return { event, cancel: () => { clearTimeout(timer); stream.destroy(); } };
 }
 
 /** Waits until the environment is ready, failed or destroyed, and returns it. */

@@ -106,7 +106,11 @@ describe('a dataset that does not load', () => {
     assert.equal(res.body.status, 'failed');
     assert.equal(res.body.failure.code, 'SEED_FAILED');
     assert.match(res.body.failure.message, /02-broken\.sql/);
-    assert.deepEqual(await labeledObjects(h.docker, res.body.id), { containers: 0, networks: 0, volumes: 0 });
+    // Failed first, then cleaned (its network was made while the golden was being built).
+    await waitUntil('the failed environment to be cleaned, and its timeline to say so', 30_000, async () => {
+      const o = await labeledObjects(h.docker, res.body.id);
+      return o.containers + o.networks + o.volumes === 0 && (await h.store.events(res.body.id)).some((e) => e.type === 'cleaned');
+    });
     const builders = await h.docker.listContainers({ all: true, filters: { label: ['mayfly.golden-build'] } });
     assert.equal(builders.filter((c) => c.Labels['mayfly.instance'] === h.config.instance).length, 0, 'no golden builder left');
   });

@@ -13,7 +13,7 @@ export const QUEUE_DASHBOARD_PATH = '/admin/queues';
  * bearer token in this request. Nobody: 401; someone who is not in MAYFLY_ADMINS: 403.
  */
 export function requireAdmin(deps: Pick<ApiDeps, 'config' | 'authFailures'>) {
-  const bearer = bearerAuth(deps.config.apiTokens, deps.config.teams, deps.authFailures && { limiter: deps.authFailures, trustedProxies: deps.config.web.trustedProxies });
+  const bearer = bearerAuth(deps.config, deps.authFailures);
   return (req: Request, res: Response, next: NextFunction) => {
     const decide = () => {
       if (!req.principal) throw new AuthError('sign in as an admin (MAYFLY_ADMINS) to see the queue dashboard');

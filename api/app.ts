@@ -42,7 +42,7 @@ export function createApp(given: ApiDeps): Express {
   const openapi = openApiDocument('1.0.0');
   v1.get('/openapi.json', (_req, res) => { res.json(openapi); });
   v1.use(bodyLimit(BODY_LIMITS.rest), express.json({ limit: BODY_LIMITS.rest, strict: true }));
-  v1.use(bearerAuth(deps.config.apiTokens, deps.config.teams, { limiter: deps.authFailures!, trustedProxies: deps.config.web.trustedProxies }));
+  v1.use(bearerAuth(deps.config, deps.authFailures));
   v1.use('/environments', environmentsRouter(deps));
   v1.use('/templates', templatesRouter(deps));
   v1.use('/seeds', seedsRouter(deps));

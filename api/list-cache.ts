@@ -2,14 +2,6 @@ import { createHash } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import type { ChangeFeed } from '../core/store/change-feed.js';
 
-/**
- * Serialized answers of read-mostly lists (GET /api/v1/environments), reused while nothing has
- * changed. An entry is served only when: the change feed is live and has not moved since the
- * entry was made (every committed change anywhere notifies it), no write request is running in
- * this process (read-your-writes for a client that PUTs and then lists, even before the
- * notification arrives), and the entry is younger than `maxAgeMs` (answers hold relative times
- * such as expiresInSeconds).
- */
 /** A serialized answer, with its bytes and ETag made once for every request it serves. */
 export class CachedBody {
   readonly buffer: Buffer;
@@ -20,6 +12,14 @@ export class CachedBody {
   }
 }
 
+/**
+ * Serialized answers of read-mostly lists (GET /api/v1/environments), reused while nothing has
+ * changed. An entry is served only when: the change feed is live and has not moved since the
+ * entry was made (every committed change anywhere notifies it), no write request is running in
+ * this process (read-your-writes for a client that PUTs and then lists, even before the
+ * notification arrives), and the entry is younger than `maxAgeMs` (answers hold relative times
+ * such as expiresInSeconds).
+ */
 export class ListCache {
   private readonly entries = new Map<string, { version: number; at: number; body: CachedBody }>();
   /** One computation per key and feed version at a time: a burst of misses waits for it instead of each querying. */

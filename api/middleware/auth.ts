@@ -1,9 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { BlockList } from 'node:net';
 import type { NextFunction, Request, Response } from 'express';
-import type { ApiToken } from '../../core/config.js';
+import type { Config } from '../../core/config.js';
 import { AuthError } from '../../core/errors.js';
-import { principalFor, type Principal, type TeamDirectory } from '../../core/principal.js';
+import { principalFor, type Principal } from '../../core/principal.js';
 import { clientAddress, type AuthFailures } from './auth-failures.js';
 
 declare module 'express-serve-static-core' {
@@ -19,20 +18,21 @@ const digest = (s: string) => createHash('sha256').update(s).digest();
  * Bearer tokens from MAYFLY_API_TOKENS, compared in constant time. With `failures`, an address
  * that sent too many wrong tokens gets 429 (TOO_MANY_FAILED_SIGN_INS) until its window passes.
  */
-export function bearerAuth(tokens: readonly ApiToken[], teams: TeamDirectory, failures?: { limiter: AuthFailures; trustedProxies: BlockList }) {
+export function bearerAuth(config: Pick<Config, 'apiTokens' | 'teams' | 'web'>, failures?: AuthFailures) {
+  const { apiTokens: tokens, teams } = config;
   const known = tokens.map((t) => ({ name: t.name, hash: digest(t.secret) }));
   return (req: Request, _res: Response, next: NextFunction) => {
     const header = req.get('authorization') ?? '';
     const m = /^Bearer\s+(\S+)$/i.exec(header);
     if (!known.length) throw new AuthError('no API tokens are configured on this server (MAYFLY_API_TOKENS)');
     if (!m) throw new AuthError();
-    const address = failures ? clientAddress(req, failures.trustedProxies) : '';
-    failures?.limiter.check(address);
+    const address = failures ? clientAddress(req, config.web.trustedProxies) : '';
+    failures?.check(address);
     const given = digest(m[1]!);
     let match: string | undefined;
     for (const t of known) if (timingSafeEqual(t.hash, given)) match = t.name;
     if (!match) {
-      failures?.limiter.failed(address);
+      failures?.failed(address);
       throw new AuthError('the API token is not valid');
     }
     req.principal = principalFor(teams, match, 'token');

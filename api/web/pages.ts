@@ -5,7 +5,6 @@
  * the same core functions as REST (validateEnvironmentRequest + deployEnvironment, core/actions),
  * every POST carries the session's CSRF token, and every POST answers with a redirect (PRG).
  */
-import { clientAddress } from '../middleware/auth-failures.js';
 import { randomBytes } from 'node:crypto';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { destroyEnvironment, extendEnvironment, resetEnvironmentData } from '../../core/actions.js';
@@ -16,6 +15,7 @@ import { InputError, MayflyError, errorMessage, type FieldProblem } from '../../
 import { parseImageRef } from '../../core/image-ref.js';
 import { NAME_PATTERN, validateEnvironmentRequest } from '../../core/requests.js';
 import type { ApiDeps } from '../deps.js';
+import { clientAddress } from '../middleware/auth-failures.js';
 import { presentEnvironment, presentEvent } from '../presenters.js';
 import type { QueueInfo } from '../../core/admission.js';
 import { streamEvents } from '../sse.js';

@@ -136,7 +136,7 @@ export class EnvironmentStore {
       const { rows } = await this.pool.query<Row>(`SELECT * FROM environments WHERE name = $1 AND status <> 'destroyed'`, [input.name]);
       const current = rows[0] ? toEnvironment(rows[0]) : undefined;
       if (current && current.status !== 'failed' && current.status !== 'destroying' && current.template === input.template
-        && (current.seed ?? null) === (input.seed ?? null) && JSON.stringify(sortKeys(current.images)) === JSON.stringify(sortKeys(input.images))) {
+        && (current.seed ?? null) === (input.seed ?? null) && sameImages(current.images, input.images)) {
         opts.authorize?.(current);
         return { env: current, action: 'unchanged' };
       }
@@ -188,7 +188,7 @@ export class EnvironmentStore {
           await client.query('ROLLBACK');
           throw new ConflictError('SEED_MISMATCH', `environment "${input.name}" was seeded with "${env.seed}", not "${input.seed}"; destroy it first to change datasets`, { id: env.id });
         }
-        const imagesChanged = JSON.stringify(sortKeys(env.images)) !== JSON.stringify(sortKeys(input.images));
+        const imagesChanged = !sameImages(env.images, input.images);
         if (imagesChanged || env.status === 'failed' || opts.forceRedeploy) {
           const moved = await client.query<Row>(
             `UPDATE environments SET status = 'queued', generation = generation + 1, images = $2, ttl_seconds = $3::int,
@@ -350,6 +350,11 @@ export class EnvironmentStore {
       'SELECT status, template, count(*) AS count FROM environments GROUP BY status, template');
     return rows.map((r) => ({ status: r.status, template: r.template, count: Number(r.count) }));
   }
+}
+
+/** Whether two service → image maps name the same images, whatever their key order. */
+function sameImages(a: Record<string, string>, b: Record<string, string>): boolean {
+  return JSON.stringify(sortKeys(a)) === JSON.stringify(sortKeys(b));
 }
 
 function sortKeys(o: Record<string, string>): Record<string, string> {

@@ -103,10 +103,14 @@ describe('registry credentials: a private registry that needs a password', () =>
   });
 
   after(async () => {
-    await h?.close();
-    await docker.getImage(privateRef).remove({ noprune: true }).catch(() => undefined);
-    if (registry?.pid) registry.kill('SIGTERM');
-    rmSync(dir, { recursive: true, force: true });
+    try {
+      await h?.close();
+    } finally {
+      // Whatever close did, the private registry goes: a live child would hold the test run open.
+      await docker.getImage(privateRef).remove({ noprune: true }).catch(() => undefined);
+      if (registry?.pid) registry.kill('SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('when the worker pulls without credentials, or with a wrong password, then the registry refuses and the error holds no secret', async () => {

@@ -35,6 +35,7 @@ interface Helpers {
   duration(name: string, fallback: string): number;
   url(name: string, fallback: string, protocols: string[]): string;
   int(name: string, fallback: number, min?: number, max?: number): number;
+  onOff(name: string, fallback: boolean): boolean;
 }
 
 function secret(env: NodeJS.ProcessEnv, name: string): string | undefined {
@@ -47,8 +48,6 @@ function secret(env: NodeJS.ProcessEnv, name: string): string | undefined {
 export function loadDoorsConfig(env: NodeJS.ProcessEnv, h: Helpers): DoorsConfig {
   const githubTag = env.MAYFLY_GITHUB_TAG || 'pr';
   if (githubTag !== 'pr' && githubTag !== 'sha') throw new ConfigError('MAYFLY_GITHUB_TAG', `must be "pr" or "sha", got "${githubTag}"`);
-  const forks = (env.MAYFLY_GITHUB_ALLOW_FORKS || 'false').toLowerCase();
-  if (!['true', 'false', '1', '0'].includes(forks)) throw new ConfigError('MAYFLY_GITHUB_ALLOW_FORKS', `must be true or false, got "${forks}"`);
   const githubWebhookSecret = secret(env, 'GITHUB_WEBHOOK_SECRET');
   const githubTemplate = env.MAYFLY_GITHUB_TEMPLATE || undefined;
   if (githubTemplate !== undefined && !/^[a-z0-9][a-z0-9-]{0,40}$/.test(githubTemplate)) {
@@ -60,7 +59,7 @@ export function loadDoorsConfig(env: NodeJS.ProcessEnv, h: Helpers): DoorsConfig
     ...(githubWebhookSecret ? { githubWebhookSecret } : {}),
     ...(githubTemplate ? { githubTemplate } : {}),
     githubTag,
-    githubAllowForks: forks === 'true' || forks === '1',
+    githubAllowForks: h.onOff('MAYFLY_GITHUB_ALLOW_FORKS', false),
     githubApiUrl: h.url('MAYFLY_GITHUB_API_URL', 'https://api.github.com', ['http:', 'https:']).replace(/\/$/, ''),
     ...(env.MAYFLY_GITHUB_TOKEN ? { githubToken: env.MAYFLY_GITHUB_TOKEN } : {}),
     ...(secret(env, 'MAYFLY_CALLBACK_SECRET') ? { callbackSecret: env.MAYFLY_CALLBACK_SECRET } : {}),

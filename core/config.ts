@@ -215,7 +215,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       nanoCpus: Math.round(cpus * 1e9),
       pids: int('MAYFLY_DEFAULT_PIDS', 256, 16, 100000),
     }),
-    doors: loadDoorsConfig(env, { duration, url, int }),
+    doors: loadDoorsConfig(env, { duration, url, int, onOff }),
     policy: loadPolicyConfig(env, registry, env.DOCKER_HOST),
     registryAuth: loadRegistryCredentials(env, registry),
     router: loadRouterConfig(env, { duration, int }),

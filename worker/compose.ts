@@ -11,6 +11,7 @@ import { NotificationStore } from '../core/store/notifications.js';
 import { TemplateCatalog } from '../core/templates.js';
 import type { WorkerContext } from './context.js';
 import { DockerRuntime } from './runtime/docker/docker-runtime.js';
+import { ProbedHealth } from './runtime/docker/health.js';
 import { DockerSnapshotEngine } from './runtime/docker/snapshot-engine.js';
 import { SeedService } from './seeds/seed-service.js';
 import { WorkerMetrics } from './metrics.js';
@@ -21,9 +22,12 @@ export async function buildWorkerContext(config: Config, pool: pg.Pool, docker: 
   const catalog = await TemplateCatalog.load(config.templatesDir, config.registry, config.defaultLimits, config.policy);
   const datasets = new DatasetCatalog(config.seedsDir);
   const snapshots = new SnapshotStore(pool);
-  const seeds = new SeedService(config, datasets, snapshots, new DockerSnapshotEngine(docker, config.instance, config.helperImage, config.localVolumes), logger);
+  // One memory of services our own probe saw healthy, for provisioning and for a database brought back.
+  const probedHealth = new ProbedHealth();
+  const seeds = new SeedService(config, datasets, snapshots, new DockerSnapshotEngine(docker, config.instance, config.helperImage, config.localVolumes, probedHealth), logger);
   return {
-    config, store: new EnvironmentStore(pool), queues, catalog, runtime: new DockerRuntime(docker, config.instance, config.registryAuth, { cpuBoost: config.startCpuBoost }),
+    config, store: new EnvironmentStore(pool), queues, catalog,
+    runtime: new DockerRuntime(docker, config.instance, config.registryAuth, { cpuBoost: config.startCpuBoost }, probedHealth),
     datasets, snapshots, seeds, logger, notifications: new NotificationStore(pool), admission: new Admission(pool, catalog, config),
     metrics: new WorkerMetrics(),
     reconcileActions: new ReconcileActions(),

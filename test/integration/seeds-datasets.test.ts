@@ -74,6 +74,8 @@ describe('datasets, goldens and saved snapshots', () => {
       const s = await h.api('GET', '/api/v1/seeds');
       return s.body.datasets.find((d: { name: string; snapshots: { status: string }[] }) => d.name === dataset && d.snapshots[0]?.status === 'ready');
     });
+    const db = (await h.runtime.services(env.id)).find((s) => s.service === 'db');
+    assert.equal(db?.health, 'healthy', 'the database brought back reads healthy as soon as our probe passed, not "starting" until Docker\'s first check');
     assert.equal(await productsFingerprint(h, env.id), expected, 'the source environment is back and unchanged');
 
     const dev = uniqueName('bug-dev');

@@ -8,7 +8,6 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { projectRoot } from '../../core/config.js';
-import { HealthProber } from '../../worker/runtime/docker/docker-runtime.js';
 import { labeledObjects, startHarness, uniqueName, type Harness } from '../helpers/harness.js';
 import { destroyed } from '../helpers/seed-checks.js';
 
@@ -76,15 +75,5 @@ describe('starting services', () => {
     assert.equal(afterRun.Id, before.Id, 'the unchanged container was kept');
     assert.equal(afterRun.HostConfig.NanoCpus, LIMIT, 'and its CPU limit applied again');
     await destroyed(h, name);
-  });
-});
-
-describe('HealthProber.command', () => {
-  it('when given Docker healthcheck tests, then it runs CMD as is, CMD-SHELL through /bin/sh, and nothing for NONE', () => {
-    assert.deepEqual(HealthProber.command(['CMD', 'pg_isready', '-q']), ['pg_isready', '-q']);
-    assert.deepEqual(HealthProber.command(['CMD-SHELL', 'curl -f localhost || exit 1']), ['/bin/sh', '-c', 'curl -f localhost || exit 1']);
-    assert.equal(HealthProber.command(['NONE']), undefined);
-    assert.equal(HealthProber.command([]), undefined);
-    assert.equal(HealthProber.command(undefined), undefined);
   });
 });

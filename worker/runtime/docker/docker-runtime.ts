@@ -13,6 +13,8 @@ import type { RegistryCredentials } from '../../../core/config-registry.js';
 import type { ServiceStatus } from '../../../core/internal-api.js';
 import type { EnvironmentRef, OwnedObjects, ProgressFn, PulledImage, RemovalReport, Runtime, ServiceState } from '../runtime.js';
 import { dockerMessage, dockerStatus, isConflict, isNotFound } from './errors.js';
+import { execInContainer } from './exec.js';
+import { HealthProber, ProbedHealth } from './health.js';
 import { demux } from './streams.js';
 
 const MS = 1_000_000; // nanoseconds per millisecond
@@ -101,79 +103,10 @@ export function containerSpec(instance: string, env: EnvironmentRef, svc: Servic
   return spec;
 }
 
-/** Runs a command in a container with `input` on its stdin; resolves with its exit code and output. */
-export async function execInContainer(c: Docker.Container, cmd: string[], input?: Readable): Promise<{ exitCode: number; output: string }> {
-  const exec = await c.exec({ Cmd: cmd, AttachStdin: !!input, AttachStdout: true, AttachStderr: true });
-  const stream = await exec.start({ hijack: true, stdin: !!input });
-  const chunks: Buffer[] = [];
-  const done = new Promise<void>((resolve, reject) => {
-    stream.on('data', (d: Buffer) => chunks.push(d));
-    stream.on('end', resolve);
-    stream.on('close', resolve);
-    stream.on('error', reject);
-  });
-  if (input) {
-    input.on('error', (err) => stream.destroy(err));
-    input.pipe(stream);
-  }
-  await done;
-  let info = await exec.inspect();
-  for (let i = 0; info.Running && i < 100; i++) { await sleep(50); info = await exec.inspect(); }
-  return { exitCode: info.ExitCode ?? -1, output: demux(Buffer.concat(chunks)) };
-}
-
 /** The exit code in a container list entry's status ("Exited (137) 2 seconds ago"). */
 function exitCodeOf(status: string | undefined): number | undefined {
   const m = /^Exited \((-?\d+)\)/.exec(status ?? '');
   return m ? Number(m[1]) : undefined;
-}
-
-/**
- * Runs a starting service's own healthcheck command while Mayfly waits for it, so that readiness
- * is seen when it happens rather than at Docker's next check: Docker runs the first check one
- * `interval` after the start, and then every `interval`. Only a pass counts (a failure here never
- * makes a service unhealthy: that stays Docker's verdict). One probe at a time per service, at
- * growing gaps (100 ms, then 1.5x, at most the check's start_interval, else 1 s), only while
- * someone waits.
- */
-export class HealthProber {
-  passed = false;
-  private inFlight?: Promise<void>;
-  private gapMs = 100;
-  private nextAt = 0;
-
-  constructor(private readonly c: Docker.Container) {}
-
-  /** The exec form of a Docker healthcheck test, or undefined for NONE / inherit. */
-  static command(test: string[] | undefined): string[] | undefined {
-    if (!test?.length) return undefined;
-    if (test[0] === 'CMD') return test.length > 1 ? test.slice(1) : undefined;
-    if (test[0] === 'CMD-SHELL') return test[1] ? ['/bin/sh', '-c', test[1]] : undefined;
-    return undefined;
-  }
-
-  maybeProbe(check: { Test?: string[]; Timeout?: number; StartInterval?: number }): void {
-    if (this.passed || this.inFlight || Date.now() < this.nextAt) return;
-    const maxGapMs = Math.min(1000, Math.max(100, check.StartInterval ? check.StartInterval / MS : 1000));
-    const cmd = HealthProber.command(check.Test);
-    if (!cmd) return;
-    const timeoutMs = check.Timeout ? check.Timeout / MS : 30_000;
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<{ exitCode: number }>((resolve) => { timer = setTimeout(() => resolve({ exitCode: -1 }), timeoutMs); });
-    this.inFlight = Promise.race([execInContainer(this.c, cmd), timedOut])
-      .then((r) => { if (r.exitCode === 0) this.passed = true; }, () => undefined)
-      .finally(() => {
-        clearTimeout(timer);
-        this.inFlight = undefined;
-        this.nextAt = Date.now() + this.gapMs;
-        this.gapMs = Math.min(maxGapMs, Math.round(this.gapMs * 1.5));
-      });
-  }
-
-  /** Waits `ms`, or less when a probe in flight finishes first. */
-  async nextLook(ms: number): Promise<void> {
-    await (this.inFlight ? Promise.race([sleep(ms), this.inFlight]) : sleep(ms));
-  }
 }
 
 /** How the runtime starts services; see README (MAYFLY_START_CPU_BOOST). */
@@ -189,12 +122,6 @@ export interface StartOptions {
 export class DockerRuntime implements Runtime {
   private engineCpus?: Promise<number>;
   /**
-   * Containers our own probe saw healthy (id -> StartedAt of that run), so services() can say
-   * "healthy" before Docker's first check, which may be a long interval after the start.
-   */
-  private readonly probedHealthy = new Map<string, string>();
-
-  /**
    * @param instance this Mayfly installation's name (MAYFLY_INSTANCE): every object is labeled
    * with it, and the orphan reaper only ever looks at objects of its own instance, so two
    * installations (or test runs) can share one Docker Engine.
@@ -202,6 +129,8 @@ export class DockerRuntime implements Runtime {
   constructor(
     private readonly docker: Docker, private readonly instance: string, private readonly credentials?: RegistryCredentials,
     private readonly startOptions: StartOptions = { cpuBoost: true },
+    /** Runs our own probe saw healthy, shared with the snapshot engine (see ProbedHealth). */
+    private readonly probedHealth: ProbedHealth = new ProbedHealth(),
   ) {}
 
   /** The CPU a boosted container may use while it starts: all of the engine's (NanoCpus 0 means "unchanged" to an update). */
@@ -399,7 +328,7 @@ export class DockerRuntime implements Runtime {
       const hostPort = binds?.find((b) => b.HostIp === '127.0.0.1' || b.HostIp === '0.0.0.0')?.HostPort ?? binds?.[0]?.HostPort;
       if (hostPort) ports[port] = Number(hostPort);
     }
-    return { service, containerId: info.Id, running: info.State.Running, health: this.healthOf(info), ports };
+    return { service, containerId: info.Id, running: info.State.Running, health: this.probedHealth.of(info), ports };
   }
 
   /** Waits until a service meets a condition; a service that exits or turns unhealthy fails at once, with its logs. */
@@ -430,7 +359,7 @@ export class DockerRuntime implements Runtime {
         }
         if (!hasHealth && st.Running) return;
         if (st.Health?.Status === 'healthy' || (hasHealth && st.Running && prober.passed)) {
-          if (st.Health?.Status !== 'healthy') this.rememberProbedHealthy(info.Id, st.StartedAt);
+          if (st.Health?.Status !== 'healthy') this.probedHealth.remember(info.Id, st.StartedAt);
           if (announced) opts.onProgress?.(`${service}: healthy`, { service });
           return;
         }
@@ -510,19 +439,6 @@ export class DockerRuntime implements Runtime {
     return report;
   }
 
-  private rememberProbedHealthy(id: string, startedAt: string): void {
-    if (this.probedHealthy.size >= 10_000) this.probedHealthy.delete(this.probedHealthy.keys().next().value!);
-    this.probedHealthy.set(id, startedAt);
-  }
-
-  /** Docker's health, or "healthy" while Docker has not checked yet a run our probe saw healthy. */
-  private healthOf(info: Docker.ContainerInspectInfo): ServiceState['health'] {
-    const health = info.State.Health?.Status;
-    if (health === 'starting' && info.State.Running && this.probedHealthy.get(info.Id) === info.State.StartedAt) return 'healthy';
-    if (health !== 'starting') this.probedHealthy.delete(info.Id);
-    return health === 'healthy' || health === 'unhealthy' || health === 'starting' ? health : 'none';
-  }
-
   async services(envId: string): Promise<ServiceStatus[]> {
     const list = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL_ENV}=${envId}`, `${LABEL_INSTANCE}=${this.instance}`] } });
     const states = await Promise.all(list.map(async (c): Promise<ServiceStatus | undefined> => {
@@ -532,7 +448,7 @@ export class DockerRuntime implements Runtime {
         service: info.Config.Labels?.[LABEL_COMPOSE_SERVICE] ?? info.Name.replace(/^\//, ''),
         state: info.State.Status,
         running: info.State.Running,
-        health: this.healthOf(info),
+        health: this.probedHealth.of(info),
         image: info.Config.Image,
         imageId: info.Image,
         startedAt: info.State.Running && info.State.StartedAt ? new Date(info.State.StartedAt).toISOString() : null,

@@ -7,8 +7,10 @@ import { LABEL_GOLDEN, LABEL_INSTANCE } from '../../../core/domain.js';
 import { MayflyError, PermanentFailure } from '../../../core/errors.js';
 import type { CloneVia, DatabaseSpec, Exec, ProbeResult, SnapshotEngine } from '../../seeds/engine.js';
 import type { EnvironmentRef } from '../runtime.js';
-import { containerName, execInContainer, HealthProber } from './docker-runtime.js';
+import { containerName } from './docker-runtime.js';
 import { dockerMessage, isConflict, isNotFound } from './errors.js';
+import { execInContainer } from './exec.js';
+import { HealthProber, ProbedHealth } from './health.js';
 import { demux } from './streams.js';
 
 const MS = 1_000_000;
@@ -27,6 +29,8 @@ export class DockerSnapshotEngine implements SnapshotEngine {
   constructor(
     private readonly docker: Docker, private readonly instance: string, private readonly helperImage: string,
     private readonly localVolumes = true,
+    /** Shared with the runtime, so status pages see a database we brought back as healthy. */
+    private readonly probedHealth: ProbedHealth = new ProbedHealth(),
   ) {}
 
   private ensureHelper(): Promise<void> {
@@ -253,7 +257,11 @@ export class DockerSnapshotEngine implements SnapshotEngine {
       const info = await c.inspect();
       const st = info.State;
       if (!st.Running) throw new PermanentFailure('SERVICE_EXITED', `${service} exited with code ${st.ExitCode} after restarting`);
-      if (!st.Health || st.Health.Status === 'healthy' || prober.passed) return;
+      if (!st.Health || st.Health.Status === 'healthy') return;
+      if (prober.passed) {
+        this.probedHealth.remember(info.Id, st.StartedAt);
+        return;
+      }
       if (st.Health.Status === 'unhealthy') throw new PermanentFailure('SERVICE_UNHEALTHY', `${service} is unhealthy after restarting: ${st.Health.Log?.at(-1)?.Output?.trim() || 'its healthcheck failed'}`);
       if (Date.now() > deadline) throw new PermanentFailure('HEALTH_TIMEOUT', `${service} was not healthy in time after restarting`);
       if (info.Config.Healthcheck) prober.maybeProbe(info.Config.Healthcheck);

@@ -1,0 +1,52 @@
+/**
+ * Mayfly's own health probing: the command a Docker healthcheck runs, and the memory of runs our
+ * probe saw healthy before Docker's first check.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { HealthProber, ProbedHealth } from '../../worker/runtime/docker/health.js';
+
+type Health = 'starting' | 'healthy' | 'unhealthy' | undefined;
+const inspected = (id: string, startedAt: string, health: Health, running = true) => ({
+  Id: id,
+  State: { Running: running, StartedAt: startedAt, ...(health ? { Health: { Status: health, FailingStreak: 0, Log: [] } } : {}) },
+}) as unknown as Parameters<ProbedHealth['of']>[0];
+
+describe('HealthProber.command', () => {
+  it('when given Docker healthcheck tests, then it runs CMD as is, CMD-SHELL through /bin/sh, and nothing for NONE', () => {
+    assert.deepEqual(HealthProber.command(['CMD', 'pg_isready', '-q']), ['pg_isready', '-q']);
+    assert.deepEqual(HealthProber.command(['CMD-SHELL', 'curl -f localhost || exit 1']), ['/bin/sh', '-c', 'curl -f localhost || exit 1']);
+    assert.equal(HealthProber.command(['NONE']), undefined);
+    assert.equal(HealthProber.command([]), undefined);
+    assert.equal(HealthProber.command(undefined), undefined);
+  });
+});
+
+describe('ProbedHealth', () => {
+  it('when our probe saw a run healthy and Docker has not checked yet, then that run reads healthy; other runs and containers read as Docker says', () => {
+    const probed = new ProbedHealth();
+    probed.remember('a', 't1');
+    assert.equal(probed.of(inspected('a', 't1', 'starting')), 'healthy');
+    assert.equal(probed.of(inspected('a', 't2', 'starting')), 'starting', 'a restart is a new run');
+    assert.equal(probed.of(inspected('b', 't1', 'starting')), 'starting', 'another container');
+    assert.equal(probed.of(inspected('a', 't1', 'starting', false)), 'starting', 'not running');
+  });
+
+  it('when Docker has its own verdict, then it wins and the memory of that container is dropped', () => {
+    const probed = new ProbedHealth();
+    probed.remember('a', 't1');
+    assert.equal(probed.of(inspected('a', 't1', 'unhealthy')), 'unhealthy');
+    assert.equal(probed.of(inspected('a', 't1', 'starting')), 'starting', 'forgotten once Docker spoke');
+    assert.equal(probed.of(inspected('c', 't1', undefined)), 'none', 'no healthcheck');
+  });
+
+  it('when more runs are remembered than it holds, then the oldest is forgotten first', () => {
+    const probed = new ProbedHealth(2);
+    probed.remember('a', 't');
+    probed.remember('b', 't');
+    probed.remember('c', 't');
+    assert.equal(probed.of(inspected('a', 't', 'starting')), 'starting');
+    assert.equal(probed.of(inspected('b', 't', 'starting')), 'healthy');
+    assert.equal(probed.of(inspected('c', 't', 'starting')), 'healthy');
+  });
+});

@@ -1,0 +1,81 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type Docker from 'dockerode';
+import type { ServiceState } from '../runtime.js';
+import { execInContainer } from './exec.js';
+
+const MS = 1_000_000; // nanoseconds per millisecond
+
+/**
+ * Runs a starting service's own healthcheck command while Mayfly waits for it, so that readiness
+ * is seen when it happens rather than at Docker's next check: Docker runs the first check one
+ * `interval` after the start, and then every `interval`. Only a pass counts (a failure here never
+ * makes a service unhealthy: that stays Docker's verdict). One probe at a time per service, at
+ * growing gaps (100 ms, then 1.5x, at most the check's start_interval, else 1 s), only while
+ * someone waits.
+ */
+export class HealthProber {
+  passed = false;
+  private inFlight?: Promise<void>;
+  private gapMs = 100;
+  private nextAt = 0;
+
+  constructor(private readonly c: Docker.Container) {}
+
+  /** The exec form of a Docker healthcheck test, or undefined for NONE / inherit. */
+  static command(test: string[] | undefined): string[] | undefined {
+    if (!test?.length) return undefined;
+    if (test[0] === 'CMD') return test.length > 1 ? test.slice(1) : undefined;
+    if (test[0] === 'CMD-SHELL') return test[1] ? ['/bin/sh', '-c', test[1]] : undefined;
+    return undefined;
+  }
+
+  maybeProbe(check: { Test?: string[]; Timeout?: number; StartInterval?: number }): void {
+    if (this.passed || this.inFlight || Date.now() < this.nextAt) return;
+    const maxGapMs = Math.min(1000, Math.max(100, check.StartInterval ? check.StartInterval / MS : 1000));
+    const cmd = HealthProber.command(check.Test);
+    if (!cmd) return;
+    const timeoutMs = check.Timeout ? check.Timeout / MS : 30_000;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<{ exitCode: number }>((resolve) => { timer = setTimeout(() => resolve({ exitCode: -1 }), timeoutMs); });
+    this.inFlight = Promise.race([execInContainer(this.c, cmd), timedOut])
+      .then((r) => { if (r.exitCode === 0) this.passed = true; }, () => undefined)
+      .finally(() => {
+        clearTimeout(timer);
+        this.inFlight = undefined;
+        this.nextAt = Date.now() + this.gapMs;
+        this.gapMs = Math.min(maxGapMs, Math.round(this.gapMs * 1.5));
+      });
+  }
+
+  /** Waits `ms`, or less when a probe in flight finishes first. */
+  async nextLook(ms: number): Promise<void> {
+    await (this.inFlight ? Promise.race([sleep(ms), this.inFlight]) : sleep(ms));
+  }
+}
+
+/**
+ * Container runs our own probe saw healthy (container id -> StartedAt of that run), so that a
+ * status page says "healthy" before Docker's first check, which may be a whole `interval` after
+ * the start. Docker's own verdict wins as soon as it has one; a restart is a new run and starts
+ * over. Shared by everything that waits for a service (provisioning, a database brought back
+ * after a dataset save). Held in memory: a worker that restarts shows Docker's view until
+ * Docker checks.
+ */
+export class ProbedHealth {
+  private readonly runs = new Map<string, string>();
+
+  constructor(private readonly max = 10_000) {}
+
+  remember(containerId: string, startedAt: string): void {
+    if (this.runs.size >= this.max) this.runs.delete(this.runs.keys().next().value!);
+    this.runs.set(containerId, startedAt);
+  }
+
+  /** Docker's health, or "healthy" while Docker has not checked yet a run our probe saw healthy. */
+  of(info: Pick<Docker.ContainerInspectInfo, 'Id' | 'State'>): ServiceState['health'] {
+    const health = info.State.Health?.Status;
+    if (health === 'starting' && info.State.Running && this.runs.get(info.Id) === info.State.StartedAt) return 'healthy';
+    if (health !== 'starting') this.runs.delete(info.Id);
+    return health === 'healthy' || health === 'unhealthy' || health === 'starting' ? health : 'none';
+  }
+}

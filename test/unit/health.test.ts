@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { HealthProber, ProbedHealth } from '../../worker/runtime/docker/health.js';
+import { HealthProber, lastCheckOutput, ProbedHealth } from '../../worker/runtime/docker/health.js';
 
 type Health = 'starting' | 'healthy' | 'unhealthy' | undefined;
 const inspected = (id: string, startedAt: string, health: Health, running = true) => ({
@@ -19,6 +19,27 @@ describe('HealthProber.command', () => {
     assert.equal(HealthProber.command(['NONE']), undefined);
     assert.equal(HealthProber.command([]), undefined);
     assert.equal(HealthProber.command(undefined), undefined);
+  });
+});
+
+describe('HealthProber.seesHealthy', () => {
+  const container = {} as ConstructorParameters<typeof HealthProber>[0]; // never called: no probe runs here
+  it('when Docker says healthy, or our probe passed in a running run, then it is healthy, and only a pass of ours is remembered', () => {
+    const memory = new ProbedHealth();
+    const prober = new HealthProber(container, memory);
+    assert.equal(prober.seesHealthy(inspected('a', 't1', 'healthy')), true, "Docker's verdict");
+    assert.equal(prober.seesHealthy(inspected('a', 't1', 'starting')), false, 'no pass yet');
+    prober.passed = true;
+    assert.equal(prober.seesHealthy(inspected('a', 't1', 'starting', false)), false, 'a pass does not hold for a container that stopped');
+    assert.equal(memory.of(inspected('a', 't1', 'starting')), 'starting', 'nothing remembered yet');
+    assert.equal(prober.seesHealthy(inspected('a', 't1', 'starting')), true);
+    assert.equal(memory.of(inspected('a', 't1', 'starting')), 'healthy', 'remembered for status pages');
+  });
+
+  it("when a check failed, then its last output explains why, or a plain phrase when it printed nothing", () => {
+    const withLog = { Health: { Status: 'unhealthy', Log: [{ Output: 'old' }, { Output: ' connection refused\n' }] } };
+    assert.equal(lastCheckOutput(withLog as never), 'connection refused');
+    assert.equal(lastCheckOutput({ Health: { Status: 'unhealthy', Log: [] } } as never), 'its healthcheck failed');
   });
 });
 

@@ -14,7 +14,7 @@ import type { ServiceStatus } from '../../../core/internal-api.js';
 import type { EnvironmentRef, OwnedObjects, ProgressFn, PulledImage, RemovalReport, Runtime, ServiceState } from '../runtime.js';
 import { dockerMessage, dockerStatus, isConflict, isNotFound } from './errors.js';
 import { execInContainer } from './exec.js';
-import { HealthProber, ProbedHealth } from './health.js';
+import { HealthProber, lastCheckOutput, ProbedHealth } from './health.js';
 import { demux } from './streams.js';
 
 const MS = 1_000_000; // nanoseconds per millisecond
@@ -338,7 +338,7 @@ export class DockerRuntime implements Runtime {
     deadline: number, opts: { onProgress?: ProgressFn; signal?: AbortSignal },
   ): Promise<void> {
     let announced = false;
-    const prober = new HealthProber(c);
+    const prober = new HealthProber(c, this.probedHealth);
     for (;;) {
       if (opts.signal?.aborted) throw new Aborted();
       const info = await c.inspect();
@@ -358,13 +358,12 @@ export class DockerRuntime implements Runtime {
           throw new PermanentFailure('NO_HEALTHCHECK', `a service depends on ${service} being healthy, but ${service} has no healthcheck (add one to the template)`);
         }
         if (!hasHealth && st.Running) return;
-        if (st.Health?.Status === 'healthy' || (hasHealth && st.Running && prober.passed)) {
-          if (st.Health?.Status !== 'healthy') this.probedHealth.remember(info.Id, st.StartedAt);
+        if (hasHealth && prober.seesHealthy(info)) {
           if (announced) opts.onProgress?.(`${service}: healthy`, { service });
           return;
         }
         if (st.Health?.Status === 'unhealthy') {
-          throw await this.serviceFailure(env, service, 'SERVICE_UNHEALTHY', `${service} is unhealthy: ${st.Health.Log?.at(-1)?.Output?.trim() || 'its healthcheck failed'}`);
+          throw await this.serviceFailure(env, service, 'SERVICE_UNHEALTHY', `${service} is unhealthy: ${lastCheckOutput(st)}`);
         }
         if (!announced) { opts.onProgress?.(`${service}: waiting for healthy`, { service }); announced = true; }
         if (hasHealth && st.Running && condition !== 'service_started') prober.maybeProbe(info.Config.Healthcheck!);

@@ -19,7 +19,19 @@ export class HealthProber {
   private gapMs = 100;
   private nextAt = 0;
 
-  constructor(private readonly c: Docker.Container) {}
+  /** @param memory where a pass is remembered for status pages (see ProbedHealth). */
+  constructor(private readonly c: Docker.Container, private readonly memory?: ProbedHealth) {}
+
+  /**
+   * Whether the service counts as healthy in this inspect: Docker says so, or our probe passed
+   * while this run is still going (remembered, so status pages agree before Docker's first check).
+   */
+  seesHealthy(info: Pick<Docker.ContainerInspectInfo, 'Id' | 'State'>): boolean {
+    if (info.State.Health?.Status === 'healthy') return true;
+    if (!this.passed || !info.State.Running) return false;
+    this.memory?.remember(info.Id, info.State.StartedAt);
+    return true;
+  }
 
   /** The exec form of a Docker healthcheck test, or undefined for NONE / inherit. */
   static command(test: string[] | undefined): string[] | undefined {
@@ -51,6 +63,11 @@ export class HealthProber {
   async nextLook(ms: number): Promise<void> {
     await (this.inFlight ? Promise.race([sleep(ms), this.inFlight]) : sleep(ms));
   }
+}
+
+/** What a container's last healthcheck printed, for a message about why it is unhealthy. */
+export function lastCheckOutput(state: Docker.ContainerInspectInfo['State']): string {
+  return state.Health?.Log?.at(-1)?.Output?.trim() || 'its healthcheck failed';
 }
 
 /**

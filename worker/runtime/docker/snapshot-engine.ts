@@ -10,7 +10,7 @@ import type { EnvironmentRef } from '../runtime.js';
 import { containerName } from './docker-runtime.js';
 import { dockerMessage, isConflict, isNotFound } from './errors.js';
 import { execInContainer } from './exec.js';
-import { HealthProber, ProbedHealth } from './health.js';
+import { HealthProber, lastCheckOutput, ProbedHealth } from './health.js';
 import { demux } from './streams.js';
 
 const MS = 1_000_000;
@@ -252,17 +252,13 @@ export class DockerSnapshotEngine implements SnapshotEngine {
     await c.start().catch((err) => ((err as { statusCode?: number }).statusCode === 304 ? undefined : Promise.reject(err)));
     const deadline = Date.now() + healthTimeoutMs;
     // Its own healthcheck, run while we wait: Docker's next check may be a long interval away.
-    const prober = new HealthProber(c);
+    const prober = new HealthProber(c, this.probedHealth);
     for (;;) {
       const info = await c.inspect();
       const st = info.State;
       if (!st.Running) throw new PermanentFailure('SERVICE_EXITED', `${service} exited with code ${st.ExitCode} after restarting`);
-      if (!st.Health || st.Health.Status === 'healthy') return;
-      if (prober.passed) {
-        this.probedHealth.remember(info.Id, st.StartedAt);
-        return;
-      }
-      if (st.Health.Status === 'unhealthy') throw new PermanentFailure('SERVICE_UNHEALTHY', `${service} is unhealthy after restarting: ${st.Health.Log?.at(-1)?.Output?.trim() || 'its healthcheck failed'}`);
+      if (!st.Health || prober.seesHealthy(info)) return;
+      if (st.Health.Status === 'unhealthy') throw new PermanentFailure('SERVICE_UNHEALTHY', `${service} is unhealthy after restarting: ${lastCheckOutput(st)}`);
       if (Date.now() > deadline) throw new PermanentFailure('HEALTH_TIMEOUT', `${service} was not healthy in time after restarting`);
       if (info.Config.Healthcheck) prober.maybeProbe(info.Config.Healthcheck);
       await prober.nextLook(250);

@@ -5,49 +5,7 @@
 # when one is set, that engine is the user's and is only checked, never installed or started.
 source "$(dirname "$0")/lib.sh"
 
-# Seed snapshots clone fastest by reflink (a block-sharing copy), which ext4 lacks. Unless
-# MAYFLY_REFLINK_VOLUMES=off, Docker's volume folder is put on an XFS file system with reflink,
-# kept in a sparse file ($MAYFLY_STATE_DIR/docker-volumes.xfs, MAYFLY_REFLINK_VOLUMES_SIZE, 64G
-# by default, using only what is written) on a loop device. Trade-off: volumes then live in one
-# file on the host's disk (a little slower for heavy writes, and bounded by that size), in
-# exchange for clones of any size in milliseconds that share blocks with their golden copy.
-reflink_ok() { # DIR: can files in DIR be cloned by reflink?
-  local d="$1/.mayfly-reflink-probe"
-  mkdir -p "$d" && echo probe >"$d/a" && cp --reflink=always "$d/a" "$d/b" 2>/dev/null; local rc=$?
-  rm -rf "$d"; return $rc
-}
-ensure_reflink_volumes() {
-  [ "${MAYFLY_REFLINK_VOLUMES:-auto}" = off ] && return 0
-  local vols=/var/lib/docker/volumes img="$MAYFLY_STATE_DIR/docker-volumes.xfs"
-  mkdir -p "$vols"
-  reflink_ok "$vols" && return 0
-  if ! modprobe -n xfs >/dev/null 2>&1 && ! grep -qw xfs /proc/filesystems; then warn "no XFS in this kernel: snapshots clone by copy"; return 0; fi
-  apt_install xfsprogs
-  local was_running=0
-  if docker info >/dev/null 2>&1; then
-    was_running=1
-    say "stopping dockerd to move its volumes onto the reflink file system"
-    kill -TERM "$(cat /var/run/docker.pid)" 2>/dev/null || true
-    wait_for 60 dockerd-stop sh -c '! docker info' || die "dockerd did not stop; stop it and run the set-up again"
-    sleep 1
-  fi
-  if [ ! -f "$img" ]; then
-    say "creating the XFS (reflink) file system for Docker volumes: $img (sparse, ${MAYFLY_REFLINK_VOLUMES_SIZE:-64G})"
-    truncate -s "${MAYFLY_REFLINK_VOLUMES_SIZE:-64G}" "$img"
-    mkfs.xfs -q -m reflink=1 "$img" || die "mkfs.xfs failed on $img"
-    if [ -n "$(ls -A "$vols" 2>/dev/null)" ]; then
-      local tmp; tmp="$(mktemp -d)"
-      mount -o loop "$img" "$tmp" && cp -a "$vols/." "$tmp/" && umount "$tmp"; rmdir "$tmp"
-    fi
-  fi
-  if mount -o loop "$img" "$vols" 2>>"$MAYFLY_LOG_DIR/mount.log" && reflink_ok "$vols"; then
-    say "docker volumes: on XFS with reflink ($img)"
-  else
-    mountpoint -q "$vols" && umount "$vols"
-    warn "could not mount $img on $vols (see $MAYFLY_LOG_DIR/mount.log): snapshots clone by copy"
-  fi
-  [ "$was_running" = 1 ] && say "starting dockerd again" || true
-}
+source "$(dirname "$0")/docker-data.sh"
 
 # ---------- Docker Engine ----------
 if [ -n "${DOCKER_HOST:-}" ]; then
@@ -56,27 +14,22 @@ if [ -n "${DOCKER_HOST:-}" ]; then
   say "docker: using DOCKER_HOST=$DOCKER_HOST"
 else
   apt_install docker.io iptables
-  ensure_reflink_volumes
-  if ! docker info >/dev/null 2>&1; then
-    say "starting dockerd (log: $MAYFLY_LOG_DIR/dockerd.log)"
-    # A stale pid file from a killed daemon would stop a new one from starting.
-    if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then rm -f /var/run/docker.pid; fi
-    # containerd first. A killed one leaves its socket behind, and dockerd would wait on it.
-    if ! pgrep -x containerd >/dev/null; then
-      rm -f /run/containerd/containerd.sock /run/containerd/containerd.sock.ttrpc
-      setsid nohup containerd >"$MAYFLY_LOG_DIR/containerd.log" 2>&1 < /dev/null &
+  if dockerd_running; then
+    # Running: whatever its disk layout, it is left alone (environments run on it).
+    wait_for 60 dockerd docker info || die "dockerd (pid $(pgrep -x dockerd | head -1)) runs but does not answer within 60 s; see $MAYFLY_LOG_DIR/dockerd.log"
+    started_dockerd=0
+  else
+    if [ "${MAYFLY_REFLINK_VOLUMES:-auto}" != off ]; then
+      place_docker_root_on_xfs || warn "starting dockerd without reflink: seed clones will use overlay or copy (the worker says which)"
     fi
-    wait_for 30 containerd ctr --address /run/containerd/containerd.sock version ||
-      die "containerd did not start, see $MAYFLY_LOG_DIR/containerd.log"
-    # Every environment has its own bridge network. Docker's default pools hold about 30 of them
-    # (/16s and /20s); /24s from one /16 hold 256. A daemon.json that sets its own pools wins.
-    pools=(--default-address-pool "base=${MAYFLY_DOCKER_ADDRESS_POOL:-10.199.0.0/16},size=24")
-    if grep -qs default-address-pools /etc/docker/daemon.json; then pools=(); fi
-    setsid nohup dockerd --containerd=/run/containerd/containerd.sock --storage-driver=overlay2 "${pools[@]}" \
-      >"$MAYFLY_LOG_DIR/dockerd.log" 2>&1 < /dev/null &
-    wait_for 60 dockerd docker info || die "dockerd did not start within 60 s, see $MAYFLY_LOG_DIR/dockerd.log"
+    start_dockerd
+    started_dockerd=1
   fi
   say "docker: engine $(docker version -f '{{.Server.Version}}') is running"
+  if [ "${MAYFLY_REFLINK_VOLUMES:-auto}" != off ] && ! verify_reflink_volumes && [ "$started_dockerd" = 0 ]; then
+    warn "dockerd was already running, so set-up did not move its data (that needs a restart of dockerd)."
+    warn "to move it onto the reflink file system: bash scripts/docker-data-to-xfs.sh (refuses while environments run)"
+  fi
 fi
 
 # ---------- Redis ----------

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import express, { type Express } from 'express';
-import { NotFoundError } from '../core/errors.js';
+import { MayflyError, NotFoundError } from '../core/errors.js';
 import type { ApiDeps } from './deps.js';
 import { bearerAuth } from './middleware/auth.js';
 import { AuthFailures } from './middleware/auth-failures.js';
@@ -39,8 +39,11 @@ export function createApp(given: ApiDeps): Express {
   app.use('/slack', slackRouter(deps));
   app.use('/webhooks', githubRouter(deps));
   const v1 = express.Router();
-  const openapi = openApiDocument('1.0.0');
-  v1.get('/openapi.json', (_req, res) => { res.json(openapi); });
+  const openapi = openApiDocument();
+  v1.get('/openapi.json', (req, res) => {
+    if (!req.accepts('json')) throw new MayflyError('NOT_ACCEPTABLE', 406, 'this document is application/json; the Accept header does not allow it');
+    res.json(openapi);
+  });
   v1.use(bodyLimit(BODY_LIMITS.rest), express.json({ limit: BODY_LIMITS.rest, strict: true }));
   v1.use(bearerAuth(deps.config, deps.authFailures));
   v1.use('/environments', environmentsRouter(deps));

@@ -1,4 +1,5 @@
 import { DOORS, STATUSES } from '../core/domain.js';
+import { MAX_LOG_TAIL } from '../core/internal-api.js';
 
 /**
  * The OpenAPI 3.1 description of REST v1, served at /api/v1/openapi.json. Paths are relative to
@@ -13,12 +14,31 @@ const wait = {
   name: 'wait', in: 'query', required: false, schema: { type: 'string', examples: ['60', '5m'] },
   description: 'hold the answer until the environment is ready, failed or destroyed, at most this long (seconds or a duration, up to 900 s)',
 };
+/**
+ * What every operation behind the bearer token may answer: the body parser and the token check
+ * run before each route (api/app.ts), whatever its method. Routes add their own 4XX to these.
+ */
 const common = {
-  401: error('no or invalid bearer token'),
-  429: error('TOO_MANY_FAILED_SIGN_INS (too many wrong tokens from this address) or CAPACITY_EXCEEDED (past an admission limit with ?queue=false); see Retry-After'),
+  400: error('INVALID_JSON: a body that is not valid JSON'),
+  401: error('UNAUTHORIZED: no or invalid bearer token'),
+  413: error('PAYLOAD_TOO_LARGE: a body over 64 kB'),
+  415: error('UNSUPPORTED_ENCODING: a Content-Encoding or charset the server does not read'),
+  429: error('TOO_MANY_FAILED_SIGN_INS: too many wrong tokens from this address; see Retry-After'),
   500: error('unexpected failure'),
 };
-const envErrors = { ...common, 400: error('invalid name or query'), 404: error('no environment of that name') };
+const envErrors = { ...common, 400: error('INVALID_REQUEST: invalid name or query (details names each field), or INVALID_JSON'), 404: error('ENVIRONMENT_NOT_FOUND: no environment of that name') };
+/** Answers of the operations that queue work (Redis) and may be refused for capacity or ownership. */
+const forbidden = error('FORBIDDEN: the environment belongs to another team, and the token may not manage it');
+const queueDown = error('QUEUE_UNAVAILABLE: the job queue (Redis) did not answer; the request is recorded and runs when it is back (see Retry-After)');
+const deployErrors = {
+  422: error('OVER_MEMORY_BUDGET: the template needs more memory than this host\'s whole budget'),
+  429: error('CAPACITY_EXCEEDED (past an admission limit with ?queue=false or Prefer: no-queue) or TOO_MANY_FAILED_SIGN_INS; see Retry-After'),
+  503: queueDown,
+};
+const queue = {
+  name: 'queue', in: 'query', required: false, schema: { type: 'string', enum: ['true', 'false'] },
+  description: 'false: answer 429 CAPACITY_EXCEEDED instead of waiting in line when an admission limit is reached (as Prefer: no-queue)',
+};
 
 const environmentSchema = {
   type: 'object',
@@ -50,22 +70,30 @@ const environmentSchema = {
   },
 };
 
-export function openApiDocument(version: string) {
+/** The version of REST v1 the document states (info.version). */
+export const API_VERSION = '1.0.0';
+
+export function openApiDocument(version: string = API_VERSION) {
   return {
     openapi: '3.1.0',
     info: {
       title: 'Mayfly REST API',
       version,
       description: 'Ephemeral test environments: create, redeploy, extend, reset and destroy them, and read their timeline.',
+      license: { name: 'MIT', identifier: 'MIT' },
     },
     servers: [{ url: '/api/v1' }],
     security: [{ bearer: [] }],
     paths: {
       '/openapi.json': {
-        get: { summary: 'This document', security: [], responses: { 200: json({ type: 'object' }, 'the OpenAPI 3.1 document') } },
+        get: {
+          operationId: 'getOpenApiDocument', summary: 'This document', security: [],
+          responses: { 200: json({ type: 'object' }, 'the OpenAPI 3.1 document'), 406: error('NOT_ACCEPTABLE: the Accept header does not allow application/json') },
+        },
       },
       '/environments': {
         get: {
+          operationId: 'listEnvironments',
           summary: 'List environments (live ones unless asked otherwise)',
           parameters: [
             { name: 'status', in: 'query', schema: { type: 'string' }, description: `comma-separated: ${STATUSES.join(', ')}` },
@@ -78,34 +106,48 @@ export function openApiDocument(version: string) {
           responses: {
             200: json({ type: 'object', properties: { environments: { type: 'array', items: ref('Environment') } } }, 'the environments (with an ETag)'),
             304: { description: 'unchanged since the ETag given in If-None-Match' },
-            400: error('invalid query'), ...common,
+            ...common, 400: error('INVALID_REQUEST: invalid query (status), or INVALID_JSON'),
           },
         },
         post: {
+          operationId: 'createEnvironment',
           summary: 'Create an environment (a name is generated when none is given)',
-          parameters: [wait],
+          parameters: [wait, queue],
           requestBody: { required: true, content: { 'application/json': { schema: ref('EnvironmentRequest') } } },
-          responses: { 202: json(ref('DeployAnswer'), 'provisioning queued'), 400: error('invalid body: details names every field'), 409: error('NAME_TAKEN'), ...common },
+          responses: {
+            202: json(ref('DeployAnswer'), 'provisioning queued'),
+            ...common, ...deployErrors,
+            400: error('INVALID_REQUEST: invalid body or query (details names every field), or INVALID_JSON'),
+            409: error('NAME_TAKEN or ENVIRONMENT_DESTROYING'),
+          },
         },
       },
       '/environments/{name}': {
         parameters: [name],
-        get: { summary: 'One environment', parameters: [wait], responses: { 200: json(ref('Environment'), 'the environment'), ...envErrors } },
+        get: { operationId: 'getEnvironment', summary: 'One environment', parameters: [wait], responses: { 200: json(ref('Environment'), 'the environment'), ...envErrors } },
         put: {
+          operationId: 'deployEnvironment',
           summary: 'Create or redeploy by name (idempotent)',
-          parameters: [wait],
+          parameters: [wait, queue],
           requestBody: { required: true, content: { 'application/json': { schema: ref('EnvironmentRequest') } } },
           responses: {
             200: json(ref('DeployAnswer'), 'nothing changed (action "unchanged"); a given ttl renews the lease'),
             202: json(ref('DeployAnswer'), 'a deploy was queued (action "created" or "redeployed")'),
-            409: error('TEMPLATE_MISMATCH'), ...envErrors,
+            ...common, ...deployErrors,
+            400: error('INVALID_REQUEST: invalid name, body or query (details names every field), or INVALID_JSON'),
+            403: forbidden,
+            409: error('TEMPLATE_MISMATCH, SEED_MISMATCH, ENVIRONMENT_DESTROYING (still tearing down after 2 min) or CONCURRENT_UPDATE'),
           },
         },
-        delete: { summary: 'Destroy (idempotent)', parameters: [wait], responses: { 202: json(ref('Environment'), 'teardown queued'), 403: error('not allowed to manage it'), ...envErrors } },
+        delete: {
+          operationId: 'destroyEnvironment', summary: 'Destroy (idempotent)', parameters: [wait],
+          responses: { 202: json(ref('Environment'), 'teardown queued'), ...envErrors, 403: forbidden, 503: queueDown },
+        },
       },
       '/environments/{name}/events': {
         parameters: [name],
         get: {
+          operationId: 'getEnvironmentEvents',
           summary: 'The timeline: JSON, or server-sent events with Accept: text/event-stream',
           description: 'With `Accept: text/event-stream` the answer is a stream: every event so far, then each new one as it is recorded (`id:` is the event id; send `Last-Event-ID` to resume).',
           parameters: [{ name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'string' }, description: 'SSE: resume after this event id' }],
@@ -124,43 +166,59 @@ export function openApiDocument(version: string) {
       '/environments/{name}/logs': {
         parameters: [name],
         get: {
+          operationId: 'getEnvironmentLogs',
           summary: 'Container logs of the environment\'s services, streamed',
           parameters: [
             { name: 'service', in: 'query', required: false, schema: { type: 'string' }, description: 'one service; all services when absent' },
-            { name: 'tail', in: 'query', required: false, schema: { type: 'integer', minimum: 0 }, description: 'lines from the end of each log' },
+            { name: 'tail', in: 'query', required: false, schema: { type: 'integer', minimum: 0, maximum: MAX_LOG_TAIL, default: 100 }, description: 'lines from the end of each log' },
+            { name: 'follow', in: 'query', required: false, schema: { type: 'string', enum: ['true', '1'] }, description: 'keep the answer open and stream new lines' },
           ],
-          responses: { 200: { description: 'log lines as they come', content: { 'text/plain': { schema: { type: 'string' } } } }, 409: error('not running'), ...envErrors },
+          responses: {
+            200: { description: 'log lines as they come', content: { 'text/plain': { schema: { type: 'string' } } } },
+            ...envErrors,
+            400: error('INVALID_REQUEST: invalid name, service or tail (details names each field), or INVALID_JSON'),
+            404: error('ENVIRONMENT_NOT_FOUND, or the worker has no container for the service'),
+            503: error('SERVICE_UNAVAILABLE: the worker\'s internal endpoint does not answer'),
+          },
         },
       },
       '/environments/{name}/extend': {
         parameters: [name],
         post: {
+          operationId: 'extendEnvironment',
           summary: 'Move the lease\'s end to ttl from now (within the template\'s maximum)',
           requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['ttl'], additionalProperties: false, properties: { ttl: { type: 'string', examples: ['4h'] } } } } } },
-          responses: { 200: json(ref('Environment'), 'the new lease'), 403: error('not allowed to manage it'), 409: error('ENVIRONMENT_GONE'), ...envErrors },
+          responses: { 200: json(ref('Environment'), 'the new lease'), ...envErrors, 400: error('INVALID_REQUEST: invalid name, missing or too long ttl, unknown field, or INVALID_JSON'), 403: forbidden, 409: error('ENVIRONMENT_GONE') },
         },
       },
       '/environments/{name}/reset-db': {
         parameters: [name],
-        post: { summary: 'Put the database back to its seed (a new generation)', parameters: [wait], responses: { 202: json(ref('Environment'), 'reset queued'), 403: error('not allowed to manage it'), 409: error('NO_SEED or NOT_RESETTABLE'), ...envErrors } },
+        post: {
+          operationId: 'resetEnvironmentDatabase', summary: 'Put the database back to its seed (a new generation)', parameters: [wait],
+          responses: { 202: json(ref('Environment'), 'reset queued'), ...envErrors, 403: forbidden, 409: error('NO_SEED or NOT_RESETTABLE'), 503: queueDown },
+        },
       },
       '/environments/{name}/snapshots': {
         parameters: [name],
         post: {
+          operationId: 'saveEnvironmentSnapshot',
           summary: 'Save the environment\'s database as a new dataset',
           requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['name'], additionalProperties: false, properties: { name: { type: 'string' } } } } } },
-          responses: { 202: json({ type: 'object', properties: { dataset: { type: 'string' }, template: { type: 'string' }, source: { type: 'string' }, status: { const: 'saving' } } }, 'saving'), 409: error('NOT_READY or SNAPSHOTS_UNSUPPORTED'), ...envErrors },
+          responses: { 202: json({ type: 'object', properties: { dataset: { type: 'string' }, template: { type: 'string' }, source: { type: 'string' }, status: { const: 'saving' } } }, 'saving'), ...envErrors, 400: error('INVALID_REQUEST: invalid environment name, or a missing, malformed or taken dataset name, or INVALID_JSON'), 409: error('NOT_READY or SNAPSHOTS_UNSUPPORTED') },
         },
       },
       '/templates': {
-        get: { summary: 'Templates, their services and leases', responses: { 200: json({ type: 'object', properties: { templates: { type: 'array', items: { type: 'object' } } } }, 'the templates'), ...common } },
+        get: { operationId: 'listTemplates', summary: 'Templates, their services and leases', responses: { 200: json({ type: 'object', properties: { templates: { type: 'array', items: { type: 'object' } } } }, 'the templates'), ...common } },
       },
       '/seeds': {
-        get: { summary: 'Datasets, their golden snapshots and the clone strategy', responses: { 200: json({ type: 'object', properties: { strategy: { type: ['object', 'null'] }, datasets: { type: 'array', items: { type: 'object' } } } }, 'the datasets'), ...common } },
+        get: { operationId: 'listSeeds', summary: 'Datasets, their golden snapshots and the clone strategy', responses: { 200: json({ type: 'object', properties: { strategy: { type: ['object', 'null'] }, datasets: { type: 'array', items: { type: 'object' } } } }, 'the datasets'), ...common } },
       },
       '/seeds/{name}/refresh': {
         parameters: [{ ...name, description: 'dataset name' }],
-        post: { summary: 'Build the dataset\'s golden snapshots ahead of time', responses: { 202: json({ type: 'object' }, 'building'), 404: error('no such dataset'), 400: error('invalid name'), ...common } },
+        post: {
+          operationId: 'refreshSeed', summary: 'Build the dataset\'s golden snapshots ahead of time',
+          responses: { 202: json({ type: 'object' }, 'building'), ...common, 400: error('INVALID_REQUEST: invalid dataset name, or INVALID_JSON'), 404: error('DATASET_NOT_FOUND') },
+        },
       },
     },
     components: {

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { parseDuration } from '../core/duration.js';
 import { parseArgs, UsageError } from './args.js';
-import { CliError, EXIT, MayflyClient } from './client.js';
+import { CliError, EXIT, MayflyClient, type Environment, type EnvironmentRequest } from './client.js';
 
 const USAGE = `usage: mayfly <command> [options]
 
@@ -53,11 +53,11 @@ function one(positionals: string[], what: string): string {
 }
 
 /** Polls until the environment settles or the deadline passes (long-polls of at most 30 s). */
-async function waitSettled(api: MayflyClient, name: string, deadline: number, io: Out, want: string[] = SETTLED): Promise<any> {
+async function waitSettled(api: MayflyClient, name: string, deadline: number, io: Out, want: string[] = SETTLED): Promise<Environment> {
   let last = '';
   for (;;) {
     const left = Math.floor((deadline - Date.now()) / 1000);
-    const env = (await api.call('GET', `/api/v1/environments/${encodeURIComponent(name)}?wait=${Math.max(1, Math.min(30, left))}`, undefined, 45_000)).body;
+    const env = await api.get(name, Math.max(1, Math.min(30, left)), 45_000);
     if (env.status !== last) { io.err(`${name}: ${env.status}`); last = env.status; }
     if (want.includes(env.status)) return env;
     if (Date.now() >= deadline) return env;
@@ -95,7 +95,7 @@ async function dispatch(args: ReturnType<typeof parseArgs>, env: NodeJS.ProcessE
       if (positionals.length) throw new UsageError(`"up" takes options only, got "${positionals[0]}"`);
       if (typeof flags.template !== 'string') throw new UsageError('up needs --template');
       const timeout = duration('timeout', flags.timeout, 600);
-      const body: Record<string, unknown> = { template: flags.template };
+      const body: EnvironmentRequest = { template: flags.template };
       for (const key of ['tag', 'seed', 'ttl'] as const) if (typeof flags[key] === 'string') body[key] = flags[key];
       if (typeof flags['callback-url'] === 'string') body.callbackUrl = flags['callback-url'];
       if (lists.image?.length) {
@@ -110,10 +110,7 @@ async function dispatch(args: ReturnType<typeof parseArgs>, env: NodeJS.ProcessE
       const api = client(env);
       const deadline = Date.now() + timeout * 1000;
       const name = typeof flags.name === 'string' ? flags.name : undefined;
-      const created = name
-        ? await api.call('PUT', `/api/v1/environments/${encodeURIComponent(name)}`, body)
-        : await api.call('POST', '/api/v1/environments', body);
-      const e = created.body;
+      const e = await api.deploy(body, name);
       io.err(`${e.name}: ${e.action} (${e.status}), lease ${e.ttl}, expires ${e.expiresAt}`);
       if (!flags.wait) { io.out(e.url ?? e.name); return EXIT.OK; }
       const settled = SETTLED.includes(e.status) && e.action === 'unchanged' ? e : await waitSettled(api, e.name, deadline, io);
@@ -136,7 +133,7 @@ async function dispatch(args: ReturnType<typeof parseArgs>, env: NodeJS.ProcessE
       const name = one(positionals, 'environment name');
       const timeout = duration('timeout', flags.timeout, 300);
       const api = client(env);
-      const res = (await api.call('DELETE', `/api/v1/environments/${encodeURIComponent(name)}`)).body;
+      const res = await api.destroy(name);
       io.err(`${name}: ${res.status}`);
       if (!flags.wait || res.status === 'destroyed') { io.out(`${name} ${res.status}`); return EXIT.OK; }
       const settled = await waitSettled(api, name, Date.now() + timeout * 1000, io, ['destroyed']);
@@ -147,7 +144,7 @@ async function dispatch(args: ReturnType<typeof parseArgs>, env: NodeJS.ProcessE
     case 'ls': {
       onlyFor(['all']);
       if (positionals.length) throw new UsageError('"ls" takes no arguments');
-      const list = (await client(env).call('GET', `/api/v1/environments${flags.all ? '?all=true' : ''}`)).body.environments as any[];
+      const list = await client(env).list(flags.all === true);
       if (!list.length) { io.err('no environments'); return EXIT.OK; }
       const rows = list.map((e) => [e.name, e.template, e.status, e.door ?? '', e.owner, e.status === 'destroyed' ? `gone: ${e.destroyReason}` : `${e.expiresInSeconds}s left`, e.url ?? '']);
       const head = ['NAME', 'TEMPLATE', 'STATUS', 'DOOR', 'OWNER', 'LEASE', 'URL'];
@@ -157,7 +154,7 @@ async function dispatch(args: ReturnType<typeof parseArgs>, env: NodeJS.ProcessE
     }
     case 'status': {
       onlyFor([]);
-      const e = (await client(env).call('GET', `/api/v1/environments/${encodeURIComponent(one(positionals, 'environment name'))}`)).body;
+      const e = await client(env).get(one(positionals, 'environment name'));
       const lines = [
         `name:     ${e.name}`, `status:   ${e.status}`, `template: ${e.template}`, `owner:    ${e.owner} (via ${e.door})`,
         `images:   ${Object.entries(e.images).map(([k, v]) => `${k}=${v}`).join(', ')}`,
@@ -173,14 +170,14 @@ async function dispatch(args: ReturnType<typeof parseArgs>, env: NodeJS.ProcessE
       if (positionals.length !== 2) throw new UsageError('extend needs <name> <ttl>');
       const [name, ttl] = positionals as [string, string];
       if (parseDuration(ttl) === undefined) throw new UsageError(`"${ttl}" is not a duration such as 2h`);
-      const e = (await client(env).call('POST', `/api/v1/environments/${encodeURIComponent(name)}/extend`, { ttl })).body;
+      const e = await client(env).extend(name, ttl);
       io.out(`${e.name} expires ${e.expiresAt}`);
       return EXIT.OK;
     }
     case 'logs': {
       onlyFor([]);
-      const res = (await client(env).call('GET', `/api/v1/environments/${encodeURIComponent(one(positionals, 'environment name'))}/events`)).body;
-      for (const ev of res.events as any[]) io.out(`${ev.at}  ${String(ev.type).padEnd(12)} ${String(ev.status ?? '').padEnd(12)} ${ev.message}`);
+      const events = await client(env).events(one(positionals, 'environment name'));
+      for (const ev of events) io.out(`${ev.at}  ${String(ev.type).padEnd(12)} ${String(ev.status ?? '').padEnd(12)} ${ev.message}`);
       return EXIT.OK;
     }
     default:

@@ -1,6 +1,41 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { API_TYPES_FILE, generateApiTypes } from '../../scripts/api-types.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+interface LintReport { totals: { errors: number; warnings: number; ignored: number }; problems: { ruleId: string; message: string; location?: { pointer?: string }[] }[] }
+
+/** Redocly's own linter (@redocly/cli, as installed) over a document, with its recommended rules. */
+async function redoclyLint(document: object): Promise<LintReport> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'mayfly-openapi-'));
+  try {
+    const file = path.join(dir, 'openapi.json');
+    await writeFile(file, JSON.stringify(document, null, 2));
+    const bin = path.join(ROOT, 'node_modules', '@redocly', 'cli', 'bin', 'cli.js');
+    // Exit 1 when there are errors; the JSON report on stdout says what they are either way.
+    const stdout = await new Promise<string>((resolve, reject) => {
+      execFile(process.execPath, [bin, 'lint', '--extends', 'recommended', '--format', 'json', file], {
+        cwd: dir, timeout: 120_000, maxBuffer: 16 * 1024 * 1024,
+        env: { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true', NO_COLOR: '1' },
+      }, (err, out, stderr) => {
+        if (err && !String(out).trim().startsWith('{')) reject(new Error(`redocly lint failed: ${err.message}\n${stderr}`));
+        else resolve(String(out));
+      });
+    });
+    return JSON.parse(stdout) as LintReport;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const show = (r: LintReport) => r.problems.map((p) => `${p.ruleId}: ${p.message} at ${p.location?.[0]?.pointer ?? '?'}`).join('\n');
 
 interface Layer {
   rawPath?: unknown;
@@ -53,6 +88,32 @@ describe('the OpenAPI description of v1', () => {
     }
     const events = doc.paths['/environments/{name}/events'].get.responses[200].content;
     assert.ok(events['text/event-stream'] && events['application/json'], 'events as JSON and as server-sent events');
+  });
+
+  it('when the served document is given to Redocly\'s linter with its recommended rules, then it reports no error and no warning', async () => {
+    const report = await redoclyLint(doc);
+    assert.deepEqual(report.totals, { errors: 0, warnings: 0, ignored: 0 }, show(report));
+    // The same linter does find what the recommended rules forbid (it really ran them on a document).
+    const broken = structuredClone(doc);
+    delete broken.paths['/templates'].get.operationId;
+    delete broken.info.license;
+    const found = await redoclyLint(broken);
+    assert.deepEqual(found.problems.map((p) => p.ruleId).sort(), ['info-license', 'operation-operationId'], show(found));
+  });
+
+  it('when openapi-typescript generates the CLI\'s types from the served document, then they are the committed cli/api-types.ts', async () => {
+    const generated = await generateApiTypes(doc);
+    const committed = await readFile(API_TYPES_FILE, 'utf8');
+    assert.ok(generated.includes('"/environments/{name}"') && generated.includes('deployEnvironment'), 'the generator ran on this document');
+    assert.ok(committed === generated, 'cli/api-types.ts is what openapi-typescript makes from the served document: run npm run api-types and commit it');
+  });
+
+  it('when the document is asked for as something other than JSON, then the answer is 406 as it says', async () => {
+    const res = await h.api('GET', '/api/v1/openapi.json', undefined, { accept: 'text/html' });
+    assert.equal(res.status, 406);
+    assert.equal(res.body.error.code, 'NOT_ACCEPTABLE');
+    assert.ok(doc.paths['/openapi.json'].get.responses[406]);
+    assert.equal((await h.api('GET', '/api/v1/openapi.json', undefined, { accept: 'application/*' })).status, 200);
   });
 
   it('when the app\'s router stack is walked, then every route under /api/v1 is described and every described path and method is served', () => {

@@ -102,6 +102,11 @@ export const LABEL_GOLDEN = 'mayfly.golden';
 export const LABEL_SNAPSHOT = 'mayfly.snapshot';
 export const LABEL_GENERATION = 'mayfly.generation';
 export const LABEL_CONFIG_HASH = 'mayfly.config-hash';
+/** What a volume is to its environment: 'data' (a service's data, the tester's) or 'overlay-layer'
+ * (the writable layer beneath an overlay clone, which only exists for that clone). */
+export const LABEL_ROLE = 'mayfly.role';
+export const ROLE_DATA = 'data';
+export const ROLE_OVERLAY_LAYER = 'overlay-layer';
 export const LABEL_COMPOSE_PROJECT = 'com.docker.compose.project';
 export const LABEL_COMPOSE_SERVICE = 'com.docker.compose.service';
 export const LABEL_COMPOSE_VOLUME = 'com.docker.compose.volume';

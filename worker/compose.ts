@@ -24,12 +24,14 @@ export async function buildWorkerContext(config: Config, pool: pg.Pool, docker: 
   const snapshots = new SnapshotStore(pool);
   // One memory of services our own probe saw healthy, for provisioning and for a database brought back.
   const probedHealth = new ProbedHealth();
-  const seeds = new SeedService(config, datasets, snapshots, new DockerSnapshotEngine(docker, config.instance, config.helperImage, config.localVolumes, probedHealth), logger);
+  const metrics = new WorkerMetrics();
+  const seeds = new SeedService(config, datasets, snapshots, new DockerSnapshotEngine(docker, config.instance, config.helperImage, config.localVolumes, probedHealth), logger,
+    (fact) => metrics.setCloneStrategy(fact.chosen, fact.expected, fact.downgraded));
   return {
     config, store: new EnvironmentStore(pool), queues, catalog,
     runtime: new DockerRuntime(docker, config.instance, config.registryAuth, { cpuBoost: config.startCpuBoost }, probedHealth),
     datasets, snapshots, seeds, logger, notifications: new NotificationStore(pool), admission: new Admission(pool, catalog, config),
-    metrics: new WorkerMetrics(),
+    metrics,
     reconcileActions: new ReconcileActions(),
   };
 }

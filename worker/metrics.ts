@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { PHASE_BUCKETS, metricsAccess, newRegistry } from '../core/metrics.js';
 
 /** Provisioning phases, in order: what a request-to-ready second was spent on. */
@@ -22,6 +22,8 @@ export class WorkerMetrics {
   private readonly teardown: Histogram<'reason'>;
   private readonly ttlLateness: Histogram;
   private readonly reconciler: Counter<'kind'>;
+  private readonly cloneStrategy: Gauge<'strategy' | 'expected'>;
+  private readonly cloneDowngraded: Gauge;
 
   constructor() {
     this.registry = newRegistry('worker');
@@ -47,6 +49,21 @@ export class WorkerMetrics {
       labelNames: ['kind'], registers,
     });
     for (const kind of RECONCILER_ACTIONS) this.reconciler.inc({ kind }, 0);
+    this.cloneStrategy = new Gauge({
+      name: 'mayfly_clone_strategy_info', help: 'The seed clone strategy in use (1) and the one expected (reflink under auto)',
+      labelNames: ['strategy', 'expected'], registers,
+    });
+    this.cloneDowngraded = new Gauge({
+      name: 'mayfly_clone_strategy_downgraded', help: '1 while seed clones use a strategy other than the expected one (see the worker log and /readyz)',
+      registers,
+    });
+  }
+
+  /** The latest clone strategy decision of the seed service. */
+  setCloneStrategy(chosen: string, expected: string, downgraded: boolean): void {
+    this.cloneStrategy.reset();
+    this.cloneStrategy.set({ strategy: chosen, expected }, 1);
+    this.cloneDowngraded.set(downgraded ? 1 : 0);
   }
 
   observePhase(phase: ProvisionPhase, template: string, ms: number): void {

@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import { formatDuration } from '../../core/duration.js';
+import { FACT_CLONE } from '../../core/store/snapshots.js';
 import type { ApiDeps } from '../deps.js';
 
 export function templatesRouter(deps: ApiDeps): Router {
@@ -21,6 +22,17 @@ export function templatesRouter(deps: ApiDeps): Router {
   return router;
 }
 
+/** The worker's last clone strategy decision, as /readyz shows it (null before its first probe). */
+async function cloneStrategyDetail(deps: ApiDeps): Promise<Record<string, unknown> | null> {
+  const fact = (await deps.snapshots.fact<StrategyFactView>(FACT_CLONE).catch(() => undefined))?.value;
+  if (!fact) return null;
+  return {
+    chosen: fact.chosen, expected: fact.expected ?? fact.chosen, downgraded: fact.downgraded ?? false, probedAt: fact.probedAt,
+    ...(fact.downgraded ? { warning: `seed clones use ${fact.chosen}, not ${fact.expected}: ${fact.reason}` } : {}),
+  };
+}
+interface StrategyFactView { chosen: string; expected?: string; downgraded?: boolean; reason?: string; probedAt?: string }
+
 /** Liveness (the process answers) and readiness (its engines answer). No auth: for probes. */
 export function healthRouter(deps: ApiDeps): Router {
   const router = Router();
@@ -35,9 +47,10 @@ export function healthRouter(deps: ApiDeps): Router {
         return { ok: false, error: (err as Error).message };
       }
     };
-    const [postgres, redis] = await Promise.all([check(deps.probes.postgres), check(deps.probes.redis)]);
+    const [postgres, redis, cloneStrategy] = await Promise.all([check(deps.probes.postgres), check(deps.probes.redis), cloneStrategyDetail(deps)]);
     const ok = postgres.ok && redis.ok;
-    res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'unavailable', checks: { postgres, redis } });
+    // The clone strategy is detail, not readiness: a downgrade still serves, at a cost.
+    res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'unavailable', checks: { postgres, redis }, detail: { cloneStrategy } });
   });
   return router;
 }

@@ -206,6 +206,12 @@ export async function labeledObjects(docker: Docker, envId: string) {
   return { containers: containers.length, networks: networks.length, volumes: (volumes.Volumes ?? []).length };
 }
 
+/** The names of an environment's data volumes (role label 'data'), whatever the clone strategy's layout. */
+export async function dataVolumes(docker: Docker, envId: string): Promise<string[]> {
+  const { Volumes } = await docker.listVolumes({ filters: { label: [`mayfly.env=${envId}`, 'mayfly.role=data'] } });
+  return (Volumes ?? []).map((v) => v.Name).sort();
+}
+
 export async function waitUntil<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined | false>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

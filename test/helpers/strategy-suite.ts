@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { CloneStrategy } from '../../core/seeds.js';
 import { labeledObjects, startHarness, uniqueName, type Harness } from './harness.js';
-import { destroyed, productsFingerprint, psql, ready } from './seed-checks.js';
+import { assertHostHasReflink, destroyed, productsFingerprint, psql, ready } from './seed-checks.js';
 
 const SEED = '12:'; // 12 products in seed-data/demo
 
@@ -19,7 +19,10 @@ export function strategySuite(strategy: CloneStrategy, via: 'host' | 'helper' = 
   const where = strategy === 'reflink' || strategy === 'copy' ? `, copied ${via === 'host' ? 'on the host' : 'in a helper container'}` : '';
   describe(`seed data with the ${strategy} strategy${where}`, () => {
     let h: Harness;
-    before(async () => { h = await startHarness({ env: { MAYFLY_CLONE_STRATEGY: strategy, MAYFLY_LOCAL_VOLUMES: via === 'host' ? 'on' : 'off' } }); });
+    before(async () => {
+      h = await startHarness({ env: { MAYFLY_CLONE_STRATEGY: strategy, MAYFLY_LOCAL_VOLUMES: via === 'host' ? 'on' : 'off' } });
+      if (strategy === 'reflink') await assertHostHasReflink(h.docker);
+    });
     after(async () => { await h.close(); });
 
     it(`when two environments start from one seed (${strategy}), then each sees the seed, and a write in one is invisible to the other and to later clones`, async () => {

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { projectRoot } from '../../core/config.js';
 import { labeledObjects, startHarness, uniqueName, waitUntil, type Harness } from '../helpers/harness.js';
-import { destroyed, productsFingerprint, psql, ready } from '../helpers/seed-checks.js';
+import { assertHostHasReflink, destroyed, productsFingerprint, psql, ready } from '../helpers/seed-checks.js';
 
 async function seedsCopy(): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'mayfly-seeds-'));
@@ -48,7 +48,11 @@ describe('datasets, goldens and saved snapshots', () => {
 
     const seeds = await h.api('GET', '/api/v1/seeds');
     assert.equal(seeds.status, 200);
-    assert.equal(seeds.body.strategy.chosen, 'reflink');
+    await assertHostHasReflink(h.docker);
+    assert.equal(seeds.body.strategy.chosen, 'reflink', 'auto picks reflink where the host has it');
+    const readyz = await h.api('GET', '/readyz', undefined, {});
+    assert.deepEqual({ ...readyz.body.detail.cloneStrategy, probedAt: undefined },
+      { chosen: 'reflink', expected: 'reflink', downgraded: false, probedAt: undefined }, 'readiness shows the strategy, not downgraded');
     const demo = seeds.body.datasets.find((d: { name: string }) => d.name === 'demo');
     assert.deepEqual(demo.files, ['01-products.sql', '02-more.sql']);
     assert.ok(demo.snapshots.length >= 2);

@@ -5,16 +5,18 @@ import { createLogger } from '../../core/log.js';
 import type { DatasetCatalog } from '../../core/seeds.js';
 import type { SnapshotStore } from '../../core/store/snapshots.js';
 import type { ProbeResult, SnapshotEngine } from '../../worker/seeds/engine.js';
-import { SeedService } from '../../worker/seeds/seed-service.js';
+import { REPROBE_MIN_MS, SeedService, type StrategyFact } from '../../worker/seeds/seed-service.js';
 
 /** A fake of our own SnapshotEngine port: only probe() matters for choosing a strategy. */
-function service(probe: Partial<ProbeResult>, strategy = 'auto') {
+function service(probe: Partial<ProbeResult> | (() => Partial<ProbeResult>), strategy = 'auto') {
   const facts: Record<string, unknown> = {};
+  const told: StrategyFact[] = [];
   let probes = 0;
-  const engine = { probe: async () => { probes++; return { reflink: false, overlay: false, copy: true, notes: {}, ...probe }; } } as unknown as SnapshotEngine;
+  const next = typeof probe === 'function' ? probe : () => probe;
+  const engine = { probe: async () => { probes++; return { reflink: false, overlay: false, copy: true, notes: {}, unsure: [], ...next() }; } } as unknown as SnapshotEngine;
   const snapshots = { setFact: async (k: string, v: unknown) => { facts[k] = v; } } as unknown as SnapshotStore;
-  const s = new SeedService(loadConfig({ MAYFLY_CLONE_STRATEGY: strategy }), {} as DatasetCatalog, snapshots, engine, createLogger('silent', 't'));
-  return { s, facts, probes: () => probes };
+  const s = new SeedService(loadConfig({ MAYFLY_CLONE_STRATEGY: strategy }), {} as DatasetCatalog, snapshots, engine, createLogger('silent', 't'), (f) => told.push(f));
+  return { s, facts, told, probes: () => probes };
 }
 
 describe('choosing a clone strategy', () => {
@@ -34,6 +36,36 @@ describe('choosing a clone strategy', () => {
   });
   it('when the configured strategy does not work here, then it says so, naming the variable', async () => {
     await assert.rejects(service({ notes: { reflink: 'no reflink' } }, 'reflink').s.strategy(), /MAYFLY_CLONE_STRATEGY=reflink.*no reflink/);
+  });
+  it('when auto finds no reflink, then the choice is a downgrade with its reason, told to the metrics and recorded for /readyz', async () => {
+    const { s, facts, told } = service({ overlay: true, notes: { reflink: 'the volume file system has no reflink' } });
+    const fact = await s.strategy();
+    assert.equal(fact.chosen, 'overlay');
+    assert.equal(fact.expected, 'reflink');
+    assert.equal(fact.downgraded, true);
+    assert.match(fact.reason, /no reflink/);
+    assert.deepEqual(told.map((f) => f.downgraded), [true]);
+    assert.equal((facts['clone-strategy'] as StrategyFact).downgraded, true);
+  });
+  it('when a probe was unsure (an error, not an answer), then the host is probed again after a backoff, and the better answer wins', async (t) => {
+    t.mock.timers.enable({ apis: ['Date'], now: 1_000_000 });
+    let calls = 0;
+    const { s, probes } = service(() => (calls++ === 0 ? { unsure: ['reflink'], notes: { reflink: 'the probe failed: container gone' } } : { reflink: true }));
+    assert.equal((await s.strategy()).chosen, 'copy');
+    assert.equal((await s.strategy()).chosen, 'copy', 'kept until the backoff passes');
+    assert.equal(probes(), 1);
+    t.mock.timers.tick(REPROBE_MIN_MS + 1);
+    await s.strategy(); // starts the probe again
+    assert.equal((await s.strategy()).chosen, 'reflink');
+    assert.equal(probes(), 2);
+  });
+  it('when the host has the expected strategy, then it is not probed again', async (t) => {
+    t.mock.timers.enable({ apis: ['Date'], now: 1_000_000 });
+    const { s, probes } = service({ reflink: true });
+    assert.equal((await s.strategy()).downgraded, false);
+    t.mock.timers.tick(REPROBE_MIN_MS * 100);
+    await s.strategy();
+    assert.equal(probes(), 1);
   });
   it('when restore is configured, then restore is used even where clones work', async () => {
     assert.equal((await service({ reflink: true }, 'restore').s.strategy()).chosen, 'restore');

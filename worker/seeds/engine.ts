@@ -28,7 +28,13 @@ export interface ProbeResult {
   reflink: boolean;
   overlay: boolean;
   copy: boolean;
+  /** Why a strategy is not available, by strategy. */
   notes: Record<string, string>;
+  /**
+   * Strategies whose probe failed by an error (Docker, the helper image, a container gone), not
+   * because the host lacks them: the answer is unknown, and the caller probes again later.
+   */
+  unsure: string[];
 }
 
 export interface SnapshotEngine {
@@ -41,7 +47,7 @@ export interface SnapshotEngine {
    */
   clone(strategy: Exclude<CloneStrategy, 'restore'>, golden: string, target: string, labels: Record<string, string>): Promise<CloneVia>;
   /** Copies an environment's (stopped) data volume into a new golden volume. */
-  saveVolume(source: string, golden: string, labels: Record<string, string>): Promise<{ sizeBytes: number | null }>;
+  saveVolume(source: string, golden: string, labels: Record<string, string>, strategy: 'reflink' | 'overlay' | 'copy'): Promise<{ sizeBytes: number | null }>;
   volumeExists(name: string): Promise<boolean>;
   /** Removes a volume and, for overlay clones, its upper layer; "not found" is done. */
   removeVolume(name: string): Promise<void>;

@@ -16,10 +16,22 @@ import { loadFiles } from './load-seed.js';
 export interface StrategyFact {
   chosen: CloneStrategy;
   configured: string;
+  /** What this installation should clone by: the configured strategy, or reflink under auto. */
+  expected: CloneStrategy;
+  /** chosen is not expected: clones work, but cost more disk and time. Warned, metered, in /readyz. */
+  downgraded: boolean;
+  /** Why expected is not chosen (empty when not downgraded). */
+  reason: string;
   available: Record<CloneStrategy, boolean>;
   notes: Record<string, string>;
+  /** Strategies whose probe failed by an error rather than an answer. */
+  unsure: string[];
   probedAt: string;
 }
+
+/** Probed again after this long when the last probe was unsure or downgraded (the host may be fixed). */
+export const REPROBE_MIN_MS = 30_000;
+export const REPROBE_MAX_MS = 10 * 60_000;
 
 /** What prepare() did: cloned from a golden, or left the data for loadSeed after start. */
 export type Prepared = { kind: 'none' } | { kind: 'cloned'; strategy: CloneStrategy; via: CloneVia; key: string; ms: number; builtGolden: boolean } | { kind: 'restore' };
@@ -38,6 +50,8 @@ export class SeedService {
     private readonly snapshots: SnapshotStore,
     private readonly engine: SnapshotEngine,
     private readonly logger: Logger,
+    /** Told every strategy decision (the worker's metrics). */
+    private readonly onFact: (fact: StrategyFact) => void = () => undefined,
   ) {}
 
   /** Golden volumes are per installation: two instances on one engine never share (or rebuild) one. */
@@ -45,23 +59,52 @@ export class SeedService {
     return `mayfly-golden-${this.config.instance}-${key.slice(0, 16)}`;
   }
 
-  /** Probes the host once, picks the strategy, and records the choice for the API to show. */
+  /**
+   * Probes the host, picks the strategy, and records the choice for the API and /readyz to show.
+   * The answer is kept; it is probed again (with a backoff from 30 s to 10 min) while a probe was
+   * unsure or the choice is a downgrade, so a transient failure never sticks.
+   */
   strategy(): Promise<StrategyFact> {
-    this.strategyPromise ??= (async () => {
-      const configured = this.config.cloneStrategy;
-      const probe: ProbeResult = await this.engine.probe();
-      const available: Record<CloneStrategy, boolean> = { reflink: probe.reflink, overlay: probe.overlay, copy: probe.copy, restore: true };
-      let chosen: CloneStrategy;
-      if (configured === 'auto') chosen = CLONE_STRATEGIES.find((s) => available[s])!;
-      else if (!available[configured]) {
-        throw new Error(`MAYFLY_CLONE_STRATEGY=${configured} does not work on this Docker host: ${probe.notes[configured] ?? 'probe failed'}`);
-      } else chosen = configured;
-      const fact: StrategyFact = { chosen, configured, available, notes: probe.notes, probedAt: new Date().toISOString() };
-      await this.snapshots.setFact(FACT_CLONE, fact);
-      this.logger.info(fact, `seed clone strategy: ${chosen}`);
-      return fact;
-    })().catch((err) => { this.strategyPromise = undefined; throw err; });
+    if (this.strategyPromise && this.reprobeAt !== undefined && Date.now() >= this.reprobeAt) {
+      const previous = this.strategyPromise;
+      this.reprobeAt = undefined; // one probe at a time
+      this.strategyPromise = this.probeStrategy().catch(() => { this.scheduleReprobe(true); return previous; });
+    }
+    this.strategyPromise ??= this.probeStrategy().catch((err) => { this.strategyPromise = undefined; throw err; });
     return this.strategyPromise;
+  }
+
+  private async probeStrategy(): Promise<StrategyFact> {
+    const configured = this.config.cloneStrategy;
+    const probe: ProbeResult = await this.engine.probe();
+    const available: Record<CloneStrategy, boolean> = { reflink: probe.reflink, overlay: probe.overlay, copy: probe.copy, restore: true };
+    const expected: CloneStrategy = configured === 'auto' ? 'reflink' : configured;
+    let chosen: CloneStrategy;
+    if (configured === 'auto') chosen = CLONE_STRATEGIES.find((s) => available[s])!;
+    else if (!available[configured]) {
+      this.scheduleReprobe(true);
+      throw new PermanentFailure('CLONE_STRATEGY_UNAVAILABLE', `MAYFLY_CLONE_STRATEGY=${configured} does not work on this Docker host: ${probe.notes[configured] ?? 'probe failed'}. ` +
+        'Fix the host (docs/operations/reflink.md) or set MAYFLY_CLONE_STRATEGY=auto; retry the environment afterwards.');
+    } else chosen = configured;
+    const downgraded = chosen !== expected;
+    const reason = downgraded ? (probe.notes[expected] ?? `${expected} is not available`) : '';
+    const fact: StrategyFact = { chosen, configured, expected, downgraded, reason, available, notes: probe.notes, unsure: probe.unsure, probedAt: new Date().toISOString() };
+    await this.snapshots.setFact(FACT_CLONE, fact);
+    this.onFact(fact);
+    this.scheduleReprobe(downgraded || probe.unsure.length > 0);
+    if (downgraded) {
+      this.logger.warn(fact, `seed clones use ${chosen}, not ${expected}: ${reason}. Environments still work; each clone costs more disk and time. ` +
+        'To get reflink on this host see docs/operations/reflink.md (bash scripts/docker-data-to-xfs.sh)');
+    } else this.logger.info(fact, `seed clone strategy: ${chosen}`);
+    return fact;
+  }
+
+  private reprobeAt?: number;
+  private reprobeDelay = REPROBE_MIN_MS;
+  private scheduleReprobe(needed: boolean): void {
+    if (!needed) { this.reprobeAt = undefined; this.reprobeDelay = REPROBE_MIN_MS; return; }
+    this.reprobeAt = Date.now() + this.reprobeDelay;
+    this.reprobeDelay = Math.min(this.reprobeDelay * 2, REPROBE_MAX_MS);
   }
 
   /** The database service of a rendered stack, as the golden builder needs it. */
@@ -161,7 +204,8 @@ export class SeedService {
     let sizeBytes: number | null;
     try {
       try {
-        ({ sizeBytes } = await this.engine.saveVolume(volumeName(env.project, volume), golden, { [LABEL_SNAPSHOT]: key, 'mayfly.dataset': name }));
+        const { chosen } = await this.strategy();
+        ({ sizeBytes } = await this.engine.saveVolume(volumeName(env.project, volume), golden, { [LABEL_SNAPSHOT]: key, 'mayfly.dataset': name }, chosen === 'reflink' ? 'reflink' : 'copy'));
       } finally {
         // The environment's database comes back whatever happened, before anyone is told.
         await this.engine.startService(ref, template.database!.service, this.config.healthTimeoutMs);

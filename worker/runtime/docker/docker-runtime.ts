@@ -4,7 +4,7 @@ import { PassThrough, Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import { PermanentFailure, MayflyError } from '../../../core/errors.js';
 import {
-  LABEL_COMPOSE_NETWORK, LABEL_COMPOSE_PROJECT, LABEL_COMPOSE_SERVICE, LABEL_COMPOSE_VOLUME,
+  LABEL_COMPOSE_NETWORK, LABEL_COMPOSE_PROJECT, LABEL_COMPOSE_SERVICE, LABEL_COMPOSE_VOLUME, LABEL_ROLE, ROLE_DATA,
   LABEL_CONFIG_HASH, LABEL_ENV, LABEL_GENERATION, LABEL_INSTANCE,
 } from '../../../core/domain.js';
 import type { ServiceSpec, StackSpec } from '../../../core/stack/model.js';
@@ -234,7 +234,7 @@ export class DockerRuntime implements Runtime {
       if (existing.Labels?.[LABEL_ENV] !== env.id) throw new PermanentFailure('NAME_CLASH', `a volume named ${name} exists that does not belong to this environment`);
       return;
     }
-    await this.docker.createVolume({ Name: name, Labels: { ...baseLabels(this.instance, env), [LABEL_COMPOSE_VOLUME]: volume } });
+    await this.docker.createVolume({ Name: name, Labels: { ...baseLabels(this.instance, env), [LABEL_COMPOSE_VOLUME]: volume, [LABEL_ROLE]: ROLE_DATA } });
   }
 
   /**

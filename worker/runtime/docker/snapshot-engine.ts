@@ -3,7 +3,7 @@ import { readdir } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type Docker from 'dockerode';
-import { LABEL_GOLDEN, LABEL_INSTANCE } from '../../../core/domain.js';
+import { LABEL_GOLDEN, LABEL_INSTANCE, LABEL_ROLE, ROLE_DATA, ROLE_OVERLAY_LAYER } from '../../../core/domain.js';
 import { MayflyError, PermanentFailure } from '../../../core/errors.js';
 import type { CloneVia, DatabaseSpec, Exec, ProbeResult, SnapshotEngine } from '../../seeds/engine.js';
 import type { EnvironmentRef } from '../runtime.js';
@@ -93,22 +93,34 @@ export class DockerSnapshotEngine implements SnapshotEngine {
     }
   }
 
+  /**
+   * What this host can clone by. Each answer is "works", "not supported" (the file system or
+   * kernel says so) or unsure (anything else failed: the caller probes again later). Reflink is
+   * checked where clones will be copied: on the host when this process sees the volumes
+   * (MAYFLY_LOCAL_VOLUMES), else in a helper container.
+   */
   async probe(): Promise<ProbeResult> {
     const id = Math.random().toString(16).slice(2, 10);
     const a = `mayfly-probe-${id}-a`, b = `mayfly-probe-${id}-b`, u = `mayfly-probe-${id}-u`, o = `mayfly-probe-${id}-o`;
     const labels = { [LABEL_PROBE]: '1' };
     const notes: Record<string, string> = {};
-    const result: ProbeResult = { reflink: false, overlay: false, copy: false, notes };
+    const result: ProbeResult = { reflink: false, overlay: false, copy: false, notes, unsure: [] };
+    const unsure = (strategy: string, err: unknown) => { result.unsure.push(strategy); notes[strategy] = `the probe failed (will probe again): ${dockerMessage(err)}`; };
     try {
       await this.createVolume(a, labels);
       await this.createVolume(b, labels);
       await this.helper('head -c 65536 /dev/urandom > /a/f && cp -a /a/f /b/copy', [{ volume: a, target: '/a' }, { volume: b, target: '/b' }], 'probe copy');
       result.copy = true;
       try {
-        await this.helper('cp --reflink=always /a/f /b/f', [{ volume: a, target: '/a' }, { volume: b, target: '/b' }], 'probe reflink');
+        const local = this.localVolumes ? await this.hostDirs(a, b) : undefined;
+        if (local) await run('cp', ['--reflink=always', `${local.from}/f`, `${local.to}/f`]);
+        else await this.helper('cp --reflink=always /a/f /b/f', [{ volume: a, target: '/a' }, { volume: b, target: '/b' }], 'probe reflink');
         result.reflink = true;
       } catch (err) {
-        notes.reflink = 'the volume file system has no reflink (see README: MAYFLY_REFLINK_VOLUMES)';
+        const said = String((err as { stderr?: string }).stderr ?? (err as Error).message);
+        if (/not supported|Invalid argument|Invalid cross-device link/i.test(said)) {
+          notes.reflink = `the volume file system has no reflink (cp: ${said.trim().split('\n').pop()}); see docs/operations/reflink.md`;
+        } else unsure('reflink', err);
       }
       try {
         await this.createVolume(u, labels);
@@ -118,12 +130,28 @@ export class DockerSnapshotEngine implements SnapshotEngine {
         await this.helper('test -f /o/f && echo x >> /o/f && echo y > /o/g', [{ volume: o, target: '/o' }], 'probe overlay');
         result.overlay = true;
       } catch (err) {
-        notes.overlay = `overlay volumes do not work here: ${(err as Error).message}`;
+        // A mount refused by the kernel is an answer; a container or volume that vanished
+        // under us (a reaper, a restart) is not.
+        if (isNotFound(err) || isConflict(err)) unsure('overlay', err);
+        else notes.overlay = `overlay volumes do not work here: ${(err as Error).message}`;
       }
+    } catch (err) {
+      for (const s of ['reflink', 'overlay', 'copy']) if (!result[s as 'copy'] && !result.unsure.includes(s)) unsure(s, err);
     } finally {
       for (const v of [o, u, b, a]) await this.docker.getVolume(v).remove().catch(() => undefined);
     }
     return result;
+  }
+
+  /** The host folders of two volumes, when this process sees them. */
+  private async hostDirs(a: string, b: string): Promise<{ from: string; to: string } | undefined> {
+    try {
+      const [from, to] = await Promise.all([this.mountpoint(a), this.mountpoint(b)]);
+      await Promise.all([readdir(from), readdir(to)]);
+      return { from, to };
+    } catch {
+      return undefined;
+    }
   }
 
   async buildGolden(key: string, volume: string, db: DatabaseSpec, load: (exec: Exec) => Promise<void>): Promise<{ sizeBytes: number | null }> {
@@ -180,15 +208,15 @@ export class DockerSnapshotEngine implements SnapshotEngine {
     try {
       if (strategy === 'overlay') {
         const upper = upperVolume(target);
-        await this.createVolume(upper, labels);
+        await this.createVolume(upper, { ...labels, [LABEL_ROLE]: ROLE_OVERLAY_LAYER });
         // The writable layer must look like PGDATA itself: same owner, mode 0700.
         await this.helper('mkdir -p /clone/upper /clone/work && chown "$(stat -c %u:%g /golden)" /clone/upper && chmod "$(stat -c %a /golden)" /clone/upper',
           mounts(upper), 'prepare the overlay layer');
         const lower = await this.mountpoint(golden), up = await this.mountpoint(upper);
-        await this.createVolume(target, labels, { type: 'overlay', device: 'overlay', o: `lowerdir=${lower},upperdir=${up}/upper,workdir=${up}/work` });
+        await this.createVolume(target, { ...labels, [LABEL_ROLE]: ROLE_DATA }, { type: 'overlay', device: 'overlay', o: `lowerdir=${lower},upperdir=${up}/upper,workdir=${up}/work` });
         return 'helper';
       }
-      await this.createVolume(target, labels);
+      await this.createVolume(target, { ...labels, [LABEL_ROLE]: ROLE_DATA });
       const reflink = `--reflink=${strategy === 'reflink' ? 'always' : 'never'}`;
       // When this process sees the engine's volume directories (a worker on the Docker host), it
       // copies itself: a helper container costs about half a second to start.
@@ -225,11 +253,13 @@ export class DockerSnapshotEngine implements SnapshotEngine {
     }
   }
 
-  async saveVolume(source: string, golden: string, labels: Record<string, string>): Promise<{ sizeBytes: number | null }> {
+  async saveVolume(source: string, golden: string, labels: Record<string, string>, strategy: 'reflink' | 'overlay' | 'copy'): Promise<{ sizeBytes: number | null }> {
     await this.removeVolume(golden);
     await this.createVolume(golden, labels);
     try {
-      await this.helper('cp -a --reflink=auto /src/. /dst/', [{ volume: source, target: '/src', readOnly: true }, { volume: golden, target: '/dst' }], 'save snapshot');
+      // As the clones are made: a reflink copy where the host has reflink, a full copy otherwise
+      // (never --reflink=auto, which would copy quietly where reflink was expected).
+      await this.helper(`cp -a --reflink=${strategy === 'reflink' ? 'always' : 'never'} /src/. /dst/`, [{ volume: source, target: '/src', readOnly: true }, { volume: golden, target: '/dst' }], 'save snapshot');
     } catch (err) {
       await this.removeVolume(golden).catch(() => undefined);
       throw err;

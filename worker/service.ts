@@ -1,5 +1,4 @@
-import { Worker, type ConnectionOptions, type RedisOptions } from 'bullmq';
-import { Redis } from 'ioredis';
+import { Worker, type ConnectionOptions } from 'bullmq';
 import {
   JOB_EXPIRE, JOB_NOTIFY, JOB_SLEEP, JOB_WAKE, type SleepJobData, JOB_RECONCILE, JOB_REFRESH_SEED, JOB_SAVE_SNAPSHOT, JOB_TEARDOWN, QUEUE_LIFECYCLE, QUEUE_PROVISION,
   type ExpireJobData, type LifecycleJobData, type ProvisionJobData, type RefreshSeedJobData, type SaveSnapshotJobData, type TeardownJobData,
@@ -12,9 +11,11 @@ import { reconcile } from './jobs/reconcile.js';
 import { refreshSeedHandler, saveSnapshotHandler } from './jobs/seeds.js';
 import { expireHandler, teardownHandler } from './jobs/teardown.js';
 import { sleepHandler, wakeHandler } from './jobs/sleep.js';
+import { ScheduleKeeper } from './schedules.js';
 
 /**
- * The worker's BullMQ consumers and the reconciler's job scheduler. `close()` lets running jobs
+ * The worker's BullMQ consumers and the job schedulers of the reconciler and the notifier (kept
+ * armed by a ScheduleKeeper). `close()` lets running jobs
  * finish (a SIGTERM mid-job finishes or hands back its job) and runs every cleanup even when
  * one fails.
  */
@@ -59,55 +60,22 @@ export class WorkerService {
       w.on('error', (err) => ctx.logger.error({ err }, 'queue worker error'));
       this.workers.push(w);
     }
-    await this.armSchedulers();
-    // A Redis that restarts empty loses the schedulers, and with them the reconciler that rebuilds
-    // everything else from PostgreSQL: arm them again on every reconnection (upsert is idempotent).
-    // (A small connection of its own: BullMQ does not expose its clients' reconnections.)
-    const watch = new Redis({ ...(this.connection as RedisOptions), maxRetriesPerRequest: null, connectionName: 'mayfly-scheduler-watch' });
-    watch.on('error', () => undefined); // the workers report Redis errors
-    let first = true;
-    watch.on('ready', () => {
-      if (first) { first = false; return; }
-      ctx.logger.info('Redis is back: re-arming the reconciler and notifier schedulers');
-      void this.rearm();
-    });
-    this.watch = watch;
+    // The reconciler's schedule must not live only in Redis: a timer here arms the schedulers
+    // again whenever Redis lost them (emptied, replaced, restarted), within one reconcile interval.
+    this.keeper = new ScheduleKeeper(ctx.queues.lifecycle, [
+      { id: JOB_RECONCILE, everyMs: ctx.config.reconcileIntervalMs, opts: { removeOnComplete: true, removeOnFail: 50 } },
+      { id: JOB_NOTIFY, everyMs: ctx.config.doors.notifyIntervalMs, opts: { removeOnComplete: true, removeOnFail: 50 } },
+    ], ctx.config.reconcileIntervalMs, ctx.logger);
+    await this.keeper.start();
     await Promise.all(this.workers.map((w) => w.waitUntilReady()));
     ctx.logger.info({ concurrency: ctx.config.workerConcurrency, reconcileEveryMs: ctx.config.reconcileIntervalMs }, 'worker started');
   }
 
-  private watch: Redis | undefined;
-
-  /**
-   * Re-arms the schedulers after a reconnection, retrying each second for a minute: the queue's
-   * own connection (which fails fast, without an offline queue) may come back a moment later.
-   */
-  private async rearm(): Promise<void> {
-    for (let attempt = 1; attempt <= 60 && this.watch; attempt++) {
-      try {
-        await this.armSchedulers();
-        return;
-      } catch (err) {
-        if (attempt === 60) this.ctx.logger.warn({ err }, 'could not re-arm the job schedulers; the next reconnection tries again');
-        await new Promise((r) => setTimeout(r, 1000));
-      }
-    }
-  }
-
-  /** The reconciler and the notifier, as BullMQ job schedulers. */
-  private async armSchedulers(): Promise<void> {
-    const { ctx } = this;
-    await ctx.queues.lifecycle.upsertJobScheduler(JOB_RECONCILE, { every: ctx.config.reconcileIntervalMs }, {
-      name: JOB_RECONCILE, data: {}, opts: { removeOnComplete: true, removeOnFail: 50 },
-    });
-    await ctx.queues.lifecycle.upsertJobScheduler(JOB_NOTIFY, { every: ctx.config.doors.notifyIntervalMs }, {
-      name: JOB_NOTIFY, data: {}, opts: { removeOnComplete: true, removeOnFail: 50 },
-    });
-  }
+  private keeper: ScheduleKeeper | undefined;
 
   async close(): Promise<void> {
-    this.watch?.disconnect();
-    this.watch = undefined;
+    this.keeper?.stop();
+    this.keeper = undefined;
     const results = await Promise.allSettled(this.workers.map((w) => w.close()));
     for (const r of results) if (r.status === 'rejected') this.ctx.logger.error({ err: r.reason }, 'closing a queue worker failed');
   }

@@ -1,9 +1,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHarness, uniqueName, waitUntil, type Harness } from '../helpers/harness.js';
+import { labeledObjects, startHarness, uniqueName, waitUntil, type Harness } from '../helpers/harness.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/private-engines.js';
 import { FAULT_ENV, noLeftovers, settled } from '../helpers/faults.js';
-import { expireJobId, provisionJobId } from '../../core/queue.js';
+import { JOB_RECONCILE, expireJobId, provisionJobId } from '../../core/queue.js';
 import type { Environment } from '../../core/domain.js';
 
 /** A private redis-server (never the shared one): restarted with SIGKILL, and emptied with FLUSHALL. */
@@ -54,6 +54,41 @@ describe('faults: Redis', { timeout: 600_000 }, () => {
 
     for (const env of [ready, rebuilt]) await h.api('DELETE', `/api/v1/environments/${env.name}?wait=120`);
     await noLeftovers(h, h.docker, [ready.project, rebuilt.project]);
+  });
+
+  it('when Redis is emptied while the worker runs, then the reconciler\'s schedule comes back by itself, a request whose job was lost is provisioned, and a lease that ends is torn down within the reconcile interval', { timeout: 420_000 }, async () => {
+    // A lease long enough to become ready on a loaded machine, short enough to end during the test.
+    const res = await h.api('PUT', `/api/v1/environments/${uniqueName('redis-lease')}`, { template: 'tiny', ttl: '90s' });
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    const env = await settled(h, res.body.id);
+    assert.equal(env.status, 'ready', JSON.stringify(env.failure));
+    assert.ok(env.expiresAt.getTime() > Date.now(), 'ready before its lease ends (the machine is very slow otherwise)');
+    assert.ok(await h.queues.lifecycle.getJobScheduler(JOB_RECONCILE), 'the reconciler is scheduled');
+
+    await redis.flush();
+    assert.equal(await h.queues.lifecycle.getJobScheduler(JOB_RECONCILE), undefined, 'Redis lost the reconciler\'s schedule');
+    assert.equal(await expiryJob(env), undefined, 'and the lease\'s expiry job');
+    // A request recorded in PostgreSQL whose job went with Redis (as if queued just before the flush).
+    const images = h.ctx.catalog.resolveImages('tiny', 'bookworm', {});
+    const { env: lost } = await h.store.upsert({ name: uniqueName('redis-lost'), template: 'tiny', owner: 'test', images, seed: null, ttlSeconds: 600 }, { ttlGiven: true });
+
+    // Nothing restarts and Redis never drops the connection: the worker notices by itself.
+    await waitUntil('the reconciler to be scheduled again', 60_000, async () => h.queues.lifecycle.getJobScheduler(JOB_RECONCILE));
+    await waitUntil('the reconciler to run again (it rebuilds the lease\'s expiry job)', 60_000, async () => expiryJob(env));
+    const provisioned = await settled(h, lost.id);
+    assert.equal(provisioned.status, 'ready', JSON.stringify(provisioned.failure));
+
+    // Torn down by the lease's end plus a reconcile interval, with time for a loaded machine to remove it.
+    const deadline = env.expiresAt.getTime() + h.config.reconcileIntervalMs + 60_000;
+    const gone = await waitUntil('the expired environment to be destroyed', Math.max(0, deadline - Date.now()), async () => {
+      const now = await h.store.getById(env.id);
+      return now?.status === 'destroyed' ? now : undefined;
+    });
+    assert.equal(gone.destroyReason, 'expired');
+    assert.deepEqual(await labeledObjects(h.docker, env.id), { containers: 0, networks: 0, volumes: 0 }, 'its containers, network and volume are gone');
+
+    await h.api('DELETE', `/api/v1/environments/${provisioned.name}?wait=120`);
+    await noLeftovers(h, h.docker, [env.project, provisioned.project]);
   });
 
   it('when Redis is restarted in the middle of provisioning, then the work goes on and the lease expiry survives', { timeout: 300_000 }, async () => {

@@ -29,7 +29,8 @@ interface PullRequestPayload {
  * POST /webhooks/github: pull requests get environments named `<template>-pr-<number>`.
  * opened / reopened / synchronize create or redeploy it; closed (merged or not) destroys it with
  * reason `pull-request-closed`. The X-Hub-Signature-256 is checked on the raw body; each
- * X-GitHub-Delivery is handled once (PostgreSQL remembers it). Other events get 2xx and nothing.
+ * X-GitHub-Delivery is handled once (PostgreSQL remembers it; a claim left unfinished by a process
+ * that died is claimable again after GITHUB_CLAIM_EXPIRY_MS). Other events get 2xx and nothing.
  */
 export function githubRouter(deps: ApiDeps): Router {
   const { store, queues, catalog, config, notifications, logger } = deps;
@@ -55,7 +56,7 @@ export function githubRouter(deps: ApiDeps): Router {
     }
     const action = typeof payload.action === 'string' ? payload.action : null;
     if (!(await notifications.claimGithubDelivery(delivery, event, action))) {
-      res.status(200).json({ outcome: 'duplicate', delivery, message: 'this delivery was handled before; nothing done' });
+      res.status(200).json({ outcome: 'duplicate', delivery, message: 'this delivery was handled before or is being handled now; nothing done' });
       return;
     }
     try {

@@ -9,6 +9,12 @@ import type { EnvironmentEvent } from '../domain.js';
  */
 export type SubscriptionKind = 'callback' | 'slack' | 'github';
 
+/**
+ * How long a claimed GitHub delivery that has no outcome yet stays claimed. GitHub waits 10 s for
+ * an answer, so a claim this old was left by a process that died between claim and finish.
+ */
+export const GITHUB_CLAIM_EXPIRY_MS = 60_000;
+
 export interface Subscription {
   id: number;
   environmentId: string;
@@ -183,12 +189,17 @@ export class NotificationStore {
   }
 
   /**
-   * Claims a GitHub delivery id. False when it was seen before (a replay or a redelivery of
-   * something already handled): the caller does nothing.
+   * Claims a GitHub delivery id. False when it was handled before (a replay or a redelivery of
+   * something done), or when another request claimed it less than `expiryMs` ago and may still be
+   * handling it: the caller does nothing. A claim that is older and was never finished belongs to
+   * a process that died in between, so the delivery can be claimed again (GitHub's "Redeliver").
    */
-  async claimGithubDelivery(deliveryId: string, event: string, action: string | null): Promise<boolean> {
+  async claimGithubDelivery(deliveryId: string, event: string, action: string | null, expiryMs = GITHUB_CLAIM_EXPIRY_MS): Promise<boolean> {
     const { rowCount } = await this.pool.query(
-      `INSERT INTO github_deliveries (delivery_id, event, action) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [deliveryId, event, action]);
+      `INSERT INTO github_deliveries (delivery_id, event, action) VALUES ($1, $2, $3)
+       ON CONFLICT (delivery_id) DO UPDATE SET event = EXCLUDED.event, action = EXCLUDED.action, received_at = now()
+         WHERE github_deliveries.outcome IS NULL AND github_deliveries.received_at <= now() - ($4::int * interval '1 millisecond')`,
+      [deliveryId, event, action, expiryMs]);
     return rowCount === 1;
   }
 

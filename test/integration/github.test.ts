@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { startHarness, labeledObjects, waitUntil, type Harness } from '../helpers/harness.js';
 import { startStandIn, type StandIn } from '../helpers/standin.js';
 import { GITHUB_SECRET, githubHook, pullRequest } from '../helpers/doors.js';
+import { GITHUB_CLAIM_EXPIRY_MS } from '../../core/store/notifications.js';
 
 const SHA1 = 'a'.repeat(40);
 const SHA2 = 'b'.repeat(40);
@@ -93,5 +94,28 @@ describe('the GitHub door: /webhooks/github', () => {
     assert.deepEqual(await labeledObjects(h.docker, first.body.id), { containers: 0, networks: 0, volumes: 0 });
     const rows = await h.pool.query(`SELECT id FROM environments WHERE name = 'shop-pr-1'`);
     assert.equal(rows.rowCount, 1, 'one environment for the pull request, all along');
+  });
+
+  it('when a delivery was claimed by a process that died before finishing it, then a fresh claim still holds it, and once the claim is older than its expiry GitHub\'s redelivery is handled', async () => {
+    const delivery = `test-crashed-${process.pid}-${Date.now()}`;
+    // As if a web process had claimed it and died before handling it (no outcome recorded).
+    assert.equal(await h.ctx.notifications.claimGithubDelivery(delivery, 'ping', null), true);
+
+    const whileFresh = await githubHook(h.baseUrl, 'ping', { zen: 'Design for failure.' }, { delivery });
+    assert.equal(whileFresh.status, 200);
+    assert.equal(whileFresh.body.outcome, 'duplicate', 'a claim younger than its expiry may still be in hand: not handled twice');
+
+    await h.pool.query(`UPDATE github_deliveries SET received_at = now() - ($2::int * interval '1 millisecond') WHERE delivery_id = $1`,
+      [delivery, GITHUB_CLAIM_EXPIRY_MS + 1000]);
+    const redelivered = await githubHook(h.baseUrl, 'ping', { zen: 'Design for failure.' }, { delivery });
+    assert.equal(redelivered.status, 200, JSON.stringify(redelivered.body));
+    assert.equal(redelivered.body.outcome, 'pong', 'the expired claim is taken again and handled');
+    const { rows } = await h.pool.query('SELECT outcome FROM github_deliveries WHERE delivery_id = $1', [delivery]);
+    assert.equal(rows[0].outcome, 'pong', 'and finished this time');
+
+    const replay = await githubHook(h.baseUrl, 'ping', { zen: 'Design for failure.' }, { delivery });
+    assert.equal(replay.body.outcome, 'duplicate', 'a finished delivery is never claimed again, however old');
+    await h.pool.query(`UPDATE github_deliveries SET received_at = now() - interval '1 day' WHERE delivery_id = $1`, [delivery]);
+    assert.equal(await h.ctx.notifications.claimGithubDelivery(delivery, 'ping', null), false);
   });
 });

@@ -190,11 +190,14 @@ export class EnvironmentStore {
         }
         const imagesChanged = !sameImages(env.images, input.images);
         if (imagesChanged || env.status === 'failed' || opts.forceRedeploy) {
+          // A redeploy keeps the lease it has unless the request names a ttl (a new tag is not a
+          // new lease); a lease that already ran out starts again, or the redeploy would be torn down at once.
           const moved = await client.query<Row>(
-            `UPDATE environments SET status = 'queued', generation = generation + 1, images = $2, ttl_seconds = $3::int,
-               expires_at = now() + ($3::int * interval '1 second'), failure_code = NULL, failure_message = NULL,
-               ready_at = NULL, updated_at = now()
-             WHERE id = $1 RETURNING *`, [env.id, input.images, input.ttlSeconds]);
+            `UPDATE environments SET status = 'queued', generation = generation + 1, images = $2,
+               ttl_seconds = CASE WHEN $4::boolean OR expires_at <= now() THEN $3::int ELSE ttl_seconds END,
+               expires_at = CASE WHEN $4::boolean OR expires_at <= now() THEN now() + ($3::int * interval '1 second') ELSE expires_at END,
+               failure_code = NULL, failure_message = NULL, ready_at = NULL, updated_at = now()
+             WHERE id = $1 RETURNING *`, [env.id, input.images, input.ttlSeconds, opts.ttlGiven]);
           const why = env.status === 'failed' ? 'retry after failure' : imagesChanged ? 'new images' : 'new commit';
           await client.query(
             `INSERT INTO environment_events (environment_id, type, status, message, data) VALUES ($1, 'redeploy', 'queued', $2, $3)`,

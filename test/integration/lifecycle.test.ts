@@ -15,7 +15,7 @@ describe('an environment from request to teardown, on the real engines', () => {
   before(async () => { h = await startHarness(); });
   after(async () => { await h.close(); });
 
-  it('when a PUT asks for shop at pr-1, then it becomes ready, serves pr-1 with the seed products, redeploys in place to pr-2, and DELETE leaves nothing labeled', async (t) => {
+  it('when a PUT asks for shop at pr-1, then it becomes ready, serves pr-1 with the seed products, redeploys in place to pr-2 keeping its lease, and DELETE leaves nothing labeled', async (t) => {
     const name = uniqueName('shop-pr');
     const started = Date.now();
     const created = await h.api('PUT', `/api/v1/environments/${name}`, { template: 'shop', tag: 'pr-1', ttl: '1h' });
@@ -45,6 +45,9 @@ describe('an environment from request to teardown, on the real engines', () => {
     assert.equal(redeploy.body.status, 'ready', JSON.stringify(redeploy.body.failure));
     assert.equal(redeploy.body.generation, 2);
     assert.deepEqual(await page(redeploy.body.urls.web), { tag: 'pr-2', products: 12 }, 'the data volume survives a redeploy');
+    // A new tag is not a new lease: without a ttl the redeploy keeps the hour asked for at creation.
+    assert.equal(redeploy.body.expiresAt, created.body.expiresAt, 'the redeploy keeps the current lease');
+    assert.equal(redeploy.body.ttl, created.body.ttl);
 
     const events = await h.api('GET', `/api/v1/environments/${name}/events`);
     const types = events.body.events.map((e: { type: string }) => e.type);

@@ -88,9 +88,9 @@ verify_reflink_volumes() {
   docker volume create --label mayfly.probe=1 "$v" >/dev/null 2>&1 || { warn "reflink check: could not create a volume"; return 1; }
   mp="$(docker volume inspect -f '{{.Mountpoint}}' "$v" 2>/dev/null)"
   if [ -n "$mp" ] && reflink_ok "$mp"; then
-    say "docker volumes: reflink works in $(dirname "$mp") ($(fs_type "$mp"), checked with dockerd running)"; rc=0
+    say "docker volumes: reflink works in $(dirname "$(dirname "$mp")") ($(fs_type "$mp"), checked with dockerd running)"; rc=0
   else
-    warn "docker volumes: NO reflink in $(dirname "${mp:-?}") ($(fs_type "${mp:-/}")): seed clones fall back to overlay or copy"
+    warn "docker volumes: NO reflink in $(dirname "$(dirname "${mp:-?/?}")") ($(fs_type "${mp:-/}")): seed clones fall back to overlay or copy"
   fi
   docker volume rm "$v" >/dev/null 2>&1 || true
   return $rc

@@ -17,7 +17,7 @@ export class WebMetrics {
   readonly registry: Registry;
   private readonly http: Histogram<'method' | 'route' | 'status'>;
 
-  constructor(deps: Pick<ApiDeps, 'store' | 'queues' | 'catalog'>) {
+  constructor(deps: Pick<ApiDeps, 'store' | 'queues' | 'catalog' | 'admission'>) {
     this.registry = newRegistry('web');
     const registers = [this.registry];
     this.http = new Histogram({
@@ -32,6 +32,47 @@ export class WebMetrics {
         // Every status of every known template, so a dashboard shows 0 rather than no series.
         for (const t of deps.catalog.list()) for (const status of STATUSES) this.set({ status, template: t.name }, 0);
         for (const row of await deps.store.countByStatus()) this.set({ status: row.status, template: row.template }, row.count);
+      },
+    });
+    new Gauge({
+      name: 'mayfly_failed_environments', help: 'Environments failed now (until retried or their lease ends), by template and failure code',
+      labelNames: ['template', 'code'], registers,
+      async collect() {
+        this.reset();
+        const counts = new Map<string, { template: string; code: string; n: number }>();
+        for (const env of await deps.store.list({ statuses: ['failed'], limit: 5000 })) {
+          const code = env.failure?.code ?? 'UNKNOWN';
+          const key = `${env.template}\0${code}`;
+          const c = counts.get(key) ?? { template: env.template, code, n: 0 };
+          c.n += 1;
+          counts.set(key, c);
+        }
+        for (const c of counts.values()) this.set({ template: c.template, code: c.code }, c.n);
+      },
+    });
+    // Admission (core/admission.ts), read from PostgreSQL at each scrape like the environments.
+    const admission = async () => deps.admission.usage();
+    let usage: ReturnType<typeof admission> | undefined;
+    /** One read per scrape for the three gauges below (each collect() asks; the first one reads). */
+    const usageOnce = () => {
+      usage ??= admission().finally(() => { setImmediate(() => { usage = undefined; }); });
+      return usage;
+    };
+    new Gauge({
+      name: 'mayfly_memory_budget_bytes', help: 'The host\'s memory budget for environments (MAYFLY_MEMORY_BUDGET; 0: no budget)', registers,
+      async collect() { this.set((await usageOnce()).memoryBudgetBytes); },
+    });
+    new Gauge({
+      name: 'mayfly_memory_reserved_bytes', help: 'Memory declared by the templates of environments holding capacity (what the budget is spent on)', registers,
+      async collect() { this.set((await usageOnce()).reservedMemoryBytes); },
+    });
+    new Gauge({
+      name: 'mayfly_admission_environments', help: 'Environments holding capacity (holding) or queued for it (waiting)',
+      labelNames: ['state'], registers,
+      async collect() {
+        const u = await usageOnce();
+        this.set({ state: 'holding' }, u.holding);
+        this.set({ state: 'waiting' }, u.waiting);
       },
     });
     new Gauge({

@@ -167,6 +167,19 @@ export class Admission {
     return { holding: holding.rows, line: line.rows };
   }
 
+  /**
+   * What admission holds now, for /metrics: the environments holding capacity and the memory
+   * their templates declare (what MAYFLY_MEMORY_BUDGET is spent on), and those waiting in line.
+   */
+  async usage(): Promise<{ holding: number; waiting: number; reservedMemoryBytes: number; memoryBudgetBytes: number }> {
+    const { holding, line } = await this.snapshot(this.pool);
+    return {
+      holding: holding.length, waiting: line.length,
+      reservedMemoryBytes: holding.reduce((sum, r) => sum + this.memoryOf(r.template), 0),
+      memoryBudgetBytes: this.limits.memoryBudgetBytes,
+    };
+  }
+
   private slot = (r: LineRow): Slot => ({ id: r.id, owner: r.owner, memoryBytes: this.memoryOf(r.template) });
 
   private plan(s: { holding: LineRow[]; line: LineRow[] }): Plan {

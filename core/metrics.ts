@@ -9,8 +9,15 @@ export function newRegistry(processName: 'web' | 'worker'): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ process: processName });
   collectDefaultMetrics({ register: registry, prefix: 'mayfly_' });
+  // prom-client also exports the sums of its by-type gauges as gauges named *_total, a suffix
+  // that Prometheus keeps for counters (`promtool check metrics` rejects them). The by-type
+  // gauges stay: sum(mayfly_nodejs_active_handles) is the same number.
+  for (const name of UNCOUNTED_TOTALS) registry.removeSingleMetric(`mayfly_${name}`);
   return registry;
 }
+
+/** prom-client default metrics that are gauges despite their _total suffix (dropped, see above). */
+export const UNCOUNTED_TOTALS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'] as const;
 
 /** Seconds buckets from 50 ms to 5 min: provisioning phases range from a reflink clone to a cold pull. */
 export const PHASE_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 8, 13, 20, 30, 60, 120, 300];

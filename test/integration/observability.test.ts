@@ -1,9 +1,29 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startHarness, uniqueName, type Harness } from '../helpers/harness.js';
 import { samples, sampleSum } from '../helpers/prometheus.js';
 
 type Line = Record<string, unknown> & { msg?: string };
+
+/** Prometheus's own linter (promtool, from Debian's prometheus package) over an exposition body. */
+function promtool(args: string[], stdin = ''): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('promtool', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d) => { output += String(d); });
+    child.stderr.on('data', (d) => { output += String(d); });
+    child.on('error', (err) => reject(new Error(`promtool did not start (${err.message}); it ships in Debian's prometheus package: apt-get install prometheus`)));
+    child.on('close', (code) => resolve({ code, output }));
+    child.stdin.end(stdin);
+  });
+}
+const promtoolCheck = (body: string) => promtool(['check', 'metrics'], body);
+const OPERATIONS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../docs/operations');
 
 describe('metrics and logs of a create and a destroy', () => {
   let h: Harness;
@@ -50,6 +70,45 @@ describe('metrics and logs of a create and a destroy', () => {
     for (const kind of ['expired', 'requeued', 'teardownsRequeued', 'orphansRemoved', 'goldensRemoved']) {
       assert.equal(samples(workerMetrics, 'mayfly_reconciler_actions_total', { kind }).length, 1, `reconciler kind ${kind}`);
     }
+  });
+
+  it('when promtool checks what each process serves on /metrics, then it finds no problem (no gauge named *_total, every name and unit as Prometheus wants)', async () => {
+    const broken = await promtoolCheck('# HELP x_total a gauge by a counter\'s name\n# TYPE x_total gauge\nx_total 1\n');
+    assert.notEqual(broken.code, 0, 'promtool really checks (a gauge named *_total is refused)');
+    assert.match(broken.output, /x_total/);
+    for (const [target, body] of [['web', webMetrics], ['worker', workerMetrics]] as const) {
+      assert.ok(body.includes('# TYPE mayfly_'), `${target} served metrics`);
+      const checked = await promtoolCheck(body);
+      assert.deepEqual({ code: checked.code, output: checked.output.trim() }, { code: 0, output: '' }, `promtool check metrics on the ${target}'s /metrics`);
+    }
+  });
+
+  it('when the sample scrape config and the Grafana dashboard are checked, then promtool accepts both and every series the dashboard queries is served', async () => {
+    const config = await promtool(['check', 'config', path.join(OPERATIONS, 'prometheus.yml')]);
+    assert.equal(config.code, 0, config.output);
+    const dashboard = JSON.parse(await readFile(path.join(OPERATIONS, 'grafana-dashboard.json'), 'utf8'));
+    const exprs: string[] = dashboard.panels.flatMap((p: { targets?: { expr: string }[] }) => (p.targets ?? []).map((t) => t.expr));
+    assert.ok(exprs.length >= 10, `the dashboard's queries: ${exprs.length}`);
+    // Each query as a recording rule, Grafana's variables replaced: promtool parses the PromQL.
+    const dir = await mkdtemp(path.join(tmpdir(), 'mayfly-dashboard-'));
+    try {
+      const rules = { groups: [{ name: 'dashboard', rules: exprs.map((expr, i) => ({ record: `dashboard:query_${i}`, expr: expr.replaceAll('$__rate_interval', '5m').replaceAll('$template', '.*') })) }] };
+      await writeFile(path.join(dir, 'rules.yml'), JSON.stringify(rules));
+      const checked = await promtool(['check', 'rules', path.join(dir, 'rules.yml')]);
+      assert.equal(checked.code, 0, checked.output);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    const served = new Set([...`${webMetrics}\n${workerMetrics}`.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!));
+    const queried = new Set(exprs.flatMap((e) => [...e.matchAll(/\b(mayfly_\w+)/g)].map((m) => m[1]!.replace(/_(bucket|count|sum)$/, ''))));
+    assert.deepEqual([...queried].filter((name) => !served.has(name)), [], 'queried by the dashboard but served by neither process');
+  });
+
+  it('when Prometheus scrapes the web process, then it sees the memory budget and what holds it, and failures by code', () => {
+    assert.equal(samples(webMetrics, 'mayfly_memory_budget_bytes').length, 1);
+    assert.deepEqual(samples(webMetrics, 'mayfly_memory_reserved_bytes'), [0], 'the one environment is destroyed: nothing reserved');
+    assert.deepEqual(samples(webMetrics, 'mayfly_admission_environments', { state: 'holding' }), [0]);
+    assert.match(webMetrics, /# TYPE mayfly_failed_environments gauge/);
   });
 
   it('when the worker and the API log about the environment, then every JSON line that names it carries its envId, and request lines carry a requestId', () => {

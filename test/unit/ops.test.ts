@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { loadConfig } from '../../core/config.js';
 import { isLoopback, metricsAccess } from '../../core/metrics.js';
 import { WorkerMetrics } from '../../worker/metrics.js';
+import { WebMetrics } from '../../api/metrics.js';
 import { samples } from '../helpers/prometheus.js';
 
 describe('who may read /metrics', () => {
@@ -39,5 +40,33 @@ describe('reconciler actions', () => {
     assert.deepEqual(samples(text, 'mayfly_reconciler_actions_total', { kind: 'restartedContainers' }), [3]);
     assert.deepEqual(samples(text, 'mayfly_reconciler_actions_total', { kind: 'requeued' }), [0]);
     assert.deepEqual(samples(text, 'mayfly_reconciler_actions_total', { kind: 'note' }), []);
+  });
+});
+
+describe('the web process\'s scrape-time gauges', () => {
+  const failed = (template: string, code: string | undefined) => ({ template, status: 'failed', failure: code ? { code, message: 'x' } : null });
+  const deps = {
+    catalog: { list: () => [] },
+    store: {
+      countByStatus: async () => [],
+      list: async (filter: { statuses?: string[] }) => {
+        assert.deepEqual(filter.statuses, ['failed']);
+        return [failed('shop', 'IMAGE_NOT_FOUND'), failed('shop', 'IMAGE_NOT_FOUND'), failed('shop', 'HEALTH_TIMEOUT'), failed('blog', undefined)];
+      },
+    },
+    queues: { provision: { name: 'provision', getJobCounts: async () => ({}) }, lifecycle: { name: 'lifecycle', getJobCounts: async () => ({}) } },
+    admission: { usage: async () => ({ holding: 3, waiting: 2, reservedMemoryBytes: 3 * 512 * 1024 ** 2, memoryBudgetBytes: 4 * 1024 ** 3 }) },
+  } as unknown as ConstructorParameters<typeof WebMetrics>[0];
+
+  it('when environments failed, then they are counted by template and failure code; the memory budget and what holds it are shown', async () => {
+    const text = await new WebMetrics(deps).registry.metrics();
+    assert.deepEqual(samples(text, 'mayfly_failed_environments', { template: 'shop', code: 'IMAGE_NOT_FOUND' }), [2]);
+    assert.deepEqual(samples(text, 'mayfly_failed_environments', { template: 'shop', code: 'HEALTH_TIMEOUT' }), [1]);
+    assert.deepEqual(samples(text, 'mayfly_failed_environments', { template: 'blog', code: 'UNKNOWN' }), [1]);
+    assert.deepEqual(samples(text, 'mayfly_memory_budget_bytes'), [4 * 1024 ** 3]);
+    assert.deepEqual(samples(text, 'mayfly_memory_reserved_bytes'), [3 * 512 * 1024 ** 2]);
+    assert.deepEqual(samples(text, 'mayfly_admission_environments', { state: 'holding' }), [3]);
+    assert.deepEqual(samples(text, 'mayfly_admission_environments', { state: 'waiting' }), [2]);
+    assert.doesNotMatch(text, /^# TYPE \S+_total gauge$/m, 'no gauge is named like a counter');
   });
 });

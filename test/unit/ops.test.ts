@@ -4,6 +4,7 @@ import { loadConfig } from '../../core/config.js';
 import { isLoopback, metricsAccess } from '../../core/metrics.js';
 import { WorkerMetrics } from '../../worker/metrics.js';
 import { WebMetrics } from '../../api/metrics.js';
+import { unsupportedServerNode } from '../../core/node-version.js';
 import { samples } from '../helpers/prometheus.js';
 
 describe('who may read /metrics', () => {
@@ -68,5 +69,12 @@ describe('the web process\'s scrape-time gauges', () => {
     assert.deepEqual(samples(text, 'mayfly_admission_environments', { state: 'holding' }), [3]);
     assert.deepEqual(samples(text, 'mayfly_admission_environments', { state: 'waiting' }), [2]);
     assert.doesNotMatch(text, /^# TYPE \S+_total gauge$/m, 'no gauge is named like a counter');
+  });
+});
+
+describe('the Node.js that runs Mayfly', () => {
+  it('when the web or worker runs on Node 22 or 24, then nothing is said; on 20 or an odd release, a warning names the supported lines and scripts/node.sh', () => {
+    for (const v of ['22.12.0', '24.22.3']) assert.equal(unsupportedServerNode(v), undefined, v);
+    for (const v of ['20.20.2', '23.1.0', '18.0.0']) assert.match(unsupportedServerNode(v) ?? '', /22 or 24.*scripts\/node\.sh/, v);
   });
 });

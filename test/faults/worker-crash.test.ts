@@ -6,6 +6,7 @@ import { startPrivateRegistry, type PrivateRegistry } from '../helpers/private-e
 import { FAULT_ENV, nextDockerEvent, noLeftovers, pushFreshImage, removeImage, settled } from '../helpers/faults.js';
 import { provisionJobId } from '../../core/queue.js';
 import type { Environment } from '../../core/domain.js';
+import { productsFingerprint } from '../helpers/seed-checks.js';
 
 /**
  * The worker runs as its own process here and is killed for real at chosen moments, caught from
@@ -45,20 +46,18 @@ describe('faults: the worker process is killed', { timeout: 900_000 }, () => {
     await w.restart();
   }
 
-  /** Ready, or failed with nothing of it left in Docker. */
-  async function readyOrFailedAndCleaned(id: string): Promise<Environment> {
-    const env = await settled(h, id, 300_000);
-    assert.ok(env.status === 'ready' || env.status === 'failed', `${id}: ${env.status}`);
-    if (env.status === 'failed') {
-      await waitUntil(`failed ${id} to be cleaned`, 60_000, async () => {
-        const o = await labeledObjects(h.docker, id);
-        return o.containers + o.networks + o.volumes === 0;
-      });
-    }
+  /**
+   * Ready: a worker crash is Mayfly's own fault, never the tester's, so it must cost nothing.
+   * Given time on a loaded machine (a settle of up to 6 minutes), never a weaker outcome.
+   */
+  async function readyAfterAll(id: string): Promise<Environment> {
+    const env = await settled(h, id, 360_000);
+    assert.equal(env.status, 'ready', `${env.name} after the crash: ${env.status} ${JSON.stringify(env.failure)}\n` +
+      (await h.store.events(id)).map((e) => `${e.type}: ${e.message}`).join('\n'));
     return env;
   }
 
-  it('when it is SIGKILLed during a clone, a start and a pull, then after a restart every environment ends ready or failed-and-cleaned, with no leftovers', { timeout: 720_000 }, async () => {
+  it('when it is SIGKILLed during a clone, a start and a pull, then after a restart every environment ends ready, with no leftovers', { timeout: 720_000 }, async () => {
     const instance = `mayfly.instance=${h.config.instance}`;
 
     // During a clone: the seed's clone helper container has just started.
@@ -83,14 +82,13 @@ describe('faults: the worker process is killed', { timeout: 900_000 }, () => {
     await crashAndRestart();
 
     const envs = [];
-    for (const id of [cloned, startedId, pulled]) envs.push(await readyOrFailedAndCleaned(id));
+    for (const id of [cloned, startedId, pulled]) envs.push(await readyAfterAll(id));
     for (const env of envs) {
       const events = await h.store.events(env.id);
-      assert.ok(events.some((e) => /resumed|requeued|retry/.test(`${e.type} ${e.message}`)) || env.status === 'failed',
+      assert.ok(events.some((e) => /resumed|requeued|retry/.test(`${e.type} ${e.message}`)),
         `${env.name} shows it was picked up again: ${events.map((e) => e.message).join(' | ')}`);
     }
-    // Most should recover outright; a failure must say why.
-    for (const env of envs) if (env.status === 'failed') assert.ok(env.failure?.message, `${env.name} failed without a reason`);
+    assert.ok((await productsFingerprint(h, cloned)).startsWith('12:'), 'the environment interrupted mid-clone has the whole seed');
     for (const env of envs) await h.api('DELETE', `/api/v1/environments/${env.name}?wait=120`);
     for (const env of envs) assert.equal((await h.store.getById(env.id))!.status, 'destroyed');
     await noLeftovers(h, h.docker, envs.map((e) => e.project), 90_000);
@@ -98,9 +96,7 @@ describe('faults: the worker process is killed', { timeout: 900_000 }, () => {
 
   it('when it is SIGKILLed during a teardown, then after a restart the teardown finishes and nothing is left', { timeout: 420_000 }, async () => {
     const id = await put('crash-teardown', { template: 'tiny' });
-    // The machine may be too loaded for the shop to pass its healthchecks: then there is no teardown to interrupt.
-    const env = await readyOrFailedAndCleaned(id);
-    assert.equal(env.status, 'ready', JSON.stringify(env.failure));
+    const env = await readyAfterAll(id);
     const removing = await nextDockerEvent(h.docker, { type: ['container'], event: ['kill', 'die', 'destroy'], label: [`mayfly.env=${id}`] });
     const res = await h.api('DELETE', `/api/v1/environments/${env.name}`);
     assert.equal(res.status, 202);
@@ -126,8 +122,30 @@ describe('faults: the worker process is killed', { timeout: 900_000 }, () => {
       assert.ok(state === 'waiting' || state === 'delayed' || state === 'prioritized', `status ${now.status}, job state after SIGTERM: ${state}`);
     }
     await w.restart();
-    const env = await readyOrFailedAndCleaned(id);
-    if (env.status === 'ready') await h.api('DELETE', `/api/v1/environments/${env.name}?wait=120`);
+    const env = await readyAfterAll(id);
+    await h.api('DELETE', `/api/v1/environments/${env.name}?wait=120`);
+    await noLeftovers(h, h.docker, [env.project], 60_000);
+  });
+
+  it('when it is SIGKILLed during a clone copied on the host (the default path), then after a restart the environment is ready with the whole seed', { timeout: 600_000 }, async () => {
+    await w.stop();
+    // The default: this process sees the engine's volumes and copies the clone itself.
+    w = await WorkerProcess.start(h, { MAYFLY_LOCAL_VOLUMES: 'on' });
+    const name = uniqueName('crash-hostcopy');
+    // The kill point: the clone's target volume created, the host copy about to run or running.
+    const created = await nextDockerEvent(h.docker, { type: ['volume'], event: ['create'] },
+      (e) => e.Actor.ID.includes(name) && !e.Actor.ID.endsWith('-upper'));
+    const res = await h.api('PUT', `/api/v1/environments/${name}`, { template: 'shop' });
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    await created.event;
+    const exit = await w.kill();
+    assert.equal(exit.signal, 'SIGKILL');
+    await w.restart();
+    const env = await readyAfterAll(res.body.id);
+    const cloned = (await h.store.events(env.id)).filter((e) => e.type === 'cloned').pop();
+    assert.equal((cloned?.data as { via?: string })?.via, 'host', `copied on the host: ${cloned?.message}`);
+    assert.ok((await productsFingerprint(h, env.id)).startsWith('12:'), 'the whole seed, not a half-copied one');
+    await h.api('DELETE', `/api/v1/environments/${env.name}?wait=120`);
     await noLeftovers(h, h.docker, [env.project], 60_000);
   });
 });

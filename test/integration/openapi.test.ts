@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { API_TYPES_FILE, generateApiTypes } from '../../scripts/api-types.js';
-import { startHarness, type Harness } from '../helpers/harness.js';
+import { startHarness, TOKEN, type Harness } from '../helpers/harness.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -106,6 +106,22 @@ describe('the OpenAPI description of v1', () => {
     const committed = await readFile(API_TYPES_FILE, 'utf8');
     assert.ok(generated.includes('"/environments/{name}"') && generated.includes('deployEnvironment'), 'the generator ran on this document');
     assert.ok(committed === generated, 'cli/api-types.ts is what openapi-typescript makes from the served document: run npm run api-types and commit it');
+  });
+
+  it('when each described operation is called without a token, or with a body that is not JSON, then it answers the 401 and 400 it describes', async () => {
+    for (const [path, item] of Object.entries<any>(doc.paths)) {
+      for (const [method, op] of Object.entries<any>(item)) {
+        if (method === 'parameters' || (op.security && op.security.length === 0)) continue;
+        const url = `/api/v1${path.replace(/\{\w+\}/g, 'no-such-env')}`;
+        for (const code of ['400', '401', '413', '429']) assert.ok(op.responses[code], `${method} ${path} describes ${code}`);
+        const anonymous = await h.api(method.toUpperCase(), url, undefined, {});
+        assert.equal(anonymous.status, 401, `${method} ${path} without a token`);
+        if (method === 'get') continue; // fetch sends no body with GET
+        const garbled = await h.api(method.toUpperCase(), url, '{"template": ', { authorization: `Bearer ${TOKEN}` });
+        assert.equal(garbled.status, 400, `${method} ${path} with a body that is not JSON`);
+        assert.equal(garbled.body.error.code, 'INVALID_JSON');
+      }
+    }
   });
 
   it('when the document is asked for as something other than JSON, then the answer is 406 as it says', async () => {

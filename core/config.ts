@@ -43,6 +43,13 @@ export interface Config {
   queuePrefix: string;
   workerConcurrency: number;
   reconcileIntervalMs: number;
+  /**
+   * Healing a ready environment whose containers stopped (engine or host restart): at most
+   * `healsPerWindow` heals within `healWindowMs` (MAYFLY_HEALS_PER_WINDOW, MAYFLY_HEAL_WINDOW),
+   * then it fails (keeping its data). No lifetime cap: old heals age out of the window.
+   */
+  healWindowMs: number;
+  healsPerWindow: number;
   healthTimeoutMs: number;
   /** Start containers with the engine's whole CPU and apply their CPU limit once healthy (MAYFLY_START_CPU_BOOST). */
   startCpuBoost: boolean;
@@ -203,6 +210,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     queuePrefix: env.MAYFLY_QUEUE_PREFIX || 'mayfly',
     workerConcurrency: int('MAYFLY_WORKER_CONCURRENCY', 4, 1, 64),
     reconcileIntervalMs: duration('MAYFLY_RECONCILE_INTERVAL', '5s'),
+    healWindowMs: duration('MAYFLY_HEAL_WINDOW', '10m'),
+    healsPerWindow: int('MAYFLY_HEALS_PER_WINDOW', 3, 1, 100),
     healthTimeoutMs: duration('MAYFLY_HEALTH_TIMEOUT', '2m'),
     startCpuBoost: onOff('MAYFLY_START_CPU_BOOST', true),
     localVolumes: onOff('MAYFLY_LOCAL_VOLUMES', true),

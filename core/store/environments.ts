@@ -339,6 +339,25 @@ export class EnvironmentStore {
     return Number(rows[0]!.n);
   }
 
+  /** How many events of this type the environment has since `since`, and when the latest was. */
+  async eventsSince(environmentId: string, type: string, since: Date): Promise<{ count: number; lastAt: Date | undefined }> {
+    const { rows } = await this.pool.query<{ n: string; last: Date | null }>(
+      `SELECT count(*) AS n, max(at) AS last FROM environment_events WHERE environment_id = $1 AND type = $2 AND at >= $3`,
+      [environmentId, type, since]);
+    return { count: Number(rows[0]!.n), lastAt: rows[0]!.last ?? undefined };
+  }
+
+  /**
+   * Which of these environments were ever ready (any generation): those hold a tester's data,
+   * which a failure keeps until the lease ends (see worker/jobs/fail.ts).
+   */
+  async everReady(ids: string[]): Promise<Set<string>> {
+    if (!ids.length) return new Set();
+    const { rows } = await this.pool.query<{ id: string }>(
+      `SELECT DISTINCT environment_id AS id FROM environment_events WHERE environment_id = ANY($1::uuid[]) AND type = 'ready'`, [ids]);
+    return new Set(rows.map((r) => r.id));
+  }
+
   /** Ids of environments that may still own Docker objects. */
   async liveIds(ids: string[]): Promise<Set<string>> {
     if (!ids.length) return new Set();

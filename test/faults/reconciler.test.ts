@@ -2,9 +2,10 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startHarness, labeledObjects, uniqueName, waitUntil, type Harness } from '../helpers/harness.js';
 import { FAULT_ENV, noLeftovers, settled } from '../helpers/faults.js';
-import { MAX_HEALS, MAX_STUCK_RETRIES } from '../../worker/jobs/reconcile.js';
+import { MAX_STUCK_RETRIES, reconcile } from '../../worker/jobs/reconcile.js';
+import type { Environment } from '../../core/domain.js';
 
-describe('faults: the reconciler heals and gives up within bounds', { timeout: 480_000 }, () => {
+describe('faults: the reconciler heals and gives up within bounds', { timeout: 900_000 }, () => {
   let h: Harness;
   before(async () => { h = await startHarness({ env: FAULT_ENV }); });
   after(async () => { await h?.close(); });
@@ -39,21 +40,85 @@ describe('faults: the reconciler heals and gives up within bounds', { timeout: 4
     assert.ok(h.ctx.reconcileActions.snapshot().healed >= 1, 'the action is counted');
   });
 
-  it('when a ready environment\'s container exits and it was healed too often already, then it fails with SERVICE_VANISHED and is cleaned', { timeout: 240_000 }, async () => {
-    const env = await readyEnv('fault-heal-limit');
-    for (let i = 0; i < MAX_HEALS; i++) await h.store.addEvent(env.id, 'healing', 'an earlier heal (made by the test)');
+  const volumes = async (envId: string) =>
+    (await h.docker.listVolumes({ filters: { label: [`mayfly.env=${envId}`] } })).Volumes?.map((v) => v.Name) ?? [];
+  const ref = (env: Environment) => ({ id: env.id, project: env.project, generation: env.generation });
+
+  /** Records `n` heals as if the reconciler had made them (now, unless aged by the caller). */
+  async function healedAlready(envId: string, n: number) {
+    for (let i = 0; i < n; i++) await h.store.addEvent(envId, 'healing', 'an earlier heal (made by the test)');
+  }
+
+  async function killApp(env: Environment) {
     const app = await container(env.id, 'app');
     await h.docker.getContainer(app!.Id).kill();
-    const failed = await settled(h, env.id, 60_000).then(() => waitUntil('the failure', 60_000, async () => {
-      const now = await h.store.getById(env.id);
+  }
+
+  async function failedAs(envId: string, code: string) {
+    const failed = await waitUntil('the failure', 120_000, async () => {
+      const now = await h.store.getById(envId);
       return now?.status === 'failed' ? now : undefined;
-    }));
-    assert.equal(failed.failure?.code, 'SERVICE_VANISHED');
-    assert.match(failed.failure!.message, /app exited/);
-    await waitUntil('its objects to go', 30_000, async () => {
-      const o = await labeledObjects(h.docker, env.id);
-      return o.containers + o.networks + o.volumes === 0;
     });
+    assert.equal(failed.failure?.code, code, JSON.stringify(failed.failure));
+    await waitUntil('its containers and network to go', 60_000, async () => {
+      const o = await labeledObjects(h.docker, envId);
+      return o.containers + o.networks === 0;
+    });
+    return failed;
+  }
+
+  it('when a ready environment was healed as often as allowed long ago, then it is healed again (old heals age out of the window)', { timeout: 240_000 }, async () => {
+    const env = await readyEnv('fault-heal-old');
+    await healedAlready(env.id, h.config.healsPerWindow);
+    await h.pool.query(`UPDATE environment_events SET at = now() - ($2::int * interval '1 millisecond') - interval '1 minute'
+                        WHERE environment_id = $1 AND type = 'healing'`, [env.id, h.config.healWindowMs]);
+    await killApp(env);
+    const healed = await waitUntil('the heal', 180_000, async () => {
+      const now = await h.store.getById(env.id);
+      return now && now.generation > env.generation && (now.status === 'ready' || now.status === 'failed') ? now : undefined;
+    });
+    assert.equal(healed.status, 'ready', JSON.stringify(healed.failure));
+    assert.match((await h.store.events(env.id)).filter((e) => e.type === 'healing').at(-1)!.message, /app exited.*heal 1 of/);
+    await h.api('DELETE', `/api/v1/environments/${env.name}?wait=120`);
+  });
+
+  it('when a ready environment\'s container exits and it was healed too often within the window, then it fails with SERVICE_VANISHED keeping its data until its lease ends, a redeploy gets the data back, and the lease\'s end removes everything', { timeout: 360_000 }, async () => {
+    const env = await readyEnv('fault-heal-limit');
+    const wrote = await h.runtime.exec(ref(env), 'app', ['sh', '-c', 'echo tester-data > /data/marker']);
+    assert.equal(wrote.exitCode, 0, wrote.output);
+    const dataVolumes = await volumes(env.id);
+    assert.equal(dataVolumes.length, 1, 'tiny has one data volume');
+
+    await healedAlready(env.id, h.config.healsPerWindow);
+    await killApp(env);
+    const failed = await failedAs(env.id, 'SERVICE_VANISHED');
+    assert.match(failed.failure!.message, /app exited/);
+    assert.match(failed.failure!.message, new RegExp(`data is kept until its lease ends \\(${failed.expiresAt.toISOString()}\\)`), 'says until when');
+    assert.match(failed.failure!.message, new RegExp(`PUT \\S+/api/v1/environments/${env.name}`), 'says how to get it back');
+    assert.deepEqual(await volumes(env.id), dataVolumes, 'its data volume is kept');
+
+    // The orphan reaper (a reconcile pass) leaves the kept data of a failed, unexpired environment alone.
+    await reconcile(h.ctx);
+    assert.deepEqual(await volumes(env.id), dataVolumes, 'the reaper keeps it');
+    await noLeftovers(h, h.docker, [env.project]);
+
+    // A redeploy (same request) runs on the kept data, within the lease it had.
+    const again = await h.api('PUT', `/api/v1/environments/${env.name}?wait=180`, { template: 'tiny' });
+    assert.equal(again.body.status, 'ready', JSON.stringify(again.body));
+    assert.equal(again.body.expiresAt, env.expiresAt.toISOString(), 'the lease is kept');
+    const read = await h.runtime.exec(ref((await h.store.getById(env.id))!), 'app', ['cat', '/data/marker']);
+    assert.equal(read.output.trim(), 'tester-data', 'the tester\'s data is back');
+
+    // Failed again; then its lease ends: everything goes, data included.
+    await killApp((await h.store.getById(env.id))!);
+    await failedAs(env.id, 'SERVICE_VANISHED');
+    await h.pool.query('UPDATE environments SET expires_at = now() WHERE id = $1', [env.id]);
+    const gone = await waitUntil('the expired failed environment to be destroyed', 120_000, async () => {
+      const now = await h.store.getById(env.id);
+      return now?.status === 'destroyed' ? now : undefined;
+    });
+    assert.equal(gone.destroyReason, 'expired');
+    assert.deepEqual(await labeledObjects(h.docker, env.id), { containers: 0, networks: 0, volumes: 0 });
     await noLeftovers(h, h.docker, [env.project]);
   });
 

@@ -79,7 +79,10 @@ export function eventSeen(h: Harness, id: string, type: string, timeoutMs = 120_
 }
 
 export interface Leftovers {
-  /** Objects of this instance whose environment has no live row (or a failed one, for containers/networks). */
+  /**
+   * Objects of this instance whose environment has no live row, or a failed one (but the data
+   * volumes a failed environment that was ever ready keeps until its lease ends).
+   */
   unrecorded: string[];
   /** Objects named after one of the environments' compose projects that carry no mayfly.env label. */
   unlabeled: string[];
@@ -96,8 +99,13 @@ export async function leftovers(h: Harness, docker: Docker, projects: string[]):
     docker.listNetworks({ filters: instance }),
     docker.listVolumes({ filters: instance }),
   ]);
-  const { rows } = await h.pool.query<{ id: string; status: string }>('SELECT id, status FROM environments');
+  const { rows } = await h.pool.query<{ id: string; status: string; keeps_data: boolean }>(
+    `SELECT id, status, status = 'failed' AND expires_at > now()
+       AND EXISTS (SELECT 1 FROM environment_events e WHERE e.environment_id = environments.id AND e.type = 'ready') AS keeps_data
+     FROM environments`);
   const status = new Map(rows.map((r) => [r.id, r.status]));
+  // A failed environment that was ever ready keeps its data volumes until its lease ends.
+  const keepsData = new Set(rows.filter((r) => r.keeps_data).map((r) => r.id));
   const { rows: goldens } = await h.pool.query<{ volume: string }>('SELECT volume FROM seed_snapshots').catch(() => ({ rows: [] as { volume: string }[] }));
   const goldenVolumes = new Set(goldens.map((g) => g.volume));
   const unrecorded: string[] = [];
@@ -109,6 +117,7 @@ export async function leftovers(h: Harness, docker: Docker, projects: string[]):
   for (const n of networks) if (!live(n.Labels?.['mayfly.env'], false)) unrecorded.push(`network ${n.Name}`);
   for (const v of volumes.Volumes ?? []) {
     if (v.Labels?.['mayfly.golden'] && goldenVolumes.has(v.Name)) continue;
+    if (v.Labels?.['com.docker.compose.volume'] && keepsData.has(v.Labels['mayfly.env'] ?? '')) continue;
     if (!live(v.Labels?.['mayfly.env'], false)) unrecorded.push(`volume ${v.Name}`);
   }
   const unlabeled: string[] = [];

@@ -1,5 +1,5 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
-import { wakeWaiting } from '../admission.js';
+import { failEnvironment } from './fail.js';
 import { MayflyError, PermanentFailure, StackError, errorMessage } from '../../core/errors.js';
 import type { Environment } from '../../core/domain.js';
 import type { ProvisionJobData } from '../../core/queue.js';
@@ -189,18 +189,8 @@ export function endpointsOf(states: ServiceState[], entryService: string): Recor
 async function fail(ctx: WorkerContext, env: Environment, err: unknown, log: WorkerContext['logger']): Promise<void> {
   const code = err instanceof MayflyError ? err.code : 'PROVISION_FAILED';
   const details = err instanceof MayflyError ? err.details : undefined;
-  log.error({ err, code }, 'provisioning failed');
-  const moved = await ctx.store.transition(env.id, 'failed', {
-    generation: env.generation, from: ['provisioning'],
-    set: { failure_code: code, failure_message: errorMessage(err), seeded_at: null },
-    event: { type: 'failed', message: `failed: ${errorMessage(err)}`, data: { code, ...(details && typeof details === 'object' ? details : {}) } },
-  });
-  if (!moved) return;
-  // Failed and cleaned: nothing of a failed environment keeps running; its logs are in the event.
-  const removed = await ctx.runtime.remove(env.id).catch((e) => {
-    log.warn({ err: e }, 'cleanup after failure did not finish; the reconciler will retry');
-    return undefined;
-  });
-  if (removed) await ctx.store.addEvent(env.id, 'cleaned', `removed ${removed.containers} container(s), ${removed.networks} network(s), ${removed.volumes} volume(s)`, { ...removed });
-  await wakeWaiting(ctx).catch((e) => log.warn({ err: e }, 'could not wake waiting environments; the reconciler will'));
+  await failEnvironment(ctx, env, {
+    from: 'provisioning', code, message: errorMessage(err), cause: err,
+    ...(details && typeof details === 'object' ? { data: details as Record<string, unknown> } : {}),
+  }, log);
 }

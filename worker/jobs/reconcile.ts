@@ -2,13 +2,14 @@ import { requestDestroy } from '../../core/lifecycle.js';
 import { expireJobId, provisionJobId, teardownJobId } from '../../core/queue.js';
 import type { Environment } from '../../core/domain.js';
 import { errorMessage } from '../../core/errors.js';
+import { formatDuration } from '../../core/duration.js';
+import { failEnvironment } from './fail.js';
+import { decideHeal } from './heal-policy.js';
 import type { WorkerContext } from '../context.js';
 import type { OwnedObjects } from '../runtime/runtime.js';
 
 /** How often a provisioning environment whose job vanished is queued again before it fails. */
 export const MAX_STUCK_RETRIES = 3;
-/** How often a ready environment whose containers vanished is redeployed before it fails. */
-export const MAX_HEALS = 3;
 /** Seconds an environment must have stayed in its status before the reconciler acts on it (lets a job start). */
 const SETTLE_SECONDS = 5;
 /** A stopped helper container older than this was left by a worker that died (its job removes it at once). */
@@ -41,9 +42,12 @@ export interface ReconcileReport {
  * - destroying environments whose teardown job is gone are queued again;
  * - every live lease's delayed expiry job is scheduled again when Redis lost it;
  * - ready environments whose containers vanished or exited are redeployed as a new generation,
- *   at most MAX_HEALS times, then failed and cleaned;
- * - Docker objects labeled with an environment of this instance that is not live (or failed) are removed
+ *   at most MAYFLY_HEALS_PER_WINDOW times within MAYFLY_HEAL_WINDOW, backing off between heals
+ *   (heal-policy.ts), then failed keeping their data (fail.ts);
+ * - Docker objects labeled with an environment of this instance that is not live are removed
  *   (containers, networks, volumes; "not found" is done; a failure is retried on the next run);
+ *   of a failed one, its containers and networks (its data volumes stay until its lease ends
+ *   when it was ever ready);
  * - helper containers (clones, golden builds) that a dead worker left stopped are removed;
  * - golden snapshots that nothing uses and a newer golden replaced are removed.
  * - ready environments of a template with `sleep` that had no traffic for that long go to sleep;
@@ -84,8 +88,8 @@ export async function reconcile(ctx: WorkerContext): Promise<ReconcileReport> {
       actions.record('stuck-retried', env.id);
       log.warn({ envId: env.id, attempt: tries + 1 }, 'provisioning without a live job: queued again');
     } else {
-      const failed = await failAndClean(ctx, env, 'provisioning', 'PROVISION_STUCK',
-        `provisioning stopped without finishing ${MAX_STUCK_RETRIES + 1} times (its worker died or its job was lost); giving up`, log);
+      const failed = await failEnvironment(ctx, env, { from: 'provisioning', code: 'PROVISION_STUCK', data: { by: 'reconciler' },
+        message: `provisioning stopped without finishing ${MAX_STUCK_RETRIES + 1} times (its worker died or its job was lost); giving up` }, log);
       if (failed) { report.stuckFailed++; actions.record('stuck-failed', env.id); }
     }
   }
@@ -124,17 +128,27 @@ export async function reconcile(ctx: WorkerContext): Promise<ReconcileReport> {
   for (const env of ready) {
     const broken = brokenServices(ctx, env, owned);
     if (!broken.length) continue;
-    const heals = await ctx.store.countEvents(env.id, 'healing');
+    const { healWindowMs: windowMs, healsPerWindow: perWindow } = ctx.config;
+    const history = await ctx.store.eventsSince(env.id, 'healing', new Date(Date.now() - windowMs));
+    const decision = decideHeal({ recent: history.count, lastAt: history.lastAt }, Date.now(), windowMs, perWindow);
     const what = broken.map((b) => `${b.service} ${b.why}`).join(', ');
-    if (heals >= MAX_HEALS) {
-      const failed = await failAndClean(ctx, env, 'ready', 'SERVICE_VANISHED', `${what}; healed ${heals} times already, giving up`, log);
+    const window = formatDuration(windowMs / 1000);
+    if (decision.action === 'give-up') {
+      const failed = await failEnvironment(ctx, env, { from: 'ready', code: 'SERVICE_VANISHED', data: { by: 'reconciler', broken },
+        message: `${what}; healed ${history.count} times in the last ${window} already (MAYFLY_HEALS_PER_WINDOW), giving up` }, log);
       if (failed) { report.healFailed++; actions.record('heal-failed', env.id); }
+      continue;
+    }
+    if (decision.action === 'wait') {
+      // Backing off: the last heal is recent; the next run looks again.
+      log.debug({ envId: env.id, broken, until: new Date(decision.untilMs) }, 'ready environment lost containers: waiting before the next heal');
       continue;
     }
     const moved = await ctx.store.transition(env.id, 'queued', {
       generation: env.generation, from: ['ready'], bumpGeneration: true,
       set: { ready_at: null },
-      event: { type: 'healing', message: `${what}: redeploying (heal ${heals + 1} of ${MAX_HEALS})`, data: { broken, generation: env.generation + 1, heal: heals + 1 } },
+      event: { type: 'healing', message: `${what}: redeploying (heal ${decision.attempt} of ${perWindow} within ${window})`,
+        data: { broken, generation: env.generation + 1, heal: decision.attempt } },
     });
     if (!moved) continue; // someone else moved it first (destroy, redeploy)
     await ctx.queues.enqueueProvision(moved.id, moved.generation);
@@ -146,12 +160,18 @@ export async function reconcile(ctx: WorkerContext): Promise<ReconcileReport> {
   const ids = [...new Set([...owned.containers, ...owned.networks, ...owned.volumes].map((o) => o.envId))]
     .filter((id) => /^[0-9a-f-]{36}$/.test(id));
   const live = await ctx.store.liveIds(ids);
-  // A failed environment keeps its record but no objects: its own cleanup may not have finished.
+  // A failed environment keeps its record but no containers or networks: its own cleanup may not
+  // have finished. One that was ever ready keeps its data volumes until its lease ends (then the
+  // expired pass above tears it down, volumes and all).
   const failed = new Set((await ctx.store.withStatus(['failed'])).map((e) => e.id));
+  const keepsData = await ctx.store.everReady(ids.filter((id) => failed.has(id)));
   for (const id of ids) {
     if (live.has(id) && !failed.has(id)) continue;
+    const keepData = keepsData.has(id);
+    // Only its kept data is left: nothing to do (this runs every few seconds).
+    if (keepData && !owned.containers.some((c) => c.envId === id) && !owned.networks.some((n) => n.envId === id)) continue;
     try {
-      const removed = await ctx.runtime.remove(id);
+      const removed = await ctx.runtime.remove(id, { keepData });
       const n = removed.containers + removed.networks + removed.volumes;
       report.orphansRemoved += n;
       actions.record('orphan-removed', id, n);
@@ -204,23 +224,4 @@ function brokenServices(ctx: WorkerContext, env: Environment, owned: OwnedObject
     else broken.push({ service, why: c.state === 'exited' ? `exited${c.exitCode !== undefined ? ` with code ${c.exitCode}` : ''}` : `is ${c.state ?? 'not running'}` });
   }
   return broken;
-}
-
-/** Fails the environment (only from `from`, at its generation) and removes its objects. */
-async function failAndClean(
-  ctx: WorkerContext, env: Environment, from: 'provisioning' | 'ready', code: string, message: string, log: WorkerContext['logger'],
-): Promise<boolean> {
-  const moved = await ctx.store.transition(env.id, 'failed', {
-    generation: env.generation, from: [from],
-    set: { failure_code: code, failure_message: message, seeded_at: null },
-    event: { type: 'failed', message: `failed: ${message}`, data: { code, by: 'reconciler' } },
-  });
-  if (!moved) return false;
-  log.error({ envId: env.id, code }, message);
-  const removed = await ctx.runtime.remove(env.id).catch((err) => {
-    log.warn({ envId: env.id, err: errorMessage(err) }, 'cleanup after failure did not finish; the next run retries');
-    return undefined;
-  });
-  if (removed) await ctx.store.addEvent(env.id, 'cleaned', `removed ${removed.containers} container(s), ${removed.networks} network(s), ${removed.volumes} volume(s)`, { ...removed });
-  return true;
 }

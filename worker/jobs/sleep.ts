@@ -4,6 +4,7 @@ import { MayflyError, errorMessage } from '../../core/errors.js';
 import { sleepJobId, type SleepJobData } from '../../core/queue.js';
 import type { WorkerContext } from '../context.js';
 import { endpointsOf } from './provision.js';
+import { failEnvironment } from './fail.js';
 
 /**
  * Sleep when idle (opt-in per template, `sleep: { after: 30m }`): the reconciler queues a sleep
@@ -81,12 +82,7 @@ export function wakeHandler(ctx: WorkerContext) {
         throw err;
       }
       const code = err instanceof MayflyError ? err.code : 'WAKE_FAILED';
-      await ctx.store.transition(env.id, 'failed', {
-        generation: env.generation, from: ['sleeping'],
-        set: { failure_code: code, failure_message: `waking failed: ${errorMessage(err)}` },
-        event: { type: 'failed', message: `failed: waking failed: ${errorMessage(err)}`, data: { code } },
-      });
-      await ctx.runtime.stop(env.id).catch(() => undefined);
+      await failEnvironment(ctx, env, { from: 'sleeping', code, message: `waking failed: ${errorMessage(err)}`, cause: err }, log);
       throw new UnrecoverableError(errorMessage(err));
     } finally {
       clearInterval(watch);

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { StackSpec } from '../../core/stack/model.js';
 import type { ServiceStatus } from '../../core/internal-api.js';
+import { LABEL_COMPOSE_VOLUME } from '../../core/domain.js';
 
 /**
  * What the worker needs from a container engine. worker/runtime/docker implements it on the
@@ -31,6 +32,16 @@ export interface RemovalReport {
   containers: number;
   networks: number;
   volumes: number;
+  /** Data volumes left in place (`keepData`). */
+  kept: number;
+}
+
+/**
+ * A tester's data: the stack's named volumes (compose's volume label; the database's seed clone
+ * is one). Anonymous volumes go with their containers.
+ */
+export function isDataVolume(labels: Record<string, string> | null | undefined): boolean {
+  return !!labels?.[LABEL_COMPOSE_VOLUME];
 }
 
 export interface OwnedObjects {
@@ -74,8 +85,11 @@ export interface Runtime {
    * until the container goes away or the stream is destroyed. Undefined when there is no such container.
    */
   logStream(env: EnvironmentRef, service: string, opts: { tail: number; follow: boolean }): Promise<Readable | undefined>;
-  /** Removes every container, network and volume labeled with the environment's id. */
-  remove(envId: string): Promise<RemovalReport>;
+  /**
+   * Removes every container, network and volume labeled with the environment's id; with
+   * `keepData`, its data volumes (isDataVolume) stay (a failed environment until its lease ends).
+   */
+  remove(envId: string, opts?: { keepData?: boolean }): Promise<RemovalReport>;
   /** Every object that carries a mayfly.env label. */
   listOwned(): Promise<OwnedObjects>;
   /**

@@ -11,7 +11,7 @@ import type { ServiceSpec, StackSpec } from '../../../core/stack/model.js';
 import { registryOf } from '../../../core/stack/policy.js';
 import type { RegistryCredentials } from '../../../core/config-registry.js';
 import type { ServiceStatus } from '../../../core/internal-api.js';
-import type { EnvironmentRef, OwnedObjects, ProgressFn, PulledImage, RemovalReport, Runtime, ServiceState } from '../runtime.js';
+import { isDataVolume, type EnvironmentRef, type OwnedObjects, type ProgressFn, type PulledImage, type RemovalReport, type Runtime, type ServiceState } from '../runtime.js';
 import { dockerMessage, dockerStatus, isConflict, isNotFound } from './errors.js';
 import { execInContainer } from './exec.js';
 import { HealthProber, lastCheckOutput, ProbedHealth } from './health.js';
@@ -390,9 +390,9 @@ export class DockerRuntime implements Runtime {
     return demux(Buffer.isBuffer(buf) ? buf : Buffer.from(String(buf)));
   }
 
-  async remove(envId: string): Promise<RemovalReport> {
+  async remove(envId: string, opts: { keepData?: boolean } = {}): Promise<RemovalReport> {
     const filter = { label: [`${LABEL_ENV}=${envId}`] };
-    const report: RemovalReport = { containers: 0, networks: 0, volumes: 0 };
+    const report: RemovalReport = { containers: 0, networks: 0, volumes: 0, kept: 0 };
     const gone = (err: unknown) => { if (!isNotFound(err)) throw err; };
 
     const containers = await this.docker.listContainers({ all: true, filters: filter });
@@ -422,6 +422,7 @@ export class DockerRuntime implements Runtime {
     }
     const { Volumes } = await this.docker.listVolumes({ filters: filter });
     for (const v of Volumes ?? []) {
+      if (opts.keepData && isDataVolume(v.Labels)) { report.kept++; continue; }
       for (let attempt = 0; ; attempt++) {
         try {
           await this.docker.getVolume(v.Name).remove();

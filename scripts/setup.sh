@@ -5,4 +5,4 @@ set -euo pipefail
 here="$(dirname "$0")"
 bash "$here/setup-engines.sh"
 bash "$here/build-images.sh"
-bash "$here/setup-browser.sh"
+bash "$here/setup-test-tools.sh"

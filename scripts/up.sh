@@ -5,6 +5,11 @@ source "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 bash scripts/npm-deps.sh
 bash scripts/setup.sh
+# Web and worker run on a supported Node (24 LTS, installed into the project when the machine's is older).
+source scripts/node.sh
+NODE="$(mayfly_node)" || die "no supported Node.js (22 or 24) and none could be installed (see scripts/node.sh)"
+export PATH="$(dirname "$NODE"):$PATH"
+say "Node.js $(node --version) ($NODE)"
 say "building (tsc -> dist/)"
 npx tsc -p tsconfig.json || die "the TypeScript build failed"
 

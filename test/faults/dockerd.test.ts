@@ -26,7 +26,8 @@ describe('faults: the Docker daemon', { timeout: 600_000 }, () => {
   let w: WorkerProcess;
   before(async () => {
     d = await startPrivateDockerd();
-    h = await startHarness({ env: { ...FAULT_ENV, DOCKER_HOST: d.host }, worker: false });
+    // A short heal window, so that four host restarts fit in a test while each is a fresh heal.
+    h = await startHarness({ env: { ...FAULT_ENV, DOCKER_HOST: d.host, MAYFLY_HEAL_WINDOW: '20s' }, worker: false });
     w = await WorkerProcess.start(h);
   });
   after(async () => {
@@ -71,6 +72,38 @@ describe('faults: the Docker daemon', { timeout: 600_000 }, () => {
     const after = await inventory(d.docker);
     assert.deepEqual([...after].filter((x) => !before.has(x)), [], 'nothing new is left in the daemon');
   });
+  it('when the host restarts four times under a ready environment (its containers killed, the daemon restarted), then each time it comes back ready with the data written before', { timeout: 600_000 }, async () => {
+    const name = uniqueName('host-restart');
+    const res = await h.api('PUT', `/api/v1/environments/${name}?wait=240`, { template: 'tiny' });
+    assert.equal(res.body.status, 'ready', JSON.stringify(res.body));
+    const id = res.body.id as string;
+    const ref = async () => { const e = (await h.store.getById(id))!; return { id, project: e.project, generation: e.generation }; };
+    const write = await h.runtime.exec(await ref(), 'app', ['sh', '-c', 'echo written-before-the-restarts > /data/kept.txt']);
+    assert.equal(write.exitCode, 0, write.output);
+
+    for (let round = 1; round <= 4; round++) {
+      const generation = (await h.store.getById(id))!.generation;
+      // The host going down: every process of the environment killed, then the daemon.
+      const cs = await d.docker.listContainers({ filters: { label: [`mayfly.env=${id}`] } });
+      assert.ok(cs.length > 0, `round ${round}: the environment runs`);
+      for (const c of cs) process.kill((await d.docker.getContainer(c.Id).inspect()).State.Pid, 'SIGKILL');
+      await d.restart();
+      const back = await waitUntil(`round ${round}: the environment to be healed and ready`, 240_000, async () => {
+        const e = await h.store.getById(id);
+        return e && e.status === 'ready' && e.generation > generation ? e : undefined;
+      }).catch(async (err) => assert.fail(`${(err as Error).message}\n${(await h.store.events(id)).map((e) => `${e.type}: ${e.message}`).join('\n')}`));
+      const read = await h.runtime.exec({ id, project: back.project, generation: back.generation }, 'app', ['cat', '/data/kept.txt']);
+      assert.equal(read.output.trim(), 'written-before-the-restarts', `round ${round}: the data is kept`);
+      const page = await fetch(back.urls[Object.keys(back.urls)[0]!]!);
+      assert.equal(page.status, 200, `round ${round}: it answers`);
+      // The next restart comes after the heal window (MAYFLY_HEAL_WINDOW, 20 s here), as restarts of a real host do.
+      await new Promise((r) => setTimeout(r, 21_000));
+    }
+    const events = (await h.store.events(id)).map((e) => e.type);
+    assert.equal(events.filter((t) => t === 'healing').length, 4, `four heals in its timeline: ${events}`);
+    assert.equal((await h.api('DELETE', `/api/v1/environments/${name}?wait=120`)).body.status, 'destroyed');
+  });
+
   it('when the daemon has no address range left for a network, then the environment fails saying so and what to do, and leaves nothing', { timeout: 300_000 }, async () => {
     // One network that takes the private daemon's whole pool (10.213.0.0/16): the next one has none.
     const filler = await d.docker.createNetwork({ Name: 'mayfly-test-pool-filler', Driver: 'bridge', IPAM: { Config: [{ Subnet: '10.213.0.0/16' }] } });

@@ -102,6 +102,8 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
   const config = loadConfig({ ...process.env, ...configEnv });
   const logger = opts.logger ?? createLogger(config.logLevel, 'mayfly-test', opts.logDestination ? { destination: opts.logDestination } : {});
   const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 10 });
+  // An idle client's connection lost (a test that restarts PostgreSQL) is reported by the next query.
+  pool.on('error', () => undefined);
   await migrate(pool);
   const catalog = await TemplateCatalog.load(config.templatesDir, config.registry, config.defaultLimits, config.policy);
   const store = new EnvironmentStore(pool);

@@ -8,35 +8,18 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync, readdirSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
 import { projectRoot } from '../../core/config.js';
+import { alive, enginePids, killEngines } from '../helpers/host-engines.js';
 import { assertHostHasReflink } from '../helpers/seed-checks.js';
 
 const run = promisify(execFile);
-const STATE = process.env.MAYFLY_STATE_DIR ?? '/var/lib/mayfly';
 const docker = new Docker();
-
-const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
-const pidFile = (f: string) => (existsSync(f) ? Number(readFileSync(f, 'utf8').split('\n')[0]!.trim()) || undefined : undefined);
-const pgrep = (args: string[]) => { try { return execFileSync('pgrep', args, { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number); } catch { return []; } };
-
-/** The shared engines' processes, as set-up started them (never a fault test's private ones). */
-function enginePids(): Record<string, number[]> {
-  const pgDir = readdirSync('/var/lib/postgresql').sort().pop();
-  return {
-    dockerd: [pidFile('/var/run/docker.pid')].filter((p): p is number => !!p),
-    containerd: pgrep(['-x', 'containerd']).filter((p) => !readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('mayfly-fault')),
-    redis: [pidFile(join(STATE, 'redis', 'redis.pid'))].filter((p): p is number => !!p),
-    postgres: [pidFile(`/var/lib/postgresql/${pgDir}/main/postmaster.pid`)].filter((p): p is number => !!p),
-    registry: pgrep(['-f', `docker-registry serve ${STATE}/registry.yml`]),
-  };
-}
 
 describe('the machine\'s engines killed, then set-up', { timeout: 900_000 }, () => {
   const tag = `hosttest-${process.pid}`;
@@ -61,11 +44,7 @@ describe('the machine\'s engines killed, then set-up', { timeout: 900_000 }, () 
     const volumesBefore = ((await docker.listVolumes()).Volumes ?? []).map((v) => v.Name).sort();
 
     // The crash: every engine SIGKILLed at once.
-    const pids = enginePids();
-    for (const [name, list] of Object.entries(pids)) assert.ok(list.length > 0, `${name} runs before the crash: ${JSON.stringify(pids)}`);
-    for (const pid of Object.values(pids).flat()) process.kill(pid, 'SIGKILL');
-    for (let i = 0; i < 100 && Object.values(pids).flat().some(alive); i++) await sleep(100);
-    assert.ok(!Object.values(pids).flat().some(alive), 'every engine is dead');
+    await killEngines();
 
     // What a dead dockerd of the old layout left: its data root bound onto itself from the plain
     // disk beneath, on top of the XFS (the ROOT column of mountinfo is /var/lib/docker).

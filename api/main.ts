@@ -20,6 +20,8 @@ import { createServer } from 'node:http';
 import { EnvironmentRouter } from './router/router.js';
 import { ChangeFeed } from '../core/store/change-feed.js';
 import { ListCache } from './list-cache.js';
+import { drainable } from './drain.js';
+import { exitOnSignals } from '../core/shutdown.js';
 
 /** The web process's PostgreSQL connections (queries are short; pg-pool queues the rest). */
 const PG_POOL_SIZE = 10;
@@ -55,22 +57,16 @@ async function main(): Promise<void> {
   router.attach(routerServer);
   routerServer.listen(config.router.port, () => logger.info({ port: config.router.port, domain: config.router.domain }, 'mayfly router listening'));
   routerServer.on('error', (err) => { logger.fatal({ err }, `cannot listen on port ${config.router.port} (MAYFLY_ROUTER_PORT)`); process.exit(1); });
-  const stop = (signal: string) => {
-    logger.info({ signal }, 'stopping');
-    routerServer.close();
-    routerServer.closeAllConnections();
-    server.close(async () => {
-      await router.close().catch(() => undefined);
-      await changes.close();
-      await queues.close().catch(() => undefined);
-      redis.disconnect();
-      await pool.end().catch(() => undefined);
-      process.exit(0);
-    });
-    setTimeout(() => process.exit(0), 10_000).unref();
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  const http = drainable(server);
+  exitOnSignals(logger, config.shutdownGraceMs, () => [
+    // The router proxies to environments: its connections are cut at once (browsers retry).
+    { name: 'router', close: async () => { routerServer.close(); routerServer.closeAllConnections(); await router.close(); } },
+    { name: 'HTTP requests', close: () => http.drain(), ifAbandoned: 'requests still in flight were cut; their clients see a reset and may repeat them (PUT and DELETE are idempotent)' },
+    { name: 'change feed', close: () => changes.close() },
+    { name: 'job queues', close: () => queues.close() },
+    { name: 'Redis', close: async () => { redis.disconnect(); } },
+    { name: 'PostgreSQL pool', close: () => pool.end() },
+  ], (signal) => logger.info({ signal, graceMs: config.shutdownGraceMs }, 'stopping: finishing requests in flight'));
 }
 
 main().catch((err) => {

@@ -51,6 +51,8 @@ export interface Config {
   healWindowMs: number;
   healsPerWindow: number;
   healthTimeoutMs: number;
+  /** How long a stopping process may take to finish its work before it abandons it and exits 1 (MAYFLY_SHUTDOWN_GRACE). */
+  shutdownGraceMs: number;
   /** Start containers with the engine's whole CPU and apply their CPU limit once healthy (MAYFLY_START_CPU_BOOST). */
   startCpuBoost: boolean;
   /** Copy seed clones through the host's view of the engine's volumes when it has one (MAYFLY_LOCAL_VOLUMES). */
@@ -213,6 +215,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     healWindowMs: duration('MAYFLY_HEAL_WINDOW', '10m'),
     healsPerWindow: int('MAYFLY_HEALS_PER_WINDOW', 3, 1, 100),
     healthTimeoutMs: duration('MAYFLY_HEALTH_TIMEOUT', '2m'),
+    shutdownGraceMs: duration('MAYFLY_SHUTDOWN_GRACE', '2m'),
     startCpuBoost: onOff('MAYFLY_START_CPU_BOOST', true),
     localVolumes: onOff('MAYFLY_LOCAL_VOLUMES', true),
     pullTimeoutMs: duration('MAYFLY_PULL_TIMEOUT', '10m'),

@@ -13,6 +13,7 @@ import { buildWorkerContext } from './compose.js';
 import { WorkerService } from './service.js';
 import { startInternalServer } from './internal-http.js';
 import { serveWorkerMetrics } from './metrics.js';
+import { exitOnSignals } from '../core/shutdown.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -42,21 +43,14 @@ async function main(): Promise<void> {
     : undefined;
   if (metricsServer) logger.info({ url: metricsServer.url }, 'worker metrics listening');
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'stopping: letting running jobs finish');
-    await service.close();
-    await internal?.close().catch(() => undefined);
-    metricsServer?.server.close();
-    await queues.close().catch(() => undefined);
-    await pool.end().catch(() => undefined);
-    logger.info('worker stopped');
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+  exitOnSignals(logger, config.shutdownGraceMs, () => [
+    { name: 'job workers', close: () => service.close(),
+      ifAbandoned: 'running jobs were left active; BullMQ hands each to a worker once its lock lapses (30 s), and it resumes where it stopped' },
+    { name: 'internal endpoint', close: async () => { await internal?.close(); } },
+    { name: 'metrics server', close: async () => { metricsServer?.server.close(); } },
+    { name: 'job queues', close: () => queues.close() },
+    { name: 'PostgreSQL pool', close: () => pool.end() },
+  ], (signal) => logger.info({ signal, graceMs: config.shutdownGraceMs }, 'stopping: letting running jobs finish'));
 }
 
 /** DOCKER_HOST as dockerode takes it: unix:///path or tcp://host:port. */

@@ -4,6 +4,11 @@
  *   name      := [domain "/"] path-component ["/" path-component]*
  *   domain    := host [":" port]
  *   tag       := [\w][\w.-]{0,127}
+ *   digest    := "sha256:" 64 lower-case hex digits
+ * The grammar allows other algorithms and hex of 32 or more in either case, but Docker's engine
+ * and registry take only a canonical sha256 digest: anything else would be accepted here and
+ * refused at the pull ("invalid checksum digest length", "invalid tag format"), so it is refused
+ * here, before an environment is recorded.
  */
 const alnum = '[a-z0-9]+';
 const separator = '(?:[_.]|__|[-]+)';
@@ -13,9 +18,10 @@ const domainName = `${domainComponent}(?:\\.${domainComponent})*`;
 const ipv6 = '\\[(?:[a-fA-F0-9:]+)\\]';
 const domain = `(?:${domainName}|${ipv6})(?::[0-9]+)?`;
 const tag = '[\\w][\\w.-]{0,127}';
-const digest = '[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}';
+const digest = 'sha256:[0-9a-f]{64}';
 
 export const TAG_PATTERN = new RegExp(`^${tag}$`);
+export const DIGEST_PATTERN = new RegExp(`^${digest}$`);
 const REFERENCE = new RegExp(`^((?:${domain}/)?${pathComponent}(?:/${pathComponent})*)(?::(${tag}))?(?:@(${digest}))?$`);
 const NAME_MAX = 255;
 
@@ -24,6 +30,18 @@ export interface ImageRef {
   repository: string;
   tag?: string;
   digest?: string;
+}
+
+/**
+ * Why the digest part of a reference (after "@") is refused, or undefined when there is none or
+ * it is canonical: for a message that says what a digest must look like.
+ */
+export function digestProblem(value: string): string | undefined {
+  const at = value.indexOf('@');
+  if (at < 0) return undefined;
+  const d = value.slice(at + 1);
+  if (DIGEST_PATTERN.test(d)) return undefined;
+  return `its digest ${JSON.stringify(d.length > 80 ? `${d.slice(0, 80)}...` : d)} must be "sha256:" followed by exactly 64 lower-case hex digits`;
 }
 
 export function isValidTag(value: unknown): value is string {

@@ -1,6 +1,6 @@
 import { parseDuration } from './duration.js';
 import { InputError, type FieldProblem } from './errors.js';
-import { isValidTag, parseImageRef } from './image-ref.js';
+import { digestProblem, isValidTag, parseImageRef } from './image-ref.js';
 import type { TemplateCatalog } from './templates.js';
 
 /** Names of environments, datasets and templates. */
@@ -83,6 +83,7 @@ export function validateEnvironmentRequest(body: unknown, catalog: TemplateCatal
         const field = `images.${svc}`;
         if (meta && !meta.images[svc]) add(field, `template "${meta.name}" has no service ${show(svc)}; services: ${Object.keys(meta.images).join(', ')}`);
         else if (typeof value !== 'string') add(field, 'must be a tag or an image reference string');
+        else if (/[/:@]/.test(value) && !parseImageRef(value) && digestProblem(value)) add(field, `${show(value)} is not a valid image reference: ${digestProblem(value)}`);
         else if (/[/:@]/.test(value) ? !parseImageRef(value) : !isValidTag(value)) add(field, `${show(value)} is neither an image tag nor a valid image reference`);
         else if (/[/:@]/.test(value) && catalog.imageProblem(value)) add(field, catalog.imageProblem(value)!);
         else images[svc] = value;

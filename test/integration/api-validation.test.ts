@@ -28,6 +28,10 @@ describe('the REST API refuses bad input and changes nothing', () => {
     { title: 'a tag of 200 characters', body: { template: 'shop', tag: 'a'.repeat(200) }, field: 'tag' },
     { title: 'a unicode tag', body: { template: 'shop', tag: 'prö-1' }, field: 'tag' },
     { title: 'an invalid image reference', body: { template: 'shop', images: { web: 'UPPER/case:tag' } }, field: 'images.web' },
+    { title: 'a digest of 63 hex digits', body: { template: 'shop', images: { web: `127.0.0.1:5000/mayfly/shop@sha256:${'a'.repeat(63)}` } }, field: 'images.web' },
+    { title: 'a digest of 65 hex digits', body: { template: 'shop', images: { web: `127.0.0.1:5000/mayfly/shop@sha256:${'a'.repeat(65)}` } }, field: 'images.web' },
+    { title: 'a digest of 64 upper-case hex digits', body: { template: 'shop', images: { web: `127.0.0.1:5000/mayfly/shop@sha256:${'A'.repeat(64)}` } }, field: 'images.web' },
+    { title: 'a sha512 digest', body: { template: 'shop', images: { web: `127.0.0.1:5000/mayfly/shop@sha512:${'a'.repeat(128)}` } }, field: 'images.web' },
     { title: 'an image for an unknown service', body: { template: 'shop', images: { cache: 'main' } }, field: 'images.cache' },
     { title: 'a ttl that is not a duration', body: { template: 'shop', ttl: 'forever' }, field: 'ttl' },
     { title: 'a ttl over the maximum', body: { template: 'shop', ttl: '48h' }, field: 'ttl' },
@@ -49,6 +53,16 @@ describe('the REST API refuses bad input and changes nothing', () => {
     const res = await h.api('PUT', '/api/v1/environments/Bad_Name', { template: 'shop' });
     assert.equal(res.status, 400);
     assert.equal(res.body.error.details[0].field, 'name');
+    await nothingCreated();
+  });
+
+  it('when a PUT pins an image by a malformed digest, then 400 says what a digest must be and nothing is created', async () => {
+    const res = await h.api('PUT', '/api/v1/environments/pinned', { template: 'shop', images: { web: `127.0.0.1:5000/mayfly/shop@sha256:${'A'.repeat(64)}` } });
+    assert.equal(res.status, 400, JSON.stringify(res.body));
+    assert.equal(res.body.error.code, 'INVALID_REQUEST');
+    const problem = res.body.error.details.find((d: { field: string }) => d.field === 'images.web');
+    assert.ok(problem, JSON.stringify(res.body.error));
+    assert.match(problem.message, /must be "sha256:" followed by exactly 64 lower-case hex digits/);
     await nothingCreated();
   });
 
@@ -102,6 +116,13 @@ describe('the REST API refuses bad input and changes nothing', () => {
     assert.equal(second.body.error.code, 'NAME_TAKEN');
     const { rows } = await h.pool.query(`SELECT count(*)::int AS n FROM environments WHERE name = 'taken'`);
     assert.equal(rows[0].n, 1);
+  });
+
+  it('when POST pins an image by a canonical sha256 digest, then 202 and the digest is kept', async () => {
+    const image = `127.0.0.1:5000/mayfly/shop@sha256:${'0123456789abcdef'.repeat(4)}`;
+    const res = await h.api('POST', '/api/v1/environments', { template: 'shop', name: 'pinned-ok', images: { web: image } });
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    assert.equal(res.body.images.web, image);
   });
 
   it('when POST has no name, then one is made from the template', async () => {

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatDuration, parseDuration } from '../../core/duration.js';
-import { isValidTag, parseImageRef, withTag } from '../../core/image-ref.js';
+import { digestProblem, isValidTag, parseImageRef, withTag } from '../../core/image-ref.js';
 
 describe('durations', () => {
   it('reads what users type', () => {
@@ -38,6 +38,33 @@ describe('image references (the registry grammar)', () => {
     for (const bad of ['', 'UPPER/case', 'Shop', 'app:', 'app:-tag', 'app:.tag', 'a//b', '/abs', 'app:tag with space', 'a\nb',
       'app:${TAG}', 'app;rm -rf /', `app:${'x'.repeat(129)}`, 'app@sha256:short', 'ü/app']) {
       assert.equal(parseImageRef(bad), undefined, JSON.stringify(bad));
+    }
+  });
+  describe('digests: exactly "sha256:" and 64 lower-case hex digits', () => {
+    const repo = '127.0.0.1:5000/mayfly/shop';
+    it('when a digest is sha256 with 64 lower-case hex digits, then it is accepted with and without a tag', () => {
+      const digest = `sha256:${'0123456789abcdef'.repeat(4)}`;
+      assert.deepEqual(parseImageRef(`${repo}@${digest}`), { repository: repo, digest });
+      assert.deepEqual(parseImageRef(`${repo}:main@${digest}`), { repository: repo, tag: 'main', digest });
+      assert.equal(digestProblem(`${repo}@${digest}`), undefined);
+    });
+    const bad: [string, string][] = [
+      ['63 hex digits', `sha256:${'a'.repeat(63)}`],
+      ['65 hex digits', `sha256:${'a'.repeat(65)}`],
+      ['64 upper-case hex digits', `sha256:${'A'.repeat(64)}`],
+      ['mixed case', `sha256:${'aB'.repeat(32)}`],
+      ['sha512 with 128 hex digits', `sha512:${'a'.repeat(128)}`],
+      ['an upper-case algorithm', `SHA256:${'a'.repeat(64)}`],
+      ['32 hex digits (the grammar\'s minimum)', `sha256:${'a'.repeat(32)}`],
+      ['no hex at all', 'sha256:'],
+      ['a non-hex digit', `sha256:${'a'.repeat(63)}g`],
+    ];
+    for (const [what, digest] of bad) {
+      it(`when a digest has ${what}, then the reference is refused and the problem names the digest`, () => {
+        assert.equal(parseImageRef(`${repo}@${digest}`), undefined);
+        assert.equal(parseImageRef(`${repo}:main@${digest}`), undefined);
+        assert.match(digestProblem(`${repo}@${digest}`) ?? '', /must be "sha256:" followed by exactly 64 lower-case hex digits/);
+      });
     }
   });
   it('checks tags alone', () => {

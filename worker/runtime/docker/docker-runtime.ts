@@ -196,6 +196,10 @@ export class DockerRuntime implements Runtime {
     const status = dockerStatus(err);
     if (status === 404) return new PermanentFailure('IMAGE_NOT_FOUND', `image ${image} does not exist in its registry (${dockerMessage(err)})`, { cause: err });
     if (status === 401 || status === 403) return new PermanentFailure('IMAGE_UNAUTHORIZED', `the registry refused ${image}: ${dockerMessage(err)}`, { cause: err });
+    // 400 from /images/create is the engine refusing the reference itself ("invalid reference
+    // format", "invalid tag format", "invalid checksum digest length"): the same reference fails
+    // the same way on every retry.
+    if (status === 400) return new PermanentFailure('INVALID_IMAGE_REF', `the Docker engine refused ${image} as an image reference: ${dockerMessage(err)}`, { cause: err });
     // 500 from the engine covers unreachable registries: worth a retry.
     return new Error(`pulling ${image} failed: ${dockerMessage(err)}`, { cause: err });
   }

@@ -29,11 +29,12 @@ const common = {
 const envErrors = { ...common, 400: error('INVALID_REQUEST: invalid name or query (details names each field), or INVALID_JSON'), 404: error('ENVIRONMENT_NOT_FOUND: no environment of that name') };
 /** Answers of the operations that queue work (Redis) and may be refused for capacity or ownership. */
 const forbidden = error('FORBIDDEN: the environment belongs to another team, and the token may not manage it');
-const queueDown = error('QUEUE_UNAVAILABLE: the job queue (Redis) did not answer; the request is recorded and runs when it is back (see Retry-After)');
+/** Accepted means recorded in PostgreSQL: a Redis outage delays the work (delivery "deferred") but is never an error answer. */
+const storeDown = error('STORE_UNAVAILABLE: PostgreSQL, where requests are recorded, did not answer; nothing was recorded or changed (see Retry-After)');
 const deployErrors = {
   422: error('OVER_MEMORY_BUDGET: the template needs more memory than this host\'s whole budget'),
   429: error('CAPACITY_EXCEEDED (past an admission limit with ?queue=false or Prefer: no-queue) or TOO_MANY_FAILED_SIGN_INS; see Retry-After'),
-  503: queueDown,
+  503: storeDown,
 };
 const queue = {
   name: 'queue', in: 'query', required: false, schema: { type: 'string', enum: ['true', 'false'] },
@@ -141,7 +142,7 @@ export function openApiDocument(version: string = API_VERSION) {
         },
         delete: {
           operationId: 'destroyEnvironment', summary: 'Destroy (idempotent)', parameters: [wait],
-          responses: { 202: json(ref('Environment'), 'teardown queued'), ...envErrors, 403: forbidden, 503: queueDown },
+          responses: { 202: json(ref('Environment'), 'teardown queued'), ...envErrors, 403: forbidden, 503: storeDown },
         },
       },
       '/environments/{name}/events': {
@@ -195,7 +196,7 @@ export function openApiDocument(version: string = API_VERSION) {
         parameters: [name],
         post: {
           operationId: 'resetEnvironmentDatabase', summary: 'Put the database back to its seed (a new generation)', parameters: [wait],
-          responses: { 202: json(ref('Environment'), 'reset queued'), ...envErrors, 403: forbidden, 409: error('NO_SEED or NOT_RESETTABLE'), 503: queueDown },
+          responses: { 202: json(ref('Environment'), 'reset queued'), ...envErrors, 403: forbidden, 409: error('NO_SEED or NOT_RESETTABLE'), 503: storeDown },
         },
       },
       '/environments/{name}/snapshots': {
@@ -225,7 +226,10 @@ export function openApiDocument(version: string = API_VERSION) {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'a secret of MAYFLY_API_TOKENS' } },
       schemas: {
         Environment: environmentSchema,
-        DeployAnswer: { allOf: [ref('Environment'), { type: 'object', properties: { action: { type: 'string', enum: ['created', 'redeployed', 'unchanged'] } } }] },
+        DeployAnswer: { allOf: [ref('Environment'), { type: 'object', properties: {
+          action: { type: 'string', enum: ['created', 'redeployed', 'unchanged'] },
+          delivery: { type: 'string', enum: ['queued', 'deferred'], description: 'deferred: recorded while the job queue (Redis) did not answer; the reconciler queues it when Redis is back' },
+        } }] },
         EnvironmentRequest: {
           type: 'object', required: ['template'], additionalProperties: false,
           properties: {

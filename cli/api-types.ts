@@ -285,6 +285,11 @@ export interface components {
         DeployAnswer: components["schemas"]["Environment"] & {
             /** @enum {string} */
             action?: "created" | "redeployed" | "unchanged";
+            /**
+             * @description deferred: recorded while the job queue (Redis) did not answer; the reconciler queues it when Redis is back
+             * @enum {string}
+             */
+            delivery?: "queued" | "deferred";
         };
         EnvironmentRequest: {
             template: string;
@@ -556,7 +561,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description QUEUE_UNAVAILABLE: the job queue (Redis) did not answer; the request is recorded and runs when it is back (see Retry-After) */
+            /** @description STORE_UNAVAILABLE: PostgreSQL, where requests are recorded, did not answer; nothing was recorded or changed (see Retry-After) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -776,7 +781,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description QUEUE_UNAVAILABLE: the job queue (Redis) did not answer; the request is recorded and runs when it is back (see Retry-After) */
+            /** @description STORE_UNAVAILABLE: PostgreSQL, where requests are recorded, did not answer; nothing was recorded or changed (see Retry-After) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -883,7 +888,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description QUEUE_UNAVAILABLE: the job queue (Redis) did not answer; the request is recorded and runs when it is back (see Retry-After) */
+            /** @description STORE_UNAVAILABLE: PostgreSQL, where requests are recorded, did not answer; nothing was recorded or changed (see Retry-After) */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1307,7 +1312,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description QUEUE_UNAVAILABLE: the job queue (Redis) did not answer; the request is recorded and runs when it is back (see Retry-After) */
+            /** @description STORE_UNAVAILABLE: PostgreSQL, where requests are recorded, did not answer; nothing was recorded or changed (see Retry-After) */
             503: {
                 headers: {
                     [name: string]: unknown;

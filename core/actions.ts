@@ -5,10 +5,10 @@
  */
 import type { Environment } from './domain.js';
 import { parseDuration } from './duration.js';
-import { ConflictError, InputError, QueueUnavailableError } from './errors.js';
+import { ConflictError, InputError } from './errors.js';
 import { assertMayManage } from './authorize.js';
 import { requestDestroy } from './lifecycle.js';
-import { queueDeploy } from './deploy.js';
+import { bounded, queueDeploy } from './deploy.js';
 import type { Logger } from './log.js';
 import type { Principal } from './principal.js';
 import type { JobQueues } from './queue.js';
@@ -34,7 +34,8 @@ export async function extendEnvironment(deps: ActionDeps, principal: Principal, 
   if (seconds > max) throw new InputError('invalid request: ttl', [{ field: 'ttl', message: `is longer than the template's maximum of ${max} s` }]);
   const moved = await deps.store.extend(env.id, seconds, principal.name);
   if (!moved) throw new ConflictError('ENVIRONMENT_GONE', `environment "${env.name}" is ${env.status}; it cannot be extended`);
-  await deps.queues.scheduleExpiry(moved.id, moved.expiresAt).catch(() => undefined);
+  // The new end is in the row; a lost expiry job is rescheduled by the reconciler.
+  await bounded(deps.queues.scheduleExpiry(moved.id, moved.expiresAt)).catch(() => undefined);
   return moved;
 }
 
@@ -52,9 +53,5 @@ export async function resetEnvironmentData(deps: ActionDeps, principal: Principa
 export async function destroyEnvironment(deps: ActionDeps, principal: Principal, env: Environment, reason = 'destroyed'): Promise<Environment> {
   if (env.status === 'destroyed') return env;
   assertMayManage(principal, env);
-  try {
-    return await requestDestroy(deps.store, deps.queues, env, reason, principal.name);
-  } catch (err) {
-    throw new QueueUnavailableError('the job queue (Redis) did not answer; the teardown is recorded and the reconciler will run it when Redis is back', err);
-  }
+  return requestDestroy(deps.store, deps.queues, env, reason, principal.name);
 }

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Admission } from './admission.js';
 import type { Environment } from './domain.js';
-import { ConflictError, QueueUnavailableError } from './errors.js';
+import { ConflictError } from './errors.js';
 import { assertMayManage } from './authorize.js';
 import type { Logger } from './log.js';
 import type { Principal } from './principal.js';
@@ -25,7 +25,7 @@ export async function deployEnvironment(
   deps: { store: EnvironmentStore; queues: JobQueues; logger: Logger; admission?: Admission },
   input: NewEnvironment,
   opts: { ttlGiven: boolean; forceRedeploy?: boolean; createOnly?: boolean; waitDestroyingMs?: number; principal?: Principal; noQueue?: boolean },
-): Promise<{ env: Environment; action: UpsertAction }> {
+): Promise<{ env: Environment; action: UpsertAction; delivery: Delivery }> {
   deps.admission?.assertCanEverFit(input.template);
   const admission = opts.noQueue && deps.admission?.limited ? deps.admission : undefined;
   const deadline = Date.now() + (opts.waitDestroyingMs ?? 0);
@@ -48,10 +48,18 @@ export async function deployEnvironment(
     }
   }
   const { env, action } = result;
-  if (action !== 'unchanged') await queueDeploy(deps, env);
+  let delivery: Delivery = 'queued';
+  if (action !== 'unchanged') delivery = await queueDeploy(deps, env);
   else if (opts.ttlGiven) await bounded(deps.queues.scheduleExpiry(env.id, env.expiresAt)).catch(() => undefined);
-  return result;
+  return { ...result, delivery };
 }
+
+/**
+ * How the work of an accepted request reaches a worker. The PostgreSQL row is the request (an
+ * outbox); the queue only delivers it. 'deferred': Redis did not answer within QUEUE_BOUND_MS, and
+ * the reconciler queues the work from the row once Redis is back. Either way the request stands.
+ */
+export type Delivery = 'queued' | 'deferred';
 
 /** Rejects when `work` has not settled within QUEUE_BOUND_MS (the work itself may still finish). */
 export function bounded<T>(work: Promise<T>, ms = QUEUE_BOUND_MS): Promise<T> {
@@ -65,21 +73,20 @@ export function bounded<T>(work: Promise<T>, ms = QUEUE_BOUND_MS): Promise<T> {
 
 /**
  * Queues the provisioning job of an environment's current generation and its lease's end. When
- * Redis does not answer within QUEUE_BOUND_MS, the environment is recorded already: the event
- * says so, the reconciler queues it when Redis is back, and the caller gets QUEUE_UNAVAILABLE
- * (503 with Retry-After) instead of a hanging request.
+ * Redis does not answer within QUEUE_BOUND_MS, the environment is recorded already: the timeline
+ * says the work waits for Redis, and the reconciler queues it when Redis is back. Never throws
+ * for Redis: the request was accepted when its row was written.
  */
-export async function queueDeploy(deps: { store: EnvironmentStore; queues: JobQueues; logger: Logger }, env: Environment): Promise<void> {
+export async function queueDeploy(deps: { store: EnvironmentStore; queues: JobQueues; logger: Logger }, env: Environment): Promise<Delivery> {
   try {
     await bounded((async () => {
       await deps.queues.enqueueProvision(env.id, env.generation);
       await deps.queues.scheduleExpiry(env.id, env.expiresAt);
     })());
+    return 'queued';
   } catch (err) {
-    deps.logger.warn({ err, envId: env.id }, 'could not queue provisioning; the reconciler will');
-    await deps.store.addEvent(env.id, 'queue-unavailable', 'the job queue did not answer; the reconciler will queue this environment').catch(() => undefined);
-    throw new QueueUnavailableError(
-      `the job queue (Redis) is unavailable: environment "${env.name}" is recorded (status ${env.status}) and will be queued by the reconciler when Redis is back; nothing is lost`,
-      err);
+    deps.logger.warn({ err, envId: env.id }, `could not queue provisioning of ${env.name}: Redis did not answer; it is recorded and the reconciler queues it when Redis is back`);
+    await deps.store.addEvent(env.id, 'queue-unavailable', 'recorded; the job queue (Redis) did not answer, so it starts when Redis is back (the reconciler queues it)').catch(() => undefined);
+    return 'deferred';
   }
 }

@@ -76,13 +76,22 @@ export class CapacityError extends MayflyError {
 }
 
 /**
- * The job queue (Redis) did not answer within its bound. The request is recorded in PostgreSQL;
- * the reconciler queues it when Redis is back, so nothing is lost.
+ * PostgreSQL, where every request is recorded, could not take this one: nothing was recorded.
+ * The error middleware turns a lost or refused database connection into this answer.
  */
-export class QueueUnavailableError extends MayflyError {
-  constructor(message: string, cause?: unknown, retryAfterSeconds = 5) {
-    super('QUEUE_UNAVAILABLE', 503, message, { cause, retryAfterSeconds });
+export class StoreUnavailableError extends MayflyError {
+  constructor(cause?: unknown, retryAfterSeconds = 5) {
+    super('STORE_UNAVAILABLE', 503, 'the database (PostgreSQL) did not answer: nothing was recorded or changed; try again shortly', { cause, retryAfterSeconds });
   }
+}
+
+/** A lost, refused or shutting-down PostgreSQL connection (pg's errors), as opposed to a bad query. */
+export function isStoreUnavailable(err: unknown): boolean {
+  const e = err as { code?: string; message?: string } | undefined;
+  if (!e) return false;
+  if (e.code && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', '57P01', '57P02', '57P03', '53300'].includes(e.code)) return true;
+  if (e.code?.startsWith('08')) return true; // connection exceptions
+  return /Connection terminated|connection timeout|Client has encountered a connection error/i.test(e.message ?? '');
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { Environment } from './domain.js';
 import type { JobQueues } from './queue.js';
+import { bounded } from './deploy.js';
 import type { EnvironmentStore } from './store/environments.js';
 
 /**
@@ -15,6 +16,12 @@ export async function requestDestroy(
     event: { type: 'destroy', message: reason === 'expired' ? 'lease expired: tearing down' : `destroy requested by ${by} (${reason})`, data: { reason, by } },
   });
   const current = moved ?? (await store.getById(env.id)) ?? env;
-  if (current.status === 'destroying') await queues.enqueueTeardown(env.id);
+  // The row is the request; the queue only delivers it. When Redis does not answer, the
+  // reconciler queues the teardown of a destroying environment once it is back.
+  if (current.status === 'destroying') {
+    await bounded(queues.enqueueTeardown(env.id)).catch(async () => {
+      await store.addEvent(env.id, 'queue-unavailable', 'recorded; the job queue (Redis) did not answer, so the teardown runs when Redis is back (the reconciler queues it)').catch(() => undefined);
+    });
+  }
   return current;
 }

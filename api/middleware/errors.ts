@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import { MayflyError, PayloadTooLargeError } from '../../core/errors.js';
+import { isStoreUnavailable, MayflyError, PayloadTooLargeError, StoreUnavailableError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 
 /**
@@ -8,6 +8,7 @@ import type { Logger } from '../../core/log.js';
  */
 export function errorHandler(logger: Logger) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    if (!(err instanceof MayflyError) && isStoreUnavailable(err)) err = new StoreUnavailableError(err);
     let status = 500;
     let body: { code: string; message: string; details?: unknown };
     const e = err as { type?: string; status?: number; statusCode?: number; message?: string };

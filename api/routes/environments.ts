@@ -92,7 +92,7 @@ export function environmentsRouter(deps: ApiDeps): Router {
     const input = { name, template: valid.template, owner, images: valid.images, seed: valid.seed, ttlSeconds: valid.ttlSeconds, door: doorOf(req) };
     // A name being torn down is waited for, then created anew: never a ghost.
     const result = await deployEnvironment(deps, input, { ttlGiven: valid.ttlGiven, createOnly, waitDestroyingMs: DESTROYING_WAIT_MS, principal: req.principal!, noQueue: wantsNoQueue(req) });
-    const { env, action } = result;
+    const { env, action, delivery } = result;
     if (valid.callbackUrl) {
       await deps.notifications.setDoorDetails(env.id, { callbackUrl: valid.callbackUrl, callbackSecretRef: 'MAYFLY_CALLBACK_SECRET' });
       await deps.notifications.subscribe(env.id, 'callback', valid.callbackUrl, { fromStart: action === 'created', data: { secretRef: 'MAYFLY_CALLBACK_SECRET' } });
@@ -102,7 +102,8 @@ export function environmentsRouter(deps: ApiDeps): Router {
     // 202: a deploy was queued (created or redeployed); 200: nothing to do, the PUT was a no-op.
     res.status(action === 'unchanged' ? 200 : 202);
     res.setHeader('Location', `${config.publicUrl}/api/v1/environments/${env.name}`);
-    res.json({ ...(await present(shown)), action });
+    // delivery 'deferred': accepted and recorded while Redis did not answer; it starts when Redis is back.
+    res.json({ ...(await present(shown)), action, delivery });
   }
 
   router.get('/', async (req, res) => {

@@ -14,10 +14,16 @@ export interface OpsConfig {
   workerMetricsPort: number;
   /** LOG_FORMAT (json or pretty); NODE_ENV=development makes pretty the default. */
   logFormat: 'json' | 'pretty';
+  /**
+   * MAYFLY_ALLOW_REDIS_EVICTION: start although Redis's maxmemory-policy is not noeviction
+   * (core/redis.ts checks it at start; off by default, since an evicting Redis loses jobs).
+   */
+  allowRedisEviction: boolean;
 }
 
 interface Helpers {
   int(name: string, fallback: number, min?: number, max?: number): number;
+  onOff(name: string, fallback: boolean): boolean;
 }
 
 export function loadOpsConfig(env: NodeJS.ProcessEnv, h: Helpers): OpsConfig {
@@ -29,5 +35,6 @@ export function loadOpsConfig(env: NodeJS.ProcessEnv, h: Helpers): OpsConfig {
     ...(token ? { metricsToken: token } : {}),
     workerMetricsPort: h.int('MAYFLY_WORKER_METRICS_PORT', 9465, 0, 65535),
     logFormat,
+    allowRedisEviction: h.onOff('MAYFLY_ALLOW_REDIS_EVICTION', false),
   });
 }

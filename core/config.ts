@@ -232,7 +232,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     registryAuth: loadRegistryCredentials(env, registry),
     router: loadRouterConfig(env, { duration, int }),
     web: loadWebConfig(env, { duration, url, int }),
-    ops: loadOpsConfig(env, { int }),
+    ops: loadOpsConfig(env, { int, onOff }),
     admission: loadAdmissionConfig(env, { duration, int }),
   };
   checkDefaultsWithinPolicy(config.defaultLimits, config.policy);

@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { formatDuration } from '../../core/duration.js';
 import { FACT_CLONE } from '../../core/store/snapshots.js';
+import { maxmemoryPolicyProblem, readMaxmemoryPolicy } from '../../core/redis.js';
 import type { ApiDeps } from '../deps.js';
 
 export function templatesRouter(deps: ApiDeps): Router {
@@ -33,6 +34,22 @@ async function cloneStrategyDetail(deps: ApiDeps): Promise<Record<string, unknow
 }
 interface StrategyFactView { chosen: string; expected?: string; downgraded?: boolean; reason?: string; probedAt?: string }
 
+/**
+ * Redis's maxmemory-policy as /readyz shows it, read now (an operator may change it after the
+ * start-up check); null when Redis does not answer (checks.redis says why).
+ */
+async function redisDetail(deps: ApiDeps): Promise<Record<string, unknown> | null> {
+  try {
+    const client = await deps.queues.provision.getBackend().client;
+    const maxmemoryPolicy = await Promise.race([readMaxmemoryPolicy(client),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timed out')), 2000).unref())]);
+    const problem = maxmemoryPolicy === 'unknown' ? undefined : maxmemoryPolicyProblem(maxmemoryPolicy, false);
+    return { maxmemoryPolicy, ...(problem ? { warning: problem } : {}) };
+  } catch {
+    return null;
+  }
+}
+
 /** Liveness (the process answers) and readiness (its engines answer). No auth: for probes. */
 export function healthRouter(deps: ApiDeps): Router {
   const router = Router();
@@ -47,10 +64,11 @@ export function healthRouter(deps: ApiDeps): Router {
         return { ok: false, error: (err as Error).message };
       }
     };
-    const [postgres, redis, cloneStrategy] = await Promise.all([check(deps.probes.postgres), check(deps.probes.redis), cloneStrategyDetail(deps)]);
+    const [postgres, redis, cloneStrategy, redisPolicy] = await Promise.all([check(deps.probes.postgres), check(deps.probes.redis), cloneStrategyDetail(deps), redisDetail(deps)]);
     const ok = postgres.ok && redis.ok;
-    // The clone strategy is detail, not readiness: a downgrade still serves, at a cost.
-    res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'unavailable', checks: { postgres, redis }, detail: { cloneStrategy } });
+    // The clone strategy and Redis's eviction policy are detail, not readiness: a downgrade still
+    // serves, at a cost; an evicting Redis was refused at start unless the operator overrode it.
+    res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'unavailable', checks: { postgres, redis }, detail: { cloneStrategy, redis: redisPolicy } });
   });
   return router;
 }

@@ -144,6 +144,7 @@ describe('the REST API refuses bad input and changes nothing', () => {
     assert.equal(ready.status, 200);
     assert.equal(ready.body.checks.postgres.ok, true);
     assert.equal(ready.body.checks.redis.ok, true);
+    assert.deepEqual(ready.body.detail.redis, { maxmemoryPolicy: 'noeviction' }, 'the shared Redis keeps its jobs under memory pressure');
   });
 
   it('when a list is filtered by status, then only those come back; an unknown status is 400', async () => {

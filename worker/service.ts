@@ -12,6 +12,7 @@ import { refreshSeedHandler, saveSnapshotHandler } from './jobs/seeds.js';
 import { expireHandler, teardownHandler } from './jobs/teardown.js';
 import { sleepHandler, wakeHandler } from './jobs/sleep.js';
 import { ScheduleKeeper } from './schedules.js';
+import { OutageLog } from '../core/outage-log.js';
 
 /**
  * The worker's BullMQ consumers and the job schedulers of the reconciler and the notifier (kept
@@ -34,12 +35,16 @@ export class WorkerService {
     const save = saveSnapshotHandler(ctx);
     const sleepJob = sleepHandler(ctx);
     const wakeJob = wakeHandler(ctx);
+    // MAYFLY_JOB_LOCK (30 s by default); the stall check looks at least once per lock period.
+    const lockDuration = ctx.config.jobLockMs;
+    const stalledInterval = Math.min(10_000, lockDuration);
 
     const provisionWorker = new Worker<ProvisionJobData>(QUEUE_PROVISION, provision, {
       connection: this.connection, prefix, concurrency: ctx.config.workerConcurrency,
       // A worker killed mid-job leaves its job active until the lock lapses; the stall check then
       // hands it to another worker (twice at most; after that the reconciler's bounded retry).
-      lockDuration: 30_000, stalledInterval: 10_000, maxStalledCount: 2,
+      // A worker that was only paused wakes up to a job it no longer holds: its fence stands it down.
+      lockDuration, stalledInterval, maxStalledCount: 2,
     });
     const lifecycleWorker = new Worker<LifecycleJobData>(QUEUE_LIFECYCLE, async (job: Job<LifecycleJobData>) => {
       switch (job.name) {
@@ -53,11 +58,15 @@ export class WorkerService {
         case JOB_WAKE: return wakeJob(job as Job<SleepJobData>);
         default: throw new Error(`unknown lifecycle job "${job.name}"`);
       }
-    }, { connection: this.connection, prefix, concurrency: 4, lockDuration: 30_000, stalledInterval: 10_000 });
+    }, { connection: this.connection, prefix, concurrency: 4, lockDuration, stalledInterval });
 
+    // Redis errors are logged once per outage with a count, never once per attempt (an OOM
+    // Redis once made 35,500 lines in 6 s); a job that runs again means Redis answers.
+    this.redisOutage = new OutageLog(ctx.logger, 'Redis (the job queue)');
     for (const w of [provisionWorker, lifecycleWorker]) {
       w.on('failed', (job, err) => ctx.logger.warn({ jobId: job?.id, job: job?.name, envId: (job?.data as { environmentId?: string })?.environmentId, err: err.message }, 'job failed'));
-      w.on('error', (err) => ctx.logger.error({ err }, 'queue worker error'));
+      w.on('error', (err) => this.redisOutage!.error(err));
+      w.on('active', () => this.redisOutage?.ok());
       this.workers.push(w);
     }
     // The reconciler's schedule must not live only in Redis: a timer here arms the schedulers
@@ -72,10 +81,12 @@ export class WorkerService {
   }
 
   private keeper: ScheduleKeeper | undefined;
+  private redisOutage: OutageLog | undefined;
 
   async close(): Promise<void> {
     this.keeper?.stop();
     this.keeper = undefined;
+    this.redisOutage?.stop();
     const results = await Promise.allSettled(this.workers.map((w) => w.close()));
     for (const r of results) if (r.status === 'rejected') this.ctx.logger.error({ err: r.reason }, 'closing a queue worker failed');
   }

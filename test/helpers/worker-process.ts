@@ -20,6 +20,7 @@ export interface WorkerExit { code: number | null; signal: NodeJS.Signals | null
 export class WorkerProcess {
   private child: ChildProcess | undefined;
   private out = '';
+  private lines = 0;
   private exit: Promise<WorkerExit> | undefined;
 
   private constructor(private readonly env: Record<string, string | undefined>) {}
@@ -34,6 +35,11 @@ export class WorkerProcess {
   /** The last part of its output (JSON log lines), for assertion messages. */
   output(): string {
     return this.out.slice(-6000);
+  }
+
+  /** How many lines it has written so far (stdout and stderr). */
+  lineCount(): number {
+    return this.lines;
   }
 
   pid(): number | undefined {
@@ -51,7 +57,9 @@ export class WorkerProcess {
     this.exit = new Promise((resolve) => child.once('exit', (code, signal) => { alive.delete(child); resolve({ code, signal }); }));
     let started = false;
     const onData = (d: Buffer) => {
-      this.out = (this.out + d.toString()).slice(-200_000);
+      const text = d.toString();
+      this.lines += text.split('\n').length - 1;
+      this.out = (this.out + text).slice(-200_000);
       if (!started && this.out.includes('"worker started"')) started = true;
     };
     child.stdout!.on('data', onData);

@@ -51,6 +51,12 @@ export interface Config {
   healWindowMs: number;
   healsPerWindow: number;
   healthTimeoutMs: number;
+  /**
+   * How long a worker holds a job's queue lock without renewing it (MAYFLY_JOB_LOCK, default 30s):
+   * past it, a job whose worker froze or died goes to another worker. A run that outlives its lock
+   * stands down by its fence (worker/jobs/fence.ts).
+   */
+  jobLockMs: number;
   /** How long a stopping process may take to finish its work before it abandons it and exits 1 (MAYFLY_SHUTDOWN_GRACE). */
   shutdownGraceMs: number;
   /** Start containers with the engine's whole CPU and apply their CPU limit once healthy (MAYFLY_START_CPU_BOOST). */
@@ -215,6 +221,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     healWindowMs: duration('MAYFLY_HEAL_WINDOW', '10m'),
     healsPerWindow: int('MAYFLY_HEALS_PER_WINDOW', 3, 1, 100),
     healthTimeoutMs: duration('MAYFLY_HEALTH_TIMEOUT', '2m'),
+    jobLockMs: duration('MAYFLY_JOB_LOCK', '30s'),
     shutdownGraceMs: duration('MAYFLY_SHUTDOWN_GRACE', '2m'),
     startCpuBoost: onOff('MAYFLY_START_CPU_BOOST', true),
     localVolumes: onOff('MAYFLY_LOCAL_VOLUMES', true),

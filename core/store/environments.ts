@@ -16,6 +16,7 @@ interface Row {
   destroy_reason: string | null; destroyed_by: string | null; seeded_at: Date | null;
   created_at: Date; updated_at: Date; ready_at: Date | null; destroyed_at: Date | null;
   snapshot_key: string | null; clone_strategy: string | null;
+  run_epoch?: number;
 }
 
 function toEnvironment(r: Row): Environment {
@@ -52,9 +53,25 @@ export type UpsertAction = 'created' | 'redeployed' | 'unchanged';
  */
 export type AdmitHook = (client: pg.PoolClient, envId: string) => Promise<void>;
 
+/**
+ * A job run's claim on an environment (worker/jobs/fence.ts): the run owns it while the row is
+ * still at this generation and run epoch, in one of these statuses. Every claim takes the next
+ * epoch, so a later run of the same job (the queue gave it to another worker) makes it stale.
+ */
+export interface RunFence {
+  generation: number;
+  epoch: number;
+  statuses: readonly Status[];
+}
+
+/** The current row as a fence judges it. */
+export interface RunState { env: Environment; epoch: number }
+
 export interface TransitionOptions {
   /** Only if the environment is still at this deploy generation. */
   generation?: number;
+  /** Only while this job run still owns it (its generation, epoch and statuses). */
+  fence?: RunFence;
   /** Column updates that go with the move (whitelisted below). */
   set?: Partial<Record<'digests' | 'urls' | 'endpoints' | 'failure_code' | 'failure_message' | 'destroy_reason' | 'destroyed_by' | 'seeded_at' | 'ready_at' | 'destroyed_at', unknown>>;
   /** Only from these statuses (narrower than every allowed source of `to`). */
@@ -110,11 +127,35 @@ export class EnvironmentStore {
     }));
   }
 
-  async addEvent(environmentId: string, type: string, message: string, data?: Record<string, unknown>): Promise<void> {
-    await this.pool.query(
+  /**
+   * Appends to the timeline. With a fence, only while that job run still owns the environment
+   * (checked in the same statement); returns whether the event was written.
+   */
+  async addEvent(environmentId: string, type: string, message: string, data?: Record<string, unknown>, fence?: RunFence): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
       `INSERT INTO environment_events (environment_id, type, status, message, data)
-       SELECT id, $2, status, $3, $4 FROM environments WHERE id = $1`,
-      [environmentId, type, message, data ?? null]);
+       SELECT id, $2, status, $3, $4 FROM environments WHERE id = $1
+         AND ($5::int IS NULL OR (generation = $5 AND run_epoch = $6 AND status = ANY($7)))`,
+      [environmentId, type, message, data ?? null, fence?.generation ?? null, fence?.epoch ?? null, fence?.statuses ?? null]);
+    return (rowCount ?? 0) > 0;
+  }
+
+  /**
+   * A job run claims the environment (compare-and-set on generation and status): it takes the
+   * next run epoch, which makes any earlier run of the same job stale. Undefined when the
+   * environment is no longer at this generation in one of these statuses.
+   */
+  async claimRun(id: string, generation: number, statuses: readonly Status[]): Promise<RunState | undefined> {
+    const { rows } = await this.pool.query<Row>(
+      `UPDATE environments SET run_epoch = run_epoch + 1 WHERE id = $1 AND generation = $2 AND status = ANY($3) RETURNING *`,
+      [id, generation, statuses]);
+    return rows[0] ? { env: toEnvironment(rows[0]), epoch: rows[0].run_epoch ?? 0 } : undefined;
+  }
+
+  /** The current row and its run epoch, for a fence to judge (worker/jobs/fence.ts). */
+  async runState(id: string): Promise<RunState | undefined> {
+    const { rows } = await this.pool.query<Row>('SELECT * FROM environments WHERE id = $1', [id]);
+    return rows[0] ? { env: toEnvironment(rows[0]), epoch: rows[0].run_epoch ?? 0 } : undefined;
   }
 
   /**
@@ -245,6 +286,10 @@ export class EnvironmentStore {
     if (opts.bumpGeneration) sets.push('generation = generation + 1');
     let guard = 'id = $1 AND status = ANY($3)';
     if (opts.generation !== undefined) { args.push(opts.generation); guard += ` AND generation = $${args.length}`; }
+    if (opts.fence) {
+      args.push(opts.fence.generation, opts.fence.epoch, opts.fence.statuses);
+      guard += ` AND generation = $${args.length - 2} AND run_epoch = $${args.length - 1} AND status = ANY($${args.length})`;
+    }
     if (opts.idleSeconds !== undefined) {
       args.push(opts.idleSeconds);
       guard += ` AND GREATEST(COALESCE(last_activity_at, '-infinity'), COALESCE(ready_at, '-infinity')) <= now() - ($${args.length}::int * interval '1 second')`;
@@ -271,8 +316,12 @@ export class EnvironmentStore {
   }
 
   /** Records which golden snapshot and strategy an environment's database came from. */
-  async setSnapshot(id: string, key: string | null, strategy: string): Promise<void> {
-    await this.pool.query('UPDATE environments SET snapshot_key = $2, clone_strategy = $3, updated_at = now() WHERE id = $1', [id, key, strategy]);
+  async setSnapshot(id: string, key: string | null, strategy: string, fence?: RunFence): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
+      `UPDATE environments SET snapshot_key = $2, clone_strategy = $3, updated_at = now() WHERE id = $1
+         AND ($4::int IS NULL OR (generation = $4 AND run_epoch = $5 AND status = ANY($6)))`,
+      [id, key, strategy, fence?.generation ?? null, fence?.epoch ?? null, fence?.statuses ?? null]);
+    return (rowCount ?? 0) > 0;
   }
 
   /**
@@ -291,8 +340,12 @@ export class EnvironmentStore {
   }
 
   /** Records that the seed dataset was loaded into the environment's database volume. */
-  async markSeeded(id: string, generation: number): Promise<void> {
-    await this.pool.query('UPDATE environments SET seeded_at = now(), updated_at = now() WHERE id = $1 AND generation = $2', [id, generation]);
+  async markSeeded(id: string, generation: number, fence?: RunFence): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
+      `UPDATE environments SET seeded_at = now(), updated_at = now() WHERE id = $1 AND generation = $2
+         AND ($3::int IS NULL OR (run_epoch = $3 AND status = ANY($4)))`,
+      [id, generation, fence?.epoch ?? null, fence?.statuses ?? null]);
+    return (rowCount ?? 0) > 0;
   }
 
   /** Environments whose lease has run out and that are not already going away. */

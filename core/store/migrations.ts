@@ -232,6 +232,17 @@ export const MIGRATIONS: { id: number; name: string; sql: string }[] = [
         FOR EACH STATEMENT EXECUTE FUNCTION mayfly_environments_changed();
     `,
   },
+  {
+    id: 9,
+    name: 'job run fencing',
+    sql: `
+      -- The run of a job that owns the environment now (worker/jobs/fence.ts): each run of a
+      -- provisioning or teardown job takes the next number when it starts, and proves it still
+      -- holds it (with the generation and the status) before each step that changes the engine,
+      -- so a run that outlived its queue lock (a pause, a partition) stands down.
+      ALTER TABLE environments ADD COLUMN run_epoch integer NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 const LOCK_KEY = 7_261_432_001; // arbitrary, constant: "mayfly migrations"

@@ -1,5 +1,6 @@
 import type { Environment, Status } from '../../core/domain.js';
 import { errorMessage } from '../../core/errors.js';
+import type { RunFence } from '../../core/store/environments.js';
 import type { WorkerContext } from '../context.js';
 import { wakeWaiting } from '../admission.js';
 
@@ -20,13 +21,14 @@ export interface Failure {
  * transition to `failed`, then its containers and network are removed. An environment that was
  * ever ready holds a tester's data: its data volumes stay until its lease ends or it is destroyed
  * (teardown removes everything), and the failure message says how to get it back. One that never
- * was ready holds only a seed copy: everything goes. Returns false when someone else moved it first.
+ * was ready holds only a seed copy: everything goes. Returns false when someone else moved it first
+ * (with a job run's `fence`: also when that run no longer owns it).
  */
-export async function failEnvironment(ctx: WorkerContext, env: Environment, failure: Failure, log: WorkerContext['logger']): Promise<boolean> {
+export async function failEnvironment(ctx: WorkerContext, env: Environment, failure: Failure, log: WorkerContext['logger'], fence?: RunFence): Promise<boolean> {
   const keepData = (await ctx.store.everReady([env.id])).has(env.id);
   const message = keepData ? `${failure.message}. ${recoveryHint(ctx, env)}` : failure.message;
   const moved = await ctx.store.transition(env.id, 'failed', {
-    generation: env.generation, from: [failure.from],
+    generation: env.generation, from: [failure.from], ...(fence ? { fence } : {}),
     // With its data kept, a redeploy starts on it (not on a fresh seed copy).
     set: { failure_code: failure.code, failure_message: message, ...(keepData ? {} : { seeded_at: null }) },
     event: { type: 'failed', message: `failed: ${message}`, data: { code: failure.code, keptData: keepData, ...failure.data } },

@@ -7,14 +7,17 @@ import type { WorkerContext } from '../context.js';
 import type { EnvironmentRef, ServiceState } from '../runtime/runtime.js';
 import { loadSeed } from '../seeds/load-seed.js';
 import { publicUrls } from '../../core/addresses.js';
-
-/** The environment was destroyed or redeployed while this job ran: stop quietly. */
-class Superseded extends Error {}
+import { Fence, StoodDown } from './fence.js';
 
 /**
  * Provision one generation of an environment: render and validate its stack, pull its images
  * (recording digests), start its services in dependency order, wait for health, seed its
  * database, publish its URLs. Every step is idempotent, so a retried or resumed job converges.
+ *
+ * Each run claims the environment (fence.ts) and proves it still owns it before each step that
+ * changes the engine: a run that outlived its queue lock while another worker took the job over,
+ * or whose environment was destroyed or redeployed meanwhile, stands down without touching
+ * anything, writing nothing to the timeline, and without a retry.
  */
 export function provisionHandler(ctx: WorkerContext) {
   return async (job: Job<ProvisionJobData>, token?: string): Promise<string> => {
@@ -24,6 +27,7 @@ export function provisionHandler(ctx: WorkerContext) {
     const queueWaitMs = job.attemptsMade === 0 ? Math.max(0, (job.processedOn ?? Date.now()) - job.timestamp) : undefined;
     let env = await ctx.store.getById(environmentId);
     if (!env || env.generation !== generation) return 'superseded';
+    const resumed = env.status === 'provisioning';
     if (env.status === 'queued') {
       // Admission takes capacity (or says why not) in the same transaction that starts it.
       const start = await ctx.admission.tryStart(env.id, generation, `provisioning started (attempt ${job.attemptsMade + 1})`);
@@ -35,47 +39,47 @@ export function provisionHandler(ctx: WorkerContext) {
         throw new DelayedError();
       }
       if (start.outcome === 'not-queued') return 'superseded';
-      const moved = await ctx.store.getById(env.id);
-      if (!moved || moved.generation !== generation || moved.status !== 'provisioning') return 'superseded';
-      env = moved;
-    } else if (env.status === 'provisioning') {
-      await ctx.store.addEvent(env.id, 'provisioning', `provisioning resumed (attempt ${job.attemptsMade + 1})`);
-    } else {
+    } else if (env.status !== 'provisioning') {
       return `skipped: status ${env.status}`;
     }
+    // This run's claim: any earlier run of this job (a worker that lost its lock) is stale from here on.
+    const claimed = await Fence.claim(ctx.store, env.id, generation, ['provisioning']);
+    if (!claimed) return 'superseded';
+    const { fence } = claimed;
+    env = claimed.env;
 
     try {
+      if (resumed) await fence.event('provisioning', `provisioning resumed (attempt ${job.attemptsMade + 1})`);
       if (queueWaitMs !== undefined) ctx.metrics.observePhase('queue_wait', env.template, queueWaitMs);
-      const result = await provision(ctx, env, log);
+      const result = await provision(ctx, env, fence, log);
       ctx.metrics.observeProvision(env.template, 'ready', Date.now() - job.timestamp);
       return result;
     } catch (err) {
-      if (err instanceof Superseded) return 'superseded';
-      const permanent = err instanceof PermanentFailure || err instanceof StackError;
-      const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      if (!permanent && !lastAttempt) {
-        log.warn({ err }, 'provisioning attempt failed; retrying');
-        await ctx.store.addEvent(env.id, 'retry', `attempt ${job.attemptsMade + 1} failed, retrying: ${errorMessage(err)}`);
-        throw err;
+      try {
+        // A failure of a run that lost the environment meanwhile (often because of it: a volume
+        // another run's container uses) is not this run's to report, retry or fail.
+        const stood = err instanceof StoodDown ? err : await fence.lost(`handle a failure (${errorMessage(err)})`);
+        if (stood) throw stood;
+        const permanent = err instanceof PermanentFailure || err instanceof StackError;
+        const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+        if (!permanent && !lastAttempt) {
+          log.warn({ err }, 'provisioning attempt failed; retrying');
+          await fence.event('retry', `attempt ${job.attemptsMade + 1} failed, retrying: ${errorMessage(err)}`);
+          throw err;
+        }
+        ctx.metrics.observeProvision(env.template, 'failed', Date.now() - job.timestamp);
+        if (!(await fail(ctx, env, fence, err, log))) throw (await fence.lost('fail the environment')) ?? err;
+        throw new UnrecoverableError(errorMessage(err));
+      } catch (final) {
+        if (!(final instanceof StoodDown)) throw final;
+        fence.logStoodDown(log, final, 'provisioning');
+        return 'stood down';
       }
-      ctx.metrics.observeProvision(env.template, 'failed', Date.now() - job.timestamp);
-      await fail(ctx, env, err, log);
-      throw new UnrecoverableError(errorMessage(err));
     }
   };
 }
 
-/** Whether this job's generation is still the one being provisioned (not destroyed or redeployed). */
-async function isCurrent(ctx: WorkerContext, env: Environment): Promise<boolean> {
-  const now = await ctx.store.getById(env.id);
-  return !!now && now.generation === env.generation && now.status === 'provisioning';
-}
-
-async function stillCurrent(ctx: WorkerContext, env: Environment): Promise<void> {
-  if (!(await isCurrent(ctx, env))) throw new Superseded();
-}
-
-async function provision(ctx: WorkerContext, env: Environment, log: WorkerContext['logger']): Promise<string> {
+async function provision(ctx: WorkerContext, env: Environment, fence: Fence, log: WorkerContext['logger']): Promise<string> {
   const started = Date.now();
   const template = ctx.catalog.get(env.template);
   const ref: EnvironmentRef = { id: env.id, project: env.project, generation: env.generation };
@@ -89,35 +93,35 @@ async function provision(ctx: WorkerContext, env: Environment, log: WorkerContex
     if (!pulled.has(svc.image)) {
       const { digest } = await ctx.runtime.pull(svc.image, (m) => log.debug(m));
       pulled.set(svc.image, digest);
-      await ctx.store.addEvent(env.id, 'pulled', `pulled ${svc.image}`, { image: svc.image, digest });
+      await fence.event('pulled', `pulled ${svc.image}`, { image: svc.image, digest });
     }
     digests[svc.name] = pulled.get(svc.image)!;
   }
   const pullMs = Date.now() - pullStarted;
-  await stillCurrent(ctx, env);
 
   // The database gets its seed before it starts: a clone of the golden snapshot (or, with the
   // restore strategy, a load after it is healthy).
   const cloneStarted = Date.now();
   // The network is made while the clone runs; up() converges it either way.
-  const network = ctx.runtime.prepareNetwork(ref).then(() => undefined, (err: unknown) => err);
+  const network = fence.check('create the network').then(() => ctx.runtime.prepareNetwork(ref)).then(() => undefined, (err: unknown) => err);
   const prepared = template.database
     ? await ctx.seeds.prepare(env, template, stack, ref, digests[template.database.service] ?? '',
-      (key, strategy) => ctx.store.setSnapshot(env.id, key, strategy)).finally(() => network)
+      async (key, strategy) => fence.wrote('record the snapshot', await ctx.store.setSnapshot(env.id, key, strategy, fence.token)),
+      (step) => fence.check(step)).finally(() => network)
     : { kind: 'none' as const };
   const cloneMs = Date.now() - cloneStarted;
   const networkError = await network;
   if (networkError) throw networkError;
   if (prepared.kind === 'cloned') {
-    await ctx.store.markSeeded(env.id, env.generation);
-    await ctx.store.addEvent(env.id, 'cloned', `database cloned from the "${env.seed}" snapshot by ${prepared.strategy} ${prepared.via === 'host' ? 'on the host' : 'in a helper container'} in ${prepared.ms} ms${prepared.builtGolden ? ' (golden built first)' : ''}`,
+    await fence.wrote('mark the database seeded', await ctx.store.markSeeded(env.id, env.generation, fence.token));
+    await fence.event('cloned', `database cloned from the "${env.seed}" snapshot by ${prepared.strategy} ${prepared.via === 'host' ? 'on the host' : 'in a helper container'} in ${prepared.ms} ms${prepared.builtGolden ? ' (golden built first)' : ''}`,
       { strategy: prepared.strategy, via: prepared.via, snapshot: prepared.key, ms: prepared.ms, builtGolden: prepared.builtGolden });
   }
-  await stillCurrent(ctx, env);
 
+  // A health wait can outlast the queue lock: the run is dropped at once when it loses the environment.
   const abort = new AbortController();
   const watch = setInterval(() => {
-    isCurrent(ctx, env).then((current) => { if (!current) abort.abort(); }, () => undefined);
+    fence.lost('wait for health').then((lost) => { if (lost) abort.abort(lost); }, () => undefined);
   }, 1000);
   let states: ServiceState[];
   const startStarted = Date.now();
@@ -127,29 +131,30 @@ async function provision(ctx: WorkerContext, env: Environment, log: WorkerContex
     states = await ctx.runtime.up(ref, stack, {
       healthTimeoutMs: ctx.config.healthTimeoutMs,
       signal: abort.signal,
+      guard: (step) => fence.check(step),
       onProgress: (message, data) => {
         if (data?.step === 'started') lastStartedAt = Date.now();
         log.info({ ...data }, message);
-        void ctx.store.addEvent(env.id, 'progress', message, data).catch(() => undefined);
+        void ctx.store.addEvent(env.id, 'progress', message, data, fence.token).catch(() => undefined);
       },
     });
   } catch (err) {
-    if ((err as MayflyError).code === 'ABORTED') throw new Superseded();
+    if ((err as MayflyError).code === 'ABORTED') throw abort.signal.reason instanceof StoodDown ? abort.signal.reason : await fence.lost('wait for health') ?? err;
     throw err;
   } finally {
     clearInterval(watch);
   }
   const startMs = Date.now() - startStarted;
   const upDone = Date.now();
-  await stillCurrent(ctx, env);
 
   let seedMs = 0;
   if (prepared.kind === 'restore' && env.seed) {
+    await fence.check('restore the seed into the database');
     const seeded = await loadSeed(ctx.runtime, ref, template, ctx.datasets, env.seed);
     seedMs = seeded.ms;
-    await ctx.store.setSnapshot(env.id, null, 'restore');
-    await ctx.store.markSeeded(env.id, env.generation);
-    await ctx.store.addEvent(env.id, 'seeded', `dataset "${env.seed}" restored (${seeded.files.length} file(s), ${seeded.bytes} bytes, ${seeded.ms} ms)`, { ...seeded });
+    await fence.wrote('record the snapshot', await ctx.store.setSnapshot(env.id, null, 'restore', fence.token));
+    await fence.wrote('mark the database seeded', await ctx.store.markSeeded(env.id, env.generation, fence.token));
+    await fence.event('seeded', `dataset "${env.seed}" restored (${seeded.files.length} file(s), ${seeded.bytes} bytes, ${seeded.ms} ms)`, { ...seeded });
   }
 
   const endpoints = endpointsOf(states, template.entryService);
@@ -158,10 +163,11 @@ async function provision(ctx: WorkerContext, env: Environment, log: WorkerContex
   const ready = await ctx.store.transition(env.id, 'ready', {
     generation: env.generation,
     from: ['provisioning'],
+    fence: fence.token,
     set: { digests, urls, endpoints, ready_at: new Date() },
     event: { type: 'ready', message: `ready${urls[template.entryService] ? ` at ${urls[template.entryService]}` : ''} (${(timings.totalMs / 1000).toFixed(1)} s)`, data: { urls, digests, timings } },
   });
-  if (!ready) throw new Superseded();
+  if (!ready) await fence.wrote('record ready', false);
   // Phases of deploys that became ready only: a superseded one's times describe nothing the user got.
   ctx.metrics.observePhase('pull', env.template, pullMs);
   if (prepared.kind === 'cloned') ctx.metrics.observePhase('clone', env.template, cloneMs);
@@ -186,11 +192,11 @@ export function endpointsOf(states: ServiceState[], entryService: string): Recor
   return endpoints;
 }
 
-async function fail(ctx: WorkerContext, env: Environment, err: unknown, log: WorkerContext['logger']): Promise<void> {
+async function fail(ctx: WorkerContext, env: Environment, fence: Fence, err: unknown, log: WorkerContext['logger']): Promise<boolean> {
   const code = err instanceof MayflyError ? err.code : 'PROVISION_FAILED';
   const details = err instanceof MayflyError ? err.details : undefined;
-  await failEnvironment(ctx, env, {
+  return failEnvironment(ctx, env, {
     from: 'provisioning', code, message: errorMessage(err), cause: err,
     ...(details && typeof details === 'object' ? { data: details as Record<string, unknown> } : {}),
-  }, log);
+  }, log, fence.token);
 }

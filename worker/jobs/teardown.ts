@@ -4,21 +4,42 @@ import { LEASED_STATUSES } from '../../core/domain.js';
 import type { ExpireJobData, TeardownJobData } from '../../core/queue.js';
 import type { WorkerContext } from '../context.js';
 import { wakeWaiting } from '../admission.js';
+import { Fence, StoodDown } from './fence.js';
 
-/** Removes everything labeled with the environment's id, then records it destroyed. */
+/**
+ * Removes everything labeled with the environment's id, then records it destroyed. The run claims
+ * the destroying environment first (fence.ts) and proves it still owns it before removing
+ * anything: a run that outlived its queue lock while another worker took the job stands down.
+ */
 export function teardownHandler(ctx: WorkerContext) {
   return async (job: Job<TeardownJobData>): Promise<string> => {
     const { environmentId } = job.data;
     const log = ctx.logger.child({ envId: environmentId, jobId: job.id });
     const env = await ctx.store.getById(environmentId);
-    const started = Date.now();
-    const removed = await ctx.runtime.remove(environmentId);
-    if (!env || env.status !== 'destroying') {
-      log.info({ removed }, 'teardown of an environment that is not destroying: removed leftovers only');
+    if (!env || env.status === 'destroyed') {
+      const removed = await ctx.runtime.remove(environmentId);
+      log.info({ removed }, 'teardown of an environment that is gone: removed leftovers only');
       return 'leftovers';
+    }
+    // A live environment that is not being destroyed is not this job's to touch.
+    if (env.status !== 'destroying') return `skipped: status ${env.status}`;
+    const claimed = await Fence.claim(ctx.store, env.id, env.generation, ['destroying']);
+    if (!claimed) return 'superseded';
+    const { fence } = claimed;
+    const started = Date.now();
+    let removed;
+    try {
+      await fence.check('remove its containers, networks and volumes');
+      removed = await ctx.runtime.remove(environmentId);
+    } catch (err) {
+      const stood = err instanceof StoodDown ? err : await fence.lost('handle a failed removal');
+      if (!stood) throw err;
+      fence.logStoodDown(log, stood, 'teardown');
+      return 'stood down';
     }
     const ms = Date.now() - started;
     const done = await ctx.store.transition(env.id, 'destroyed', {
+      fence: fence.token,
       set: { destroyed_at: new Date() },
       event: {
         type: 'destroyed',

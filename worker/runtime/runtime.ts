@@ -53,6 +53,14 @@ export interface OwnedObjects {
 
 export type ProgressFn = (message: string, data?: Record<string, unknown>) => void;
 
+/**
+ * Called before each step that changes the engine (create, remove, start, update) with what it is
+ * about to do; throws when the job run no longer owns the environment (worker/jobs/fence.ts).
+ */
+export type Guard = (step: string) => Promise<unknown>;
+
+export interface UpOptions { healthTimeoutMs: number; onProgress?: ProgressFn; signal?: AbortSignal; guard?: Guard }
+
 export interface Runtime {
   /** Pulls an image by reference, following the whole progress stream; rejects on any error in it. */
   pull(image: string, onProgress?: ProgressFn): Promise<PulledImage>;
@@ -61,7 +69,7 @@ export interface Runtime {
    * order, waiting for each dependency condition, then for every service to be healthy.
    * Containers whose configuration did not change are kept.
    */
-  up(env: EnvironmentRef, stack: StackSpec, opts: { healthTimeoutMs: number; onProgress?: ProgressFn; signal?: AbortSignal }): Promise<ServiceState[]>;
+  up(env: EnvironmentRef, stack: StackSpec, opts: UpOptions): Promise<ServiceState[]>;
   /** Creates the environment's network ahead of up() (which converges it too), so it can overlap the seed clone. */
   prepareNetwork(env: EnvironmentRef): Promise<void>;
   /** Runs a command in a service's container with `input` on its stdin. */
@@ -77,7 +85,7 @@ export interface Runtime {
    * Starts the environment's stopped containers again in dependency order (wake), creating any
    * that is missing, and waits until every service is healthy, like up(). Host ports change.
    */
-  start(env: EnvironmentRef, stack: StackSpec, opts: { healthTimeoutMs: number; onProgress?: ProgressFn; signal?: AbortSignal }): Promise<ServiceState[]>;
+  start(env: EnvironmentRef, stack: StackSpec, opts: UpOptions): Promise<ServiceState[]>;
   /** The state of each of the environment's containers (by label), for the web pages. */
   services(envId: string): Promise<ServiceStatus[]>;
   /**

@@ -11,6 +11,7 @@ import { volumeName } from '../runtime/docker/docker-runtime.js';
 import type { EnvironmentRef } from '../runtime/runtime.js';
 import type { CloneVia, DatabaseSpec, ProbeResult, SnapshotEngine } from './engine.js';
 import { loadFiles } from './load-seed.js';
+import { mayReplaceDatabase } from '../jobs/fence.js';
 
 
 export interface StrategyFact {
@@ -170,13 +171,27 @@ export class SeedService {
    * Puts the seed into an environment's database volume before its stack starts, replacing
    * whatever data (and database container) was there: used for first provisioning, for a
    * retry after a crash mid-clone, and for reset-db.
+   *
+   * Every destructive step (removing the database container, its volume, cloning into it) first
+   * calls `guard`, which proves that the job run still owns the environment and gives its current
+   * row; the data is replaced only while that row says it was never seeded in this generation
+   * (mayReplaceDatabase), never judged from the job's copy of the environment.
    */
   async prepare(env: Environment, template: Template, stack: StackSpec, ref: EnvironmentRef, imageDigest: string,
-    record: (key: string, strategy: CloneStrategy) => Promise<void>): Promise<Prepared> {
-    if (!env.seed || !template.database || env.seededAt) return { kind: 'none' };
+    record: (key: string, strategy: CloneStrategy) => Promise<void>,
+    guard: (step: string) => Promise<Pick<Environment, 'seed' | 'seededAt'>>): Promise<Prepared> {
+    if (!env.seed || !template.database) return { kind: 'none' };
     const { spec, volume } = SeedService.databaseSpec(template, stack);
     const target = volumeName(env.project, volume);
+    if (!mayReplaceDatabase(await guard('replace the database volume'))) return { kind: 'none' };
+    const destructive = async (step: string) => {
+      if (!mayReplaceDatabase(await guard(step))) {
+        throw new PermanentFailure('SEEDED_MEANWHILE', `the database of ${env.name} was seeded while this run replaced it; not touching it (${step})`);
+      }
+    };
+    await destructive('remove the database container');
     await this.engine.removeService(ref, template.database.service);
+    await destructive('remove the database volume');
     await this.engine.removeVolume(target);
     const { chosen } = await this.strategy();
     if (chosen === 'restore') {
@@ -184,8 +199,10 @@ export class SeedService {
       return { kind: 'restore' };
     }
     const started = Date.now();
+    // May wait on another worker's golden build (an advisory lock), or build it: re-checked after.
     const { snapshot, built } = await this.ensureGolden(env.seed, template, spec, imageDigest);
     await this.snapshots.touch(snapshot.key);
+    await destructive('clone the seed into the database volume');
     await record(snapshot.key, chosen);
     const via = await this.engine.clone(chosen, snapshot.volume, target, {
       [LABEL_ENV]: env.id, [LABEL_COMPOSE_PROJECT]: env.project, [LABEL_COMPOSE_VOLUME]: volume, [LABEL_SNAPSHOT]: snapshot.key,

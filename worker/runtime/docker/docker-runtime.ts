@@ -11,7 +11,7 @@ import type { ServiceSpec, StackSpec } from '../../../core/stack/model.js';
 import { registryOf } from '../../../core/stack/policy.js';
 import type { RegistryCredentials } from '../../../core/config-registry.js';
 import type { ServiceStatus } from '../../../core/internal-api.js';
-import { isDataVolume, type EnvironmentRef, type OwnedObjects, type ProgressFn, type PulledImage, type RemovalReport, type Runtime, type ServiceState } from '../runtime.js';
+import { isDataVolume, type EnvironmentRef, type Guard, type OwnedObjects, type ProgressFn, type PulledImage, type RemovalReport, type Runtime, type ServiceState, type UpOptions } from '../runtime.js';
 import { dockerMessage, dockerStatus, isConflict, isNotFound } from './errors.js';
 import { execInContainer } from './exec.js';
 import { HealthProber, lastCheckOutput, ProbedHealth } from './health.js';
@@ -246,7 +246,7 @@ export class DockerRuntime implements Runtime {
    * With `startStopped` (a wake), a stopped container with the same configuration and image is
    * started as it is instead of recreated.
    */
-  private async ensureContainer(env: EnvironmentRef, svc: ServiceSpec, onProgress?: ProgressFn, startStopped = false): Promise<Docker.Container> {
+  private async ensureContainer(env: EnvironmentRef, svc: ServiceSpec, onProgress?: ProgressFn, startStopped = false, guard: Guard = async () => undefined): Promise<Docker.Container> {
     const name = containerName(env.project, svc.name);
     const spec = containerSpec(this.instance, env, svc);
     const existing = this.docker.getContainer(name);
@@ -262,24 +262,33 @@ export class DockerRuntime implements Runtime {
       }
       if (startStopped && info.Config.Labels?.[LABEL_CONFIG_HASH] === spec.Labels![LABEL_CONFIG_HASH] && sameImage) {
         const boost = await this.boostFor(svc);
+        await guard(`start ${svc.name} again`);
         if (boost) await existing.update({ NanoCpus: boost });
         await existing.start().catch((err) => (dockerStatus(err) === 304 ? undefined : Promise.reject(err))); // 304: already started
         onProgress?.(`${svc.name}: started again`, { service: svc.name });
         return existing;
       }
+      await guard(`remove ${svc.name} to recreate it`);
       onProgress?.(`${svc.name}: ${sameImage ? 'configuration changed' : 'new image for its tag'}, recreating`, { service: svc.name });
       await existing.remove({ force: true, v: true }).catch((err) => (isNotFound(err) ? undefined : Promise.reject(err)));
     }
     const boost = await this.boostFor(svc);
+    await guard(`create ${svc.name}`);
     const container = await this.docker.createContainer({ ...spec, name, ...(boost ? { HostConfig: { ...spec.HostConfig, NanoCpus: boost } } : {}) });
+    await guard(`start ${svc.name}`);
     await container.start();
     onProgress?.(`${svc.name}: started (${svc.image})`, { service: svc.name, step: 'started' });
     return container;
   }
 
-  async up(env: EnvironmentRef, stack: StackSpec, opts: { healthTimeoutMs: number; onProgress?: ProgressFn; signal?: AbortSignal }, startStopped = false): Promise<ServiceState[]> {
+  async up(env: EnvironmentRef, stack: StackSpec, opts: UpOptions, startStopped = false): Promise<ServiceState[]> {
+    const guard: Guard = opts.guard ?? (async () => undefined);
+    await guard('create the network');
     await this.ensureNetwork(env);
-    for (const v of stack.volumes) await this.ensureVolume(env, v);
+    for (const v of stack.volumes) {
+      await guard(`create volume ${v}`);
+      await this.ensureVolume(env, v);
+    }
     const deadline = Date.now() + opts.healthTimeoutMs;
     const containers = new Map<string, Docker.Container>();
     const byName = new Map(stack.services.map((s) => [s.name, s]));
@@ -288,6 +297,7 @@ export class DockerRuntime implements Runtime {
     const settle = async (service: string) => {
       if (healthy.has(service)) return;
       healthy.add(service);
+      await guard(`apply ${service}'s CPU limit`);
       await this.applyCpuLimit(containers.get(service)!, byName.get(service)!);
     };
     for (const svc of stack.services) {
@@ -296,7 +306,7 @@ export class DockerRuntime implements Runtime {
         await this.waitFor(env, dep.service, containers.get(dep.service)!, dep.condition, deadline, opts);
         if (dep.condition === 'service_healthy') await settle(dep.service);
       }
-      containers.set(svc.name, await this.ensureContainer(env, svc, opts.onProgress, startStopped));
+      containers.set(svc.name, await this.ensureContainer(env, svc, opts.onProgress, startStopped, guard));
     }
     const states: ServiceState[] = [];
     for (const svc of stack.services) {
@@ -308,7 +318,7 @@ export class DockerRuntime implements Runtime {
     return states;
   }
 
-  async start(env: EnvironmentRef, stack: StackSpec, opts: { healthTimeoutMs: number; onProgress?: ProgressFn; signal?: AbortSignal }): Promise<ServiceState[]> {
+  async start(env: EnvironmentRef, stack: StackSpec, opts: UpOptions): Promise<ServiceState[]> {
     return this.up(env, stack, opts, true);
   }
 

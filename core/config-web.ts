@@ -26,10 +26,20 @@ export interface WebConfig {
   sseHeartbeatMs: number;
   /** MAYFLY_AUTH_FAILURES_PER_MINUTE: wrong tokens one address may send per minute before 429 (0: no limit). */
   authFailuresPerMinute: number;
-  /** MAYFLY_WORKER_INTERNAL_PORT: where the worker serves its internal endpoint, on 127.0.0.1. */
+  /** MAYFLY_WORKER_INTERNAL_PORT: where the worker serves its internal endpoint, on 127.0.0.1; 0: any free port. */
   workerInternalPort: number;
-  /** MAYFLY_WORKER_INTERNAL_URL: where the web process finds it. */
+  /**
+   * The variable is unset, so the port is only the default: when another worker on this host has
+   * it, the worker takes the next free one. Each worker registers where it listens (core/internal-api.ts).
+   */
+  workerInternalPortFallback: boolean;
+  /**
+   * MAYFLY_WORKER_INTERNAL_URL: where the web process finds the worker. Unset, the web asks the
+   * workers' registrations in Redis and falls back to this default (127.0.0.1 and the port).
+   */
   workerInternalUrl: string;
+  /** MAYFLY_WORKER_INTERNAL_URL was set: the web uses it alone, registrations are not asked. */
+  workerInternalUrlGiven: boolean;
   /**
    * MAYFLY_WORKER_INTERNAL_SECRET: the shared secret both processes send/check. Unset: derived
    * from DATABASE_URL, which both processes hold already (whoever reads it can read the database).
@@ -81,6 +91,8 @@ export function loadWebConfig(env: NodeJS.ProcessEnv, h: Helpers): WebConfig {
     sseHeartbeatMs: h.duration('MAYFLY_SSE_HEARTBEAT', '15s'),
     authFailuresPerMinute: h.int('MAYFLY_AUTH_FAILURES_PER_MINUTE', 20, 0, 100_000),
     workerInternalPort: port,
+    workerInternalPortFallback: !env.MAYFLY_WORKER_INTERNAL_PORT,
+    workerInternalUrlGiven: !!env.MAYFLY_WORKER_INTERNAL_URL,
     workerInternalUrl: h.url('MAYFLY_WORKER_INTERNAL_URL', `http://127.0.0.1:${port || 8091}`, ['http:', 'https:']).replace(/\/$/, ''),
     workerInternalSecret: internalSecret || createHmac('sha256', 'mayfly-worker-internal').update(env.DATABASE_URL ?? '').digest('base64url'),
   };

@@ -8,7 +8,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream/promises';
-import { INTERNAL_SECRET_HEADER, MAX_LOG_TAIL } from '../core/internal-api.js';
+import { ENDPOINT_HEARTBEAT_MS, INTERNAL_SECRET_HEADER, MAX_LOG_TAIL, type WorkerEndpoints } from '../core/internal-api.js';
 import type { Logger } from '../core/log.js';
 import type { EnvironmentStore } from '../core/store/environments.js';
 import type { Runtime } from './runtime/runtime.js';
@@ -67,5 +67,30 @@ export async function startInternalServer(
   return {
     url: `http://${address}:${port}`,
     close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+  };
+}
+
+/**
+ * Registers the endpoint's URL where the web process looks (core/internal-api.ts WorkerEndpoints)
+ * and renews it until close(), which removes it. A Redis that does not answer is retried at the
+ * next beat; meanwhile the web falls back to MAYFLY_WORKER_INTERNAL_URL's default.
+ */
+export function advertiseInternalEndpoint(endpoints: WorkerEndpoints, url: string, logger: Logger): { close(): Promise<void> } {
+  let warned = false;
+  const beat = () => endpoints.register(url).then(
+    () => { warned = false; },
+    (err: unknown) => {
+      if (!warned) logger.warn({ err, url }, 'cannot register the internal endpoint in Redis yet: the web may not find this worker until it can');
+      warned = true;
+    },
+  );
+  void beat();
+  const timer = setInterval(() => { void beat(); }, ENDPOINT_HEARTBEAT_MS);
+  timer.unref();
+  return {
+    async close() {
+      clearInterval(timer);
+      await Promise.race([endpoints.unregister(url), new Promise((resolve) => setTimeout(resolve, 2000).unref())]).catch(() => undefined);
+    },
   };
 }

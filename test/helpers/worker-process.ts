@@ -42,6 +42,18 @@ export class WorkerProcess {
     return this.lines;
   }
 
+  /** Everything it printed that is kept (the last 200 kB), for searching its log lines. */
+  log(): string {
+    return this.out;
+  }
+
+  /** The parsed JSON log lines with this message. */
+  logLines(msg: string): Record<string, unknown>[] {
+    return this.out.split('\n').filter((l) => l.startsWith('{')).flatMap((l) => {
+      try { return [JSON.parse(l) as Record<string, unknown>]; } catch { return []; }
+    }).filter((o) => o.msg === msg);
+  }
+
   pid(): number | undefined {
     return this.child?.pid;
   }

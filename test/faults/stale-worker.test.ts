@@ -31,7 +31,7 @@ describe('faults: a worker that lost its job touches nothing', { timeout: 900_00
     await h?.close();
   });
 
-  it('when a worker is paused mid-provisioning past its lock and another finishes the job, then on waking it stands down: the ready environment keeps its containers, database volume, data and timeline', { timeout: 840_000 }, async () => {
+  it('when a worker is paused mid-provisioning past its lock and another finishes the job, then on waking it stands down: the ready environment keeps its containers, database volume, data and timeline', { timeout: 840_000 }, async (t) => {
     // The golden snapshot first (its build holds a lock that a paused worker would keep): a warm-up
     // environment, so that the environment under test only clones.
     const warm = await h.api('PUT', `/api/v1/environments/${uniqueName('stale-warm')}?wait=300`, { template: 'shop' });
@@ -72,15 +72,19 @@ describe('faults: a worker that lost its job touches nothing', { timeout: 900_00
 
     process.kill(paused, 'SIGCONT');
     paused = undefined;
+    const resumedAt = Date.now();
     await sleep(STALE_RUN_WAKE_MS);
-    const standDown = await waitUntil('worker A to log that it stood down', 120_000, async () =>
-      a!.output().split('\n').filter((l) => l.includes('"stood down: ') && l.includes(id)));
+    const standDown = await waitUntil('worker A to log that it stood down', 120_000, async () => {
+      const lines = a!.output().split('\n').filter((l) => l.includes('"stood down: ') && l.includes(id));
+      return lines.length ? lines : undefined;
+    });
     assert.equal(standDown.length, 1, `one stood-down line:\n${standDown.join('\n')}`);
     const line = JSON.parse(standDown[0]!) as { envId: string; generation: number; step: string; job: string };
     assert.equal(line.envId, id);
     assert.equal(line.generation, env.generation);
     assert.equal(line.job, 'provisioning');
     assert.ok(line.step, `names the step it stood down before: ${standDown[0]}`);
+    t.diagnostic(`paused ${((resumedAt - pausedAt) / 1000).toFixed(1)} s; A stood down before "${line.step}"`);
 
     const now = (await h.store.getById(id))!;
     assert.equal(now.status, 'ready');

@@ -16,6 +16,7 @@ import { DockerSnapshotEngine } from './runtime/docker/snapshot-engine.js';
 import { SeedService } from './seeds/seed-service.js';
 import { WorkerMetrics } from './metrics.js';
 import { ReconcileActions } from './reconcile-actions.js';
+import { DutyLock } from '../core/store/duty-lock.js';
 
 /** Wires the worker's parts from the clients its composition root made (also used by tests). */
 export async function buildWorkerContext(config: Config, pool: pg.Pool, docker: Docker, queues: JobQueues, logger: Logger): Promise<WorkerContext> {
@@ -33,5 +34,6 @@ export async function buildWorkerContext(config: Config, pool: pg.Pool, docker: 
     datasets, snapshots, seeds, logger, notifications: new NotificationStore(pool), admission: new Admission(pool, catalog, config),
     metrics,
     reconcileActions: new ReconcileActions(),
+    duties: new DutyLock(pool),
   };
 }

@@ -7,7 +7,12 @@ export interface Schedule {
   id: string;
   everyMs: number;
   opts: JobsOptions;
+  /** Runs the duty in this process: the fallback when its jobs have not run for STALE_PERIODS. */
+  direct?: () => Promise<unknown>;
 }
+
+/** A duty whose job has not run for this many periods is rebuilt in Redis and run directly. */
+export const STALE_PERIODS = 4;
 
 /**
  * Keeps BullMQ job schedulers (the reconciler, the notifier) armed. Their schedule lives in
@@ -21,6 +26,9 @@ export class ScheduleKeeper {
   private timer: NodeJS.Timeout | undefined;
   private checking = false;
   private failing = false;
+  private startedAt = Date.now();
+  private readonly lastRun = new Map<string, number>();
+  private readonly lastRebuilt = new Map<string, number>();
 
   constructor(
     private readonly queue: Queue,
@@ -29,8 +37,14 @@ export class ScheduleKeeper {
     private readonly logger: Logger,
   ) {}
 
+  /** A job of the duty ran (any process's: the handler calls it, or the direct fallback). */
+  ran(id: string): void {
+    this.lastRun.set(id, Date.now());
+  }
+
   /** Arms every scheduler (rejects when Redis does not answer), then checks them on a timer. */
   async start(): Promise<void> {
+    this.startedAt = Date.now();
     for (const s of this.schedules) await this.arm(s);
     this.timer = setInterval(() => void this.check(), this.checkEveryMs);
     this.timer.unref();
@@ -45,6 +59,11 @@ export class ScheduleKeeper {
   async check(): Promise<void> {
     if (this.checking) return;
     this.checking = true;
+    // First what does not need Redis: a duty that has not run for STALE_PERIODS runs here, now.
+    // Redis may hold its schedule in a state no re-arming mends (a write refused halfway through
+    // one of BullMQ's scripts, when Redis was out of memory, leaves it so): PostgreSQL's lock
+    // keeps this run and any scheduled one apart.
+    await this.runStale();
     try {
       for (const s of this.schedules) {
         const found = await this.queue.getJobScheduler(s.id);
@@ -63,6 +82,33 @@ export class ScheduleKeeper {
       this.failing = true;
     } finally {
       this.checking = false;
+    }
+  }
+
+  private async runStale(): Promise<void> {
+    const now = Date.now();
+    for (const s of this.schedules) {
+      const last = this.lastRun.get(s.id) ?? this.startedAt;
+      if (now - last < STALE_PERIODS * s.everyMs + this.checkEveryMs) continue;
+      // Its schedule in Redis is broken or gone: rebuilt from scratch (at most once per stale
+      // span), and the duty done here meanwhile.
+      if (now - (this.lastRebuilt.get(s.id) ?? 0) >= STALE_PERIODS * s.everyMs) {
+        this.lastRebuilt.set(s.id, now);
+        try {
+          await this.queue.removeJobScheduler(s.id);
+          await this.arm(s);
+          this.logger.warn({ scheduler: s.id, staleMs: now - last }, `the ${s.id} duty had not run for ${Math.round((now - last) / 1000)} s: its job scheduler was rebuilt in Redis`);
+        } catch (err) {
+          this.logger.debug({ err: errorMessage(err), scheduler: s.id }, 'could not rebuild the job scheduler (Redis?)');
+        }
+      }
+      if (!s.direct) continue;
+      try {
+        await s.direct();
+        this.logger.warn({ scheduler: s.id }, `ran the ${s.id} duty from the worker's own timer (its scheduled job did not run for ${Math.round((now - last) / 1000)} s)`);
+      } catch (err) {
+        this.logger.warn({ err: errorMessage(err), scheduler: s.id }, `the ${s.id} duty, run from the worker's own timer, failed; next check tries again`);
+      }
     }
   }
 

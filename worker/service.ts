@@ -39,6 +39,15 @@ export class WorkerService {
     const lockDuration = ctx.config.jobLockMs;
     const stalledInterval = Math.min(10_000, lockDuration);
 
+    // The periodic duties, one run at a time across worker processes (PostgreSQL's lock), whether
+    // their job scheduler started them or the keeper's fallback did.
+    const runReconcile = () => ctx.duties.tryRun(JOB_RECONCILE, async () => {
+      const report = await reconcile(ctx);
+      ctx.metrics.countReconcile(report);
+      return report;
+    }).finally(() => this.keeper?.ran(JOB_RECONCILE));
+    const runNotify = () => ctx.duties.tryRun(JOB_NOTIFY, () => notify(ctx, ctx.notifications)).finally(() => this.keeper?.ran(JOB_NOTIFY));
+
     const provisionWorker = new Worker<ProvisionJobData>(QUEUE_PROVISION, provision, {
       connection: this.connection, prefix, concurrency: ctx.config.workerConcurrency,
       // A worker killed mid-job leaves its job active until the lock lapses; the stall check then
@@ -50,10 +59,10 @@ export class WorkerService {
       switch (job.name) {
         case JOB_TEARDOWN: return teardown(job as Job<TeardownJobData>);
         case JOB_EXPIRE: return expire(job as Job<ExpireJobData>);
-        case JOB_RECONCILE: return reconcile(ctx).then((report) => { ctx.metrics.countReconcile(report); return report; });
+        case JOB_RECONCILE: return runReconcile();
         case JOB_REFRESH_SEED: return refresh(job as Job<RefreshSeedJobData>);
         case JOB_SAVE_SNAPSHOT: return save(job as Job<SaveSnapshotJobData>);
-        case JOB_NOTIFY: return notify(ctx, ctx.notifications);
+        case JOB_NOTIFY: return runNotify();
         case JOB_SLEEP: return sleepJob(job as Job<SleepJobData>);
         case JOB_WAKE: return wakeJob(job as Job<SleepJobData>);
         default: throw new Error(`unknown lifecycle job "${job.name}"`);
@@ -72,8 +81,8 @@ export class WorkerService {
     // The reconciler's schedule must not live only in Redis: a timer here arms the schedulers
     // again whenever Redis lost them (emptied, replaced, restarted), within one reconcile interval.
     this.keeper = new ScheduleKeeper(ctx.queues.lifecycle, [
-      { id: JOB_RECONCILE, everyMs: ctx.config.reconcileIntervalMs, opts: { removeOnComplete: true, removeOnFail: 50 } },
-      { id: JOB_NOTIFY, everyMs: ctx.config.doors.notifyIntervalMs, opts: { removeOnComplete: true, removeOnFail: 50 } },
+      { id: JOB_RECONCILE, everyMs: ctx.config.reconcileIntervalMs, opts: { removeOnComplete: true, removeOnFail: 50 }, direct: runReconcile },
+      { id: JOB_NOTIFY, everyMs: ctx.config.doors.notifyIntervalMs, opts: { removeOnComplete: true, removeOnFail: 50 }, direct: runNotify },
     ], ctx.config.reconcileIntervalMs, ctx.logger);
     await this.keeper.start();
     await Promise.all(this.workers.map((w) => w.waitUntilReady()));

@@ -50,6 +50,9 @@ describe('faults: Redis out of memory', { timeout: 600_000 }, () => {
       const e = await h.store.getByName(name);
       if (e?.status === 'failed') assert.fail(JSON.stringify(e.failure));
       return e?.status === 'ready' ? e : undefined;
+    }).catch(async (err) => {
+      const e = await h.store.getByName(name);
+      assert.fail(`${(err as Error).message}\nstatus ${e?.status}; timeline:\n${e ? (await h.store.events(e.id)).map((x) => `${x.type}: ${x.message}`).join('\n') : '-'}\nworker:\n${w.output()}`);
     });
     assert.ok(ready);
     // A few lines a second at most: "unavailable", a reminder, job retries; never thousands.

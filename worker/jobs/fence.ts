@@ -95,11 +95,15 @@ export class Fence {
 
   /** The one line a run that stood down logs. */
   logStoodDown(log: Logger, err: StoodDown, job: string): void {
-    const bound = log.bindings();
-    log.warn({
-      ...('envId' in bound ? {} : { envId: this.envId }), ...('generation' in bound ? {} : { generation: this.token.generation }),
-      run: this.token.epoch, step: err.step, why: err.why, job,
-    },
-      `stood down: this ${job} run no longer owns the environment (${err.why}); it touched nothing from "${err.step}" on`);
+    logStoodDown(log, { envId: this.envId, generation: this.token.generation, run: this.token.epoch }, err, job);
   }
+}
+
+/** The one line a run that stood down logs (envId, generation, the step it did not take, why). */
+export function logStoodDown(log: Logger, run: { envId: string; generation: number; run?: number }, err: StoodDown, job: string): void {
+  const bound = log.bindings();
+  log.warn({
+    ...('envId' in bound ? {} : { envId: run.envId }), ...('generation' in bound ? {} : { generation: run.generation }),
+    ...(run.run !== undefined ? { run: run.run } : {}), step: err.step, why: err.why, job,
+  }, `stood down: this ${job} run no longer owns the environment (${err.why}); it touched nothing from "${err.step}" on`);
 }

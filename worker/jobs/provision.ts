@@ -7,7 +7,7 @@ import type { WorkerContext } from '../context.js';
 import type { EnvironmentRef, ServiceState } from '../runtime/runtime.js';
 import { loadSeed } from '../seeds/load-seed.js';
 import { publicUrls } from '../../core/addresses.js';
-import { Fence, StoodDown } from './fence.js';
+import { Fence, StoodDown, logStoodDown } from './fence.js';
 
 /**
  * Provision one generation of an environment: render and validate its stack, pull its images
@@ -41,6 +41,13 @@ export function provisionHandler(ctx: WorkerContext) {
       if (start.outcome === 'not-queued') return 'superseded';
     } else if (env.status !== 'provisioning') {
       return `skipped: status ${env.status}`;
+    }
+    // A run claims only while it holds the job's queue lock: one that was paused past it (before
+    // its claim) would otherwise take the environment from the run that holds the lock now.
+    // Redis not answering is not a "no" (the lock may well be ours): only a definite one is.
+    if (token && (await job.extendLock(token, ctx.config.jobLockMs).catch(() => undefined)) === 0) {
+      logStoodDown(log, { envId: env.id, generation }, new StoodDown('claim the environment', 'this run lost the job\'s queue lock'), 'provisioning');
+      return 'stood down';
     }
     // This run's claim: any earlier run of this job (a worker that lost its lock) is stale from here on.
     const claimed = await Fence.claim(ctx.store, env.id, generation, ['provisioning']);

@@ -2,6 +2,9 @@ import type { JobsOptions, Queue } from 'bullmq';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 
+/** A scheduler's next job this much (or 10 periods) past due was lost, not just delayed by busy workers. */
+const OVERDUE_MIN_MS = 60_000;
+
 export interface Schedule {
   /** The job scheduler's id, also the name of the jobs it makes. */
   id: string;
@@ -67,8 +70,8 @@ export class ScheduleKeeper {
     try {
       for (const s of this.schedules) {
         const found = await this.queue.getJobScheduler(s.id);
-        // `next` is when its next job is due; one more than two periods late means that job was lost.
-        const overdue = found?.next !== undefined && found.next !== null && found.next < Date.now() - 2 * s.everyMs;
+        // `next` is when its next job is due. Busy workers delay it a little; this late, it was lost.
+        const overdue = found?.next !== undefined && found.next !== null && found.next < Date.now() - Math.max(10 * s.everyMs, OVERDUE_MIN_MS);
         if (found && !overdue) continue;
         await this.arm(s);
         this.logger.warn({ scheduler: s.id, everyMs: s.everyMs, was: found ? 'overdue' : 'missing' },

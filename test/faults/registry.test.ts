@@ -32,6 +32,10 @@ describe('faults: the registry', { timeout: 420_000 }, () => {
     const res = await h.api('PUT', `/api/v1/environments/${name}`, { template: 'tiny', images: { app: image } });
     assert.equal(res.status, 202, JSON.stringify(res.body));
     await waitUntil('the pull to be under way', 120_000, async () => registry.bytesServed() > 3_000_000);
+    // The timeline shows the pull's layers and bytes while it runs (about once a second).
+    const shown = await waitUntil('pull progress in the timeline', 60_000, async () =>
+      (await h.store.events(res.body.id)).find((e) => e.type === 'progress' && /^pulling .*: \d+ of \d+ layers, [\d.]+ of [\d.]+ MB$/.test(e.message)));
+    assert.ok(shown.message.includes(image), shown.message);
     await registry.kill();
     const env = await settled(h, res.body.id, 240_000);
     assert.equal(env.status, 'failed');
@@ -43,6 +47,21 @@ describe('faults: the registry', { timeout: 420_000 }, () => {
       return o.containers + o.networks + o.volumes === 0;
     });
     await noLeftovers(h, h.docker, [env.project]);
+  });
+
+  it('when the registry is down from the start, then the environment fails with IMAGE_PULL_FAILED, the documented code, after its retries', { timeout: 240_000 }, async () => {
+    // The private registry was killed by the first test; its address refuses connections.
+    const image = `${registry.address}/mayfly/node:never-served`;
+    const res = await h.api('PUT', `/api/v1/environments/${uniqueName('fault-regdown')}`, { template: 'tiny', images: { app: image } });
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    const env = await settled(h, res.body.id, 180_000);
+    assert.equal(env.status, 'failed');
+    assert.equal(env.failure!.code, 'IMAGE_PULL_FAILED', JSON.stringify(env.failure));
+    assert.match(env.failure!.message, /is its registry up\?/);
+    await waitUntil('its objects to go', 30_000, async () => {
+      const o = await labeledObjects(h.docker, env.id);
+      return o.containers + o.networks + o.volumes === 0;
+    });
   });
 
   it('when an image does not exist, then the environment fails with IMAGE_NOT_FOUND and nothing is made', { timeout: 120_000 }, async () => {

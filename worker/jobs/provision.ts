@@ -98,7 +98,11 @@ async function provision(ctx: WorkerContext, env: Environment, fence: Fence, log
   const pulled = new Map<string, string>();
   for (const svc of stack.services) {
     if (!pulled.has(svc.image)) {
-      const { digest } = await ctx.runtime.pull(svc.image, (m) => log.debug(m));
+      // Layers and bytes reach the timeline (and so the page) about once a second while it pulls.
+      const { digest } = await ctx.runtime.pull(svc.image, (m, data) => {
+        log.debug({ ...data }, m);
+        if (data?.step === 'pull') void ctx.store.addEvent(env.id, 'progress', m, data, fence.token).catch(() => undefined);
+      });
       pulled.set(svc.image, digest);
       await fence.event('pulled', `pulled ${svc.image}`, { image: svc.image, digest });
     }

@@ -15,6 +15,7 @@ import { isDataVolume, type EnvironmentRef, type Guard, type OwnedObjects, type 
 import { dockerMessage, dockerStatus, isConflict, isNotFound } from './errors.js';
 import { execInContainer } from './exec.js';
 import { HealthProber, lastCheckOutput, ProbedHealth } from './health.js';
+import { PullProgress, type PullEvent } from './pull-progress.js';
 import { demux } from './streams.js';
 
 const MS = 1_000_000; // nanoseconds per millisecond
@@ -166,24 +167,19 @@ export class DockerRuntime implements Runtime {
     } catch (err) {
       throw this.pullError(image, err);
     }
-    let lastStatus = '';
+    const progress = new PullProgress(image, onProgress);
     await new Promise<void>((resolve, reject) => {
       this.docker.modem.followProgress(
         stream,
         (err: Error | null, output: { error?: string; errorDetail?: { message?: string } }[]) => {
+          progress.done();
           const streamError = err ?? output?.find((o) => o.error);
           if (streamError) {
             const message = err ? dockerMessage(err) : (streamError as { error: string }).error;
             reject(new PermanentFailure('IMAGE_PULL_FAILED', `pulling ${image} failed: ${message}`, { cause: err ?? undefined }));
           } else resolve();
         },
-        (event: { status?: string; id?: string }) => {
-          // Report each distinct status once (not every byte of progress).
-          if (event.status && event.status !== lastStatus && !event.id) {
-            lastStatus = event.status;
-            onProgress?.(`${image}: ${event.status}`);
-          }
-        },
+        (event: PullEvent) => progress.seen(event),
       );
     });
     const info = await this.docker.getImage(image).inspect();
@@ -200,8 +196,9 @@ export class DockerRuntime implements Runtime {
     // format", "invalid tag format", "invalid checksum digest length"): the same reference fails
     // the same way on every retry.
     if (status === 400) return new PermanentFailure('INVALID_IMAGE_REF', `the Docker engine refused ${image} as an image reference: ${dockerMessage(err)}`, { cause: err });
-    // 500 from the engine covers unreachable registries: worth a retry.
-    return new Error(`pulling ${image} failed: ${dockerMessage(err)}`, { cause: err });
+    // 500 from the engine covers unreachable registries: worth a retry, and if every attempt
+    // fails the environment fails with the documented code, not a generic one.
+    return new MayflyError('IMAGE_PULL_FAILED', 502, `pulling ${image} failed (is its registry up?): ${dockerMessage(err)}`, { cause: err });
   }
 
   prepareNetwork(env: EnvironmentRef): Promise<void> {

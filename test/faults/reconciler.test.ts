@@ -82,7 +82,7 @@ describe('faults: the reconciler heals and gives up within bounds', { timeout: 9
     await h.api('DELETE', `/api/v1/environments/${env.name}?wait=120`);
   });
 
-  it('when a ready environment\'s container exits and it was healed too often within the window, then it fails with SERVICE_VANISHED keeping its data until its lease ends, a redeploy gets the data back, and the lease\'s end removes everything', { timeout: 360_000 }, async () => {
+  it('when a ready environment\'s container exits and it was healed too often within the window, then it fails with SERVICE_VANISHED keeping its data until its lease ends, a redeploy gets the data back, and the lease\'s end (or the reaper, once destroyed) removes everything', { timeout: 360_000 }, async () => {
     const env = await readyEnv('fault-heal-limit');
     const wrote = await h.runtime.exec(ref(env), 'app', ['sh', '-c', 'echo tester-data > /data/marker']);
     assert.equal(wrote.exitCode, 0, wrote.output);
@@ -120,6 +120,13 @@ describe('faults: the reconciler heals and gives up within bounds', { timeout: 9
     assert.equal(gone.destroyReason, 'expired');
     assert.deepEqual(await labeledObjects(h.docker, env.id), { containers: 0, networks: 0, volumes: 0 });
     await noLeftovers(h, h.docker, [env.project]);
+
+    // A data volume of the destroyed environment that a cut-short teardown left: the reaper removes it.
+    await h.docker.createVolume({ Name: `${env.project}_data`, Labels: {
+      'mayfly.env': env.id, 'mayfly.instance': h.config.instance, 'com.docker.compose.project': env.project, 'com.docker.compose.volume': 'data',
+    } });
+    await reconcile(h.ctx);
+    assert.deepEqual(await volumes(env.id), [], 'the reaper removes the data of a destroyed environment');
   });
 
   it('when an environment is stuck in provisioning with no job, then it is queued again, and after the limit it fails with a reason', { timeout: 240_000 }, async () => {

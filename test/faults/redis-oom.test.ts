@@ -12,6 +12,8 @@ import { startHarness, uniqueName, waitUntil, type Harness } from '../helpers/ha
 import { startPrivateRedis, type PrivateRedis } from '../helpers/private-engines.js';
 import { TINY_TEMPLATES_DIR } from '../helpers/tiny.js';
 import { WorkerProcess } from '../helpers/worker-process.js';
+import { startStandIn, type StandIn } from '../helpers/standin.js';
+import { SLACK_SECRET, slackCommand } from '../helpers/doors.js';
 
 const OUTAGE_MS = 6000;
 
@@ -20,10 +22,12 @@ describe('faults: Redis out of memory', { timeout: 600_000 }, () => {
   let admin: Redis;
   let h: Harness;
   let w: WorkerProcess;
+  let slack: StandIn;
   before(async () => {
     redis = await startPrivateRedis();
     admin = new Redis(redis.url);
-    h = await startHarness({ worker: false, env: { REDIS_URL: redis.url, MAYFLY_TEMPLATES_DIR: TINY_TEMPLATES_DIR } });
+    slack = await startStandIn();
+    h = await startHarness({ worker: false, env: { REDIS_URL: redis.url, MAYFLY_TEMPLATES_DIR: TINY_TEMPLATES_DIR, SLACK_SIGNING_SECRET: SLACK_SECRET, MAYFLY_NOTIFY_INTERVAL: '1s' } });
     w = await WorkerProcess.start(h);
   });
   after(async () => {
@@ -32,9 +36,10 @@ describe('faults: Redis out of memory', { timeout: 600_000 }, () => {
     await h?.close();
     admin?.disconnect();
     await redis?.stop();
+    await slack?.close();
   });
 
-  it('when Redis refuses writes for 6 s, then the worker logs a few lines (not one per attempt), a PUT is accepted, and after it the environment becomes ready', { timeout: 300_000 }, async () => {
+  it('when Redis refuses writes for 6 s, then the worker logs a few lines (not one per attempt), a PUT and a Slack command are accepted, and after it the environment becomes ready and Slack hears so', { timeout: 300_000 }, async () => {
     const linesBefore = w.lineCount();
     await admin.config('SET', 'maxmemory', '1'); // every write: OOM command not allowed
     const started = Date.now();
@@ -42,6 +47,9 @@ describe('faults: Redis out of memory', { timeout: 600_000 }, () => {
     const put = await h.api('PUT', `/api/v1/environments/${name}`, { template: 'tiny' });
     assert.equal(put.status, 202, JSON.stringify(put.body));
     assert.equal(put.body.delivery, 'deferred', 'Redis refused the job: the row stands and waits');
+    // A Slack command in the same window: a normal answer now, the ready message later.
+    const ack = await slackCommand(h.baseUrl, { text: 'up tiny', response_url: `${slack.url}/commands/oom/1` });
+    assert.match(ack.body.text, /Creating \*tiny-road-runner\*/, ack.body.text);
     await sleep(OUTAGE_MS - (Date.now() - started));
     await admin.config('SET', 'maxmemory', '0');
     const outageLines = w.lineCount() - linesBefore;
@@ -55,9 +63,11 @@ describe('faults: Redis out of memory', { timeout: 600_000 }, () => {
       assert.fail(`${(err as Error).message}\nstatus ${e?.status}; timeline:\n${e ? (await h.store.events(e.id)).map((x) => `${x.type}: ${x.message}`).join('\n') : '-'}\nworker:\n${w.output()}`);
     });
     assert.ok(ready);
+    await waitUntil('the Slack follow-up saying it is ready', 180_000, async () =>
+      slack.received.find((r) => r.path === '/commands/oom/1' && /is ready/.test(r.json?.text ?? '')));
     // A few lines a second at most: "unavailable", a reminder, job retries; never thousands.
     console.log(`worker log lines during a ${OUTAGE_MS / 1000} s Redis OOM: ${outageLines}`);
     assert.ok(outageLines <= 3 * (OUTAGE_MS / 1000), `worker wrote ${outageLines} lines in ${OUTAGE_MS} ms:\n${w.output()}`);
-    assert.equal((await h.api('DELETE', `/api/v1/environments/${name}?wait=120`)).body.status, 'destroyed');
+    for (const n of [name, 'tiny-road-runner']) assert.equal((await h.api('DELETE', `/api/v1/environments/${n}?wait=120`)).body.status, 'destroyed');
   });
 });

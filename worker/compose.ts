@@ -16,7 +16,7 @@ import { DockerSnapshotEngine } from './runtime/docker/snapshot-engine.js';
 import { SeedService } from './seeds/seed-service.js';
 import { WorkerMetrics } from './metrics.js';
 import { ReconcileActions } from './reconcile-actions.js';
-import { DutyLock } from '../core/store/duty-lock.js';
+import { DutyLock } from '../core/store/advisory-lock.js';
 
 /** Wires the worker's parts from the clients its composition root made (also used by tests). */
 export async function buildWorkerContext(config: Config, pool: pg.Pool, docker: Docker, queues: JobQueues, logger: Logger): Promise<WorkerContext> {

@@ -7,7 +7,7 @@ import type { NotificationStore } from '../core/store/notifications.js';
 import type { TemplateCatalog } from '../core/templates.js';
 import type { DatasetCatalog } from '../core/seeds.js';
 import type { SnapshotStore } from '../core/store/snapshots.js';
-import type { DutyLock } from '../core/store/duty-lock.js';
+import type { DutyLock } from '../core/store/advisory-lock.js';
 import type { Runtime } from './runtime/runtime.js';
 import type { SeedService } from './seeds/seed-service.js';
 import type { WorkerMetrics } from './metrics.js';

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { withAdvisoryLock } from './advisory-lock.js';
 
 /** Golden snapshots of seed datasets, and facts about the Docker host, in PostgreSQL. */
 /** The host_facts key under which the worker records its clone strategy. */
@@ -100,17 +101,7 @@ export class SnapshotStore {
    * wait for the first, and a builder that dies releases the lock with its connection.
    */
   async withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('SELECT pg_advisory_lock(hashtextextended($1, 0))', [`mayfly-golden:${key}`]);
-      try {
-        return await fn();
-      } finally {
-        await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [`mayfly-golden:${key}`]).catch(() => undefined);
-      }
-    } finally {
-      client.release();
-    }
+    return (await withAdvisoryLock(this.pool, `mayfly-golden:${key}`, true, fn)) as T;
   }
 
   async setFact(key: string, value: unknown): Promise<void> {

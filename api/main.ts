@@ -6,6 +6,7 @@ import pg from 'pg';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../core/config.js';
 import { createLogger } from '../core/log.js';
+import { unsupportedServerNode } from '../core/node-version.js';
 import { JobQueues } from '../core/queue.js';
 import { redisOptions } from '../core/redis.js';
 import { migrate } from '../core/store/migrations.js';
@@ -29,6 +30,8 @@ const PG_POOL_SIZE = 10;
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel, 'mayfly-web', { format: config.ops.logFormat });
+  const oldNode = unsupportedServerNode();
+  if (oldNode) logger.warn({ node: process.versions.node }, oldNode);
   // A fixed-size pool, opened at start (HikariCP's advice): with pg's defaults (grow on demand,
   // close after 10 s idle), a burst after a quiet spell opened up to 20 connections at once, and
   // their start-up (a backend each, SCRAM) stalled requests for about half a second.

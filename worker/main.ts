@@ -6,6 +6,7 @@ import Docker from 'dockerode';
 import pg from 'pg';
 import { loadConfig } from '../core/config.js';
 import { createLogger } from '../core/log.js';
+import { unsupportedServerNode } from '../core/node-version.js';
 import { JobQueues } from '../core/queue.js';
 import { redisOptions } from '../core/redis.js';
 import { migrate } from '../core/store/migrations.js';
@@ -18,6 +19,8 @@ import { exitOnSignals } from '../core/shutdown.js';
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel, 'mayfly-worker', { format: config.ops.logFormat });
+  const oldNode = unsupportedServerNode();
+  if (oldNode) logger.warn({ node: process.versions.node }, oldNode);
   const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 10 });
   pool.on('error', (err) => logger.error({ err }, 'postgres pool error'));
   await migrate(pool);

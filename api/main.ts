@@ -8,7 +8,7 @@ import { loadConfig } from '../core/config.js';
 import { createLogger } from '../core/log.js';
 import { unsupportedServerNode } from '../core/node-version.js';
 import { JobQueues } from '../core/queue.js';
-import { redisOptions } from '../core/redis.js';
+import { checkRedisAtStart, redisOptions } from '../core/redis.js';
 import { migrate } from '../core/store/migrations.js';
 import { EnvironmentStore } from '../core/store/environments.js';
 import { NotificationStore } from '../core/store/notifications.js';
@@ -30,6 +30,7 @@ const PG_POOL_SIZE = 10;
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel, 'mayfly-web', { format: config.ops.logFormat });
+  await checkRedisAtStart(config.redisUrl, { allowEviction: config.ops.allowRedisEviction, logger, onLateRefusal: (err) => { logger.fatal({ err }, err.message); process.exit(1); } });
   const oldNode = unsupportedServerNode();
   if (oldNode) logger.warn({ node: process.versions.node }, oldNode);
   // A fixed-size pool, opened at start (HikariCP's advice): with pg's defaults (grow on demand,

@@ -8,17 +8,20 @@ import { loadConfig } from '../core/config.js';
 import { createLogger } from '../core/log.js';
 import { unsupportedServerNode } from '../core/node-version.js';
 import { JobQueues } from '../core/queue.js';
-import { redisOptions } from '../core/redis.js';
+import { checkRedisAtStart, redisOptions } from '../core/redis.js';
+import { WorkerEndpoints } from '../core/internal-api.js';
 import { migrate } from '../core/store/migrations.js';
 import { buildWorkerContext } from './compose.js';
 import { WorkerService } from './service.js';
-import { startInternalServer } from './internal-http.js';
+import { advertiseInternalEndpoint, startInternalServer } from './internal-http.js';
+import { listenWithFallback } from './listen.js';
 import { serveWorkerMetrics } from './metrics.js';
 import { exitOnSignals } from '../core/shutdown.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel, 'mayfly-worker', { format: config.ops.logFormat });
+  await checkRedisAtStart(config.redisUrl, { allowEviction: config.ops.allowRedisEviction, logger, onLateRefusal: (err) => { logger.fatal({ err }, err.message); process.exit(1); } });
   const oldNode = unsupportedServerNode();
   if (oldNode) logger.warn({ node: process.versions.node }, oldNode);
   const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 10 });
@@ -35,21 +38,26 @@ async function main(): Promise<void> {
   await service.start();
   // Service state and logs for the web process, which never opens the Docker socket itself.
   // A port in use does not stop the worker: its jobs matter more; the pages then say the state is unavailable.
-  const internal = await startInternalServer(ctx, { port: config.web.workerInternalPort, secret: config.web.workerInternalSecret }).catch((err) => {
+  // Several workers per host: a default port taken by another worker gives way to the next free one.
+  const internal = await listenWithFallback(config.web.workerInternalPort, config.web.workerInternalPortFallback,
+    (port) => startInternalServer(ctx, { port, secret: config.web.workerInternalSecret })).catch((err) => {
     logger.error({ err, port: config.web.workerInternalPort }, 'cannot serve the internal endpoint (MAYFLY_WORKER_INTERNAL_PORT): web pages will not show service state or logs');
     return undefined;
   });
   if (internal) logger.info({ url: internal.url }, 'internal endpoint listening (service state, logs)');
-  const metricsServer = config.ops.workerMetricsPort
-    ? await serveWorkerMetrics(ctx.metrics.registry, { port: config.ops.workerMetricsPort, ...(config.ops.metricsToken ? { token: config.ops.metricsToken } : {}) })
-      .catch((err: Error) => { throw new Error(`cannot serve worker metrics on 127.0.0.1:${config.ops.workerMetricsPort} (MAYFLY_WORKER_METRICS_PORT): ${err.message}`); })
+  // Registered where the web process finds every worker's endpoint (core/internal-api.ts).
+  const advertised = internal && advertiseInternalEndpoint(new WorkerEndpoints(() => queues.provision.getBackend().client, config.queuePrefix), internal.url, logger);
+  const metricsServer = config.ops.workerMetricsPort !== undefined
+    ? await listenWithFallback(config.ops.workerMetricsPort, config.ops.workerMetricsPortFallback,
+      (port) => serveWorkerMetrics(ctx.metrics.registry, { port, ...(config.ops.metricsToken ? { token: config.ops.metricsToken } : {}) }))
+      .catch((err: Error) => { throw new Error(`cannot serve worker metrics on 127.0.0.1:${config.ops.workerMetricsPort} (MAYFLY_WORKER_METRICS_PORT): ${err.message}; set it to a free port, 0 for any free one, or off`); })
     : undefined;
   if (metricsServer) logger.info({ url: metricsServer.url }, 'worker metrics listening');
 
   exitOnSignals(logger, config.shutdownGraceMs, () => [
     { name: 'job workers', close: () => service.close(),
       ifAbandoned: 'running jobs were left active; BullMQ hands each to a worker once its lock lapses (30 s), and it resumes where it stopped' },
-    { name: 'internal endpoint', close: async () => { await internal?.close(); } },
+    { name: 'internal endpoint', close: async () => { await advertised?.close(); await internal?.close(); } },
     { name: 'metrics server', close: async () => { metricsServer?.server.close(); } },
     { name: 'job queues', close: () => queues.close() },
     { name: 'PostgreSQL pool', close: () => pool.end() },

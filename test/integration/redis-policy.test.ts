@@ -104,6 +104,39 @@ describe('Redis must not evict: checked when web and worker start', { timeout: 3
     }
   });
 
+  it('when the worker starts on it, then it exits naming the setting, the fix and the override', async () => {
+    await assert.rejects(WorkerProcess.start(h), (err: Error) => {
+      assert.match(err.message, /exited before it started/);
+      assert.match(err.message, FIX);
+      return true;
+    });
+  });
+
+  it('when the worker starts on it with MAYFLY_ALLOW_REDIS_EVICTION=on, then it starts and warns', async () => {
+    const w = await WorkerProcess.start(h, { MAYFLY_ALLOW_REDIS_EVICTION: 'on' });
+    try {
+      const warning = w.logLines('Redis may evict keys (maxmemory-policy allkeys-lru); starting anyway because MAYFLY_ALLOW_REDIS_EVICTION=on: jobs can vanish under memory pressure');
+      assert.equal(warning.length, 1, w.output());
+      assert.equal(warning[0]!.level, 40);
+    } finally {
+      await w.stop();
+    }
+  });
+
+  it('when the web process starts on it, then it exits 1 naming the setting, the fix and the override', async () => {
+    const web = await runWeb({ ...h.configEnv, PORT: '0', MAYFLY_ROUTER_PORT: '0', LOG_LEVEL: 'info' });
+    assert.equal(web.listening, false, web.output);
+    assert.equal(web.code, 1, web.output);
+    assert.match(web.output, /mayfly web failed to start/);
+    assert.match(web.output, FIX);
+  });
+
+  it('when the web process starts on it with MAYFLY_ALLOW_REDIS_EVICTION=on, then it listens', async () => {
+    const web = await runWeb({ ...h.configEnv, PORT: '0', MAYFLY_ROUTER_PORT: '0', LOG_LEVEL: 'info', MAYFLY_ALLOW_REDIS_EVICTION: 'on' });
+    assert.equal(web.listening, true, web.output);
+    assert.match(web.output, /starting anyway because MAYFLY_ALLOW_REDIS_EVICTION=on/);
+  });
+
   it('when /readyz is asked, then its detail shows the policy and warns about it', async () => {
     const res = await h.api('GET', '/readyz', undefined, {});
     assert.equal(res.status, 200, JSON.stringify(res.body));

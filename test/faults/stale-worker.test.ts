@@ -1,9 +1,9 @@
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startHarness, dataVolumes, uniqueName, waitUntil, type Harness } from '../helpers/harness.js';
 import { WorkerProcess } from '../helpers/worker-process.js';
-import { FAULT_ENV, nextDockerEvent, settled } from '../helpers/faults.js';
+import { FAULT_ENV, nextDockerEvent, settled, type DockerEvent } from '../helpers/faults.js';
 import { productsFingerprint, psql } from '../helpers/seed-checks.js';
 
 /**
@@ -14,7 +14,7 @@ import { productsFingerprint, psql } from '../helpers/seed-checks.js';
 const LOCK = '5s'; // MAYFLY_JOB_LOCK: short, so the job changes hands within seconds
 const STALE_RUN_WAKE_MS = 20_000;
 
-describe('faults: a worker that lost its job touches nothing', { timeout: 900_000 }, () => {
+describe('faults: a worker that lost its job touches nothing', { timeout: 1_500_000 }, () => {
   let h: Harness;
   let a: WorkerProcess | undefined;
   let b: WorkerProcess | undefined;
@@ -23,6 +23,10 @@ describe('faults: a worker that lost its job touches nothing', { timeout: 900_00
   before(async () => {
     h = await startHarness({ worker: false, env: { ...FAULT_ENV, MAYFLY_JOB_LOCK: LOCK } });
     a = await WorkerProcess.start(h);
+    // The golden snapshot first (its build holds a lock that a paused worker would keep): a warm-up
+    // environment, so that the environments under test only clone.
+    const warm = await h.api('PUT', `/api/v1/environments/${uniqueName('stale-warm')}?wait=300`, { template: 'shop' });
+    assert.equal(warm.body.status, 'ready', JSON.stringify(warm.body));
   });
   after(async () => {
     if (paused) { try { process.kill(paused, 'SIGCONT'); } catch { /* gone */ } }
@@ -31,20 +35,16 @@ describe('faults: a worker that lost its job touches nothing', { timeout: 900_00
     await h?.close();
   });
 
-  it('when a worker is paused mid-provisioning past its lock and another finishes the job, then on waking it stands down: the ready environment keeps its containers, database volume, data and timeline', { timeout: 840_000 }, async (t) => {
-    // The golden snapshot first (its build holds a lock that a paused worker would keep): a warm-up
-    // environment, so that the environment under test only clones.
-    const warm = await h.api('PUT', `/api/v1/environments/${uniqueName('stale-warm')}?wait=300`, { template: 'shop' });
-    assert.equal(warm.body.status, 'ready', JSON.stringify(warm.body));
-
-    const name = uniqueName('stale');
-    // The moment: the clone's target volume of this environment is created (worker A is cloning).
-    const cloning = await nextDockerEvent(h.docker, { type: ['volume'], event: ['create'] },
-      (e) => e.Actor.ID.startsWith(`${name}-`) && !e.Actor.ID.endsWith('-upper'));
-    const res = await h.api('PUT', `/api/v1/environments/${name}`, { template: 'shop' });
-    assert.equal(res.status, 202, JSON.stringify(res.body));
-    const id = res.body.id as string;
-    await cloning.event;
+  /**
+   * Worker A alone takes a provisioning job (`begin` starts it, and gives the Docker event to pause
+   * A at); A is paused, worker B joins and makes the environment ready; A is woken and must stand down.
+   */
+  async function pausedMidProvisioning(t: TestContext, begin: () => Promise<{ id: string; moment: Promise<DockerEvent> }>): Promise<void> {
+    // Only A consumes until it is paused.
+    await b?.stop();
+    b = undefined;
+    const { id, moment } = await begin();
+    await moment;
     paused = a!.pid()!;
     process.kill(paused, 'SIGSTOP');
     const pausedAt = Date.now();
@@ -95,8 +95,35 @@ describe('faults: a worker that lost its job touches nothing', { timeout: 900_00
     assert.equal(await productsFingerprint(h, id), seed);
     const after = await timeline();
     assert.deepEqual(after, events, `nothing from the stale run in the timeline:\n${after.slice(events.length).join('\n')}`);
-    const ready = after.findIndex((e) => / ready: /.test(e));
+    const ready = after.findLastIndex((e) => / ready: /.test(e));
     assert.deepEqual(after.slice(ready + 1).filter((e) => / (retry|failed|cloned|pulled|progress|provisioning): /.test(e)), []);
     assert.ok(a!.running(), `worker A keeps running (it only stood down):\n${a!.output()}`);
+  }
+
+  it('when a worker is paused while it clones the seed, past its lock, and another finishes the job, then on waking it stands down: the ready environment keeps its containers, database volume, data and timeline', { timeout: 600_000 }, async (t) => {
+    await pausedMidProvisioning(t, async () => {
+      const name = uniqueName('stale-clone');
+      // The moment: the clone's target volume of this environment is created.
+      const moment = await nextDockerEvent(h.docker, { type: ['volume'], event: ['create'] },
+        (e) => e.Actor.ID.startsWith(`${name}-`) && !e.Actor.ID.endsWith('-upper'));
+      const res = await h.api('PUT', `/api/v1/environments/${name}`, { template: 'shop' });
+      assert.equal(res.status, 202, JSON.stringify(res.body));
+      return { id: res.body.id as string, moment: moment.event };
+    });
+  });
+
+  it('when a worker is paused between removing the database container and its volume in a reset, past its lock, and another finishes the reset, then on waking it removes neither the new database container nor its volume', { timeout: 600_000 }, async (t) => {
+    await pausedMidProvisioning(t, async () => {
+      const name = uniqueName('stale-reset');
+      const put = await h.api('PUT', `/api/v1/environments/${name}?wait=300`, { template: 'shop' });
+      assert.equal(put.body.status, 'ready', JSON.stringify(put.body));
+      const id = put.body.id as string;
+      // The moment: the reset's run has removed the database container; its volume is next.
+      const moment = await nextDockerEvent(h.docker, { type: ['container'], event: ['destroy'], label: [`mayfly.env=${id}`] },
+        (e) => e.Actor.Attributes['com.docker.compose.service'] === 'db');
+      const res = await h.api('POST', `/api/v1/environments/${name}/reset-db`);
+      assert.equal(res.status, 202, JSON.stringify(res.body));
+      return { id, moment: moment.event };
+    });
   });
 });

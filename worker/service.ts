@@ -74,7 +74,12 @@ export class WorkerService {
     this.redisOutage = new OutageLog(ctx.logger, 'Redis (the job queue)');
     for (const w of [provisionWorker, lifecycleWorker]) {
       w.on('failed', (job, err) => ctx.logger.warn({ jobId: job?.id, job: job?.name, envId: (job?.data as { environmentId?: string })?.environmentId, err: err.message }, 'job failed'));
-      w.on('error', (err) => this.redisOutage!.error(err));
+      w.on('error', (err) => {
+        // A job's lock lost or its keys gone (a paused run, a job taken by another worker) is
+        // about that job, not Redis being down: logged as such, once per event.
+        if (/could not renew lock|missing (key|lock) for job/i.test(err.message)) ctx.logger.warn({ err: err.message }, 'a job lost its lock or keys (another worker may have taken it over)');
+        else this.redisOutage!.error(err);
+      });
       w.on('active', () => this.redisOutage?.ok());
       this.workers.push(w);
     }

@@ -49,7 +49,7 @@ export function createApp(given: ApiDeps): Express {
   v1.use('/environments', environmentsRouter(deps));
   v1.use('/templates', templatesRouter(deps));
   v1.use('/seeds', seedsRouter(deps));
-  v1.use(() => { throw new NotFoundError('ROUTE_NOT_FOUND', 'no such API route; see the README for the v1 API'); });
+  v1.use(() => { throw new NotFoundError('ROUTE_NOT_FOUND', 'no such API route; see docs/api.md for the v1 API'); });
   app.use('/api/v1', v1);
   app.use(QUEUE_DASHBOARD_PATH, queueDashboard(deps));
   // The QA web pages (api/web): sign-in, the environments table, the form, each environment's page.

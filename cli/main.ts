@@ -1,7 +1,7 @@
 /**
  * `mayfly`: Mayfly's command line for CI pipelines and people. Configured by MAYFLY_URL and
  * MAYFLY_TOKEN. Results go to stdout (for `up --wait`, only the URL, so `URL=$(mayfly up ...)`
- * works); progress and errors go to stderr. Exit codes: see EXIT in cli/client.ts and the README.
+ * works); progress and errors go to stderr. Exit codes: see EXIT in cli/client.ts and docs/doors.md.
  */
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';

@@ -1,5 +1,5 @@
 /**
- * Every failure code a user can see on an environment (`failure.code`) is in the README's list:
+ * Every failure code a user can see on an environment (`failure.code`) is in the list in docs/api.md:
  * the codes the worker, the stack checks and the template catalog raise, read from the source,
  * so a new code cannot ship undocumented.
  */
@@ -37,19 +37,19 @@ function raisedCodes(): Map<string, string> {
 }
 
 function documentedCodes(): Set<string> {
-  const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
-  const start = readme.indexOf('Failure codes you may see');
-  assert.ok(start >= 0, 'the README has the list of failure codes');
-  const paragraph = readme.slice(start, readme.indexOf('\n\n', start));
+  const doc = readFileSync(path.join(root, 'docs', 'api.md'), 'utf8');
+  const start = doc.indexOf('Failure codes you may see');
+  assert.ok(start >= 0, 'docs/api.md has the list of failure codes');
+  const paragraph = doc.slice(start, doc.indexOf('\n\n', start));
   return new Set([...paragraph.matchAll(/`([A-Z_]{3,})`/g)].map((m) => m[1]!));
 }
 
 describe('documented failure codes', () => {
-  it('when the source raises a failure code, then the README lists it', () => {
+  it('when the source raises a failure code, then docs/api.md lists it', () => {
     const raised = raisedCodes();
     assert.ok(raised.size > 15, `the scan finds the codes (${raised.size})`);
     const documented = documentedCodes();
     const missing = [...raised].filter(([code]) => !documented.has(code)).map(([code, file]) => `${code} (${file})`);
-    assert.deepEqual(missing, [], 'failure codes raised but not in the README\'s list');
+    assert.deepEqual(missing, [], 'failure codes raised but not in the list in docs/api.md');
   });
 });

@@ -110,7 +110,7 @@ function exitCodeOf(status: string | undefined): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-/** How the runtime starts services; see README (MAYFLY_START_CPU_BOOST). */
+/** How the runtime starts services; see docs/how-it-works.md (MAYFLY_START_CPU_BOOST). */
 export interface StartOptions {
   /**
    * Start each container with the engine's whole CPU and apply the service's CPU limit once it is
@@ -218,7 +218,7 @@ export class DockerRuntime implements Runtime {
         throw new PermanentFailure('NETWORK_POOLS_EXHAUSTED',
           `Docker has no address range left for this environment's network (${count} networks exist; each environment needs one). `
           + 'Destroy environments or unused networks (docker network prune), cap them with MAYFLY_MAX_ENVIRONMENTS, '
-          + 'or give dockerd more pools (default-address-pools in /etc/docker/daemon.json; see README)', { cause: err });
+          + 'or give dockerd more pools (default-address-pools in /etc/docker/daemon.json; see docs/limits.md)', { cause: err });
       }
       if (!isConflict(err)) throw err;
       const info = await this.docker.getNetwork(name).inspect();

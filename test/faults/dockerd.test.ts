@@ -45,7 +45,7 @@ describe('faults: the Docker daemon', { timeout: 600_000 }, () => {
     assert.equal((await h.api('DELETE', `/api/v1/environments/${name}?wait=120`)).body.status, 'destroyed');
   });
 
-  it('when the daemon is killed with SIGKILL and restarted mid-start, then the environment recovers or fails, and leftovers go', { timeout: 420_000 }, async () => {
+  it('when the daemon is killed with SIGKILL and restarted mid-start, then the environment is ready once the daemon is back, and nothing is left after it goes', { timeout: 420_000 }, async () => {
     const before = await inventory(d.docker);
     const name = uniqueName('dockerd-kill');
     const res = await h.api('PUT', `/api/v1/environments/${name}`, { template: 'tiny' });
@@ -55,18 +55,11 @@ describe('faults: the Docker daemon', { timeout: 600_000 }, () => {
     await start.event;
     await d.restart();
     assert.ok(w.running(), `the worker survives the daemon's restart:\n${w.output()}`);
+    // A daemon crash is the host's fault, never the tester's: the start resumes once it is back.
     const env = await settled(h, id, 300_000);
-    if (env.status === 'ready') {
-      const page = await fetch(env.urls[Object.keys(env.urls)[0]!]!);
-      assert.equal(page.status, 200);
-    } else {
-      assert.equal(env.status, 'failed');
-      assert.ok(env.failure?.message, 'a failure says why');
-      await waitUntil('the failed environment to be cleaned', 60_000, async () => {
-        const o = await labeledObjects(d.docker, id);
-        return o.containers + o.networks + o.volumes === 0;
-      });
-    }
+    assert.equal(env.status, 'ready', `${env.status} ${JSON.stringify(env.failure)}\n${(await h.store.events(id)).map((e) => `${e.type}: ${e.message}`).join('\n')}`);
+    const page = await fetch(env.urls[Object.keys(env.urls)[0]!]!);
+    assert.equal(page.status, 200);
     await h.api('DELETE', `/api/v1/environments/${name}?wait=120`);
     await noLeftovers(h, d.docker, [env.project], 90_000);
     const after = await inventory(d.docker);

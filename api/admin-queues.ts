@@ -2,7 +2,7 @@ import { Router, type NextFunction, type Request, type Response } from 'express'
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
-import { AuthError, MayflyError } from '../core/errors.js';
+import { AuthError, MayflyError } from '../core/domain/errors.js';
 import type { ApiDeps } from './deps.js';
 import { bearerAuth } from './middleware/auth.js';
 

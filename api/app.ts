@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import express, { type Express } from 'express';
-import { MayflyError, NotFoundError } from '../core/errors.js';
+import { MayflyError, NotFoundError } from '../core/domain/errors.js';
 import type { ApiDeps } from './deps.js';
 import { bearerAuth } from './middleware/auth.js';
 import { AuthFailures } from './middleware/auth-failures.js';

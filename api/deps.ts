@@ -1,11 +1,11 @@
-import type { Admission } from '../core/admission.js';
-import type { Config } from '../core/config.js';
-import type { Logger } from '../core/log.js';
-import type { JobQueues } from '../core/queue.js';
+import type { Admission } from '../core/app/admission.js';
+import type { Config } from '../core/config/config.js';
+import type { Logger } from '../core/platform/log.js';
+import type { JobQueues } from '../core/queue/jobs.js';
 import type { EnvironmentStore } from '../core/store/environments.js';
 import type { NotificationStore } from '../core/store/notifications.js';
-import type { TemplateCatalog } from '../core/templates.js';
-import type { DatasetCatalog } from '../core/seeds.js';
+import type { TemplateCatalog } from '../core/catalog/templates.js';
+import type { DatasetCatalog } from '../core/catalog/datasets.js';
 import type { SnapshotStore } from '../core/store/snapshots.js';
 import type { WorkerClient } from './worker-client.js';
 import type { ListCache } from './list-cache.js';
@@ -28,7 +28,7 @@ export interface ApiDeps {
   worker?: WorkerClient;
   /** Reuses list answers while nothing changed (api/list-cache.ts); without it every list reads PostgreSQL. */
   listCache?: ListCache;
-  /** Admission limits and the line of waiting environments (core/admission.ts). */
+  /** Admission limits and the line of waiting environments (core/app/admission.ts). */
   admission: Admission;
   /** Wrong tokens per address, shared by the API and the sign-in page; createApp makes one when absent. */
   authFailures?: AuthFailures;

@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
  * Stopping an HTTP server without cutting work: `drain()` stops accepting connections, closes
  * idle keep-alive ones, ends event streams and `?wait=` requests at once (their clients resume:
  * EventSource reconnects with Last-Event-ID, a wait is repeated, PUT is idempotent), and resolves
- * when every other request has been answered. The caller bounds it (core/shutdown.ts).
+ * when every other request has been answered. The caller bounds it (core/platform/shutdown.ts).
  */
 export function drainable(server: Server): { drain: () => Promise<void> } {
   const open = new Map<ServerResponse, boolean>(); // response -> resumable

@@ -4,25 +4,25 @@
  */
 import pg from 'pg';
 import { Redis } from 'ioredis';
-import { loadConfig } from '../core/config.js';
-import { createLogger } from '../core/log.js';
-import { unsupportedServerNode } from '../core/node-version.js';
-import { JobQueues } from '../core/queue.js';
-import { checkRedisAtStart, redisOptions } from '../core/redis.js';
+import { loadConfig } from '../core/config/config.js';
+import { createLogger } from '../core/platform/log.js';
+import { unsupportedServerNode } from '../core/platform/node-version.js';
+import { JobQueues } from '../core/queue/jobs.js';
+import { checkRedisAtStart, redisOptions } from '../core/queue/redis.js';
 import { migrate } from '../core/store/migrations.js';
 import { EnvironmentStore } from '../core/store/environments.js';
 import { NotificationStore } from '../core/store/notifications.js';
-import { TemplateCatalog } from '../core/templates.js';
-import { DatasetCatalog } from '../core/seeds.js';
+import { TemplateCatalog } from '../core/catalog/templates.js';
+import { DatasetCatalog } from '../core/catalog/datasets.js';
 import { SnapshotStore } from '../core/store/snapshots.js';
-import { Admission } from '../core/admission.js';
+import { Admission } from '../core/app/admission.js';
 import { createApp } from './app.js';
 import { createServer } from 'node:http';
 import { EnvironmentRouter } from './router/router.js';
 import { ChangeFeed } from '../core/store/change-feed.js';
 import { ListCache } from './list-cache.js';
 import { drainable } from './drain.js';
-import { exitOnSignals } from '../core/shutdown.js';
+import { exitOnSignals } from '../core/platform/shutdown.js';
 
 /** The web process's PostgreSQL connections (queries are short; pg-pool queues the rest). */
 const PG_POOL_SIZE = 10;

@@ -1,8 +1,8 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { Gauge, Histogram, type Registry } from 'prom-client';
-import { STATUSES } from '../core/domain.js';
-import { AuthError, MayflyError } from '../core/errors.js';
-import { metricsAccess, newRegistry } from '../core/metrics.js';
+import { STATUSES } from '../core/domain/environment.js';
+import { AuthError, MayflyError } from '../core/domain/errors.js';
+import { metricsAccess, newRegistry } from '../core/platform/metrics.js';
 import type { ApiDeps } from './deps.js';
 
 /** BullMQ job states shown as queue depths. */
@@ -50,7 +50,7 @@ export class WebMetrics {
         for (const c of counts.values()) this.set({ template: c.template, code: c.code }, c.n);
       },
     });
-    // Admission (core/admission.ts), read from PostgreSQL at each scrape like the environments.
+    // Admission (core/app/admission.ts), read from PostgreSQL at each scrape like the environments.
     const admission = async () => deps.admission.usage();
     let usage: ReturnType<typeof admission> | undefined;
     /** One read per scrape for the three gauges below (each collect() asks; the first one reads). */

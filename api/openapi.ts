@@ -1,5 +1,5 @@
-import { DOORS, STATUSES } from '../core/domain.js';
-import { MAX_LOG_TAIL } from '../core/internal-api.js';
+import { DOORS, STATUSES } from '../core/domain/environment.js';
+import { MAX_LOG_TAIL } from '../core/platform/internal-api.js';
 
 /**
  * The OpenAPI 3.1 description of REST v1, served at /api/v1/openapi.json. Paths are relative to

@@ -1,7 +1,7 @@
-import type { QueueInfo } from '../core/admission.js';
-import type { Environment, EnvironmentEvent } from '../core/domain.js';
-import { formatDuration } from '../core/duration.js';
-import { hasAddress } from '../core/door-text.js';
+import type { QueueInfo } from '../core/app/admission.js';
+import type { Environment, EnvironmentEvent } from '../core/domain/environment.js';
+import { formatDuration } from '../core/domain/duration.js';
+import { hasAddress } from '../core/doors/text.js';
 
 /**
  * The JSON form of an environment, the same for every door. `queue`: its place in line when it

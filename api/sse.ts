@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Request, Response } from 'express';
-import type { Environment } from '../core/domain.js';
+import type { Environment } from '../core/domain/environment.js';
 import type { EnvironmentStore } from '../core/store/environments.js';
 import { presentEvent } from './presenters.js';
 

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
-import { INTERNAL_SECRET_HEADER, WorkerEndpoints, internalPaths, type ServiceStatus } from '../core/internal-api.js';
-import { NotFoundError, UnavailableError } from '../core/errors.js';
-import type { JobQueues } from '../core/queue.js';
+import { INTERNAL_SECRET_HEADER, WorkerEndpoints, internalPaths, type ServiceStatus } from '../core/platform/internal-api.js';
+import { NotFoundError, UnavailableError } from '../core/domain/errors.js';
+import type { JobQueues } from '../core/queue/jobs.js';
 
 /** How long the web keeps the list of registered workers before it asks Redis again. */
 const ENDPOINTS_CACHE_MS = 2000;

@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
-import { parseDuration } from '../core/duration.js';
+import { parseDuration } from '../core/domain/duration.js';
 import { parseArgs, UsageError } from './args.js';
 import { CliError, EXIT, MayflyClient, type Environment, type EnvironmentRequest } from './client.js';
 

@@ -1,4 +1,4 @@
-import { provisionJobId } from '../core/queue.js';
+import { provisionJobId } from '../core/queue/jobs.js';
 import type { WorkerContext } from './context.js';
 
 /**

@@ -1,11 +1,11 @@
-import type { Admission } from '../core/admission.js';
-import type { Config } from '../core/config.js';
-import type { Logger } from '../core/log.js';
-import type { JobQueues } from '../core/queue.js';
+import type { Admission } from '../core/app/admission.js';
+import type { Config } from '../core/config/config.js';
+import type { Logger } from '../core/platform/log.js';
+import type { JobQueues } from '../core/queue/jobs.js';
 import type { EnvironmentStore } from '../core/store/environments.js';
 import type { NotificationStore } from '../core/store/notifications.js';
-import type { TemplateCatalog } from '../core/templates.js';
-import type { DatasetCatalog } from '../core/seeds.js';
+import type { TemplateCatalog } from '../core/catalog/templates.js';
+import type { DatasetCatalog } from '../core/catalog/datasets.js';
 import type { SnapshotStore } from '../core/store/snapshots.js';
 import type { DutyLock } from '../core/store/advisory-lock.js';
 import type { Runtime } from './runtime/runtime.js';
@@ -30,7 +30,7 @@ export interface WorkerContext {
   metrics: WorkerMetrics;
   /** The reconciler's corrective actions, counted by kind (metrics hook in with `.on('action')`). */
   reconcileActions: ReconcileActions;
-  /** Admission limits: who may start now, who waits in line (core/admission.ts). */
+  /** Admission limits: who may start now, who waits in line (core/app/admission.ts). */
   admission: Admission;
   /** One run at a time of a periodic duty across worker processes. */
   duties: DutyLock;

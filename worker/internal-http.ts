@@ -8,8 +8,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream/promises';
-import { ENDPOINT_HEARTBEAT_MS, INTERNAL_SECRET_HEADER, MAX_LOG_TAIL, type WorkerEndpoints } from '../core/internal-api.js';
-import type { Logger } from '../core/log.js';
+import { ENDPOINT_HEARTBEAT_MS, INTERNAL_SECRET_HEADER, MAX_LOG_TAIL, type WorkerEndpoints } from '../core/platform/internal-api.js';
+import type { Logger } from '../core/platform/log.js';
 import type { EnvironmentStore } from '../core/store/environments.js';
 import type { Runtime } from './runtime/runtime.js';
 
@@ -71,7 +71,7 @@ export async function startInternalServer(
 }
 
 /**
- * Registers the endpoint's URL where the web process looks (core/internal-api.ts WorkerEndpoints)
+ * Registers the endpoint's URL where the web process looks (core/platform/internal-api.ts WorkerEndpoints)
  * and renews it until close(), which removes it. A Redis that does not answer is retried at the
  * next beat; meanwhile the web falls back to MAYFLY_WORKER_INTERNAL_URL's default.
  */

@@ -4,19 +4,19 @@
  */
 import Docker from 'dockerode';
 import pg from 'pg';
-import { loadConfig } from '../core/config.js';
-import { createLogger } from '../core/log.js';
-import { unsupportedServerNode } from '../core/node-version.js';
-import { JobQueues } from '../core/queue.js';
-import { checkRedisAtStart, redisOptions } from '../core/redis.js';
-import { WorkerEndpoints } from '../core/internal-api.js';
+import { loadConfig } from '../core/config/config.js';
+import { createLogger } from '../core/platform/log.js';
+import { unsupportedServerNode } from '../core/platform/node-version.js';
+import { JobQueues } from '../core/queue/jobs.js';
+import { checkRedisAtStart, redisOptions } from '../core/queue/redis.js';
+import { WorkerEndpoints } from '../core/platform/internal-api.js';
 import { migrate } from '../core/store/migrations.js';
 import { buildWorkerContext } from './compose.js';
 import { WorkerService } from './service.js';
 import { advertiseInternalEndpoint, startInternalServer } from './internal-http.js';
 import { listenWithFallback } from './listen.js';
 import { serveWorkerMetrics } from './metrics.js';
-import { exitOnSignals } from '../core/shutdown.js';
+import { exitOnSignals } from '../core/platform/shutdown.js';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -45,7 +45,7 @@ async function main(): Promise<void> {
     return undefined;
   });
   if (internal) logger.info({ url: internal.url }, 'internal endpoint listening (service state, logs)');
-  // Registered where the web process finds every worker's endpoint (core/internal-api.ts).
+  // Registered where the web process finds every worker's endpoint (core/platform/internal-api.ts).
   const advertised = internal && advertiseInternalEndpoint(new WorkerEndpoints(() => queues.provision.getBackend().client, config.queuePrefix), internal.url, logger);
   const metricsServer = config.ops.workerMetricsPort !== undefined
     ? await listenWithFallback(config.ops.workerMetricsPort, config.ops.workerMetricsPortFallback,

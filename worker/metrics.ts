@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { PHASE_BUCKETS, metricsAccess, newRegistry } from '../core/metrics.js';
+import { PHASE_BUCKETS, metricsAccess, newRegistry } from '../core/platform/metrics.js';
 
 /** Provisioning phases, in order: what a request-to-ready second was spent on. */
 export const PROVISION_PHASES = ['queue_wait', 'pull', 'clone', 'start', 'health', 'seed'] as const;

@@ -1,6 +1,6 @@
 import type { JobsOptions, Queue } from 'bullmq';
-import { errorMessage } from '../core/errors.js';
-import type { Logger } from '../core/log.js';
+import { errorMessage } from '../core/domain/errors.js';
+import type { Logger } from '../core/platform/log.js';
 
 /** A scheduler's next job this much (or 10 periods) past due was lost, not just delayed by busy workers. */
 const OVERDUE_MIN_MS = 60_000;

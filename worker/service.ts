@@ -2,7 +2,7 @@ import { Worker, type ConnectionOptions } from 'bullmq';
 import {
   JOB_EXPIRE, JOB_NOTIFY, JOB_SLEEP, JOB_WAKE, type SleepJobData, JOB_RECONCILE, JOB_REFRESH_SEED, JOB_SAVE_SNAPSHOT, JOB_TEARDOWN, QUEUE_LIFECYCLE, QUEUE_PROVISION,
   type ExpireJobData, type LifecycleJobData, type ProvisionJobData, type RefreshSeedJobData, type SaveSnapshotJobData, type TeardownJobData,
-} from '../core/queue.js';
+} from '../core/queue/jobs.js';
 import type { Job } from 'bullmq';
 import type { WorkerContext } from './context.js';
 import { provisionHandler } from './jobs/provision.js';
@@ -12,7 +12,7 @@ import { refreshSeedHandler, saveSnapshotHandler } from './jobs/seeds.js';
 import { expireHandler, teardownHandler } from './jobs/teardown.js';
 import { sleepHandler, wakeHandler } from './jobs/sleep.js';
 import { ScheduleKeeper } from './schedules.js';
-import { OutageLog } from '../core/outage-log.js';
+import { OutageLog } from '../core/queue/outage-log.js';
 
 /**
  * The worker's BullMQ consumers and the job schedulers of the reconciler and the notifier (kept

@@ -1,6 +1,6 @@
 import type { BlockList } from 'node:net';
 import type { Request } from 'express';
-import { MayflyError } from '../../core/errors.js';
+import { MayflyError } from '../../core/domain/errors.js';
 
 /**
  * The client's address: the connection's, or, when the connection comes from one of

@@ -1,8 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
-import type { Config } from '../../core/config.js';
-import { AuthError } from '../../core/errors.js';
-import { principalFor, type Principal } from '../../core/principal.js';
+import type { Config } from '../../core/config/config.js';
+import { AuthError } from '../../core/domain/errors.js';
+import { principalFor, type Principal } from '../../core/domain/principal.js';
 import { clientAddress, type AuthFailures } from './auth-failures.js';
 
 declare module 'express-serve-static-core' {

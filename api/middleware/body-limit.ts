@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import { PayloadTooLargeError } from '../../core/errors.js';
+import { PayloadTooLargeError } from '../../core/domain/errors.js';
 
 /**
  * The largest request body each door accepts. Every door reads its body with one of Express's

@@ -1,6 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
-import { isStoreUnavailable, MayflyError, PayloadTooLargeError, StoreUnavailableError } from '../../core/errors.js';
-import type { Logger } from '../../core/log.js';
+import { isStoreUnavailable, MayflyError, PayloadTooLargeError, StoreUnavailableError } from '../../core/domain/errors.js';
+import type { Logger } from '../../core/platform/log.js';
 
 /**
  * The one place that turns errors into HTTP answers: {"error": {code, message, details}}.

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import type { Logger } from '../../core/log.js';
+import type { Logger } from '../../core/platform/log.js';
 import { routePattern } from '../metrics.js';
 
 declare module 'express-serve-static-core' {

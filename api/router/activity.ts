@@ -1,4 +1,4 @@
-import type { Logger } from '../../core/log.js';
+import type { Logger } from '../../core/platform/log.js';
 import type { EnvironmentStore } from '../../core/store/environments.js';
 
 /**

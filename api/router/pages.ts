@@ -1,4 +1,4 @@
-import type { Environment } from '../../core/domain.js';
+import type { Environment } from '../../core/domain/environment.js';
 
 /**
  * The router's own pages: what a browser gets at an environment's address when there is nothing

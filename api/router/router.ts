@@ -1,13 +1,13 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
-import { environmentAddress, nameFromHost } from '../../core/addresses.js';
-import type { Config } from '../../core/config.js';
-import type { Environment } from '../../core/domain.js';
-import type { Logger } from '../../core/log.js';
-import type { JobQueues } from '../../core/queue.js';
+import { environmentAddress, nameFromHost } from '../../core/doors/addresses.js';
+import type { Config } from '../../core/config/config.js';
+import type { Environment } from '../../core/domain/environment.js';
+import type { Logger } from '../../core/platform/log.js';
+import type { JobQueues } from '../../core/queue/jobs.js';
 import type { EnvironmentStore } from '../../core/store/environments.js';
-import type { TemplateCatalog } from '../../core/templates.js';
+import type { TemplateCatalog } from '../../core/catalog/templates.js';
 import { ActivityRecorder } from './activity.js';
 import {
   failedPage, gonePage, renderPage, startingPage, unknownHostPage, unknownNamePage, upstreamErrorPage, wakingPage,

@@ -1,17 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Router, type Request, type Response } from 'express';
-import { SETTLED, type Door, type Environment, type Status, STATUSES } from '../../core/domain.js';
-import { parseDuration } from '../../core/duration.js';
-import { ConflictError, InputError, NotFoundError } from '../../core/errors.js';
-import { destroyEnvironment, extendEnvironment, resetEnvironmentData } from '../../core/actions.js';
-import { deployEnvironment } from '../../core/deploy.js';
-import { NAME_PATTERN, validateEnvironmentRequest, type ValidRequest } from '../../core/requests.js';
+import { SETTLED, type Door, type Environment, type Status, STATUSES } from '../../core/domain/environment.js';
+import { parseDuration } from '../../core/domain/duration.js';
+import { ConflictError, InputError, NotFoundError } from '../../core/domain/errors.js';
+import { destroyEnvironment, extendEnvironment, resetEnvironmentData } from '../../core/app/actions.js';
+import { deployEnvironment } from '../../core/app/deploy.js';
+import { NAME_PATTERN, validateEnvironmentRequest, type ValidRequest } from '../../core/doors/requests.js';
 import type { ApiDeps } from '../deps.js';
 import { presentEnvironment, presentEvent } from '../presenters.js';
 import { lastEventId, streamEvents, wantsEventStream } from '../sse.js';
 import { workerClientOf } from '../worker-client.js';
-import { MAX_LOG_TAIL } from '../../core/internal-api.js';
+import { MAX_LOG_TAIL } from '../../core/platform/internal-api.js';
 
 const MAX_WAIT_SECONDS = 900;
 /** How long a PUT for a name that is being torn down waits for the teardown before creating. */

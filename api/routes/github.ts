@@ -1,10 +1,10 @@
 import express, { Router, type Request, type Response } from 'express';
-import { deployEnvironment } from '../../core/deploy.js';
-import { ConflictError, InputError, NotFoundError, SignatureError, UnavailableError } from '../../core/errors.js';
-import { requestDestroy } from '../../core/lifecycle.js';
-import { principalFor } from '../../core/principal.js';
-import { validateEnvironmentRequest } from '../../core/requests.js';
-import { verifySha256Signature } from '../../core/signatures.js';
+import { deployEnvironment } from '../../core/app/deploy.js';
+import { ConflictError, InputError, NotFoundError, SignatureError, UnavailableError } from '../../core/domain/errors.js';
+import { requestDestroy } from '../../core/app/lifecycle.js';
+import { principalFor } from '../../core/domain/principal.js';
+import { validateEnvironmentRequest } from '../../core/doors/requests.js';
+import { verifySha256Signature } from '../../core/doors/signatures.js';
 import type { ApiDeps } from '../deps.js';
 import { BODY_LIMITS, bodyLimit } from '../middleware/body-limit.js';
 

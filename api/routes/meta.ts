@@ -1,7 +1,7 @@
 import { Router } from 'express';
-import { formatDuration } from '../../core/duration.js';
+import { formatDuration } from '../../core/domain/duration.js';
 import { FACT_CLONE } from '../../core/store/snapshots.js';
-import { maxmemoryPolicyProblem, readMaxmemoryPolicy } from '../../core/redis.js';
+import { maxmemoryPolicyProblem, readMaxmemoryPolicy } from '../../core/queue/redis.js';
 import type { ApiDeps } from '../deps.js';
 
 export function templatesRouter(deps: ApiDeps): Router {

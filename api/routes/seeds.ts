@@ -1,6 +1,6 @@
 import { Router } from 'express';
-import { InputError } from '../../core/errors.js';
-import { NAME_PATTERN } from '../../core/requests.js';
+import { InputError } from '../../core/domain/errors.js';
+import { NAME_PATTERN } from '../../core/doors/requests.js';
 import { FACT_CLONE } from '../../core/store/snapshots.js';
 import type { ApiDeps } from '../deps.js';
 

@@ -1,15 +1,15 @@
 import express, { Router, type Request, type Response } from 'express';
-import { LEASED_STATUSES, LIVE_STATUSES } from '../../core/domain.js';
-import { deployEnvironment } from '../../core/deploy.js';
-import { describeEnvironment, describeQueue, entryUrl } from '../../core/door-text.js';
-import { formatDuration, parseDuration } from '../../core/duration.js';
-import { ConflictError, ForbiddenError, InputError, NotFoundError, SignatureError, errorMessage } from '../../core/errors.js';
-import { destroyEnvironment, extendEnvironment } from '../../core/actions.js';
-import { MayflyError } from '../../core/errors.js';
-import { principalFor } from '../../core/principal.js';
-import { NAME_PATTERN, validateEnvironmentRequest } from '../../core/requests.js';
-import { verifySlackRequest } from '../../core/signatures.js';
-import { parseSlackCommand, slackEnvironmentName, slackUsage, type SlackCommand } from '../../core/slack-command.js';
+import { LEASED_STATUSES, LIVE_STATUSES } from '../../core/domain/environment.js';
+import { deployEnvironment } from '../../core/app/deploy.js';
+import { describeEnvironment, describeQueue, entryUrl } from '../../core/doors/text.js';
+import { formatDuration, parseDuration } from '../../core/domain/duration.js';
+import { ConflictError, ForbiddenError, InputError, NotFoundError, SignatureError, errorMessage } from '../../core/domain/errors.js';
+import { destroyEnvironment, extendEnvironment } from '../../core/app/actions.js';
+import { MayflyError } from '../../core/domain/errors.js';
+import { principalFor } from '../../core/domain/principal.js';
+import { NAME_PATTERN, validateEnvironmentRequest } from '../../core/doors/requests.js';
+import { verifySlackRequest } from '../../core/doors/signatures.js';
+import { parseSlackCommand, slackEnvironmentName, slackUsage, type SlackCommand } from '../../core/doors/slack-command.js';
 import type { ApiDeps } from '../deps.js';
 import { BODY_LIMITS, bodyLimit } from '../middleware/body-limit.js';
 

@@ -7,17 +7,17 @@
  */
 import { randomBytes } from 'node:crypto';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
-import { destroyEnvironment, extendEnvironment, resetEnvironmentData } from '../../core/actions.js';
-import { deployEnvironment } from '../../core/deploy.js';
-import { STATUSES, type Environment, type Status } from '../../core/domain.js';
-import { formatDuration } from '../../core/duration.js';
-import { InputError, MayflyError, errorMessage, type FieldProblem } from '../../core/errors.js';
-import { parseImageRef } from '../../core/image-ref.js';
-import { NAME_PATTERN, validateEnvironmentRequest } from '../../core/requests.js';
+import { destroyEnvironment, extendEnvironment, resetEnvironmentData } from '../../core/app/actions.js';
+import { deployEnvironment } from '../../core/app/deploy.js';
+import { STATUSES, type Environment, type Status } from '../../core/domain/environment.js';
+import { formatDuration } from '../../core/domain/duration.js';
+import { InputError, MayflyError, errorMessage, type FieldProblem } from '../../core/domain/errors.js';
+import { parseImageRef } from '../../core/domain/image-ref.js';
+import { NAME_PATTERN, validateEnvironmentRequest } from '../../core/doors/requests.js';
 import type { ApiDeps } from '../deps.js';
 import { clientAddress } from '../middleware/auth-failures.js';
 import { presentEnvironment, presentEvent } from '../presenters.js';
-import type { QueueInfo } from '../../core/admission.js';
+import type { QueueInfo } from '../../core/app/admission.js';
 import { streamEvents } from '../sse.js';
 import { workerClientOf } from '../worker-client.js';
 import { PUBLIC_DIR, Views } from './render.js';

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import Handlebars from 'handlebars';
-import { projectRoot } from '../../core/config.js';
+import { projectRoot } from '../../core/config/config.js';
 
 /** api/views and api/public in the project (also when running the compiled dist/, which has no copy). */
 export const VIEWS_DIR = path.join(projectRoot(), 'api', 'views');

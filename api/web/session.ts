@@ -7,8 +7,8 @@
  */
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
-import type { Config } from '../../core/config.js';
-import { principalFor } from '../../core/principal.js';
+import type { Config } from '../../core/config/config.js';
+import { principalFor } from '../../core/domain/principal.js';
 
 export const SESSION_COOKIE = 'mayfly_session';
 export const FLASH_COOKIE = 'mayfly_flash';

@@ -13,7 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { cp, mkdir, readFile, statfs, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { projectRoot } from '../../core/config.js';
+import { projectRoot } from '../../core/config/config.js';
 import { startHarness, labeledObjects, type Harness } from '../../test/helpers/harness.js';
 import { DATASETS, ensureDatasets } from './datasets.js';
 

@@ -21,7 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import { projectRoot } from '../../core/config.js';
+import { projectRoot } from '../../core/config/config.js';
 import { startHarness, type Harness } from '../../test/helpers/harness.js';
 import { TINY_TEMPLATES_DIR } from '../../test/helpers/tiny.js';
 

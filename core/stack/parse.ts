@@ -1,7 +1,7 @@
 import YAML from 'yaml';
-import { StackError } from '../errors.js';
-import { parseMemory } from '../config.js';
-import { parseImageRef } from '../image-ref.js';
+import { StackError } from '../domain/errors.js';
+import { parseMemory } from '../config/config.js';
+import { parseImageRef } from '../domain/image-ref.js';
 import type { BindMount, DependencyCondition, Healthcheck, HostAccess, Limits, PortSpec, ServiceSpec, StackSpec, VolumeMount } from './model.js';
 
 /**

@@ -1,7 +1,7 @@
 import { realpathSync } from 'node:fs';
 import path from 'node:path';
-import { PolicyError } from '../errors.js';
-import { parseImageRef } from '../image-ref.js';
+import { PolicyError } from '../domain/errors.js';
+import { parseImageRef } from '../domain/image-ref.js';
 import type { Limits, StackSpec } from './model.js';
 
 /**

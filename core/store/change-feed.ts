@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { Logger } from '../log.js';
+import type { Logger } from '../platform/log.js';
 
 /** The channel a statement-level trigger on `environments` notifies after each committed change (migration 8). */
 export const ENVIRONMENTS_CHANGED = 'mayfly_environments_changed';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import { ConflictError } from '../errors.js';
-import { LEASED_STATUSES, sourcesOf, type Door, type Environment, type EnvironmentEvent, type Status } from '../domain.js';
+import { ConflictError } from '../domain/errors.js';
+import { LEASED_STATUSES, sourcesOf, type Door, type Environment, type EnvironmentEvent, type Status } from '../domain/environment.js';
 
 /**
  * Environments and their event timeline in PostgreSQL, the source of truth. Every status change
@@ -167,7 +167,7 @@ export class EnvironmentStore {
     ttlGiven: boolean; createOnly?: boolean; forceRedeploy?: boolean;
     /** Throws when the caller may not change the existing environment (another team's): checked under its row lock. */
     authorize?: (existing: Environment) => void;
-    /** Admission (core/admission.ts): may take capacity for it in this same transaction. */
+    /** Admission (core/app/admission.ts): may take capacity for it in this same transaction. */
     admit?: AdmitHook;
   }): Promise<{ env: Environment; action: UpsertAction }> {
     // The common repeat (CI's PUT on every push, nothing new): answered from one read, without a

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { EnvironmentEvent } from '../domain.js';
+import type { EnvironmentEvent } from '../domain/environment.js';
 
 /**
  * The notification outbox: environment_events is the log, each subscription (a callback URL, a

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { projectRoot } from '../../core/config.js';
+import { projectRoot } from '../../core/config/config.js';
 import { TOKEN, startHarness, uniqueName, type Harness } from '../helpers/harness.js';
 
 const SHOTS = path.join(projectRoot(), 'test-results', 'screenshots');

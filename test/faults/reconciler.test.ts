@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { startHarness, labeledObjects, uniqueName, waitUntil, type Harness } from '../helpers/harness.js';
 import { FAULT_ENV, noLeftovers, settled } from '../helpers/faults.js';
 import { MAX_STUCK_RETRIES, reconcile } from '../../worker/jobs/reconcile.js';
-import type { Environment } from '../../core/domain.js';
+import type { Environment } from '../../core/domain/environment.js';
 
 describe('faults: the reconciler heals and gives up within bounds', { timeout: 900_000 }, () => {
   let h: Harness;

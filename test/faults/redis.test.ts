@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { labeledObjects, startHarness, uniqueName, waitUntil, type Harness } from '../helpers/harness.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/private-engines.js';
 import { FAULT_ENV, noLeftovers, settled } from '../helpers/faults.js';
-import { JOB_RECONCILE, expireJobId, provisionJobId } from '../../core/queue.js';
-import type { Environment } from '../../core/domain.js';
+import { JOB_RECONCILE, expireJobId, provisionJobId } from '../../core/queue/jobs.js';
+import type { Environment } from '../../core/domain/environment.js';
 
 /** A private redis-server (never the shared one): restarted with SIGKILL, and emptied with FLUSHALL. */
 describe('faults: Redis', { timeout: 600_000 }, () => {

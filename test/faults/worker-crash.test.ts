@@ -4,8 +4,8 @@ import { startHarness, labeledObjects, uniqueName, waitUntil, type Harness } fro
 import { WorkerProcess } from '../helpers/worker-process.js';
 import { startPrivateRegistry, type PrivateRegistry } from '../helpers/private-engines.js';
 import { FAULT_ENV, nextDockerEvent, noLeftovers, pushFreshImage, removeImage, settled } from '../helpers/faults.js';
-import { provisionJobId } from '../../core/queue.js';
-import type { Environment } from '../../core/domain.js';
+import { provisionJobId } from '../../core/queue/jobs.js';
+import type { Environment } from '../../core/domain/environment.js';
 import { productsFingerprint } from '../helpers/seed-checks.js';
 
 /**

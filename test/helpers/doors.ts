@@ -1,5 +1,5 @@
 /** Requests signed the way Slack and GitHub sign them, for the door tests. */
-import { sha256Signature, slackSignature } from '../../core/signatures.js';
+import { sha256Signature, slackSignature } from '../../core/doors/signatures.js';
 
 export const SLACK_SECRET = 'slack-signing-secret-for-tests';
 export const GITHUB_SECRET = 'github-webhook-secret-for-tests';

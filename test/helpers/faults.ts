@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type Docker from 'dockerode';
-import type { Environment } from '../../core/domain.js';
+import type { Environment } from '../../core/domain/environment.js';
 import { waitUntil, type Harness } from './harness.js';
 
 /** The shop template and `tiny` (test/faults/templates: one light service with a volume), side by side. */

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { CloneStrategy } from '../../core/seeds.js';
+import type { CloneStrategy } from '../../core/catalog/datasets.js';
 import { labeledObjects, startHarness, uniqueName, type Harness } from './harness.js';
 import { assertHostHasReflink, destroyed, productsFingerprint, psql, ready } from './seed-checks.js';
 

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Docker from 'dockerode';
-import { projectRoot } from '../../core/config.js';
+import { projectRoot } from '../../core/config/config.js';
 import { alive, enginePids, killEngines } from '../helpers/host-engines.js';
 import { assertHostHasReflink } from '../helpers/seed-checks.js';
 

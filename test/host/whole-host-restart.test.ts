@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { projectRoot } from '../../core/config.js';
+import { projectRoot } from '../../core/config/config.js';
 import { FAULT_ENV } from '../helpers/faults.js';
 import { startHarness, uniqueName, waitUntil, type Harness } from '../helpers/harness.js';
 import { killEngines } from '../helpers/host-engines.js';

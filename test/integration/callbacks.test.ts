@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { startHarness, uniqueName, waitUntil, type Harness } from '../helpers/harness.js';
 import { startStandIn, type StandIn } from '../helpers/standin.js';
 import { CALLBACK_SECRET } from '../helpers/doors.js';
-import { verifySha256Signature } from '../../core/signatures.js';
+import { verifySha256Signature } from '../../core/doors/signatures.js';
 
 describe('callbacks: signed events for CI', () => {
   let h: Harness;

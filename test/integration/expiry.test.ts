@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { startHarness, labeledObjects, waitUntil, type Harness } from '../helpers/harness.js';
 import { startStandIn, type StandIn } from '../helpers/standin.js';
 import { CALLBACK_SECRET, SLACK_SECRET, slackCommand } from '../helpers/doors.js';
-import { verifySha256Signature } from '../../core/signatures.js';
+import { verifySha256Signature } from '../../core/doors/signatures.js';
 
 describe('expiry: owners are warned, and "expired" is the reason shown through every door', () => {
   let h: Harness;

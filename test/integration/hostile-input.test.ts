@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { JOB_NOTIFY, JOB_RECONCILE } from '../../core/queue.js';
+import { JOB_NOTIFY, JOB_RECONCILE } from '../../core/queue/jobs.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { CALLBACK_SECRET } from '../helpers/doors.js';
 

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import Docker from 'dockerode';
-import { PermanentFailure } from '../../core/errors.js';
+import { PermanentFailure } from '../../core/domain/errors.js';
 import { DockerRuntime } from '../../worker/runtime/docker/docker-runtime.js';
 
 /**

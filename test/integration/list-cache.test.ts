@@ -4,7 +4,7 @@ import { EventEmitter } from 'node:events';
 import request from 'supertest';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ChangeFeed } from '../../core/store/change-feed.js';
-import { createLogger } from '../../core/log.js';
+import { createLogger } from '../../core/platform/log.js';
 import { ListCache } from '../../api/list-cache.js';
 import { AUTH, startHarness, type Harness } from '../helpers/harness.js';
 

@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { deployEnvironment } from '../../core/deploy.js';
+import { deployEnvironment } from '../../core/app/deploy.js';
 import { labeledObjects, startHarness, uniqueName, waitUntil, type Harness } from '../helpers/harness.js';
 
 /**

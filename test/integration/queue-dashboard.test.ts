@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import type { NextFunction, Request, Response } from 'express';
 import { startHarness, TOKEN, type Harness } from '../helpers/harness.js';
 import { requireAdmin } from '../../api/admin-queues.js';
-import { loadConfig } from '../../core/config.js';
-import { principalFor } from '../../core/principal.js';
+import { loadConfig } from '../../core/config/config.js';
+import { principalFor } from '../../core/domain/principal.js';
 
 const OTHER = 'other-secret-0123456789';
 

@@ -5,7 +5,7 @@ import { createServer, connect, type AddressInfo, type Server } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { checkRedisAtStart } from '../../core/redis.js';
+import { checkRedisAtStart } from '../../core/queue/redis.js';
 import { startHarness, type Harness } from '../helpers/harness.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/private-engines.js';
 import { WorkerProcess } from '../helpers/worker-process.js';

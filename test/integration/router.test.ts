@@ -7,7 +7,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { projectRoot } from '../../core/config.js';
+import { projectRoot } from '../../core/config/config.js';
 import { startHarness, labeledObjects, dataVolumes, uniqueName, waitUntil, type Harness } from '../helpers/harness.js';
 
 /** Idle time after which the `sleepy` fixture template sleeps. */

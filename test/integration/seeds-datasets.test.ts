@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { projectRoot } from '../../core/config.js';
+import { projectRoot } from '../../core/config/config.js';
 import { labeledObjects, startHarness, uniqueName, waitUntil, type Harness } from '../helpers/harness.js';
 import { assertHostHasReflink, destroyed, productsFingerprint, psql, ready } from '../helpers/seed-checks.js';
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { projectRoot } from '../../core/config.js';
+import { projectRoot } from '../../core/config/config.js';
 import { startHarness, uniqueName, type Harness } from '../helpers/harness.js';
 import { assertHostHasReflink, psql, ready } from '../helpers/seed-checks.js';
 

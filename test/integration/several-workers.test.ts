@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { WorkerEndpoints } from '../../core/internal-api.js';
+import { WorkerEndpoints } from '../../core/platform/internal-api.js';
 import { workerClientOf } from '../../api/worker-client.js';
 import { startHarness, uniqueName, type Harness } from '../helpers/harness.js';
 import { FAULT_ENV, settled } from '../helpers/faults.js';

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { projectRoot } from '../../core/config.js';
+import { projectRoot } from '../../core/config/config.js';
 
 describe('the soak, small', () => {
   it('when 12 environments are created and destroyed, 3 at a time, then nothing drifts and Redis keys stay bounded', { timeout: 900_000 }, async () => {

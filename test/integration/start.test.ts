@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { projectRoot } from '../../core/config.js';
+import { projectRoot } from '../../core/config/config.js';
 import { labeledObjects, startHarness, uniqueName, type Harness } from '../helpers/harness.js';
 import { destroyed } from '../helpers/seed-checks.js';
 

@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { JOB_EXPIRE } from '../../core/queue.js';
+import { JOB_EXPIRE } from '../../core/queue/jobs.js';
 import { startHarness, labeledObjects, uniqueName, waitUntil, type Harness } from '../helpers/harness.js';
 
 describe('leases: an environment never outlives its TTL', () => {

@@ -4,7 +4,7 @@ import { AUTH, TOKEN, startHarness, uniqueName, waitUntil, type Harness } from '
 import { randomUUID } from 'node:crypto';
 import { readEvents, signIn, visitor } from '../helpers/web.js';
 import { startInternalServer } from '../../worker/internal-http.js';
-import { INTERNAL_SECRET_HEADER } from '../../core/internal-api.js';
+import { INTERNAL_SECRET_HEADER } from '../../core/platform/internal-api.js';
 
 describe('web sign-in, CSRF and escaping (HTTP level)', () => {
   let h: Harness;

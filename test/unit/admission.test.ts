@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { planAdmission, type Slot } from '../../core/admission.js';
-import { ConfigError, loadConfig } from '../../core/config.js';
+import { planAdmission, type Slot } from '../../core/app/admission.js';
+import { ConfigError, loadConfig } from '../../core/config/config.js';
 
 const MiB = 1024 ** 2;
 const slot = (id: string, owner = 'a', mem = 100 * MiB): Slot => ({ id, owner, memoryBytes: mem });

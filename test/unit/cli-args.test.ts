@@ -4,7 +4,7 @@ import { parseArgs, UsageError } from '../../cli/args.js';
 import { run } from '../../cli/main.js';
 import { EXIT } from '../../cli/client.js';
 import { backoffMs } from '../../worker/jobs/notify.js';
-import { callbackUrlProblem } from '../../core/requests.js';
+import { callbackUrlProblem } from '../../core/doors/requests.js';
 
 const SPEC = { booleans: ['wait'], values: ['template', 'ttl'], lists: ['image'] };
 

@@ -1,8 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { canTransition, sourcesOf, STATUSES } from '../../core/domain.js';
-import { ConfigError, loadConfig, parseApiTokens, parseMemory, parseTeams } from '../../core/config.js';
-import { principalFor } from '../../core/principal.js';
+import { canTransition, sourcesOf, STATUSES } from '../../core/domain/environment.js';
+import { ConfigError, loadConfig, parseApiTokens, parseMemory, parseTeams } from '../../core/config/config.js';
+import { principalFor } from '../../core/domain/principal.js';
 
 describe('the lifecycle state machine', () => {
   it('follows queued -> provisioning -> ready -> destroying -> destroyed', () => {

@@ -1,9 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { sha256Signature, slackSignature, verifySha256Signature, verifySlackRequest } from '../../core/signatures.js';
-import { parseSlackCommand, slackEnvironmentName, slugify } from '../../core/slack-command.js';
-import { NAME_PATTERN } from '../../core/requests.js';
-import { ConfigError, loadConfig } from '../../core/config.js';
+import { sha256Signature, slackSignature, verifySha256Signature, verifySlackRequest } from '../../core/doors/signatures.js';
+import { parseSlackCommand, slackEnvironmentName, slugify } from '../../core/doors/slack-command.js';
+import { NAME_PATTERN } from '../../core/doors/requests.js';
+import { ConfigError, loadConfig } from '../../core/config/config.js';
 
 const SLACK_SECRET = '8f742231b10e8888abcd99yyyzzz85a5';
 const SLACK_TS = '1531420618';

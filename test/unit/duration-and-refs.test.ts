@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatDuration, parseDuration } from '../../core/duration.js';
-import { digestProblem, isValidTag, parseImageRef, withTag } from '../../core/image-ref.js';
+import { formatDuration, parseDuration } from '../../core/domain/duration.js';
+import { digestProblem, isValidTag, parseImageRef, withTag } from '../../core/domain/image-ref.js';
 
 describe('durations', () => {
   it('reads what users type', () => {

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { projectRoot } from '../../core/config.js';
+import { projectRoot } from '../../core/config/config.js';
 
 const root = projectRoot();
 
@@ -21,7 +21,7 @@ function sources(dir: string): string[] {
 
 /** Codes that can end up in an environment's failure: raised while provisioning or by the reconciler. */
 function raisedCodes(): Map<string, string> {
-  const files = [...sources('worker'), ...sources('core/stack'), 'core/templates.ts', 'core/errors.ts']
+  const files = [...sources('worker'), ...sources('core/stack'), 'core/catalog/templates.ts', 'core/domain/errors.ts']
     // The worker's internal HTTP endpoint answers the web process, not an environment's failure.
     .filter((f) => !f.endsWith('internal-http.ts'));
   const codes = new Map<string, string>();

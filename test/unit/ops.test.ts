@@ -1,10 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadConfig } from '../../core/config.js';
-import { isLoopback, metricsAccess } from '../../core/metrics.js';
+import { loadConfig } from '../../core/config/config.js';
+import { isLoopback, metricsAccess } from '../../core/platform/metrics.js';
 import { WorkerMetrics } from '../../worker/metrics.js';
 import { WebMetrics } from '../../api/metrics.js';
-import { unsupportedServerNode } from '../../core/node-version.js';
+import { unsupportedServerNode } from '../../core/platform/node-version.js';
 import { samples } from '../helpers/prometheus.js';
 
 describe('who may read /metrics', () => {

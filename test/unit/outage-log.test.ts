@@ -1,8 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { createLogger } from '../../core/log.js';
-import { OutageLog } from '../../core/outage-log.js';
+import { createLogger } from '../../core/platform/log.js';
+import { OutageLog } from '../../core/queue/outage-log.js';
 
 function capture() {
   const lines: { level: number; msg: string; errors?: number }[] = [];

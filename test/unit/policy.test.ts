@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ConfigError, loadConfig, projectRoot } from '../../core/config.js';
-import { PolicyError } from '../../core/errors.js';
+import { ConfigError, loadConfig, projectRoot } from '../../core/config/config.js';
+import { PolicyError } from '../../core/domain/errors.js';
 import { parseStack } from '../../core/stack/parse.js';
 import { defaultPolicy, enforcePolicy, registryOf, type StackPolicy } from '../../core/stack/policy.js';
-import { TemplateCatalog } from '../../core/templates.js';
+import { TemplateCatalog } from '../../core/catalog/templates.js';
 import { containerSpec } from '../../worker/runtime/docker/docker-runtime.js';
 
 const limits = { memoryBytes: 512 * 1024 * 1024, nanoCpus: 1e9, pids: 256 };

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadConfig } from '../../core/config.js';
-import { maxmemoryPolicyOf, maxmemoryPolicyProblem } from '../../core/redis.js';
+import { loadConfig } from '../../core/config/config.js';
+import { maxmemoryPolicyOf, maxmemoryPolicyProblem } from '../../core/queue/redis.js';
 
 describe('Redis maxmemory-policy (the start-up check)', () => {
   it('when INFO reports a policy, then it is read from the memory section', () => {

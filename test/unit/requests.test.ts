@@ -1,10 +1,10 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { projectRoot } from '../../core/config.js';
-import { InputError } from '../../core/errors.js';
-import { validateEnvironmentRequest } from '../../core/requests.js';
-import { TemplateCatalog } from '../../core/templates.js';
+import { projectRoot } from '../../core/config/config.js';
+import { InputError } from '../../core/domain/errors.js';
+import { validateEnvironmentRequest } from '../../core/doors/requests.js';
+import { TemplateCatalog } from '../../core/catalog/templates.js';
 
 describe('environment requests', () => {
   let catalog: TemplateCatalog;

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ActivityRecorder } from '../../api/router/activity.js';
-import { createLogger } from '../../core/log.js';
+import { createLogger } from '../../core/platform/log.js';
 import type { EnvironmentStore } from '../../core/store/environments.js';
 
 /** A stand-in for the one store method the recorder uses; fails while `down` is set. */

@@ -1,10 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { environmentAddress, nameFromHost, publicUrls } from '../../core/addresses.js';
-import { ConfigError, loadConfig } from '../../core/config.js';
-import { canTransition, LEASED_STATUSES, LIVE_STATUSES, SETTLED, sourcesOf } from '../../core/domain.js';
-import { StackError } from '../../core/errors.js';
-import { parseTemplateMetadata } from '../../core/templates.js';
+import { environmentAddress, nameFromHost, publicUrls } from '../../core/doors/addresses.js';
+import { ConfigError, loadConfig } from '../../core/config/config.js';
+import { canTransition, LEASED_STATUSES, LIVE_STATUSES, SETTLED, sourcesOf } from '../../core/domain/environment.js';
+import { StackError } from '../../core/domain/errors.js';
+import { parseTemplateMetadata } from '../../core/catalog/templates.js';
 import { escapeHtml, renderPage, unknownNamePage } from '../../api/router/pages.js';
 import { parseTarget } from '../../api/router/proxy.js';
 

@@ -1,8 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { loadConfig } from '../../core/config.js';
-import { createLogger } from '../../core/log.js';
-import type { DatasetCatalog } from '../../core/seeds.js';
+import { loadConfig } from '../../core/config/config.js';
+import { createLogger } from '../../core/platform/log.js';
+import type { DatasetCatalog } from '../../core/catalog/datasets.js';
 import type { SnapshotStore } from '../../core/store/snapshots.js';
 import type { ProbeResult, SnapshotEngine } from '../../worker/seeds/engine.js';
 import { REPROBE_MIN_MS, SeedService, type StrategyFact } from '../../worker/seeds/seed-service.js';

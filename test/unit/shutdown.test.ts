@@ -2,8 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { closeWithin, type CloseStep } from '../../core/shutdown.js';
-import { createLogger } from '../../core/log.js';
+import { closeWithin, type CloseStep } from '../../core/platform/shutdown.js';
+import { createLogger } from '../../core/platform/log.js';
 import { drainable } from '../../api/drain.js';
 
 const logger = createLogger('silent', 'shutdown-test');

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { StackError } from '../../core/errors.js';
+import { StackError } from '../../core/domain/errors.js';
 import { parseComposeDuration, parseStack } from '../../core/stack/parse.js';
 
 const limits = { memoryBytes: 512 * 1024 * 1024, nanoCpus: 1e9, pids: 256 };

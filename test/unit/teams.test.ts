@@ -1,9 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseTeams } from '../../core/config.js';
-import { assertMayManage } from '../../core/actions.js';
-import { ForbiddenError } from '../../core/errors.js';
-import { principalFor } from '../../core/principal.js';
+import { parseTeams } from '../../core/config/config.js';
+import { assertMayManage } from '../../core/app/actions.js';
+import { ForbiddenError } from '../../core/domain/errors.js';
+import { principalFor } from '../../core/domain/principal.js';
 
 describe('teams and who may manage an environment', () => {
   const teams = parseTeams('qa=alice,slack:ann,github:octo-cat;platform=bob', 'root,slack:carol');

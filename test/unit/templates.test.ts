@@ -1,9 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { projectRoot } from '../../core/config.js';
-import { StackError } from '../../core/errors.js';
-import { parseTemplateMetadata, TemplateCatalog, yamlQuote } from '../../core/templates.js';
+import { projectRoot } from '../../core/config/config.js';
+import { StackError } from '../../core/domain/errors.js';
+import { parseTemplateMetadata, TemplateCatalog, yamlQuote } from '../../core/catalog/templates.js';
 
 const limits = { memoryBytes: 512 * 1024 * 1024, nanoCpus: 1e9, pids: 256 };
 const templatesDir = path.join(projectRoot(), 'templates');

@@ -1,8 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Request, Response } from 'express';
-import { ConfigError, loadConfig } from '../../core/config.js';
-import { parseTrustedProxies } from '../../core/config-web.js';
+import { ConfigError, loadConfig } from '../../core/config/config.js';
+import { parseTrustedProxies } from '../../core/config/web.js';
 import { SessionKeeper } from '../../api/web/session.js';
 
 const base = { MAYFLY_API_TOKENS: 'alice:alice-secret-123', DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/x' };

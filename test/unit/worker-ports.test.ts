@@ -1,8 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo, type Server } from 'node:net';
-import { loadConfig } from '../../core/config.js';
-import { ENDPOINT_TTL_MS, WorkerEndpoints, type EndpointHash } from '../../core/internal-api.js';
+import { loadConfig } from '../../core/config/config.js';
+import { ENDPOINT_TTL_MS, WorkerEndpoints, type EndpointHash } from '../../core/platform/internal-api.js';
 import { listenWithFallback } from '../../worker/listen.js';
 
 function listenOn(port: number): Promise<Server> {

@@ -1,5 +1,5 @@
-import type { Environment, Status } from '../../core/domain.js';
-import { errorMessage } from '../../core/errors.js';
+import type { Environment, Status } from '../../core/domain/environment.js';
+import { errorMessage } from '../../core/domain/errors.js';
 import type { RunFence } from '../../core/store/environments.js';
 import type { WorkerContext } from '../context.js';
 import { wakeWaiting } from '../admission.js';

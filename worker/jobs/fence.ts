@@ -1,5 +1,5 @@
-import type { Environment, Status } from '../../core/domain.js';
-import type { Logger } from '../../core/log.js';
+import type { Environment, Status } from '../../core/domain/environment.js';
+import type { Logger } from '../../core/platform/log.js';
 import type { EnvironmentStore, RunFence, RunState } from '../../core/store/environments.js';
 
 /**

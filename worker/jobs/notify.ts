@@ -1,9 +1,9 @@
-import type { Environment, EnvironmentEvent } from '../../core/domain.js';
-import { callbackEnvironment, slackFollowUp } from '../../core/door-text.js';
-import { errorMessage } from '../../core/errors.js';
-import { GitHubClient } from '../../core/github-client.js';
-import { postJson, safeUrl } from '../../core/http-out.js';
-import { sha256Signature } from '../../core/signatures.js';
+import type { Environment, EnvironmentEvent } from '../../core/domain/environment.js';
+import { callbackEnvironment, slackFollowUp } from '../../core/doors/text.js';
+import { errorMessage } from '../../core/domain/errors.js';
+import { GitHubClient } from '../../core/doors/github-client.js';
+import { postJson, safeUrl } from '../../core/doors/http-out.js';
+import { sha256Signature } from '../../core/doors/signatures.js';
 import type { NotificationStore, Subscription } from '../../core/store/notifications.js';
 import type { WorkerContext } from '../context.js';
 

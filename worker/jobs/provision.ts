@@ -1,12 +1,12 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { failEnvironment } from './fail.js';
-import { MayflyError, PermanentFailure, StackError, errorMessage } from '../../core/errors.js';
-import type { Environment } from '../../core/domain.js';
-import type { ProvisionJobData } from '../../core/queue.js';
+import { MayflyError, PermanentFailure, StackError, errorMessage } from '../../core/domain/errors.js';
+import type { Environment } from '../../core/domain/environment.js';
+import type { ProvisionJobData } from '../../core/queue/jobs.js';
 import type { WorkerContext } from '../context.js';
 import type { EnvironmentRef, ServiceState } from '../runtime/runtime.js';
 import { loadSeed } from '../seeds/load-seed.js';
-import { publicUrls } from '../../core/addresses.js';
+import { publicUrls } from '../../core/doors/addresses.js';
 import { Fence, StoodDown, logStoodDown } from './fence.js';
 
 /**

@@ -1,8 +1,8 @@
-import { requestDestroy } from '../../core/lifecycle.js';
-import { expireJobId, provisionJobId, teardownJobId } from '../../core/queue.js';
-import type { Environment } from '../../core/domain.js';
-import { errorMessage } from '../../core/errors.js';
-import { formatDuration } from '../../core/duration.js';
+import { requestDestroy } from '../../core/app/lifecycle.js';
+import { expireJobId, provisionJobId, teardownJobId } from '../../core/queue/jobs.js';
+import type { Environment } from '../../core/domain/environment.js';
+import { errorMessage } from '../../core/domain/errors.js';
+import { formatDuration } from '../../core/domain/duration.js';
 import { failEnvironment } from './fail.js';
 import { decideHeal } from './heal-policy.js';
 import type { WorkerContext } from '../context.js';

@@ -1,6 +1,6 @@
 import type { Job } from 'bullmq';
-import { errorMessage } from '../../core/errors.js';
-import type { RefreshSeedJobData, SaveSnapshotJobData } from '../../core/queue.js';
+import { errorMessage } from '../../core/domain/errors.js';
+import type { RefreshSeedJobData, SaveSnapshotJobData } from '../../core/queue/jobs.js';
 import type { WorkerContext } from '../context.js';
 import { SeedService } from '../seeds/seed-service.js';
 

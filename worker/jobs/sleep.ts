@@ -1,7 +1,7 @@
 import { UnrecoverableError, type Job } from 'bullmq';
-import { publicUrls } from '../../core/addresses.js';
-import { MayflyError, errorMessage } from '../../core/errors.js';
-import { sleepJobId, type SleepJobData } from '../../core/queue.js';
+import { publicUrls } from '../../core/doors/addresses.js';
+import { MayflyError, errorMessage } from '../../core/domain/errors.js';
+import { sleepJobId, type SleepJobData } from '../../core/queue/jobs.js';
 import type { WorkerContext } from '../context.js';
 import { endpointsOf } from './provision.js';
 import { failEnvironment } from './fail.js';

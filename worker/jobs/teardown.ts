@@ -1,7 +1,7 @@
 import type { Job } from 'bullmq';
-import { requestDestroy } from '../../core/lifecycle.js';
-import { LEASED_STATUSES } from '../../core/domain.js';
-import type { ExpireJobData, TeardownJobData } from '../../core/queue.js';
+import { requestDestroy } from '../../core/app/lifecycle.js';
+import { LEASED_STATUSES } from '../../core/domain/environment.js';
+import type { ExpireJobData, TeardownJobData } from '../../core/queue/jobs.js';
 import type { WorkerContext } from '../context.js';
 import { wakeWaiting } from '../admission.js';
 import { Fence, StoodDown } from './fence.js';

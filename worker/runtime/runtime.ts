@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { StackSpec } from '../../core/stack/model.js';
-import type { ServiceStatus } from '../../core/internal-api.js';
-import { LABEL_COMPOSE_VOLUME } from '../../core/domain.js';
+import type { ServiceStatus } from '../../core/platform/internal-api.js';
+import { LABEL_COMPOSE_VOLUME } from '../../core/domain/environment.js';
 
 /**
  * What the worker needs from a container engine. worker/runtime/docker implements it on the

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Healthcheck } from '../../core/stack/model.js';
-import type { CloneStrategy } from '../../core/seeds.js';
+import type { CloneStrategy } from '../../core/catalog/datasets.js';
 import type { EnvironmentRef } from '../runtime/runtime.js';
 
 /** Where a clone's files were copied: by the worker on the Docker host, or in a helper container. */

@@ -3,9 +3,9 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
-import { PermanentFailure } from '../../core/errors.js';
-import type { DatasetCatalog } from '../../core/seeds.js';
-import type { Template } from '../../core/templates.js';
+import { PermanentFailure } from '../../core/domain/errors.js';
+import type { DatasetCatalog } from '../../core/catalog/datasets.js';
+import type { Template } from '../../core/catalog/templates.js';
 import type { EnvironmentRef, Runtime } from '../runtime/runtime.js';
 import type { Exec } from './engine.js';
 

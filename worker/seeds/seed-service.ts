@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
-import type { Config } from '../../core/config.js';
-import { LABEL_COMPOSE_PROJECT, LABEL_COMPOSE_VOLUME, LABEL_ENV, LABEL_SNAPSHOT, type Environment } from '../../core/domain.js';
-import { PermanentFailure } from '../../core/errors.js';
-import type { Logger } from '../../core/log.js';
-import { CLONE_STRATEGIES, type CloneStrategy, type DatasetCatalog } from '../../core/seeds.js';
+import type { Config } from '../../core/config/config.js';
+import { LABEL_COMPOSE_PROJECT, LABEL_COMPOSE_VOLUME, LABEL_ENV, LABEL_SNAPSHOT, type Environment } from '../../core/domain/environment.js';
+import { PermanentFailure } from '../../core/domain/errors.js';
+import type { Logger } from '../../core/platform/log.js';
+import { CLONE_STRATEGIES, type CloneStrategy, type DatasetCatalog } from '../../core/catalog/datasets.js';
 import type { StackSpec } from '../../core/stack/model.js';
 import { FACT_CLONE, type Snapshot, type SnapshotStore } from '../../core/store/snapshots.js';
-import type { Template } from '../../core/templates.js';
+import type { Template } from '../../core/catalog/templates.js';
 import { volumeName } from '../runtime/docker/docker-runtime.js';
 import type { EnvironmentRef } from '../runtime/runtime.js';
 import type { CloneVia, DatabaseSpec, ProbeResult, SnapshotEngine } from './engine.js';

@@ -2,15 +2,15 @@ import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PassThrough, Readable } from 'node:stream';
 import type Docker from 'dockerode';
-import { PermanentFailure, MayflyError } from '../../../core/errors.js';
+import { PermanentFailure, MayflyError } from '../../../core/domain/errors.js';
 import {
   LABEL_COMPOSE_NETWORK, LABEL_COMPOSE_PROJECT, LABEL_COMPOSE_SERVICE, LABEL_COMPOSE_VOLUME, LABEL_ROLE, ROLE_DATA,
   LABEL_CONFIG_HASH, LABEL_ENV, LABEL_GENERATION, LABEL_INSTANCE,
-} from '../../../core/domain.js';
+} from '../../../core/domain/environment.js';
 import type { ServiceSpec, StackSpec } from '../../../core/stack/model.js';
 import { registryOf } from '../../../core/stack/policy.js';
-import type { RegistryCredentials } from '../../../core/config-registry.js';
-import type { ServiceStatus } from '../../../core/internal-api.js';
+import type { RegistryCredentials } from '../../../core/config/registry.js';
+import type { ServiceStatus } from '../../../core/platform/internal-api.js';
 import { isDataVolume, type EnvironmentRef, type Guard, type OwnedObjects, type ProgressFn, type PulledImage, type RemovalReport, type Runtime, type ServiceState, type UpOptions } from '../runtime.js';
 import { dockerMessage, dockerStatus, isConflict, isNotFound } from './errors.js';
 import { execInContainer } from './exec.js';

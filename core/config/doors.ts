@@ -1,4 +1,4 @@
-import { ConfigError } from './config.js';
+import { ConfigError, type ConfigReader } from './read.js';
 
 /**
  * Configuration of the doors other than the REST API (Slack, the GitHub webhook, callbacks) and
@@ -31,12 +31,7 @@ export interface DoorsConfig {
   notifyAttempts: number;
 }
 
-interface Helpers {
-  duration(name: string, fallback: string): number;
-  url(name: string, fallback: string, protocols: string[]): string;
-  int(name: string, fallback: number, min?: number, max?: number): number;
-  onOff(name: string, fallback: boolean): boolean;
-}
+type Helpers = ConfigReader;
 
 function secret(env: NodeJS.ProcessEnv, name: string): string | undefined {
   const value = env[name];

@@ -1,12 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Admission } from './admission.js';
-import type { Environment } from './domain.js';
-import { ConflictError } from './errors.js';
+import type { Environment } from '../domain/environment.js';
+import { ConflictError } from '../domain/errors.js';
 import { assertMayManage } from './authorize.js';
-import type { Logger } from './log.js';
-import type { Principal } from './principal.js';
-import type { JobQueues } from './queue.js';
-import type { EnvironmentStore, NewEnvironment, UpsertAction } from './store/environments.js';
+import type { Logger } from '../platform/log.js';
+import type { Principal } from '../domain/principal.js';
+import type { JobQueues } from '../queue/jobs.js';
+import type { EnvironmentStore, NewEnvironment, UpsertAction } from '../store/environments.js';
 
 /** How long a producer waits for Redis before the API answers 503 (the request stays recorded). */
 export const QUEUE_BOUND_MS = 2000;
@@ -19,7 +19,7 @@ export const QUEUE_BOUND_MS = 2000;
  * With a `principal`, a new environment records its team, and an existing one of another team
  * is refused (403 FORBIDDEN) before anything changes.
  * With `noQueue`, a request past an admission limit is refused (CapacityError, 429) and nothing
- * is created; otherwise it waits in line (see core/admission.ts).
+ * is created; otherwise it waits in line (see core/app/admission.ts).
  */
 export async function deployEnvironment(
   deps: { store: EnvironmentStore; queues: JobQueues; logger: Logger; admission?: Admission },

@@ -1,17 +1,21 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseDuration } from './duration.js';
-import { CLONE_STRATEGIES, type CloneStrategy } from './seeds.js';
-import { loadDoorsConfig, type DoorsConfig } from './config-doors.js';
-import { loadRouterConfig, type RouterConfig } from './config-router.js';
-import { loadWebConfig, type WebConfig } from './config-web.js';
-import { loadOpsConfig, type OpsConfig } from './config-ops.js';
-import { loadAdmissionConfig, type AdmissionConfig } from './config-admission.js';
-import type { TeamDirectory } from './principal.js';
-import { checkDefaultsWithinPolicy, loadPolicyConfig } from './config-policy.js';
-import { loadRegistryCredentials, type RegistryCredentials } from './config-registry.js';
-import type { StackPolicy } from './stack/policy.js';
+import { parseDuration } from '../domain/duration.js';
+import { ConfigError, parseMemory, type ConfigReader } from './read.js';
+
+export { ConfigError, parseMemory };
+export type { ConfigReader } from './read.js';
+import { CLONE_STRATEGIES, type CloneStrategy } from '../catalog/datasets.js';
+import { loadDoorsConfig, type DoorsConfig } from './doors.js';
+import { loadRouterConfig, type RouterConfig } from './router.js';
+import { loadWebConfig, type WebConfig } from './web.js';
+import { loadOpsConfig, type OpsConfig } from './ops.js';
+import { loadAdmissionConfig, type AdmissionConfig } from './admission.js';
+import type { TeamDirectory } from '../domain/principal.js';
+import { checkDefaultsWithinPolicy, loadPolicyConfig } from './policy.js';
+import { loadRegistryCredentials, type RegistryCredentials } from './registry.js';
+import type { StackPolicy } from '../stack/policy.js';
 
 /**
  * Configuration, parsed once at start into a typed, frozen object. A wrong value stops the process
@@ -70,28 +74,22 @@ export interface Config {
   /** Image for short-lived helper containers (copies, probes); needs sh and GNU coreutils. */
   helperImage: string;
   defaultLimits: { memoryBytes: number; nanoCpus: number; pids: number };
-  /** Doors and notifications (see core/config-doors.ts). */
+  /** Doors and notifications (see core/config/doors.ts). */
   doors: DoorsConfig;
-  /** What rendered stacks may ask of the host (core/config-policy.ts, core/stack/policy.ts). */
+  /** What rendered stacks may ask of the host (core/config/policy.ts, core/stack/policy.ts). */
   policy: StackPolicy;
-  /** Registry credentials for the worker's pulls, from secret files (core/config-registry.ts). */
+  /** Registry credentials for the worker's pulls, from secret files (core/config/registry.ts). */
   registryAuth: RegistryCredentials;
-  /** The router: environment addresses and sleep (see core/config-router.ts). */
+  /** The router: environment addresses and sleep (see core/config/router.ts). */
   router: RouterConfig;
-  /** Web sign-in and the worker's internal endpoint (see core/config-web.ts). */
+  /** Web sign-in and the worker's internal endpoint (see core/config/web.ts). */
   web: WebConfig;
-  /** Metrics access and log format (see core/config-ops.ts). */
+  /** Metrics access and log format (see core/config/ops.ts). */
   ops: OpsConfig;
-  /** Admission limits and the host memory budget (see core/config-admission.ts). */
+  /** Admission limits and the host memory budget (see core/config/admission.ts). */
   admission: AdmissionConfig;
 }
 
-export class ConfigError extends Error {
-  constructor(variable: string, problem: string) {
-    super(`configuration: ${variable} ${problem}`);
-    this.name = 'ConfigError';
-  }
-}
 
 /** The folder holding package.json: templates/ and seed-data/ sit beside it. */
 export function projectRoot(): string {
@@ -102,15 +100,6 @@ export function projectRoot(): string {
     if (parent === dir) return process.cwd();
     dir = parent;
   }
-}
-
-const MEMORY = /^(\d+(?:\.\d+)?)\s*([kmg]?)b?$/i;
-export function parseMemory(text: string): number | undefined {
-  const m = MEMORY.exec(text.trim());
-  if (!m) return undefined;
-  const scale = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'];
-  const bytes = Math.round(Number(m[1]) * scale);
-  return bytes > 0 ? bytes : undefined;
 }
 
 export function parseApiTokens(text: string): ApiToken[] {
@@ -194,6 +183,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     return bytes;
   };
 
+  const read: ConfigReader = { int, duration, url, onOff };
   const root = projectRoot();
   const port = int('PORT', 8080, 0, 65535);
   const cpus = Number(env.MAYFLY_DEFAULT_CPUS || '1');
@@ -234,13 +224,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       nanoCpus: Math.round(cpus * 1e9),
       pids: int('MAYFLY_DEFAULT_PIDS', 256, 16, 100000),
     }),
-    doors: loadDoorsConfig(env, { duration, url, int, onOff }),
+    doors: loadDoorsConfig(env, read),
     policy: loadPolicyConfig(env, registry, env.DOCKER_HOST),
     registryAuth: loadRegistryCredentials(env, registry),
-    router: loadRouterConfig(env, { duration, int }),
-    web: loadWebConfig(env, { duration, url, int }),
-    ops: loadOpsConfig(env, { int, onOff }),
-    admission: loadAdmissionConfig(env, { duration, int }),
+    router: loadRouterConfig(env, read),
+    web: loadWebConfig(env, read),
+    ops: loadOpsConfig(env, read),
+    admission: loadAdmissionConfig(env, read),
   };
   checkDefaultsWithinPolicy(config.defaultLimits, config.policy);
   if (config.cloneStrategy !== 'auto' && !CLONE_STRATEGIES.includes(config.cloneStrategy)) {

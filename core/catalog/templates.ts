@@ -2,12 +2,12 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import Handlebars from 'handlebars';
 import YAML from 'yaml';
-import { parseDuration } from './duration.js';
-import { NotFoundError, StackError } from './errors.js';
-import { parseImageRef, withTag } from './image-ref.js';
-import { parseStack } from './stack/parse.js';
-import { defaultPolicy, enforcePolicy, imagePolicyProblem, type StackPolicy } from './stack/policy.js';
-import type { Limits, StackSpec } from './stack/model.js';
+import { parseDuration } from '../domain/duration.js';
+import { NotFoundError, StackError } from '../domain/errors.js';
+import { parseImageRef, withTag } from '../domain/image-ref.js';
+import { parseStack } from '../stack/parse.js';
+import { defaultPolicy, enforcePolicy, imagePolicyProblem, type StackPolicy } from '../stack/policy.js';
+import type { Limits, StackSpec } from '../stack/model.js';
 
 /** A template: its metadata (template.yml) and its compose file (compose.yml.hbs). */
 export interface TemplateImage {

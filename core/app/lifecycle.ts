@@ -1,7 +1,7 @@
-import type { Environment } from './domain.js';
-import type { JobQueues } from './queue.js';
+import type { Environment } from '../domain/environment.js';
+import type { JobQueues } from '../queue/jobs.js';
 import { bounded } from './deploy.js';
-import type { EnvironmentStore } from './store/environments.js';
+import type { EnvironmentStore } from '../store/environments.js';
 
 /**
  * Asks for an environment to go away: records why and who, then queues its teardown. Shared by

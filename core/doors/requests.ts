@@ -1,7 +1,7 @@
-import { parseDuration } from './duration.js';
-import { InputError, type FieldProblem } from './errors.js';
-import { digestProblem, isValidTag, parseImageRef } from './image-ref.js';
-import type { TemplateCatalog } from './templates.js';
+import { parseDuration } from '../domain/duration.js';
+import { InputError, type FieldProblem } from '../domain/errors.js';
+import { digestProblem, isValidTag, parseImageRef } from '../domain/image-ref.js';
+import type { TemplateCatalog } from '../catalog/templates.js';
 
 /** Names of environments, datasets and templates. */
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;

@@ -1,6 +1,6 @@
-import type { QueueInfo } from './admission.js';
-import type { Environment, EnvironmentEvent } from './domain.js';
-import { formatDuration } from './duration.js';
+import type { QueueInfo } from '../app/admission.js';
+import type { Environment, EnvironmentEvent } from '../domain/environment.js';
+import { formatDuration } from '../domain/duration.js';
 
 /**
  * What every door says about an environment: the Slack replies and follow-ups, and the JSON

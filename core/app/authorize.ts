@@ -1,6 +1,6 @@
-import type { Environment } from './domain.js';
-import { ForbiddenError } from './errors.js';
-import { mayManage, type Principal } from './principal.js';
+import type { Environment } from '../domain/environment.js';
+import { ForbiddenError } from '../domain/errors.js';
+import { mayManage, type Principal } from '../domain/principal.js';
 
 /**
  * Throws 403 FORBIDDEN when `principal` may not change `env`: only admins (MAYFLY_ADMINS) and

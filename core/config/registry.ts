@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { ConfigError } from './config.js';
+import { ConfigError } from './read.js';
 
 /** What dockerode sends as X-Registry-Auth for one pull. */
 export interface RegistryAuth {

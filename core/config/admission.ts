@@ -1,4 +1,4 @@
-import { ConfigError, parseMemory } from './config.js';
+import { ConfigError, parseMemory, type ConfigReader } from './read.js';
 
 /**
  * Admission limits (MAYFLY_MAX_ENVIRONMENTS, MAYFLY_MAX_ENVIRONMENTS_PER_OWNER,
@@ -16,10 +16,7 @@ export interface AdmissionConfig {
   recheckMs: number;
 }
 
-interface Helpers {
-  int(name: string, fallback: number, min?: number, max?: number): number;
-  duration(name: string, fallback: string): number;
-}
+type Helpers = ConfigReader;
 
 export function loadAdmissionConfig(env: NodeJS.ProcessEnv, h: Helpers): AdmissionConfig {
   const budgetRaw = env.MAYFLY_MEMORY_BUDGET ?? '';

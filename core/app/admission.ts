@@ -15,9 +15,9 @@
  * exceed a limit.
  */
 import type pg from 'pg';
-import type { Config } from './config.js';
-import { CapacityError, StackError } from './errors.js';
-import type { TemplateCatalog } from './templates.js';
+import type { Config } from '../config/config.js';
+import { CapacityError, StackError } from '../domain/errors.js';
+import type { TemplateCatalog } from '../catalog/templates.js';
 
 const ADMISSION_LOCK = 7_261_432_006; // arbitrary, constant: "mayfly admission"
 

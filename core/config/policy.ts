@@ -1,6 +1,6 @@
-import { ConfigError, parseMemory } from './config.js';
-import { DEFAULT_MAX_LIMITS, DOCKER_SOCKETS, type StackPolicy } from './stack/policy.js';
-import type { Limits } from './stack/model.js';
+import { ConfigError, parseMemory } from './read.js';
+import { DEFAULT_MAX_LIMITS, DOCKER_SOCKETS, type StackPolicy } from '../stack/policy.js';
+import type { Limits } from '../stack/model.js';
 
 /**
  * Stack policy settings (see core/stack/policy.ts): allowed registries and bind mounts, and the

@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import YAML from 'yaml';
-import { NotFoundError } from './errors.js';
+import { NotFoundError } from '../domain/errors.js';
 
 /**
  * Seed datasets on disk: seed-data/<name>/ with .sql, .sql.gz or .dump files (loaded in name

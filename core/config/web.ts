@@ -1,6 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
-import { ConfigError } from './config.js';
+import { ConfigError, type ConfigReader } from './read.js';
 
 /**
  * Configuration of the web pages' sign-in and of the worker's internal endpoint (service state
@@ -30,7 +30,7 @@ export interface WebConfig {
   workerInternalPort: number;
   /**
    * The variable is unset, so the port is only the default: when another worker on this host has
-   * it, the worker takes the next free one. Each worker registers where it listens (core/internal-api.ts).
+   * it, the worker takes the next free one. Each worker registers where it listens (core/platform/internal-api.ts).
    */
   workerInternalPortFallback: boolean;
   /**
@@ -47,11 +47,7 @@ export interface WebConfig {
   workerInternalSecret: string;
 }
 
-interface Helpers {
-  duration(name: string, fallback: string): number;
-  url(name: string, fallback: string, protocols: string[]): string;
-  int(name: string, fallback: number, min?: number, max?: number): number;
-}
+type Helpers = ConfigReader;
 
 /** "10.0.0.1, 192.168.0.0/16, ::1" -> a BlockList; a malformed entry names the variable. */
 export function parseTrustedProxies(text: string): BlockList {

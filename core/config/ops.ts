@@ -1,4 +1,4 @@
-import { ConfigError } from './config.js';
+import { ConfigError, type ConfigReader } from './read.js';
 
 /**
  * Configuration of what operators see: metrics and log format. Part of the one frozen Config
@@ -24,15 +24,12 @@ export interface OpsConfig {
   logFormat: 'json' | 'pretty';
   /**
    * MAYFLY_ALLOW_REDIS_EVICTION: start although Redis's maxmemory-policy is not noeviction
-   * (core/redis.ts checks it at start; off by default, since an evicting Redis loses jobs).
+   * (core/queue/redis.ts checks it at start; off by default, since an evicting Redis loses jobs).
    */
   allowRedisEviction: boolean;
 }
 
-interface Helpers {
-  int(name: string, fallback: number, min?: number, max?: number): number;
-  onOff(name: string, fallback: boolean): boolean;
-}
+type Helpers = ConfigReader;
 
 export function loadOpsConfig(env: NodeJS.ProcessEnv, h: Helpers): OpsConfig {
   const token = env.MAYFLY_METRICS_TOKEN;

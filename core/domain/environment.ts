@@ -65,7 +65,7 @@ export interface Environment {
   generation: number;
   /** Compose project name: containers, networks and volumes are named after it. */
   project: string;
-  /** Service name -> public URL: the router's address for the entry service (see core/addresses.ts). */
+  /** Service name -> public URL: the router's address for the entry service (see core/doors/addresses.ts). */
   urls: Record<string, string>;
   /** Service name -> internal target `127.0.0.1:<host port>` the router proxies to (never shown to users). */
   endpoints: Record<string, string>;

@@ -1,4 +1,4 @@
-import type { RouterConfig } from './config-router.js';
+import type { RouterConfig } from '../config/router.js';
 import { NAME_PATTERN } from './requests.js';
 
 /**

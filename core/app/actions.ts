@@ -3,17 +3,17 @@
  * in one place for every door: REST, the web pages, Slack. Each checks that the principal may act
  * on the environment, validates, changes the record and queues the work.
  */
-import type { Environment } from './domain.js';
-import { parseDuration } from './duration.js';
-import { ConflictError, InputError } from './errors.js';
+import type { Environment } from '../domain/environment.js';
+import { parseDuration } from '../domain/duration.js';
+import { ConflictError, InputError } from '../domain/errors.js';
 import { assertMayManage } from './authorize.js';
 import { requestDestroy } from './lifecycle.js';
 import { bounded, queueDeploy } from './deploy.js';
-import type { Logger } from './log.js';
-import type { Principal } from './principal.js';
-import type { JobQueues } from './queue.js';
-import type { EnvironmentStore } from './store/environments.js';
-import type { TemplateCatalog } from './templates.js';
+import type { Logger } from '../platform/log.js';
+import type { Principal } from '../domain/principal.js';
+import type { JobQueues } from '../queue/jobs.js';
+import type { EnvironmentStore } from '../store/environments.js';
+import type { TemplateCatalog } from '../catalog/templates.js';
 
 export interface ActionDeps {
   store: EnvironmentStore;
@@ -22,7 +22,7 @@ export interface ActionDeps {
   logger: Logger;
 }
 
-/** The one authorization check of every door (core/authorize.ts). */
+/** The one authorization check of every door (core/app/authorize.ts). */
 export { assertMayManage };
 
 /** Moves the lease's end to `ttl` from now (a duration such as "2h"), within the template's maximum. */

@@ -1,4 +1,4 @@
-import { ConfigError } from './config.js';
+import { ConfigError, type ConfigReader } from './read.js';
 
 /**
  * Configuration of the router: the second listener of the web process that serves every
@@ -18,10 +18,7 @@ export interface RouterConfig {
   activityFlushMs: number;
 }
 
-interface Helpers {
-  duration(name: string, fallback: string): number;
-  int(name: string, fallback: number, min?: number, max?: number): number;
-}
+type Helpers = ConfigReader;
 
 const HOSTNAME = /^(?=.{1,200}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
 

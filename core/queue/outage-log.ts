@@ -1,4 +1,4 @@
-import type { Logger } from './log.js';
+import type { Logger } from '../platform/log.js';
 
 /**
  * Logs an engine's errors once per change of state instead of once per attempt: a Redis out of

@@ -1,4 +1,5 @@
 import type { Admission } from '../core/app/admission.js';
+import type { EnvironmentService } from '../core/app/environments.js';
 import type { Config } from '../core/config/config.js';
 import type { Logger } from '../core/platform/log.js';
 import type { JobQueues } from '../core/queue/jobs.js';
@@ -14,6 +15,8 @@ import type { AuthFailures } from './middleware/auth-failures.js';
 /** What the web process's composition root hands to createApp. No Docker here, by design. */
 export interface ApiDeps {
   config: Config;
+  /** The application service every door calls (core/app/environments.ts). */
+  environments: EnvironmentService;
   store: EnvironmentStore;
   queues: JobQueues;
   catalog: TemplateCatalog;

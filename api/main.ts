@@ -16,6 +16,7 @@ import { TemplateCatalog } from '../core/catalog/templates.js';
 import { DatasetCatalog } from '../core/catalog/datasets.js';
 import { SnapshotStore } from '../core/store/snapshots.js';
 import { Admission } from '../core/app/admission.js';
+import { EnvironmentService } from '../core/app/environments.js';
 import { createApp } from './app.js';
 import { createServer } from 'node:http';
 import { EnvironmentRouter } from './router/router.js';
@@ -47,10 +48,14 @@ async function main(): Promise<void> {
   const store = new EnvironmentStore(pool);
   const changes = new ChangeFeed(config.databaseUrl, logger);
   await changes.start();
+  const datasets = new DatasetCatalog(config.seedsDir);
+  const snapshots = new SnapshotStore(pool);
+  const admission = new Admission(pool, catalog, config);
   const app = createApp({
     listCache: new ListCache(changes),
     config, store, queues, catalog, logger, notifications: new NotificationStore(pool),
-    datasets: new DatasetCatalog(config.seedsDir), snapshots: new SnapshotStore(pool), admission: new Admission(pool, catalog, config),
+    environments: new EnvironmentService({ store, queues, catalog, logger, admission, datasets, snapshots }),
+    datasets, snapshots, admission,
     probes: { postgres: async () => { await pool.query('SELECT 1'); }, redis: async () => { await redis.ping(); } },
   });
   const server = app.listen(config.port, () => logger.info({ port: config.port, url: config.publicUrl }, 'mayfly web listening'));

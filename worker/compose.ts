@@ -1,6 +1,7 @@
 import type Docker from 'dockerode';
 import type pg from 'pg';
 import { Admission } from '../core/app/admission.js';
+import { EnvironmentService } from '../core/app/environments.js';
 import type { Config } from '../core/config/config.js';
 import type { Logger } from '../core/platform/log.js';
 import type { JobQueues } from '../core/queue/jobs.js';
@@ -28,10 +29,13 @@ export async function buildWorkerContext(config: Config, pool: pg.Pool, docker: 
   const metrics = new WorkerMetrics();
   const seeds = new SeedService(config, datasets, snapshots, new DockerSnapshotEngine(docker, config.instance, config.helperImage, config.localVolumes, probedHealth), logger,
     (fact) => metrics.setCloneStrategy(fact.chosen, fact.expected, fact.downgraded));
+  const store = new EnvironmentStore(pool);
+  const admission = new Admission(pool, catalog, config);
   return {
-    config, store: new EnvironmentStore(pool), queues, catalog,
+    config, store, queues, catalog,
+    environments: new EnvironmentService({ store, queues, catalog, logger, admission, datasets, snapshots }),
     runtime: new DockerRuntime(docker, config.instance, config.registryAuth, { cpuBoost: config.startCpuBoost }, probedHealth),
-    datasets, snapshots, seeds, logger, notifications: new NotificationStore(pool), admission: new Admission(pool, catalog, config),
+    datasets, snapshots, seeds, logger, notifications: new NotificationStore(pool), admission,
     metrics,
     reconcileActions: new ReconcileActions(),
     duties: new DutyLock(pool),

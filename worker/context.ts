@@ -1,4 +1,5 @@
 import type { Admission } from '../core/app/admission.js';
+import type { EnvironmentService } from '../core/app/environments.js';
 import type { Config } from '../core/config/config.js';
 import type { Logger } from '../core/platform/log.js';
 import type { JobQueues } from '../core/queue/jobs.js';
@@ -17,6 +18,8 @@ import type { ReconcileActions } from './reconcile-actions.js';
 export interface WorkerContext {
   config: Config;
   store: EnvironmentStore;
+  /** The application service: what a job decides about an environment's record goes through it. */
+  environments: EnvironmentService;
   queues: JobQueues;
   catalog: TemplateCatalog;
   runtime: Runtime;

@@ -4,8 +4,6 @@ import { Router, type Request, type Response } from 'express';
 import { SETTLED, type Door, type Environment, type Status, STATUSES } from '../../core/domain/environment.js';
 import { parseDuration } from '../../core/domain/duration.js';
 import { ConflictError, InputError, NotFoundError } from '../../core/domain/errors.js';
-import { destroyEnvironment, extendEnvironment, resetEnvironmentData } from '../../core/app/actions.js';
-import { deployEnvironment } from '../../core/app/deploy.js';
 import { NAME_PATTERN, validateEnvironmentRequest, type ValidRequest } from '../../core/doors/requests.js';
 import type { ApiDeps } from '../deps.js';
 import { presentEnvironment, presentEvent } from '../presenters.js';
@@ -54,7 +52,7 @@ function doorOf(req: Request): Door {
 }
 
 export function environmentsRouter(deps: ApiDeps): Router {
-  const { store, queues, catalog, config } = deps;
+  const { store, catalog, config, environments } = deps;
   const router = Router();
   const worker = workerClientOf(deps);
   const entryOf = (env: Environment) => (catalog.has(env.template) ? catalog.get(env.template).entryService : undefined);
@@ -65,11 +63,7 @@ export function environmentsRouter(deps: ApiDeps): Router {
   }
   const present = async (env: Environment) => (await presentAll([env]))[0]!;
 
-  async function find(name: string): Promise<Environment> {
-    const env = await store.getByName(name);
-    if (!env) throw new NotFoundError('ENVIRONMENT_NOT_FOUND', `no environment named "${name}"`);
-    return env;
-  }
+  const find = (name: string) => environments.find(name);
 
   /** Holds the answer until the environment settles (ready, failed, destroyed) or time is up. */
   async function waitUntilSettled(req: Request, env: Environment, seconds: number): Promise<Environment> {
@@ -91,7 +85,7 @@ export function environmentsRouter(deps: ApiDeps): Router {
     }
     const input = { name, template: valid.template, owner, images: valid.images, seed: valid.seed, ttlSeconds: valid.ttlSeconds, door: doorOf(req) };
     // A name being torn down is waited for, then created anew: never a ghost.
-    const result = await deployEnvironment(deps, input, { ttlGiven: valid.ttlGiven, createOnly, waitDestroyingMs: DESTROYING_WAIT_MS, principal: req.principal!, noQueue: wantsNoQueue(req) });
+    const result = await environments.deploy(req.principal!, input, { ttlGiven: valid.ttlGiven, createOnly, waitDestroyingMs: DESTROYING_WAIT_MS, noQueue: wantsNoQueue(req) });
     const { env, action, delivery } = result;
     if (valid.callbackUrl) {
       await deps.notifications.setDoorDetails(env.id, { callbackUrl: valid.callbackUrl, callbackSecretRef: 'MAYFLY_CALLBACK_SECRET' });
@@ -188,11 +182,11 @@ export function environmentsRouter(deps: ApiDeps): Router {
     const body = (req.body ?? {}) as Record<string, unknown>;
     const unknown = Object.keys(body).filter((k) => k !== 'ttl');
     if (unknown.length) throw new InputError(`invalid request: ${unknown.join(', ')}`, unknown.map((field) => ({ field, message: 'unknown field; allowed: ttl' })));
-    res.json(await present(await extendEnvironment(deps, req.principal!, env, body.ttl)));
+    res.json(await present(await environments.extend(req.principal!, env, body.ttl)));
   });
 
   router.post('/:name/reset-db', async (req, res) => {
-    const moved = await resetEnvironmentData(deps, req.principal!, await find(pathName(req)));
+    const moved = await environments.reset(req.principal!, await find(pathName(req)));
     const wait = parseWait(req);
     res.status(202).json(await present(wait ? await waitUntilSettled(req, moved, wait) : moved));
   });
@@ -201,19 +195,13 @@ export function environmentsRouter(deps: ApiDeps): Router {
     const env = await find(pathName(req));
     const body = (req.body ?? {}) as Record<string, unknown>;
     const problems = Object.keys(body).filter((k) => k !== 'name').map((field) => ({ field, message: 'unknown field; allowed: name' }));
-    const name = body.name;
-    if (typeof name !== 'string' || !NAME_PATTERN.test(name)) problems.push({ field: 'name', message: 'is required: the new dataset name, 1-63 lowercase letters, digits and "-"' });
-    else if ((await deps.datasets.list()).some((d) => d.name === name)) problems.push({ field: 'name', message: `"${name}" is a dataset in seed-data/; choose another name` });
-    else if (await deps.snapshots.savedDataset(name)) problems.push({ field: 'name', message: `a saved dataset named "${name}" exists already` });
     if (problems.length) throw new InputError(`invalid request: ${problems.map((p) => p.field).join(', ')}`, problems);
-    if (env.status !== 'ready') throw new ConflictError('NOT_READY', `environment "${env.name}" is ${env.status}; its database can be saved when it is ready`);
-    if (!env.seed || !env.snapshotKey) throw new ConflictError('SNAPSHOTS_UNSUPPORTED', `environment "${env.name}" was not cloned from a snapshot (strategy ${env.cloneStrategy ?? 'none'}); saving needs a clone strategy`);
-    await queues.enqueueSaveSnapshot(env.id, name as string, req.principal!.name);
-    res.status(202).json({ dataset: name, template: env.template, source: env.name, status: 'saving', links: { seeds: `${config.publicUrl}/api/v1/seeds` } });
+    const { dataset } = await environments.saveSnapshot(req.principal!, env, body.name);
+    res.status(202).json({ dataset, template: env.template, source: env.name, status: 'saving', links: { seeds: `${config.publicUrl}/api/v1/seeds` } });
   });
 
   router.delete('/:name', async (req, res) => {
-    let current = await destroyEnvironment(deps, req.principal!, await find(pathName(req)));
+    let current = await environments.destroy(req.principal!, await find(pathName(req)));
     const wait = parseWait(req);
     if (wait) current = await waitUntilSettled(req, current, wait);
     res.status(202).json(await present(current));

@@ -1,8 +1,7 @@
 import express, { Router, type Request, type Response } from 'express';
-import { deployEnvironment } from '../../core/app/deploy.js';
 import { ConflictError, InputError, NotFoundError, SignatureError, UnavailableError } from '../../core/domain/errors.js';
-import { requestDestroy } from '../../core/app/lifecycle.js';
-import { principalFor } from '../../core/domain/principal.js';
+import { principalFor, systemActor } from '../../core/domain/principal.js';
+import { assertOrigin } from '../../core/app/environments.js';
 import { validateEnvironmentRequest } from '../../core/doors/requests.js';
 import { verifySha256Signature } from '../../core/doors/signatures.js';
 import type { ApiDeps } from '../deps.js';
@@ -81,11 +80,20 @@ export function githubRouter(deps: ApiDeps): Router {
     }
     const name = `${template}-pr-${number}`;
     const by = `github:${p.sender?.login ?? 'unknown'}`;
+    // The door acts only on environments it created for this repository's pull request.
+    const origin = `github:${baseRepo}#${number}`;
+    const leftAlone = (err: ConflictError) => ({ status: 200, outcome: 'left-alone', environment: name, message: err.message });
 
     if (p.action === 'closed') {
       const env = await store.getByName(name);
       if (!env || env.status === 'destroyed' || env.status === 'destroying') return { status: 200, outcome: 'nothing-to-destroy', environment: name };
-      await requestDestroy(store, queues, env, 'pull-request-closed', by);
+      try {
+        assertOrigin(env, origin);
+      } catch (err) {
+        if (err instanceof ConflictError) return leftAlone(err);
+        throw err;
+      }
+      await deps.environments.destroy(systemActor(by, env.team), env, 'pull-request-closed');
       return { status: 202, outcome: 'destroying', environment: name };
     }
     if (!p.action || !DEPLOY_ACTIONS.has(p.action)) return { status: 202, outcome: 'ignored', message: `action "${p.action}" is not used` };
@@ -99,14 +107,16 @@ export function githubRouter(deps: ApiDeps): Router {
     const valid = validateEnvironmentRequest({ template, tag }, catalog, name);
     let result;
     try {
-      result = await deployEnvironment({ store, queues, logger, admission: deps.admission }, {
-        name, template: valid.template, owner: `github:${pr?.user?.login ?? p.sender?.login ?? 'unknown'}`,
-        images: valid.images, seed: valid.seed, ttlSeconds: valid.ttlSeconds, door: 'github',
-        // The webhook is signed by the repository, not a person: its environments belong to the
-        // team of the pull request's author when MAYFLY_TEAMS names github:<login>.
-        team: principalFor(config.teams, `github:${pr?.user?.login ?? p.sender?.login ?? 'unknown'}`, 'user').team,
-      }, { ttlGiven: false, forceRedeploy: p.action === 'synchronize', waitDestroyingMs: DESTROYING_WAIT_MS });
+      const author = `github:${pr?.user?.login ?? p.sender?.login ?? 'unknown'}`;
+      // The webhook is signed by the repository, not a person: its environments belong to the
+      // team of the pull request's author when MAYFLY_TEAMS names github:<login>.
+      const team = principalFor(config.teams, author, 'user').team;
+      result = await deps.environments.deploy(systemActor(author, team), {
+        name, template: valid.template, owner: author,
+        images: valid.images, seed: valid.seed, ttlSeconds: valid.ttlSeconds, door: 'github', team,
+      }, { ttlGiven: false, forceRedeploy: p.action === 'synchronize', waitDestroyingMs: DESTROYING_WAIT_MS, origin });
     } catch (err) {
+      if (err instanceof ConflictError && err.code === 'NOT_THIS_ORIGIN') return leftAlone(err);
       if (err instanceof ConflictError && err.code === 'ENVIRONMENT_DESTROYING') {
         throw new UnavailableError(`${name} is still being torn down; redeliver this webhook in a minute`);
       }

@@ -1,10 +1,8 @@
 import express, { Router, type Request, type Response } from 'express';
 import { LEASED_STATUSES, LIVE_STATUSES } from '../../core/domain/environment.js';
-import { deployEnvironment } from '../../core/app/deploy.js';
 import { describeEnvironment, describeQueue, entryUrl } from '../../core/doors/text.js';
 import { formatDuration, parseDuration } from '../../core/domain/duration.js';
 import { ConflictError, ForbiddenError, InputError, NotFoundError, SignatureError, errorMessage } from '../../core/domain/errors.js';
-import { destroyEnvironment, extendEnvironment } from '../../core/app/actions.js';
 import { MayflyError } from '../../core/domain/errors.js';
 import { principalFor } from '../../core/domain/principal.js';
 import { NAME_PATTERN, validateEnvironmentRequest } from '../../core/doors/requests.js';
@@ -114,7 +112,7 @@ export function slackRouter(deps: ApiDeps): Router {
         if (env.status === 'destroyed') return `*${env.name}* is already gone — reason: ${env.destroyReason ?? 'destroyed'}`;
         let now;
         try {
-          now = await destroyEnvironment(deps, principalOf(s), env);
+          now = await deps.environments.destroy(principalOf(s), env);
         } catch (err) {
           return refusal(err);
         }
@@ -132,7 +130,7 @@ export function slackRouter(deps: ApiDeps): Router {
         if (!LEASED_STATUSES.includes(env.status)) return `*${env.name}* is ${env.status}${env.destroyReason ? ` (reason: ${env.destroyReason})` : ''}; it cannot be extended`;
         let moved;
         try {
-          moved = await extendEnvironment(deps, principalOf(s), env, cmd.ttl);
+          moved = await deps.environments.extend(principalOf(s), env, cmd.ttl);
         } catch (err) {
           return refusal(err);
         }
@@ -159,9 +157,9 @@ export function slackRouter(deps: ApiDeps): Router {
     }
     let result;
     try {
-      result = await deployEnvironment({ store, queues, logger: deps.logger, admission: deps.admission }, {
+      result = await deps.environments.deploy(principalOf(s), {
         name, template: valid.template, owner: ownerOf(s), images: valid.images, seed: valid.seed, ttlSeconds: valid.ttlSeconds, door: 'slack',
-      }, { ttlGiven: valid.ttlGiven, waitDestroyingMs: 0, principal: principalOf(s) });
+      }, { ttlGiven: valid.ttlGiven, waitDestroyingMs: 0 });
     } catch (err) {
       if (err instanceof ConflictError && err.code === 'ENVIRONMENT_DESTROYING') return `*${name}* is being torn down right now; run the same command again in a minute.`;
       if (err instanceof ConflictError || err instanceof ForbiddenError) return `Cannot deploy *${name}*: ${err.message}`;

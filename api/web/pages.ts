@@ -7,8 +7,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
-import { destroyEnvironment, extendEnvironment, resetEnvironmentData } from '../../core/app/actions.js';
-import { deployEnvironment } from '../../core/app/deploy.js';
 import { STATUSES, type Environment, type Status } from '../../core/domain/environment.js';
 import { formatDuration } from '../../core/domain/duration.js';
 import { InputError, MayflyError, errorMessage, type FieldProblem } from '../../core/domain/errors.js';
@@ -192,9 +190,9 @@ export function webRouter(deps: ApiDeps): Router {
       const seed = typeof request.seed === 'string' && NAME_PATTERN.test(request.seed) ? await deps.snapshots.savedDataset(request.seed) : undefined;
       const valid = validateEnvironmentRequest(request, catalog, undefined, seed && seed.template === request.template ? [request.seed as string] : []);
       const name = valid.name ?? `${valid.template}-${randomBytes(3).toString('hex')}`.slice(0, 63);
-      const { env } = await deployEnvironment(deps, {
+      const { env } = await deps.environments.deploy(req.principal!, {
         name, template: valid.template, owner: req.principal!.name, images: valid.images, seed: valid.seed, ttlSeconds: valid.ttlSeconds, door: 'web',
-      }, { ttlGiven: valid.ttlGiven, createOnly: true, principal: req.principal! });
+      }, { ttlGiven: valid.ttlGiven, createOnly: true });
       back(res, `/environments/${env.name}`, 'ok', `Environment ${env.name} requested: it is ${env.status}.`);
     } catch (err) {
       let problems: FieldProblem[];
@@ -263,7 +261,7 @@ export function webRouter(deps: ApiDeps): Router {
     await streamEvents(req, res, store, env, { afterId: Number.isSafeInteger(after) && after > 0 ? after : 0, heartbeatMs: config.web.sseHeartbeatMs, present });
   });
 
-  /** extend / reset data / destroy: core/actions, as every door; the outcome is a flash message. */
+  /** extend / reset data / destroy: the application service, as every door; the outcome is a flash message. */
   const action = (run: (env: Environment, req: Request) => Promise<string>) => async (req: Request, res: Response) => {
     const env = await byName(req);
     if (!env) return notFound(req, res);
@@ -277,15 +275,15 @@ export function webRouter(deps: ApiDeps): Router {
     }
   };
   router.post('/environments/:name/extend', ...post, signedIn, action(async (env, req) => {
-    const moved = await extendEnvironment(deps, req.principal!, env, (req.body as Record<string, unknown>).ttl);
+    const moved = await deps.environments.extend(req.principal!, env, (req.body as Record<string, unknown>).ttl);
     return `Extended: ${moved.name} now expires ${expiresIn(moved)}.`;
   }));
   router.post('/environments/:name/reset-data', ...post, signedIn, action(async (env, req) => {
-    await resetEnvironmentData(deps, req.principal!, env);
+    await deps.environments.reset(req.principal!, env);
     return `Resetting the data of ${env.name} to the ${env.seed} dataset.`;
   }));
   router.post('/environments/:name/destroy', ...post, signedIn, action(async (env, req) => {
-    await destroyEnvironment(deps, req.principal!, env, 'destroyed from the web page');
+    await deps.environments.destroy(req.principal!, env);
     return `Destroying ${env.name}.`;
   }));
 

@@ -18,6 +18,7 @@ import type pg from 'pg';
 import type { Config } from '../config/config.js';
 import { CapacityError, StackError } from '../domain/errors.js';
 import type { TemplateCatalog } from '../catalog/templates.js';
+import { EnvironmentStore, NOW } from '../store/environments.js';
 
 const ADMISSION_LOCK = 7_261_432_006; // arbitrary, constant: "mayfly admission"
 
@@ -193,6 +194,7 @@ export class Admission {
    */
   async startInTx(client: pg.PoolClient, envId: string, generation: number | undefined, message: string): Promise<StartOutcome> {
     await client.query('SELECT pg_advisory_xact_lock($1)', [ADMISSION_LOCK]);
+    const store = new EnvironmentStore(client);
     const { rows } = await client.query<{ status: string; generation: number; holds_capacity: boolean; waiting_reason: string | null }>(
       'SELECT status, generation, holds_capacity, waiting_reason FROM environments WHERE id = $1 FOR UPDATE', [envId]);
     const row = rows[0];
@@ -204,21 +206,17 @@ export class Admission {
       const place = plan.waiting.get(envId);
       if (place) {
         if (row.waiting_reason !== place.reason) {
-          await client.query(
-            `WITH w AS (UPDATE environments SET waiting_reason = $2 WHERE id = $1 RETURNING id, status)
-             INSERT INTO environment_events (environment_id, type, status, message, data)
-             SELECT id, 'waiting', status, $3, $4 FROM w`,
-            [envId, place.reason, `waiting in line (position ${place.position}): ${place.reason}`, { position: place.position, blockedBy: place.blockedBy }]);
+          await store.setWaitingReason(envId, place.reason, `waiting in line (position ${place.position}): ${place.reason}`, { position: place.position, blockedBy: place.blockedBy });
         }
         return { outcome: 'waiting', place };
       }
     }
-    await client.query(
-      `WITH moved AS (UPDATE environments SET status = 'provisioning', holds_capacity = true, admitted_at = now(), updated_at = now()
-                      WHERE id = $1 RETURNING *),
-            logged AS (INSERT INTO environment_events (environment_id, type, status, message, data)
-                       SELECT id, 'provisioning', status, $2, $3 FROM moved)
-       SELECT * FROM moved`, [envId, message, row.holds_capacity ? null : { admitted: true }]);
+    const moved = await store.transition(envId, 'provisioning', {
+      from: ['queued'], ...(generation !== undefined ? { generation } : {}),
+      set: { holds_capacity: true, admitted_at: NOW },
+      event: { type: 'provisioning', message, ...(row.holds_capacity ? {} : { data: { admitted: true } }) },
+    });
+    if (!moved) return { outcome: 'not-queued', status: row.status };
     return { outcome: 'started' };
   }
 

@@ -55,6 +55,8 @@ export interface Environment {
   team: string;
   /** The door it was created through (api, slack, github, cli, web). */
   door: Door;
+  /** Where it came from when a door acts on it on its own (`github:<owner>/<repo>#<pr>`), else null. */
+  origin: string | null;
   /** Service name -> image reference requested. */
   images: Record<string, string>;
   /** Service name -> image digest that was pulled. */
@@ -111,3 +113,17 @@ export const LABEL_COMPOSE_PROJECT = 'com.docker.compose.project';
 export const LABEL_COMPOSE_SERVICE = 'com.docker.compose.service';
 export const LABEL_COMPOSE_VOLUME = 'com.docker.compose.volume';
 export const LABEL_COMPOSE_NETWORK = 'com.docker.compose.network';
+
+/** Whether two service -> image maps name the same images, whatever their key order. */
+export function sameImages(a: Record<string, string>, b: Record<string, string>): boolean {
+  const sorted = (o: Record<string, string>) => JSON.stringify(Object.entries(o).sort(([x], [y]) => x.localeCompare(y)));
+  return sorted(a) === sorted(b);
+}
+
+/** The statuses a redeploy (new images, a retry, a new commit) moves from, to `queued`. */
+export const REDEPLOY_FROM: readonly Status[] = ['queued', 'provisioning', 'ready', 'sleeping', 'failed'];
+/** The statuses from which the database may be reset to its seed (a new generation, `queued`). */
+export const RESET_FROM: readonly Status[] = ['ready', 'sleeping', 'failed'];
+
+/** An environment's (and a dataset's) name: a DNS label, so it can be a host name under the router's domain. */
+export const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;

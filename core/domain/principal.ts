@@ -6,7 +6,8 @@
 export interface Principal {
   /** The token's or the user's name: recorded as the owner of what it creates. */
   name: string;
-  kind: 'token' | 'user';
+  /** `system`: Mayfly itself (the lease's end, the reconciler, a door acting for a repository). */
+  kind: 'token' | 'user' | 'system';
   /** The team the name belongs to (MAYFLY_TEAMS); `default` when it is in none. */
   team: string;
   /** Admins (MAYFLY_ADMINS) may act on every team's environments and see /admin pages. */
@@ -29,4 +30,12 @@ export function mayManage(principal: Principal, team: string): boolean {
 
 export function principalFor(directory: TeamDirectory, name: string, kind: Principal['kind']): Principal {
   return { name, kind, team: directory.members.get(name) ?? DEFAULT_TEAM, admin: directory.admins.has(name) };
+}
+
+/**
+ * Mayfly acting on its own (the lease's end, the reconciler) or a door acting for a repository
+ * (a pull request closed): recorded under `name`, allowed what the door's own rules allow.
+ */
+export function systemActor(name: string, team = DEFAULT_TEAM): Principal {
+  return { name, kind: 'system', team, admin: false };
 }

@@ -4,7 +4,8 @@ import { digestProblem, isValidTag, parseImageRef } from '../domain/image-ref.js
 import type { TemplateCatalog } from '../catalog/templates.js';
 
 /** Names of environments, datasets and templates. */
-export const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+export { NAME_PATTERN } from '../domain/environment.js';
+import { NAME_PATTERN } from '../domain/environment.js';
 
 export interface EnvironmentRequest {
   template: string;

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import { ConflictError } from '../domain/errors.js';
 import { LEASED_STATUSES, sourcesOf, type Door, type Environment, type EnvironmentEvent, type Status } from '../domain/environment.js';
 
 /**
@@ -17,6 +16,7 @@ interface Row {
   created_at: Date; updated_at: Date; ready_at: Date | null; destroyed_at: Date | null;
   snapshot_key: string | null; clone_strategy: string | null;
   run_epoch?: number;
+  origin?: string | null;
 }
 
 function toEnvironment(r: Row): Environment {
@@ -28,7 +28,7 @@ function toEnvironment(r: Row): Environment {
     failure: r.failure_code ? { code: r.failure_code, message: r.failure_message ?? '' } : null,
     destroyReason: r.destroy_reason, destroyedBy: r.destroyed_by, seededAt: r.seeded_at,
     createdAt: r.created_at, updatedAt: r.updated_at, readyAt: r.ready_at, destroyedAt: r.destroyed_at,
-    snapshotKey: r.snapshot_key, cloneStrategy: r.clone_strategy,
+    snapshotKey: r.snapshot_key, cloneStrategy: r.clone_strategy, origin: r.origin ?? null,
   };
 }
 
@@ -43,15 +43,10 @@ export interface NewEnvironment {
   door?: Door;
   /** The creating principal's team (default `default`); kept from the first request on a redeploy. */
   team?: string;
+  /** Where it came from, for a door that acts on its own (e.g. `github:<owner>/<repo>#<pr>`). */
+  origin?: string;
 }
 
-export type UpsertAction = 'created' | 'redeployed' | 'unchanged';
-
-/**
- * Runs inside upsert's transaction after a create or redeploy and before the commit (admission
- * for a caller that will not wait): it may move the environment on, or throw to create nothing.
- */
-export type AdmitHook = (client: pg.PoolClient, envId: string) => Promise<void>;
 
 /**
  * A job run's claim on an environment (worker/jobs/fence.ts): the run owns it while the row is
@@ -72,8 +67,14 @@ export interface TransitionOptions {
   generation?: number;
   /** Only while this job run still owns it (its generation, epoch and statuses). */
   fence?: RunFence;
-  /** Column updates that go with the move (whitelisted below). */
-  set?: Partial<Record<'digests' | 'urls' | 'endpoints' | 'failure_code' | 'failure_message' | 'destroy_reason' | 'destroyed_by' | 'seeded_at' | 'ready_at' | 'destroyed_at', unknown>>;
+  /** Column updates that go with the move (whitelisted below); NOW is the statement's now(). */
+  set?: Partial<Record<SettableColumn, unknown>>;
+  /**
+   * The lease that goes with the move (a redeploy): `renew` starts it again for `seconds`;
+   * `keep` keeps it unless it already ran out (then it starts again, or the redeploy would be
+   * torn down at once).
+   */
+  lease?: { seconds: number; mode: 'renew' | 'keep' };
   /** Only from these statuses (narrower than every allowed source of `to`). */
   from?: Status[];
   /** Only if no traffic went through the router for this long (and it has been ready that long). */
@@ -83,8 +84,13 @@ export interface TransitionOptions {
   event: { type: string; message: string; data?: Record<string, unknown> };
 }
 
-const SETTABLE = new Set(['digests', 'urls', 'endpoints', 'failure_code', 'failure_message', 'destroy_reason', 'destroyed_by', 'seeded_at', 'ready_at', 'destroyed_at']);
-const JSON_COLUMNS = new Set(['digests', 'urls', 'endpoints']);
+const SETTABLE_COLUMNS = ['images', 'digests', 'urls', 'endpoints', 'failure_code', 'failure_message', 'destroy_reason', 'destroyed_by',
+  'seeded_at', 'ready_at', 'destroyed_at', 'holds_capacity', 'admitted_at'] as const;
+type SettableColumn = (typeof SETTABLE_COLUMNS)[number];
+const SETTABLE = new Set<string>(SETTABLE_COLUMNS);
+const JSON_COLUMNS = new Set(['images', 'digests', 'urls', 'endpoints']);
+/** A `set` value that means the statement's now() (the database's clock, as every other timestamp). */
+export const NOW = Symbol('now()');
 
 /** The compose project name: readable, and unique even when a name is reused. */
 export function projectName(name: string, id: string): string {
@@ -92,16 +98,17 @@ export function projectName(name: string, id: string): string {
 }
 
 export class EnvironmentStore {
-  constructor(private readonly pool: pg.Pool) {}
+  /** Over the pool, or over one transaction's connection (see transaction()). */
+  constructor(private readonly db: pg.Pool | pg.PoolClient) {}
 
   async getById(id: string): Promise<Environment | undefined> {
-    const { rows } = await this.pool.query<Row>('SELECT * FROM environments WHERE id = $1', [id]);
+    const { rows } = await this.db.query<Row>('SELECT * FROM environments WHERE id = $1', [id]);
     return rows[0] ? toEnvironment(rows[0]) : undefined;
   }
 
   /** The live environment with this name, else the most recently destroyed one (to say why it went). */
   async getByName(name: string): Promise<Environment | undefined> {
-    const { rows } = await this.pool.query<Row>(
+    const { rows } = await this.db.query<Row>(
       `SELECT * FROM environments WHERE name = $1 ORDER BY (status <> 'destroyed') DESC, created_at DESC LIMIT 1`, [name]);
     return rows[0] ? toEnvironment(rows[0]) : undefined;
   }
@@ -114,13 +121,13 @@ export class EnvironmentStore {
     if (filter.owner) { args.push(filter.owner); where.push(`owner = $${args.length}`); }
     if (filter.team) { args.push(filter.team); where.push(`team = $${args.length}`); }
     args.push(Math.min(filter.limit ?? 500, 5000));
-    const { rows } = await this.pool.query<Row>(
+    const { rows } = await this.db.query<Row>(
       `SELECT * FROM environments ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC LIMIT $${args.length}`, args);
     return rows.map(toEnvironment);
   }
 
   async events(environmentId: string, afterId = 0): Promise<EnvironmentEvent[]> {
-    const { rows } = await this.pool.query(
+    const { rows } = await this.db.query(
       'SELECT * FROM environment_events WHERE environment_id = $1 AND id > $2 ORDER BY id', [environmentId, afterId]);
     return rows.map((r) => ({
       id: Number(r.id), environmentId: r.environment_id, at: r.at, type: r.type, status: r.status, message: r.message, data: r.data,
@@ -132,7 +139,7 @@ export class EnvironmentStore {
    * (checked in the same statement); returns whether the event was written.
    */
   async addEvent(environmentId: string, type: string, message: string, data?: Record<string, unknown>, fence?: RunFence): Promise<boolean> {
-    const { rowCount } = await this.pool.query(
+    const { rowCount } = await this.db.query(
       `INSERT INTO environment_events (environment_id, type, status, message, data)
        SELECT id, $2, status, $3, $4 FROM environments WHERE id = $1
          AND ($5::int IS NULL OR (generation = $5 AND run_epoch = $6 AND status = ANY($7)))`,
@@ -146,7 +153,7 @@ export class EnvironmentStore {
    * environment is no longer at this generation in one of these statuses.
    */
   async claimRun(id: string, generation: number, statuses: readonly Status[]): Promise<RunState | undefined> {
-    const { rows } = await this.pool.query<Row>(
+    const { rows } = await this.db.query<Row>(
       `UPDATE environments SET run_epoch = run_epoch + 1 WHERE id = $1 AND generation = $2 AND status = ANY($3) RETURNING *`,
       [id, generation, statuses]);
     return rows[0] ? { env: toEnvironment(rows[0]), epoch: rows[0].run_epoch ?? 0 } : undefined;
@@ -154,119 +161,73 @@ export class EnvironmentStore {
 
   /** The current row and its run epoch, for a fence to judge (worker/jobs/fence.ts). */
   async runState(id: string): Promise<RunState | undefined> {
-    const { rows } = await this.pool.query<Row>('SELECT * FROM environments WHERE id = $1', [id]);
+    const { rows } = await this.db.query<Row>('SELECT * FROM environments WHERE id = $1', [id]);
     return rows[0] ? { env: toEnvironment(rows[0]), epoch: rows[0].run_epoch ?? 0 } : undefined;
   }
 
   /**
-   * Creates the environment, or (PUT semantics) redeploys the live one of that name when its
-   * images changed or it failed. Concurrent calls for one name give one environment: the
-   * partial unique index decides, and the loser reads the winner's row.
+   * Runs `work` in one PostgreSQL transaction, with a store over that transaction's connection:
+   * everything `work` writes commits together, or (it throws) nothing does.
    */
-  async upsert(input: NewEnvironment, opts: {
-    ttlGiven: boolean; createOnly?: boolean; forceRedeploy?: boolean;
-    /** Throws when the caller may not change the existing environment (another team's): checked under its row lock. */
-    authorize?: (existing: Environment) => void;
-    /** Admission (core/app/admission.ts): may take capacity for it in this same transaction. */
-    admit?: AdmitHook;
-  }): Promise<{ env: Environment; action: UpsertAction }> {
-    // The common repeat (CI's PUT on every push, nothing new): answered from one read, without a
-    // transaction or the row lock, so repeats of one name do not queue behind each other. Anything
-    // that may write (a change, a failed one to retry, a lease to renew) takes the locked path.
-    if (!opts.ttlGiven && !opts.forceRedeploy && !opts.createOnly) {
-      const { rows } = await this.pool.query<Row>(`SELECT * FROM environments WHERE name = $1 AND status <> 'destroyed'`, [input.name]);
-      const current = rows[0] ? toEnvironment(rows[0]) : undefined;
-      if (current && current.status !== 'failed' && current.status !== 'destroying' && current.template === input.template
-        && (current.seed ?? null) === (input.seed ?? null) && sameImages(current.images, input.images)) {
-        opts.authorize?.(current);
-        return { env: current, action: 'unchanged' };
-      }
+  async transaction<T>(work: (tx: EnvironmentStore, client: pg.PoolClient) => Promise<T>): Promise<T> {
+    if (!('connect' in this.db)) return work(this, this.db as pg.PoolClient); // already in one
+    const client = await (this.db as pg.Pool).connect();
+    try {
+      await client.query('BEGIN');
+      const result = await work(new EnvironmentStore(client), client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
     }
-    const admitted = async (client: pg.PoolClient, row: Row): Promise<Environment> => {
-      if (!opts.admit) return toEnvironment(row);
-      await opts.admit(client, row.id);
-      const { rows } = await client.query<Row>('SELECT * FROM environments WHERE id = $1', [row.id]);
-      return toEnvironment(rows[0]!);
-    };
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const client = await this.pool.connect();
-      try {
-        await client.query('BEGIN');
-        const existing = await client.query<Row>(
-          `SELECT * FROM environments WHERE name = $1 AND status <> 'destroyed' FOR UPDATE`, [input.name]);
-        const row = existing.rows[0];
-        if (!row) {
-          const id = randomUUID();
-          const inserted = await client.query<Row>(
-            `INSERT INTO environments (id, name, template, status, owner, images, seed, ttl_seconds, expires_at, project, door, team)
-             VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7::int, now() + ($7::int * interval '1 second'), $8, $9, $10)
-             ON CONFLICT (name) WHERE status <> 'destroyed' DO NOTHING RETURNING *`,
-            [id, input.name, input.template, input.owner, input.images, input.seed, input.ttlSeconds, projectName(input.name, id), input.door ?? 'api', input.team ?? 'default']);
-          if (!inserted.rows[0]) { await client.query('ROLLBACK'); continue; } // lost a race: read the winner
-          await client.query(
-            `INSERT INTO environment_events (environment_id, type, status, message, data) VALUES ($1, 'requested', 'queued', $2, $3)`,
-            [id, `requested by ${input.owner}: template ${input.template}, ttl ${input.ttlSeconds}s`, { images: input.images, seed: input.seed }]);
-          const created = await admitted(client, inserted.rows[0]);
-          await client.query('COMMIT');
-          return { env: created, action: 'created' };
-        }
-        const env = toEnvironment(row);
-        if (opts.createOnly) {
-          await client.query('ROLLBACK');
-          throw new ConflictError('NAME_TAKEN', `an environment named "${input.name}" already exists (status ${env.status}); use PUT to redeploy it`, { id: env.id });
-        }
-        if (env.status === 'destroying') {
-          await client.query('ROLLBACK');
-          throw new ConflictError('ENVIRONMENT_DESTROYING', `environment "${input.name}" is being torn down; try again when it is destroyed`, { id: env.id });
-        }
-        // Another team's environment: refused before anything about it changes.
-        opts.authorize?.(env); // throws; the catch below rolls back
-        if (env.template !== input.template) {
-          await client.query('ROLLBACK');
-          throw new ConflictError('TEMPLATE_MISMATCH', `environment "${input.name}" runs template "${env.template}", not "${input.template}"; destroy it first to change templates`, { id: env.id });
-        }
-        if ((env.seed ?? null) !== (input.seed ?? null)) {
-          await client.query('ROLLBACK');
-          throw new ConflictError('SEED_MISMATCH', `environment "${input.name}" was seeded with "${env.seed}", not "${input.seed}"; destroy it first to change datasets`, { id: env.id });
-        }
-        const imagesChanged = !sameImages(env.images, input.images);
-        if (imagesChanged || env.status === 'failed' || opts.forceRedeploy) {
-          // A redeploy keeps the lease it has unless the request names a ttl (a new tag is not a
-          // new lease); a lease that already ran out starts again, or the redeploy would be torn down at once.
-          const moved = await client.query<Row>(
-            `UPDATE environments SET status = 'queued', generation = generation + 1, images = $2,
-               ttl_seconds = CASE WHEN $4::boolean OR expires_at <= now() THEN $3::int ELSE ttl_seconds END,
-               expires_at = CASE WHEN $4::boolean OR expires_at <= now() THEN now() + ($3::int * interval '1 second') ELSE expires_at END,
-               failure_code = NULL, failure_message = NULL, ready_at = NULL, updated_at = now()
-             WHERE id = $1 RETURNING *`, [env.id, input.images, input.ttlSeconds, opts.ttlGiven]);
-          const why = env.status === 'failed' ? 'retry after failure' : imagesChanged ? 'new images' : 'new commit';
-          await client.query(
-            `INSERT INTO environment_events (environment_id, type, status, message, data) VALUES ($1, 'redeploy', 'queued', $2, $3)`,
-            [env.id, `redeploy requested by ${input.owner} (${why})`, { images: input.images, previous: env.images, generation: moved.rows[0]!.generation }]);
-          const redeployed = await admitted(client, moved.rows[0]!);
-          await client.query('COMMIT');
-          return { env: redeployed, action: 'redeployed' };
-        }
-        if (opts.ttlGiven) {
-          const renewed = await client.query<Row>(
-            `UPDATE environments SET ttl_seconds = $2::int, expires_at = now() + ($2::int * interval '1 second'), updated_at = now()
-             WHERE id = $1 RETURNING *`, [env.id, input.ttlSeconds]);
-          await client.query(
-            `INSERT INTO environment_events (environment_id, type, status, message) VALUES ($1, 'lease', $2, $3)`,
-            [env.id, env.status, `lease renewed by ${input.owner}: expires in ${input.ttlSeconds}s`]);
-          await client.query('COMMIT');
-          return { env: toEnvironment(renewed.rows[0]!), action: 'unchanged' };
-        }
-        await client.query('COMMIT');
-        return { env, action: 'unchanged' };
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw err;
-      } finally {
-        client.release();
-      }
-    }
-    throw new ConflictError('CONCURRENT_UPDATE', `environment "${input.name}" changed concurrently too often; try again`);
+  }
+
+  /** The live (not destroyed) environment with this name; with `lock`, row-locked until the transaction ends. */
+  async getLive(name: string, opts: { lock?: boolean } = {}): Promise<Environment | undefined> {
+    const { rows } = await this.db.query<Row>(
+      `SELECT * FROM environments WHERE name = $1 AND status <> 'destroyed'${opts.lock ? ' FOR UPDATE' : ''}`, [name]);
+    return rows[0] ? toEnvironment(rows[0]) : undefined;
+  }
+
+  /**
+   * Records a new environment (`queued`) with its `requested` event. Undefined when a live one of
+   * that name exists already (the partial unique index decides a race: the caller reads the winner).
+   */
+  async create(input: NewEnvironment): Promise<Environment | undefined> {
+    const id = randomUUID();
+    const { rows } = await this.db.query<Row>(
+      `WITH created AS (
+         INSERT INTO environments (id, name, template, status, owner, images, seed, ttl_seconds, expires_at, project, door, team, origin)
+         VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7::int, now() + ($7::int * interval '1 second'), $8, $9, $10, $13)
+         ON CONFLICT (name) WHERE status <> 'destroyed' DO NOTHING RETURNING *),
+       logged AS (INSERT INTO environment_events (environment_id, type, status, message, data)
+                  SELECT id, 'requested', 'queued', $11, $12 FROM created)
+       SELECT * FROM created`,
+      [id, input.name, input.template, input.owner, input.images, input.seed, input.ttlSeconds, projectName(input.name, id), input.door ?? 'api', input.team ?? 'default',
+        `requested by ${input.owner}: template ${input.template}, ttl ${input.ttlSeconds}s`, { images: input.images, seed: input.seed }, input.origin ?? null]);
+    return rows[0] ? toEnvironment(rows[0]) : undefined;
+  }
+
+  /** Starts the lease again: `seconds` from now (a PUT that names a ttl), with a `lease` event. */
+  async renewLease(id: string, seconds: number, by: string): Promise<Environment | undefined> {
+    const { rows } = await this.db.query<Row>(
+      `WITH moved AS (UPDATE environments SET ttl_seconds = $2::int, expires_at = now() + ($2::int * interval '1 second'), updated_at = now()
+                      WHERE id = $1 AND status <> 'destroyed' RETURNING *),
+            logged AS (INSERT INTO environment_events (environment_id, type, status, message)
+                       SELECT id, 'lease', status, $3 FROM moved)
+       SELECT * FROM moved`, [id, seconds, `lease renewed by ${by}: expires in ${seconds}s`]);
+    return rows[0] ? toEnvironment(rows[0]) : undefined;
+  }
+
+  /** Records why a queued environment waits for capacity (and a `waiting` event when the reason changed). */
+  async setWaitingReason(id: string, reason: string, message: string, data: Record<string, unknown>): Promise<void> {
+    await this.db.query(
+      `WITH w AS (UPDATE environments SET waiting_reason = $2 WHERE id = $1 AND waiting_reason IS DISTINCT FROM $2 RETURNING id, status)
+       INSERT INTO environment_events (environment_id, type, status, message, data)
+       SELECT id, 'waiting', status, $3, $4 FROM w`, [id, reason, message, data]);
   }
 
   /**
@@ -280,8 +241,16 @@ export class EnvironmentStore {
     const sets = ['status = $2', 'updated_at = now()'];
     for (const [col, value] of Object.entries(opts.set ?? {})) {
       if (!SETTABLE.has(col)) throw new Error(`transition: column ${col} is not settable`);
+      if (value === NOW) { sets.push(`${col} = now()`); continue; }
       args.push(JSON_COLUMNS.has(col) ? JSON.stringify(value) : value);
       sets.push(`${col} = $${args.length}`);
+    }
+    if (opts.lease) {
+      args.push(opts.lease.seconds);
+      const n = args.length;
+      const renew = opts.lease.mode === 'renew' ? 'true' : 'expires_at <= now()';
+      sets.push(`ttl_seconds = CASE WHEN ${renew} THEN $${n}::int ELSE ttl_seconds END`,
+        `expires_at = CASE WHEN ${renew} THEN now() + ($${n}::int * interval '1 second') ELSE expires_at END`);
     }
     if (opts.bumpGeneration) sets.push('generation = generation + 1');
     let guard = 'id = $1 AND status = ANY($3)';
@@ -296,7 +265,7 @@ export class EnvironmentStore {
     }
     args.push(opts.event.type, opts.event.message, opts.event.data ?? null);
     const n = args.length;
-    const { rows } = await this.pool.query<Row>(
+    const { rows } = await this.db.query<Row>(
       `WITH moved AS (UPDATE environments SET ${sets.join(', ')} WHERE ${guard} RETURNING *),
             logged AS (INSERT INTO environment_events (environment_id, type, status, message, data)
                        SELECT id, $${n - 2}, status, $${n - 1}, $${n} FROM moved)
@@ -306,7 +275,7 @@ export class EnvironmentStore {
 
   /** Moves the lease: expiresAt = now + seconds. */
   async extend(id: string, seconds: number, by: string): Promise<Environment | undefined> {
-    const { rows } = await this.pool.query<Row>(
+    const { rows } = await this.db.query<Row>(
       `WITH moved AS (UPDATE environments SET expires_at = now() + ($2::int * interval '1 second'), updated_at = now()
                       WHERE id = $1 AND status = ANY($4) RETURNING *),
             logged AS (INSERT INTO environment_events (environment_id, type, status, message)
@@ -317,31 +286,16 @@ export class EnvironmentStore {
 
   /** Records which golden snapshot and strategy an environment's database came from. */
   async setSnapshot(id: string, key: string | null, strategy: string, fence?: RunFence): Promise<boolean> {
-    const { rowCount } = await this.pool.query(
+    const { rowCount } = await this.db.query(
       `UPDATE environments SET snapshot_key = $2, clone_strategy = $3, updated_at = now() WHERE id = $1
          AND ($4::int IS NULL OR (generation = $4 AND run_epoch = $5 AND status = ANY($6)))`,
       [id, key, strategy, fence?.generation ?? null, fence?.epoch ?? null, fence?.statuses ?? null]);
     return (rowCount ?? 0) > 0;
   }
 
-  /**
-   * Asks for the database to go back to its seed: a new generation that re-seeds (the
-   * provisioning job replaces only the database volume and container; other services stay).
-   */
-  async requestReset(id: string, by: string): Promise<Environment | undefined> {
-    const { rows } = await this.pool.query<Row>(
-      `WITH moved AS (UPDATE environments SET status = 'queued', generation = generation + 1, seeded_at = NULL,
-                        failure_code = NULL, failure_message = NULL, updated_at = now()
-                      WHERE id = $1 AND status IN ('ready', 'sleeping', 'failed') AND seed IS NOT NULL RETURNING *),
-            logged AS (INSERT INTO environment_events (environment_id, type, status, message)
-                       SELECT id, 'reset-db', status, $2 FROM moved)
-       SELECT * FROM moved`, [id, `database reset to its seed requested by ${by}`]);
-    return rows[0] ? toEnvironment(rows[0]) : undefined;
-  }
-
   /** Records that the seed dataset was loaded into the environment's database volume. */
   async markSeeded(id: string, generation: number, fence?: RunFence): Promise<boolean> {
-    const { rowCount } = await this.pool.query(
+    const { rowCount } = await this.db.query(
       `UPDATE environments SET seeded_at = now(), updated_at = now() WHERE id = $1 AND generation = $2
          AND ($3::int IS NULL OR (run_epoch = $3 AND status = ANY($4)))`,
       [id, generation, fence?.epoch ?? null, fence?.statuses ?? null]);
@@ -350,14 +304,14 @@ export class EnvironmentStore {
 
   /** Environments whose lease has run out and that are not already going away. */
   async expired(limit = 100): Promise<Environment[]> {
-    const { rows } = await this.pool.query<Row>(
+    const { rows } = await this.db.query<Row>(
       `SELECT * FROM environments WHERE expires_at <= now() AND status = ANY($2)
        ORDER BY expires_at LIMIT $1`, [limit, LEASED_STATUSES]);
     return rows.map(toEnvironment);
   }
 
   async withStatus(statuses: Status[], olderThanSeconds = 0): Promise<Environment[]> {
-    const { rows } = await this.pool.query<Row>(
+    const { rows } = await this.db.query<Row>(
       `SELECT * FROM environments WHERE status = ANY($1) AND updated_at <= now() - ($2::int * interval '1 second') ORDER BY updated_at LIMIT 500`,
       [statuses, olderThanSeconds]);
     return rows.map(toEnvironment);
@@ -369,7 +323,7 @@ export class EnvironmentStore {
    */
   async recordActivity(batch: Map<string, Date>): Promise<void> {
     if (!batch.size) return;
-    await this.pool.query(
+    await this.db.query(
       `UPDATE environments e SET last_activity_at = GREATEST(COALESCE(e.last_activity_at, '-infinity'), a.at)
        FROM unnest($1::uuid[], $2::timestamptz[]) AS a(id, at) WHERE e.id = a.id`,
       [[...batch.keys()], [...batch.values()]]);
@@ -377,7 +331,7 @@ export class EnvironmentStore {
 
   /** Ready environments of `template` with no traffic and not (re)started for `idleSeconds`. */
   async idle(template: string, idleSeconds: number, limit = 100): Promise<Environment[]> {
-    const { rows } = await this.pool.query<Row>(
+    const { rows } = await this.db.query<Row>(
       `SELECT * FROM environments WHERE status = 'ready' AND template = $1
          AND GREATEST(COALESCE(last_activity_at, '-infinity'), COALESCE(ready_at, '-infinity')) <= now() - ($2::int * interval '1 second')
        ORDER BY updated_at LIMIT $3`, [template, idleSeconds, limit]);
@@ -386,7 +340,7 @@ export class EnvironmentStore {
 
   /** How many events of this type the environment has (at this generation, when given: `data.generation`). */
   async countEvents(environmentId: string, type: string, generation?: number): Promise<number> {
-    const { rows } = await this.pool.query<{ n: string }>(
+    const { rows } = await this.db.query<{ n: string }>(
       `SELECT count(*) AS n FROM environment_events WHERE environment_id = $1 AND type = $2
          AND ($3::int IS NULL OR (data->>'generation')::int = $3::int)`, [environmentId, type, generation ?? null]);
     return Number(rows[0]!.n);
@@ -394,7 +348,7 @@ export class EnvironmentStore {
 
   /** How many events of this type the environment has since `since`, and when the latest was. */
   async eventsSince(environmentId: string, type: string, since: Date): Promise<{ count: number; lastAt: Date | undefined }> {
-    const { rows } = await this.pool.query<{ n: string; last: Date | null }>(
+    const { rows } = await this.db.query<{ n: string; last: Date | null }>(
       `SELECT count(*) AS n, max(at) AS last FROM environment_events WHERE environment_id = $1 AND type = $2 AND at >= $3`,
       [environmentId, type, since]);
     return { count: Number(rows[0]!.n), lastAt: rows[0]!.last ?? undefined };
@@ -406,7 +360,7 @@ export class EnvironmentStore {
    */
   async everReady(ids: string[]): Promise<Set<string>> {
     if (!ids.length) return new Set();
-    const { rows } = await this.pool.query<{ id: string }>(
+    const { rows } = await this.db.query<{ id: string }>(
       `SELECT DISTINCT environment_id AS id FROM environment_events WHERE environment_id = ANY($1::uuid[]) AND type = 'ready'`, [ids]);
     return new Set(rows.map((r) => r.id));
   }
@@ -414,24 +368,15 @@ export class EnvironmentStore {
   /** Ids of environments that may still own Docker objects. */
   async liveIds(ids: string[]): Promise<Set<string>> {
     if (!ids.length) return new Set();
-    const { rows } = await this.pool.query<{ id: string }>(
+    const { rows } = await this.db.query<{ id: string }>(
       `SELECT id FROM environments WHERE id = ANY($1::uuid[]) AND status <> 'destroyed'`, [ids]);
     return new Set(rows.map((r) => r.id));
   }
 
   /** How many environments are in each status, per template (the metrics gauge). */
   async countByStatus(): Promise<{ status: Status; template: string; count: number }[]> {
-    const { rows } = await this.pool.query<{ status: Status; template: string; count: string }>(
+    const { rows } = await this.db.query<{ status: Status; template: string; count: string }>(
       'SELECT status, template, count(*) AS count FROM environments GROUP BY status, template');
     return rows.map((r) => ({ status: r.status, template: r.template, count: Number(r.count) }));
   }
-}
-
-/** Whether two service → image maps name the same images, whatever their key order. */
-function sameImages(a: Record<string, string>, b: Record<string, string>): boolean {
-  return JSON.stringify(sortKeys(a)) === JSON.stringify(sortKeys(b));
-}
-
-function sortKeys(o: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
 }

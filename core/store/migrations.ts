@@ -243,6 +243,15 @@ export const MIGRATIONS: { id: number; name: string; sql: string }[] = [
       ALTER TABLE environments ADD COLUMN run_epoch integer NOT NULL DEFAULT 0;
     `,
   },
+  {
+    id: 10,
+    name: 'environment origin',
+    sql: `
+      -- Where an environment came from, for doors that act on their own: "github:<owner>/<repo>#<pr>".
+      -- The GitHub door redeploys and destroys only environments whose origin is that pull request.
+      ALTER TABLE environments ADD COLUMN origin text;
+    `,
+  },
 ];
 
 const LOCK_KEY = 7_261_432_001; // arbitrary, constant: "mayfly migrations"

@@ -118,7 +118,7 @@ describe('the QA web pages in a browser', () => {
       // Why it went away, shown live once the worker has torn it down.
       const gone = page.locator('#gone-reason');
       await gone.waitFor({ timeout: SLOW });
-      assert.match(await gone.innerText(), /destroyed from the web page \(by test\)/);
+      assert.match(await gone.innerText(), /destroyed \(by test\)/);
       assert.match(await page.locator('#timeline').innerText(), /destroyed/);
       await shot(page, '09-destroyed');
       const api = await h.api('GET', `/api/v1/environments/${name}`);

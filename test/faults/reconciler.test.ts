@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHarness, labeledObjects, uniqueName, waitUntil, type Harness } from '../helpers/harness.js';
+import { startHarness, labeledObjects, uniqueName, waitUntil, type Harness, TEST_ACTOR } from '../helpers/harness.js';
 import { FAULT_ENV, noLeftovers, settled } from '../helpers/faults.js';
 import { MAX_STUCK_RETRIES, reconcile } from '../../worker/jobs/reconcile.js';
 import type { Environment } from '../../core/domain/environment.js';
@@ -133,7 +133,7 @@ describe('faults: the reconciler heals and gives up within bounds', { timeout: 9
     await h.stopWorker();
     const images = h.ctx.catalog.resolveImages('tiny', 'bookworm', {});
     const mk = async (prefix: string) => {
-      const { env } = await h.store.upsert({ name: uniqueName(prefix), template: 'tiny', owner: 'test', images, seed: null, ttlSeconds: 600 }, { ttlGiven: true });
+      const { env } = await h.ctx.environments.recordDeploy(TEST_ACTOR, { name: uniqueName(prefix), template: 'tiny', owner: 'test', images, seed: null, ttlSeconds: 600 }, { ttlGiven: true });
       // As if a worker had started it and died, and its job was then lost.
       const moved = await h.store.transition(env.id, 'provisioning', { generation: env.generation, event: { type: 'provisioning', message: 'provisioning started (by the test)' } });
       assert.ok(moved);

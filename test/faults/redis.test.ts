@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { labeledObjects, startHarness, uniqueName, waitUntil, type Harness } from '../helpers/harness.js';
+import { labeledObjects, startHarness, uniqueName, waitUntil, type Harness, TEST_ACTOR } from '../helpers/harness.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/private-engines.js';
 import { FAULT_ENV, noLeftovers, settled } from '../helpers/faults.js';
 import { JOB_RECONCILE, expireJobId, provisionJobId } from '../../core/queue/jobs.js';
@@ -70,7 +70,7 @@ describe('faults: Redis', { timeout: 600_000 }, () => {
     assert.equal(await expiryJob(env), undefined, 'and the lease\'s expiry job');
     // A request recorded in PostgreSQL whose job went with Redis (as if queued just before the flush).
     const images = h.ctx.catalog.resolveImages('tiny', 'bookworm', {});
-    const { env: lost } = await h.store.upsert({ name: uniqueName('redis-lost'), template: 'tiny', owner: 'test', images, seed: null, ttlSeconds: 600 }, { ttlGiven: true });
+    const { env: lost } = await h.ctx.environments.recordDeploy(TEST_ACTOR, { name: uniqueName('redis-lost'), template: 'tiny', owner: 'test', images, seed: null, ttlSeconds: 600 }, { ttlGiven: true });
 
     // Nothing restarts and Redis never drops the connection: the worker notices by itself.
     await waitUntil('the reconciler to be scheduled again', 60_000, async () => h.queues.lifecycle.getJobScheduler(JOB_RECONCILE));

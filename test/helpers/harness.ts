@@ -29,9 +29,12 @@ import { ChangeFeed } from '../../core/store/change-feed.js';
 import { ListCache } from '../../api/list-cache.js';
 import { serveWorkerMetrics } from '../../worker/metrics.js';
 import type { DestinationStream } from 'pino';
+import type { Principal } from '../../core/domain/principal.js';
 
 export const TOKEN = 'test-secret-0123456789';
 export const AUTH = { Authorization: `Bearer ${TOKEN}` };
+/** The test token's principal (team `default`), for tests that call the application service directly. */
+export const TEST_ACTOR: Principal = { name: 'test', kind: 'token', team: 'default', admin: false };
 const SHARED_ADMIN_URL = process.env.DATABASE_URL ?? 'postgres://mayfly:mayfly@127.0.0.1:5432/mayfly';
 
 export interface Harness {
@@ -123,6 +126,7 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
   const app = createApp({
     listCache: new ListCache(changes),
     config, store, queues, catalog, logger, notifications, datasets: ctx.datasets, snapshots: ctx.snapshots, admission: ctx.admission,
+    environments: ctx.environments,
     probes: { postgres: async () => { await pool.query('SELECT 1'); }, redis: async () => { await redis.ping(); } },
     worker: new WorkerClient(internal.url, config.web.workerInternalSecret),
   });

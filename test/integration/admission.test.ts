@@ -118,16 +118,14 @@ describe('admission limits and the line', () => {
     try {
       const outcomes = await Promise.all(Array.from({ length: 8 }, async (_, i) => {
         try {
-          const { env } = await store.upsert(
-            { name: uniqueName(`tiny-overlap-${i}`), template: 'tiny', owner: `owner-${i}`, images: h.ctx.catalog.resolveImages('tiny', undefined, {}), seed: null, ttlSeconds: 600 },
-            {
-              ttlGiven: false,
-              admit: async (client, id) => {
-                await h.ctx.admission.startNowOrRefuse(client, id);
-                // Without the lock every transaction would decide before the others commit.
-                await new Promise((r) => setTimeout(r, 300));
-              },
-            });
+          // As the application service records a request that will not wait: create and admit in one transaction.
+          const env = await store.transaction(async (tx, client) => {
+            const created = await tx.create({ name: uniqueName(`tiny-overlap-${i}`), template: 'tiny', owner: `owner-${i}`, images: h.ctx.catalog.resolveImages('tiny', undefined, {}), seed: null, ttlSeconds: 600 });
+            await h.ctx.admission.startNowOrRefuse(client, created!.id);
+            // Without the lock every transaction would decide before the others commit.
+            await new Promise((r) => setTimeout(r, 300));
+            return (await tx.getById(created!.id))!;
+          });
           return env.status;
         } catch (err) {
           return (err as { code?: string }).code ?? String(err);

@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHarness, labeledObjects, waitUntil, type Harness } from '../helpers/harness.js';
+import { startHarness, labeledObjects, waitUntil, type Harness, TEST_ACTOR } from '../helpers/harness.js';
 import { startStandIn, type StandIn } from '../helpers/standin.js';
 import { CALLBACK_SECRET, SLACK_SECRET, slackCommand } from '../helpers/doors.js';
 import { verifySha256Signature } from '../../core/doors/signatures.js';
@@ -58,7 +58,7 @@ describe('expiry: owners are warned, and "expired" is the reason shown through e
   });
 
   it('when a warned lease is extended into the window again, then it is warned again, once', async () => {
-    const { env } = await h.store.upsert({ name: 'shop-warn', template: 'shop', owner: 'test', images: {}, seed: null, ttlSeconds: 25 }, { ttlGiven: true });
+    const { env } = await h.ctx.environments.recordDeploy(TEST_ACTOR, { name: 'shop-warn', template: 'shop', owner: 'test', images: {}, seed: null, ttlSeconds: 25 }, { ttlGiven: true });
     // Ready without Docker: this test is about the warning bookkeeping only.
     await h.pool.query(`UPDATE environments SET status = 'ready' WHERE id = $1`, [env.id]);
     const count = async () => Number((await h.pool.query(`SELECT count(*) FROM environment_events WHERE environment_id = $1 AND type = 'expiring'`, [env.id])).rows[0].count);

@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHarness, type Harness } from '../helpers/harness.js';
+import { startHarness, type Harness, TEST_ACTOR } from '../helpers/harness.js';
 import { Fence, StoodDown } from '../../worker/jobs/fence.js';
 
 /** The fence of a job run (worker/jobs/fence.ts) on real PostgreSQL: claims, checks and fenced writes. */
@@ -12,7 +12,7 @@ describe('fence: job runs claiming an environment, on real PostgreSQL', () => {
   const input = (name: string) => ({ name, template: 'shop', owner: 'test', images: { web: 'r/shop:main', db: 'r/pg:15' }, seed: 'demo', ttlSeconds: 60 });
 
   async function provisioning(name: string) {
-    const { env } = await h.store.upsert(input(name), { ttlGiven: false });
+    const { env } = await h.ctx.environments.recordDeploy(TEST_ACTOR, input(name), { ttlGiven: false });
     assert.ok(await h.store.transition(env.id, 'provisioning', { generation: 1, event: { type: 'provisioning', message: 'go' } }));
     return env;
   }
@@ -47,7 +47,7 @@ describe('fence: job runs claiming an environment, on real PostgreSQL', () => {
   it('when the environment is redeployed or destroyed meanwhile, then no run of the old generation can claim or keep it', async () => {
     const env = await provisioning('fence-redeploy');
     const run = (await Fence.claim(h.store, env.id, 1, ['provisioning']))!.fence;
-    const redeployed = await h.store.upsert({ ...input('fence-redeploy'), images: { web: 'r/shop:pr-2', db: 'r/pg:15' } }, { ttlGiven: false });
+    const redeployed = await h.ctx.environments.recordDeploy(TEST_ACTOR, { ...input('fence-redeploy'), images: { web: 'r/shop:pr-2', db: 'r/pg:15' } }, { ttlGiven: false });
     assert.equal(redeployed.env.generation, 2);
     await assert.rejects(run.check('start web'), (err: unknown) => err instanceof StoodDown && /generation 2/.test(err.why));
     assert.equal(await Fence.claim(h.store, env.id, 1, ['provisioning']), undefined, 'the old generation cannot claim it');

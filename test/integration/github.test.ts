@@ -118,4 +118,33 @@ describe('the GitHub door: /webhooks/github', () => {
     await h.pool.query(`UPDATE github_deliveries SET received_at = now() - interval '1 day' WHERE delivery_id = $1`, [delivery]);
     assert.equal(await h.ctx.notifications.claimGithubDelivery(delivery, 'ping', null), false);
   });
+
+  it('when a pull request event names an environment the door did not create for that pull request, then it is left alone and the delivery says why', async () => {
+    // Someone created shop-pr-41 by hand (REST), and another repository's pull request 42 has an environment.
+    const byHand = await h.api('PUT', '/api/v1/environments/shop-pr-41', { template: 'shop', tag: 'main' });
+    assert.equal(byHand.status, 202, JSON.stringify(byHand.body));
+    const other = await githubHook(h.baseUrl, 'pull_request', pullRequest('opened', 42, SHA1, { repo: 'qa/other' }));
+    assert.equal(other.body.outcome, 'created');
+    const before41 = (await h.store.getByName('shop-pr-41'))!;
+    const before42 = (await h.store.getByName('shop-pr-42'))!;
+
+    for (const [action, number] of [['synchronize', 41], ['closed', 41], ['synchronize', 42], ['closed', 42]] as const) {
+      const res = await githubHook(h.baseUrl, 'pull_request', pullRequest(action, number, SHA2));
+      assert.equal(res.status, 200, `${action} #${number}: ${JSON.stringify(res.body)}`);
+      assert.equal(res.body.outcome, 'left-alone', `${action} #${number}`);
+      assert.match(res.body.message, new RegExp(`"shop-pr-${number}" was not created for github:qa/shop#${number}`));
+    }
+    const after41 = (await h.store.getByName('shop-pr-41'))!;
+    const after42 = (await h.store.getByName('shop-pr-42'))!;
+    assert.equal(after41.generation, before41.generation, 'not redeployed');
+    assert.equal(after42.generation, before42.generation, 'not redeployed');
+    assert.notEqual(after41.status, 'destroying');
+    assert.notEqual(after42.status, 'destroying');
+    assert.equal(after42.origin, 'github:qa/other#42');
+
+    // Its own repository's pull request 42 still reaches the environment it created.
+    const closed = await githubHook(h.baseUrl, 'pull_request', pullRequest('closed', 42, SHA2, { repo: 'qa/other' }));
+    assert.equal(closed.body.outcome, 'destroying');
+    assert.equal((await h.api('DELETE', '/api/v1/environments/shop-pr-41')).status, 202);
+  });
 });

@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHarness, labeledObjects, uniqueName, type Harness } from '../helpers/harness.js';
+import { startHarness, labeledObjects, uniqueName, type Harness, TEST_ACTOR } from '../helpers/harness.js';
 
 async function page(url: string): Promise<{ tag: string | undefined; products: number | undefined }> {
   const html = await (await fetch(url)).text();
@@ -106,7 +106,7 @@ describe('an environment from request to teardown, on the real engines', () => {
       // CI pushes new code under the same tag from elsewhere: the registry has it, this host's tag is stale.
       await push('pr-2');
       await h.docker.getImage(`${reg}/mayfly/shop:pr-1`).tag({ repo: `${reg}/mayfly/shop`, tag });
-      const { env } = await h.store.upsert({ name, template: 'shop', owner: 'test', images: first.body.images, seed: 'demo', ttlSeconds: 3600 }, { ttlGiven: false, forceRedeploy: true });
+      const { env } = await h.ctx.environments.recordDeploy(TEST_ACTOR, { name, template: 'shop', owner: 'test', images: first.body.images, seed: 'demo', ttlSeconds: 3600 }, { ttlGiven: false, forceRedeploy: true });
       await h.queues.enqueueProvision(env.id, env.generation);
       const second = await h.api('GET', `/api/v1/environments/${name}?wait=120`);
       assert.equal(second.body.status, 'ready', JSON.stringify(second.body.failure));

@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { startHarness, labeledObjects, uniqueName, waitUntil, type Harness } from '../helpers/harness.js';
+import { startHarness, labeledObjects, uniqueName, waitUntil, type Harness, TEST_ACTOR } from '../helpers/harness.js';
 
 describe('the reconciler converges Docker and Redis to PostgreSQL', () => {
   let h: Harness;
@@ -45,7 +45,7 @@ describe('the reconciler converges Docker and Redis to PostgreSQL', () => {
 
   it('when an environment is recorded but its provisioning job never reached Redis, then the reconciler queues it and it becomes ready', async () => {
     const name = uniqueName('shop-lostjob');
-    const { env } = await h.store.upsert(
+    const { env } = await h.ctx.environments.recordDeploy(TEST_ACTOR, 
       { name, template: 'shop', owner: 'test', images: h.ctx.catalog.resolveImages('shop', 'main', {}), seed: 'demo', ttlSeconds: 600 },
       { ttlGiven: true },
     );

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { projectRoot } from '../../core/config/config.js';
-import { startHarness, labeledObjects, dataVolumes, uniqueName, waitUntil, type Harness } from '../helpers/harness.js';
+import { startHarness, labeledObjects, dataVolumes, uniqueName, waitUntil, type Harness, TEST_ACTOR } from '../helpers/harness.js';
 
 /** Idle time after which the `sleepy` fixture template sleeps. */
 const SLEEP_AFTER_S = 8;
@@ -235,7 +235,7 @@ describe('the router proxy, against a local upstream', () => {
 
   it('when a ready environment is requested then the body streams both ways, headers pass, and X-Forwarded-* are added', async () => {
     const name = uniqueName('px');
-    const { env } = await h.store.upsert({ name, template: 'shop', owner: 'test', images: {}, seed: null, ttlSeconds: 3600 }, { ttlGiven: true });
+    const { env } = await h.ctx.environments.recordDeploy(TEST_ACTOR, { name, template: 'shop', owner: 'test', images: {}, seed: null, ttlSeconds: 3600 }, { ttlGiven: true });
     // Recorded as the worker would: provisioning, then ready with its internal target.
     await h.store.transition(env.id, 'provisioning', { event: { type: 'provisioning', message: 'test' } });
     await h.store.transition(env.id, 'ready', {
@@ -278,7 +278,7 @@ describe('the router proxy, against a local upstream', () => {
 
   it('when an environment failed then its page gives the failure code and message, escaped', async () => {
     const name = uniqueName('pf');
-    const { env } = await h.store.upsert({ name, template: 'shop', owner: 'test', images: {}, seed: null, ttlSeconds: 3600 }, { ttlGiven: true });
+    const { env } = await h.ctx.environments.recordDeploy(TEST_ACTOR, { name, template: 'shop', owner: 'test', images: {}, seed: null, ttlSeconds: 3600 }, { ttlGiven: true });
     await h.store.transition(env.id, 'provisioning', { event: { type: 'provisioning', message: 'test' } });
     await h.store.transition(env.id, 'failed', {
       set: { failure_code: 'IMAGE_NOT_FOUND', failure_message: 'image r/shop:<b>nope</b> does not exist' },

@@ -1,7 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseTeams } from '../../core/config/config.js';
-import { assertMayManage } from '../../core/app/actions.js';
+import { authorize, environmentTarget } from '../../core/app/authorization.js';
+import type { Principal } from '../../core/domain/principal.js';
+
+const assertMayManage = (p: Principal, env: { name: string; team: string }) => authorize(p, 'environment.destroy', environmentTarget(env));
 import { ForbiddenError } from '../../core/domain/errors.js';
 import { principalFor } from '../../core/domain/principal.js';
 

@@ -25,15 +25,10 @@ export interface Failure {
  * (with a job run's `fence`: also when that run no longer owns it).
  */
 export async function failEnvironment(ctx: WorkerContext, env: Environment, failure: Failure, log: WorkerContext['logger'], fence?: RunFence): Promise<boolean> {
-  const keepData = (await ctx.store.everReady([env.id])).has(env.id);
-  const message = keepData ? `${failure.message}. ${recoveryHint(ctx, env)}` : failure.message;
-  const moved = await ctx.store.transition(env.id, 'failed', {
-    generation: env.generation, from: [failure.from], ...(fence ? { fence } : {}),
-    // With its data kept, a redeploy starts on it (not on a fresh seed copy).
-    set: { failure_code: failure.code, failure_message: message, ...(keepData ? {} : { seeded_at: null }) },
-    event: { type: 'failed', message: `failed: ${message}`, data: { code: failure.code, keptData: keepData, ...failure.data } },
-  });
-  if (!moved) return false;
+  // The decision (and what the record says) is the application layer's; the clean-up is the worker's.
+  const recorded = await ctx.environments.recordFailure(env, failure, recoveryHint(ctx, env), fence);
+  if (!recorded) return false;
+  const { keepData } = recorded;
   log.error({ envId: env.id, name: env.name, code: failure.code, keptData: keepData, expiresAt: env.expiresAt, ...(failure.cause ? { err: failure.cause } : {}) },
     `environment failed: ${failure.message}${keepData ? ' (its data volumes are kept until its lease ends)' : ''}`);
   const removed = await ctx.runtime.remove(env.id, { keepData }).catch((err) => {

@@ -1,4 +1,3 @@
-import { requestDestroy } from '../../core/app/lifecycle.js';
 import { expireJobId, provisionJobId, teardownJobId } from '../../core/queue/jobs.js';
 import type { Environment } from '../../core/domain/environment.js';
 import { errorMessage } from '../../core/domain/errors.js';
@@ -62,7 +61,7 @@ export async function reconcile(ctx: WorkerContext): Promise<ReconcileReport> {
   const actions = ctx.reconcileActions;
 
   for (const env of await ctx.store.expired()) {
-    await requestDestroy(ctx.store, ctx.queues, env, 'expired', 'ttl');
+    await ctx.environments.expire(env);
     report.expired++;
     actions.record('expired', env.id);
     log.info({ envId: env.id, name: env.name, expiresAt: env.expiresAt }, 'lease expired: teardown queued');

@@ -1,5 +1,4 @@
 import type { Job } from 'bullmq';
-import { requestDestroy } from '../../core/app/lifecycle.js';
 import { LEASED_STATUSES } from '../../core/domain/environment.js';
 import type { ExpireJobData, TeardownJobData } from '../../core/queue/jobs.js';
 import type { WorkerContext } from '../context.js';
@@ -65,7 +64,7 @@ export function expireHandler(ctx: WorkerContext) {
     const env = await ctx.store.getById(job.data.environmentId);
     if (!env || !LEASED_STATUSES.includes(env.status)) return 'gone';
     if (env.expiresAt.getTime() > Date.now() + 50) return 'extended';
-    await requestDestroy(ctx.store, ctx.queues, env, 'expired', 'ttl');
+    await ctx.environments.expire(env);
     return 'expired';
   };
 }

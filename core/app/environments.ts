@@ -1,0 +1,273 @@
+/**
+ * The application service for environments: the one entry point of every door (REST, the web
+ * pages, Slack, GitHub, the CLI through REST) and of the worker's jobs for what they decide about
+ * an environment's record. Each method authorizes (core/app/authorization.ts), decides, writes
+ * through the store's guarded transition (the only status writer) and queues the work.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Admission } from './admission.js';
+import { authorize, environmentTarget } from './authorization.js';
+import { bounded, queueDeploy, type Delivery } from './delivery.js';
+import { NAME_PATTERN, REDEPLOY_FROM, RESET_FROM, sameImages, type Environment, type Status } from '../domain/environment.js';
+import { parseDuration } from '../domain/duration.js';
+import { ConflictError, InputError, NotFoundError } from '../domain/errors.js';
+import type { Principal } from '../domain/principal.js';
+import type { Logger } from '../platform/log.js';
+import type { JobQueues } from '../queue/jobs.js';
+import type { TemplateCatalog } from '../catalog/templates.js';
+import type { DatasetCatalog } from '../catalog/datasets.js';
+import type { EnvironmentStore, NewEnvironment, RunFence } from '../store/environments.js';
+import type { SnapshotStore } from '../store/snapshots.js';
+
+export type { Delivery } from './delivery.js';
+export type DeployAction = 'created' | 'redeployed' | 'unchanged';
+
+export interface EnvironmentServiceDeps {
+  store: EnvironmentStore;
+  queues: JobQueues;
+  catalog: TemplateCatalog;
+  logger: Logger;
+  /** Admission limits; without it every request is queued and the worker admits. */
+  admission?: Admission;
+  /** For saving a database as a dataset (the web process has them; jobs need not). */
+  datasets?: DatasetCatalog;
+  snapshots?: SnapshotStore;
+}
+
+export interface DeployOptions {
+  /** The request named a ttl: the lease starts again. */
+  ttlGiven: boolean;
+  /** Redeploy even when nothing changed (a new commit at the same tag). */
+  forceRedeploy?: boolean;
+  /** POST: refuse a name that exists (409 NAME_TAKEN). */
+  createOnly?: boolean;
+  /** How long a name being torn down is waited for before ENVIRONMENT_DESTROYING. */
+  waitDestroyingMs?: number;
+  /** Past an admission limit, refuse (429) and create nothing instead of waiting in line. */
+  noQueue?: boolean;
+  /**
+   * A door acting on its own (GitHub): it may change only an environment it created from this
+   * origin; another's of the same name is refused (409 NOT_THIS_ORIGIN) and left alone.
+   */
+  origin?: string;
+}
+
+/** A failure a job decided on: what the record says (see worker/jobs/fail.ts for the clean-up). */
+export interface FailureRecord {
+  /** The status it may fail from (the guard), at the environment's generation. */
+  from: Extract<Status, 'provisioning' | 'ready' | 'sleeping'>;
+  code: string;
+  message: string;
+  data?: Record<string, unknown>;
+}
+
+export class EnvironmentService {
+  constructor(private readonly deps: EnvironmentServiceDeps) {}
+
+  /** The live environment with this name, else the latest destroyed one; 404 when there is none. */
+  async find(name: string): Promise<Environment> {
+    const env = await this.deps.store.getByName(name);
+    if (!env) throw new NotFoundError('ENVIRONMENT_NOT_FOUND', `no environment named "${name}"`);
+    return env;
+  }
+
+  /**
+   * Create-or-redeploy (PUT semantics): a new environment records the actor's team; an existing
+   * one is redeployed when its images changed, it failed, or `forceRedeploy`; asking again with
+   * nothing new is a no-op (a ttl renews the lease). Another team's environment is refused (403)
+   * before anything changes; a name being torn down is waited for up to `waitDestroyingMs`.
+   */
+  async deploy(actor: Principal, input: NewEnvironment, opts: DeployOptions): Promise<{ env: Environment; action: DeployAction; delivery: Delivery }> {
+    authorize(actor, 'environment.create');
+    this.deps.admission?.assertCanEverFit(input.template);
+    const request = { ...input, team: input.team ?? actor.team, ...(opts.origin !== undefined ? { origin: opts.origin } : {}) };
+    const deadline = Date.now() + (opts.waitDestroyingMs ?? 0);
+    let result: { env: Environment; action: DeployAction };
+    for (;;) {
+      try {
+        result = await this.recordDeploy(actor, request, opts);
+        break;
+      } catch (err) {
+        if (err instanceof ConflictError && err.code === 'ENVIRONMENT_DESTROYING' && Date.now() < deadline) {
+          await sleep(300);
+          continue;
+        }
+        throw err;
+      }
+    }
+    const { env, action } = result;
+    let delivery: Delivery = 'queued';
+    if (action !== 'unchanged') delivery = await queueDeploy(this.deps, env);
+    else if (opts.ttlGiven) await bounded(this.deps.queues.scheduleExpiry(env.id, env.expiresAt)).catch(() => undefined);
+    return { ...result, delivery };
+  }
+
+  /**
+   * The decision and the write of deploy(), without queueing the work (the reconciler delivers a
+   * recorded request whose job was lost): one transaction holding the live row's lock.
+   */
+  async recordDeploy(actor: Principal, input: NewEnvironment, opts: DeployOptions): Promise<{ env: Environment; action: DeployAction }> {
+    const { store } = this.deps;
+    input = { ...input, team: input.team ?? actor.team, ...(opts.origin !== undefined ? { origin: opts.origin } : {}) };
+    // The common repeat (CI's PUT on every push, nothing new): answered from one read, without a
+    // transaction or the row lock, so repeats of one name do not queue behind each other. Anything
+    // that may write (a change, a failed one to retry, a lease to renew) takes the locked path.
+    if (!opts.ttlGiven && !opts.forceRedeploy && !opts.createOnly) {
+      const current = await store.getLive(input.name);
+      if (current && current.status !== 'failed' && current.status !== 'destroying' && current.template === input.template
+        && (current.seed ?? null) === (input.seed ?? null) && sameImages(current.images, input.images)) {
+        authorize(actor, 'environment.redeploy', environmentTarget(current));
+        if (opts.origin !== undefined) assertOrigin(current, opts.origin);
+        return { env: current, action: 'unchanged' };
+      }
+    }
+    // Admission for a caller that will not wait: inside the same transaction, so a refusal creates nothing.
+    const admission = opts.noQueue && this.deps.admission?.limited ? this.deps.admission : undefined;
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const outcome = await store.transaction(async (tx, client) => {
+        const admitted = async (env: Environment) => {
+          if (!admission) return env;
+          await admission.startNowOrRefuse(client, env.id);
+          return (await tx.getById(env.id))!;
+        };
+        const env = await tx.getLive(input.name, { lock: true });
+        if (!env) {
+          const created = await tx.create(input);
+          return created ? { env: await admitted(created), action: 'created' as const } : undefined; // lost a race: read the winner
+        }
+        if (opts.createOnly) throw new ConflictError('NAME_TAKEN', `an environment named "${input.name}" already exists (status ${env.status}); use PUT to redeploy it`, { id: env.id });
+        if (env.status === 'destroying') throw new ConflictError('ENVIRONMENT_DESTROYING', `environment "${input.name}" is being torn down; try again when it is destroyed`, { id: env.id });
+        // Another team's environment: refused before anything about it changes.
+        authorize(actor, 'environment.redeploy', environmentTarget(env));
+        if (opts.origin !== undefined) assertOrigin(env, opts.origin);
+        if (env.template !== input.template) {
+          throw new ConflictError('TEMPLATE_MISMATCH', `environment "${input.name}" runs template "${env.template}", not "${input.template}"; destroy it first to change templates`, { id: env.id });
+        }
+        if ((env.seed ?? null) !== (input.seed ?? null)) {
+          throw new ConflictError('SEED_MISMATCH', `environment "${input.name}" was seeded with "${env.seed}", not "${input.seed}"; destroy it first to change datasets`, { id: env.id });
+        }
+        const imagesChanged = !sameImages(env.images, input.images);
+        if (imagesChanged || env.status === 'failed' || opts.forceRedeploy) {
+          const why = env.status === 'failed' ? 'retry after failure' : imagesChanged ? 'new images' : 'new commit';
+          // A redeploy keeps the lease it has unless the request names a ttl (a new tag is not a new lease).
+          const moved = await tx.transition(env.id, 'queued', {
+            from: [...REDEPLOY_FROM], generation: env.generation, bumpGeneration: true,
+            set: { images: input.images, failure_code: null, failure_message: null, ready_at: null },
+            lease: { seconds: input.ttlSeconds, mode: opts.ttlGiven ? 'renew' : 'keep' },
+            event: { type: 'redeploy', message: `redeploy requested by ${input.owner} (${why})`, data: { images: input.images, previous: env.images, generation: env.generation + 1 } },
+          });
+          if (!moved) throw new ConflictError('CONCURRENT_UPDATE', `environment "${input.name}" changed while it was being redeployed; try again`);
+          return { env: await admitted(moved), action: 'redeployed' as const };
+        }
+        if (opts.ttlGiven) return { env: (await tx.renewLease(env.id, input.ttlSeconds, input.owner)) ?? env, action: 'unchanged' as const };
+        return { env, action: 'unchanged' as const };
+      });
+      if (outcome) return outcome;
+    }
+    throw new ConflictError('CONCURRENT_UPDATE', `environment "${input.name}" changed concurrently too often; try again`);
+  }
+
+  /** Moves the lease's end to `ttl` from now (a duration such as "2h"), within the template's maximum. */
+  async extend(actor: Principal, env: Environment, ttl: unknown): Promise<Environment> {
+    authorize(actor, 'environment.extend', environmentTarget(env));
+    const { catalog, store, queues } = this.deps;
+    const seconds = parseDuration(ttl);
+    const max = catalog.has(env.template) ? catalog.get(env.template).ttl.maxSeconds : seconds ?? 0;
+    if (seconds === undefined) throw new InputError('invalid request: ttl', [{ field: 'ttl', message: 'is required: a duration such as "2h" from now' }]);
+    if (seconds > max) throw new InputError('invalid request: ttl', [{ field: 'ttl', message: `is longer than the template's maximum of ${max} s` }]);
+    const moved = await store.extend(env.id, seconds, actor.name);
+    if (!moved) throw new ConflictError('ENVIRONMENT_GONE', `environment "${env.name}" is ${env.status}; it cannot be extended`);
+    // The new end is in the row; a lost expiry job is rescheduled by the reconciler.
+    await bounded(queues.scheduleExpiry(moved.id, moved.expiresAt)).catch(() => undefined);
+    return moved;
+  }
+
+  /** Replaces the environment's database with a fresh clone of its seed (a new generation). */
+  async reset(actor: Principal, env: Environment): Promise<Environment> {
+    authorize(actor, 'environment.reset', environmentTarget(env));
+    if (!env.seed) throw new ConflictError('NO_SEED', `environment "${env.name}" has no seed dataset to reset to`);
+    const moved = await this.deps.store.transition(env.id, 'queued', {
+      from: [...RESET_FROM], bumpGeneration: true,
+      set: { seeded_at: null, failure_code: null, failure_message: null },
+      event: { type: 'reset-db', message: `database reset to its seed requested by ${actor.name}` },
+    });
+    if (!moved) throw new ConflictError('NOT_RESETTABLE', `environment "${env.name}" is ${env.status}; its database can be reset when it is ready or failed`);
+    await queueDeploy(this.deps, moved);
+    return moved;
+  }
+
+  /**
+   * Asks for the environment to go away: records why and who, then queues its teardown.
+   * Idempotent: one already going or gone is returned as it is.
+   */
+  async destroy(actor: Principal, env: Environment, reason = 'destroyed'): Promise<Environment> {
+    if (env.status === 'destroyed') return env;
+    authorize(actor, 'environment.destroy', environmentTarget(env));
+    const { store, queues } = this.deps;
+    const moved = await store.transition(env.id, 'destroying', {
+      set: { destroy_reason: reason, destroyed_by: actor.name },
+      event: { type: 'destroy', message: reason === 'expired' ? 'lease expired: tearing down' : `destroy requested by ${actor.name} (${reason})`, data: { reason, by: actor.name } },
+    });
+    const current = moved ?? (await store.getById(env.id)) ?? env;
+    // The row is the request; the queue only delivers it. When Redis does not answer, the
+    // reconciler queues the teardown of a destroying environment once it is back.
+    if (current.status === 'destroying') {
+      await bounded(queues.enqueueTeardown(env.id)).catch(async () => {
+        await store.addEvent(env.id, 'queue-unavailable', 'recorded; the job queue (Redis) did not answer, so the teardown runs when Redis is back (the reconciler queues it)').catch(() => undefined);
+      });
+    }
+    return current;
+  }
+
+  /** The lease ran out: destroyed with reason `expired`, by `ttl`. */
+  expire(env: Environment): Promise<Environment> {
+    return this.destroy({ name: 'ttl', kind: 'system', team: env.team, admin: false }, env, 'expired');
+  }
+
+  /**
+   * Saves the environment's database as a new dataset others can start from (the worker copies
+   * it). Needs the right to manage the environment: the save stops its database for a moment and
+   * copies its data.
+   */
+  async saveSnapshot(actor: Principal, env: Environment, name: unknown): Promise<{ dataset: string }> {
+    authorize(actor, 'environment.snapshot', environmentTarget(env));
+    const { datasets, snapshots, queues } = this.deps;
+    if (!datasets || !snapshots) throw new Error('saveSnapshot needs the dataset catalog and the snapshot store');
+    const problems = [];
+    if (typeof name !== 'string' || !NAME_PATTERN.test(name)) problems.push({ field: 'name', message: 'is required: the new dataset name, 1-63 lowercase letters, digits and "-"' });
+    else if ((await datasets.list()).some((d) => d.name === name)) problems.push({ field: 'name', message: `"${name}" is a dataset in seed-data/; choose another name` });
+    else if (await snapshots.savedDataset(name)) problems.push({ field: 'name', message: `a saved dataset named "${name}" exists already` });
+    if (problems.length) throw new InputError(`invalid request: ${problems.map((p) => p.field).join(', ')}`, problems);
+    if (env.status !== 'ready') throw new ConflictError('NOT_READY', `environment "${env.name}" is ${env.status}; its database can be saved when it is ready`);
+    if (!env.seed || !env.snapshotKey) throw new ConflictError('SNAPSHOTS_UNSUPPORTED', `environment "${env.name}" was not cloned from a snapshot (strategy ${env.cloneStrategy ?? 'none'}); saving needs a clone strategy`);
+    await queues.enqueueSaveSnapshot(env.id, name as string, actor.name);
+    return { dataset: name as string };
+  }
+
+  /**
+   * Records a job's decision that the environment failed: a guarded transition to `failed` at its
+   * generation (with a job run's fence, only while that run owns it). An environment that was ever
+   * ready holds a tester's data, which is kept (`keepData`) until its lease ends. Undefined when
+   * someone else moved it first.
+   */
+  async recordFailure(env: Environment, failure: FailureRecord, recoveryHint: string, fence?: RunFence): Promise<{ env: Environment; keepData: boolean } | undefined> {
+    const { store } = this.deps;
+    const keepData = (await store.everReady([env.id])).has(env.id);
+    const message = keepData ? `${failure.message}. ${recoveryHint}` : failure.message;
+    const moved = await store.transition(env.id, 'failed', {
+      generation: env.generation, from: [failure.from], ...(fence ? { fence } : {}),
+      // With its data kept, a redeploy starts on it (not on a fresh seed copy).
+      set: { failure_code: failure.code, failure_message: message, ...(keepData ? {} : { seeded_at: null }) },
+      event: { type: 'failed', message: `failed: ${message}`, data: { code: failure.code, keptData: keepData, ...failure.data } },
+    });
+    return moved ? { env: moved, keepData } : undefined;
+  }
+}
+
+/** Refuses an environment that a door acting on its own did not create from `origin`. */
+export function assertOrigin(env: Environment, origin: string): void {
+  if (env.origin === origin) return;
+  throw new ConflictError('NOT_THIS_ORIGIN',
+    `environment "${env.name}" was not created for ${origin} (it was created by ${env.owner} through ${env.door}${env.origin ? ` for ${env.origin}` : ''}); it is left alone`,
+    { id: env.id, origin: env.origin });
+}

@@ -10,6 +10,7 @@ import type { DatasetCatalog } from '../core/catalog/datasets.js';
 import type { SnapshotStore } from '../core/store/snapshots.js';
 import type { WorkerClient } from './worker-client.js';
 import type { ListCache } from './list-cache.js';
+import type { ChangeFeed } from '../core/store/change-feed.js';
 import type { AuthFailures } from './middleware/auth-failures.js';
 
 /** What the web process's composition root hands to createApp. No Docker here, by design. */
@@ -31,6 +32,8 @@ export interface ApiDeps {
   worker?: WorkerClient;
   /** Reuses list answers while nothing changed (api/list-cache.ts); without it every list reads PostgreSQL. */
   listCache?: ListCache;
+  /** Committed changes to environments and timelines (LISTEN/NOTIFY): live waits wake on them instead of polling. */
+  changes?: ChangeFeed;
   /** Admission limits and the line of waiting environments (core/app/admission.ts). */
   admission: Admission;
   /** Wrong tokens per address, shared by the API and the sign-in page; createApp makes one when absent. */

@@ -52,7 +52,7 @@ async function main(): Promise<void> {
   const snapshots = new SnapshotStore(pool);
   const admission = new Admission(pool, catalog, config);
   const app = createApp({
-    listCache: new ListCache(changes),
+    listCache: new ListCache(changes), changes,
     config, store, queues, catalog, logger, notifications: new NotificationStore(pool),
     environments: new EnvironmentService({ store, queues, catalog, logger, admission, datasets, snapshots }),
     datasets, snapshots, admission,

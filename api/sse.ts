@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Request, Response } from 'express';
 import type { Environment } from '../core/domain/environment.js';
 import type { EnvironmentStore } from '../core/store/environments.js';
+import type { ChangeFeed } from '../core/store/change-feed.js';
 import { presentEvent } from './presenters.js';
 
 /** True when the client asked for server-sent events rather than JSON. */
@@ -21,11 +22,12 @@ export function lastEventId(req: Request): number {
  * then new ones as they are recorded (each `id:` is the event id, `data:` its JSON), a comment
  * line every `heartbeatMs` when idle, and `event: end` once the environment is destroyed.
  * With `present`, an `event: environment` carries the environment whenever it changes (the
- * web page's live status). The store is polled: events are rows in PostgreSQL.
+ * web page's live status). Events are rows in PostgreSQL, read again at each change the feed
+ * reports (without a feed, every `pollMs`).
  */
 export async function streamEvents(
   req: Request, res: Response, store: EnvironmentStore, env: Environment,
-  opts: { afterId: number; heartbeatMs: number; pollMs?: number; present?: (env: Environment) => unknown },
+  opts: { afterId: number; heartbeatMs: number; pollMs?: number; present?: (env: Environment) => unknown; changes?: ChangeFeed },
 ): Promise<void> {
   res.status(200).set({
     'Content-Type': 'text/event-stream; charset=utf-8',
@@ -42,7 +44,10 @@ export async function streamEvents(
   let last = opts.afterId;
   let shown = '';
   try {
+  const gone = new AbortController();
+  res.on('close', () => gone.abort());
   while (!closed) {
+    const tick = opts.changes?.tick;
     // The environment before its events: an event written with "destroyed" is always sent before the end.
     const current = (await store.getById(env.id)) ?? env;
     for (const e of await store.events(env.id, last)) {
@@ -58,7 +63,9 @@ export async function streamEvents(
       break;
     }
     if (Date.now() - lastWrite >= opts.heartbeatMs) write(': heartbeat\n\n');
-    await sleep(opts.pollMs ?? 500);
+    // Woken by the change feed at the next committed change (or for the heartbeat); without one, it polls.
+    if (opts.changes) await opts.changes.next(Math.max(50, opts.heartbeatMs - (Date.now() - lastWrite)), { since: tick, signal: gone.signal });
+    else await sleep(opts.pollMs ?? 500);
   }
   } finally {
     res.end();

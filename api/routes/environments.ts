@@ -68,11 +68,16 @@ export function environmentsRouter(deps: ApiDeps): Router {
   /** Holds the answer until the environment settles (ready, failed, destroyed) or time is up. */
   async function waitUntilSettled(req: Request, env: Environment, seconds: number): Promise<Environment> {
     const deadline = Date.now() + seconds * 1000;
-    let current = env;
+    let tick = deps.changes?.tick;
+    let current = (await store.getById(env.id)) ?? env;
     let gone = false;
     req.on('close', () => { gone = true; });
     while (!SETTLED.includes(current.status) && Date.now() < deadline && !gone) {
-      await sleep(Math.min(250, Math.max(0, deadline - Date.now())));
+      const left = Math.max(0, deadline - Date.now());
+      // Woken by the change feed when anything is committed; without one, it looks every 250 ms.
+      if (deps.changes) await deps.changes.next(left, { since: tick });
+      else await sleep(Math.min(250, left));
+      tick = deps.changes?.tick;
       current = (await store.getById(env.id)) ?? current;
     }
     return current;
@@ -152,7 +157,7 @@ export function environmentsRouter(deps: ApiDeps): Router {
   router.get('/:name/events', async (req, res) => {
     const env = await find(pathName(req));
     // Accept: text/event-stream: the timeline live (past events first), until it is destroyed.
-    if (wantsEventStream(req)) return streamEvents(req, res, store, env, { afterId: lastEventId(req), heartbeatMs: config.web.sseHeartbeatMs });
+    if (wantsEventStream(req)) return streamEvents(req, res, store, env, { afterId: lastEventId(req), heartbeatMs: config.web.sseHeartbeatMs, ...(deps.changes ? { changes: deps.changes } : {}) });
     res.json({ environment: env.name, id: env.id, events: (await store.events(env.id)).map(presentEvent) });
   });
 

@@ -258,7 +258,7 @@ export function webRouter(deps: ApiDeps): Router {
     const env = await byName(req);
     if (!env) return res.status(404).type('text').send('no such environment');
     const after = Number(req.get('last-event-id') ?? req.query.lastEventId ?? 0);
-    await streamEvents(req, res, store, env, { afterId: Number.isSafeInteger(after) && after > 0 ? after : 0, heartbeatMs: config.web.sseHeartbeatMs, present });
+    await streamEvents(req, res, store, env, { afterId: Number.isSafeInteger(after) && after > 0 ? after : 0, heartbeatMs: config.web.sseHeartbeatMs, present, ...(deps.changes ? { changes: deps.changes } : {}) });
   });
 
   /** extend / reset data / destroy: the application service, as every door; the outcome is a flash message. */

@@ -252,6 +252,21 @@ export const MIGRATIONS: { id: number; name: string; sql: string }[] = [
       ALTER TABLE environments ADD COLUMN origin text;
     `,
   },
+  {
+    id: 11,
+    name: 'timeline notifications',
+    sql: `
+      -- A new timeline event notifies listeners (live pages, event streams, ?wait=), on a channel
+      -- of its own so that progress lines do not invalidate the list cache.
+      CREATE FUNCTION mayfly_events_added() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        PERFORM pg_notify('mayfly_events_added', '');
+        RETURN NULL;
+      END $$;
+      CREATE TRIGGER events_added AFTER INSERT ON environment_events
+        FOR EACH STATEMENT EXECUTE FUNCTION mayfly_events_added();
+    `,
+  },
 ];
 
 const LOCK_KEY = 7_261_432_001; // arbitrary, constant: "mayfly migrations"

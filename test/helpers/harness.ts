@@ -124,7 +124,7 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
   const changes = new ChangeFeed(config.databaseUrl, logger);
   await changes.start();
   const app = createApp({
-    listCache: new ListCache(changes),
+    listCache: new ListCache(changes), changes,
     config, store, queues, catalog, logger, notifications, datasets: ctx.datasets, snapshots: ctx.snapshots, admission: ctx.admission,
     environments: ctx.environments,
     probes: { postgres: async () => { await pool.query('SELECT 1'); }, redis: async () => { await redis.ping(); } },

@@ -11,6 +11,7 @@ import { githubRouter } from './routes/github.js';
 import { slackRouter } from './routes/slack.js';
 import { healthRouter, templatesRouter } from './routes/meta.js';
 import { seedsRouter } from './routes/seeds.js';
+import { auditRouter } from './routes/audit.js';
 import { webErrorPage, webRouter } from './web/pages.js';
 import { WebMetrics } from './metrics.js';
 import { requestLog } from './middleware/request-log.js';
@@ -49,6 +50,7 @@ export function createApp(given: ApiDeps): Express {
   v1.use('/environments', environmentsRouter(deps));
   v1.use('/templates', templatesRouter(deps));
   v1.use('/seeds', seedsRouter(deps));
+  v1.use('/audit', auditRouter(deps));
   v1.use(() => { throw new NotFoundError('ROUTE_NOT_FOUND', 'no such API route; see docs/api.md for the v1 API'); });
   app.use('/api/v1', v1);
   app.use(QUEUE_DASHBOARD_PATH, queueDashboard(deps));

@@ -1,5 +1,6 @@
 import type { Admission } from '../core/app/admission.js';
 import type { EnvironmentService } from '../core/app/environments.js';
+import type { AuditTrail } from '../core/app/audit.js';
 import type { Config } from '../core/config/config.js';
 import type { Logger } from '../core/platform/log.js';
 import type { JobQueues } from '../core/queue/jobs.js';
@@ -18,6 +19,8 @@ export interface ApiDeps {
   config: Config;
   /** The application service every door calls (core/app/environments.ts). */
   environments: EnvironmentService;
+  /** The audit trail: written by the application layer, read by admins (GET /api/v1/audit). */
+  audit: AuditTrail;
   store: EnvironmentStore;
   queues: JobQueues;
   catalog: TemplateCatalog;

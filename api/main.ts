@@ -10,13 +10,8 @@ import { unsupportedServerNode } from '../core/platform/node-version.js';
 import { JobQueues } from '../core/queue/jobs.js';
 import { checkRedisAtStart, redisOptions } from '../core/queue/redis.js';
 import { migrate } from '../core/store/migrations.js';
-import { EnvironmentStore } from '../core/store/environments.js';
-import { NotificationStore } from '../core/store/notifications.js';
 import { TemplateCatalog } from '../core/catalog/templates.js';
-import { DatasetCatalog } from '../core/catalog/datasets.js';
-import { SnapshotStore } from '../core/store/snapshots.js';
-import { Admission } from '../core/app/admission.js';
-import { EnvironmentService } from '../core/app/environments.js';
+import { buildAppServices } from '../core/app/services.js';
 import { createApp } from './app.js';
 import { createServer } from 'node:http';
 import { EnvironmentRouter } from './router/router.js';
@@ -45,17 +40,12 @@ async function main(): Promise<void> {
   const queues = new JobQueues(redisOptions(config.redisUrl, 'producer'), config.queuePrefix);
   const redis = new Redis(redisOptions(config.redisUrl, 'producer'));
   redis.on('error', () => undefined); // reported by /readyz
-  const store = new EnvironmentStore(pool);
   const changes = new ChangeFeed(config.databaseUrl, logger);
   await changes.start();
-  const datasets = new DatasetCatalog(config.seedsDir);
-  const snapshots = new SnapshotStore(pool);
-  const admission = new Admission(pool, catalog, config);
+  const services = buildAppServices(config, pool, queues, catalog, logger);
+  const { store } = services;
   const app = createApp({
-    listCache: new ListCache(changes), changes,
-    config, store, queues, catalog, logger, notifications: new NotificationStore(pool),
-    environments: new EnvironmentService({ store, queues, catalog, logger, admission, datasets, snapshots }),
-    datasets, snapshots, admission,
+    listCache: new ListCache(changes), changes, config, queues, catalog, logger, ...services,
     probes: { postgres: async () => { await pool.query('SELECT 1'); }, redis: async () => { await redis.ping(); } },
   });
   const server = app.listen(config.port, () => logger.info({ port: config.port, url: config.publicUrl }, 'mayfly web listening'));

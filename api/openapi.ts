@@ -1,4 +1,5 @@
-import { DOORS, STATUSES } from '../core/domain/environment.js';
+import { DESTROY_REASONS, DOORS, STATUSES } from '../core/domain/environment.js';
+import { VIAS } from '../core/domain/principal.js';
 import { MAX_LOG_TAIL } from '../core/platform/internal-api.js';
 
 /**
@@ -62,7 +63,7 @@ const environmentSchema = {
     urls: { type: 'object', additionalProperties: { type: 'string', format: 'uri' } },
     database: { type: ['object', 'null'], properties: { seed: { type: 'string' }, snapshot: { type: ['string', 'null'] }, strategy: { type: ['string', 'null'] }, seededAt: { type: ['string', 'null'], format: 'date-time' } } },
     failure: { type: ['object', 'null'], properties: { code: { type: 'string' }, message: { type: 'string' } } },
-    destroyReason: { type: ['string', 'null'], enum: ['destroyed', 'expired', 'pull-request-closed', null] },
+    destroyReason: { type: ['string', 'null'], enum: [...DESTROY_REASONS, null] },
     destroyedBy: { type: ['string', 'null'] },
     createdAt: { type: 'string', format: 'date-time' },
     readyAt: { type: ['string', 'null'], format: 'date-time' },
@@ -221,10 +222,38 @@ export function openApiDocument(version: string = API_VERSION) {
           responses: { 202: json({ type: 'object' }, 'building'), ...common, 400: error('INVALID_REQUEST: invalid dataset name, or INVALID_JSON'), 404: error('DATASET_NOT_FOUND') },
         },
       },
+      '/audit': {
+        get: {
+          operationId: 'listAudit', summary: 'The audit trail: who did what to which environment, from which door (admins)',
+          parameters: [
+            { name: 'environment', in: 'query', required: false, schema: { type: 'string' }, description: 'only this environment' },
+            { name: 'actor', in: 'query', required: false, schema: { type: 'string' }, description: 'only this person or token' },
+            { name: 'door', in: 'query', required: false, schema: { type: 'string', enum: [...VIAS] }, description: 'only this door' },
+            { name: 'since', in: 'query', required: false, schema: { type: 'string', format: 'date-time' }, description: 'from this time on' },
+            { name: 'until', in: 'query', required: false, schema: { type: 'string', format: 'date-time' }, description: 'before this time' },
+            { name: 'limit', in: 'query', required: false, schema: { type: 'integer', minimum: 1, maximum: 1000, default: 100 }, description: 'at most this many entries' },
+          ],
+          responses: {
+            200: json({ type: 'object', required: ['entries'], properties: { entries: { type: 'array', items: ref('AuditEntry') } } }, 'the entries, newest first'),
+            ...common, 400: error('INVALID_REQUEST: an unknown or malformed filter'), 403: error('FORBIDDEN: admins only (MAYFLY_ADMINS)'),
+          },
+        },
+      },
     },
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'a secret of MAYFLY_API_TOKENS' } },
       schemas: {
+        AuditEntry: {
+          type: 'object', required: ['id', 'at', 'actor', 'actorKind', 'team', 'door', 'action', 'outcome', 'environment', 'environmentId', 'details'],
+          properties: {
+            id: { type: 'integer' }, at: { type: 'string', format: 'date-time' }, actor: { type: 'string' },
+            actorKind: { type: 'string', enum: ['token', 'user', 'system'] }, team: { type: 'string' }, door: { type: 'string', enum: [...VIAS] },
+            action: { type: 'string', description: 'e.g. environment.create, environment.destroy (core/app/authorization.ts)' },
+            outcome: { type: 'string', enum: ['allowed', 'denied'] },
+            environment: { type: ['string', 'null'] }, environmentId: { type: ['string', 'null'], format: 'uuid' },
+            details: { type: 'object', description: 'what the action was given (ttl, reason, images) and, when denied, why' },
+          },
+        },
         Environment: environmentSchema,
         DeployAnswer: { allOf: [ref('Environment'), { type: 'object', properties: {
           action: { type: 'string', enum: ['created', 'redeployed', 'unchanged'] },

@@ -218,10 +218,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The audit trail: who did what to which environment, from which door (admins) */
+        get: operations["listAudit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        AuditEntry: {
+            id: number;
+            /** Format: date-time */
+            at: string;
+            actor: string;
+            /** @enum {string} */
+            actorKind: "token" | "user" | "system";
+            team: string;
+            /** @enum {string} */
+            door: "api" | "cli" | "web" | "slack" | "github" | "system";
+            /** @description e.g. environment.create, environment.destroy (core/app/authorization.ts) */
+            action: string;
+            /** @enum {string} */
+            outcome: "allowed" | "denied";
+            environment: string | null;
+            /** Format: uuid */
+            environmentId: string | null;
+            /** @description what the action was given (ttl, reason, images) and, when denied, why */
+            details: Record<string, never>;
+        };
         Environment: {
             /** Format: uuid */
             id: string;
@@ -1624,6 +1661,104 @@ export interface operations {
             };
             /** @description DATASET_NOT_FOUND */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description PAYLOAD_TOO_LARGE: a body over 64 kB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNSUPPORTED_ENCODING: a Content-Encoding or charset the server does not read */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description TOO_MANY_FAILED_SIGN_INS: too many wrong tokens from this address; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unexpected failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listAudit: {
+        parameters: {
+            query?: {
+                /** @description only this environment */
+                environment?: string;
+                /** @description only this person or token */
+                actor?: string;
+                /** @description only this door */
+                door?: "api" | "cli" | "web" | "slack" | "github" | "system";
+                /** @description from this time on */
+                since?: string;
+                /** @description before this time */
+                until?: string;
+                /** @description at most this many entries */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the entries, newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        entries: components["schemas"]["AuditEntry"][];
+                    };
+                };
+            };
+            /** @description INVALID_REQUEST: an unknown or malformed filter */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNAUTHORIZED: no or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description FORBIDDEN: admins only (MAYFLY_ADMINS) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

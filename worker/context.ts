@@ -1,5 +1,6 @@
 import type { Admission } from '../core/app/admission.js';
 import type { EnvironmentService } from '../core/app/environments.js';
+import type { AuditTrail } from '../core/app/audit.js';
 import type { Config } from '../core/config/config.js';
 import type { Logger } from '../core/platform/log.js';
 import type { JobQueues } from '../core/queue/jobs.js';
@@ -20,6 +21,8 @@ export interface WorkerContext {
   store: EnvironmentStore;
   /** The application service: what a job decides about an environment's record goes through it. */
   environments: EnvironmentService;
+  /** The audit trail (who did what to which environment). */
+  audit: AuditTrail;
   queues: JobQueues;
   catalog: TemplateCatalog;
   runtime: Runtime;

@@ -35,7 +35,9 @@ export function bearerAuth(config: Pick<Config, 'apiTokens' | 'teams' | 'web'>, 
       failures?.failed(address);
       throw new AuthError('the API token is not valid');
     }
-    req.principal = principalFor(teams, match, 'token');
+    // The CLI and the web UI say who they are (X-Mayfly-Client); the audit trail records the door.
+    const client = (req.get('x-mayfly-client') ?? '').toLowerCase();
+    req.principal = principalFor(teams, match, 'token', client === 'cli' || client === 'web' ? client : 'api');
     next();
   };
 }

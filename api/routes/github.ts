@@ -93,7 +93,7 @@ export function githubRouter(deps: ApiDeps): Router {
         if (err instanceof ConflictError) return leftAlone(err);
         throw err;
       }
-      await deps.environments.destroy(systemActor(by, env.team), env, 'pull-request-closed');
+      await deps.environments.destroy(systemActor(by, env.team, 'github'), env, 'pull-request-closed');
       return { status: 202, outcome: 'destroying', environment: name };
     }
     if (!p.action || !DEPLOY_ACTIONS.has(p.action)) return { status: 202, outcome: 'ignored', message: `action "${p.action}" is not used` };
@@ -111,7 +111,7 @@ export function githubRouter(deps: ApiDeps): Router {
       // The webhook is signed by the repository, not a person: its environments belong to the
       // team of the pull request's author when MAYFLY_TEAMS names github:<login>.
       const team = principalFor(config.teams, author, 'user').team;
-      result = await deps.environments.deploy(systemActor(author, team), {
+      result = await deps.environments.deploy(systemActor(author, team, 'github'), {
         name, template: valid.template, owner: author,
         images: valid.images, seed: valid.seed, ttlSeconds: valid.ttlSeconds, door: 'github', team,
       }, { ttlGiven: false, forceRedeploy: p.action === 'synchronize', waitDestroyingMs: DESTROYING_WAIT_MS, origin });

@@ -70,7 +70,7 @@ export function slackRouter(deps: ApiDeps): Router {
 
   const entryOf = (template: string) => (catalog.has(template) ? catalog.get(template).entryService : undefined);
   const ownerOf = (s: SlashRequest) => `slack:${s.userName}`;
-  const principalOf = (s: SlashRequest) => principalFor(config.teams, ownerOf(s), 'user');
+  const principalOf = (s: SlashRequest) => principalFor(config.teams, ownerOf(s), 'user', 'slack');
   /** An action's refusal (not allowed, wrong state, bad duration) as a sentence for the channel. */
   const refusal = (err: unknown): string => {
     if (!(err instanceof MayflyError)) throw err;

@@ -140,10 +140,10 @@ export class SessionKeeper {
       req.session = session;
       const proxied = this.proxyUser(req);
       if (proxied) {
-        req.principal = principalFor(this.config.teams, proxied, 'user');
+        req.principal = principalFor(this.config.teams, proxied, 'user', 'web');
         req.signedInBy = 'proxy';
       } else if (session.name && this.config.apiTokens.some((t) => t.name === session!.name)) {
-        req.principal = principalFor(this.config.teams, session.name, 'user');
+        req.principal = principalFor(this.config.teams, session.name, 'user', 'web');
         req.signedInBy = 'session';
       }
       next();

@@ -22,6 +22,7 @@ export const RULES = {
   'seed.list': 'signed-in',
   'seed.refresh': 'signed-in',
   'admin.queues': 'admin',
+  'audit.read': 'admin',
 } as const satisfies Record<string, Rule>;
 
 export type Rule = 'signed-in' | 'team' | 'admin';

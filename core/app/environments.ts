@@ -6,12 +6,13 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Admission } from './admission.js';
-import { authorize, environmentTarget } from './authorization.js';
+import type { AuditSubject, AuditTrail } from './audit.js';
+import { authorize, environmentTarget, type Action } from './authorization.js';
 import { bounded, queueDeploy, type Delivery } from './delivery.js';
-import { NAME_PATTERN, REDEPLOY_FROM, RESET_FROM, sameImages, type Environment, type Status } from '../domain/environment.js';
+import { NAME_PATTERN, REDEPLOY_FROM, RESET_FROM, sameImages, type DestroyReason, type Environment, type Status } from '../domain/environment.js';
 import { parseDuration } from '../domain/duration.js';
 import { ConflictError, InputError, NotFoundError } from '../domain/errors.js';
-import type { Principal } from '../domain/principal.js';
+import { systemActor, type Principal } from '../domain/principal.js';
 import type { Logger } from '../platform/log.js';
 import type { JobQueues } from '../queue/jobs.js';
 import type { TemplateCatalog } from '../catalog/templates.js';
@@ -32,6 +33,8 @@ export interface EnvironmentServiceDeps {
   /** For saving a database as a dataset (the web process has them; jobs need not). */
   datasets?: DatasetCatalog;
   snapshots?: SnapshotStore;
+  /** Where every action is recorded (who, what, which environment, which door, allowed or denied). */
+  audit?: AuditTrail;
 }
 
 export interface DeployOptions {
@@ -78,6 +81,12 @@ export class EnvironmentService {
    * before anything changes; a name being torn down is waited for up to `waitDestroyingMs`.
    */
   async deploy(actor: Principal, input: NewEnvironment, opts: DeployOptions): Promise<{ env: Environment; action: DeployAction; delivery: Delivery }> {
+    return this.audited(actor, (r) => (r.action === 'created' ? 'environment.create' : r.action === 'redeployed' ? 'environment.redeploy' : opts.ttlGiven ? 'environment.extend' : undefined),
+      { name: input.name }, { template: input.template, images: input.images, ...(input.seed ? { seed: input.seed } : {}) },
+      () => this.deployUnaudited(actor, input, opts), (r) => ({ id: r.env.id, name: r.env.name }));
+  }
+
+  private async deployUnaudited(actor: Principal, input: NewEnvironment, opts: DeployOptions): Promise<{ env: Environment; action: DeployAction; delivery: Delivery }> {
     authorize(actor, 'environment.create');
     this.deps.admission?.assertCanEverFit(input.template);
     const request = { ...input, team: input.team ?? actor.team, ...(opts.origin !== undefined ? { origin: opts.origin } : {}) };
@@ -168,7 +177,11 @@ export class EnvironmentService {
   }
 
   /** Moves the lease's end to `ttl` from now (a duration such as "2h"), within the template's maximum. */
-  async extend(actor: Principal, env: Environment, ttl: unknown): Promise<Environment> {
+  extend(actor: Principal, env: Environment, ttl: unknown): Promise<Environment> {
+    return this.audited(actor, 'environment.extend', env, { ttl: typeof ttl === 'string' ? ttl : String(ttl) }, () => this.extendUnaudited(actor, env, ttl));
+  }
+
+  private async extendUnaudited(actor: Principal, env: Environment, ttl: unknown): Promise<Environment> {
     authorize(actor, 'environment.extend', environmentTarget(env));
     const { catalog, store, queues } = this.deps;
     const seconds = parseDuration(ttl);
@@ -183,7 +196,11 @@ export class EnvironmentService {
   }
 
   /** Replaces the environment's database with a fresh clone of its seed (a new generation). */
-  async reset(actor: Principal, env: Environment): Promise<Environment> {
+  reset(actor: Principal, env: Environment): Promise<Environment> {
+    return this.audited(actor, 'environment.reset', env, { seed: env.seed }, () => this.resetUnaudited(actor, env));
+  }
+
+  private async resetUnaudited(actor: Principal, env: Environment): Promise<Environment> {
     authorize(actor, 'environment.reset', environmentTarget(env));
     if (!env.seed) throw new ConflictError('NO_SEED', `environment "${env.name}" has no seed dataset to reset to`);
     const moved = await this.deps.store.transition(env.id, 'queued', {
@@ -200,8 +217,12 @@ export class EnvironmentService {
    * Asks for the environment to go away: records why and who, then queues its teardown.
    * Idempotent: one already going or gone is returned as it is.
    */
-  async destroy(actor: Principal, env: Environment, reason = 'destroyed'): Promise<Environment> {
+  async destroy(actor: Principal, env: Environment, reason: DestroyReason = 'destroyed'): Promise<Environment> {
     if (env.status === 'destroyed') return env;
+    return this.audited(actor, 'environment.destroy', env, { reason }, () => this.destroyUnaudited(actor, env, reason));
+  }
+
+  private async destroyUnaudited(actor: Principal, env: Environment, reason: DestroyReason): Promise<Environment> {
     authorize(actor, 'environment.destroy', environmentTarget(env));
     const { store, queues } = this.deps;
     const moved = await store.transition(env.id, 'destroying', {
@@ -221,7 +242,7 @@ export class EnvironmentService {
 
   /** The lease ran out: destroyed with reason `expired`, by `ttl`. */
   expire(env: Environment): Promise<Environment> {
-    return this.destroy({ name: 'ttl', kind: 'system', team: env.team, admin: false }, env, 'expired');
+    return this.destroy(systemActor('ttl', env.team), env, 'expired');
   }
 
   /**
@@ -229,7 +250,11 @@ export class EnvironmentService {
    * it). Needs the right to manage the environment: the save stops its database for a moment and
    * copies its data.
    */
-  async saveSnapshot(actor: Principal, env: Environment, name: unknown): Promise<{ dataset: string }> {
+  saveSnapshot(actor: Principal, env: Environment, name: unknown): Promise<{ dataset: string }> {
+    return this.audited(actor, 'environment.snapshot', env, { dataset: typeof name === 'string' ? name : null }, () => this.saveSnapshotUnaudited(actor, env, name));
+  }
+
+  private async saveSnapshotUnaudited(actor: Principal, env: Environment, name: unknown): Promise<{ dataset: string }> {
     authorize(actor, 'environment.snapshot', environmentTarget(env));
     const { datasets, snapshots, queues } = this.deps;
     if (!datasets || !snapshots) throw new Error('saveSnapshot needs the dataset catalog and the snapshot store');
@@ -242,6 +267,13 @@ export class EnvironmentService {
     if (!env.seed || !env.snapshotKey) throw new ConflictError('SNAPSHOTS_UNSUPPORTED', `environment "${env.name}" was not cloned from a snapshot (strategy ${env.cloneStrategy ?? 'none'}); saving needs a clone strategy`);
     await queues.enqueueSaveSnapshot(env.id, name as string, actor.name);
     return { dataset: name as string };
+  }
+
+  /** Runs an action through the audit trail (when there is one). */
+  private audited<T>(actor: Principal, action: Action | ((result: T) => Action | undefined), subject: AuditSubject | undefined,
+    details: Record<string, unknown> | undefined, work: () => Promise<T>, subjectOf?: (result: T) => AuditSubject): Promise<T> {
+    const audit = this.deps.audit;
+    return audit ? audit.around(actor, action, subject, details, work, subjectOf) : work();
   }
 
   /**

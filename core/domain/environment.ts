@@ -74,7 +74,7 @@ export interface Environment {
   /** Last HTTP traffic through the router (flushed every few seconds); decides when an idle environment sleeps. */
   lastActivityAt: Date | null;
   failure: Failure | null;
-  destroyReason: string | null;
+  destroyReason: DestroyReason | null;
   destroyedBy: string | null;
   seededAt: Date | null;
   createdAt: Date;
@@ -127,3 +127,7 @@ export const RESET_FROM: readonly Status[] = ['ready', 'sleeping', 'failed'];
 
 /** An environment's (and a dataset's) name: a DNS label, so it can be a host name under the router's domain. */
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+/** Why an environment went away: the one list every door, the store and the API description use. */
+export const DESTROY_REASONS = ['destroyed', 'expired', 'pull-request-closed'] as const;
+export type DestroyReason = (typeof DESTROY_REASONS)[number];

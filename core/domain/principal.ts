@@ -12,7 +12,13 @@ export interface Principal {
   team: string;
   /** Admins (MAYFLY_ADMINS) may act on every team's environments and see /admin pages. */
   admin: boolean;
+  /** The door the request came through, for the audit trail (default `api`). */
+  via?: Via;
 }
+
+/** Doors a principal acts through: REST (`api`), the CLI, the web pages, Slack, GitHub, or Mayfly itself. */
+export const VIAS = ['api', 'cli', 'web', 'slack', 'github', 'system'] as const;
+export type Via = (typeof VIAS)[number];
 
 /** Team membership and admins, parsed from MAYFLY_TEAMS and MAYFLY_ADMINS. */
 export interface TeamDirectory {
@@ -28,14 +34,14 @@ export function mayManage(principal: Principal, team: string): boolean {
   return principal.admin || principal.team === team;
 }
 
-export function principalFor(directory: TeamDirectory, name: string, kind: Principal['kind']): Principal {
-  return { name, kind, team: directory.members.get(name) ?? DEFAULT_TEAM, admin: directory.admins.has(name) };
+export function principalFor(directory: TeamDirectory, name: string, kind: Principal['kind'], via?: Via): Principal {
+  return { name, kind, team: directory.members.get(name) ?? DEFAULT_TEAM, admin: directory.admins.has(name), ...(via ? { via } : {}) };
 }
 
 /**
  * Mayfly acting on its own (the lease's end, the reconciler) or a door acting for a repository
  * (a pull request closed): recorded under `name`, allowed what the door's own rules allow.
  */
-export function systemActor(name: string, team = DEFAULT_TEAM): Principal {
-  return { name, kind: 'system', team, admin: false };
+export function systemActor(name: string, team = DEFAULT_TEAM, via: Via = 'system'): Principal {
+  return { name, kind: 'system', team, admin: false, via };
 }

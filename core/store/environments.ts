@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import { LEASED_STATUSES, sourcesOf, type Door, type Environment, type EnvironmentEvent, type Status } from '../domain/environment.js';
+import { LEASED_STATUSES, sourcesOf, type DestroyReason, type Door, type Environment, type EnvironmentEvent, type Status } from '../domain/environment.js';
 
 /**
  * Environments and their event timeline in PostgreSQL, the source of truth. Every status change
@@ -12,7 +12,7 @@ interface Row {
   images: Record<string, string>; digests: Record<string, string>; seed: string | null;
   ttl_seconds: number; expires_at: Date; generation: number; project: string;
   urls: Record<string, string>; endpoints?: Record<string, string> | null; last_activity_at?: Date | null; failure_code: string | null; failure_message: string | null;
-  destroy_reason: string | null; destroyed_by: string | null; seeded_at: Date | null;
+  destroy_reason: DestroyReason | null; destroyed_by: string | null; seeded_at: Date | null;
   created_at: Date; updated_at: Date; ready_at: Date | null; destroyed_at: Date | null;
   snapshot_key: string | null; clone_strategy: string | null;
   run_epoch?: number;

@@ -267,6 +267,30 @@ export const MIGRATIONS: { id: number; name: string; sql: string }[] = [
         FOR EACH STATEMENT EXECUTE FUNCTION mayfly_events_added();
     `,
   },
+  {
+    id: 15,
+    name: 'audit trail',
+    sql: `
+      -- Who did what to which environment, from which door, and whether it was allowed
+      -- (core/app: every action of the application service records one row).
+      CREATE TABLE audit_log (
+        id bigserial PRIMARY KEY,
+        at timestamptz NOT NULL DEFAULT now(),
+        actor text NOT NULL,
+        actor_kind text NOT NULL,
+        team text NOT NULL,
+        door text NOT NULL,
+        action text NOT NULL,
+        outcome text NOT NULL CHECK (outcome IN ('allowed', 'denied')),
+        environment_id uuid,
+        environment text,
+        details jsonb
+      );
+      CREATE INDEX audit_log_environment ON audit_log (environment, at DESC);
+      CREATE INDEX audit_log_actor ON audit_log (actor, at DESC);
+      CREATE INDEX audit_log_at ON audit_log (at DESC);
+    `,
+  },
 ];
 
 const LOCK_KEY = 7_261_432_001; // arbitrary, constant: "mayfly migrations"

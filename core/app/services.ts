@@ -1,0 +1,36 @@
+import type pg from 'pg';
+import { Admission } from './admission.js';
+import { AuditTrail } from './audit.js';
+import { EnvironmentService } from './environments.js';
+import type { Config } from '../config/config.js';
+import type { Logger } from '../platform/log.js';
+import type { JobQueues } from '../queue/jobs.js';
+import type { TemplateCatalog } from '../catalog/templates.js';
+import { DatasetCatalog } from '../catalog/datasets.js';
+import { AuditStore } from '../store/audit.js';
+import { EnvironmentStore } from '../store/environments.js';
+import { NotificationStore } from '../store/notifications.js';
+import { SnapshotStore } from '../store/snapshots.js';
+
+/** The application layer and the stores under it, wired once for either process (web or worker). */
+export interface AppServices {
+  store: EnvironmentStore;
+  snapshots: SnapshotStore;
+  notifications: NotificationStore;
+  datasets: DatasetCatalog;
+  admission: Admission;
+  audit: AuditTrail;
+  environments: EnvironmentService;
+}
+
+export function buildAppServices(config: Config, pool: pg.Pool, queues: JobQueues, catalog: TemplateCatalog, logger: Logger): AppServices {
+  const store = new EnvironmentStore(pool);
+  const snapshots = new SnapshotStore(pool);
+  const datasets = new DatasetCatalog(config.seedsDir);
+  const admission = new Admission(pool, catalog, config);
+  const audit = new AuditTrail(new AuditStore(pool), logger);
+  return {
+    store, snapshots, datasets, admission, audit, notifications: new NotificationStore(pool),
+    environments: new EnvironmentService({ store, queues, catalog, logger, admission, datasets, snapshots, audit }),
+  };
+}

@@ -17,6 +17,7 @@ import { WebMetrics } from './metrics.js';
 import { requestLog } from './middleware/request-log.js';
 import { openApiDocument } from './openapi.js';
 import { QUEUE_DASHBOARD_PATH, queueDashboard } from './admin-queues.js';
+import { rule, ruled } from './access.js';
 
 /** Builds the web process's Express app from its dependencies; listens nowhere itself. */
 export function createApp(given: ApiDeps): Express {
@@ -35,13 +36,13 @@ export function createApp(given: ApiDeps): Express {
   app.use(requestLog(deps.logger));
   if (deps.listCache) app.use(deps.listCache.writes());
   app.use(healthRouter(deps));
-  app.get('/metrics', metrics.handler(deps.config.ops.metricsToken));
+  app.get('/metrics', rule('metrics-token'), metrics.handler(deps.config.ops.metricsToken));
   // Doors that sign their requests: each parses its own raw body to check the signature.
   app.use('/slack', slackRouter(deps));
   app.use('/webhooks', githubRouter(deps));
   const v1 = express.Router();
   const openapi = openApiDocument();
-  v1.get('/openapi.json', (req, res) => {
+  v1.get('/openapi.json', rule('public'), (req, res) => {
     if (!req.accepts('json')) throw new MayflyError('NOT_ACCEPTABLE', 406, 'this document is application/json; the Accept header does not allow it');
     res.json(openapi);
   });
@@ -53,7 +54,7 @@ export function createApp(given: ApiDeps): Express {
   v1.use('/audit', auditRouter(deps));
   v1.use(() => { throw new NotFoundError('ROUTE_NOT_FOUND', 'no such API route; see docs/api.md for the v1 API'); });
   app.use('/api/v1', v1);
-  app.use(QUEUE_DASHBOARD_PATH, queueDashboard(deps));
+  app.use(QUEUE_DASHBOARD_PATH, ruled('admin.queues', queueDashboard(deps)));
   // The QA web pages (api/web): sign-in, the environments table, the form, each environment's page.
   app.use(webRouter(deps));
   app.use((req) => { throw new NotFoundError('ROUTE_NOT_FOUND', `no route for ${req.method} ${req.path}`); });

@@ -4,11 +4,12 @@ import { InputError, type FieldProblem } from '../../core/domain/errors.js';
 import { VIAS } from '../../core/domain/principal.js';
 import type { AuditFilter } from '../../core/store/audit.js';
 import type { ApiDeps } from '../deps.js';
+import { rule } from '../access.js';
 
 /** GET /api/v1/audit: the audit trail, newest first, for admins (filters: environment, actor, door, since, until, limit). */
 export function auditRouter(deps: ApiDeps): Router {
   const router = Router();
-  router.get('/', async (req, res) => {
+  router.get('/', rule('audit.read'), async (req, res) => {
     const filter = parseAuditQuery(req.query as Record<string, unknown>);
     const entries = await deps.audit.read(req.principal!, filter);
     res.json({

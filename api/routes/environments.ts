@@ -10,6 +10,7 @@ import { presentEnvironment, presentEvent } from '../presenters.js';
 import { lastEventId, streamEvents, wantsEventStream } from '../sse.js';
 import { workerClientOf } from '../worker-client.js';
 import { MAX_LOG_TAIL } from '../../core/platform/internal-api.js';
+import { rule } from '../access.js';
 
 const MAX_WAIT_SECONDS = 900;
 /** How long a PUT for a name that is being torn down waits for the teardown before creating. */
@@ -105,7 +106,7 @@ export function environmentsRouter(deps: ApiDeps): Router {
     res.json({ ...(await present(shown)), action, delivery });
   }
 
-  router.get('/', async (req, res) => {
+  router.get('/', rule('environment.list'), async (req, res) => {
     const statuses = req.query.status ? String(req.query.status).split(',') : undefined;
     if (statuses && !statuses.every((s) => (STATUSES as readonly string[]).includes(s))) {
       throw new InputError('invalid query', [{ field: 'status', message: `must be one or more of ${STATUSES.join(', ')}` }]);
@@ -135,26 +136,26 @@ export function environmentsRouter(deps: ApiDeps): Router {
     return saved && saved.template === b.template ? [b.seed] : [];
   }
 
-  router.post('/', async (req, res) => {
+  router.post('/', rule('environment.create'), async (req, res) => {
     const valid = validateEnvironmentRequest(req.body, catalog, undefined, await savedSeeds(req.body));
     const name = valid.name ?? `${valid.template}-${randomBytes(3).toString('hex')}`.slice(0, 63);
     await deploy(req, res, valid, name, true);
   });
 
-  router.put('/:name', async (req, res) => {
+  router.put('/:name', rule('environment.create'), async (req, res) => {
     const name = pathName(req);
     const valid = validateEnvironmentRequest(req.body, catalog, name, await savedSeeds(req.body));
     await deploy(req, res, valid, name, false);
   });
 
-  router.get('/:name', async (req, res) => {
+  router.get('/:name', rule('environment.view'), async (req, res) => {
     const wait = parseWait(req);
     let env = await find(pathName(req));
     if (wait) env = await waitUntilSettled(req, env, wait);
     res.json(await present(env));
   });
 
-  router.get('/:name/events', async (req, res) => {
+  router.get('/:name/events', rule('environment.view'), async (req, res) => {
     const env = await find(pathName(req));
     // Accept: text/event-stream: the timeline live (past events first), until it is destroyed.
     if (wantsEventStream(req)) return streamEvents(req, res, store, env, { afterId: lastEventId(req), heartbeatMs: config.web.sseHeartbeatMs, ...(deps.changes ? { changes: deps.changes } : {}) });
@@ -162,7 +163,7 @@ export function environmentsRouter(deps: ApiDeps): Router {
   });
 
   /** A service's output as text, streamed from the worker (which alone reads Docker). */
-  router.get('/:name/logs', async (req, res) => {
+  router.get('/:name/logs', rule('environment.view'), async (req, res) => {
     const env = await find(pathName(req));
     const template = catalog.has(env.template) ? catalog.get(env.template) : undefined;
     const service = typeof req.query.service === 'string' && req.query.service ? req.query.service : template?.entryService ?? '';
@@ -182,7 +183,7 @@ export function environmentsRouter(deps: ApiDeps): Router {
     stream.pipe(res);
   });
 
-  router.post('/:name/extend', async (req, res) => {
+  router.post('/:name/extend', rule('environment.extend'), async (req, res) => {
     const env = await find(pathName(req));
     const body = (req.body ?? {}) as Record<string, unknown>;
     const unknown = Object.keys(body).filter((k) => k !== 'ttl');
@@ -190,13 +191,13 @@ export function environmentsRouter(deps: ApiDeps): Router {
     res.json(await present(await environments.extend(req.principal!, env, body.ttl)));
   });
 
-  router.post('/:name/reset-db', async (req, res) => {
+  router.post('/:name/reset-db', rule('environment.reset'), async (req, res) => {
     const moved = await environments.reset(req.principal!, await find(pathName(req)));
     const wait = parseWait(req);
     res.status(202).json(await present(wait ? await waitUntilSettled(req, moved, wait) : moved));
   });
 
-  router.post('/:name/snapshots', async (req, res) => {
+  router.post('/:name/snapshots', rule('environment.snapshot'), async (req, res) => {
     const env = await find(pathName(req));
     const body = (req.body ?? {}) as Record<string, unknown>;
     const problems = Object.keys(body).filter((k) => k !== 'name').map((field) => ({ field, message: 'unknown field; allowed: name' }));
@@ -205,7 +206,7 @@ export function environmentsRouter(deps: ApiDeps): Router {
     res.status(202).json({ dataset, template: env.template, source: env.name, status: 'saving', links: { seeds: `${config.publicUrl}/api/v1/seeds` } });
   });
 
-  router.delete('/:name', async (req, res) => {
+  router.delete('/:name', rule('environment.destroy'), async (req, res) => {
     let current = await environments.destroy(req.principal!, await find(pathName(req)));
     const wait = parseWait(req);
     if (wait) current = await waitUntilSettled(req, current, wait);

@@ -6,6 +6,7 @@ import { validateEnvironmentRequest } from '../../core/doors/requests.js';
 import { verifySha256Signature } from '../../core/doors/signatures.js';
 import type { ApiDeps } from '../deps.js';
 import { BODY_LIMITS, bodyLimit } from '../middleware/body-limit.js';
+import { rule } from '../access.js';
 
 /** GitHub gives a webhook ten seconds: a teardown in progress is waited for a little less. */
 const DESTROYING_WAIT_MS = 7000;
@@ -37,7 +38,7 @@ export function githubRouter(deps: ApiDeps): Router {
   const router = Router();
   router.use(bodyLimit(BODY_LIMITS.github), express.raw({ type: () => true, limit: BODY_LIMITS.github }));
 
-  router.post('/github', async (req: Request, res: Response) => {
+  router.post('/github', rule('signature'), async (req: Request, res: Response) => {
     if (!secret || !template) throw new NotFoundError('GITHUB_NOT_CONFIGURED', 'the GitHub webhook is not enabled on this server (GITHUB_WEBHOOK_SECRET is not set)');
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     if (!verifySha256Signature(secret, req.get('x-hub-signature-256'), raw)) {

@@ -3,10 +3,11 @@ import { formatDuration } from '../../core/domain/duration.js';
 import { FACT_CLONE } from '../../core/store/snapshots.js';
 import { maxmemoryPolicyProblem, readMaxmemoryPolicy } from '../../core/queue/redis.js';
 import type { ApiDeps } from '../deps.js';
+import { rule } from '../access.js';
 
 export function templatesRouter(deps: ApiDeps): Router {
   const router = Router();
-  router.get('/', (_req, res) => {
+  router.get('/', rule('template.list'), (_req, res) => {
     res.json({
       templates: deps.catalog.list().map((t) => ({
         name: t.name,
@@ -53,8 +54,8 @@ async function redisDetail(deps: ApiDeps): Promise<Record<string, unknown> | nul
 /** Liveness (the process answers) and readiness (its engines answer). No auth: for probes. */
 export function healthRouter(deps: ApiDeps): Router {
   const router = Router();
-  router.get('/healthz', (_req, res) => { res.json({ status: 'ok' }); });
-  router.get('/readyz', async (_req, res) => {
+  router.get('/healthz', rule('public'), (_req, res) => { res.json({ status: 'ok' }); });
+  router.get('/readyz', rule('public'), async (_req, res) => {
     const check = async (probe: () => Promise<void>) => {
       const started = Date.now();
       try {

@@ -3,11 +3,12 @@ import { InputError } from '../../core/domain/errors.js';
 import { NAME_PATTERN } from '../../core/doors/requests.js';
 import { FACT_CLONE } from '../../core/store/snapshots.js';
 import type { ApiDeps } from '../deps.js';
+import { rule } from '../access.js';
 
 /** Seed datasets, their golden snapshots, and the clone strategy the worker chose for this host. */
 export function seedsRouter(deps: ApiDeps): Router {
   const router = Router();
-  router.get('/', async (_req, res) => {
+  router.get('/', rule('seed.list'), async (_req, res) => {
     const [datasets, snapshots, strategy] = await Promise.all([deps.datasets.list(), deps.snapshots.list(), deps.snapshots.fact(FACT_CLONE)]);
     const goldens = (dataset: string) => snapshots.filter((s) => s.dataset === dataset).map((s) => ({
       key: s.key, template: s.template, status: s.status, image: s.image, imageDigest: s.imageDigest, sizeBytes: s.sizeBytes,
@@ -29,7 +30,7 @@ export function seedsRouter(deps: ApiDeps): Router {
     });
   });
 
-  router.post('/:name/refresh', async (req, res) => {
+  router.post('/:name/refresh', rule('seed.refresh'), async (req, res) => {
     const name = String(req.params.name);
     if (!NAME_PATTERN.test(name)) throw new InputError('invalid dataset name', [{ field: 'name', message: 'must be 1-63 lowercase letters, digits and "-"' }]);
     await deps.datasets.get(name);

@@ -10,6 +10,7 @@ import { verifySlackRequest } from '../../core/doors/signatures.js';
 import { parseSlackCommand, slackEnvironmentName, slackUsage, type SlackCommand } from '../../core/doors/slack-command.js';
 import type { ApiDeps } from '../deps.js';
 import { BODY_LIMITS, bodyLimit } from '../middleware/body-limit.js';
+import { rule } from '../access.js';
 
 /** Slack lets a response_url be used five times within 30 minutes. */
 export const SLACK_FOLLOW_UPS = 5;
@@ -18,7 +19,10 @@ export const SLACK_RESPONSE_URL_MS = 30 * 60_000;
 interface SlashRequest {
   text: string;
   command: string;
+  /** The workspace (team_id) and the user's id in it: who asks. */
+  teamId: string;
   userId: string;
+  /** The display name: shown, never trusted (a Slack user can change it). */
   userName: string;
   channelId: string;
   responseUrl: string | undefined;
@@ -36,7 +40,7 @@ export function slackRouter(deps: ApiDeps): Router {
   const router = Router();
   router.use(bodyLimit(BODY_LIMITS.slack), express.raw({ type: () => true, limit: BODY_LIMITS.slack }));
 
-  router.post('/commands', async (req: Request, res: Response) => {
+  router.post('/commands', rule('signature'), async (req: Request, res: Response) => {
     if (!secret) throw new NotFoundError('SLACK_NOT_CONFIGURED', 'the Slack command is not enabled on this server (SLACK_SIGNING_SECRET is not set)');
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const verdict = verifySlackRequest(secret, req.get('x-slack-request-timestamp'), req.get('x-slack-signature'), raw);
@@ -53,11 +57,20 @@ export function slackRouter(deps: ApiDeps): Router {
     const slash: SlashRequest = {
       text: form.get('text') ?? '',
       command: form.get('command') || '/mayfly',
+      teamId: form.get('team_id') ?? '',
       userId: form.get('user_id') ?? '',
       userName: form.get('user_name') || form.get('user_id') || 'someone',
       channelId: form.get('channel_id') ?? '',
       responseUrl: usableUrl(form.get('response_url')),
     };
+    const workspaces = config.doors.slackTeamIds;
+    if (!/^U|^W/.test(slash.userId) || (workspaces.length && !workspaces.includes(slash.teamId))) {
+      deps.logger.warn({ requestId: req.requestId, teamId: slash.teamId.slice(0, 30), userId: slash.userId.slice(0, 30) }, 'refused a Slack command from another workspace or without a user id');
+      res.json({ response_type: 'ephemeral', text: slash.userId && workspaces.length && !workspaces.includes(slash.teamId)
+        ? `:no_entry: This Mayfly serves other Slack workspaces (SLACK_TEAM_IDS); workspace ${slash.teamId.slice(0, 30) || '(none)'} may not use it.`
+        : ':no_entry: Mayfly could not tell who you are: the command carried no Slack user id.' });
+      return;
+    }
     let text: string;
     try {
       text = await handle(parseSlackCommand(slash.text), slash);
@@ -69,7 +82,8 @@ export function slackRouter(deps: ApiDeps): Router {
   });
 
   const entryOf = (template: string) => (catalog.has(template) ? catalog.get(template).entryService : undefined);
-  const ownerOf = (s: SlashRequest) => `slack:${s.userName}`;
+  // Who asks is the Slack user id (stable), never the display name (which its owner can change).
+  const ownerOf = (s: SlashRequest) => `slack:${s.userId}`;
   const principalOf = (s: SlashRequest) => principalFor(config.teams, ownerOf(s), 'user', 'slack');
   /** An action's refusal (not allowed, wrong state, bad duration) as a sentence for the channel. */
   const refusal = (err: unknown): string => {

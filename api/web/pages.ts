@@ -20,6 +20,7 @@ import { streamEvents } from '../sse.js';
 import { workerClientOf } from '../worker-client.js';
 import { PUBLIC_DIR, Views } from './render.js';
 import { SessionKeeper } from './session.js';
+import { rule } from '../access.js';
 
 const LOG_LINES = 40;
 const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -86,12 +87,12 @@ export function webRouter(deps: ApiDeps): Router {
   router.use('/static', express.static(PUBLIC_DIR, { maxAge: '1h', index: false }));
 
   // ---- sign-in -------------------------------------------------------------------------------
-  router.get('/sign-in', session, (req, res) => {
+  router.get('/sign-in', rule('public'), session, (req, res) => {
     if (req.principal) return res.redirect(303, safeNext(req.query.next));
     page(req, res, 'sign-in', { title: 'Sign in', next: safeNext(req.query.next), noTokens: config.apiTokens.length === 0 });
   });
 
-  router.post('/sign-in', ...post, (req, res) => {
+  router.post('/sign-in', rule('public'), ...post, (req, res) => {
     const body = req.body as Record<string, unknown>;
     const next = safeNext(body.next);
     // Wrong tokens count per address, together with the API's (MAYFLY_AUTH_FAILURES_PER_MINUTE).
@@ -111,13 +112,13 @@ export function webRouter(deps: ApiDeps): Router {
     res.redirect(303, next);
   });
 
-  router.post('/sign-out', ...post, (req, res) => {
+  router.post('/sign-out', rule('public'), ...post, (req, res) => {
     sessions.start(res);
     res.redirect(303, '/sign-in');
   });
 
   // ---- the environments table ------------------------------------------------------------------
-  router.get('/', session, signedIn, async (req, res) => {
+  router.get('/', session, signedIn, rule('environment.list'), async (req, res) => {
     const q = req.query;
     const mine = q.mine === '1' || q.mine === 'on';
     const template = typeof q.template === 'string' && catalog.has(q.template) ? q.template : '';
@@ -170,13 +171,13 @@ export function webRouter(deps: ApiDeps): Router {
     };
   }
 
-  router.get('/environments/new', session, signedIn, async (req, res) => {
+  router.get('/environments/new', session, signedIn, rule('environment.create'), async (req, res) => {
     const values: Record<string, string> = {};
     for (const key of ['name', 'tag', 'seed', 'ttl']) if (typeof req.query[key] === 'string') values[key] = req.query[key] as string;
     page(req, res, 'new', await formContext(typeof req.query.template === 'string' ? req.query.template : '', values, []));
   });
 
-  router.post('/environments', ...post, signedIn, async (req, res) => {
+  router.post('/environments', ...post, signedIn, rule('environment.create'), async (req, res) => {
     const body = req.body as Record<string, unknown>;
     const values: Record<string, string> = {};
     for (const [k, v] of Object.entries(body)) if (typeof v === 'string' && k !== '_csrf') values[k] = v.trim();
@@ -213,7 +214,7 @@ export function webRouter(deps: ApiDeps): Router {
     page(req, res, 'not-found', { title: 'No such environment', name, canCreate: NAME_PATTERN.test(name) }, 404);
   };
 
-  router.get('/environments/:name', session, signedIn, async (req, res) => {
+  router.get('/environments/:name', session, signedIn, rule('environment.view'), async (req, res) => {
     const env = await byName(req);
     if (!env) return notFound(req, res);
     const template = catalog.has(env.template) ? catalog.get(env.template) : undefined;
@@ -253,8 +254,10 @@ export function webRouter(deps: ApiDeps): Router {
   });
 
   /** Status and timeline, live: the page's EventSource (same events as the REST stream, plus the environment). */
-  router.get('/environments/:name/live', session, async (req, res) => {
+  router.get('/environments/:name/live', session, async (req, res, next) => {
     if (!req.principal) return res.status(401).type('text').send('sign in first');
+    next();
+  }, rule('environment.view'), async (req, res) => {
     const env = await byName(req);
     if (!env) return res.status(404).type('text').send('no such environment');
     const after = Number(req.get('last-event-id') ?? req.query.lastEventId ?? 0);
@@ -274,15 +277,15 @@ export function webRouter(deps: ApiDeps): Router {
       back(res, to, 'error', problems || err.message);
     }
   };
-  router.post('/environments/:name/extend', ...post, signedIn, action(async (env, req) => {
+  router.post('/environments/:name/extend', ...post, signedIn, rule('environment.extend'), action(async (env, req) => {
     const moved = await deps.environments.extend(req.principal!, env, (req.body as Record<string, unknown>).ttl);
     return `Extended: ${moved.name} now expires ${expiresIn(moved)}.`;
   }));
-  router.post('/environments/:name/reset-data', ...post, signedIn, action(async (env, req) => {
+  router.post('/environments/:name/reset-data', ...post, signedIn, rule('environment.reset'), action(async (env, req) => {
     await deps.environments.reset(req.principal!, env);
     return `Resetting the data of ${env.name} to the ${env.seed} dataset.`;
   }));
-  router.post('/environments/:name/destroy', ...post, signedIn, action(async (env, req) => {
+  router.post('/environments/:name/destroy', ...post, signedIn, rule('environment.destroy'), action(async (env, req) => {
     await deps.environments.destroy(req.principal!, env);
     return `Destroying ${env.name}.`;
   }));

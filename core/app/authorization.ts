@@ -19,6 +19,7 @@ export const RULES = {
   'environment.reset': 'team',
   'environment.destroy': 'team',
   'environment.snapshot': 'team',
+  'template.list': 'signed-in',
   'seed.list': 'signed-in',
   'seed.refresh': 'signed-in',
   'admin.queues': 'admin',

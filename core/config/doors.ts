@@ -7,6 +7,11 @@ import { ConfigError, type ConfigReader } from './read.js';
 export interface DoorsConfig {
   /** SLACK_SIGNING_SECRET; unset: /slack/commands answers 404. */
   slackSigningSecret?: string;
+  /**
+   * SLACK_TEAM_IDS: the Slack workspaces (team ids, e.g. T0123ABCD) whose commands are served;
+   * a command from another workspace is refused. Empty: every workspace the app is installed in.
+   */
+  slackTeamIds: readonly string[];
   /** GITHUB_WEBHOOK_SECRET; unset: /webhooks/github answers 404. */
   githubWebhookSecret?: string;
   /** MAYFLY_GITHUB_TEMPLATE: the template of pull-request environments (`<template>-pr-<n>`). */
@@ -51,6 +56,7 @@ export function loadDoorsConfig(env: NodeJS.ProcessEnv, h: Helpers): DoorsConfig
   if (githubWebhookSecret && !githubTemplate) throw new ConfigError('MAYFLY_GITHUB_TEMPLATE', 'is required when GITHUB_WEBHOOK_SECRET is set: the template of pull-request environments');
   const doors: DoorsConfig = {
     ...(secret(env, 'SLACK_SIGNING_SECRET') ? { slackSigningSecret: env.SLACK_SIGNING_SECRET } : {}),
+    slackTeamIds: slackTeamIds(env.SLACK_TEAM_IDS ?? ''),
     ...(githubWebhookSecret ? { githubWebhookSecret } : {}),
     ...(githubTemplate ? { githubTemplate } : {}),
     githubTag,
@@ -64,4 +70,10 @@ export function loadDoorsConfig(env: NodeJS.ProcessEnv, h: Helpers): DoorsConfig
     notifyAttempts: h.int('MAYFLY_NOTIFY_ATTEMPTS', 8, 1, 30),
   };
   return Object.freeze(doors);
+}
+
+function slackTeamIds(text: string): string[] {
+  const ids = text.split(',').map((t) => t.trim()).filter(Boolean);
+  for (const id of ids) if (!/^[TE][A-Z0-9]{2,20}$/.test(id)) throw new ConfigError('SLACK_TEAM_IDS', `has "${id.slice(0, 30)}", which is not a Slack team id (such as T0123ABCD)`);
+  return ids;
 }

@@ -66,7 +66,7 @@ describe('the Slack door: /slack/commands', () => {
     const env = await h.store.getByName('shop-pr-1');
     assert.ok(env);
     assert.equal(env.door, 'slack');
-    assert.equal(env.owner, 'slack:road.runner');
+    assert.equal(env.owner, 'slack:U1', 'the owner is the Slack user id, not the display name');
 
     const readyMsg = await waitUntil('a ready follow-up on response_url', 120_000, async () =>
       slack.received.find((r) => r.path === '/commands/T1/1/abc' && /is ready/.test(r.json?.text ?? '')));
@@ -97,7 +97,7 @@ describe('the Slack door: /slack/commands', () => {
     assert.match(down.body.text, /Tearing down/);
     const gone = await waitUntil('a destroyed follow-up', 60_000, async () =>
       slack.received.find((r) => r.path === '/commands/T1/2/def' && /destroyed/.test(r.json?.text ?? '')));
-    assert.match(gone.json.text, /reason: destroyed \(by slack:road\.runner\)/);
+    assert.match(gone.json.text, /reason: destroyed \(by slack:U1\)/);
     const after = await slackCommand(h.baseUrl, { text: 'status shop-pr-1' });
     assert.match(after.body.text, /destroyed.*reason: destroyed/);
 

@@ -22,7 +22,8 @@ describe('teams and authorization', () => {
       worker: false,
       env: {
         MAYFLY_API_TOKENS: `alice:${QA},bob:${PLATFORM},root:${ROOT}`,
-        MAYFLY_TEAMS: 'qa=alice,slack:ann;platform=bob,slack:ben',
+        MAYFLY_TEAMS: 'qa=alice,slack:U3;platform=bob,slack:U2',
+        SLACK_TEAM_IDS: 'T1',
         MAYFLY_ADMINS: 'root',
         SLACK_SIGNING_SECRET: SLACK_SECRET,
       },
@@ -102,6 +103,32 @@ describe('teams and authorization', () => {
     const gone = await slackCommand(h.baseUrl, { text: `down ${name}`, ...ann });
     assert.match(gone.body.text, /Tearing down/);
     assert.equal((await row(name)).status, 'destroying');
+  });
+
+  it('when a Slack user renames themselves to a member of another team, then no rights move: Mayfly goes by the user id', async () => {
+    const name = uniqueName('slack-rename');
+    await create(QA, name);
+    const before = await row(name);
+    // ben (U2, team platform) takes ann's display name; ann is U3 in team qa.
+    const renamed = { user_id: 'U2', user_name: 'ann' };
+    const down = await slackCommand(h.baseUrl, { text: `down ${name}`, ...renamed });
+    assert.match(down.body.text, /belongs to team "qa"; slack:U2 \(team "platform"\)/);
+    const extend = await slackCommand(h.baseUrl, { text: `extend ${name} 2h`, ...renamed });
+    assert.match(extend.body.text, /belongs to team "qa"/);
+    assert.deepEqual(await row(name), before);
+  });
+
+  it('when a Slack command comes from another workspace, then it is refused with a clear answer and changes nothing', async () => {
+    const name = uniqueName('slack-ws');
+    await create(QA, name);
+    const before = await row(name);
+    const res = await slackCommand(h.baseUrl, { text: `down ${name}`, team_id: 'T999', user_id: 'U3', user_name: 'ann' });
+    assert.equal(res.status, 200);
+    assert.match(res.body.text, /workspace T999 may not use it/);
+    assert.deepEqual(await row(name), before);
+    const up = await slackCommand(h.baseUrl, { text: 'up shop pr-77', team_id: 'T999', user_id: 'U3' });
+    assert.match(up.body.text, /may not use it/);
+    assert.equal(await row('shop-pr-77'), undefined);
   });
 
   it("when a Slack user runs up for another team's environment name, then it is refused; their own is created in their team", async () => {

@@ -21,7 +21,7 @@ import { workerClientOf } from '../worker-client.js';
 import { PUBLIC_DIR, Views } from './render.js';
 import { SessionKeeper, parseCookies } from './session.js';
 import { RegistryTags } from '../../core/catalog/registry-tags.js';
-import { assertImagesExist } from '../../core/app/image-check.js';
+import { checkImagesExist } from '../../core/app/image-check.js';
 import { attentionOrder, groupTimeline, overviewContext, prefillFrom, suggestName, tagsOfTemplate } from './qa.js';
 
 const LOG_LINES = 40;
@@ -41,6 +41,20 @@ function expiresIn(env: Environment): string {
 /** Service -> tag (or the whole reference when it has none), as the table shows it. */
 function tagsOf(env: Environment): { service: string; tag: string }[] {
   return Object.entries(env.images).map(([service, image]) => ({ service, tag: parseImageRef(image)?.tag ?? image }));
+}
+
+/** Runs the validation, adding the registry's tag problems to its own (each field once); throws when there are any. */
+function withTagProblems<T>(tagProblems: FieldProblem[], validate: () => T): T {
+  let valid: T;
+  try {
+    valid = validate();
+  } catch (err) {
+    if (!(err instanceof InputError) || !tagProblems.length) throw err;
+    const extra = tagProblems.filter((p) => !err.problems.some((q) => q.field === p.field));
+    throw new InputError(err.message, [...err.problems, ...extra]);
+  }
+  if (tagProblems.length) throw new InputError(`unknown image tag: ${tagProblems.map((p) => p.field).join(', ')}`, tagProblems);
+  return valid;
 }
 
 /** Only local paths: `next` must not send a signed-in person to another site. */
@@ -127,8 +141,9 @@ export function webRouter(deps: ApiDeps): Router {
   // ---- the environments table ------------------------------------------------------------------
   router.get('/', session, signedIn, async (req, res) => {
     const q = req.query;
-    // "Mine only" is remembered: the filter form says it was sent (filtered=1), else the cookie decides.
-    const sent = q.filtered === '1';
+    // "Mine only" is remembered: a query that says it (the filter form sends filtered=1, so an
+    // unchecked box counts; a link may send mine=1) sets it, else the cookie decides.
+    const sent = q.filtered === '1' || q.mine !== undefined;
     const mine = sent ? q.mine === '1' || q.mine === 'on' : parseCookies(req.get('cookie'))[LIST_COOKIE] === 'mine';
     if (sent) res.append('Set-Cookie', `${LIST_COOKIE}=${mine ? 'mine' : 'all'}; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000${config.web.secureCookies ? '; Secure' : ''}`);
     const template = typeof q.template === 'string' && catalog.has(q.template) ? q.template : '';
@@ -220,9 +235,10 @@ export function webRouter(deps: ApiDeps): Router {
     if (Object.keys(images).length) request.images = images;
     try {
       const seed = typeof request.seed === 'string' && NAME_PATTERN.test(request.seed) ? await deps.snapshots.savedDataset(request.seed) : undefined;
-      const valid = validateEnvironmentRequest(request, catalog, undefined, seed && seed.template === request.template ? [request.seed as string] : []);
-      const unchecked = (await assertImagesExist(tagSource, catalog, request, valid.template, valid.images)).unchecked;
-      if (unchecked.length) deps.logger.warn({ unchecked }, 'web form: some image tags could not be checked before queueing');
+      // The tags are checked against the registry beside the validation, so the form shows every problem at once.
+      const tagCheck = await checkImagesExist(tagSource, catalog, request);
+      const valid = withTagProblems(tagCheck.problems, () => validateEnvironmentRequest(request, catalog, undefined, seed && seed.template === request.template ? [request.seed as string] : []));
+      if (tagCheck.unchecked.length) deps.logger.warn({ unchecked: tagCheck.unchecked }, 'web form: some image tags could not be checked before queueing');
       const name = valid.name ?? `${valid.template}-${randomBytes(3).toString('hex')}`.slice(0, 63);
       const { env } = await deps.environments.deploy(req.principal!, {
         name, template: valid.template, owner: req.principal!.name, images: valid.images, seed: valid.seed, ttlSeconds: valid.ttlSeconds, door: 'web',

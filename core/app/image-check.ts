@@ -3,6 +3,8 @@
  * a tag otherwise becomes a failed environment a minute later, at the pull. One function for
  * every door that wants the check (the web form calls it; a REST route may, with one call).
  *
+ * A REST route would call assertImagesExist(tags, catalog, req.body) after its validation.
+ *
  * Only what the request chose is checked (the one `tag` on each taggable image, and each
  * `images.<service>` given as a tag or a reference), and only on registries RegistryTags can ask.
  * A registry that does not answer does not refuse the request (the worker's pull retries and
@@ -11,7 +13,7 @@
 import type { RegistryTags } from '../catalog/registry-tags.js';
 import type { TemplateCatalog } from '../catalog/templates.js';
 import { InputError, type FieldProblem } from '../domain/errors.js';
-import { parseImageRef } from '../domain/image-ref.js';
+import { isValidTag, parseImageRef } from '../domain/image-ref.js';
 
 export interface ImageCheck {
   problems: FieldProblem[];
@@ -19,16 +21,29 @@ export interface ImageCheck {
   unchecked: string[];
 }
 
-/** Problems with the tags `images` (a validated request's, service -> reference) ask for, by the request field that chose them. */
-export async function checkImagesExist(tags: RegistryTags, catalog: TemplateCatalog, body: unknown, template: string, images: Record<string, string>): Promise<ImageCheck> {
-  const b = (typeof body === 'object' && body !== null ? body : {}) as { tag?: unknown; images?: unknown };
-  const given = (typeof b.images === 'object' && b.images !== null ? b.images : {}) as Record<string, unknown>;
-  const meta = catalog.get(template);
+/**
+ * Problems with the tags a create or PUT body asks for (its `template`, `tag` and `images`), by
+ * the request field that chose them. Parts of the body that are not valid are skipped (the
+ * request validation reports them), so this can run beside it and both sets of problems shown.
+ */
+export async function checkImagesExist(tags: RegistryTags, catalog: TemplateCatalog, body: unknown): Promise<ImageCheck> {
+  const b = (typeof body === 'object' && body !== null ? body : {}) as { template?: unknown; tag?: unknown; images?: unknown };
+  if (typeof b.template !== 'string' || !catalog.has(b.template)) return { problems: [], unchecked: [] };
+  const meta = catalog.get(b.template);
+  const given: Record<string, string> = {};
+  if (typeof b.images === 'object' && b.images !== null && !Array.isArray(b.images)) {
+    for (const [service, value] of Object.entries(b.images as Record<string, unknown>)) {
+      if (!meta.images[service] || typeof value !== 'string') continue;
+      if (/[/:@]/.test(value) ? parseImageRef(value) : isValidTag(value)) given[service] = value;
+    }
+  }
+  const tag = isValidTag(b.tag) ? b.tag : undefined;
+  const images = catalog.resolveImages(meta.name, tag, given);
   const problems: FieldProblem[] = [];
   const unchecked: string[] = [];
   const byField = new Map<string, string[]>();
   for (const [service, image] of Object.entries(images)) {
-    const field = typeof given[service] === 'string' ? `images.${service}` : typeof b.tag === 'string' && meta.images[service]?.taggable ? 'tag' : undefined;
+    const field = given[service] !== undefined ? `images.${service}` : tag && meta.images[service]?.taggable ? 'tag' : undefined;
     if (!field) continue; // the template's own image: not the requester's choice
     const ref = parseImageRef(image);
     if (!ref?.tag || ref.digest) continue; // a digest names exact content: the pull checks it
@@ -56,8 +71,8 @@ export async function checkImagesExist(tags: RegistryTags, catalog: TemplateCata
 }
 
 /** The same, as an InputError (400, each problem naming its field) when a tag does not exist. */
-export async function assertImagesExist(tags: RegistryTags, catalog: TemplateCatalog, body: unknown, template: string, images: Record<string, string>): Promise<ImageCheck> {
-  const check = await checkImagesExist(tags, catalog, body, template, images);
+export async function assertImagesExist(tags: RegistryTags, catalog: TemplateCatalog, body: unknown): Promise<ImageCheck> {
+  const check = await checkImagesExist(tags, catalog, body);
   if (check.problems.length) throw new InputError(`unknown image tag: ${check.problems.map((p) => p.field).join(', ')}`, check.problems);
   return check;
 }

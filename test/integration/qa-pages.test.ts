@@ -76,6 +76,10 @@ describe('QA pages that know what exists (HTTP level)', () => {
     const tooLong = await v.post('/environments', { _csrf: csrf, template: 'shop', tag: 'pr-1', ttl: '48h', seed: 'demo' });
     assert.equal(tooLong.status, 400);
     assert.match(textOf(tooLong.html, 'ttl-error'), /longer than the template's maximum/);
+    const both = await v.post('/environments', { _csrf: csrf, template: 'shop', tag: 'pr-9', ttl: '48h', seed: 'demo' });
+    assert.equal(both.status, 400);
+    assert.match(textOf(both.html, 'tag-error'), /"pr-9" is not a tag/, 'the tag problem shows beside the TTL problem');
+    assert.match(textOf(both.html, 'ttl-error'), /longer than the template's maximum/);
     assert.equal(await count(), before, 'nothing was created');
 
     const name = uniqueName('good');

@@ -44,6 +44,58 @@
     return li;
   }
 
+  function row(e, key) {
+    var li = document.createElement('li');
+    li.setAttribute('data-event-id', String(e.id));
+    if (key) li.setAttribute('data-key', key);
+    var time = document.createElement('time');
+    time.setAttribute('datetime', e.at);
+    time.textContent = e.at;
+    var type = document.createElement('span');
+    type.className = 'etype';
+    type.textContent = e.type;
+    var m = document.createElement('span');
+    m.className = 'emsg';
+    m.textContent = e.message;
+    li.append(time, ' ', type, ' ', m);
+    return li;
+  }
+
+  /** A group row of progress lines of one step, from a lone row already shown and the new line. */
+  function group(key, first, e) {
+    var step = key.slice('progress:'.length);
+    var text = (step ? step + ' ' : '') + 'progress';
+    var li = document.createElement('li');
+    li.className = 'group';
+    li.setAttribute('data-group', key);
+    li.setAttribute('data-count', '2');
+    li.setAttribute('data-label', text);
+    var time = document.createElement('time');
+    time.setAttribute('datetime', e.at);
+    time.textContent = e.at;
+    var type = document.createElement('span');
+    type.className = 'etype';
+    var c = document.createElement('span');
+    c.className = 'count';
+    c.textContent = '\u00d72';
+    type.append(text + ' ', c);
+    var m = document.createElement('span');
+    m.className = 'emsg';
+    m.textContent = e.message;
+    var details = document.createElement('details');
+    var summary = document.createElement('summary');
+    summary.textContent = 'the 2 ' + text + ' lines';
+    var members = document.createElement('ol');
+    members.className = 'members';
+    var earlier = document.createElement('li');
+    earlier.setAttribute('data-event-id', first.getAttribute('data-event-id'));
+    earlier.append(first.querySelector('time').cloneNode(true), ' ', first.querySelector('.emsg').textContent);
+    members.append(earlier, member(e));
+    details.append(summary, members);
+    li.append(time, ' ', type, ' ', m, details);
+    return li;
+  }
+
   source.onmessage = function (msg) {
     var e = JSON.parse(msg.data);
     if (timeline.querySelector('[data-event-id="' + e.id + '"]')) return;
@@ -57,45 +109,13 @@
       t.setAttribute('datetime', e.at);
       t.textContent = e.at;
       last.querySelector('.emsg').textContent = e.message;
-      var label = last.getAttribute('data-label') || '';
-      last.querySelector('summary').textContent = 'the ' + count + ' ' + label + ' lines';
+      last.querySelector('summary').textContent = 'the ' + count + ' ' + (last.getAttribute('data-label') || '') + ' lines';
       last.querySelector('ol.members').appendChild(member(e));
-      return;
-    }
-    var li = document.createElement('li');
-    var time = document.createElement('time');
-    time.setAttribute('datetime', e.at);
-    time.textContent = e.at;
-    var type = document.createElement('span');
-    type.className = 'etype';
-    if (key) {
-      var step = key.slice('progress:'.length);
-      var text = (step ? step + ' ' : '') + 'progress';
-      li.className = 'group';
-      li.setAttribute('data-group', key);
-      li.setAttribute('data-count', '1');
-      li.setAttribute('data-label', text);
-      var c = document.createElement('span');
-      c.className = 'count';
-      c.textContent = '\u00d71';
-      type.append(text + ' ', c);
-      var m = document.createElement('span');
-      m.className = 'emsg';
-      m.textContent = e.message;
-      var details = document.createElement('details');
-      var summary = document.createElement('summary');
-      summary.textContent = 'the 1 ' + text + ' lines';
-      var members = document.createElement('ol');
-      members.className = 'members';
-      members.appendChild(member(e));
-      details.append(summary, members);
-      li.append(time, ' ', type, ' ', m, details);
+    } else if (key && last && last.getAttribute('data-key') === key) {
+      last.replaceWith(group(key, last, e));
     } else {
-      li.setAttribute('data-event-id', String(e.id));
-      type.textContent = e.type;
-      li.append(time, ' ', type, ' ', e.message);
+      timeline.appendChild(row(e, key));
     }
-    timeline.appendChild(li);
   };
   source.addEventListener('environment', function (msg) {
     var env = JSON.parse(msg.data);

@@ -22,6 +22,8 @@ export interface TimelineRow {
   group?: { key: string; label: string; count: number; items: PresentedEvent[] };
   /** The row's (last) event. */
   event: PresentedEvent;
+  /** A lone progress line's group key: the next one of its step (arriving live) folds into it. */
+  key?: string;
 }
 
 /** The key under which consecutive events fold into one row: progress lines of one step. */
@@ -48,7 +50,8 @@ export function groupTimeline(events: PresentedEvent[]): TimelineRow[] {
       rows.push({ event: e });
     }
   }
-  return rows;
+  // A progress line with no repeat stays a plain row.
+  return rows.map((r) => (r.group && r.group.count === 1 ? { event: r.event, key: r.group.key } : r));
 }
 
 // ---- the environments list ---------------------------------------------------------------------
@@ -209,7 +212,8 @@ export async function overviewContext(overview: OverviewStore, admission: Admiss
       position: info?.position ?? i + 1, name: w.name, owner: w.owner, team: w.team, template: w.template,
       since: w.queuedAt.toISOString(), waited: ago(w.queuedAt, now.getTime()).replace(' ago', ''),
       estimate: info ? `in about ${secondsText(info.estimatedStartSeconds)}` : 'when a worker takes it',
-      reason: info?.reason ?? w.waitingReason ?? (admission.limited ? 'next in line' : 'waiting for a worker (no admission limits)'),
+      // Not in admission's line: it fits now (a recorded waiting reason is stale) and starts when a worker takes it.
+      reason: info?.reason ?? (admission.limited ? 'it fits now: starting' : 'waiting for a worker (no admission limits)'),
     };
   });
 

@@ -9,6 +9,8 @@ import type { NotificationStore } from '../core/store/notifications.js';
 import type { TemplateCatalog } from '../core/catalog/templates.js';
 import type { DatasetCatalog } from '../core/catalog/datasets.js';
 import type { SnapshotStore } from '../core/store/snapshots.js';
+import type { OverviewStore } from '../core/store/overview.js';
+import type { RegistryTags } from '../core/catalog/registry-tags.js';
 import type { WorkerClient } from './worker-client.js';
 import type { ListCache } from './list-cache.js';
 import type { ChangeFeed } from '../core/store/change-feed.js';
@@ -41,4 +43,8 @@ export interface ApiDeps {
   admission: Admission;
   /** Wrong tokens per address, shared by the API and the sign-in page; createApp makes one when absent. */
   authFailures?: AuthFailures;
+  /** Read-only aggregates for the overview page and the timeline's latest events. */
+  overview: OverviewStore;
+  /** The registry's tags (the form's tag picker and the check before queueing); the web router makes one from config when absent. */
+  registryTags?: RegistryTags;
 }

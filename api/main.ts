@@ -12,6 +12,7 @@ import { checkRedisAtStart, redisOptions } from '../core/queue/redis.js';
 import { migrate } from '../core/store/migrations.js';
 import { TemplateCatalog } from '../core/catalog/templates.js';
 import { buildAppServices } from '../core/app/services.js';
+import { OverviewStore } from '../core/store/overview.js';
 import { createApp } from './app.js';
 import { createServer } from 'node:http';
 import { EnvironmentRouter } from './router/router.js';
@@ -45,7 +46,7 @@ async function main(): Promise<void> {
   const services = buildAppServices(config, pool, queues, catalog, logger);
   const { store } = services;
   const app = createApp({
-    listCache: new ListCache(changes), changes, config, queues, catalog, logger, ...services,
+    listCache: new ListCache(changes), changes, config, queues, catalog, logger, ...services, overview: new OverviewStore(pool),
     probes: { postgres: async () => { await pool.query('SELECT 1'); }, redis: async () => { await redis.ping(); } },
   });
   const server = app.listen(config.port, () => logger.info({ port: config.port, url: config.publicUrl }, 'mayfly web listening'));

@@ -19,10 +19,17 @@ import type { QueueInfo } from '../../core/app/admission.js';
 import { streamEvents } from '../sse.js';
 import { workerClientOf } from '../worker-client.js';
 import { PUBLIC_DIR, Views } from './render.js';
-import { SessionKeeper } from './session.js';
+import { SessionKeeper, parseCookies } from './session.js';
 import { rule } from '../access.js';
+import { RegistryTags } from '../../core/catalog/registry-tags.js';
+import { checkImagesExist } from '../../core/app/image-check.js';
+import { attentionOrder, groupTimeline, overviewContext, prefillFrom, suggestName, tagsOfTemplate } from './qa.js';
 
 const LOG_LINES = 40;
+/** Timeline rows an environment's page shows unless asked for all (?events=all). */
+const TIMELINE_ROWS = 20;
+/** The cookie that remembers the list's "mine only" filter. */
+const LIST_COOKIE = 'mayfly_list';
 const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /** "in 3h59m", "expired", or "" for a destroyed one. */
@@ -37,6 +44,20 @@ function tagsOf(env: Environment): { service: string; tag: string }[] {
   return Object.entries(env.images).map(([service, image]) => ({ service, tag: parseImageRef(image)?.tag ?? image }));
 }
 
+/** Runs the validation, adding the registry's tag problems to its own (each field once); throws when there are any. */
+function withTagProblems<T>(tagProblems: FieldProblem[], validate: () => T): T {
+  let valid: T;
+  try {
+    valid = validate();
+  } catch (err) {
+    if (!(err instanceof InputError) || !tagProblems.length) throw err;
+    const extra = tagProblems.filter((p) => !err.problems.some((q) => q.field === p.field));
+    throw new InputError(err.message, [...err.problems, ...extra]);
+  }
+  if (tagProblems.length) throw new InputError(`unknown image tag: ${tagProblems.map((p) => p.field).join(', ')}`, tagProblems);
+  return valid;
+}
+
 /** Only local paths: `next` must not send a signed-in person to another site. */
 function safeNext(value: unknown): string {
   return typeof value === 'string' && /^\/(?![/\\])/.test(value) ? value : '/';
@@ -47,6 +68,7 @@ export function webRouter(deps: ApiDeps): Router {
   const views = new Views();
   const sessions = new SessionKeeper(config);
   const worker = workerClientOf(deps);
+  const tagSource = deps.registryTags ?? new RegistryTags({ registry: config.registry, credentials: config.registryAuth });
   const router = Router();
   if (config.web.sessionSecretGenerated) {
     deps.logger.warn('MAYFLY_SESSION_SECRET is not set: a random one was made for this process, so web sessions end when it restarts');
@@ -120,7 +142,11 @@ export function webRouter(deps: ApiDeps): Router {
   // ---- the environments table ------------------------------------------------------------------
   router.get('/', session, signedIn, rule('environment.list'), async (req, res) => {
     const q = req.query;
-    const mine = q.mine === '1' || q.mine === 'on';
+    // "Mine only" is remembered: a query that says it (the filter form sends filtered=1, so an
+    // unchecked box counts; a link may send mine=1) sets it, else the cookie decides.
+    const sent = q.filtered === '1' || q.mine !== undefined;
+    const mine = sent ? q.mine === '1' || q.mine === 'on' : parseCookies(req.get('cookie'))[LIST_COOKIE] === 'mine';
+    if (sent) res.append('Set-Cookie', `${LIST_COOKIE}=${mine ? 'mine' : 'all'}; Path=/; HttpOnly; SameSite=Lax; Max-Age=31536000${config.web.secureCookies ? '; Secure' : ''}`);
     const template = typeof q.template === 'string' && catalog.has(q.template) ? q.template : '';
     const status = typeof q.status === 'string' && (STATUSES as readonly string[]).includes(q.status) ? (q.status as Status) : '';
     const list = await store.list({
@@ -129,9 +155,9 @@ export function webRouter(deps: ApiDeps): Router {
       ...(mine ? { owner: req.principal!.name } : {}),
     });
     const queue = await line(list);
-    const rows = list.map((env) => {
+    const rows = attentionOrder(list, req.principal!.name).map(({ env, attention }) => {
       const p = present(env, queue);
-      return { ...p, tags: tagsOf(env), expiresIn: expiresIn(env), canAct: env.status !== 'destroying' && env.status !== 'destroyed' };
+      return { ...p, tags: tagsOf(env), expiresIn: expiresIn(env), canAct: env.status !== 'destroying' && env.status !== 'destroyed', attention, mine: env.owner === req.principal!.name };
     });
     page(req, res, 'list', {
       title: 'Environments', rows,
@@ -141,6 +167,11 @@ export function webRouter(deps: ApiDeps): Router {
     });
   });
 
+  // ---- the overview: the whole installation -----------------------------------------------------
+  router.get('/overview', session, signedIn, rule('overview.view'), async (req, res) => {
+    page(req, res, 'overview', await overviewContext(deps.overview, deps.admission, catalog));
+  });
+
   // ---- the new-environment form ----------------------------------------------------------------
   /** The form's fields for a template: its defaults, overlaid with what the person typed. */
   async function formContext(templateName: string, values: Record<string, string>, problems: FieldProblem[]) {
@@ -148,6 +179,10 @@ export function webRouter(deps: ApiDeps): Router {
     const saved = template ? (await deps.snapshots.list()).filter((s) => s.kind === 'saved' && s.status === 'ready' && s.template === template.name) : [];
     const errorOf = (field: string) => problems.filter((p) => p.field === field).map((p) => p.message).join('; ') || undefined;
     const known = new Set(['template', 'name', 'tag', 'seed', 'ttl', ...Object.keys(template?.images ?? {}).map((s) => `images.${s}`)]);
+    // The registry's tags of each image (cached briefly): a datalist per field, free text kept.
+    const registryTags = template ? await tagsOfTemplate(tagSource, template) : {};
+    const taggableTags = template ? Object.entries(template.images).filter(([, i]) => i.taggable).map(([s]) => registryTags[s]) : [];
+    const allTags = [...new Map(taggableTags.flatMap((t) => t?.tags ?? []).map((t) => [t.tag, t])).values()];
     return {
       title: 'New environment',
       values,
@@ -158,7 +193,9 @@ export function webRouter(deps: ApiDeps): Router {
         services: Object.entries(template.images).map(([service, img]) => ({
           service, image: img.image, taggable: img.taggable, defaultTag: parseImageRef(img.image)?.tag ?? 'latest',
           value: values[`images.${service}`] ?? '', error: errorOf(`images.${service}`),
+          registryTags: registryTags[service]?.tags ?? [], tagsNote: registryTags[service]?.note,
         })),
+        allTags, tagsNote: taggableTags.find((t) => t?.note)?.note,
         seeds: [...template.seeds.allowed, ...saved.map((s) => s.dataset)]
           .map((name) => ({ name, selected: name === (values.seed ?? template.seeds.default) })),
         ttlDefault: formatDuration(template.ttl.defaultSeconds),
@@ -174,7 +211,17 @@ export function webRouter(deps: ApiDeps): Router {
   router.get('/environments/new', session, signedIn, rule('environment.create'), async (req, res) => {
     const values: Record<string, string> = {};
     for (const key of ['name', 'tag', 'seed', 'ttl']) if (typeof req.query[key] === 'string') values[key] = req.query[key] as string;
-    page(req, res, 'new', await formContext(typeof req.query.template === 'string' ? req.query.template : '', values, []));
+    let templateName = typeof req.query.template === 'string' ? req.query.template : '';
+    // "Another one like this": the form filled in from an environment (its template, tags, seed, TTL) and a free name.
+    const from = typeof req.query.from === 'string' && NAME_PATTERN.test(req.query.from) ? await store.getByName(req.query.from) : undefined;
+    let like: string | undefined;
+    if (from && catalog.has(from.template)) {
+      templateName = from.template;
+      Object.assign(values, prefillFrom(from, catalog.get(from.template), catalog), values.name ? { name: values.name } : {});
+      values.name ??= await suggestName(from.name, async (n) => { const e = await store.getByName(n); return !!e && e.status !== 'destroyed'; });
+      like = from.name;
+    }
+    page(req, res, 'new', { ...(await formContext(templateName, values, [])), like });
   });
 
   router.post('/environments', ...post, signedIn, rule('environment.create'), async (req, res) => {
@@ -189,7 +236,10 @@ export function webRouter(deps: ApiDeps): Router {
     if (Object.keys(images).length) request.images = images;
     try {
       const seed = typeof request.seed === 'string' && NAME_PATTERN.test(request.seed) ? await deps.snapshots.savedDataset(request.seed) : undefined;
-      const valid = validateEnvironmentRequest(request, catalog, undefined, seed && seed.template === request.template ? [request.seed as string] : []);
+      // The tags are checked against the registry beside the validation, so the form shows every problem at once.
+      const tagCheck = await checkImagesExist(tagSource, catalog, request);
+      const valid = withTagProblems(tagCheck.problems, () => validateEnvironmentRequest(request, catalog, undefined, seed && seed.template === request.template ? [request.seed as string] : []));
+      if (tagCheck.unchecked.length) deps.logger.warn({ unchecked: tagCheck.unchecked }, 'web form: some image tags could not be checked before queueing');
       const name = valid.name ?? `${valid.template}-${randomBytes(3).toString('hex')}`.slice(0, 63);
       const { env } = await deps.environments.deploy(req.principal!, {
         name, template: valid.template, owner: req.principal!.name, images: valid.images, seed: valid.seed, ttlSeconds: valid.ttlSeconds, door: 'web',
@@ -218,7 +268,16 @@ export function webRouter(deps: ApiDeps): Router {
     const env = await byName(req);
     if (!env) return notFound(req, res);
     const template = catalog.has(env.template) ? catalog.get(env.template) : undefined;
-    const events = (await store.events(env.id)).map(presentEvent);
+    // The latest rows, repeated progress lines grouped; ?events=all shows every event (grouped too).
+    const all = req.query.events === 'all';
+    const recent = all ? { events: await store.events(env.id), total: 0 } : await deps.overview.latestEvents(env.id, 20 * TIMELINE_ROWS);
+    const events = recent.events.map(presentEvent);
+    const grouped = groupTimeline(events);
+    const timeline = all ? grouped : grouped.slice(-TIMELINE_ROWS);
+    const shownEvents = timeline.reduce((n, r) => n + (r.group?.count ?? 1), 0);
+    const totalEvents = all ? events.length : recent.total;
+    const saved = (await deps.snapshots.list()).filter((s) => s.kind === 'saved' && s.status === 'ready' && s.sourceEnv === env.id)
+      .map((s) => ({ dataset: s.dataset, template: s.template ?? env.template, createdBy: s.createdBy, createdAt: s.createdAt.toISOString() }));
     const services = Object.keys(env.images).map((service) => ({
       service, image: env.images[service], digest: env.digests[service] ?? null, state: null as string | null, health: null as string | null, logs: '',
     }));
@@ -242,7 +301,9 @@ export function webRouter(deps: ApiDeps): Router {
     page(req, res, 'detail', {
       title: env.name,
       env: { ...p, tags: tagsOf(env), expiresIn: expiresIn(env) },
-      services, events, workerProblem,
+      services, events, workerProblem, timeline, saved,
+      timelineInfo: { all, shown: shownEvents, total: totalEvents, hidden: Math.max(0, totalEvents - shownEvents), rows: TIMELINE_ROWS },
+      canCopy: catalog.has(env.template),
       lastEventId: events.at(-1)?.id ?? 0,
       live: env.status !== 'destroyed',
       canExtend: ['queued', 'provisioning', 'ready', 'failed'].includes(env.status),

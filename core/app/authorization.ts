@@ -20,6 +20,7 @@ export const RULES = {
   'environment.destroy': 'team',
   'environment.snapshot': 'team',
   'template.list': 'signed-in',
+  'overview.view': 'signed-in',
   'seed.list': 'signed-in',
   'seed.refresh': 'signed-in',
   'admin.queues': 'admin',

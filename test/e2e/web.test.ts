@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { projectRoot } from '../../core/config/config.js';
@@ -42,9 +42,10 @@ describe('the QA web pages in a browser', () => {
   let h: Harness;
   let browser: Browser;
   before(async () => {
-    // This run's screenshots only: a failure shot of an earlier run must not linger beside them.
-    rmSync(SHOTS, { recursive: true, force: true });
+    // This run's screenshots only: a failure shot of an earlier run must not linger beside them
+    // (qa-pages.test.ts keeps its own qa-* ones).
     mkdirSync(SHOTS, { recursive: true });
+    for (const f of readdirSync(SHOTS)) if (!f.startsWith('qa-')) rmSync(path.join(SHOTS, f), { recursive: true, force: true });
     // The machine is shared: health may take long when it is busy; this file tests the pages, not speed.
     h = await startHarness({ env: { MAYFLY_HEALTH_TIMEOUT: '5m' } });
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-dev-shm-usage'] });

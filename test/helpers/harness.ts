@@ -15,6 +15,7 @@ import { JobQueues } from '../../core/queue/jobs.js';
 import { redisOptions } from '../../core/queue/redis.js';
 import { migrate } from '../../core/store/migrations.js';
 import { EnvironmentStore } from '../../core/store/environments.js';
+import { OverviewStore } from '../../core/store/overview.js';
 import { TemplateCatalog } from '../../core/catalog/templates.js';
 import { createApp } from '../../api/app.js';
 import { DockerRuntime } from '../../worker/runtime/docker/docker-runtime.js';
@@ -125,7 +126,7 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
   await changes.start();
   const app = createApp({
     listCache: new ListCache(changes), changes,
-    config, store, queues, catalog, logger, notifications, datasets: ctx.datasets, snapshots: ctx.snapshots, admission: ctx.admission,
+    config, store, queues, catalog, logger, notifications, datasets: ctx.datasets, snapshots: ctx.snapshots, admission: ctx.admission, overview: new OverviewStore(pool),
     environments: ctx.environments, audit: ctx.audit,
     probes: { postgres: async () => { await pool.query('SELECT 1'); }, redis: async () => { await redis.ping(); } },
     worker: new WorkerClient(internal.url, config.web.workerInternalSecret),

@@ -15,6 +15,7 @@ import { dockerMessage, isConflict, isNotFound } from './errors.js';
 import { execInContainer } from './exec.js';
 import { HealthProber, lastCheckOutput, ProbedHealth } from './health.js';
 import { demux } from './streams.js';
+import { Volumes } from './volumes.js';
 
 const MS = 1_000_000;
 const run = promisify(execFile);
@@ -26,13 +27,16 @@ const run = promisify(execFile);
  */
 export class DockerSnapshotEngine implements SnapshotEngine {
   private helperReady?: Promise<void>;
+  private readonly volumes: Volumes;
 
   constructor(
     private readonly docker: Docker, private readonly instance: string, private readonly helperImage: string,
     private readonly localVolumes = true,
     /** Shared with the runtime, so status pages see a database we brought back as healthy. */
     private readonly probedHealth: ProbedHealth = new ProbedHealth(),
-  ) {}
+  ) {
+    this.volumes = new Volumes(docker, instance);
+  }
 
   goldenVolume(key: string): string {
     return goldenVolume(this.instance, key);
@@ -84,18 +88,7 @@ export class DockerSnapshotEngine implements SnapshotEngine {
   }
 
   async removeVolume(name: string): Promise<void> {
-    for (const v of [name, upperVolume(name)]) {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await this.docker.getVolume(v).remove();
-          break;
-        } catch (err) {
-          if (isNotFound(err)) break;
-          if (isConflict(err) && attempt < 20) { await sleep(250); continue; }
-          throw err;
-        }
-      }
-    }
+    for (const v of [name, upperVolume(name)]) await this.volumes.remove(v);
   }
 
   removeDataVolume(of: DataVolume): Promise<void> {

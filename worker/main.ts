@@ -1,8 +1,8 @@
 /**
  * The worker process's composition root: the only place that builds the pg pool, the Redis
- * connections, the Docker client and the logger. It alone holds Docker access.
+ * connections, the container runtime (worker/runtime/create.ts: the Docker client) and the logger.
+ * It alone holds Docker access.
  */
-import Docker from 'dockerode';
 import pg from 'pg';
 import { loadConfig } from '../core/config/config.js';
 import { createLogger } from '../core/platform/log.js';
@@ -12,6 +12,7 @@ import { checkRedisAtStart, redisOptions } from '../core/queue/redis.js';
 import { WorkerEndpoints } from '../core/platform/internal-api.js';
 import { migrate } from '../core/store/migrations.js';
 import { buildWorkerContext } from './compose.js';
+import { createRuntime } from './runtime/create.js';
 import { WorkerService } from './service.js';
 import { advertiseInternalEndpoint, startInternalServer } from './internal-http.js';
 import { listenWithFallback } from './listen.js';
@@ -27,13 +28,11 @@ async function main(): Promise<void> {
   const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 10 });
   pool.on('error', (err) => logger.error({ err }, 'postgres pool error'));
   await migrate(pool);
-  const docker = new Docker(config.dockerHost ? dockerOptions(config.dockerHost) : undefined);
-  await docker.ping().catch((err) => {
-    throw new Error(`the Docker Engine does not answer (${config.dockerHost ?? '/var/run/docker.sock'}): ${err.message}; run npm run setup`);
-  });
+  const engine = createRuntime(config, logger);
+  await engine.health();
   const connection = redisOptions(config.redisUrl, 'worker');
   const queues = new JobQueues(redisOptions(config.redisUrl, 'producer'), config.queuePrefix);
-  const ctx = await buildWorkerContext(config, pool, docker, queues, logger);
+  const ctx = await buildWorkerContext(config, pool, engine, queues, logger);
   const service = new WorkerService(ctx, connection);
   await service.start();
   // Service state and logs for the web process, which never opens the Docker socket itself.
@@ -61,14 +60,8 @@ async function main(): Promise<void> {
     { name: 'metrics server', close: async () => { metricsServer?.server.close(); } },
     { name: 'job queues', close: () => queues.close() },
     { name: 'PostgreSQL pool', close: () => pool.end() },
+    { name: 'container runtime', close: () => engine.close() },
   ], (signal) => logger.info({ signal, graceMs: config.shutdownGraceMs }, 'stopping: letting running jobs finish'));
-}
-
-/** DOCKER_HOST as dockerode takes it: unix:///path or tcp://host:port. */
-function dockerOptions(host: string): Docker.DockerOptions {
-  if (host.startsWith('unix://')) return { socketPath: host.slice('unix://'.length) };
-  const url = new URL(host.replace(/^tcp:/, 'http:'));
-  return { host: url.hostname, port: Number(url.port || 2375), protocol: 'http' };
 }
 
 main().catch((err) => {

@@ -26,10 +26,15 @@ export interface ApiToken {
   secret: string;
 }
 
+/** The runtimes the worker can drive (worker/runtime/create.ts builds each). */
+export const RUNTIMES = ['docker'] as const;
+
 export interface Config {
   port: number;
   databaseUrl: string;
   redisUrl: string;
+  /** The container runtime the worker drives (MAYFLY_RUNTIME): only `docker` (one Docker Engine) so far. */
+  runtime: (typeof RUNTIMES)[number];
   /** Unset: dockerode's default (DOCKER_HOST or /var/run/docker.sock). */
   dockerHost?: string;
   registry: string;
@@ -196,6 +201,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port,
     databaseUrl: url('DATABASE_URL', 'postgres://mayfly:mayfly@127.0.0.1:5432/mayfly', ['postgres:', 'postgresql:']),
     redisUrl: url('REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
+    runtime: (env.MAYFLY_RUNTIME || 'docker') as Config['runtime'],
     ...(env.DOCKER_HOST ? { dockerHost: env.DOCKER_HOST } : {}),
     registry,
     instance: env.MAYFLY_INSTANCE || 'default',
@@ -233,6 +239,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     admission: loadAdmissionConfig(env, read),
   };
   checkDefaultsWithinPolicy(config.defaultLimits, config.policy);
+  if (!RUNTIMES.includes(config.runtime)) throw new ConfigError('MAYFLY_RUNTIME', `must be ${RUNTIMES.join(', ')}; got "${config.runtime}"`);
   if (config.cloneStrategy !== 'auto' && !CLONE_STRATEGIES.includes(config.cloneStrategy)) {
     throw new ConfigError('MAYFLY_CLONE_STRATEGY', `must be auto, ${CLONE_STRATEGIES.join(', ')}; got "${config.cloneStrategy}"`);
   }

@@ -96,24 +96,6 @@ export interface EnvironmentEvent {
   data: Record<string, unknown> | null;
 }
 
-/** Docker labels that every object of an environment carries. */
-export const LABEL_ENV = 'mayfly.env';
-export const LABEL_INSTANCE = 'mayfly.instance';
-/** On a golden snapshot volume: its key. On a clone: the key of the golden it came from. */
-export const LABEL_GOLDEN = 'mayfly.golden';
-export const LABEL_SNAPSHOT = 'mayfly.snapshot';
-export const LABEL_GENERATION = 'mayfly.generation';
-export const LABEL_CONFIG_HASH = 'mayfly.config-hash';
-/** What a volume is to its environment: 'data' (a service's data, the tester's) or 'overlay-layer'
- * (the writable layer beneath an overlay clone, which only exists for that clone). */
-export const LABEL_ROLE = 'mayfly.role';
-export const ROLE_DATA = 'data';
-export const ROLE_OVERLAY_LAYER = 'overlay-layer';
-export const LABEL_COMPOSE_PROJECT = 'com.docker.compose.project';
-export const LABEL_COMPOSE_SERVICE = 'com.docker.compose.service';
-export const LABEL_COMPOSE_VOLUME = 'com.docker.compose.volume';
-export const LABEL_COMPOSE_NETWORK = 'com.docker.compose.network';
-
 /** Whether two service -> image maps name the same images, whatever their key order. */
 export function sameImages(a: Record<string, string>, b: Record<string, string>): boolean {
   const sorted = (o: Record<string, string>) => JSON.stringify(Object.entries(o).sort(([x], [y]) => x.localeCompare(y)));

@@ -18,7 +18,8 @@ import { EnvironmentStore } from '../../core/store/environments.js';
 import { OverviewStore } from '../../core/store/overview.js';
 import { TemplateCatalog } from '../../core/catalog/templates.js';
 import { createApp } from '../../api/app.js';
-import { DockerRuntime } from '../../worker/runtime/docker/docker-runtime.js';
+import { createRuntime } from '../../worker/runtime/create.js';
+import type { Runtime } from '../../worker/runtime/runtime.js';
 import { WorkerService } from '../../worker/service.js';
 import { buildWorkerContext } from '../../worker/compose.js';
 import type { WorkerContext } from '../../worker/context.js';
@@ -50,7 +51,7 @@ export interface Harness {
   store: EnvironmentStore;
   queues: JobQueues;
   docker: Docker;
-  runtime: DockerRuntime;
+  runtime: Runtime;
   worker: WorkerService | undefined;
   ctx: WorkerContext;
   /** The worker's /metrics, served as worker/main.ts serves it (on 127.0.0.1, port 0 here). */
@@ -116,8 +117,8 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
   redis.on('error', () => undefined); // readyz reports it; a fault test may stop Redis on purpose
   // A fault test may point the harness at a private Docker daemon (DOCKER_HOST=unix:///...).
   const docker = config.dockerHost?.startsWith('unix://') ? new Docker({ socketPath: config.dockerHost.slice('unix://'.length) }) : new Docker();
-  const ctx: WorkerContext = await buildWorkerContext(config, pool, docker, queues, logger);
-  const runtime = ctx.runtime as DockerRuntime;
+  const ctx: WorkerContext = await buildWorkerContext(config, pool, createRuntime(config, logger), queues, logger);
+  const runtime = ctx.runtime;
   const notifications = ctx.notifications;
   // The worker's internal endpoint (service state, logs) on port 0; the app is given its address.
   const internal = await startInternalServer(ctx, { port: 0, secret: config.web.workerInternalSecret });

@@ -53,22 +53,20 @@ test('api/, worker/ and cli/ never import each other; core/ imports none of them
     || (top(from) === 'core' && doors.includes(top(to)))), []);
 });
 
-// Being removed by the runtime split (issue 13, step 2): the worker's composition still builds the
-// Docker runtime itself, and the seed service still reads a volume name from it.
-const PENDING = new Set([
-  'worker/compose.ts', 'worker/main.ts',
-  'worker/compose.ts -> worker/runtime/docker/docker-runtime.ts', 'worker/compose.ts -> worker/runtime/docker/health.ts',
-  'worker/compose.ts -> worker/runtime/docker/snapshot-engine.ts', 'worker/seeds/seed-service.ts -> worker/runtime/docker/docker-runtime.ts',
-]);
-
 test('only worker/runtime/ imports dockerode', () => {
   const found = [...graph].filter(([f, i]) => i.packages.includes('dockerode') && !under(f, 'worker/runtime')).map(([f]) => f);
-  assert.deepEqual(found.filter((v) => !PENDING.has(v)), []);
+  assert.deepEqual(found, []);
 });
 
-test('outside worker/runtime/, nothing imports a runtime implementation (only the port)', () => {
-  const found = violations((from, to) => !under(from, 'worker/runtime') && under(to, 'worker/runtime') && to !== 'worker/runtime/runtime.ts');
-  assert.deepEqual(found.filter((v) => !PENDING.has(v)), []);
+test('outside worker/runtime/, nothing imports a runtime implementation (only the port, and the factory)', () => {
+  const open = ['worker/runtime/runtime.ts', 'worker/runtime/create.ts'];
+  const found = violations((from, to) => !under(from, 'worker/runtime') && under(to, 'worker/runtime') && !open.includes(to));
+  assert.deepEqual(found, []);
+});
+
+test('only the worker\'s composition builds the runtime (worker/runtime/create.ts); jobs see the ports', () => {
+  const composition = ['worker/main.ts', 'worker/compose.ts'];
+  assert.deepEqual(violations((from, to) => to === 'worker/runtime/create.ts' && !under(from, 'worker/runtime') && !composition.includes(from)), []);
 });
 
 test('the store never imports the application layer, and the domain imports only the domain', () => {

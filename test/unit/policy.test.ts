@@ -8,7 +8,7 @@ import { PolicyError } from '../../core/domain/errors.js';
 import { parseStack } from '../../core/stack/parse.js';
 import { defaultPolicy, enforcePolicy, registryOf, type StackPolicy } from '../../core/stack/policy.js';
 import { TemplateCatalog } from '../../core/catalog/templates.js';
-import { containerSpec } from '../../worker/runtime/docker/docker-runtime.js';
+import { containerSpec } from '../../worker/runtime/docker/container-spec.js';
 
 const limits = { memoryBytes: 512 * 1024 * 1024, nanoCpus: 1e9, pids: 256 };
 const policy: StackPolicy = { ...defaultPolicy('reg.test:5000'), allowedBindMounts: [] };

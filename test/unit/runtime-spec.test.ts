@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ServiceSpec } from '../../core/stack/model.js';
-import { containerName, containerSpec, networkName, volumeName } from '../../worker/runtime/docker/docker-runtime.js';
+import { containerName, networkName, volumeName } from '../../core/domain/names.js';
+import { containerSpec } from '../../worker/runtime/docker/container-spec.js';
 import { demux } from '../../worker/runtime/docker/streams.js';
 
 const env = { id: 'e1e1e1e1-0000-0000-0000-000000000000', project: 'shop-pr-1-e1e1e1e1', generation: 3 };

@@ -1,11 +1,14 @@
 import type { Readable } from 'node:stream';
 import type { StackSpec } from '../../core/stack/model.js';
 import type { ServiceStatus } from '../../core/platform/internal-api.js';
-import { LABEL_COMPOSE_VOLUME } from '../../core/domain/environment.js';
+import { MayflyError } from '../../core/domain/errors.js';
+import { LABEL_COMPOSE_VOLUME } from '../../core/domain/names.js';
 
 /**
  * What the worker needs from a container engine. worker/runtime/docker implements it on the
- * Docker Engine API; unit tests may fake it, integration tests never do.
+ * Docker Engine API (worker/runtime/create.ts picks the implementation); unit tests fake it
+ * (test/helpers/fake-runtime.ts), integration tests never do. Object names and labels come from
+ * core/domain/names.ts.
  */
 export interface EnvironmentRef {
   id: string;
@@ -49,6 +52,13 @@ export interface OwnedObjects {
   containers: { id: string; envId: string; service?: string; state?: string; exitCode?: number }[];
   networks: { id: string; envId: string }[];
   volumes: { name: string; envId: string }[];
+}
+
+/** Thrown by up()/start() when their `signal` aborts (the environment is going away, or the run lost it). */
+export class Aborted extends MayflyError {
+  constructor() {
+    super('ABORTED', 409, 'aborted: the environment is going away');
+  }
 }
 
 export type ProgressFn = (message: string, data?: Record<string, unknown>) => void;

@@ -37,20 +37,35 @@ export interface ProbeResult {
   unsure: string[];
 }
 
+/** One of an environment's named volumes (the stack's name for it, e.g. "pgdata"). */
+export interface DataVolume {
+  env: EnvironmentRef;
+  volume: string;
+}
+
+/**
+ * The engine names and labels every volume it makes (core/domain/names.ts): callers speak of an
+ * environment's volume or a golden's key, and record the golden volume names it gives.
+ */
 export interface SnapshotEngine {
+  /** The name of the golden volume for a snapshot key (recorded with the snapshot). */
+  goldenVolume(key: string): string;
   probe(): Promise<ProbeResult>;
   /** Builds a golden volume: start the database on it, `load` the data, clean shutdown. */
   buildGolden(key: string, volume: string, db: DatabaseSpec, load: (exec: Exec) => Promise<void>): Promise<{ sizeBytes: number | null }>;
   /**
-   * Makes `target` (labeled for the environment) a clone of the golden volume; says where the
-   * files were copied: by this process on the host, or in a helper container.
+   * Makes an environment's data volume (labeled for the environment and the snapshot it came
+   * from) a clone of the golden volume; says where the files were copied: by this process on the
+   * host, or in a helper container.
    */
-  clone(strategy: Exclude<CloneStrategy, 'restore'>, golden: string, target: string, labels: Record<string, string>): Promise<CloneVia>;
-  /** Copies an environment's (stopped) data volume into a new golden volume. */
-  saveVolume(source: string, golden: string, labels: Record<string, string>, strategy: 'reflink' | 'overlay' | 'copy'): Promise<{ sizeBytes: number | null }>;
+  clone(strategy: Exclude<CloneStrategy, 'restore'>, golden: string, into: DataVolume, snapshot: string): Promise<CloneVia>;
+  /** Copies an environment's (stopped) data volume into a new golden volume, labeled as the saved dataset's. */
+  saveVolume(from: DataVolume, golden: string, saved: { snapshot: string; dataset: string }, strategy: 'reflink' | 'overlay' | 'copy'): Promise<{ sizeBytes: number | null }>;
   volumeExists(name: string): Promise<boolean>;
-  /** Removes a volume and, for overlay clones, its upper layer; "not found" is done. */
+  /** Removes a (golden) volume by name and, for overlay clones, its upper layer; "not found" is done. */
   removeVolume(name: string): Promise<void>;
+  /** Removes an environment's data volume (and an overlay clone's upper layer); "not found" is done. */
+  removeDataVolume(of: DataVolume): Promise<void>;
   /** Removes one service's container (before its data volume is replaced). */
   removeService(env: EnvironmentRef, service: string): Promise<void>;
   /** Stops one service's container cleanly (SIGINT for PostgreSQL: a fast, clean shutdown). */

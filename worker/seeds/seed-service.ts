@@ -1,13 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { Config } from '../../core/config/config.js';
-import { LABEL_COMPOSE_PROJECT, LABEL_COMPOSE_VOLUME, LABEL_ENV, LABEL_SNAPSHOT, type Environment } from '../../core/domain/environment.js';
+import type { Environment } from '../../core/domain/environment.js';
 import { PermanentFailure } from '../../core/domain/errors.js';
 import type { Logger } from '../../core/platform/log.js';
 import { CLONE_STRATEGIES, type CloneStrategy, type DatasetCatalog } from '../../core/catalog/datasets.js';
 import type { StackSpec } from '../../core/stack/model.js';
 import { FACT_CLONE, type Snapshot, type SnapshotStore } from '../../core/store/snapshots.js';
 import type { Template } from '../../core/catalog/templates.js';
-import { volumeName } from '../runtime/docker/docker-runtime.js';
 import type { EnvironmentRef } from '../runtime/runtime.js';
 import type { CloneVia, DatabaseSpec, ProbeResult, SnapshotEngine } from './engine.js';
 import { loadFiles } from './load-seed.js';
@@ -55,9 +54,9 @@ export class SeedService {
     private readonly onFact: (fact: StrategyFact) => void = () => undefined,
   ) {}
 
-  /** Golden volumes are per installation: two instances on one engine never share (or rebuild) one. */
+  /** Named by the engine (per installation: two instances on one engine never share or rebuild one). */
   private goldenVolume(key: string): string {
-    return `mayfly-golden-${this.config.instance}-${key.slice(0, 16)}`;
+    return this.engine.goldenVolume(key);
   }
 
   /**
@@ -182,7 +181,7 @@ export class SeedService {
     guard: (step: string) => Promise<Pick<Environment, 'seed' | 'seededAt'>>): Promise<Prepared> {
     if (!env.seed || !template.database) return { kind: 'none' };
     const { spec, volume } = SeedService.databaseSpec(template, stack);
-    const target = volumeName(env.project, volume);
+    const target = { env: ref, volume };
     if (!mayReplaceDatabase(await guard('replace the database volume'))) return { kind: 'none' };
     const destructive = async (step: string) => {
       if (!mayReplaceDatabase(await guard(step))) {
@@ -192,7 +191,7 @@ export class SeedService {
     await destructive('remove the database container');
     await this.engine.removeService(ref, template.database.service);
     await destructive('remove the database volume');
-    await this.engine.removeVolume(target);
+    await this.engine.removeDataVolume(target);
     const { chosen } = await this.strategy();
     if (chosen === 'restore') {
       if (await this.snapshots.savedDataset(env.seed)) throw new PermanentFailure('SEED_UNSUPPORTED', `saved dataset "${env.seed}" needs a clone strategy; this host uses restore`);
@@ -204,9 +203,7 @@ export class SeedService {
     await this.snapshots.touch(snapshot.key);
     await destructive('clone the seed into the database volume');
     await record(snapshot.key, chosen);
-    const via = await this.engine.clone(chosen, snapshot.volume, target, {
-      [LABEL_ENV]: env.id, [LABEL_COMPOSE_PROJECT]: env.project, [LABEL_COMPOSE_VOLUME]: volume, [LABEL_SNAPSHOT]: snapshot.key,
-    });
+    const via = await this.engine.clone(chosen, snapshot.volume, target, snapshot.key);
     return { kind: 'cloned', strategy: chosen, via, key: snapshot.key, ms: Date.now() - started, builtGolden: built };
   }
 
@@ -222,7 +219,7 @@ export class SeedService {
     try {
       try {
         const { chosen } = await this.strategy();
-        ({ sizeBytes } = await this.engine.saveVolume(volumeName(env.project, volume), golden, { [LABEL_SNAPSHOT]: key, 'mayfly.dataset': name }, chosen === 'reflink' ? 'reflink' : 'copy'));
+        ({ sizeBytes } = await this.engine.saveVolume({ env: ref, volume }, golden, { snapshot: key, dataset: name }, chosen === 'reflink' ? 'reflink' : 'copy'));
       } finally {
         // The environment's database comes back whatever happened, before anyone is told.
         await this.engine.startService(ref, template.database!.service, this.config.healthTimeoutMs);

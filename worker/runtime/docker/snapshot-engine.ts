@@ -3,20 +3,22 @@ import { readdir } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type Docker from 'dockerode';
-import { LABEL_GOLDEN, LABEL_INSTANCE, LABEL_ROLE, ROLE_DATA, ROLE_OVERLAY_LAYER } from '../../../core/domain/environment.js';
+import {
+  LABEL_COMPOSE_PROJECT, LABEL_COMPOSE_VOLUME, LABEL_DATASET, LABEL_ENV, LABEL_GOLDEN, LABEL_GOLDEN_BUILD, LABEL_HELPER, LABEL_INSTANCE,
+  LABEL_PROBE, LABEL_ROLE, LABEL_SNAPSHOT, ROLE_DATA, ROLE_OVERLAY_LAYER, containerName, goldenBuildContainer, goldenVolume, probeVolume,
+  upperVolume, volumeName,
+} from '../../../core/domain/names.js';
 import { MayflyError, PermanentFailure } from '../../../core/domain/errors.js';
-import type { CloneVia, DatabaseSpec, Exec, ProbeResult, SnapshotEngine } from '../../seeds/engine.js';
+import type { CloneVia, DataVolume, DatabaseSpec, Exec, ProbeResult, SnapshotEngine } from '../../seeds/engine.js';
 import type { EnvironmentRef } from '../runtime.js';
-import { containerName } from './docker-runtime.js';
 import { dockerMessage, isConflict, isNotFound } from './errors.js';
 import { execInContainer } from './exec.js';
 import { HealthProber, lastCheckOutput, ProbedHealth } from './health.js';
 import { demux } from './streams.js';
+import { Volumes } from './volumes.js';
 
 const MS = 1_000_000;
 const run = promisify(execFile);
-const LABEL_PROBE = 'mayfly.probe';
-export const upperVolume = (name: string) => `${name}-upper`;
 
 /**
  * Golden snapshots and clones on the Docker Engine. Every file operation runs in a short-lived
@@ -25,13 +27,20 @@ export const upperVolume = (name: string) => `${name}-upper`;
  */
 export class DockerSnapshotEngine implements SnapshotEngine {
   private helperReady?: Promise<void>;
+  private readonly volumes: Volumes;
 
   constructor(
     private readonly docker: Docker, private readonly instance: string, private readonly helperImage: string,
     private readonly localVolumes = true,
     /** Shared with the runtime, so status pages see a database we brought back as healthy. */
     private readonly probedHealth: ProbedHealth = new ProbedHealth(),
-  ) {}
+  ) {
+    this.volumes = new Volumes(docker, instance);
+  }
+
+  goldenVolume(key: string): string {
+    return goldenVolume(this.instance, key);
+  }
 
   private ensureHelper(): Promise<void> {
     this.helperReady ??= (async () => {
@@ -52,7 +61,7 @@ export class DockerSnapshotEngine implements SnapshotEngine {
     const c = await this.docker.createContainer({
       Image: this.helperImage,
       Cmd: ['sh', '-c', script],
-      Labels: { [LABEL_INSTANCE]: this.instance, 'mayfly.helper': what.slice(0, 60) },
+      Labels: { [LABEL_INSTANCE]: this.instance, [LABEL_HELPER]: what.slice(0, 60) },
       HostConfig: { Mounts: mounts.map((m) => ({ Type: 'volume' as const, Source: m.volume, Target: m.target, ReadOnly: !!m.readOnly })), NetworkMode: 'none' },
     });
     try {
@@ -79,18 +88,11 @@ export class DockerSnapshotEngine implements SnapshotEngine {
   }
 
   async removeVolume(name: string): Promise<void> {
-    for (const v of [name, upperVolume(name)]) {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await this.docker.getVolume(v).remove();
-          break;
-        } catch (err) {
-          if (isNotFound(err)) break;
-          if (isConflict(err) && attempt < 20) { await sleep(250); continue; }
-          throw err;
-        }
-      }
-    }
+    for (const v of [name, upperVolume(name)]) await this.volumes.remove(v);
+  }
+
+  removeDataVolume(of: DataVolume): Promise<void> {
+    return this.removeVolume(volumeName(of.env.project, of.volume));
   }
 
   /**
@@ -101,7 +103,7 @@ export class DockerSnapshotEngine implements SnapshotEngine {
    */
   async probe(): Promise<ProbeResult> {
     const id = Math.random().toString(16).slice(2, 10);
-    const a = `mayfly-probe-${id}-a`, b = `mayfly-probe-${id}-b`, u = `mayfly-probe-${id}-u`, o = `mayfly-probe-${id}-o`;
+    const a = probeVolume(id, 'a'), b = probeVolume(id, 'b'), u = probeVolume(id, 'u'), o = probeVolume(id, 'o');
     const labels = { [LABEL_PROBE]: '1' };
     const notes: Record<string, string> = {};
     const result: ProbeResult = { reflink: false, overlay: false, copy: false, notes, unsure: [] };
@@ -157,7 +159,7 @@ export class DockerSnapshotEngine implements SnapshotEngine {
   async buildGolden(key: string, volume: string, db: DatabaseSpec, load: (exec: Exec) => Promise<void>): Promise<{ sizeBytes: number | null }> {
     // Named per instance, like the golden volume: installations (or test runs) sharing a Docker host
     // build the same key side by side, and each removes a leftover builder of that name first.
-    const name = `mayfly-golden-build-${this.instance}-${key.slice(0, 16)}`;
+    const name = goldenBuildContainer(this.instance, key);
     // A builder that died leaves its container and a half-made volume: both go first.
     await this.docker.getContainer(name).remove({ force: true }).catch(() => undefined);
     await this.removeVolume(volume);
@@ -166,7 +168,7 @@ export class DockerSnapshotEngine implements SnapshotEngine {
       name,
       Image: db.image,
       Env: Object.entries(db.environment).map(([k, v]) => `${k}=${v}`),
-      Labels: { [LABEL_INSTANCE]: this.instance, 'mayfly.golden-build': key },
+      Labels: { [LABEL_INSTANCE]: this.instance, [LABEL_GOLDEN_BUILD]: key },
       ...(db.healthcheck ? {
         Healthcheck: {
           Test: db.healthcheck.test,
@@ -202,7 +204,9 @@ export class DockerSnapshotEngine implements SnapshotEngine {
     return /^\d+$/.test(out) ? Number(out) : null;
   }
 
-  async clone(strategy: 'reflink' | 'overlay' | 'copy', golden: string, target: string, labels: Record<string, string>): Promise<CloneVia> {
+  async clone(strategy: 'reflink' | 'overlay' | 'copy', golden: string, into: DataVolume, snapshot: string): Promise<CloneVia> {
+    const target = volumeName(into.env.project, into.volume);
+    const labels = { [LABEL_ENV]: into.env.id, [LABEL_COMPOSE_PROJECT]: into.env.project, [LABEL_COMPOSE_VOLUME]: into.volume, [LABEL_SNAPSHOT]: snapshot };
     await this.removeVolume(target);
     const mounts = (t: string) => [{ volume: golden, target: '/golden', readOnly: true }, { volume: t, target: '/clone' }];
     try {
@@ -253,9 +257,10 @@ export class DockerSnapshotEngine implements SnapshotEngine {
     }
   }
 
-  async saveVolume(source: string, golden: string, labels: Record<string, string>, strategy: 'reflink' | 'overlay' | 'copy'): Promise<{ sizeBytes: number | null }> {
+  async saveVolume(from: DataVolume, golden: string, saved: { snapshot: string; dataset: string }, strategy: 'reflink' | 'overlay' | 'copy'): Promise<{ sizeBytes: number | null }> {
+    const source = volumeName(from.env.project, from.volume);
     await this.removeVolume(golden);
-    await this.createVolume(golden, labels);
+    await this.createVolume(golden, { [LABEL_SNAPSHOT]: saved.snapshot, [LABEL_DATASET]: saved.dataset });
     try {
       // As the clones are made: a reflink copy where the host has reflink, a full copy otherwise
       // (never --reflink=auto, which would copy quietly where reflink was expected).

@@ -1,0 +1,42 @@
+import type { Config } from '../../core/config/config.js';
+import type { Logger } from '../../core/platform/log.js';
+import type { SnapshotEngine } from '../seeds/engine.js';
+import type { Runtime } from './runtime.js';
+import { dockerClient, pingDocker } from './docker/client.js';
+import { startOptionsOf } from './docker/cpu-boost.js';
+import { DockerRuntime } from './docker/docker-runtime.js';
+import { ProbedHealth } from './docker/health.js';
+import { DockerSnapshotEngine } from './docker/snapshot-engine.js';
+
+/** What the worker gets from its container runtime: the two ports, and the runtime's own upkeep. */
+export interface RuntimeParts {
+  runtime: Runtime;
+  snapshotEngine: SnapshotEngine;
+  /** Rejects, saying what to do, when the engine does not answer (checked at start). */
+  health(): Promise<void>;
+  /** Lets go of the engine's connections. */
+  close(): Promise<void>;
+}
+
+/**
+ * Builds the runtime MAYFLY_RUNTIME names (only `docker`, one Docker Engine at DOCKER_HOST, so
+ * far): the one place outside worker/runtime/docker/ that knows an implementation. A second
+ * runtime (Docker Swarm) plugs in here; the worker's jobs only ever see the ports.
+ */
+export function createRuntime(config: Config, logger: Logger): RuntimeParts {
+  switch (config.runtime) {
+    case 'docker': {
+      const docker = dockerClient(config.dockerHost);
+      // One memory of services our own probe saw healthy, for provisioning and for a database brought back.
+      const probedHealth = new ProbedHealth();
+      logger.debug({ runtime: 'docker', host: config.dockerHost ?? 'the local socket' }, 'container runtime');
+      return {
+        runtime: new DockerRuntime(docker, config.instance, config.registryAuth, startOptionsOf(config), probedHealth),
+        snapshotEngine: new DockerSnapshotEngine(docker, config.instance, config.helperImage, config.localVolumes, probedHealth),
+        health: () => pingDocker(docker, config.dockerHost),
+        // dockerode keeps no connection open between requests: nothing to release.
+        close: async () => undefined,
+      };
+    }
+  }
+}

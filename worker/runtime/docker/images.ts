@@ -1,0 +1,62 @@
+import type Docker from 'dockerode';
+import { MayflyError, PermanentFailure } from '../../../core/domain/errors.js';
+import type { RegistryCredentials } from '../../../core/config/registry.js';
+import { registryOf } from '../../../core/stack/policy.js';
+import type { ProgressFn, PulledImage } from '../runtime.js';
+import { dockerMessage, dockerStatus } from './errors.js';
+import { PullProgress, type PullEvent } from './pull-progress.js';
+
+/** Images on one Docker Engine: pulls (with the registry's credentials) and what an image is. */
+export class Images {
+  constructor(private readonly docker: Docker, private readonly credentials?: RegistryCredentials) {}
+
+  /** Pulls by reference, following the whole progress stream; rejects on any error in it. */
+  async pull(image: string, onProgress?: ProgressFn): Promise<PulledImage> {
+    let stream: NodeJS.ReadableStream;
+    // Credentials go only into this request's X-Registry-Auth header: never into logs, events or errors.
+    const registry = registryOf(image);
+    const authconfig = registry ? this.credentials?.authFor(registry) : undefined;
+    try {
+      stream = await this.docker.pull(image, authconfig ? { authconfig } : {});
+    } catch (err) {
+      throw pullError(image, err);
+    }
+    const progress = new PullProgress(image, onProgress);
+    await new Promise<void>((resolve, reject) => {
+      this.docker.modem.followProgress(
+        stream,
+        (err: Error | null, output: { error?: string; errorDetail?: { message?: string } }[]) => {
+          progress.done();
+          const streamError = err ?? output?.find((o) => o.error);
+          if (streamError) {
+            const message = err ? dockerMessage(err) : (streamError as { error: string }).error;
+            reject(new PermanentFailure('IMAGE_PULL_FAILED', `pulling ${image} failed: ${message}`, { cause: err ?? undefined }));
+          } else resolve();
+        },
+        (event: PullEvent) => progress.seen(event),
+      );
+    });
+    const info = await this.docker.getImage(image).inspect();
+    const repository = image.replace(/@.*$/, '').replace(/:[^:/]+$/, '');
+    const digest = info.RepoDigests?.find((d) => d.startsWith(`${repository}@`)) ?? info.RepoDigests?.[0] ?? info.Id;
+    return { image, digest };
+  }
+
+  /** The local image id of a reference (a tag re-pushed with new code is a new id); undefined when unknown. */
+  id(image: string): Promise<string | undefined> {
+    return this.docker.getImage(image).inspect().then((i) => i.Id, () => undefined);
+  }
+}
+
+function pullError(image: string, err: unknown): Error {
+  const status = dockerStatus(err);
+  if (status === 404) return new PermanentFailure('IMAGE_NOT_FOUND', `image ${image} does not exist in its registry (${dockerMessage(err)})`, { cause: err });
+  if (status === 401 || status === 403) return new PermanentFailure('IMAGE_UNAUTHORIZED', `the registry refused ${image}: ${dockerMessage(err)}`, { cause: err });
+  // 400 from /images/create is the engine refusing the reference itself ("invalid reference
+  // format", "invalid tag format", "invalid checksum digest length"): the same reference fails
+  // the same way on every retry.
+  if (status === 400) return new PermanentFailure('INVALID_IMAGE_REF', `the Docker engine refused ${image} as an image reference: ${dockerMessage(err)}`, { cause: err });
+  // 500 from the engine covers unreachable registries: worth a retry, and if every attempt
+  // fails the environment fails with the documented code, not a generic one.
+  return new MayflyError('IMAGE_PULL_FAILED', 502, `pulling ${image} failed (is its registry up?): ${dockerMessage(err)}`, { cause: err });
+}

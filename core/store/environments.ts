@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { projectName } from '../domain/names.js';
 import type pg from 'pg';
 import { LEASED_STATUSES, sourcesOf, type DestroyReason, type Door, type Environment, type EnvironmentEvent, type Status } from '../domain/environment.js';
 
@@ -92,10 +93,6 @@ const JSON_COLUMNS = new Set(['images', 'digests', 'urls', 'endpoints']);
 /** A `set` value that means the statement's now() (the database's clock, as every other timestamp). */
 export const NOW = Symbol('now()');
 
-/** The compose project name: readable, and unique even when a name is reused. */
-export function projectName(name: string, id: string): string {
-  return `${name}-${id.slice(0, 8)}`;
-}
 
 export class EnvironmentStore {
   /** Over the pool, or over one transaction's connection (see transaction()). */

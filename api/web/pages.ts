@@ -302,6 +302,11 @@ export function webRouter(deps: ApiDeps): Router {
       title: env.name,
       env: { ...p, tags: tagsOf(env), expiresIn: expiresIn(env) },
       services, events, workerProblem, timeline, saved,
+      // Who did what to it (the audit trail), newest first.
+      audit: (await deps.audit.forEnvironment(req.principal!, env.name, 20)).map((a) => ({
+        at: a.at.toISOString(), actor: a.actor, door: a.door, action: a.action.replace(/^environment\./, ''), denied: a.outcome === 'denied',
+        detail: a.outcome === 'denied' ? String(a.details?.reason ?? '') : a.details?.reason ? `reason: ${String(a.details.reason)}` : a.details?.ttl ? `ttl ${String(a.details.ttl)}` : '',
+      })),
       timelineInfo: { all, shown: shownEvents, total: totalEvents, hidden: Math.max(0, totalEvents - shownEvents), rows: TIMELINE_ROWS },
       canCopy: catalog.has(env.template),
       lastEventId: events.at(-1)?.id ?? 0,

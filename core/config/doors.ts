@@ -74,6 +74,6 @@ export function loadDoorsConfig(env: NodeJS.ProcessEnv, h: Helpers): DoorsConfig
 
 function slackTeamIds(text: string): string[] {
   const ids = text.split(',').map((t) => t.trim()).filter(Boolean);
-  for (const id of ids) if (!/^[TE][A-Z0-9]{2,20}$/.test(id)) throw new ConfigError('SLACK_TEAM_IDS', `has "${id.slice(0, 30)}", which is not a Slack team id (such as T0123ABCD)`);
+  for (const id of ids) if (!/^[TE][A-Z0-9]{1,20}$/.test(id)) throw new ConfigError('SLACK_TEAM_IDS', `has "${id.slice(0, 30)}", which is not a Slack team id (such as T0123ABCD)`);
   return ids;
 }

@@ -7,6 +7,7 @@ import { readEvents } from '../helpers/web.js';
 
 const ALICE = 'alice-secret-0123456789';
 const BOB = 'bob-secret-0123456789';
+const ROOT = 'root-secret-0123456789';
 const as = (secret: string) => ({ Authorization: `Bearer ${secret}` });
 /**
  * A conditional GET through the harness's server with node:http: fetch would add "Cache-Control:
@@ -34,7 +35,8 @@ describe('every REST v1 answer matches its declared schema', () => {
   before(async () => {
     h = await startHarness({
       env: {
-        MAYFLY_API_TOKENS: `alice:${ALICE},bob:${BOB}`,
+        MAYFLY_API_TOKENS: `alice:${ALICE},bob:${BOB},root:${ROOT}`,
+        MAYFLY_ADMINS: 'root',
         MAYFLY_TEAMS: 'qa=alice;platform=bob',
         // One live environment per owner: a second one waits in line (queue fields), or is refused with ?queue=false.
         MAYFLY_MAX_ENVIRONMENTS_PER_OWNER: '1',
@@ -151,6 +153,11 @@ describe('every REST v1 answer matches its declared schema', () => {
     assert.equal((await api('GET', '/environments?all=true')).status, 200);
     const late = await api('POST', `/environments/${name}/extend`, { ttl: '1h' });
     assert.equal(late.status, 409, JSON.stringify(late.body));
+    const audit = await api('GET', `/audit?environment=${name}`, undefined, ROOT);
+    assert.equal(audit.status, 200, JSON.stringify(audit.body));
+    assert.ok(audit.body.entries.length > 0, 'what was done to it is in the audit trail');
+    assert.equal((await api('GET', '/audit', undefined, ALICE)).status, 403);
+    assert.equal((await api('GET', '/audit?door=fax', undefined, ROOT)).status, 400);
   });
 
   it('when PostgreSQL refuses connections, then the 503 matches too', async () => {
@@ -183,7 +190,7 @@ describe('every REST v1 answer matches its declared schema', () => {
       'getEnvironmentEvents 200', 'getEnvironmentEvents 404', 'getEnvironmentLogs 200', 'getEnvironmentLogs 400',
       'extendEnvironment 200', 'extendEnvironment 400', 'extendEnvironment 403', 'extendEnvironment 409',
       'resetEnvironmentDatabase 202', 'destroyEnvironment 202', 'destroyEnvironment 403',
-      'refreshSeed 400', 'refreshSeed 404', 'saveEnvironmentSnapshot 400',
+      'refreshSeed 400', 'refreshSeed 404', 'saveEnvironmentSnapshot 400', 'listAudit 200', 'listAudit 403', 'listAudit 400',
     ];
     assert.deepEqual(expected.filter((s) => !h.responses.seen.has(s)), [], 'each of these answers was given and checked');
     assert.deepEqual(h.responses.mismatches, []);

@@ -43,10 +43,7 @@ export interface paths {
         parameters: {
             query?: never;
             header?: never;
-            path: {
-                /** @description environment name */
-                name: string;
-            };
+            path?: never;
             cookie?: never;
         };
         /** One environment */
@@ -65,10 +62,7 @@ export interface paths {
         parameters: {
             query?: never;
             header?: never;
-            path: {
-                /** @description environment name */
-                name: string;
-            };
+            path?: never;
             cookie?: never;
         };
         /**
@@ -88,10 +82,7 @@ export interface paths {
         parameters: {
             query?: never;
             header?: never;
-            path: {
-                /** @description environment name */
-                name: string;
-            };
+            path?: never;
             cookie?: never;
         };
         /** Container logs of the environment's services, streamed */
@@ -108,10 +99,7 @@ export interface paths {
         parameters: {
             query?: never;
             header?: never;
-            path: {
-                /** @description environment name */
-                name: string;
-            };
+            path?: never;
             cookie?: never;
         };
         get?: never;
@@ -128,10 +116,7 @@ export interface paths {
         parameters: {
             query?: never;
             header?: never;
-            path: {
-                /** @description environment name */
-                name: string;
-            };
+            path?: never;
             cookie?: never;
         };
         get?: never;
@@ -148,10 +133,7 @@ export interface paths {
         parameters: {
             query?: never;
             header?: never;
-            path: {
-                /** @description environment name */
-                name: string;
-            };
+            path?: never;
             cookie?: never;
         };
         get?: never;
@@ -202,10 +184,7 @@ export interface paths {
         parameters: {
             query?: never;
             header?: never;
-            path: {
-                /** @description dataset name */
-                name: string;
-            };
+            path?: never;
             cookie?: never;
         };
         get?: never;
@@ -254,10 +233,98 @@ export interface components {
             /** @enum {string} */
             outcome: "allowed" | "denied";
             environment: string | null;
-            /** Format: uuid */
             environmentId: string | null;
             /** @description what the action was given (ttl, reason, images) and, when denied, why */
-            details: Record<string, never>;
+            details: {
+                [key: string]: unknown;
+            };
+        };
+        AuditList: {
+            entries: components["schemas"]["AuditEntry"][];
+        };
+        Dataset: {
+            name: string;
+            /** @constant */
+            kind: "dataset";
+            description: string;
+            files: string[];
+            bytes: number;
+            templates: string[];
+            snapshots: components["schemas"]["GoldenSnapshot"][];
+        } | {
+            name: string;
+            /** @constant */
+            kind: "saved";
+            description: string;
+            templates: string[];
+            snapshots: components["schemas"]["GoldenSnapshot"][];
+        };
+        DeployAnswer: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            template: string;
+            /** @enum {string} */
+            status: "queued" | "provisioning" | "ready" | "sleeping" | "failed" | "destroying" | "destroyed";
+            /** @description the token's name, slack:<user> or github:<login> */
+            owner: string;
+            /** @description the team of the principal that created it (MAYFLY_TEAMS; "default" for none) */
+            team: string;
+            /** @enum {string} */
+            door: "api" | "slack" | "github" | "cli" | "web";
+            /** @description service -> image reference */
+            images: {
+                [key: string]: string;
+            };
+            /** @description service -> digest pulled */
+            digests: {
+                [key: string]: string;
+            };
+            seed: string | null;
+            /** @example 4h */
+            ttl: string;
+            /** Format: date-time */
+            expiresAt: string;
+            expiresInSeconds: number;
+            generation: number;
+            /** @description the entry service's URL while ready */
+            url: string | null;
+            urls: {
+                [key: string]: string;
+            };
+            database: {
+                seed: string;
+                snapshot: string | null;
+                strategy: string | null;
+                seededAt: string | null;
+            } | null;
+            /** @description its place in line while it waits for capacity (queued) */
+            queuePosition: number | null;
+            estimatedStartSeconds: number | null;
+            queueReason: string | null;
+            failure: {
+                code: string;
+                message: string;
+            } | null;
+            destroyReason: ("destroyed" | "expired" | "pull-request-closed") | null;
+            destroyedBy: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            readyAt: string | null;
+            destroyedAt: string | null;
+            links: {
+                /** Format: uri */
+                self: string;
+                /** Format: uri */
+                events: string;
+            };
+            /** @enum {string} */
+            action: "created" | "redeployed" | "unchanged";
+            /**
+             * @description deferred: recorded while the job queue (Redis) did not answer; the reconciler queues it when Redis is back
+             * @enum {string}
+             */
+            delivery: "queued" | "deferred";
         };
         Environment: {
             /** Format: uuid */
@@ -268,104 +335,187 @@ export interface components {
             status: "queued" | "provisioning" | "ready" | "sleeping" | "failed" | "destroying" | "destroyed";
             /** @description the token's name, slack:<user> or github:<login> */
             owner: string;
+            /** @description the team of the principal that created it (MAYFLY_TEAMS; "default" for none) */
+            team: string;
             /** @enum {string} */
             door: "api" | "slack" | "github" | "cli" | "web";
             /** @description service -> image reference */
             images: {
                 [key: string]: string;
             };
-            digests?: {
+            /** @description service -> digest pulled */
+            digests: {
                 [key: string]: string;
             };
-            seed?: string | null;
+            seed: string | null;
             /** @example 4h */
-            ttl?: string;
+            ttl: string;
             /** Format: date-time */
             expiresAt: string;
-            expiresInSeconds?: number;
+            expiresInSeconds: number;
             generation: number;
-            /**
-             * Format: uri
-             * @description the entry service's URL while ready
-             */
-            url?: string | null;
-            urls?: {
+            /** @description the entry service's URL while ready */
+            url: string | null;
+            urls: {
                 [key: string]: string;
             };
-            database?: {
-                seed?: string;
-                snapshot?: string | null;
-                strategy?: string | null;
-                /** Format: date-time */
-                seededAt?: string | null;
+            database: {
+                seed: string;
+                snapshot: string | null;
+                strategy: string | null;
+                seededAt: string | null;
             } | null;
-            failure?: {
-                code?: string;
-                message?: string;
+            /** @description its place in line while it waits for capacity (queued) */
+            queuePosition: number | null;
+            estimatedStartSeconds: number | null;
+            queueReason: string | null;
+            failure: {
+                code: string;
+                message: string;
             } | null;
-            /** @enum {string|null} */
-            destroyReason?: "destroyed" | "expired" | "pull-request-closed" | null;
-            destroyedBy?: string | null;
+            destroyReason: ("destroyed" | "expired" | "pull-request-closed") | null;
+            destroyedBy: string | null;
             /** Format: date-time */
-            createdAt?: string;
-            /** Format: date-time */
-            readyAt?: string | null;
-            /** Format: date-time */
-            destroyedAt?: string | null;
+            createdAt: string;
+            readyAt: string | null;
+            destroyedAt: string | null;
             links: {
                 /** Format: uri */
-                self?: string;
+                self: string;
                 /** Format: uri */
-                events?: string;
+                events: string;
             };
         };
-        DeployAnswer: components["schemas"]["Environment"] & {
-            /** @enum {string} */
-            action?: "created" | "redeployed" | "unchanged";
-            /**
-             * @description deferred: recorded while the job queue (Redis) did not answer; the reconciler queues it when Redis is back
-             * @enum {string}
-             */
-            delivery?: "queued" | "deferred";
+        EnvironmentList: {
+            environments: components["schemas"]["Environment"][];
         };
         EnvironmentRequest: {
+            /** @description the name of a template (GET /templates) */
             template: string;
+            /** @description generated from the template when absent; must equal the path's for PUT */
             name?: string;
             /** @description tag of every taggable image */
             tag?: string;
-            /** @description service -> tag or whole reference */
+            /** @description service -> tag or whole image reference */
             images?: {
                 [key: string]: string;
             };
-            seed?: string;
-            /**
-             * @example 30m
-             * @example 4h
-             * @example 1h30m
-             */
-            ttl?: string;
-            /** Format: uri */
-            callbackUrl?: string;
-        };
-        Event: {
-            id?: number;
-            /** Format: date-time */
-            at?: string;
-            type?: string;
-            status?: string | null;
-            message?: string;
-            data?: Record<string, never> | null;
+            /** @description a dataset the template allows, or one saved from its environments; null: the template's default */
+            seed?: string | null;
+            /** @description the lease, within the template's maximum (default: the template's) */
+            ttl?: string | number;
+            callbackUrl?: string | null;
         };
         Error: {
             error: {
                 code: string;
                 message: string;
-                /** @description for bad input: every offending field */
-                details?: {
-                    field?: string;
-                    message?: string;
-                }[];
+                /** @description for bad input: every offending field ({field, message}); for a conflict or refusal: what it was about */
+                details?: ({
+                    field: string;
+                    message: string;
+                } & {
+                    [key: string]: unknown;
+                })[] | {
+                    [key: string]: unknown;
+                };
             };
+        };
+        Event: {
+            id: number;
+            /** Format: date-time */
+            at: string;
+            type: string;
+            status: ("queued" | "provisioning" | "ready" | "sleeping" | "failed" | "destroying" | "destroyed") | null;
+            message: string;
+            data: {
+                [key: string]: unknown;
+            } | null;
+        };
+        EventList: {
+            environment: string;
+            /** Format: uuid */
+            id: string;
+            events: components["schemas"]["Event"][];
+        };
+        ExtendRequest: {
+            /** @description the new lease, from now */
+            ttl: string | number;
+        };
+        GoldenSnapshot: {
+            key: string;
+            template: string | null;
+            /** @enum {string} */
+            status: "building" | "ready" | "failed" | "removed";
+            image: string;
+            imageDigest: string;
+            sizeBytes: number | null;
+            buildMs: number | null;
+            error: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            readyAt: string | null;
+        };
+        RefreshAnswer: {
+            dataset: string;
+            /** @constant */
+            status: "building";
+            links: {
+                /** Format: uri */
+                seeds: string;
+            };
+        };
+        SeedList: {
+            /** @description the clone strategy the worker chose on this host (null before its first probe) */
+            strategy: ({
+                /** Format: date-time */
+                updatedAt: string;
+            } & {
+                [key: string]: unknown;
+            }) | null;
+            datasets: components["schemas"]["Dataset"][];
+        };
+        SnapshotAnswer: {
+            dataset: string;
+            template: string;
+            /** @description the environment saved */
+            source: string;
+            /** @constant */
+            status: "saving";
+            links: {
+                /** Format: uri */
+                seeds: string;
+            };
+        };
+        SnapshotRequest: {
+            /** @description the new dataset's name (not one in seed-data/ or saved before) */
+            name: string;
+        };
+        Template: {
+            name: string;
+            description: string;
+            entryService: string;
+            services: {
+                [key: string]: {
+                    image: string;
+                    taggable: boolean;
+                };
+            };
+            seeds: {
+                default: string | null;
+                allowed: string[];
+            };
+            ttl: {
+                default: string;
+                max: string;
+            };
+            /** @description stopped after this long without traffic; null: never */
+            sleep: {
+                after: string;
+            } | null;
+        };
+        TemplateList: {
+            templates: components["schemas"]["Template"][];
         };
     };
     responses: never;
@@ -391,7 +541,11 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": {
+                        openapi: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
                 };
             };
             /** @description NOT_ACCEPTABLE: the Accept header does not allow application/json */
@@ -431,9 +585,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        environments?: components["schemas"]["Environment"][];
-                    };
+                    "application/json": components["schemas"]["EnvironmentList"];
                 };
             };
             /** @description unchanged since the ETag given in If-None-Match */
@@ -490,6 +642,15 @@ export interface operations {
             };
             /** @description unexpected failure */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description STORE_UNAVAILABLE: PostgreSQL did not answer; nothing was changed (see Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -689,6 +850,15 @@ export interface operations {
             };
             /** @description unexpected failure */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description STORE_UNAVAILABLE: PostgreSQL did not answer; nothing was changed (see Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -957,12 +1127,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        environment?: string;
-                        /** Format: uuid */
-                        id?: string;
-                        events?: components["schemas"]["Event"][];
-                    };
+                    "application/json": components["schemas"]["EventList"];
                     "text/event-stream": string;
                 };
             };
@@ -1029,17 +1194,26 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description STORE_UNAVAILABLE: PostgreSQL did not answer; nothing was changed (see Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     getEnvironmentLogs: {
         parameters: {
             query?: {
-                /** @description one service; all services when absent */
+                /** @description one service; the entry service when absent */
                 service?: string;
                 /** @description lines from the end of each log */
                 tail?: number;
                 /** @description keep the answer open and stream new lines */
-                follow?: "true" | "1";
+                follow?: "1" | "true";
             };
             header?: never;
             path: {
@@ -1122,7 +1296,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description SERVICE_UNAVAILABLE: the worker's internal endpoint does not answer */
+            /** @description SERVICE_UNAVAILABLE: the worker's internal endpoint does not answer, or STORE_UNAVAILABLE */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -1145,10 +1319,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    /** @example 4h */
-                    ttl: string;
-                };
+                "application/json": components["schemas"]["ExtendRequest"];
             };
         };
         responses: {
@@ -1235,6 +1406,15 @@ export interface operations {
             };
             /** @description unexpected failure */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description STORE_UNAVAILABLE: PostgreSQL did not answer; nothing was changed (see Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1372,9 +1552,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": {
-                    name: string;
-                };
+                "application/json": components["schemas"]["SnapshotRequest"];
             };
         };
         responses: {
@@ -1384,13 +1562,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        dataset?: string;
-                        template?: string;
-                        source?: string;
-                        /** @constant */
-                        status?: "saving";
-                    };
+                    "application/json": components["schemas"]["SnapshotAnswer"];
                 };
             };
             /** @description INVALID_REQUEST: invalid environment name, or a missing, malformed or taken dataset name, or INVALID_JSON */
@@ -1465,6 +1637,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description STORE_UNAVAILABLE: PostgreSQL did not answer; nothing was changed (see Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     listTemplates: {
@@ -1482,9 +1663,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        templates?: Record<string, never>[];
-                    };
+                    "application/json": components["schemas"]["TemplateList"];
                 };
             };
             /** @description INVALID_JSON: a body that is not valid JSON */
@@ -1534,6 +1713,15 @@ export interface operations {
             };
             /** @description unexpected failure */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description STORE_UNAVAILABLE: PostgreSQL did not answer; nothing was changed (see Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1558,10 +1746,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        strategy?: Record<string, never> | null;
-                        datasets?: Record<string, never>[];
-                    };
+                    "application/json": components["schemas"]["SeedList"];
                 };
             };
             /** @description INVALID_JSON: a body that is not valid JSON */
@@ -1611,6 +1796,15 @@ export interface operations {
             };
             /** @description unexpected failure */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description STORE_UNAVAILABLE: PostgreSQL did not answer; nothing was changed (see Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1638,7 +1832,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": Record<string, never>;
+                    "application/json": components["schemas"]["RefreshAnswer"];
                 };
             };
             /** @description INVALID_REQUEST: invalid dataset name, or INVALID_JSON */
@@ -1704,6 +1898,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description STORE_UNAVAILABLE: PostgreSQL did not answer; nothing was changed (see Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     listAudit: {
@@ -1734,9 +1937,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        entries: components["schemas"]["AuditEntry"][];
-                    };
+                    "application/json": components["schemas"]["AuditList"];
                 };
             };
             /** @description INVALID_REQUEST: an unknown or malformed filter */
@@ -1795,6 +1996,15 @@ export interface operations {
             };
             /** @description unexpected failure */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description STORE_UNAVAILABLE: PostgreSQL did not answer; nothing was changed (see Retry-After) */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -5,33 +5,25 @@ import { SETTLED, type Door, type Environment, type Status, STATUSES } from '../
 import { parseDuration } from '../../core/domain/duration.js';
 import { ConflictError, InputError, NotFoundError } from '../../core/domain/errors.js';
 import { NAME_PATTERN, validateEnvironmentRequest, type ValidRequest } from '../../core/doors/requests.js';
+import { ExtendRequest, PathEnvironmentName, QueueQuery, SnapshotRequest, StatusQuery, TailQuery, WaitQuery } from '../../core/api/schemas.js';
+import { inputError, paramProblem, parseParam, unknownFields } from '../../core/api/validate.js';
 import type { ApiDeps } from '../deps.js';
 import { presentEnvironment, presentEvent } from '../presenters.js';
 import { lastEventId, streamEvents, wantsEventStream } from '../sse.js';
 import { workerClientOf } from '../worker-client.js';
-import { MAX_LOG_TAIL } from '../../core/platform/internal-api.js';
 import { rule } from '../access.js';
 
-const MAX_WAIT_SECONDS = 900;
 /** How long a PUT for a name that is being torn down waits for the teardown before creating. */
 const DESTROYING_WAIT_MS = 120_000;
 
 function parseWait(req: Request): number {
   const raw = req.query.wait;
   if (raw === undefined || raw === '') return 0;
-  const seconds = parseDuration(String(raw));
-  if (seconds === undefined || seconds > MAX_WAIT_SECONDS) {
-    throw new InputError('invalid query', [{ field: 'wait', message: `must be a number of seconds (or a duration) up to ${MAX_WAIT_SECONDS}` }]);
-  }
-  return seconds;
+  return parseDuration(parseParam(WaitQuery, 'wait', String(raw)))!;
 }
 
 function pathName(req: Request): string {
-  const name = String(req.params.name);
-  if (!NAME_PATTERN.test(name)) {
-    throw new InputError('invalid environment name', [{ field: 'name', message: 'must be 1-63 lowercase letters, digits and "-", starting with a letter or digit' }]);
-  }
-  return name;
+  return parseParam(PathEnvironmentName, 'name', String(req.params.name), 'invalid environment name');
 }
 
 /**
@@ -40,9 +32,7 @@ function pathName(req: Request): string {
  */
 function wantsNoQueue(req: Request): boolean {
   const q = req.query.queue;
-  if (q !== undefined && q !== 'true' && q !== 'false') {
-    throw new InputError('invalid query', [{ field: 'queue', message: 'must be true (wait in line, the default) or false (429 when no capacity now)' }]);
-  }
+  if (q !== undefined) parseParam(QueueQuery, 'queue', q);
   return q === 'false' || /(^|[,;\s])no-queue($|[,;\s])/i.test(req.get('prefer') ?? '');
 }
 
@@ -107,10 +97,7 @@ export function environmentsRouter(deps: ApiDeps): Router {
   }
 
   router.get('/', rule('environment.list'), async (req, res) => {
-    const statuses = req.query.status ? String(req.query.status).split(',') : undefined;
-    if (statuses && !statuses.every((s) => (STATUSES as readonly string[]).includes(s))) {
-      throw new InputError('invalid query', [{ field: 'status', message: `must be one or more of ${STATUSES.join(', ')}` }]);
-    }
+    const statuses = req.query.status ? parseParam(StatusQuery, 'status', String(req.query.status)).split(',') : undefined;
     const compute = async () => {
       const list = await store.list({
         statuses: (statuses as Status[] | undefined) ?? (req.query.all === 'true' ? undefined : STATUSES.filter((s) => s !== 'destroyed')),
@@ -171,7 +158,8 @@ export function environmentsRouter(deps: ApiDeps): Router {
     const tail = Number(tailText);
     const problems = [];
     if (template && !template.images[service]) problems.push({ field: 'service', message: `template "${template.name}" has no service "${service.slice(0, 40)}"; services: ${Object.keys(template.images).join(', ')}` });
-    if (!Number.isInteger(tail) || tail < 0 || tail > MAX_LOG_TAIL) problems.push({ field: 'tail', message: `must be a number of lines from 0 to ${MAX_LOG_TAIL}` });
+    const tailProblem = paramProblem(TailQuery, 'tail', tailText);
+    if (tailProblem) problems.push(tailProblem);
     if (problems.length) throw new InputError(`invalid query: ${problems.map((p) => p.field).join(', ')}`, problems);
     const follow = req.query.follow === 'true' || req.query.follow === '1';
     const abort = new AbortController();
@@ -186,8 +174,9 @@ export function environmentsRouter(deps: ApiDeps): Router {
   router.post('/:name/extend', rule('environment.extend'), async (req, res) => {
     const env = await find(pathName(req));
     const body = (req.body ?? {}) as Record<string, unknown>;
-    const unknown = Object.keys(body).filter((k) => k !== 'ttl');
-    if (unknown.length) throw new InputError(`invalid request: ${unknown.join(', ')}`, unknown.map((field) => ({ field, message: 'unknown field; allowed: ttl' })));
+    // The ttl itself is the application layer's to check (after the ownership check).
+    const unknown = unknownFields(ExtendRequest, body);
+    if (unknown.length) throw inputError(unknown);
     res.json(await present(await environments.extend(req.principal!, env, body.ttl)));
   });
 
@@ -200,8 +189,9 @@ export function environmentsRouter(deps: ApiDeps): Router {
   router.post('/:name/snapshots', rule('environment.snapshot'), async (req, res) => {
     const env = await find(pathName(req));
     const body = (req.body ?? {}) as Record<string, unknown>;
-    const problems = Object.keys(body).filter((k) => k !== 'name').map((field) => ({ field, message: 'unknown field; allowed: name' }));
-    if (problems.length) throw new InputError(`invalid request: ${problems.map((p) => p.field).join(', ')}`, problems);
+    // The name itself is the application layer's to check (after the ownership check).
+    const unknown = unknownFields(SnapshotRequest, body);
+    if (unknown.length) throw inputError(unknown);
     const { dataset } = await environments.saveSnapshot(req.principal!, env, body.name);
     res.status(202).json({ dataset, template: env.template, source: env.name, status: 'saving', links: { seeds: `${config.publicUrl}/api/v1/seeds` } });
   });

@@ -1,6 +1,6 @@
 import { Router } from 'express';
-import { InputError } from '../../core/domain/errors.js';
-import { NAME_PATTERN } from '../../core/doors/requests.js';
+import { PathDatasetName } from '../../core/api/schemas.js';
+import { parseParam } from '../../core/api/validate.js';
 import { FACT_CLONE } from '../../core/store/snapshots.js';
 import type { ApiDeps } from '../deps.js';
 import { rule } from '../access.js';
@@ -31,8 +31,7 @@ export function seedsRouter(deps: ApiDeps): Router {
   });
 
   router.post('/:name/refresh', rule('seed.refresh'), async (req, res) => {
-    const name = String(req.params.name);
-    if (!NAME_PATTERN.test(name)) throw new InputError('invalid dataset name', [{ field: 'name', message: 'must be 1-63 lowercase letters, digits and "-"' }]);
+    const name = parseParam(PathDatasetName, 'name', String(req.params.name), 'invalid dataset name');
     await deps.datasets.get(name);
     await deps.queues.enqueueRefresh(name);
     res.status(202).json({ dataset: name, status: 'building', links: { seeds: `${deps.config.publicUrl}/api/v1/seeds` } });

@@ -32,6 +32,7 @@ import { ListCache } from '../../api/list-cache.js';
 import { serveWorkerMetrics } from '../../worker/metrics.js';
 import type { DestinationStream } from 'pino';
 import type { Principal } from '../../core/domain/principal.js';
+import { ResponseCheck } from './response-check.js';
 
 export const TOKEN = 'test-secret-0123456789';
 export const AUTH = { Authorization: `Bearer ${TOKEN}` };
@@ -58,6 +59,8 @@ export interface Harness {
   workerMetricsUrl: string;
   /** The web app itself (its router stack is what the OpenAPI test walks). */
   app: ReturnType<typeof createApp>;
+  /** Every REST v1 answer checked against its declared schema; close() fails when one did not match. */
+  responses: ResponseCheck;
   startWorker(): Promise<void>;
   stopWorker(): Promise<void>;
   api(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; body: any; headers: Headers }>;
@@ -132,14 +135,15 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
     probes: { postgres: async () => { await pool.query('SELECT 1'); }, redis: async () => { await redis.ping(); } },
     worker: new WorkerClient(internal.url, config.web.workerInternalSecret),
   });
-  server.on('request', app);
+  const responses = new ResponseCheck();
+  server.on('request', responses.wrap(app));
   const workerMetrics = await serveWorkerMetrics(ctx.metrics.registry, { port: 0 });
 
   const router = new EnvironmentRouter({ config, store, queues, catalog, logger });
   router.attach(routerServer);
 
   const h: Harness = {
-    config, configEnv, baseUrl, routerPort, router, pool, store, queues, docker, runtime, ctx, worker: undefined, workerMetricsUrl: workerMetrics.url, app,
+    config, configEnv, baseUrl, routerPort, router, pool, store, queues, docker, runtime, ctx, worker: undefined, workerMetricsUrl: workerMetrics.url, app, responses,
     async startWorker() {
       h.worker = new WorkerService(ctx, redisOptions(config.redisUrl, 'worker'));
       await h.worker.start();
@@ -197,6 +201,8 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
       } finally {
         await admin2.end();
       }
+      // Last, once everything is cleaned up: an answer that broke its declaration fails the file.
+      responses.assertNone();
     },
   };
   if (opts.worker !== false) await h.startWorker();

@@ -2,6 +2,7 @@ import { parseDuration } from '../domain/duration.js';
 import { InputError, type FieldProblem } from '../domain/errors.js';
 import { digestProblem, isValidTag, parseImageRef } from '../domain/image-ref.js';
 import type { TemplateCatalog } from '../catalog/templates.js';
+import { literalHostProblem, type CallbackAllowList } from './outbound-guard.js';
 
 /** Names of environments, datasets and templates. */
 export { NAME_PATTERN } from '../domain/environment.js';
@@ -41,9 +42,11 @@ function show(value: unknown): string {
 /**
  * Validates a create or PUT body. Every problem is reported at once, each naming its field;
  * nothing is stored unless this returns. `savedSeeds` are datasets saved from environments of
- * the requested template, accepted besides the template's own.
+ * the requested template, accepted besides the template's own. `opts.callbackAllow`
+ * (MAYFLY_CALLBACK_ALLOW) lets a callbackUrl name a non-public address literal; without it such
+ * a URL is refused here (host names are checked, resolved, at every call: core/doors/http-out.ts).
  */
-export function validateEnvironmentRequest(body: unknown, catalog: TemplateCatalog, pathName?: string, savedSeeds: string[] = []): ValidRequest {
+export function validateEnvironmentRequest(body: unknown, catalog: TemplateCatalog, pathName?: string, savedSeeds: string[] = [], opts: { callbackAllow?: CallbackAllowList } = {}): ValidRequest {
   const problems: FieldProblem[] = [];
   const add = (field: string, message: string) => problems.push({ field, message });
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
@@ -109,7 +112,7 @@ export function validateEnvironmentRequest(body: unknown, catalog: TemplateCatal
 
   let callbackUrl: string | undefined;
   if (b.callbackUrl !== undefined && b.callbackUrl !== null) {
-    const problem = callbackUrlProblem(b.callbackUrl);
+    const problem = callbackUrlProblem(b.callbackUrl, opts.callbackAllow);
     if (problem) add('callbackUrl', problem);
     else callbackUrl = b.callbackUrl as string;
   }
@@ -128,8 +131,12 @@ export function validateEnvironmentRequest(body: unknown, catalog: TemplateCatal
   };
 }
 
-/** Why a callbackUrl is refused, or undefined when it is a usable http(s) URL. */
-export function callbackUrlProblem(value: unknown): string | undefined {
+/**
+ * Why a callbackUrl is refused, or undefined when it is a usable http(s) URL. With `allow` (the
+ * callback allow-list), a host that is an address literal or a localhost name is checked too:
+ * loopback, private, link-local... are refused unless the list allows them.
+ */
+export function callbackUrlProblem(value: unknown, allow?: CallbackAllowList): string | undefined {
   if (typeof value !== 'string' || value === '') return 'must be an http or https URL string';
   if (value.length > 2048) return 'must be at most 2048 characters';
   // The URL parser would silently drop tabs and newlines: refuse them rather than call another URL.
@@ -142,5 +149,6 @@ export function callbackUrlProblem(value: unknown): string | undefined {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return `must use http or https, not ${url.protocol.replace(':', '')}`;
   if (url.username || url.password) return 'must not carry credentials; callbacks are signed with MAYFLY_CALLBACK_SECRET instead';
+  if (allow) return literalHostProblem(allow, url.hostname);
   return undefined;
 }

@@ -19,6 +19,7 @@ import { EnvironmentRouter } from './router/router.js';
 import { ChangeFeed } from '../core/store/change-feed.js';
 import { ListCache } from './list-cache.js';
 import { drainable } from './drain.js';
+import { workerClientOf } from './worker-client.js';
 import { exitOnSignals } from '../core/platform/shutdown.js';
 
 /** The web process's PostgreSQL connections (queries are short; pg-pool queues the rest). */
@@ -45,7 +46,11 @@ async function main(): Promise<void> {
   await changes.start();
   const services = buildAppServices(config, pool, queues, catalog, logger);
   const { store } = services;
+  // One client of the workers' internal endpoint for the whole app; its secret is read (or made) now,
+  // so a state directory this user cannot write stops the start with a message saying what to set.
+  const worker = workerClientOf({ config, queues });
   const app = createApp({
+    worker,
     listCache: new ListCache(changes), changes, config, queues, catalog, logger, ...services, overview: new OverviewStore(pool),
     probes: { postgres: async () => { await pool.query('SELECT 1'); }, redis: async () => { await redis.ping(); } },
   });

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { INTERNAL_SECRET_HEADER, WorkerEndpoints, internalPaths, type ServiceStatus } from '../core/platform/internal-api.js';
+import { workerInternalSecret } from '../core/platform/internal-secret.js';
 import { NotFoundError, UnavailableError } from '../core/domain/errors.js';
 import type { JobQueues } from '../core/queue/jobs.js';
 
@@ -97,12 +98,14 @@ export class WorkerClient {
 export function workerClientOf(deps: {
   worker?: WorkerClient;
   queues?: Pick<JobQueues, 'provision'>;
-  config: { queuePrefix: string; web: { workerInternalUrl: string; workerInternalUrlGiven?: boolean; workerInternalSecret: string } };
+  config: { queuePrefix: string; web: { workerInternalUrl: string; workerInternalUrlGiven?: boolean; workerInternalSecret?: string; workerInternalSecretFile: string } };
 }): WorkerClient {
   if (deps.worker) return deps.worker;
   const { web } = deps.config;
   const queues = deps.queues;
-  if (web.workerInternalUrlGiven || !queues) return new WorkerClient(web.workerInternalUrl, web.workerInternalSecret);
+  // Given, or the random one in the state directory (made now when the web starts first).
+  const secret = workerInternalSecret(web);
+  if (web.workerInternalUrlGiven || !queues) return new WorkerClient(web.workerInternalUrl, secret);
   const endpoints = new WorkerEndpoints(() => queues.provision.getBackend().client, deps.config.queuePrefix);
-  return new WorkerClient(web.workerInternalUrl, web.workerInternalSecret, endpoints);
+  return new WorkerClient(web.workerInternalUrl, secret, endpoints);
 }

@@ -1,8 +1,9 @@
 /**
- * The worker's internal endpoint, on loopback only: the web process (which never opens the
- * Docker socket) asks here for an environment's service states and streams its containers' logs.
- * Every request must carry the shared secret (MAYFLY_WORKER_INTERNAL_SECRET); nothing here
- * changes anything.
+ * The worker's internal endpoint, on loopback only (127.0.0.1 unless MAYFLY_WORKER_INTERNAL_HOST
+ * says otherwise): the web process (which never opens the Docker socket) asks here for an
+ * environment's service states and streams its containers' logs. Every request must carry the
+ * shared secret (core/platform/internal-secret.ts: given, or random and kept in the state
+ * directory); nothing here changes anything.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -63,9 +64,9 @@ export async function startInternalServer(
     server.once('error', reject);
     server.listen(opts.port, opts.host ?? '127.0.0.1', () => { server.off('error', reject); resolve(); });
   });
-  const { address, port } = server.address() as AddressInfo;
+  const { address, port, family } = server.address() as AddressInfo;
   return {
-    url: `http://${address}:${port}`,
+    url: `http://${family === 'IPv6' ? `[${address}]` : address}:${port}`,
     close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
   };
 }

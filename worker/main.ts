@@ -10,6 +10,7 @@ import { unsupportedServerNode } from '../core/platform/node-version.js';
 import { JobQueues } from '../core/queue/jobs.js';
 import { checkRedisAtStart, redisOptions } from '../core/queue/redis.js';
 import { WorkerEndpoints } from '../core/platform/internal-api.js';
+import { workerInternalSecret } from '../core/platform/internal-secret.js';
 import { migrate } from '../core/store/migrations.js';
 import { buildWorkerContext } from './compose.js';
 import { createRuntime } from './runtime/create.js';
@@ -38,14 +39,24 @@ async function main(): Promise<void> {
   // Service state and logs for the web process, which never opens the Docker socket itself.
   // A port in use does not stop the worker: its jobs matter more; the pages then say the state is unavailable.
   // Several workers per host: a default port taken by another worker gives way to the next free one.
-  const internal = await listenWithFallback(config.web.workerInternalPort, config.web.workerInternalPortFallback,
-    (port) => startInternalServer(ctx, { port, secret: config.web.workerInternalSecret })).catch((err) => {
-    logger.error({ err, port: config.web.workerInternalPort }, 'cannot serve the internal endpoint (MAYFLY_WORKER_INTERNAL_PORT): web pages will not show service state or logs');
+  // Its secret: given, or random and kept in the state directory (made here at the first start).
+  let secret: string | undefined;
+  try {
+    secret = workerInternalSecret(config.web);
+  } catch (err) {
+    logger.error({ err }, `${(err as Error).message}: the internal endpoint is not served, so web pages will not show service state or logs`);
+  }
+  const internal = secret === undefined ? undefined : await listenWithFallback(config.web.workerInternalPort, config.web.workerInternalPortFallback,
+    (port) => startInternalServer(ctx, { port, secret, host: config.web.workerInternalHost })).catch((err) => {
+    logger.error({ err, port: config.web.workerInternalPort, host: config.web.workerInternalHost }, 'cannot serve the internal endpoint (MAYFLY_WORKER_INTERNAL_PORT, MAYFLY_WORKER_INTERNAL_HOST): web pages will not show service state or logs');
     return undefined;
   });
   if (internal) logger.info({ url: internal.url }, 'internal endpoint listening (service state, logs)');
-  // Registered where the web process finds every worker's endpoint (core/platform/internal-api.ts).
-  const advertised = internal && advertiseInternalEndpoint(new WorkerEndpoints(() => queues.provision.getBackend().client, config.queuePrefix), internal.url, logger);
+  // Registered where the web process finds every worker's endpoint (core/platform/internal-api.ts):
+  // loopback endpoints only; one on another address is found through MAYFLY_WORKER_INTERNAL_URL.
+  const loopback = internal && /^http:\/\/(?:127\.0\.0\.1|\[::1\]):\d+$/.test(internal.url);
+  if (internal && !loopback) logger.info({ url: internal.url }, 'the internal endpoint is not on loopback, so it is not registered in Redis: set MAYFLY_WORKER_INTERNAL_URL for the web process');
+  const advertised = internal && loopback && advertiseInternalEndpoint(new WorkerEndpoints(() => queues.provision.getBackend().client, config.queuePrefix), internal.url, logger);
   const metricsServer = config.ops.workerMetricsPort !== undefined
     ? await listenWithFallback(config.ops.workerMetricsPort, config.ops.workerMetricsPortFallback,
       (port) => serveWorkerMetrics(ctx.metrics.registry, { port, ...(config.ops.metricsToken ? { token: config.ops.metricsToken } : {}) }))
@@ -56,7 +67,7 @@ async function main(): Promise<void> {
   exitOnSignals(logger, config.shutdownGraceMs, () => [
     { name: 'job workers', close: () => service.close(),
       ifAbandoned: 'running jobs were left active; BullMQ hands each to a worker once its lock lapses (30 s), and it resumes where it stopped' },
-    { name: 'internal endpoint', close: async () => { await advertised?.close(); await internal?.close(); } },
+    { name: 'internal endpoint', close: async () => { if (advertised) await advertised.close(); await internal?.close(); } },
     { name: 'metrics server', close: async () => { metricsServer?.server.close(); } },
     { name: 'job queues', close: () => queues.close() },
     { name: 'PostgreSQL pool', close: () => pool.end() },

@@ -124,14 +124,14 @@ export function environmentsRouter(deps: ApiDeps): Router {
   }
 
   router.post('/', rule('environment.create'), async (req, res) => {
-    const valid = validateEnvironmentRequest(req.body, catalog, undefined, await savedSeeds(req.body));
+    const valid = validateEnvironmentRequest(req.body, catalog, undefined, await savedSeeds(req.body), { callbackAllow: config.doors.callbackAllow });
     const name = valid.name ?? `${valid.template}-${randomBytes(3).toString('hex')}`.slice(0, 63);
     await deploy(req, res, valid, name, true);
   });
 
   router.put('/:name', rule('environment.create'), async (req, res) => {
     const name = pathName(req);
-    const valid = validateEnvironmentRequest(req.body, catalog, name, await savedSeeds(req.body));
+    const valid = validateEnvironmentRequest(req.body, catalog, name, await savedSeeds(req.body), { callbackAllow: config.doors.callbackAllow });
     await deploy(req, res, valid, name, false);
   });
 

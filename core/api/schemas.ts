@@ -12,6 +12,7 @@ import { VIAS } from '../domain/principal.js';
 import { parseDuration } from '../domain/duration.js';
 import { digestProblem, isValidTag, parseImageRef, TAG_PATTERN } from '../domain/image-ref.js';
 import { MAX_LOG_TAIL } from '../platform/internal-api.js';
+import { literalHostProblem, type CallbackAllowList } from '../doors/outbound-guard.js';
 
 export { NAME_PATTERN } from '../domain/environment.js';
 /** The longest a request may hold its answer (?wait=), in seconds. */
@@ -69,7 +70,7 @@ export const Duration = z.union([
   .refine((v) => parseDuration(v) !== undefined, notDuration);
 
 /** Why a callbackUrl is refused, or undefined when it is a usable http(s) URL. */
-export function callbackUrlProblem(value: unknown): string | undefined {
+export function callbackUrlProblem(value: unknown, allow?: CallbackAllowList): string | undefined {
   if (typeof value !== 'string' || value === '') return 'must be an http or https URL string';
   if (value.length > 2048) return 'must be at most 2048 characters';
   // The URL parser would silently drop tabs and newlines: refuse them rather than call another URL.
@@ -82,6 +83,8 @@ export function callbackUrlProblem(value: unknown): string | undefined {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return `must use http or https, not ${url.protocol.replace(':', '')}`;
   if (url.username || url.password) return 'must not carry credentials; callbacks are signed with MAYFLY_CALLBACK_SECRET instead';
+  // With the allow-list (MAYFLY_CALLBACK_ALLOW): an address literal or a localhost name must be allowed.
+  if (allow) return literalHostProblem(allow, url.hostname);
   return undefined;
 }
 
@@ -303,7 +306,7 @@ export const AuditEntry = z.strictObject({
   team: z.string(),
   door: z.enum(VIAS),
   action: z.string().meta({ description: 'e.g. environment.create, environment.destroy (core/app/authorization.ts)' }),
-  outcome: z.enum(['allowed', 'denied']),
+  outcome: z.enum(['allowed', 'denied', 'failed']),
   environment: z.string().nullable(),
   environmentId: z.uuid().nullable(),
   details: z.record(z.string(), z.unknown()).meta({ description: 'what the action was given (ttl, reason, images) and, when denied, why' }),

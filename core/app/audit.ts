@@ -1,8 +1,8 @@
 import { authorize, type Action } from './authorization.js';
-import { ForbiddenError } from '../domain/errors.js';
+import { ForbiddenError, MayflyError } from '../domain/errors.js';
 import type { Principal } from '../domain/principal.js';
 import type { Logger } from '../platform/log.js';
-import type { AuditEntry, AuditFilter, AuditStore } from '../store/audit.js';
+import type { AuditEntry, AuditFilter, AuditOutcome, AuditStore } from '../store/audit.js';
 
 /** What an audited action was about. */
 export interface AuditSubject {
@@ -11,14 +11,14 @@ export interface AuditSubject {
 }
 
 /**
- * The audit trail: every action of the application layer (allowed or denied) as one row, and
+ * The audit trail: every action of the application layer (allowed, denied or failed) as one row, and
  * reading it back (admins only). A row that cannot be written does not undo the action, which
  * has committed already: it is logged as an error instead.
  */
 export class AuditTrail {
   constructor(private readonly store: AuditStore, private readonly logger: Logger) {}
 
-  async record(actor: Principal, action: Action | string, outcome: 'allowed' | 'denied', subject?: AuditSubject, details?: Record<string, unknown>): Promise<void> {
+  async record(actor: Principal, action: Action | string, outcome: AuditOutcome, subject?: AuditSubject, details?: Record<string, unknown>): Promise<void> {
     try {
       await this.store.record({
         actor: actor.name, actorKind: actor.kind, team: actor.team, door: actor.via ?? 'api', action, outcome,
@@ -40,9 +40,10 @@ export class AuditTrail {
     try {
       result = await work();
     } catch (err) {
-      if (err instanceof ForbiddenError) {
-        await this.record(actor, typeof action === 'string' ? action : 'environment.redeploy', 'denied', subject, { ...details, reason: err.message });
-      }
+      const asked = typeof action === 'string' ? action : 'environment.redeploy';
+      if (err instanceof ForbiddenError) await this.record(actor, asked, 'denied', subject, { ...details, reason: err.message });
+      // Tried and refused by the environment's state or the input (409, 400, 429): recorded as failed, with why.
+      else if (err instanceof MayflyError && err.status < 500) await this.record(actor, asked, 'failed', subject, { ...details, reason: err.message, code: err.code });
       throw err;
     }
     const decided = typeof action === 'string' ? action : action(result);

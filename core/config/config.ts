@@ -49,6 +49,8 @@ export interface Config {
   publicUrl: string;
   templatesDir: string;
   seedsDir: string;
+  /** MAYFLY_STATE_DIR: where the processes keep what must outlive them (the worker's internal secret). */
+  stateDir: string;
   queuePrefix: string;
   workerConcurrency: number;
   reconcileIntervalMs: number;
@@ -196,6 +198,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const registry = env.MAYFLY_REGISTRY || '127.0.0.1:5000';
   if (!/^[A-Za-z0-9.-]+(:\d+)?$/.test(registry)) throw new ConfigError('MAYFLY_REGISTRY', `must be host[:port], got "${registry}"`);
   const publicHost = env.MAYFLY_PUBLIC_HOST || '127.0.0.1';
+  // The same default as scripts/lib.sh.
+  const stateDir = path.resolve(env.MAYFLY_STATE_DIR || '/var/lib/mayfly');
 
   const config: Config = {
     port,
@@ -211,6 +215,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicUrl: (env.MAYFLY_PUBLIC_URL || `http://${publicHost}:${port}`).replace(/\/$/, ''),
     templatesDir: path.resolve(env.MAYFLY_TEMPLATES_DIR || path.join(root, 'templates')),
     seedsDir: path.resolve(env.MAYFLY_SEEDS_DIR || path.join(root, 'seed-data')),
+    stateDir,
     queuePrefix: env.MAYFLY_QUEUE_PREFIX || 'mayfly',
     workerConcurrency: int('MAYFLY_WORKER_CONCURRENCY', 4, 1, 64),
     reconcileIntervalMs: duration('MAYFLY_RECONCILE_INTERVAL', '5s'),
@@ -234,7 +239,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     policy: loadPolicyConfig(env, registry, env.DOCKER_HOST),
     registryAuth: loadRegistryCredentials(env, registry),
     router: loadRouterConfig(env, read),
-    web: loadWebConfig(env, read),
+    web: loadWebConfig(env, read, stateDir),
     ops: loadOpsConfig(env, read),
     admission: loadAdmissionConfig(env, read),
   };

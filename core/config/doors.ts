@@ -1,4 +1,5 @@
 import { ConfigError, type ConfigReader } from './read.js';
+import { parseCallbackAllow, type CallbackAllowList } from '../doors/outbound-guard.js';
 
 /**
  * Configuration of the doors other than the REST API (Slack, the GitHub webhook, callbacks) and
@@ -26,6 +27,11 @@ export interface DoorsConfig {
   githubToken?: string;
   /** MAYFLY_CALLBACK_SECRET; unset: a `callbackUrl` in a request is refused. */
   callbackSecret?: string;
+  /**
+   * MAYFLY_CALLBACK_ALLOW: networks and host names callbacks may reach although they are not
+   * public (loopback, private, link-local...); empty: public addresses only (core/doors/outbound-guard.ts).
+   */
+  callbackAllow: CallbackAllowList;
   /** MAYFLY_EXPIRY_WARNING: how long before its lease ends an owner is warned. */
   expiryWarningMs: number;
   /** MAYFLY_NOTIFY_INTERVAL: how often the notifier runs. */
@@ -54,6 +60,12 @@ export function loadDoorsConfig(env: NodeJS.ProcessEnv, h: Helpers): DoorsConfig
     throw new ConfigError('MAYFLY_GITHUB_TEMPLATE', `must be a template name, got "${githubTemplate}"`);
   }
   if (githubWebhookSecret && !githubTemplate) throw new ConfigError('MAYFLY_GITHUB_TEMPLATE', 'is required when GITHUB_WEBHOOK_SECRET is set: the template of pull-request environments');
+  let callbackAllow: CallbackAllowList;
+  try {
+    callbackAllow = parseCallbackAllow(env.MAYFLY_CALLBACK_ALLOW ?? '');
+  } catch (err) {
+    throw new ConfigError('MAYFLY_CALLBACK_ALLOW', (err as Error).message);
+  }
   const doors: DoorsConfig = {
     ...(secret(env, 'SLACK_SIGNING_SECRET') ? { slackSigningSecret: env.SLACK_SIGNING_SECRET } : {}),
     slackTeamIds: slackTeamIds(env.SLACK_TEAM_IDS ?? ''),
@@ -64,6 +76,7 @@ export function loadDoorsConfig(env: NodeJS.ProcessEnv, h: Helpers): DoorsConfig
     githubApiUrl: h.url('MAYFLY_GITHUB_API_URL', 'https://api.github.com', ['http:', 'https:']).replace(/\/$/, ''),
     ...(env.MAYFLY_GITHUB_TOKEN ? { githubToken: env.MAYFLY_GITHUB_TOKEN } : {}),
     ...(secret(env, 'MAYFLY_CALLBACK_SECRET') ? { callbackSecret: env.MAYFLY_CALLBACK_SECRET } : {}),
+    callbackAllow,
     expiryWarningMs: h.duration('MAYFLY_EXPIRY_WARNING', '15m'),
     notifyIntervalMs: h.duration('MAYFLY_NOTIFY_INTERVAL', '2s'),
     outboundTimeoutMs: h.duration('MAYFLY_OUTBOUND_TIMEOUT', '10s'),

@@ -1,6 +1,9 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { BlockList, isIP } from 'node:net';
+import path from 'node:path';
 import { ConfigError, type ConfigReader } from './read.js';
+import { INTERNAL_SECRET_FILE } from '../platform/internal-secret.js';
 
 /**
  * Configuration of the web pages' sign-in and of the worker's internal endpoint (service state
@@ -26,8 +29,10 @@ export interface WebConfig {
   sseHeartbeatMs: number;
   /** MAYFLY_AUTH_FAILURES_PER_MINUTE: wrong tokens one address may send per minute before 429 (0: no limit). */
   authFailuresPerMinute: number;
-  /** MAYFLY_WORKER_INTERNAL_PORT: where the worker serves its internal endpoint, on 127.0.0.1; 0: any free port. */
+  /** MAYFLY_WORKER_INTERNAL_PORT: where the worker serves its internal endpoint; 0: any free port. */
   workerInternalPort: number;
+  /** MAYFLY_WORKER_INTERNAL_HOST: the address it listens on; 127.0.0.1 (loopback only) unless set. */
+  workerInternalHost: string;
   /**
    * The variable is unset, so the port is only the default: when another worker on this host has
    * it, the worker takes the next free one. Each worker registers where it listens (core/platform/internal-api.ts).
@@ -41,10 +46,13 @@ export interface WebConfig {
   /** MAYFLY_WORKER_INTERNAL_URL was set: the web uses it alone, registrations are not asked. */
   workerInternalUrlGiven: boolean;
   /**
-   * MAYFLY_WORKER_INTERNAL_SECRET: the shared secret both processes send/check. Unset: derived
-   * from DATABASE_URL, which both processes hold already (whoever reads it can read the database).
+   * MAYFLY_WORKER_INTERNAL_SECRET (or the content of MAYFLY_WORKER_INTERNAL_SECRET_FILE): the
+   * shared secret both processes send/check. Unset: a random one kept in `workerInternalSecretFile`
+   * (core/platform/internal-secret.ts), made at the first start; never derived from other settings.
    */
-  workerInternalSecret: string;
+  workerInternalSecret?: string;
+  /** `<MAYFLY_STATE_DIR>/worker-internal-secret`: where the generated secret is kept (mode 0600). */
+  workerInternalSecretFile: string;
 }
 
 type Helpers = ConfigReader;
@@ -65,7 +73,28 @@ export function parseTrustedProxies(text: string): BlockList {
   return list;
 }
 
-export function loadWebConfig(env: NodeJS.ProcessEnv, h: Helpers): WebConfig {
+/** The internal secret as given: MAYFLY_WORKER_INTERNAL_SECRET, or the content of MAYFLY_WORKER_INTERNAL_SECRET_FILE. */
+function givenInternalSecret(env: NodeJS.ProcessEnv): string | undefined {
+  const value = env.MAYFLY_WORKER_INTERNAL_SECRET || '';
+  const file = env.MAYFLY_WORKER_INTERNAL_SECRET_FILE || '';
+  if (value && file) throw new ConfigError('MAYFLY_WORKER_INTERNAL_SECRET_FILE', 'and MAYFLY_WORKER_INTERNAL_SECRET are both set: give the secret one way');
+  if (value) {
+    if (value.length < 16) throw new ConfigError('MAYFLY_WORKER_INTERNAL_SECRET', 'must be at least 16 characters');
+    return value;
+  }
+  if (!file) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    // The error names the file, never its content.
+    throw new ConfigError('MAYFLY_WORKER_INTERNAL_SECRET_FILE', `names a file that cannot be read: ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  if (text.length < 16) throw new ConfigError('MAYFLY_WORKER_INTERNAL_SECRET_FILE', `names a file holding fewer than 16 characters: ${file}`);
+  return text;
+}
+
+export function loadWebConfig(env: NodeJS.ProcessEnv, h: Helpers, stateDir: string): WebConfig {
   const headers = (env.MAYFLY_PROXY_USER_HEADERS || 'x-forwarded-user,x-forwarded-email')
     .split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
   for (const header of headers) {
@@ -74,8 +103,9 @@ export function loadWebConfig(env: NodeJS.ProcessEnv, h: Helpers): WebConfig {
   const given = env.MAYFLY_SESSION_SECRET ?? '';
   if (given && given.length < 16) throw new ConfigError('MAYFLY_SESSION_SECRET', 'must be at least 16 characters');
   const port = h.int('MAYFLY_WORKER_INTERNAL_PORT', 8091, 0, 65535);
-  const internalSecret = env.MAYFLY_WORKER_INTERNAL_SECRET || '';
-  if (internalSecret && internalSecret.length < 16) throw new ConfigError('MAYFLY_WORKER_INTERNAL_SECRET', 'must be at least 16 characters');
+  const internalSecret = givenInternalSecret(env);
+  const internalHost = env.MAYFLY_WORKER_INTERNAL_HOST || '127.0.0.1';
+  if (!isIP(internalHost)) throw new ConfigError('MAYFLY_WORKER_INTERNAL_HOST', `must be an IP address to listen on (127.0.0.1 by default), got "${internalHost.slice(0, 60)}"`);
   return {
     trustedProxies: parseTrustedProxies(env.MAYFLY_TRUSTED_PROXIES ?? ''),
     trustedProxiesText: env.MAYFLY_TRUSTED_PROXIES ?? '',
@@ -87,9 +117,11 @@ export function loadWebConfig(env: NodeJS.ProcessEnv, h: Helpers): WebConfig {
     sseHeartbeatMs: h.duration('MAYFLY_SSE_HEARTBEAT', '15s'),
     authFailuresPerMinute: h.int('MAYFLY_AUTH_FAILURES_PER_MINUTE', 20, 0, 100_000),
     workerInternalPort: port,
+    workerInternalHost: internalHost,
     workerInternalPortFallback: !env.MAYFLY_WORKER_INTERNAL_PORT,
     workerInternalUrlGiven: !!env.MAYFLY_WORKER_INTERNAL_URL,
     workerInternalUrl: h.url('MAYFLY_WORKER_INTERNAL_URL', `http://127.0.0.1:${port || 8091}`, ['http:', 'https:']).replace(/\/$/, ''),
-    workerInternalSecret: internalSecret || createHmac('sha256', 'mayfly-worker-internal').update(env.DATABASE_URL ?? '').digest('base64url'),
+    ...(internalSecret ? { workerInternalSecret: internalSecret } : {}),
+    workerInternalSecretFile: path.join(stateDir, INTERNAL_SECRET_FILE),
   };
 }

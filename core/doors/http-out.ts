@@ -1,7 +1,16 @@
 /**
  * Outbound HTTP of the notifier: always with a timeout, never following redirects, and with an
- * error that says what answered (or did not).
+ * error that says what answered (or did not). Callbacks go through an address guard
+ * (core/doors/outbound-guard.ts): the name is resolved here, every address it has is checked, and
+ * the connection goes to an address that was checked (no second lookup a DNS rebinding could
+ * answer differently).
  */
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { isIP, type LookupFunction } from 'node:net';
+import { refusal, type CallbackAllowList } from './outbound-guard.js';
+
 export class OutboundError extends Error {
   constructor(message: string, readonly status?: number, readonly retryable = true) {
     super(message);
@@ -9,7 +18,24 @@ export class OutboundError extends Error {
   }
 }
 
-export async function postJson(url: string, body: string, headers: Record<string, string>, timeoutMs: number): Promise<{ status: number; text: string }> {
+/**
+ * A call refused by the address guard, before any connection: the message names the host, the
+ * address and the setting that would allow it. Retrying does not help; the setting does.
+ */
+export class OutboundRefused extends OutboundError {
+  constructor(message: string, readonly address: string) {
+    super(message, undefined, false);
+    this.name = 'OutboundRefused';
+  }
+}
+
+export interface PostOptions {
+  /** Check every address the host has against this allow-list (callbacks); unset: no check (Slack, GitHub). */
+  guard?: CallbackAllowList;
+}
+
+export async function postJson(url: string, body: string, headers: Record<string, string>, timeoutMs: number, opts: PostOptions = {}): Promise<{ status: number; text: string }> {
+  if (opts.guard) return guardedPost(url, body, headers, timeoutMs, opts.guard);
   let res: Response;
   try {
     res = await fetch(url, {
@@ -25,11 +51,87 @@ export async function postJson(url: string, body: string, headers: Record<string
     throw new OutboundError(`POST ${safeUrl(url)} failed: ${why}`);
   }
   const text = await res.text().catch(() => '');
-  if (res.status < 200 || res.status >= 300) {
+  return answered(url, res.status, text);
+}
+
+function answered(url: string, status: number, text: string): { status: number; text: string } {
+  if (status < 200 || status >= 300) {
     // 4xx other than 408/429 will not get better by retrying (but we still retry a few times: receivers deploy too).
-    throw new OutboundError(`POST ${safeUrl(url)} answered ${res.status}: ${text.slice(0, 200)}`, res.status);
+    throw new OutboundError(`POST ${safeUrl(url)} answered ${status}: ${text.slice(0, 200)}`, status);
   }
-  return { status: res.status, text };
+  return { status, text };
+}
+
+/**
+ * A lookup for http.request that resolves every address of the name, refuses the call when any
+ * of them is refused (one bad answer is enough: the connection could go to it), and hands over
+ * only addresses it checked. The socket connects to what this returns, not to a second answer.
+ */
+export function guardedLookup(allow: CallbackAllowList): LookupFunction {
+  return (hostname, options, callback) => {
+    dnsLookup(hostname, { all: true, family: options.family ?? 0, hints: options.hints ?? 0 }, (err, addresses: LookupAddress[]) => {
+      if (err) return callback(err, '', 0);
+      for (const a of addresses) {
+        const problem = refusal(allow, hostname, a.address);
+        if (problem) return callback(new OutboundRefused(problem, a.address), '', 0);
+      }
+      if (!addresses.length) return callback(Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' }), '', 0);
+      if (options.all) return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, addresses);
+      callback(null, addresses[0]!.address, addresses[0]!.family);
+    });
+  };
+}
+
+const MAX_ANSWER = 64 * 1024;
+
+async function guardedPost(url: string, body: string, headers: Record<string, string>, timeoutMs: number, allow: CallbackAllowList): Promise<{ status: number; text: string }> {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new OutboundError(`POST ${safeUrl(url)} failed: not a URL`, undefined, false);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new OutboundError(`POST ${safeUrl(url)} failed: only http and https are called`, undefined, false);
+  const hostname = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
+  // An address literal is never looked up (net.connect skips the lookup): it is checked here.
+  if (isIP(hostname)) {
+    const problem = refusal(allow, hostname, hostname);
+    if (problem) throw new OutboundRefused(problem, hostname);
+  }
+  const signal = AbortSignal.timeout(timeoutMs);
+  const options: RequestOptions = {
+    method: 'POST',
+    hostname,
+    port: u.port || undefined,
+    path: `${u.pathname}${u.search}`,
+    headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'user-agent': 'mayfly-notifier', ...headers },
+    lookup: guardedLookup(allow),
+    signal,
+    // The Host header and the TLS server name are the URL's host: the request names it, the socket goes to the checked address.
+    agent: false,
+  };
+  return new Promise((resolve, reject) => {
+    const fail = (err: Error & { code?: string }) => {
+      if (err instanceof OutboundRefused) return reject(err);
+      const why = signal.aborted ? `no answer within ${timeoutMs} ms` : (err.code ?? err.message);
+      reject(new OutboundError(`POST ${safeUrl(url)} failed: ${why}`));
+    };
+    const req = (u.protocol === 'https:' ? httpsRequest : httpRequest)(options, (res: IncomingMessage) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (c: Buffer) => { if (size < MAX_ANSWER) { chunks.push(c); size += c.length; } });
+      res.on('end', () => {
+        try {
+          resolve(answered(url, res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8').slice(0, MAX_ANSWER)));
+        } catch (err) {
+          reject(err);
+        }
+      });
+      res.on('error', fail);
+    });
+    req.on('error', fail);
+    req.end(body);
+  });
 }
 
 /** The URL without its query and credentials, for logs and errors. */

@@ -3,8 +3,10 @@ import type { FieldProblem } from '../domain/errors.js';
 import type { TemplateCatalog } from '../catalog/templates.js';
 import { EnvironmentName, EnvironmentRequest as EnvironmentRequestShape, environmentRequestSchema, imageValueProblem, NAME_PATTERN, show, type EnvironmentRequestBody } from '../api/schemas.js';
 import { checkBody, inputError, paramProblem } from '../api/validate.js';
+import type { CallbackAllowList } from './outbound-guard.js';
 
 export { callbackUrlProblem, NAME_PATTERN } from '../api/schemas.js';
+import { callbackUrlProblem } from '../api/schemas.js';
 
 /** What a create or PUT body may hold (core/api/schemas.ts declares it, with its messages). */
 export type EnvironmentRequest = EnvironmentRequestBody;
@@ -32,9 +34,11 @@ function rank(p: FieldProblem): number {
  * Validates a create or PUT body against EnvironmentRequest (core/api/schemas.ts) and the
  * catalog. Every problem is reported at once, each naming its field; nothing is stored unless
  * this returns. `savedSeeds` are datasets saved from environments of the requested template,
- * accepted besides the template's own.
+ * accepted besides the template's own. `opts.callbackAllow` (MAYFLY_CALLBACK_ALLOW) lets a
+ * callbackUrl name a non-public address literal; without it such a URL is refused here (host
+ * names are checked, resolved, at every call: core/doors/http-out.ts).
  */
-export function validateEnvironmentRequest(body: unknown, catalog: TemplateCatalog, pathName?: string, savedSeeds: string[] = []): ValidRequest {
+export function validateEnvironmentRequest(body: unknown, catalog: TemplateCatalog, pathName?: string, savedSeeds: string[] = [], opts: { callbackAllow?: CallbackAllowList } = {}): ValidRequest {
   const asked = (body as { template?: unknown } | null)?.template;
   const meta = typeof asked === 'string' && catalog.has(asked) ? catalog.get(asked) : undefined;
   const schema = environmentRequestSchema({
@@ -51,6 +55,10 @@ export function validateEnvironmentRequest(body: unknown, catalog: TemplateCatal
   if (pathProblem) problems.push(pathProblem);
   problems.push(...found);
   const b = body as Record<string, unknown>;
+  if (opts.callbackAllow && typeof b.callbackUrl === 'string' && !found.some((p) => p.field === 'callbackUrl')) {
+    const refused = callbackUrlProblem(b.callbackUrl, opts.callbackAllow);
+    if (refused) problems.push({ field: 'callbackUrl', message: refused });
+  }
   if (pathName !== undefined && typeof b.name === 'string' && NAME_PATTERN.test(b.name) && b.name !== pathName) {
     problems.push({ field: 'name', message: `the body says ${show(b.name)} but the path says ${show(pathName)}` });
   }

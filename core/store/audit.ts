@@ -9,12 +9,14 @@ export interface AuditEntry {
   team: string;
   door: string;
   action: string;
-  outcome: 'allowed' | 'denied';
+  /** allowed: done; denied: refused by the rules (403); failed: tried, refused by the state (409, 400...). */
+  outcome: AuditOutcome;
   environmentId: string | null;
   environment: string | null;
   details: Record<string, unknown> | null;
 }
 
+export type AuditOutcome = 'allowed' | 'denied' | 'failed';
 export type NewAuditEntry = Omit<AuditEntry, 'id' | 'at'>;
 
 export interface AuditFilter {

@@ -271,7 +271,8 @@ export const MIGRATIONS: { id: number; name: string; sql: string }[] = [
     id: 15,
     name: 'audit trail',
     sql: `
-      -- Who did what to which environment, from which door, and whether it was allowed
+      -- Who did what to which environment, from which door, and whether it was allowed (done),
+      -- denied (403) or failed (allowed, but refused by the environment's state: a 4xx)
       -- (core/app: every action of the application service records one row).
       CREATE TABLE audit_log (
         id bigserial PRIMARY KEY,
@@ -281,7 +282,7 @@ export const MIGRATIONS: { id: number; name: string; sql: string }[] = [
         team text NOT NULL,
         door text NOT NULL,
         action text NOT NULL,
-        outcome text NOT NULL CHECK (outcome IN ('allowed', 'denied')),
+        outcome text NOT NULL CHECK (outcome IN ('allowed', 'denied', 'failed')),
         environment_id uuid,
         environment text,
         details jsonb

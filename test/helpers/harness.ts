@@ -4,6 +4,9 @@
  * PostgreSQL database and BullMQ prefix, so test files run side by side without sharing state.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import Docker from 'dockerode';
@@ -26,6 +29,7 @@ import type { WorkerContext } from '../../worker/context.js';
 import { EnvironmentRouter } from '../../api/router/router.js';
 import { resolveLocalhostSubdomains } from './localhost-dns.js';
 import { startInternalServer } from '../../worker/internal-http.js';
+import { workerInternalSecret } from '../../core/platform/internal-secret.js';
 import { WorkerClient } from '../../api/worker-client.js';
 import { ChangeFeed } from '../../core/store/change-feed.js';
 import { ListCache } from '../../api/list-cache.js';
@@ -44,6 +48,8 @@ export interface Harness {
   config: Config;
   /** The variables the config was loaded from: a worker process spawned with them joins this harness. */
   configEnv: Record<string, string>;
+  /** The worker's internal secret (made in this harness's own MAYFLY_STATE_DIR, a temporary folder). */
+  internalSecret: string;
   baseUrl: string;
   /** The router's listener (environments at http://<name>.localhost:<port>). */
   routerPort: number;
@@ -90,7 +96,10 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
   await new Promise<void>((resolve) => routerServer.listen(0, '127.0.0.1', resolve));
   const routerPort = (routerServer.address() as AddressInfo).port;
   resolveLocalhostSubdomains();
+  // Its own state directory: the worker's internal secret is made there, never in /var/lib/mayfly.
+  const stateDir = mkdtempSync(path.join(tmpdir(), 'mayfly-state-'));
   const configEnv: Record<string, string> = {
+    MAYFLY_STATE_DIR: stateDir,
     PORT: '0',
     MAYFLY_PUBLIC_URL: baseUrl,
     DATABASE_URL: dbUrl.toString(),
@@ -124,7 +133,8 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
   const runtime = ctx.runtime;
   const notifications = ctx.notifications;
   // The worker's internal endpoint (service state, logs) on port 0; the app is given its address.
-  const internal = await startInternalServer(ctx, { port: 0, secret: config.web.workerInternalSecret });
+  const internalSecret = workerInternalSecret(config.web);
+  const internal = await startInternalServer(ctx, { port: 0, secret: internalSecret });
 
   const changes = new ChangeFeed(config.databaseUrl, logger);
   await changes.start();
@@ -133,7 +143,7 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
     config, store, queues, catalog, logger, notifications, datasets: ctx.datasets, snapshots: ctx.snapshots, admission: ctx.admission, overview: new OverviewStore(pool),
     environments: ctx.environments, audit: ctx.audit,
     probes: { postgres: async () => { await pool.query('SELECT 1'); }, redis: async () => { await redis.ping(); } },
-    worker: new WorkerClient(internal.url, config.web.workerInternalSecret),
+    worker: new WorkerClient(internal.url, internalSecret),
   });
   const responses = new ResponseCheck();
   server.on('request', responses.wrap(app));
@@ -143,7 +153,7 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
   router.attach(routerServer);
 
   const h: Harness = {
-    config, configEnv, baseUrl, routerPort, router, pool, store, queues, docker, runtime, ctx, worker: undefined, workerMetricsUrl: workerMetrics.url, app, responses,
+    config, configEnv, internalSecret, baseUrl, routerPort, router, pool, store, queues, docker, runtime, ctx, worker: undefined, workerMetricsUrl: workerMetrics.url, app, responses,
     async startWorker() {
       h.worker = new WorkerService(ctx, redisOptions(config.redisUrl, 'worker'));
       await h.worker.start();
@@ -184,6 +194,7 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
       await queues.close().catch(() => undefined);
       redis.disconnect();
       await pool.end();
+      rmSync(stateDir, { recursive: true, force: true });
       // FORCE may not end a session of another role that is still in the database (seen once);
       // it is retried, and a database left behind is dropped by scripts/clean-leftovers.sh.
       const admin2 = new pg.Client({ connectionString: ADMIN_URL });

@@ -12,6 +12,8 @@ describe('expiry: owners are warned, and "expired" is the reason shown through e
     out = await startStandIn();
     h = await startHarness({ env: {
       SLACK_SIGNING_SECRET: SLACK_SECRET, MAYFLY_CALLBACK_SECRET: CALLBACK_SECRET, MAYFLY_EXPIRY_WARNING: '30s', MAYFLY_NOTIFY_INTERVAL: '1s',
+      // The stand-in receiver is on loopback, which callbacks may reach only when allowed.
+      MAYFLY_CALLBACK_ALLOW: '127.0.0.1',
     } });
   });
   after(async () => { await h.close(); await out.close(); });

@@ -193,12 +193,12 @@ describe('events and logs over the API, streamed', () => {
   });
 
   it('when the internal endpoint of the worker is asked without the shared secret, then it refuses; with it, it answers', async () => {
-    const internal = await startInternalServer(h.ctx, { port: 0, secret: h.config.web.workerInternalSecret });
+    const internal = await startInternalServer(h.ctx, { port: 0, secret: h.internalSecret });
     try {
       const path = `/internal/environments/${randomUUID()}/services`;
       assert.equal((await fetch(`${internal.url}${path}`)).status, 401);
       assert.equal((await fetch(`${internal.url}${path}`, { headers: { [INTERNAL_SECRET_HEADER]: 'wrong-secret-0123456789' } })).status, 401);
-      const known = await fetch(`${internal.url}${path}`, { headers: { [INTERNAL_SECRET_HEADER]: h.config.web.workerInternalSecret } });
+      const known = await fetch(`${internal.url}${path}`, { headers: { [INTERNAL_SECRET_HEADER]: h.internalSecret } });
       assert.equal(known.status, 404, 'the secret is right; the environment does not exist');
       assert.match(internal.url, /^http:\/\/127\.0\.0\.1:\d+$/, 'loopback only');
     } finally {

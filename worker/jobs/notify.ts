@@ -2,7 +2,7 @@ import type { Environment, EnvironmentEvent } from '../../core/domain/environmen
 import { callbackEnvironment, slackFollowUp } from '../../core/doors/text.js';
 import { errorMessage } from '../../core/domain/errors.js';
 import { GitHubClient } from '../../core/doors/github-client.js';
-import { postJson, safeUrl } from '../../core/doors/http-out.js';
+import { OutboundRefused, postJson, safeUrl } from '../../core/doors/http-out.js';
 import { sha256Signature } from '../../core/doors/signatures.js';
 import type { NotificationStore, Subscription } from '../../core/store/notifications.js';
 import type { WorkerContext } from '../context.js';
@@ -53,6 +53,17 @@ async function drain(ctx: WorkerContext, notifications: NotificationStore, sub: 
     try {
       outcome = await deliver(ctx, notifications, sub, env, event, deliveryId);
     } catch (err) {
+      if (err instanceof OutboundRefused) {
+        // The address guard refused the receiver: no retry helps, only the allow-list. Said once
+        // on the environment's timeline, and on every event's delivery record.
+        log.warn({ event: event.type, address: err.address, err: err.message }, `callback of ${env.name} refused: ${err.message}`);
+        await notifications.settle(sub, event, 'gave-up', deliveryId, err.message);
+        if (await ctx.store.countEvents(env.id, 'callback-refused') === 0) {
+          await ctx.store.addEvent(env.id, 'callback-refused', `callback to ${safeUrl(sub.target)} not sent: ${err.message}`, { address: err.address, setting: 'MAYFLY_CALLBACK_ALLOW' });
+        }
+        report.failed++;
+        continue;
+      }
       const attempt = sub.attempts + 1;
       if (attempt >= ctx.config.doors.notifyAttempts) {
         log.error({ event: event.type, attempts: attempt, err: errorMessage(err) },
@@ -98,11 +109,12 @@ async function deliver(
         // How to act on it: extend takes POST {"ttl": "2h"} with an API token.
         links: { self: `${ctx.config.publicUrl}/api/v1/environments/${env.name}`, events: eventsUrl, extend: `${ctx.config.publicUrl}/api/v1/environments/${env.name}/extend` },
       });
+      // Resolved, every address checked, and connected to a checked one (core/doors/outbound-guard.ts).
       await postJson(sub.target, body, {
         'x-mayfly-event': type,
         'x-mayfly-delivery': deliveryId,
         'x-mayfly-signature': sha256Signature(secret, body),
-      }, timeout);
+      }, timeout, { guard: ctx.config.doors.callbackAllow });
       return undefined;
     }
     case 'slack': {

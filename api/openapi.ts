@@ -1,4 +1,4 @@
-import { DESTROY_REASONS, DOORS, STATUSES } from '../core/domain/environment.js';
+import { ACCESS_LEVELS, DESTROY_REASONS, DOORS, STATUSES } from '../core/domain/environment.js';
 import { VIAS } from '../core/domain/principal.js';
 import { MAX_LOG_TAIL } from '../core/platform/internal-api.js';
 
@@ -65,6 +65,7 @@ const environmentSchema = {
     failure: { type: ['object', 'null'], properties: { code: { type: 'string' }, message: { type: 'string' } } },
     destroyReason: { type: ['string', 'null'], enum: [...DESTROY_REASONS, null] },
     destroyedBy: { type: ['string', 'null'] },
+    access: { type: 'string', enum: [...ACCESS_LEVELS], description: 'who may open its address through the router: its own setting, else its template\'s' },
     createdAt: { type: 'string', format: 'date-time' },
     readyAt: { type: ['string', 'null'], format: 'date-time' },
     destroyedAt: { type: ['string', 'null'], format: 'date-time' },
@@ -209,6 +210,15 @@ export function openApiDocument(version: string = API_VERSION) {
           responses: { 202: json({ type: 'object', properties: { dataset: { type: 'string' }, template: { type: 'string' }, source: { type: 'string' }, status: { const: 'saving' } } }, 'saving'), ...envErrors, 400: error('INVALID_REQUEST: invalid environment name, or a missing, malformed or taken dataset name, or INVALID_JSON'), 409: error('NOT_READY or SNAPSHOTS_UNSUPPORTED') },
         },
       },
+      '/environments/{name}/share': {
+        parameters: [name],
+        post: {
+          operationId: 'shareEnvironment',
+          summary: 'A link that opens this one environment without an account, until it expires',
+          requestBody: { required: false, content: { 'application/json': { schema: { type: 'object', additionalProperties: false, properties: { ttl: { type: 'string', examples: ['24h'], description: 'how long the link works (default 24h, at most 7d)' } } } } } },
+          responses: { 201: json({ type: 'object', required: ['url', 'expiresAt'], properties: { environment: { type: 'string' }, url: { type: 'string', format: 'uri' }, expiresAt: { type: 'string', format: 'date-time' } } }, 'the share link'), ...envErrors, 403: forbidden, 400: error('INVALID_REQUEST: invalid environment name or ttl, or INVALID_JSON'), 409: error('ENVIRONMENT_GONE') },
+        },
+      },
       '/templates': {
         get: { operationId: 'listTemplates', summary: 'Templates, their services and leases', responses: { 200: json({ type: 'object', properties: { templates: { type: 'array', items: { type: 'object' } } } }, 'the templates'), ...common } },
       },
@@ -269,6 +279,7 @@ export function openApiDocument(version: string = API_VERSION) {
             seed: { type: 'string' },
             ttl: { type: 'string', examples: ['30m', '4h', '1h30m'] },
             callbackUrl: { type: 'string', format: 'uri' },
+            access: { type: 'string', enum: [...ACCESS_LEVELS], description: 'who may open its address (default: the template\'s access, else signed-in)' },
           },
         },
         Event: {

@@ -5,7 +5,7 @@ import type { TemplateCatalog } from '../catalog/templates.js';
 
 /** Names of environments, datasets and templates. */
 export { NAME_PATTERN } from '../domain/environment.js';
-import { NAME_PATTERN } from '../domain/environment.js';
+import { ACCESS_LEVELS, NAME_PATTERN, type Access } from '../domain/environment.js';
 
 export interface EnvironmentRequest {
   template: string;
@@ -16,6 +16,8 @@ export interface EnvironmentRequest {
   ttl?: string | number;
   /** Where signed events (ready, failed, expiring, destroyed) are POSTed. */
   callbackUrl?: string;
+  /** Who may open its address: public, signed-in or team (default: the template's). */
+  access?: Access;
 }
 
 /** A request checked against its template: everything the store and the worker need. */
@@ -29,9 +31,11 @@ export interface ValidRequest {
   ttlGiven: boolean;
   /** A checked http(s) URL for signed event callbacks, when given. */
   callbackUrl?: string;
+  /** Who may open its address, when the request chose it (else the template's access). */
+  access?: Access;
 }
 
-const FIELDS = new Set(['template', 'name', 'tag', 'images', 'seed', 'ttl', 'callbackUrl']);
+const FIELDS = new Set(['template', 'name', 'tag', 'images', 'seed', 'ttl', 'callbackUrl', 'access']);
 
 function show(value: unknown): string {
   const text = typeof value === 'string' ? value : JSON.stringify(value);
@@ -114,6 +118,13 @@ export function validateEnvironmentRequest(body: unknown, catalog: TemplateCatal
     else callbackUrl = b.callbackUrl as string;
   }
 
+  let access: Access | undefined;
+  if (b.access !== undefined && b.access !== null) {
+    if (typeof b.access !== 'string' || !(ACCESS_LEVELS as readonly string[]).includes(b.access)) {
+      add('access', `${show(b.access)} is not an access setting; one of: ${ACCESS_LEVELS.join(', ')} (who may open the environment's address)`);
+    } else access = b.access as Access;
+  }
+
   if (problems.length) {
     throw new InputError(`invalid request: ${problems.map((p) => p.field).join(', ')}`, problems);
   }
@@ -125,6 +136,7 @@ export function validateEnvironmentRequest(body: unknown, catalog: TemplateCatal
     ttlSeconds,
     ttlGiven: b.ttl !== undefined,
     ...(callbackUrl ? { callbackUrl } : {}),
+    ...(access ? { access } : {}),
   };
 }
 

@@ -176,18 +176,19 @@ export class EnvironmentRouter {
     return environmentAddress(this.deps.config.router, env.name);
   }
 
-  /** Who asks: a Mayfly bearer token first (CI, scripts), else the router's cookie for this environment. */
+  /**
+   * Who asks: a Mayfly bearer token (CI, scripts) and the router's cookie for this environment;
+   * the first that may open it is the visitor (else the token's principal, for the refusal).
+   */
   private visitor(req: IncomingMessage, env: Environment): Visitor {
+    const fromCookie = this.previews.fromGrant(parseCookies(req.headers.cookie)[PREVIEW_COOKIE], env);
     const m = /^Bearer\s+(\S+)$/i.exec(String(req.headers.authorization ?? ''));
-    if (m) {
-      const principal = this.previews.fromBearer(m[1]!);
-      // Not a Mayfly token: perhaps the app's own (passed on); it opens nothing here.
-      if (principal) return { principal, usedBearer: true };
-      const grant = this.previews.fromGrant(parseCookies(req.headers.cookie)[PREVIEW_COOKIE], env);
-      return grant ? { principal: grant } : { badBearer: true };
-    }
-    const principal = this.previews.fromGrant(parseCookies(req.headers.cookie)[PREVIEW_COOKIE], env);
-    return principal ? { principal } : {};
+    if (!m) return fromCookie ? { principal: fromCookie } : {};
+    const fromToken = this.previews.fromBearer(m[1]!);
+    // Not a Mayfly token: perhaps the app's own (passed on); it opens nothing here.
+    if (!fromToken) return fromCookie ? { principal: fromCookie } : { badBearer: true };
+    if (fromCookie && !this.previews.mayOpen(fromToken, env)) return { principal: fromCookie, usedBearer: true };
+    return { principal: fromToken, usedBearer: true };
   }
 
   /** The app never sees Mayfly's credentials: the router's cookie and a Mayfly bearer token are taken out. */

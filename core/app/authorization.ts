@@ -76,7 +76,7 @@ export function authorize(principal: Principal, action: Action, target?: Target)
     throw new ForbiddenError(`${principal.name} may not ${action.replace('.', ' ')}: admins only (MAYFLY_ADMINS)`, { action, principal: principal.name });
   }
   throw new ForbiddenError(
-    `${target.label} belongs to team "${target.team}"; ${principal.name} (team "${principal.team}") may not ${RULES[action] === 'access' ? 'open' : 'change'} it`,
+    `${target.label} belongs to team "${target.team}"; ${principal.name} (team "${principal.team}") may not ${RULES[action] === 'access' ? 'open' : action === 'environment.share' ? 'share' : 'change'} it`,
     { ...target.details, team: target.team, principal: principal.name, principalTeam: principal.team, action },
   );
 }

@@ -294,6 +294,26 @@ describe('who can open an environment through the router', () => {
     assert.equal((await get(`${address(env.name)}/`, { cookie })).status, 302);
   });
 
+  it('when the share button of the environment\'s page is pressed, then the page shows the link; without the form token, or by another team, nothing is made', async () => {
+    const env = await readyEnv('team');
+    const person = await signIn(h.baseUrl, TOKENS.test);
+    const csrf = await person.csrf(`/environments/${env.name}`);
+    assert.equal((await person.post(`/environments/${env.name}/share`, { ttl: '1h' })).status, 403, 'no CSRF token');
+    const made = await person.post(`/environments/${env.name}/share`, { _csrf: csrf, ttl: '1h' });
+    assert.equal(made.status, 303);
+    assert.equal(made.headers.get('location'), `/environments/${env.name}`);
+    const page = await person.get(`/environments/${env.name}`);
+    const link = new RegExp(`Share link for ${env.name}, works until [^ ]+ for anyone who has it: (${address(env.name).replace(/[.]/g, '\\.')}/\\.mayfly/share\\?token=[\\w.-]+)`).exec(page.html);
+    assert.ok(link, 'the page shows the link');
+    assert.equal((await get(link[1]!)).status, 303, 'and it works');
+    const stranger = await signIn(h.baseUrl, TOKENS.other);
+    const refused = await stranger.post(`/environments/${env.name}/share`, { _csrf: await stranger.csrf(`/environments/${env.name}`), ttl: '1h' });
+    assert.equal(refused.status, 303);
+    const says = await stranger.get(`/environments/${env.name}`);
+    assert.match(says.html, /belongs to team &quot;qa&quot;; other \(team &quot;platform&quot;\) may not share it/);
+    assert.doesNotMatch(says.html, /\.mayfly\/share\?token=/);
+  });
+
   it('when CI sends a Mayfly API token, then it gets in and the app never sees the token; a wrong token gets 401, not a redirect', async () => {
     const env = await readyEnv();
     const r = await get(`${address(env.name)}/ci`, bearer('test'));

@@ -86,13 +86,14 @@ export class EnvironmentRouter {
     });
   }
 
-  async handleRequest(req: IncomingMessage, res: ServerResponse, retried = false): Promise<void> {
+  /** `retry`: a second try after a refused connection, for the visitor already let in (its credentials are taken out of the request by now). */
+  async handleRequest(req: IncomingMessage, res: ServerResponse, retry?: { visitor: Visitor }): Promise<void> {
     const found = await this.find(req.headers.host);
     if (found.kind === 'page') return this.send(res, found.page);
     const { env } = found;
     const path = (req.url ?? '/').split('?')[0]!;
     if (path.startsWith(ROUTER_PATH_PREFIX)) return this.ownPath(req, res, env, path);
-    const visitor = this.visitor(req, env);
+    const visitor = retry?.visitor ?? this.visitor(req, env);
     if (!this.previews.mayOpen(visitor.principal, env)) return this.refuse(req, res, env, visitor);
     const r = await this.resolve(env, !!visitor.principal);
     if (r.kind === 'page') return this.send(res, r.page);
@@ -103,8 +104,8 @@ export class EnvironmentRouter {
       // A cached target can be stale for a moment (a redeploy or a wake publishes new ports):
       // a refused connection for a request without a body is tried once more, looked up afresh.
       const code = (err as NodeJS.ErrnoException).code;
-      if (!retried && code === 'ECONNREFUSED' && (req.method === 'GET' || req.method === 'HEAD')) {
-        this.handleRequest(req, res, true).catch((e) => this.internalError(res, e));
+      if (!retry && code === 'ECONNREFUSED' && (req.method === 'GET' || req.method === 'HEAD')) {
+        this.handleRequest(req, res, { visitor }).catch((e) => this.internalError(res, e));
         return;
       }
       this.deps.logger.warn({ envId: r.env.id, err: err.message }, 'router: upstream did not answer');
@@ -244,6 +245,7 @@ export class EnvironmentRouter {
       location: to,
       'set-cookie': `${PREVIEW_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${maxAge}${secure}`,
       'cache-control': 'no-store',
+      'referrer-policy': 'no-referrer',
     });
     res.end();
   }

@@ -18,6 +18,14 @@ export function shareUrl(router: RouterConfig, name: string, token: string): str
   return `${environmentAddress(router, name)}${SHARE_PATH}?token=${token}`;
 }
 
+const escapeHtml = (v: string) => v.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+
+/** The last step of the handshake after a sign-in: on to the environment, at once. */
+function continuePage(name: string, to: string): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=${escapeHtml(to)}"><title>Opening ${escapeHtml(name)} · Mayfly</title></head>` +
+    `<body><p>Signed in. Opening <a href="${escapeHtml(to)}">${escapeHtml(name)}</a>...</p></body></html>`;
+}
+
 export function previewsRouter(deps: ApiDeps, previews: PreviewAccess = previewAccessOf(deps.config, deps.catalog)): Router {
   const { config, store } = deps;
   const sessions = new SessionKeeper(config);
@@ -40,8 +48,15 @@ export function previewsRouter(deps: ApiDeps, previews: PreviewAccess = previewA
     const env = await store.getByName(name as string);
     if (!env) throw new NotFoundError('ENVIRONMENT_NOT_FOUND', `no environment named "${name}"`);
     const ticket = previews.ticket(req.principal, req.signedInBy ?? 'session', env, back!);
-    res.set('Cache-Control', 'no-store');
-    res.redirect(303, `${environmentAddress(config.router, env.name)}${CALLBACK_PATH}?ticket=${ticket}`);
+    const to = `${environmentAddress(config.router, env.name)}${CALLBACK_PATH}?ticket=${ticket}`;
+    res.set({ 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer' });
+    // Reached by a redirect from one of our own pages (the sign-in form): the pages' CSP
+    // (form-action 'self') would block a redirect to the environment's origin at the end of a form
+    // submission, so the browser continues with a page of its own (a meta refresh, no script).
+    if (req.get('sec-fetch-site') === 'same-origin') {
+      return res.status(200).set('Content-Security-Policy', "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'").type('html').send(continuePage(env.name, to));
+    }
+    res.redirect(303, to);
   });
 
   /** The share button of an environment's page: the link comes back in the page's message. */

@@ -112,6 +112,16 @@ describe('who can open an environment through the router', () => {
     const anonymous = await visitor(h.baseUrl).get(first.location.slice(h.baseUrl.length));
     assert.equal(anonymous.status, 303);
     assert.equal(anonymous.headers.get('location'), `/sign-in?next=${encodeURIComponent(first.location.slice(h.baseUrl.length))}`);
+    // Signing in from there comes back to the handshake; at the end of that form submission (our
+    // own page, same origin) the browser is sent on by a page, as the pages' CSP blocks a redirect.
+    const person = await signIn(h.baseUrl, TOKENS.test);
+    const afterForm = await person.get(first.location.slice(h.baseUrl.length), { 'sec-fetch-site': 'same-origin' });
+    assert.equal(afterForm.status, 200);
+    const onward = /<meta http-equiv="refresh" content="0;url=([^"]+)">/.exec(afterForm.html)?.[1]?.replaceAll('&amp;', '&');
+    assert.ok(onward?.startsWith(`${address(env.name)}/.mayfly/callback?ticket=`), afterForm.html);
+    const landed = await get(onward!);
+    assert.equal(landed.status, 303);
+    assert.equal(landed.location, '/cart?item=3');
     // A POST is not redirected (its body would be lost): 401 with a page that says how to get in.
     const post = await fetch(`${address(env.name)}/api/orders`, { method: 'POST', body: 'x', redirect: 'manual' });
     assert.equal(post.status, 401);
@@ -302,14 +312,16 @@ describe('who can open an environment through the router', () => {
     const made = await person.post(`/environments/${env.name}/share`, { _csrf: csrf, ttl: '1h' });
     assert.equal(made.status, 303);
     assert.equal(made.headers.get('location'), `/environments/${env.name}`);
-    const page = await person.get(`/environments/${env.name}`);
-    const link = new RegExp(`Share link for ${env.name}, works until [^ ]+ for anyone who has it: (${address(env.name).replace(/[.]/g, '\\.')}/\\.mayfly/share\\?token=[\\w.-]+)`).exec(page.html);
-    assert.ok(link, 'the page shows the link');
+    // The message comes in the flash cookie, as a browser would keep it.
+    const flash = (made: { headers: Headers }) => made.headers.getSetCookie().find((c) => c.startsWith('mayfly_flash='))!.split(';')[0]!;
+    const page = await person.get(`/environments/${env.name}`, { cookie: `${person.cookie}; ${flash(made)}` });
+    const link = new RegExp(`Share link for ${env.name}, works until [^ ]+ for anyone who has it: (${address(env.name).replace(/[.]/g, '\\.')}/\\.mayfly/share\\?token=[\\w.-]+)`).exec(page.html.replaceAll('&#x3D;', '=')); // the page's text, as a browser reads it
+    assert.ok(link, `the page shows the link: ${/<p class="flash[^]*?<\/p>/.exec(page.html)?.[0] ?? page.html.slice(0, 3000)}`);
     assert.equal((await get(link[1]!)).status, 303, 'and it works');
     const stranger = await signIn(h.baseUrl, TOKENS.other);
     const refused = await stranger.post(`/environments/${env.name}/share`, { _csrf: await stranger.csrf(`/environments/${env.name}`), ttl: '1h' });
     assert.equal(refused.status, 303);
-    const says = await stranger.get(`/environments/${env.name}`);
+    const says = await stranger.get(`/environments/${env.name}`, { cookie: `${stranger.cookie}; ${flash(refused)}` });
     assert.match(says.html, /belongs to team &quot;qa&quot;; other \(team &quot;platform&quot;\) may not share it/);
     assert.doesNotMatch(says.html, /\.mayfly\/share\?token=/);
   });

@@ -58,7 +58,7 @@ export function environmentsRouter(deps: ApiDeps): Router {
   const { store, catalog, config, environments } = deps;
   const router = Router();
   const worker = workerClientOf(deps);
-  const previews = previewAccessOf(config, catalog);
+  const previews = previewAccessOf(config, catalog, { audit: deps.audit, store });
   const entryOf = (env: Environment) => (catalog.has(env.template) ? catalog.get(env.template).entryService : undefined);
   /** Presents environments, with their place in line when they wait for capacity. */
   async function presentAll(envs: Environment[]) {
@@ -215,8 +215,7 @@ export function environmentsRouter(deps: ApiDeps): Router {
     const body = (req.body ?? {}) as Record<string, unknown>;
     const unknown = Object.keys(body).filter((k) => k !== 'ttl');
     if (unknown.length) throw new InputError(`invalid request: ${unknown.join(', ')}`, unknown.map((field) => ({ field, message: 'unknown field; allowed: ttl' })));
-    const { token, expiresAt } = previews.share(req.principal!, env, body.ttl);
-    await store.addEvent(env.id, 'shared', `share link made by ${req.principal!.name}, works until ${expiresAt.toISOString()}`, { by: req.principal!.name, expiresAt: expiresAt.toISOString() });
+    const { token, expiresAt } = await previews.share(req.principal!, env, body.ttl);
     res.status(201).json({ environment: env.name, url: shareUrl(config.router, env.name, token), expiresAt: expiresAt.toISOString() });
   });
 

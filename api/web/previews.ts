@@ -11,6 +11,7 @@ import { ForbiddenError, InputError, MayflyError, NotFoundError } from '../../co
 import { environmentAddress } from '../../core/doors/addresses.js';
 import type { RouterConfig } from '../../core/config/router.js';
 import type { ApiDeps } from '../deps.js';
+import { rule } from '../access.js';
 import { SessionKeeper } from './session.js';
 
 /** The address of a share link: the environment's own, on the router's share path. */
@@ -26,7 +27,7 @@ function continuePage(name: string, to: string): string {
     `<body><p>Signed in. Opening <a href="${escapeHtml(to)}">${escapeHtml(name)}</a>...</p></body></html>`;
 }
 
-export function previewsRouter(deps: ApiDeps, previews: PreviewAccess = previewAccessOf(deps.config, deps.catalog)): Router {
+export function previewsRouter(deps: ApiDeps, previews: PreviewAccess = previewAccessOf(deps.config, deps.catalog, { audit: deps.audit, store: deps.store })): Router {
   const { config, store } = deps;
   const sessions = new SessionKeeper(config);
   const session = sessions.middleware();
@@ -37,17 +38,22 @@ export function previewsRouter(deps: ApiDeps, previews: PreviewAccess = previewA
    * sign-in page comes back here), a person who may open the environment is sent to its
    * callback with a one-time ticket. `return` must be a path on the environment, never a URL.
    */
-  router.get('/router/authorize', session, async (req, res) => {
+  /** Pages for signed-in people only; others go to the sign-in page and come back. */
+  const signedIn = (req: Request, res: Response, next: NextFunction) => {
+    if (req.principal) return next();
+    res.redirect(303, `/sign-in?next=${encodeURIComponent(req.originalUrl)}`);
+  };
+
+  router.get('/router/authorize', session, signedIn, rule('environment.open'), async (req, res) => {
     const name = req.query.env;
     const problems = [];
     if (typeof name !== 'string' || !NAME_PATTERN.test(name)) problems.push({ field: 'env', message: 'must be an environment name' });
     const back = req.query.return === undefined ? '/' : safeReturnPath(req.query.return);
     if (back === undefined) problems.push({ field: 'return', message: 'must be a path on the environment such as /cart (not a URL: open redirects are refused)' });
     if (problems.length) throw new InputError(`invalid request: ${problems.map((p) => p.field).join(', ')}`, problems);
-    if (!req.principal) return res.redirect(303, `/sign-in?next=${encodeURIComponent(req.originalUrl)}`);
     const env = await store.getByName(name as string);
     if (!env) throw new NotFoundError('ENVIRONMENT_NOT_FOUND', `no environment named "${name}"`);
-    const ticket = previews.ticket(req.principal, req.signedInBy ?? 'session', env, back!);
+    const ticket = previews.ticket(req.principal!, req.signedInBy ?? 'session', env, back!);
     const to = `${environmentAddress(config.router, env.name)}${CALLBACK_PATH}?ticket=${ticket}`;
     res.set({ 'Cache-Control': 'no-store', 'Referrer-Policy': 'no-referrer' });
     // Reached by a redirect from one of our own pages (the sign-in form): the pages' CSP
@@ -65,14 +71,12 @@ export function previewsRouter(deps: ApiDeps, previews: PreviewAccess = previewA
     if (sessions.checkCsrf(req.session, (req.body as Record<string, unknown> | undefined)?._csrf)) return next();
     throw new ForbiddenError('This form was refused: it did not carry this browser\'s form token (CSRF). Reload the page and try again.');
   };
-  router.post('/environments/:name/share', session, form, csrf, async (req, res) => {
-    if (!req.principal) return res.redirect(303, `/sign-in?next=${encodeURIComponent(`/environments/${req.params.name}`)}`);
+  router.post('/environments/:name/share', session, form, csrf, signedIn, rule('environment.share'), async (req, res) => {
     const name = String(req.params.name);
     const env = NAME_PATTERN.test(name) ? await store.getByName(name) : undefined;
     if (!env) throw new NotFoundError('ENVIRONMENT_NOT_FOUND', `no environment named "${name}"`);
     try {
-      const { token, expiresAt } = previews.share(req.principal, env, (req.body as Record<string, unknown>).ttl);
-      await store.addEvent(env.id, 'shared', `share link made by ${req.principal.name}, works until ${expiresAt.toISOString()}`, { by: req.principal.name, expiresAt: expiresAt.toISOString() });
+      const { token, expiresAt } = await previews.share(req.principal!, env, (req.body as Record<string, unknown>).ttl);
       sessions.flash(res, { kind: 'ok', text: `Share link for ${env.name}, works until ${expiresAt.toISOString()} for anyone who has it: ${shareUrl(config.router, env.name, token)}` });
     } catch (err) {
       if (!(err instanceof MayflyError) || err.status >= 500) throw err;

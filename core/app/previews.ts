@@ -19,6 +19,8 @@ import { ConflictError, InputError } from '../domain/errors.js';
 import { principalFor, type Principal, type TeamDirectory } from '../domain/principal.js';
 import type { TemplateCatalog } from '../catalog/templates.js';
 import type { Config } from '../config/config.js';
+import type { AuditTrail } from './audit.js';
+import type { EnvironmentStore } from '../store/environments.js';
 
 /** The router's cookie on `<name>.<domain>` (HttpOnly, SameSite=Lax, Secure behind https). */
 export const PREVIEW_COOKIE = 'mayfly_preview';
@@ -51,6 +53,10 @@ export interface PreviewAccessOptions {
   catalog: Pick<TemplateCatalog, 'has' | 'get'>;
   /** How long the router's cookie lasts after a handshake (MAYFLY_SESSION_TTL). */
   grantTtlMs: number;
+  /** Where making a share link is recorded (allowed or denied), as every action of the application layer. */
+  audit?: AuditTrail;
+  /** The timeline records who made a share link and until when. */
+  store?: Pick<EnvironmentStore, 'addEvent'>;
 }
 
 const sha = (s: string | Buffer) => createHash('sha256').update(s).digest();
@@ -151,8 +157,21 @@ export class PreviewAccess {
 
   // ---- share links ------------------------------------------------------------------------------
 
-  /** A share token for `env`, for `ttl` (default 24h, at most 7 days); needs the team rule. */
-  share(actor: Principal, env: Environment, ttl: unknown): { token: string; expiresAt: Date } {
+  /**
+   * A share token for `env`, for `ttl` (default 24h, at most 7 days); needs the team rule. The
+   * decision goes to the audit trail, the link's making to the environment's timeline.
+   */
+  async share(actor: Principal, env: Environment, ttl: unknown): Promise<{ token: string; expiresAt: Date }> {
+    const work = async () => {
+      const made = this.mint(actor, env, ttl);
+      await this.opts.store?.addEvent(env.id, 'shared', `share link made by ${actor.name}, works until ${made.expiresAt.toISOString()}`, { by: actor.name, expiresAt: made.expiresAt.toISOString() });
+      return made;
+    };
+    const details = { ttl: typeof ttl === 'string' ? ttl : SHARE_TTL_DEFAULT };
+    return this.opts.audit ? this.opts.audit.around(actor, 'environment.share', { id: env.id, name: env.name }, details, work) : work();
+  }
+
+  private mint(actor: Principal, env: Environment, ttl: unknown): { token: string; expiresAt: Date } {
     authorize(actor, 'environment.share', environmentTarget(env));
     const seconds = ttl === undefined || ttl === null || ttl === '' ? parseDuration(SHARE_TTL_DEFAULT)! : parseDuration(ttl);
     if (seconds === undefined || seconds <= 0) throw new InputError('invalid request: ttl', [{ field: 'ttl', message: 'must be a duration such as "2h" or "3d": how long the link works' }]);
@@ -199,6 +218,7 @@ export class PreviewAccess {
 }
 
 /** The PreviewAccess of a process: keys from the session secret, tokens and teams from the config. */
-export function previewAccessOf(config: Pick<Config, 'web' | 'teams' | 'apiTokens'>, catalog: Pick<TemplateCatalog, 'has' | 'get'>): PreviewAccess {
-  return new PreviewAccess({ secret: config.web.sessionSecret, teams: config.teams, apiTokens: config.apiTokens, catalog, grantTtlMs: config.web.sessionTtlMs });
+export function previewAccessOf(config: Pick<Config, 'web' | 'teams' | 'apiTokens'>, catalog: Pick<TemplateCatalog, 'has' | 'get'>,
+  record: Pick<PreviewAccessOptions, 'audit' | 'store'> = {}): PreviewAccess {
+  return new PreviewAccess({ secret: config.web.sessionSecret, teams: config.teams, apiTokens: config.apiTokens, catalog, grantTtlMs: config.web.sessionTtlMs, ...record });
 }

@@ -271,12 +271,13 @@ describe('who can open an environment through the router', () => {
     const token = new URL(url).searchParams.get('token')!;
     const previews = previewAccessOf(h.config, h.ctx.catalog);
     mock.timers.enable({ apis: ['Date'], now: Date.now() - 7_200_000 });
-    let stale: string;
+    let pending: Promise<{ token: string }>;
     try {
-      stale = previews.share(principalFor(h.config.teams, 'test', 'token'), env, '1h').token;
+      pending = previews.share(principalFor(h.config.teams, 'test', 'token'), env, '1h'); // made at once, an hour past its end
     } finally {
       mock.timers.reset();
     }
+    const stale = (await pending).token;
     const other = await readyEnv('team');
     const cases: [string, string, RegExp][] = [
       ['tampered', `${address(env.name)}/.mayfly/share?token=${token.slice(0, 6)}${token[6] === 'x' ? 'y' : 'x'}${token.slice(7)}`, /signature does not match|malformed/],

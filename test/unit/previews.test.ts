@@ -107,12 +107,13 @@ describe('the router\'s cookie and bearer tokens', () => {
 });
 
 describe('share links', () => {
-  it('when the team shares, then the token opens that environment until it expires; tampered, other or stale tokens are refused', (t) => {
+  it('when the team shares, then the token opens that environment until it expires; tampered, other or stale tokens are refused', async (t) => {
     const a = access();
-    assert.throws(() => a.share(bob, env(), '1h'), ForbiddenError, 'another team may not share');
-    assert.throws(() => a.share(alice, env(), '8d'), (e: InputError) => e.problems[0]?.field === 'ttl' && /maximum of 7d/.test(e.problems[0].message));
-    assert.throws(() => a.share(alice, env(), 'soon'), (e: InputError) => e.problems[0]?.field === 'ttl');
-    const { token, expiresAt } = a.share(alice, env({ access: 'team' }), '2h');
+    await assert.rejects(a.share(bob, env(), '1h'), ForbiddenError, 'another team may not share');
+    await assert.rejects(a.share(alice, env(), '8d'), (e: InputError) => e.problems[0]?.field === 'ttl' && /maximum of 7d/.test(e.problems[0].message));
+    await assert.rejects(a.share(alice, env(), 'soon'), (e: InputError) => e.problems[0]?.field === 'ttl');
+    await assert.rejects(a.share(alice, env({ status: 'destroyed' }), '1h'), (e: Error & { code?: string }) => e.code === 'ENVIRONMENT_GONE');
+    const { token, expiresAt } = await a.share(alice, env({ access: 'team' }), '2h');
     assert.ok(Math.abs(expiresAt.getTime() - Date.now() - 7_200_000) < 5000);
     const r = a.redeemShare(token, env({ access: 'team' }));
     assert.ok(r.ok);

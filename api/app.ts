@@ -13,6 +13,7 @@ import { healthRouter, templatesRouter } from './routes/meta.js';
 import { seedsRouter } from './routes/seeds.js';
 import { auditRouter } from './routes/audit.js';
 import { webErrorPage, webRouter } from './web/pages.js';
+import { previewsRouter } from './web/previews.js';
 import { WebMetrics } from './metrics.js';
 import { requestLog } from './middleware/request-log.js';
 import { openApiDocument } from './openapi.js';
@@ -56,6 +57,8 @@ export function createApp(given: ApiDeps): Express {
   app.use('/api/v1', v1);
   app.use(QUEUE_DASHBOARD_PATH, ruled('admin.queues', queueDashboard(deps)));
   // The QA web pages (api/web): sign-in, the environments table, the form, each environment's page.
+  // Opening environments through the router: the sign-in handshake and the share-link button.
+  app.use(previewsRouter(deps));
   app.use(webRouter(deps));
   app.use((req) => { throw new NotFoundError('ROUTE_NOT_FOUND', `no route for ${req.method} ${req.path}`); });
   app.use(webErrorPage(deps));

@@ -60,8 +60,12 @@ async function main(): Promise<void> {
   const router = new EnvironmentRouter({ config, store, queues, catalog, logger });
   const routerServer = createServer();
   router.attach(routerServer);
-  routerServer.listen(config.router.port, () => logger.info({ port: config.router.port, domain: config.router.domain }, 'mayfly router listening'));
-  routerServer.on('error', (err) => { logger.fatal({ err }, `cannot listen on port ${config.router.port} (MAYFLY_ROUTER_PORT)`); process.exit(1); });
+  // On MAYFLY_ROUTER_BIND (default 127.0.0.1: this host only); previews ask for sign-in unless public.
+  await router.listen(routerServer).catch((err) => {
+    logger.fatal({ err }, `cannot listen on ${config.router.bind} port ${config.router.port} (MAYFLY_ROUTER_BIND, MAYFLY_ROUTER_PORT)`);
+    process.exit(1);
+  });
+  logger.info({ bind: config.router.bind, port: config.router.port, domain: config.router.domain }, 'mayfly router listening');
   const http = drainable(server);
   exitOnSignals(logger, config.shutdownGraceMs, () => [
     // The router proxies to environments: its connections are cut at once (browsers retry).

@@ -1,5 +1,5 @@
 import type { QueueInfo } from '../core/app/admission.js';
-import type { Environment, EnvironmentEvent } from '../core/domain/environment.js';
+import { DEFAULT_ACCESS, type Access, type Environment, type EnvironmentEvent } from '../core/domain/environment.js';
 import { formatDuration } from '../core/domain/duration.js';
 import { hasAddress } from '../core/doors/text.js';
 
@@ -7,7 +7,7 @@ import { hasAddress } from '../core/doors/text.js';
  * The JSON form of an environment, the same for every door. `queue`: its place in line when it
  * waits for capacity (queuePosition, estimatedStartSeconds and queueReason are null otherwise).
  */
-export function presentEnvironment(env: Environment, baseUrl: string, entryService?: string, queue?: QueueInfo) {
+export function presentEnvironment(env: Environment, baseUrl: string, entryService?: string, queue?: QueueInfo, access?: Access) {
   const self = `${baseUrl}/api/v1/environments/${env.name}`;
   // The router's address works while the environment is ready, and wakes it while it sleeps.
   const urls = hasAddress(env) ? env.urls : {};
@@ -35,6 +35,8 @@ export function presentEnvironment(env: Environment, baseUrl: string, entryServi
     failure: env.failure,
     destroyReason: env.destroyReason,
     destroyedBy: env.destroyedBy,
+    // Who may open its address through the router: its own setting, else its template's.
+    access: access ?? env.access ?? DEFAULT_ACCESS,
     createdAt: env.createdAt.toISOString(),
     readyAt: env.readyAt?.toISOString() ?? null,
     destroyedAt: env.destroyedAt?.toISOString() ?? null,

@@ -146,6 +146,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/environments/{name}/share": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A link that opens this one environment without an account, until it expires */
+        post: operations["shareEnvironment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/templates": {
         parameters: {
             query?: never;
@@ -231,7 +248,7 @@ export interface components {
             /** @description e.g. environment.create, environment.destroy (core/app/authorization.ts) */
             action: string;
             /** @enum {string} */
-            outcome: "allowed" | "denied";
+            outcome: "allowed" | "denied" | "failed";
             environment: string | null;
             environmentId: string | null;
             /** @description what the action was given (ttl, reason, images) and, when denied, why */
@@ -308,6 +325,11 @@ export interface components {
             } | null;
             destroyReason: ("destroyed" | "expired" | "pull-request-closed") | null;
             destroyedBy: string | null;
+            /**
+             * @description who may open its address through the router: its own setting, else its template's
+             * @enum {string}
+             */
+            access: "public" | "signed-in" | "team";
             /** Format: date-time */
             createdAt: string;
             readyAt: string | null;
@@ -375,6 +397,11 @@ export interface components {
             } | null;
             destroyReason: ("destroyed" | "expired" | "pull-request-closed") | null;
             destroyedBy: string | null;
+            /**
+             * @description who may open its address through the router: its own setting, else its template's
+             * @enum {string}
+             */
+            access: "public" | "signed-in" | "team";
             /** Format: date-time */
             createdAt: string;
             readyAt: string | null;
@@ -405,6 +432,8 @@ export interface components {
             /** @description the lease, within the template's maximum (default: the template's) */
             ttl?: string | number;
             callbackUrl?: string | null;
+            /** @description who may open its address (default: the template's access, else signed-in) */
+            access?: ("public" | "signed-in" | "team") | null;
         };
         Error: {
             error: {
@@ -475,6 +504,23 @@ export interface components {
             }) | null;
             datasets: components["schemas"]["Dataset"][];
         };
+        ShareAnswer: {
+            environment: string;
+            /**
+             * Format: uri
+             * @description opens this one environment without an account until it expires
+             */
+            url: string;
+            /** Format: date-time */
+            expiresAt: string;
+        };
+        ShareRequest: {
+            /**
+             * @description how long the link works (default 24h, at most 7d)
+             * @example 24h
+             */
+            ttl?: string | number;
+        };
         SnapshotAnswer: {
             dataset: string;
             template: string;
@@ -513,6 +559,11 @@ export interface components {
             sleep: {
                 after: string;
             } | null;
+            /**
+             * @description who may open its environments' addresses by default
+             * @enum {string}
+             */
+            access: "public" | "signed-in" | "team";
         };
         TemplateList: {
             templates: components["schemas"]["Template"][];
@@ -1593,6 +1644,123 @@ export interface operations {
                 };
             };
             /** @description NOT_READY or SNAPSHOTS_UNSUPPORTED */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description PAYLOAD_TOO_LARGE: a body over 64 kB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNSUPPORTED_ENCODING: a Content-Encoding or charset the server does not read */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description TOO_MANY_FAILED_SIGN_INS: too many wrong tokens from this address; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unexpected failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description STORE_UNAVAILABLE: PostgreSQL did not answer; nothing was changed (see Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    shareEnvironment: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description environment name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ShareRequest"];
+            };
+        };
+        responses: {
+            /** @description the share link */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ShareAnswer"];
+                };
+            };
+            /** @description INVALID_REQUEST: invalid environment name or ttl, or INVALID_JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNAUTHORIZED: no or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description FORBIDDEN: the environment belongs to another team */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description ENVIRONMENT_NOT_FOUND: no environment of that name */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description ENVIRONMENT_GONE */
             409: {
                 headers: {
                     [name: string]: unknown;

@@ -62,7 +62,7 @@ else
     QA web pages:        $API/   (sign in with the token above)
     Queue dashboard:     $API/admin/queues   (admins: MAYFLY_ADMINS)
     Metrics:             $API/metrics   (from this host)
-    Demo environment:    $url
+    Demo environment:    $url   (private: the browser signs in to Mayfly with the token)
     Every environment:   http://<name>.${MAYFLY_DOMAIN:-localhost}:${MAYFLY_ROUTER_PORT:-8081}   (the router; *.localhost needs no DNS)
 
   Try:

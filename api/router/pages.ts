@@ -54,10 +54,10 @@ export function unknownNamePage(ctx: PageContext, name: string): Page {
   };
 }
 
-export function startingPage(env: Environment): Page {
+export function startingPage(env: Environment, detailed = true): Page {
   return {
     status: 503, title: `${env.name} is starting`, refreshSeconds: 3,
-    body: `<h1><code>${escapeHtml(env.name)}</code> is starting</h1><p>It is ${escapeHtml(env.status)} (template ${escapeHtml(env.template)}); ` +
+    body: `<h1><code>${escapeHtml(env.name)}</code> is starting</h1><p>${detailed ? `It is ${escapeHtml(env.status)} (template ${escapeHtml(env.template)}); ` : ''}` +
       `environments usually take under a minute. This page refreshes itself and shows the app once it is ready.</p>`,
   };
 }
@@ -70,7 +70,17 @@ export function wakingPage(env: Environment): Page {
   };
 }
 
-export function failedPage(ctx: PageContext, env: Environment): Page {
+/**
+ * A failed environment. With `detailed` (someone signed in who may open it) the failure code and
+ * message and the timeline's link; otherwise only that it is not available.
+ */
+export function failedPage(ctx: PageContext, env: Environment, detailed = true): Page {
+  if (!detailed) {
+    return {
+      status: 502, title: `${env.name} is not available`,
+      body: `<h1><code>${escapeHtml(env.name)}</code> is not available</h1><p>It could not be started. Its team can see why in Mayfly and redeploy it.</p>`,
+    };
+  }
   const failure = env.failure ? `<p>Failure <code>${escapeHtml(env.failure.code)}</code>: ${escapeHtml(env.failure.message.slice(0, 2000))}</p>` : '';
   return {
     status: 502, title: `${env.name} failed`,
@@ -79,14 +89,53 @@ export function failedPage(ctx: PageContext, env: Environment): Page {
   };
 }
 
-export function gonePage(ctx: PageContext, env: Environment): Page {
+export function gonePage(ctx: PageContext, env: Environment, detailed = true): Page {
   const going = env.status === 'destroying';
   const reason = env.destroyReason ?? 'destroyed';
+  const why = detailed
+    ? `<p>Reason: <strong>${escapeHtml(reason)}</strong>${env.destroyedBy ? ` (by ${escapeHtml(env.destroyedBy)})` : ''}` +
+      `${env.destroyedAt ? `, at ${escapeHtml(env.destroyedAt.toISOString())}` : ''}.</p>${listHelp(ctx)}`
+    : '<p>Test environments are temporary; ask whoever gave you this address for a current one.</p>';
   return {
     status: 410, title: `${env.name} ${going ? 'is going away' : 'is gone'}`,
-    body: `<h1><code>${escapeHtml(env.name)}</code> ${going ? 'is being torn down' : 'was destroyed'}</h1>` +
-      `<p>Reason: <strong>${escapeHtml(reason)}</strong>${env.destroyedBy ? ` (by ${escapeHtml(env.destroyedBy)})` : ''}` +
-      `${env.destroyedAt ? `, at ${escapeHtml(env.destroyedAt.toISOString())}` : ''}.</p>${listHelp(ctx)}`,
+    body: `<h1><code>${escapeHtml(env.name)}</code> ${going ? 'is being torn down' : 'was destroyed'}</h1>${why}`,
+  };
+}
+
+/** A request without a way in, other than a browser's GET (which is redirected to sign in). */
+export function signInPage(ctx: PageContext, name: string, address: string): Page {
+  return {
+    status: 401, title: `${name}: sign in first`,
+    body: `<h1>Sign in to open <code>${escapeHtml(name)}</code></h1><p>This test environment is private. Open <a href="${escapeHtml(address)}/">${escapeHtml(address)}/</a> in a browser ` +
+      `to sign in to Mayfly (<a href="${escapeHtml(ctx.publicUrl)}/">${escapeHtml(ctx.publicUrl)}</a>), or send an API token: <code>Authorization: Bearer &lt;token&gt;</code>.</p>`,
+  };
+}
+
+export function badTokenPage(name: string): Page {
+  return {
+    status: 401, title: `${name}: token not valid`,
+    body: `<h1>That token does not open <code>${escapeHtml(name)}</code></h1><p>The request sent <code>Authorization: Bearer</code> with a token that is not one of Mayfly's API tokens (MAYFLY_API_TOKENS). ` +
+      'Check the token, or ask an administrator for yours.</p>',
+  };
+}
+
+/** Signed in, but the environment is open to its team (and admins) only: nothing about it is shown. */
+export function notYoursPage(name: string, who: string): Page {
+  return {
+    status: 403, title: `${name}: not open to you`,
+    body: `<h1>You may not open <code>${escapeHtml(name)}</code></h1><p>You are signed in as <strong>${escapeHtml(who)}</strong>; this environment is open to its team and admins only. ` +
+      'Ask its team for a share link if you need to see it.</p>',
+  };
+}
+
+/** A sign-in link (the handshake's ticket) or a share link that cannot be used: nothing was changed. */
+export function refusedLinkPage(name: string, address: string, what: 'sign-in' | 'share', problem: string): Page {
+  const next = what === 'sign-in'
+    ? `<p>Open <a href="${escapeHtml(address)}/">${escapeHtml(address)}/</a> again to sign in anew.</p>`
+    : '<p>Ask the environment\'s team for a new share link.</p>';
+  return {
+    status: 403, title: `${name}: ${what} link refused`,
+    body: `<h1>This ${what} link does not open <code>${escapeHtml(name)}</code></h1><p>It was refused: ${escapeHtml(problem)}. Nothing was changed.</p>${next}`,
   };
 }
 

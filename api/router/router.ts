@@ -8,10 +8,15 @@ import type { Logger } from '../../core/platform/log.js';
 import type { JobQueues } from '../../core/queue/jobs.js';
 import type { EnvironmentStore } from '../../core/store/environments.js';
 import type { TemplateCatalog } from '../../core/catalog/templates.js';
+import type { Principal } from '../../core/domain/principal.js';
+import {
+  CALLBACK_PATH, PREVIEW_COOKIE, ROUTER_PATH_PREFIX, SHARE_PATH, previewAccessOf, safeReturnPath, type PreviewAccess,
+} from '../../core/app/previews.js';
+import { parseCookies } from '../web/session.js';
 import { ActivityRecorder } from './activity.js';
 import {
-  failedPage, gonePage, renderPage, startingPage, unknownHostPage, unknownNamePage, upstreamErrorPage, wakingPage,
-  type Page, type PageContext,
+  badTokenPage, escapeHtml, failedPage, gonePage, notYoursPage, refusedLinkPage, renderPage, signInPage, startingPage, unknownHostPage, unknownNamePage,
+  upstreamErrorPage, wakingPage, type Page, type PageContext,
 } from './pages.js';
 import { parseTarget, proxyHttp, proxyUpgrade, upstreamAgent, type Target } from './proxy.js';
 
@@ -33,6 +38,15 @@ type Resolution =
   | { kind: 'proxy'; env: Environment; target: Target }
   | { kind: 'page'; env?: Environment; page: Page };
 
+/** Who is at an environment's address: a principal (the router's cookie, or a bearer token), or nobody. */
+interface Visitor {
+  principal?: Principal;
+  /** An `Authorization: Bearer` that is not a Mayfly token (refused with 401, not redirected). */
+  badBearer?: boolean;
+  /** The request carried a Mayfly token: it is not passed on to the app. */
+  usedBearer?: boolean;
+}
+
 /**
  * The router: the web process's second listener. It maps `Host: <name>.<MAYFLY_DOMAIN>` to the
  * environment's entry service and proxies HTTP and WebSocket traffic there; it answers with a page
@@ -45,9 +59,11 @@ export class EnvironmentRouter {
   private readonly agent: http.Agent = upstreamAgent();
   readonly activity: ActivityRecorder;
   private readonly pages: PageContext;
+  private readonly previews: PreviewAccess;
 
   constructor(private readonly deps: RouterDeps) {
     this.activity = new ActivityRecorder(deps.store, deps.logger, deps.config.router.activityFlushMs);
+    this.previews = previewAccessOf(deps.config, deps.catalog);
     this.pages = {
       publicUrl: deps.config.publicUrl, domain: deps.config.router.domain,
       exampleAddress: environmentAddress(deps.config.router, '<name>'),
@@ -61,17 +77,35 @@ export class EnvironmentRouter {
     server.on('clientError', (_err, socket) => { if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n'); });
   }
 
-  async handleRequest(req: IncomingMessage, res: ServerResponse, retried = false): Promise<void> {
-    const r = await this.resolve(req.headers.host);
+  /** Listens where MAYFLY_ROUTER_BIND and MAYFLY_ROUTER_PORT say (the web process's second listener). */
+  listen(server: Server): Promise<void> {
+    const { bind, port } = this.deps.config.router;
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, bind, () => { server.off('error', reject); resolve(); });
+    });
+  }
+
+  /** `retry`: a second try after a refused connection, for the visitor already let in (its credentials are taken out of the request by now). */
+  async handleRequest(req: IncomingMessage, res: ServerResponse, retry?: { visitor: Visitor }): Promise<void> {
+    const found = await this.find(req.headers.host);
+    if (found.kind === 'page') return this.send(res, found.page);
+    const { env } = found;
+    const path = (req.url ?? '/').split('?')[0]!;
+    if (path.startsWith(ROUTER_PATH_PREFIX)) return this.ownPath(req, res, env, path);
+    const visitor = retry?.visitor ?? this.visitor(req, env);
+    if (!this.previews.mayOpen(visitor.principal, env)) return this.refuse(req, res, env, visitor);
+    const r = await this.resolve(env, !!visitor.principal);
     if (r.kind === 'page') return this.send(res, r.page);
+    this.forwardable(req, visitor);
     this.activity.touch(r.env.id);
     proxyHttp(req, res, r.target, this.agent, (err) => {
       this.forget(r.env.name);
       // A cached target can be stale for a moment (a redeploy or a wake publishes new ports):
       // a refused connection for a request without a body is tried once more, looked up afresh.
       const code = (err as NodeJS.ErrnoException).code;
-      if (!retried && code === 'ECONNREFUSED' && (req.method === 'GET' || req.method === 'HEAD')) {
-        this.handleRequest(req, res, true).catch((e) => this.internalError(res, e));
+      if (!retry && code === 'ECONNREFUSED' && (req.method === 'GET' || req.method === 'HEAD')) {
+        this.handleRequest(req, res, { visitor }).catch((e) => this.internalError(res, e));
         return;
       }
       this.deps.logger.warn({ envId: r.env.id, err: err.message }, 'router: upstream did not answer');
@@ -80,11 +114,18 @@ export class EnvironmentRouter {
   }
 
   async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    const r = await this.resolve(req.headers.host);
-    if (r.kind === 'page') {
-      socket.end(`HTTP/1.1 ${r.page.status} ${r.page.title.replace(/[^\x20-\x7e]/g, '?')}\r\nConnection: close\r\nContent-Length: 0\r\n${r.page.refreshSeconds ? `Retry-After: ${r.page.refreshSeconds}\r\n` : ''}\r\n`);
-      return;
+    const found = await this.find(req.headers.host);
+    const answer = (page: Page) => socket.end(`HTTP/1.1 ${page.status} ${page.title.replace(/[^\x20-\x7e]/g, '?')}\r\nConnection: close\r\nContent-Length: 0\r\n${page.refreshSeconds ? `Retry-After: ${page.refreshSeconds}\r\n` : ''}\r\n`);
+    if (found.kind === 'page') return void answer(found.page);
+    const { env } = found;
+    // A WebSocket is let in on the same terms as a page: the router's cookie, or a bearer token.
+    const visitor = this.visitor(req, env);
+    if (!this.previews.mayOpen(visitor.principal, env)) {
+      return void answer(visitor.principal ? notYoursPage(env.name, visitor.principal.name) : visitor.badBearer ? badTokenPage(env.name) : signInPage(this.pages, env.name, this.address(env)));
     }
+    const r = await this.resolve(env, !!visitor.principal);
+    if (r.kind === 'page') return void answer(r.page);
+    this.forwardable(req, visitor);
     this.activity.touch(r.env.id);
     proxyUpgrade(req, socket, head, r.target, () => this.activity.touch(r.env.id), (err) => {
       this.forget(r.env.name);
@@ -93,25 +134,34 @@ export class EnvironmentRouter {
     });
   }
 
-  /** Where a Host header leads: a target to proxy to, or the page to answer with. */
-  async resolve(host: string | undefined): Promise<Resolution> {
+  /** The environment a Host header names, or the page to answer with. */
+  private async find(host: string | undefined): Promise<{ kind: 'env'; env: Environment } | { kind: 'page'; page: Page }> {
     const name = nameFromHost(host, this.deps.config.router.domain);
     if (!name) return { kind: 'page', page: unknownHostPage(this.pages, host) };
     const env = await this.lookup(name);
     if (!env) return { kind: 'page', page: unknownNamePage(this.pages, name) };
+    return { kind: 'env', env };
+  }
+
+  /**
+   * Where a request for an environment its visitor may open leads: a target to proxy to, or the
+   * page to answer with. `detailed`: someone signed in (or a share link's holder) sees why it
+   * failed or went away; a visitor of a public environment gets the same pages without them.
+   */
+  private async resolve(env: Environment, detailed: boolean): Promise<Resolution> {
     switch (env.status) {
       case 'queued':
       case 'provisioning':
-        return { kind: 'page', env, page: startingPage(env) };
+        return { kind: 'page', env, page: startingPage(env, detailed) };
       case 'sleeping':
         this.activity.touch(env.id);
         await this.wake(env);
         return { kind: 'page', env, page: wakingPage(env) };
       case 'failed':
-        return { kind: 'page', env, page: failedPage(this.pages, env) };
+        return { kind: 'page', env, page: failedPage(this.pages, env, detailed) };
       case 'destroying':
       case 'destroyed':
-        return { kind: 'page', env, page: gonePage(this.pages, env) };
+        return { kind: 'page', env, page: gonePage(this.pages, env, detailed) };
       case 'ready': {
         const entry = this.deps.catalog.has(env.template) ? this.deps.catalog.get(env.template).entryService : Object.keys(env.endpoints)[0];
         const target = parseTarget(entry ? env.endpoints[entry] : undefined);
@@ -119,6 +169,85 @@ export class EnvironmentRouter {
         return { kind: 'proxy', env, target };
       }
     }
+  }
+
+  // ---- access -----------------------------------------------------------------------------------
+
+  private address(env: Environment): string {
+    return environmentAddress(this.deps.config.router, env.name);
+  }
+
+  /**
+   * Who asks: a Mayfly bearer token (CI, scripts) and the router's cookie for this environment;
+   * the first that may open it is the visitor (else the token's principal, for the refusal).
+   */
+  private visitor(req: IncomingMessage, env: Environment): Visitor {
+    const fromCookie = this.previews.fromGrant(parseCookies(req.headers.cookie)[PREVIEW_COOKIE], env);
+    const m = /^Bearer\s+(\S+)$/i.exec(String(req.headers.authorization ?? ''));
+    if (!m) return fromCookie ? { principal: fromCookie } : {};
+    const fromToken = this.previews.fromBearer(m[1]!);
+    // Not a Mayfly token: perhaps the app's own (passed on); it opens nothing here.
+    if (!fromToken) return fromCookie ? { principal: fromCookie } : { badBearer: true };
+    if (fromCookie && !this.previews.mayOpen(fromToken, env)) return { principal: fromCookie, usedBearer: true };
+    return { principal: fromToken, usedBearer: true };
+  }
+
+  /** The app never sees Mayfly's credentials: the router's cookie and a Mayfly bearer token are taken out. */
+  private forwardable(req: IncomingMessage, visitor: Visitor): void {
+    if (visitor.usedBearer) delete req.headers.authorization;
+    const cookie = req.headers.cookie;
+    if (cookie && cookie.includes(`${PREVIEW_COOKIE}=`)) {
+      const rest = cookie.split(';').map((c) => c.trim()).filter((c) => c && !c.startsWith(`${PREVIEW_COOKIE}=`)).join('; ');
+      if (rest) req.headers.cookie = rest;
+      else delete req.headers.cookie;
+    }
+  }
+
+  /** No way in: a browser's GET goes to sign in (and comes back); anything else gets a page that says how. */
+  private refuse(req: IncomingMessage, res: ServerResponse, env: Environment, visitor: Visitor): void {
+    if (visitor.principal) return this.send(res, notYoursPage(env.name, visitor.principal.name));
+    if (visitor.badBearer) return this.send(res, badTokenPage(env.name));
+    if (req.method !== 'GET' && req.method !== 'HEAD') return this.send(res, signInPage(this.pages, env.name, this.address(env)));
+    const back = safeReturnPath(req.url) ?? '/';
+    const to = `${this.deps.config.publicUrl}/router/authorize?env=${encodeURIComponent(env.name)}&return=${encodeURIComponent(back)}`;
+    res.writeHead(302, { location: to, 'cache-control': 'no-store', 'content-type': 'text/html; charset=utf-8' });
+    res.end(renderPage({ status: 302, title: 'Sign in', body: `<h1>Sign in first</h1><p><a href="${escapeHtml(to)}">Sign in to Mayfly</a> to open <code>${escapeHtml(env.name)}</code>.</p>` }));
+  }
+
+  /** The router's own paths on an environment's address: the handshake's callback and share links. */
+  private ownPath(req: IncomingMessage, res: ServerResponse, env: Environment, path: string): void {
+    const query = new URLSearchParams((req.url ?? '').split('?')[1] ?? '');
+    if (path === CALLBACK_PATH) {
+      const r = this.previews.redeemTicket(query.get('ticket'), env);
+      if (!r.ok) {
+        this.deps.logger.info({ envId: env.id, name: env.name, problem: r.problem }, 'router: a sign-in ticket was refused');
+        return this.send(res, refusedLinkPage(env.name, this.address(env), 'sign-in', r.problem));
+      }
+      return this.grant(res, r.grant, r.expiresAt, r.returnPath);
+    }
+    if (path === SHARE_PATH) {
+      const r = this.previews.redeemShare(query.get('token'), env);
+      if (!r.ok) {
+        this.deps.logger.info({ envId: env.id, name: env.name, problem: r.problem }, 'router: a share link was refused');
+        return this.send(res, refusedLinkPage(env.name, this.address(env), 'share', r.problem));
+      }
+      this.deps.logger.info({ envId: env.id, name: env.name, until: r.expiresAt.toISOString() }, 'router: opened through a share link');
+      return this.grant(res, r.grant, r.expiresAt, '/');
+    }
+    this.send(res, { status: 404, title: 'Not a router path', body: `<h1>Nothing at <code>${escapeHtml(path)}</code></h1><p>Paths under <code>${ROUTER_PATH_PREFIX}</code> belong to the Mayfly router (sign-in and share links), not to the app.</p>` });
+  }
+
+  /** Sets the router's cookie on this host (HttpOnly, SameSite=Lax, Secure behind https) and goes on to `to`. */
+  private grant(res: ServerResponse, value: string, until: Date, to: string): void {
+    const maxAge = Math.max(1, Math.floor((until.getTime() - Date.now()) / 1000));
+    const secure = this.deps.config.router.publicScheme === 'https' ? '; Secure' : '';
+    res.writeHead(303, {
+      location: to,
+      'set-cookie': `${PREVIEW_COOKIE}=${value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${maxAge}${secure}`,
+      'cache-control': 'no-store',
+      'referrer-policy': 'no-referrer',
+    });
+    res.end();
   }
 
   private async lookup(name: string): Promise<Environment | undefined> {

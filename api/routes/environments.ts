@@ -12,6 +12,8 @@ import { presentEnvironment, presentEvent } from '../presenters.js';
 import { lastEventId, streamEvents, wantsEventStream } from '../sse.js';
 import { workerClientOf } from '../worker-client.js';
 import { rule } from '../access.js';
+import { previewAccessOf } from '../../core/app/previews.js';
+import { shareUrl } from '../web/previews.js';
 
 /** How long a PUT for a name that is being torn down waits for the teardown before creating. */
 const DESTROYING_WAIT_MS = 120_000;
@@ -46,11 +48,12 @@ export function environmentsRouter(deps: ApiDeps): Router {
   const { store, catalog, config, environments } = deps;
   const router = Router();
   const worker = workerClientOf(deps);
+  const previews = previewAccessOf(config, catalog, { audit: deps.audit, store });
   const entryOf = (env: Environment) => (catalog.has(env.template) ? catalog.get(env.template).entryService : undefined);
   /** Presents environments, with their place in line when they wait for capacity. */
   async function presentAll(envs: Environment[]) {
     const line = envs.some((e) => e.status === 'queued') ? await deps.admission.lineInfo() : new Map();
-    return envs.map((env) => presentEnvironment(env, config.publicUrl, entryOf(env), line.get(env.id)));
+    return envs.map((env) => presentEnvironment(env, config.publicUrl, entryOf(env), line.get(env.id), previews.accessOf(env)));
   }
   const present = async (env: Environment) => (await presentAll([env]))[0]!;
 
@@ -79,7 +82,7 @@ export function environmentsRouter(deps: ApiDeps): Router {
     if (valid.callbackUrl && !config.doors.callbackSecret) {
       throw new InputError('invalid request: callbackUrl', [{ field: 'callbackUrl', message: 'callbacks are not enabled on this server (MAYFLY_CALLBACK_SECRET is not set)' }]);
     }
-    const input = { name, template: valid.template, owner, images: valid.images, seed: valid.seed, ttlSeconds: valid.ttlSeconds, door: doorOf(req) };
+    const input = { name, template: valid.template, owner, images: valid.images, seed: valid.seed, ttlSeconds: valid.ttlSeconds, door: doorOf(req), ...(valid.access ? { access: valid.access } : {}) };
     // A name being torn down is waited for, then created anew: never a ghost.
     const result = await environments.deploy(req.principal!, input, { ttlGiven: valid.ttlGiven, createOnly, waitDestroyingMs: DESTROYING_WAIT_MS, noQueue: wantsNoQueue(req) });
     const { env, action, delivery } = result;
@@ -194,6 +197,16 @@ export function environmentsRouter(deps: ApiDeps): Router {
     if (unknown.length) throw inputError(unknown);
     const { dataset } = await environments.saveSnapshot(req.principal!, env, body.name);
     res.status(202).json({ dataset, template: env.template, source: env.name, status: 'saving', links: { seeds: `${config.publicUrl}/api/v1/seeds` } });
+  });
+
+  /** A link that opens this one environment without an account, until it expires (team rule). */
+  router.post('/:name/share', rule('environment.share'), async (req, res) => {
+    const env = await find(pathName(req));
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const unknown = Object.keys(body).filter((k) => k !== 'ttl');
+    if (unknown.length) throw new InputError(`invalid request: ${unknown.join(', ')}`, unknown.map((field) => ({ field, message: 'unknown field; allowed: ttl' })));
+    const { token, expiresAt } = await previews.share(req.principal!, env, body.ttl);
+    res.status(201).json({ environment: env.name, url: shareUrl(config.router, env.name, token), expiresAt: expiresAt.toISOString() });
   });
 
   router.delete('/:name', rule('environment.destroy'), async (req, res) => {

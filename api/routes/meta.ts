@@ -18,6 +18,8 @@ export function templatesRouter(deps: ApiDeps): Router {
         ttl: { default: formatDuration(t.ttl.defaultSeconds), max: formatDuration(t.ttl.maxSeconds) },
         // Opt-in sleep when idle: stop the containers after this long without traffic (null: never).
         sleep: t.sleep ? { after: formatDuration(t.sleep.afterSeconds) } : null,
+        // Who may open its environments' addresses through the router (an environment may override it).
+        access: t.access,
       })),
     });
   });

@@ -77,7 +77,8 @@ async function seededAnswer(url: string, deadlineMs = 600_000): Promise<void> {
   const deadline = Date.now() + deadlineMs;
   for (;;) {
     try {
-      const res = await fetch(`${url}/api/products`, { signal: AbortSignal.timeout(2000) });
+      // Previews are private: the router lets the bench's API token in (Authorization: Bearer).
+      const res = await fetch(`${url}/api/products`, { signal: AbortSignal.timeout(2000), headers: { authorization: `Bearer ${TOKEN}` } });
       if (res.ok && ((await res.json()) as { products: unknown[] }).products.length === SEEDED_PRODUCTS) return;
     } catch { /* not up yet */ }
     if (Date.now() > deadline) throw new Error(`${url} never answered with the seeded products`);

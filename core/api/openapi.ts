@@ -78,7 +78,7 @@ function paths(): Record<string, Record<string, JsonSchema>> {
       ...(op.description ? { description: op.description } : {}),
       ...(op.auth === false ? { security: [] } : {}),
       ...(op.parameters?.length ? { parameters: op.parameters.map(parameterOf) } : {}),
-      ...(op.body ? { requestBody: { required: true, content: { 'application/json': { schema: schemaOf(op.body, 'input') } } } } : {}),
+      ...(op.body ? { requestBody: { required: op.bodyRequired !== false, content: { 'application/json': { schema: schemaOf(op.body, 'input') } } } } : {}),
       responses: Object.fromEntries(Object.keys(answers).sort().map((status) => [status, answerOf(answers[Number(status)]!)])),
     };
   }

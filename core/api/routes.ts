@@ -10,7 +10,7 @@ import { VIAS } from '../domain/principal.js';
 import {
   AuditList, DeployAnswer, Environment, EnvironmentList, EnvironmentRequest, ErrorAnswer, EventList, ExtendRequest, OpenApiDocument,
   PathDatasetName, PathEnvironmentName, QueueQuery, RefreshAnswer, SeedList, SnapshotAnswer, SnapshotRequest, StatusQuery,
-  TailQuery, TemplateList, WaitQuery,
+  TailQuery, TemplateList, WaitQuery, ShareAnswer, ShareRequest,
 } from './schemas.js';
 
 export type Method = 'get' | 'post' | 'put' | 'delete';
@@ -40,6 +40,8 @@ export interface Operation {
   auth?: boolean;
   parameters?: Parameter[];
   body?: z.ZodType;
+  /** false: the body may be left out (default: required when there is one). */
+  bodyRequired?: boolean;
   responses: Record<number, Answer>;
 }
 
@@ -187,6 +189,16 @@ export const OPERATIONS: Operation[] = [
       202: json(SnapshotAnswer, 'saving'), ...envErrors,
       400: error('INVALID_REQUEST: invalid environment name, or a missing, malformed or taken dataset name, or INVALID_JSON'),
       409: error('NOT_READY or SNAPSHOTS_UNSUPPORTED'),
+    },
+  },
+  {
+    method: 'post', path: '/environments/{name}/share', operationId: 'shareEnvironment',
+    summary: 'A link that opens this one environment without an account, until it expires', parameters: [envName], body: ShareRequest, bodyRequired: false,
+    responses: {
+      201: json(ShareAnswer, 'the share link'), ...envErrors,
+      400: error('INVALID_REQUEST: invalid environment name or ttl, or INVALID_JSON'),
+      403: error('FORBIDDEN: the environment belongs to another team'),
+      409: error('ENVIRONMENT_GONE'),
     },
   },
   {

@@ -7,7 +7,7 @@
  * shapes where the state is at hand; the shape itself is never declared twice.
  */
 import { z } from 'zod';
-import { DESTROY_REASONS, DOORS, NAME_PATTERN, STATUSES } from '../domain/environment.js';
+import { ACCESS_LEVELS, DESTROY_REASONS, DOORS, NAME_PATTERN, STATUSES } from '../domain/environment.js';
 import { VIAS } from '../domain/principal.js';
 import { parseDuration } from '../domain/duration.js';
 import { digestProblem, isValidTag, parseImageRef, TAG_PATTERN } from '../domain/image-ref.js';
@@ -143,6 +143,8 @@ export function environmentRequestSchema(ctx?: EnvironmentRequestContext) {
     seed: seed.nullable().optional().meta({ description: 'a dataset the template allows, or one saved from its environments; null: the template\'s default' }),
     ttl: ttl.optional().meta({ description: 'the lease, within the template\'s maximum (default: the template\'s)' }),
     callbackUrl: CallbackUrl.nullable().optional(),
+    access: z.enum(ACCESS_LEVELS, { error: (iss) => `${show(iss.input)} is not an access setting; one of: ${ACCESS_LEVELS.join(', ')} (who may open the environment's address)` })
+      .nullable().optional().meta({ description: 'who may open its address (default: the template\'s access, else signed-in)' }),
   }, { error: 'must be a JSON object' });
 }
 export const EnvironmentRequest = environmentRequestSchema().meta({ id: 'EnvironmentRequest' });
@@ -229,6 +231,7 @@ export const Environment = z.strictObject({
   failure: z.strictObject({ code: z.string(), message: z.string() }).nullable(),
   destroyReason: z.enum(DESTROY_REASONS).nullable(),
   destroyedBy: z.string().nullable(),
+  access: z.enum(ACCESS_LEVELS).meta({ description: 'who may open its address through the router: its own setting, else its template\'s' }),
   createdAt: DateTime,
   readyAt: DateTime.nullable(),
   destroyedAt: DateTime.nullable(),
@@ -254,6 +257,15 @@ export const Event = z.strictObject({
 
 export const EventList = z.strictObject({ environment: z.string(), id: z.uuid(), events: z.array(Event) }).meta({ id: 'EventList' });
 
+export const ShareRequest = z.strictObject({
+  ttl: Duration.optional().meta({ description: 'how long the link works (default 24h, at most 7d)', examples: ['24h'] }),
+}, { error: 'must be a JSON object' }).meta({ id: 'ShareRequest' });
+export const ShareAnswer = z.strictObject({
+  environment: z.string(),
+  url: Url.meta({ description: 'opens this one environment without an account until it expires' }),
+  expiresAt: DateTime,
+}).meta({ id: 'ShareAnswer' });
+
 export const SnapshotAnswer = z.strictObject({
   dataset: z.string(),
   template: z.string(),
@@ -270,6 +282,7 @@ export const Template = z.strictObject({
   seeds: z.strictObject({ default: z.string().nullable(), allowed: z.array(z.string()) }),
   ttl: z.strictObject({ default: z.string(), max: z.string() }),
   sleep: z.strictObject({ after: z.string() }).nullable().meta({ description: 'stopped after this long without traffic; null: never' }),
+  access: z.enum(ACCESS_LEVELS).meta({ description: 'who may open its environments\' addresses by default' }),
 }).meta({ id: 'Template' });
 export const TemplateList = z.strictObject({ templates: z.array(Template) }).meta({ id: 'TemplateList' });
 

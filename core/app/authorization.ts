@@ -1,3 +1,4 @@
+import type { Access } from '../domain/environment.js';
 import { ForbiddenError } from '../domain/errors.js';
 import { mayManage, type Principal } from '../domain/principal.js';
 
@@ -8,7 +9,11 @@ import { mayManage, type Principal } from '../domain/principal.js';
  *
  * - `signed-in`: any principal (a valid token, a signed-in person, a verified Slack or GitHub request);
  * - `team`: an admin, a member of the resource's team, or Mayfly itself (kind `system`);
- * - `admin`: admins (MAYFLY_ADMINS) and Mayfly itself.
+ * - `admin`: admins (MAYFLY_ADMINS) and Mayfly itself;
+ * - `access`: as the environment's access setting says (opening its address through the router):
+ *   `public` anyone, anonymous too; `signed-in` any principal; `team` its team and admins. The
+ *   holder of a share link (kind `share`) may open that one environment, whatever its setting,
+ *   and nothing else.
  */
 export const RULES = {
   'environment.list': 'signed-in',
@@ -21,13 +26,15 @@ export const RULES = {
   'environment.snapshot': 'team',
   'template.list': 'signed-in',
   'overview.view': 'signed-in',
+  'environment.open': 'access',
+  'environment.share': 'team',
   'seed.list': 'signed-in',
   'seed.refresh': 'signed-in',
   'admin.queues': 'admin',
   'audit.read': 'admin',
 } as const satisfies Record<string, Rule>;
 
-export type Rule = 'signed-in' | 'team' | 'admin';
+export type Rule = 'signed-in' | 'team' | 'admin' | 'access';
 export type Action = keyof typeof RULES;
 
 /** What an action is about: an environment (or a saved dataset) of a team. */
@@ -37,16 +44,28 @@ export interface Target {
   team: string;
   /** Extra details for the refusal (e.g. `{ environment: name }`). */
   details?: Record<string, unknown>;
+  /** The environment's id: a share link opens only the environment it was made for. */
+  id?: string;
+  /** Who may open it (the `access` rule); absent: signed-in. */
+  access?: Access;
 }
 
-/** Whether `principal` may do `action` (to `target`, for the team rule). */
-export function allowed(principal: Principal, action: Action, target?: Target): boolean {
+/**
+ * Whether `principal` may do `action` (to `target`, for the team and access rules). Undefined is
+ * nobody signed in: only a public environment's address is open to it.
+ */
+export function allowed(principal: Principal | undefined, action: Action, target?: Target): boolean {
   const rule: Rule = RULES[action];
+  if (rule === 'access' && target?.access === 'public') return true;
+  if (!principal) return false;
+  // A share link's holder opens the one environment it was made for, and does nothing else.
+  if (principal.kind === 'share') return rule === 'access' && !!target?.id && target.id === principal.environmentId;
   if (principal.kind === 'system') return true;
   switch (rule) {
     case 'signed-in': return true;
     case 'admin': return principal.admin;
     case 'team': return target ? mayManage(principal, target.team) : principal.admin;
+    case 'access': return target?.access === 'team' ? mayManage(principal, target.team) : true;
   }
 }
 
@@ -57,12 +76,12 @@ export function authorize(principal: Principal, action: Action, target?: Target)
     throw new ForbiddenError(`${principal.name} may not ${action.replace('.', ' ')}: admins only (MAYFLY_ADMINS)`, { action, principal: principal.name });
   }
   throw new ForbiddenError(
-    `${target.label} belongs to team "${target.team}"; ${principal.name} (team "${principal.team}") may not change it`,
+    `${target.label} belongs to team "${target.team}"; ${principal.name} (team "${principal.team}") may not ${RULES[action] === 'access' ? 'open' : action === 'environment.share' ? 'share' : 'change'} it`,
     { ...target.details, team: target.team, principal: principal.name, principalTeam: principal.team, action },
   );
 }
 
-/** The target of an action on an environment. */
-export function environmentTarget(env: { name: string; team: string }): Target {
-  return { label: `environment "${env.name}"`, team: env.team, details: { environment: env.name } };
+/** The target of an action on an environment (with `access`, for opening its address). */
+export function environmentTarget(env: { name: string; team: string; id?: string }, access?: Access): Target {
+  return { label: `environment "${env.name}"`, team: env.team, details: { environment: env.name }, ...(env.id ? { id: env.id } : {}), ...(access ? { access } : {}) };
 }

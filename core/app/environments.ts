@@ -124,7 +124,8 @@ export class EnvironmentService {
     if (!opts.ttlGiven && !opts.forceRedeploy && !opts.createOnly) {
       const current = await store.getLive(input.name);
       if (current && current.status !== 'failed' && current.status !== 'destroying' && current.template === input.template
-        && (current.seed ?? null) === (input.seed ?? null) && sameImages(current.images, input.images)) {
+        && (current.seed ?? null) === (input.seed ?? null) && sameImages(current.images, input.images)
+        && (input.access === undefined || input.access === current.access)) {
         authorize(actor, 'environment.redeploy', environmentTarget(current));
         if (opts.origin !== undefined) assertOrigin(current, opts.origin);
         return { env: current, action: 'unchanged' };
@@ -161,15 +162,18 @@ export class EnvironmentService {
           // A redeploy keeps the lease it has unless the request names a ttl (a new tag is not a new lease).
           const moved = await tx.transition(env.id, 'queued', {
             from: [...REDEPLOY_FROM], generation: env.generation, bumpGeneration: true,
-            set: { images: input.images, failure_code: null, failure_message: null, ready_at: null },
+            set: { images: input.images, failure_code: null, failure_message: null, ready_at: null, ...(input.access !== undefined ? { access: input.access } : {}) },
             lease: { seconds: input.ttlSeconds, mode: opts.ttlGiven ? 'renew' : 'keep' },
             event: { type: 'redeploy', message: `redeploy requested by ${input.owner} (${why})`, data: { images: input.images, previous: env.images, generation: env.generation + 1 } },
           });
           if (!moved) throw new ConflictError('CONCURRENT_UPDATE', `environment "${input.name}" changed while it was being redeployed; try again`);
           return { env: await admitted(moved), action: 'redeployed' as const };
         }
-        if (opts.ttlGiven) return { env: (await tx.renewLease(env.id, input.ttlSeconds, input.owner)) ?? env, action: 'unchanged' as const };
-        return { env, action: 'unchanged' as const };
+        // A new access setting alone is no redeploy: it is recorded (with its event) and applies at once.
+        let current = env;
+        if (input.access !== undefined && input.access !== env.access) current = (await tx.setAccess(env.id, input.access, actor.name)) ?? env;
+        if (opts.ttlGiven) return { env: (await tx.renewLease(env.id, input.ttlSeconds, input.owner)) ?? current, action: 'unchanged' as const };
+        return { env: current, action: 'unchanged' as const };
       });
       if (outcome) return outcome;
     }

@@ -3,6 +3,7 @@ import path from 'node:path';
 import Handlebars from 'handlebars';
 import YAML from 'yaml';
 import { parseDuration } from '../domain/duration.js';
+import { ACCESS_LEVELS, DEFAULT_ACCESS, type Access } from '../domain/environment.js';
 import { NotFoundError, StackError } from '../domain/errors.js';
 import { parseImageRef, withTag } from '../domain/image-ref.js';
 import { parseStack } from '../stack/parse.js';
@@ -26,6 +27,8 @@ export interface Template {
   ttl: { defaultSeconds: number; maxSeconds: number };
   /** Opt-in: stop the containers after this long without traffic through the router (`sleep: { after: 30m }`). */
   sleep?: { afterSeconds: number };
+  /** Who may open its environments' addresses (`access: public | signed-in | team`; default signed-in). */
+  access: Access;
   source: string;
 }
 
@@ -95,6 +98,10 @@ export function parseTemplateMetadata(name: string, yamlText: string, source: st
     if (!after) invalid(name, 'sleep.after', 'must be a duration such as "30m" (how long without traffic before the containers stop)');
     sleep = { afterSeconds: after };
   }
+  const access = meta.access ?? DEFAULT_ACCESS;
+  if (!(ACCESS_LEVELS as readonly unknown[]).includes(access)) {
+    invalid(name, 'access', `must be one of ${ACCESS_LEVELS.join(', ')} (who may open its environments' addresses), got "${String(access).slice(0, 40)}"`);
+  }
   return {
     name,
     description: String(meta.description ?? ''),
@@ -104,6 +111,7 @@ export function parseTemplateMetadata(name: string, yamlText: string, source: st
     seeds: { default: defaultSeed, allowed },
     ttl: { defaultSeconds: ttlDefault, maxSeconds: ttlMax },
     ...(sleep ? { sleep } : {}),
+    access: access as Access,
     source,
   };
 }

@@ -40,6 +40,16 @@ export function sourcesOf(to: Status): Status[] {
 export const DOORS = ['api', 'slack', 'github', 'cli', 'web'] as const;
 export type Door = (typeof DOORS)[number];
 
+/**
+ * Who may open an environment's address through the router: anyone (`public`), any signed-in
+ * person or API token (`signed-in`, the default), or only its team and admins (`team`). A share
+ * link opens one environment whatever its access. Set per template (`access:` in template.yml)
+ * and overridable per environment (`access` in the PUT body).
+ */
+export const ACCESS_LEVELS = ['public', 'signed-in', 'team'] as const;
+export type Access = (typeof ACCESS_LEVELS)[number];
+export const DEFAULT_ACCESS: Access = 'signed-in';
+
 export interface Failure {
   code: string;
   message: string;
@@ -55,6 +65,8 @@ export interface Environment {
   team: string;
   /** The door it was created through (api, slack, github, cli, web). */
   door: Door;
+  /** Who may open its address (an override of its template's `access`), or null for the template's. */
+  access: Access | null;
   /** Where it came from when a door acts on it on its own (`github:<owner>/<repo>#<pr>`), else null. */
   origin: string | null;
   /** Service name -> image reference requested. */

@@ -6,14 +6,19 @@
 export interface Principal {
   /** The token's or the user's name: recorded as the owner of what it creates. */
   name: string;
-  /** `system`: Mayfly itself (the lease's end, the reconciler, a door acting for a repository). */
-  kind: 'token' | 'user' | 'system';
+  /**
+   * `system`: Mayfly itself (the lease's end, the reconciler, a door acting for a repository);
+   * `share`: whoever holds a share link, who may open that one environment's address and nothing else.
+   */
+  kind: 'token' | 'user' | 'system' | 'share';
   /** The team the name belongs to (MAYFLY_TEAMS); `default` when it is in none. */
   team: string;
   /** Admins (MAYFLY_ADMINS) may act on every team's environments and see /admin pages. */
   admin: boolean;
   /** The door the request came through, for the audit trail (default `api`). */
   via?: Via;
+  /** For kind `share`: the id of the one environment the link opens. */
+  environmentId?: string;
 }
 
 /** Doors a principal acts through: REST (`api`), the CLI, the web pages, Slack, GitHub, or Mayfly itself. */

@@ -1,6 +1,7 @@
 import { parseDuration } from '../domain/duration.js';
 import type { FieldProblem } from '../domain/errors.js';
 import type { TemplateCatalog } from '../catalog/templates.js';
+import type { Access } from '../domain/environment.js';
 import { EnvironmentName, EnvironmentRequest as EnvironmentRequestShape, environmentRequestSchema, imageValueProblem, NAME_PATTERN, show, type EnvironmentRequestBody } from '../api/schemas.js';
 import { checkBody, inputError, paramProblem } from '../api/validate.js';
 import type { CallbackAllowList } from './outbound-guard.js';
@@ -22,6 +23,8 @@ export interface ValidRequest {
   ttlGiven: boolean;
   /** A checked http(s) URL for signed event callbacks, when given. */
   callbackUrl?: string;
+  /** Who may open its address, when the request chose it (else the template's access). */
+  access?: Access;
 }
 
 /** The order fields are reported in: unknown fields, the name (path, then body), then the body's order. */
@@ -73,5 +76,6 @@ export function validateEnvironmentRequest(body: unknown, catalog: TemplateCatal
     ttlSeconds: v.ttl !== undefined ? parseDuration(v.ttl)! : meta?.ttl.defaultSeconds ?? 0,
     ttlGiven: v.ttl !== undefined,
     ...(v.callbackUrl ? { callbackUrl: v.callbackUrl } : {}),
+    ...(v.access ? { access: v.access } : {}),
   };
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { projectName } from '../domain/names.js';
 import type pg from 'pg';
-import { LEASED_STATUSES, sourcesOf, type DestroyReason, type Door, type Environment, type EnvironmentEvent, type Status } from '../domain/environment.js';
+import { LEASED_STATUSES, sourcesOf, type Access, type DestroyReason, type Door, type Environment, type EnvironmentEvent, type Status } from '../domain/environment.js';
 
 /**
  * Environments and their event timeline in PostgreSQL, the source of truth. Every status change
@@ -18,6 +18,7 @@ interface Row {
   snapshot_key: string | null; clone_strategy: string | null;
   run_epoch?: number;
   origin?: string | null;
+  access?: Access | null;
 }
 
 function toEnvironment(r: Row): Environment {
@@ -29,7 +30,7 @@ function toEnvironment(r: Row): Environment {
     failure: r.failure_code ? { code: r.failure_code, message: r.failure_message ?? '' } : null,
     destroyReason: r.destroy_reason, destroyedBy: r.destroyed_by, seededAt: r.seeded_at,
     createdAt: r.created_at, updatedAt: r.updated_at, readyAt: r.ready_at, destroyedAt: r.destroyed_at,
-    snapshotKey: r.snapshot_key, cloneStrategy: r.clone_strategy, origin: r.origin ?? null,
+    snapshotKey: r.snapshot_key, cloneStrategy: r.clone_strategy, origin: r.origin ?? null, access: r.access ?? null,
   };
 }
 
@@ -46,6 +47,8 @@ export interface NewEnvironment {
   team?: string;
   /** Where it came from, for a door that acts on its own (e.g. `github:<owner>/<repo>#<pr>`). */
   origin?: string;
+  /** Who may open its address, when the request chose it (else its template's access applies). */
+  access?: Access;
 }
 
 
@@ -86,7 +89,7 @@ export interface TransitionOptions {
 }
 
 const SETTABLE_COLUMNS = ['images', 'digests', 'urls', 'endpoints', 'failure_code', 'failure_message', 'destroy_reason', 'destroyed_by',
-  'seeded_at', 'ready_at', 'destroyed_at', 'holds_capacity', 'admitted_at'] as const;
+  'seeded_at', 'ready_at', 'destroyed_at', 'holds_capacity', 'admitted_at', 'access'] as const;
 type SettableColumn = (typeof SETTABLE_COLUMNS)[number];
 const SETTABLE = new Set<string>(SETTABLE_COLUMNS);
 const JSON_COLUMNS = new Set(['images', 'digests', 'urls', 'endpoints']);
@@ -197,14 +200,14 @@ export class EnvironmentStore {
     const id = randomUUID();
     const { rows } = await this.db.query<Row>(
       `WITH created AS (
-         INSERT INTO environments (id, name, template, status, owner, images, seed, ttl_seconds, expires_at, project, door, team, origin)
-         VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7::int, now() + ($7::int * interval '1 second'), $8, $9, $10, $13)
+         INSERT INTO environments (id, name, template, status, owner, images, seed, ttl_seconds, expires_at, project, door, team, origin, access)
+         VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7::int, now() + ($7::int * interval '1 second'), $8, $9, $10, $13, $14)
          ON CONFLICT (name) WHERE status <> 'destroyed' DO NOTHING RETURNING *),
        logged AS (INSERT INTO environment_events (environment_id, type, status, message, data)
                   SELECT id, 'requested', 'queued', $11, $12 FROM created)
        SELECT * FROM created`,
       [id, input.name, input.template, input.owner, input.images, input.seed, input.ttlSeconds, projectName(input.name, id), input.door ?? 'api', input.team ?? 'default',
-        `requested by ${input.owner}: template ${input.template}, ttl ${input.ttlSeconds}s`, { images: input.images, seed: input.seed }, input.origin ?? null]);
+        `requested by ${input.owner}: template ${input.template}, ttl ${input.ttlSeconds}s`, { images: input.images, seed: input.seed }, input.origin ?? null, input.access ?? null]);
     return rows[0] ? toEnvironment(rows[0]) : undefined;
   }
 
@@ -216,6 +219,16 @@ export class EnvironmentStore {
             logged AS (INSERT INTO environment_events (environment_id, type, status, message)
                        SELECT id, 'lease', status, $3 FROM moved)
        SELECT * FROM moved`, [id, seconds, `lease renewed by ${by}: expires in ${seconds}s`]);
+    return rows[0] ? toEnvironment(rows[0]) : undefined;
+  }
+
+  /** Changes who may open its address (an `access` event says who did); undefined when it is destroyed. */
+  async setAccess(id: string, access: Access, by: string): Promise<Environment | undefined> {
+    const { rows } = await this.db.query<Row>(
+      `WITH moved AS (UPDATE environments SET access = $2, updated_at = now() WHERE id = $1 AND status <> 'destroyed' RETURNING *),
+            logged AS (INSERT INTO environment_events (environment_id, type, status, message, data)
+                       SELECT id, 'access', status, $3, $4 FROM moved)
+       SELECT * FROM moved`, [id, access, `access set to ${access} by ${by}`, { access }]);
     return rows[0] ? toEnvironment(rows[0]) : undefined;
   }
 

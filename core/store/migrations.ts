@@ -268,6 +268,15 @@ export const MIGRATIONS: { id: number; name: string; sql: string }[] = [
     `,
   },
   {
+    id: 12,
+    name: 'environment access',
+    sql: `
+      -- Who may open the environment's address through the router, when its request chose it
+      -- (the PUT body's access); NULL follows its template's access (default signed-in).
+      ALTER TABLE environments ADD COLUMN access text CHECK (access IN ('public', 'signed-in', 'team'));
+    `,
+  },
+  {
     id: 15,
     name: 'audit trail',
     sql: `

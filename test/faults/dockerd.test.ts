@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type Docker from 'dockerode';
-import { startHarness, labeledObjects, uniqueName, waitUntil, type Harness } from '../helpers/harness.js';
+import { AUTH, startHarness, labeledObjects, uniqueName, waitUntil, type Harness } from '../helpers/harness.js';
 import { WorkerProcess } from '../helpers/worker-process.js';
 import { startPrivateDockerd, type PrivateDockerd } from '../helpers/private-engines.js';
 import { FAULT_ENV, nextDockerEvent, noLeftovers, settled } from '../helpers/faults.js';
@@ -40,7 +40,7 @@ describe('faults: the Docker daemon', { timeout: 600_000 }, () => {
     const name = uniqueName('dockerd-ok');
     const res = await h.api('PUT', `/api/v1/environments/${name}?wait=240`, { template: 'tiny' });
     assert.equal(res.body.status, 'ready', JSON.stringify(res.body));
-    const page = await fetch(res.body.url);
+    const page = await fetch(res.body.url, { headers: AUTH }); // previews are private: with the API token
     assert.equal(page.status, 200, 'the published port answers from the host');
     assert.equal((await h.api('DELETE', `/api/v1/environments/${name}?wait=120`)).body.status, 'destroyed');
   });
@@ -58,7 +58,7 @@ describe('faults: the Docker daemon', { timeout: 600_000 }, () => {
     // A daemon crash is the host's fault, never the tester's: the start resumes once it is back.
     const env = await settled(h, id, 300_000);
     assert.equal(env.status, 'ready', `${env.status} ${JSON.stringify(env.failure)}\n${(await h.store.events(id)).map((e) => `${e.type}: ${e.message}`).join('\n')}`);
-    const page = await fetch(env.urls[Object.keys(env.urls)[0]!]!);
+    const page = await fetch(env.urls[Object.keys(env.urls)[0]!]!, { headers: AUTH });
     assert.equal(page.status, 200);
     await h.api('DELETE', `/api/v1/environments/${name}?wait=120`);
     await noLeftovers(h, d.docker, [env.project], 90_000);
@@ -87,7 +87,7 @@ describe('faults: the Docker daemon', { timeout: 600_000 }, () => {
       }).catch(async (err) => assert.fail(`${(err as Error).message}\n${(await h.store.events(id)).map((e) => `${e.type}: ${e.message}`).join('\n')}`));
       const read = await h.runtime.exec({ id, project: back.project, generation: back.generation }, 'app', ['cat', '/data/kept.txt']);
       assert.equal(read.output.trim(), 'written-before-the-restarts', `round ${round}: the data is kept`);
-      const page = await fetch(back.urls[Object.keys(back.urls)[0]!]!);
+      const page = await fetch(back.urls[Object.keys(back.urls)[0]!]!, { headers: AUTH });
       assert.equal(page.status, 200, `round ${round}: it answers`);
       // The next restart comes after the heal window (MAYFLY_HEAL_WINDOW, 20 s here), as restarts of a real host do.
       await new Promise((r) => setTimeout(r, 21_000));

@@ -12,7 +12,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { projectRoot } from '../../core/config/config.js';
 import { FAULT_ENV } from '../helpers/faults.js';
-import { startHarness, uniqueName, waitUntil, type Harness } from '../helpers/harness.js';
+import { AUTH, startHarness, uniqueName, waitUntil, type Harness } from '../helpers/harness.js';
 import { killEngines } from '../helpers/host-engines.js';
 import { psql, ready } from '../helpers/seed-checks.js';
 import { WorkerProcess } from '../helpers/worker-process.js';
@@ -52,7 +52,7 @@ describe('the whole host restarted', { timeout: 900_000 }, () => {
     }).catch(async (err) => assert.fail(`${(err as Error).message}\n${(await h.store.events(env.id)).map((e) => `${e.type}: ${e.message}`).join('\n')}\n${w.output()}`));
     assert.equal(await psql(h, back.id, `SELECT count(*) FROM products WHERE name = 'written before the host went down'`), '1', 'the data written before is there');
     assert.equal(await psql(h, back.id, 'SELECT count(*) FROM products'), '13', 'and the seed with it');
-    const page = await fetch(back.urls[Object.keys(back.urls)[0]!]!);
+    const page = await fetch(back.urls[Object.keys(back.urls)[0]!]!, { headers: AUTH, redirect: 'manual' }); // previews are private: with the API token
     assert.equal(page.status, 200, 'it answers');
     const timeline = (await h.store.events(env.id)).map((e) => `${e.type}: ${e.message}`);
     assert.ok(timeline.some((l) => l.startsWith('healing:')), `its timeline says it was healed:\n${timeline.join('\n')}`);

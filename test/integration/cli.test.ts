@@ -51,7 +51,8 @@ describe('the mayfly CLI, run as a child process against the service', () => {
     assert.equal(up.code, 0, up.stderr);
     const url = up.stdout.trim();
     assert.match(url, /^http:\/\/[a-z0-9-]+\.localhost:\d+$/, "the router address of the environment");
-    assert.match(await (await fetch(url)).text(), /data-testid="tag">pr-2</);
+    // Previews are private: the router lets an API token in.
+    assert.match(await (await fetch(url, { headers: { authorization: `Bearer ${TOKEN}` } })).text(), /data-testid="tag">pr-2</);
 
     const status = await mayfly(['status', name], env);
     assert.equal(status.code, 0);

@@ -1,9 +1,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHarness, labeledObjects, uniqueName, type Harness, TEST_ACTOR } from '../helpers/harness.js';
+import { AUTH, startHarness, labeledObjects, uniqueName, type Harness, TEST_ACTOR } from '../helpers/harness.js';
 
 async function page(url: string): Promise<{ tag: string | undefined; products: number | undefined }> {
-  const html = await (await fetch(url)).text();
+  // Previews are private: the router lets the test's API token in.
+  const html = await (await fetch(url, { headers: AUTH })).text();
   return {
     tag: /data-testid="tag">([^<]*)</.exec(html)?.[1],
     products: Number(/<h2>(\d+) products/.exec(html)?.[1]) || undefined,

@@ -12,7 +12,7 @@ import { RegistryCredentials, loadRegistryCredentials } from '../../core/config/
 import { ConfigError } from '../../core/config/config.js';
 import { createLogger } from '../../core/platform/log.js';
 import { DockerRuntime } from '../../worker/runtime/docker/docker-runtime.js';
-import { startHarness, waitUntil, type Harness } from '../helpers/harness.js';
+import { AUTH, startHarness, waitUntil, type Harness } from '../helpers/harness.js';
 import { freePort } from '../helpers/private-engines.js';
 
 /**
@@ -157,7 +157,7 @@ describe('registry credentials: a private registry that needs a password', () =>
     assert.equal(env.status, 'ready', JSON.stringify(env.failure));
     const web = await h.docker.getContainer(`${(await h.store.getById(env.id))!.project}-web-1`).inspect();
     leaks('the container configuration', JSON.stringify(web.Config));
-    assert.equal((await fetch(env.url)).status, 200);
+    assert.equal((await fetch(env.url, { headers: AUTH })).status, 200, 'the app answers through the router (previews are private: with the API token)');
   });
 
   it('when something logs an object holding credentials, then pino redacts them', () => {

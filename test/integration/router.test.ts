@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { projectRoot } from '../../core/config/config.js';
-import { startHarness, labeledObjects, dataVolumes, uniqueName, waitUntil, type Harness, TEST_ACTOR } from '../helpers/harness.js';
+import { startHarness, labeledObjects, dataVolumes, uniqueName, waitUntil, type Harness, TEST_ACTOR, AUTH } from '../helpers/harness.js';
 
 /** Idle time after which the `sleepy` fixture template sleeps. */
 const SLEEP_AFTER_S = 8;
@@ -22,12 +22,16 @@ function clientFrame(opcode: number, payload: Buffer): Buffer {
   return Buffer.concat([head, mask, masked]);
 }
 
-/** Opens a WebSocket through the router with `host` as Host, sends `messages`, and collects the echoes. */
-async function wsEcho(port: number, host: string, messages: string[]): Promise<{ status: string; echoes: string[] }> {
+/**
+ * Opens a WebSocket through the router with `host` as Host, sends `messages`, and collects the
+ * echoes. Previews are private: it is let in with the test's API token (`extra` headers).
+ */
+async function wsEcho(port: number, host: string, messages: string[], extra: Record<string, string> = AUTH): Promise<{ status: string; echoes: string[] }> {
   const socket = net.connect(port, '127.0.0.1');
   await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject); });
   const key = randomBytes(16).toString('base64');
-  socket.write(`GET /ws/echo HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+  const headers = Object.entries(extra).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  socket.write(`GET /ws/echo HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n${headers}\r\n`);
   let buf = Buffer.alloc(0);
   let status = '';
   const echoes: string[] = [];
@@ -68,7 +72,8 @@ async function waitWithTimeline<T>(h: Harness, name: string, what: string, ms: n
   }
 }
 
-async function get(url: string, headers: Record<string, string> = {}) {
+/** A GET through the router as curl would send it; previews are private, so with the test's API token. */
+async function get(url: string, headers: Record<string, string> = AUTH) {
   const res = await fetch(url, { headers, redirect: 'manual' });
   return { status: res.status, headers: res.headers, text: await res.text() };
 }
@@ -243,7 +248,7 @@ describe('the router proxy, against a local upstream', () => {
       event: { type: 'ready', message: 'test' },
     });
     const res = await fetch(`http://${name}.localhost:${h.routerPort}/submit?x=1`, {
-      method: 'POST', body: 'hello upstream', headers: { 'x-forwarded-for': '203.0.113.9', 'content-type': 'text/plain' },
+      method: 'POST', body: 'hello upstream', headers: { ...AUTH, 'x-forwarded-for': '203.0.113.9', 'content-type': 'text/plain' },
     });
     assert.equal(res.status, 201);
     assert.equal(res.headers.get('x-upstream'), 'yes');

@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHarness, waitUntil, type Harness } from '../helpers/harness.js';
+import { AUTH, startHarness, waitUntil, type Harness } from '../helpers/harness.js';
 import { startStandIn, type StandIn } from '../helpers/standin.js';
 import { SLACK_SECRET, slackCommand } from '../helpers/doors.js';
 
@@ -76,7 +76,7 @@ describe('the Slack door: /slack/commands', () => {
     assert.ok(readyMsg.json.text.includes(shown.body.url), `${readyMsg.json.text} names ${shown.body.url}`);
     assert.equal(readyMsg.json.response_type, 'ephemeral');
     assert.match(readyMsg.json.text, /\/mayfly extend shop-pr-1/);
-    const page = await (await fetch(shown.body.url)).text();
+    const page = await (await fetch(shown.body.url, { headers: AUTH })).text(); // previews are private: with the API token
     assert.match(page, /data-testid="tag">pr-1</);
 
     const status = await slackCommand(h.baseUrl, { text: 'status shop-pr-1' });

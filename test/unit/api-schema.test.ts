@@ -12,7 +12,7 @@ const ENV = {
   images: { web: 'reg/shop:1' }, digests: {}, seed: 'demo', ttl: '4h', expiresAt: '2026-01-01T00:00:00.000Z', expiresInSeconds: 10, generation: 1,
   url: 'http://shop-1.localhost:8080', urls: { web: 'http://shop-1.localhost:8080' },
   database: { seed: 'demo', snapshot: null, strategy: null, seededAt: null }, queuePosition: null, estimatedStartSeconds: null, queueReason: null,
-  failure: null, destroyReason: null, destroyedBy: null, createdAt: '2026-01-01T00:00:00.000Z', readyAt: null, destroyedAt: null,
+  failure: null, destroyReason: null, destroyedBy: null, access: 'signed-in', createdAt: '2026-01-01T00:00:00.000Z', readyAt: null, destroyedAt: null,
   links: { self: 'http://x/api/v1/environments/shop-1', events: 'http://x/api/v1/environments/shop-1/events' },
 };
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -59,7 +59,7 @@ describe('the route table and the document made from it', () => {
     }
     const schemas = doc.components.schemas as Record<string, { properties?: Record<string, unknown> }>;
     assert.deepEqual(Object.keys(schemas.Environment!.properties!).slice(0, 3), ['id', 'name', 'template']);
-    assert.deepEqual(Object.keys(schemas.EnvironmentRequest!.properties!), ['template', 'name', 'tag', 'images', 'seed', 'ttl', 'callbackUrl']);
+    assert.deepEqual(Object.keys(schemas.EnvironmentRequest!.properties!), ['template', 'name', 'tag', 'images', 'seed', 'ttl', 'callbackUrl', 'access']);
     const text = JSON.stringify(doc);
     for (const [, id] of text.matchAll(/"#\/components\/schemas\/(\w+)"/g)) assert.ok(schemas[id!], `${id} is a component`);
   });

@@ -44,9 +44,14 @@ describe('environment addresses', () => {
 });
 
 describe('router configuration', () => {
-  it('when unset then the domain is localhost, the port 8081 and activity is flushed every 5 s', () => {
+  it('when unset then the domain is localhost, the port 8081 on 127.0.0.1 only, and activity is flushed every 5 s', () => {
     const { router } = loadConfig({});
-    assert.deepEqual({ ...router }, { domain: 'localhost', port: 8081, publicScheme: 'http', publicPort: 8081, activityFlushMs: 5000 });
+    assert.deepEqual({ ...router }, { domain: 'localhost', port: 8081, bind: '127.0.0.1', publicScheme: 'http', publicPort: 8081, activityFlushMs: 5000 });
+  });
+  it('when MAYFLY_ROUTER_BIND names an address then the router listens there (IPv6 in brackets too)', () => {
+    assert.equal(loadConfig({ MAYFLY_ROUTER_BIND: '0.0.0.0' }).router.bind, '0.0.0.0');
+    assert.equal(loadConfig({ MAYFLY_ROUTER_BIND: '[::]' }).router.bind, '::');
+    assert.equal(loadConfig({ MAYFLY_ROUTER_BIND: '10.1.2.3' }).router.bind, '10.1.2.3');
   });
   it('when a value is wrong then the error names its variable', () => {
     const cases: [Record<string, string>, RegExp][] = [
@@ -56,6 +61,8 @@ describe('router configuration', () => {
       [{ MAYFLY_ROUTER_PUBLIC_SCHEME: 'ftp' }, /MAYFLY_ROUTER_PUBLIC_SCHEME/],
       [{ MAYFLY_ROUTER_PUBLIC_PORT: '0' }, /MAYFLY_ROUTER_PUBLIC_PORT/],
       [{ MAYFLY_ACTIVITY_FLUSH: 'soon' }, /MAYFLY_ACTIVITY_FLUSH/],
+      [{ MAYFLY_ROUTER_BIND: 'everywhere' }, /MAYFLY_ROUTER_BIND/],
+      [{ MAYFLY_ROUTER_BIND: '127.0.0.1:8081' }, /MAYFLY_ROUTER_BIND/],
     ];
     for (const [env, pattern] of cases) assert.throws(() => loadConfig(env), (err: unknown) => err instanceof ConfigError && pattern.test(err.message), JSON.stringify(env));
   });

@@ -42,6 +42,49 @@ const queue = {
   description: 'false: answer 429 CAPACITY_EXCEEDED instead of waiting in line when an admission limit is reached (as Prefer: no-queue)',
 };
 
+/**
+ * Saved datasets (ownership, DELETE /seeds/{name}): self-contained, so that it ports as one piece.
+ * SavedDataset is the shape of a saved entry of GET /seeds and of the DELETE answer.
+ */
+const savedDataset = {
+  paramName: { name: 'name', in: 'path', required: true, description: 'saved dataset name', schema: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,62}$' } },
+  schema: {
+    type: 'object',
+    required: ['name', 'status', 'owner', 'team', 'sizeBytes', 'source', 'createdAt'],
+    properties: {
+      name: { type: 'string' },
+      status: { type: 'string', enum: ['building', 'ready', 'failed', 'deleting'], description: 'building: being saved; failed: see error; deleting: its volumes are being removed' },
+      owner: { type: ['string', 'null'], description: 'the principal that saved it' },
+      team: { type: 'string', description: 'the owner\'s team: its members and admins may delete it, and it counts against the team\'s limits' },
+      sizeBytes: { type: ['integer', 'null'], description: 'bytes of its copy once saved' },
+      source: { type: 'object', properties: { environment: { type: ['string', 'null'], description: 'the environment it was saved from' }, template: { type: ['string', 'null'] } } },
+      createdAt: { type: 'string', format: 'date-time' },
+      readyAt: { type: ['string', 'null'], format: 'date-time' },
+      error: { type: ['string', 'null'] },
+      canDelete: { type: 'boolean', description: 'GET /seeds: whether the caller may delete it' },
+      volumes: { type: 'array', items: { type: 'string' }, description: 'DELETE: the volumes being removed' },
+      delivery: { type: 'string', enum: ['queued', 'deferred'], description: 'DELETE: deferred when the job queue (Redis) did not answer; the reconciler removes the volumes' },
+      links: { type: 'object', properties: { delete: { type: 'string', format: 'uri' } } },
+    },
+  },
+  listItem: {
+    type: 'object', required: ['name', 'kind'],
+    properties: { name: { type: 'string' }, kind: { type: 'string', enum: ['dataset', 'saved'] }, description: { type: ['string', 'null'] }, templates: { type: 'array', items: { type: ['string', 'null'] } }, snapshots: { type: 'array', items: { type: 'object' } } },
+    description: 'kind "saved" entries also carry the SavedDataset fields (owner, team, sizeBytes, source...)',
+  },
+  saveErrors: {
+    403: { description: 'FORBIDDEN: the environment belongs to another team, and the token may not manage it', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+    409: { description: 'NOT_READY, SNAPSHOTS_UNSUPPORTED, or SAVED_DATASETS_LIMIT (the team holds MAYFLY_SAVED_DATASETS_PER_TEAM saved datasets)', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+    413: { description: 'SAVED_BYTES_LIMIT: the team\'s saved datasets with this one (estimated) would exceed MAYFLY_SAVED_BYTES_PER_TEAM; or PAYLOAD_TOO_LARGE', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+  },
+  deleteErrors: {
+    400: { description: 'INVALID_REQUEST: invalid dataset name (details names the field), or INVALID_JSON', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+    403: { description: 'FORBIDDEN: the dataset belongs to another team, and the token may not delete it', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+    404: { description: 'DATASET_NOT_FOUND: no saved dataset of that name', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+    409: { description: 'DATASET_IN_USE (live environments were started from it; details.environments names them), DATASET_IS_FILE (a dataset in seed-data/), DATASET_SAVING or CONCURRENT_UPDATE', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } },
+  },
+};
+
 const environmentSchema = {
   type: 'object',
   required: ['id', 'name', 'template', 'status', 'owner', 'door', 'images', 'expiresAt', 'generation', 'links'],
@@ -206,14 +249,21 @@ export function openApiDocument(version: string = API_VERSION) {
           operationId: 'saveEnvironmentSnapshot',
           summary: 'Save the environment\'s database as a new dataset',
           requestBody: { required: true, content: { 'application/json': { schema: { type: 'object', required: ['name'], additionalProperties: false, properties: { name: { type: 'string' } } } } } },
-          responses: { 202: json({ type: 'object', properties: { dataset: { type: 'string' }, template: { type: 'string' }, source: { type: 'string' }, status: { const: 'saving' } } }, 'saving'), ...envErrors, 400: error('INVALID_REQUEST: invalid environment name, or a missing, malformed or taken dataset name, or INVALID_JSON'), 409: error('NOT_READY or SNAPSHOTS_UNSUPPORTED') },
+          responses: { 202: json({ type: 'object', properties: { dataset: { type: 'string' }, template: { type: 'string' }, source: { type: 'string' }, status: { const: 'saving' } } }, 'saving'), ...envErrors, 400: error('INVALID_REQUEST: invalid environment name, or a missing, malformed or taken dataset name, or INVALID_JSON'), ...savedDataset.saveErrors },
         },
       },
       '/templates': {
         get: { operationId: 'listTemplates', summary: 'Templates, their services and leases', responses: { 200: json({ type: 'object', properties: { templates: { type: 'array', items: { type: 'object' } } } }, 'the templates'), ...common } },
       },
       '/seeds': {
-        get: { operationId: 'listSeeds', summary: 'Datasets, their golden snapshots and the clone strategy', responses: { 200: json({ type: 'object', properties: { strategy: { type: ['object', 'null'] }, datasets: { type: 'array', items: { type: 'object' } } } }, 'the datasets'), ...common } },
+        get: { operationId: 'listSeeds', summary: 'Datasets, their golden snapshots and the clone strategy; saved datasets with owner, team, size and source', responses: { 200: json({ type: 'object', properties: { strategy: { type: ['object', 'null'] }, datasets: { type: 'array', items: { allOf: [savedDataset.listItem, { type: 'object', properties: savedDataset.schema.properties }] } } } }, 'the datasets'), ...common } },
+      },
+      '/seeds/{name}': {
+        parameters: [savedDataset.paramName],
+        delete: {
+          operationId: 'deleteSavedDataset', summary: 'Delete a saved dataset (its team or an admin); the worker removes its volumes',
+          responses: { 202: json(ref('SavedDataset'), 'deleted; its volumes are being removed'), ...common, ...savedDataset.deleteErrors },
+        },
       },
       '/seeds/{name}/refresh': {
         parameters: [{ ...name, description: 'dataset name' }],
@@ -255,6 +305,7 @@ export function openApiDocument(version: string = API_VERSION) {
           },
         },
         Environment: environmentSchema,
+        SavedDataset: savedDataset.schema,
         DeployAnswer: { allOf: [ref('Environment'), { type: 'object', properties: {
           action: { type: 'string', enum: ['created', 'redeployed', 'unchanged'] },
           delivery: { type: 'string', enum: ['queued', 'deferred'], description: 'deferred: recorded while the job queue (Redis) did not answer; the reconciler queues it when Redis is back' },

@@ -188,11 +188,31 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Datasets, their golden snapshots and the clone strategy */
+        /** Datasets, their golden snapshots and the clone strategy; saved datasets with owner, team, size and source */
         get: operations["listSeeds"];
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/seeds/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description saved dataset name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete a saved dataset (its team or an admin); the worker removes its volumes */
+        delete: operations["deleteSavedDataset"];
         options?: never;
         head?: never;
         patch?: never;
@@ -317,6 +337,43 @@ export interface components {
                 self?: string;
                 /** Format: uri */
                 events?: string;
+            };
+        };
+        SavedDataset: {
+            name: string;
+            /**
+             * @description building: being saved; failed: see error; deleting: its volumes are being removed
+             * @enum {string}
+             */
+            status: "building" | "ready" | "failed" | "deleting";
+            /** @description the principal that saved it */
+            owner: string | null;
+            /** @description the owner's team: its members and admins may delete it, and it counts against the team's limits */
+            team: string;
+            /** @description bytes of its copy once saved */
+            sizeBytes: number | null;
+            source: {
+                /** @description the environment it was saved from */
+                environment?: string | null;
+                template?: string | null;
+            };
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            readyAt?: string | null;
+            error?: string | null;
+            /** @description GET /seeds: whether the caller may delete it */
+            canDelete?: boolean;
+            /** @description DELETE: the volumes being removed */
+            volumes?: string[];
+            /**
+             * @description DELETE: deferred when the job queue (Redis) did not answer; the reconciler removes the volumes
+             * @enum {string}
+             */
+            delivery?: "queued" | "deferred";
+            links?: {
+                /** Format: uri */
+                delete?: string;
             };
         };
         DeployAnswer: components["schemas"]["Environment"] & {
@@ -1411,6 +1468,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description FORBIDDEN: the environment belongs to another team, and the token may not manage it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description ENVIRONMENT_NOT_FOUND: no environment of that name */
             404: {
                 headers: {
@@ -1420,7 +1486,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description NOT_READY or SNAPSHOTS_UNSUPPORTED */
+            /** @description NOT_READY, SNAPSHOTS_UNSUPPORTED, or SAVED_DATASETS_LIMIT (the team holds MAYFLY_SAVED_DATASETS_PER_TEAM saved datasets) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1429,7 +1495,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description PAYLOAD_TOO_LARGE: a body over 64 kB */
+            /** @description SAVED_BYTES_LIMIT: the team's saved datasets with this one (estimated) would exceed MAYFLY_SAVED_BYTES_PER_TEAM; or PAYLOAD_TOO_LARGE */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1560,7 +1626,50 @@ export interface operations {
                 content: {
                     "application/json": {
                         strategy?: Record<string, never> | null;
-                        datasets?: Record<string, never>[];
+                        datasets?: ({
+                            name: string;
+                            /** @enum {string} */
+                            kind: "dataset" | "saved";
+                            description?: string | null;
+                            templates?: (string | null)[];
+                            snapshots?: Record<string, never>[];
+                        } & {
+                            name?: string;
+                            /**
+                             * @description building: being saved; failed: see error; deleting: its volumes are being removed
+                             * @enum {string}
+                             */
+                            status?: "building" | "ready" | "failed" | "deleting";
+                            /** @description the principal that saved it */
+                            owner?: string | null;
+                            /** @description the owner's team: its members and admins may delete it, and it counts against the team's limits */
+                            team?: string;
+                            /** @description bytes of its copy once saved */
+                            sizeBytes?: number | null;
+                            source?: {
+                                /** @description the environment it was saved from */
+                                environment?: string | null;
+                                template?: string | null;
+                            };
+                            /** Format: date-time */
+                            createdAt?: string;
+                            /** Format: date-time */
+                            readyAt?: string | null;
+                            error?: string | null;
+                            /** @description GET /seeds: whether the caller may delete it */
+                            canDelete?: boolean;
+                            /** @description DELETE: the volumes being removed */
+                            volumes?: string[];
+                            /**
+                             * @description DELETE: deferred when the job queue (Redis) did not answer; the reconciler removes the volumes
+                             * @enum {string}
+                             */
+                            delivery?: "queued" | "deferred";
+                            links?: {
+                                /** Format: uri */
+                                delete?: string;
+                            };
+                        })[];
                     };
                 };
             };
@@ -1575,6 +1684,110 @@ export interface operations {
             };
             /** @description UNAUTHORIZED: no or invalid bearer token */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description PAYLOAD_TOO_LARGE: a body over 64 kB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNSUPPORTED_ENCODING: a Content-Encoding or charset the server does not read */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description TOO_MANY_FAILED_SIGN_INS: too many wrong tokens from this address; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unexpected failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deleteSavedDataset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description saved dataset name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description deleted; its volumes are being removed */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SavedDataset"];
+                };
+            };
+            /** @description INVALID_REQUEST: invalid dataset name (details names the field), or INVALID_JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNAUTHORIZED: no or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description FORBIDDEN: the dataset belongs to another team, and the token may not delete it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description DATASET_NOT_FOUND: no saved dataset of that name */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description DATASET_IN_USE (live environments were started from it; details.environments names them), DATASET_IS_FILE (a dataset in seed-data/), DATASET_SAVING or CONCURRENT_UPDATE */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -25,7 +25,7 @@ export async function buildWorkerContext(config: Config, pool: pg.Pool, docker: 
   const seeds = new SeedService(config, datasets, snapshots, new DockerSnapshotEngine(docker, config.instance, config.helperImage, config.localVolumes, probedHealth), logger,
     (fact) => metrics.setCloneStrategy(fact.chosen, fact.expected, fact.downgraded));
   return {
-    config, store: app.store, queues, catalog, environments: app.environments, audit: app.audit,
+    config, store: app.store, queues, catalog, environments: app.environments, audit: app.audit, savedDatasets: app.savedDatasets,
     runtime: new DockerRuntime(docker, config.instance, config.registryAuth, { cpuBoost: config.startCpuBoost }, probedHealth),
     datasets, snapshots, seeds, logger, notifications: app.notifications, admission: app.admission,
     metrics,

@@ -21,6 +21,7 @@ import { workerClientOf } from '../worker-client.js';
 import { PUBLIC_DIR, Views } from './render.js';
 import { SessionKeeper } from './session.js';
 import { rule } from '../access.js';
+import { datasetPages } from './datasets.js';
 
 const LOG_LINES = 40;
 const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -289,6 +290,9 @@ export function webRouter(deps: ApiDeps): Router {
     await deps.environments.destroy(req.principal!, env);
     return `Destroying ${env.name}.`;
   }));
+
+  // ---- saved datasets (api/web/datasets.ts) ----------------------------------------------------
+  router.use(datasetPages(deps, { page, back, session, signedIn, post }));
 
   return router;
 }

@@ -22,6 +22,8 @@ export const RULES = {
   'template.list': 'signed-in',
   'seed.list': 'signed-in',
   'seed.refresh': 'signed-in',
+  /** A saved dataset: its owner's team (the owner is in it) or an admin. */
+  'seed.delete': 'team',
   'admin.queues': 'admin',
   'audit.read': 'admin',
 } as const satisfies Record<string, Rule>;
@@ -64,4 +66,9 @@ export function authorize(principal: Principal, action: Action, target?: Target)
 /** The target of an action on an environment. */
 export function environmentTarget(env: { name: string; team: string }): Target {
   return { label: `environment "${env.name}"`, team: env.team, details: { environment: env.name } };
+}
+
+/** The target of an action on a saved dataset: the team it was saved by. */
+export function datasetTarget(dataset: { name: string; team: string }): Target {
+  return { label: `saved dataset "${dataset.name}"`, team: dataset.team, details: { dataset: dataset.name } };
 }

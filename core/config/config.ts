@@ -12,6 +12,7 @@ import { loadRouterConfig, type RouterConfig } from './router.js';
 import { loadWebConfig, type WebConfig } from './web.js';
 import { loadOpsConfig, type OpsConfig } from './ops.js';
 import { loadAdmissionConfig, type AdmissionConfig } from './admission.js';
+import { loadSavedDatasetsConfig, type SavedDatasetsConfig } from './datasets.js';
 import type { TeamDirectory } from '../domain/principal.js';
 import { checkDefaultsWithinPolicy, loadPolicyConfig } from './policy.js';
 import { loadRegistryCredentials, type RegistryCredentials } from './registry.js';
@@ -88,6 +89,8 @@ export interface Config {
   ops: OpsConfig;
   /** Admission limits and the host memory budget (see core/config/admission.ts). */
   admission: AdmissionConfig;
+  /** Per-team limits on saved datasets (see core/config/datasets.ts). */
+  savedDatasets: SavedDatasetsConfig;
 }
 
 
@@ -231,6 +234,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     web: loadWebConfig(env, read),
     ops: loadOpsConfig(env, read),
     admission: loadAdmissionConfig(env, read),
+    savedDatasets: loadSavedDatasetsConfig(env, int),
   };
   checkDefaultsWithinPolicy(config.defaultLimits, config.policy);
   if (config.cloneStrategy !== 'auto' && !CLONE_STRATEGIES.includes(config.cloneStrategy)) {

@@ -6,18 +6,14 @@
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
+import { formatBytes } from '../core/domain/bytes.js';
 import { parseDuration } from '../core/domain/duration.js';
 import { parseArgs, UsageError } from './args.js';
 import { CliError, EXIT, MayflyClient, type Environment, type EnvironmentRequest } from './client.js';
 
-/** "1.5 GiB", "340 MiB", "12 kiB", "900 B", or "-" while unknown. */
+/** "1.5 GiB", "340 MiB", or "-" while unknown. */
 function bytes(n: number | null | undefined): string {
-  if (n === null || n === undefined) return '-';
-  const units = ['B', 'kiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) { v /= 1024; u++; }
-  return `${u === 0 ? v : v.toFixed(v < 10 ? 1 : 0)} ${units[u]}`;
+  return n === null || n === undefined ? '-' : formatBytes(n);
 }
 
 /** Rows as aligned columns under a header. */

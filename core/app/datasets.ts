@@ -12,6 +12,7 @@
  */
 import { allowed, authorize, datasetTarget } from './authorization.js';
 import { bounded, type Delivery } from './delivery.js';
+import { formatBytes } from '../domain/bytes.js';
 import { NAME_PATTERN, type Environment } from '../domain/environment.js';
 import { ConflictError, InputError, MayflyError, NotFoundError } from '../domain/errors.js';
 import type { Principal } from '../domain/principal.js';
@@ -47,14 +48,7 @@ export interface SavedDataset {
   records: Snapshot[];
 }
 
-/** "1.5 GiB", "340 MiB", "12 kiB", "900 B". */
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'kiB', 'MiB', 'GiB', 'TiB'];
-  let n = bytes;
-  let u = 0;
-  while (n >= 1024 && u < units.length - 1) { n /= 1024; u++; }
-  return `${u === 0 ? n : n.toFixed(n < 10 ? 1 : 0)} ${units[u]}`;
-}
+export { formatBytes };
 
 /** Past the team's count of saved datasets: 409, nothing queued. */
 export class SavedDatasetsLimitError extends ConflictError {

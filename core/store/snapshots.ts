@@ -142,6 +142,20 @@ export class SnapshotStore {
     return rowCount === 1;
   }
 
+  /**
+   * Runs `fn` holding the environment's save lock, while a save has its database stopped: the
+   * reconciler does not take that pause for a lost container (whenNotSaving). The lock goes with
+   * the connection, so a worker that dies mid-save does not block healing.
+   */
+  async withSaveLock<T>(envId: string, fn: () => Promise<T>): Promise<T> {
+    return (await withAdvisoryLock(this.pool, `mayfly-save:${envId}`, true, fn)) as T;
+  }
+
+  /** Runs `fn` holding the environment's save lock when no save holds it; undefined at once while one does. */
+  whenNotSaving<T>(envId: string, fn: () => Promise<T>): Promise<T | undefined> {
+    return withAdvisoryLock(this.pool, `mayfly-save:${envId}`, false, fn);
+  }
+
   /** Runs `fn` holding the lock of a team's saved datasets: admissions against its limits one at a time. */
   async withTeamLock<T>(team: string, fn: () => Promise<T>): Promise<T> {
     return (await withAdvisoryLock(this.pool, `mayfly-saved-team:${team}`, true, fn)) as T;

@@ -129,8 +129,11 @@ export async function reconcile(ctx: WorkerContext): Promise<ReconcileReport> {
   const ready = await ctx.store.withStatus(['ready'], SETTLE_SECONDS);
   const owned = await ctx.runtime.listOwned();
   for (const env of ready) {
-    const broken = brokenServices(ctx, env, owned);
-    if (!broken.length) continue;
+    if (!brokenServices(ctx, env, owned).length) continue;
+    // A save stops the database for its copy, holding the environment's save lock: not a loss.
+    // Looked at again once no save holds it, so a save that ended after the listing is not one either.
+    const broken = await ctx.snapshots.whenNotSaving(env.id, async () => brokenServices(ctx, env, await ctx.runtime.listOwned()));
+    if (!broken?.length) continue;
     const { healWindowMs: windowMs, healsPerWindow: perWindow } = ctx.config;
     const history = await ctx.store.eventsSince(env.id, 'healing', new Date(Date.now() - windowMs));
     const decision = decideHeal({ recent: history.count, lastAt: history.lastAt }, Date.now(), windowMs, perWindow);

@@ -225,16 +225,20 @@ export class SeedService {
       volume: golden, sourceEnv: env.id, sourceName: env.name, createdBy: by, team,
     });
     const started = Date.now();
-    await this.engine.stopService(ref, template.database!.service);
-    let sizeBytes: number | null;
+    let sizeBytes: number | null = null;
     try {
-      try {
-        const { chosen } = await this.strategy();
-        ({ sizeBytes } = await this.engine.saveVolume(volumeName(env.project, volume), golden, { [LABEL_SNAPSHOT]: key, 'mayfly.dataset': name }, chosen === 'reflink' ? 'reflink' : 'copy'));
-      } finally {
-        // The environment's database comes back whatever happened, before anyone is told.
-        await this.engine.startService(ref, template.database!.service, this.config.healthTimeoutMs);
-      }
+      // The database is stopped for the copy: under the environment's save lock, so the reconciler
+      // does not take the pause for a lost container and redeploy it.
+      await this.snapshots.withSaveLock(env.id, async () => {
+        await this.engine.stopService(ref, template.database!.service);
+        try {
+          const { chosen } = await this.strategy();
+          ({ sizeBytes } = await this.engine.saveVolume(volumeName(env.project, volume), golden, { [LABEL_SNAPSHOT]: key, 'mayfly.dataset': name }, chosen === 'reflink' ? 'reflink' : 'copy'));
+        } finally {
+          // The environment's database comes back whatever happened, before anyone is told.
+          await this.engine.startService(ref, template.database!.service, this.config.healthTimeoutMs);
+        }
+      });
     } catch (err) {
       await this.snapshots.markFailed(key, (err as Error).message);
       throw err;

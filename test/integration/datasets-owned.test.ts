@@ -31,12 +31,19 @@ function mayfly(args: string[], env: Record<string, string>): Promise<{ code: nu
   });
 }
 
+/** The session cookie with the one-time message a form's redirect set (the test's cookie jar keeps only the session). */
+const withFlash = (cookie: string, headers: Headers) => [cookie, ...headers.getSetCookie().filter((c) => c.startsWith('mayfly_flash=')).map((c) => c.split(';')[0]!)].join('; ');
+
 interface Saved { name: string; kind: string; status: string; owner: string; team: string; sizeBytes: number | null; source: { environment: string; template: string }; error: string | null; canDelete: boolean }
 
 function helpers(h: () => Harness) {
+  /** Creates an environment and waits until it settles (long-polls under HTTP clients' header timeout; a loaded host is slow). */
   const ready = async (secret: string, name: string, body: Record<string, unknown>) => {
-    const res = await h().api('PUT', `/api/v1/environments/${name}?wait=900`, { ttl: '1h', ...body }, as(secret));
+    let res = await h().api('PUT', `/api/v1/environments/${name}`, { ttl: '1h', ...body }, as(secret));
     assert.ok([200, 202].includes(res.status), JSON.stringify(res.body));
+    for (let i = 0; i < 5 && !['ready', 'failed', 'destroyed'].includes(res.body.status); i++) {
+      res = await h().api('GET', `/api/v1/environments/${name}?wait=240`, undefined, as(secret));
+    }
     assert.equal(res.body.status, 'ready', JSON.stringify(res.body.failure));
     return res.body as { id: string; name: string; database: { snapshot: string | null } | null };
   };
@@ -151,7 +158,7 @@ describe('saved datasets: owners, deleting and the count limit', () => {
     assert.equal((await volumes(ds)).length, 1, 'nothing removed');
     assert.equal((await saved(CAROL, ds))?.status, 'ready');
 
-    assert.equal((await h.api('DELETE', `/api/v1/environments/${dev}?wait=300`, undefined, as(ALICE))).body.status, 'destroyed');
+    assert.equal((await h.api('DELETE', `/api/v1/environments/${dev}?wait=240`, undefined, as(ALICE))).body.status, 'destroyed');
     const del = await h.api('DELETE', `/api/v1/seeds/${ds}`, undefined, as(CAROL));
     assert.equal(del.status, 202, JSON.stringify(del.body));
     assert.equal(del.body.owner, 'alice');
@@ -250,7 +257,7 @@ describe('saved datasets: owners, deleting and the count limit', () => {
     assert.doesNotMatch(row, /action="\/datasets\/[^"]+\/delete"/, 'no delete button for another team');
     const refused = await bob.post(`/datasets/${ds}/delete`, { _csrf: await bob.csrf('/datasets') });
     assert.equal(refused.status, 303, 'the form answers with a redirect and a message');
-    assert.match((await bob.get('/datasets')).html, /belongs to team &quot;qa&quot;/);
+    assert.match((await bob.get('/datasets', { cookie: withFlash(bob.cookie, refused.headers) })).html, /belongs to team &quot;qa&quot;/);
     assert.equal((await volumes(ds)).length, 1, 'still there');
 
     const carol = await signIn(h.baseUrl, CAROL);
@@ -262,7 +269,7 @@ describe('saved datasets: owners, deleting and the count limit', () => {
     const del = await carol.post(`/datasets/${ds}/delete`, { _csrf: await carol.csrf('/datasets') });
     assert.equal(del.status, 303);
     assert.equal(del.headers.get('location'), '/datasets');
-    const after = await carol.get('/datasets');
+    const after = await carol.get('/datasets', { cookie: withFlash(carol.cookie, del.headers) });
     assert.match(after.html, new RegExp(`Deleted saved dataset ${ds}`));
     assert.doesNotMatch(after.html, new RegExp(`data-dataset="${ds}"`));
     await gone(ds);

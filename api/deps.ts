@@ -1,6 +1,7 @@
 import type { Admission } from '../core/app/admission.js';
 import type { EnvironmentService } from '../core/app/environments.js';
 import type { AuditTrail } from '../core/app/audit.js';
+import type { DatasetService } from '../core/app/datasets.js';
 import type { Config } from '../core/config/config.js';
 import type { Logger } from '../core/platform/log.js';
 import type { JobQueues } from '../core/queue/jobs.js';
@@ -23,6 +24,8 @@ export interface ApiDeps {
   environments: EnvironmentService;
   /** The audit trail: written by the application layer, read by admins (GET /api/v1/audit). */
   audit: AuditTrail;
+  /** The application service of saved datasets: list, delete (core/app/datasets.ts). */
+  savedDatasets: DatasetService;
   store: EnvironmentStore;
   queues: JobQueues;
   catalog: TemplateCatalog;

@@ -197,6 +197,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/seeds/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete a saved dataset (its team or an admin); the worker removes its volumes */
+        delete: operations["deleteSavedDataset"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/seeds/{name}/refresh": {
         parameters: {
             query?: never;
@@ -275,6 +292,32 @@ export interface components {
             description: string;
             templates: string[];
             snapshots: components["schemas"]["GoldenSnapshot"][];
+            /**
+             * @description building: being saved; failed: see error; deleting: its volumes are being removed
+             * @enum {string}
+             */
+            status: "building" | "ready" | "failed" | "deleting";
+            /** @description the principal that saved it */
+            owner: string | null;
+            /** @description the owner's team: its members and admins may delete it, and it counts against the team's limits */
+            team: string;
+            /** @description bytes of its copy once saved */
+            sizeBytes: number | null;
+            /** @description the environment it was saved from */
+            source: {
+                environment: string | null;
+                template: string | null;
+            };
+            /** Format: date-time */
+            createdAt: string;
+            readyAt: string | null;
+            error: string | null;
+            links: {
+                /** Format: uri */
+                delete: string;
+            };
+            /** @description whether the caller may delete it (its team or an admin) */
+            canDelete: boolean;
         };
         DeployAnswer: {
             /** Format: uuid */
@@ -493,6 +536,37 @@ export interface components {
                 /** Format: uri */
                 seeds: string;
             };
+        };
+        SavedDatasetDeleted: {
+            name: string;
+            /** @constant */
+            status: "deleting";
+            /** @description the principal that saved it */
+            owner: string | null;
+            /** @description the owner's team: its members and admins may delete it, and it counts against the team's limits */
+            team: string;
+            /** @description bytes of its copy once saved */
+            sizeBytes: number | null;
+            /** @description the environment it was saved from */
+            source: {
+                environment: string | null;
+                template: string | null;
+            };
+            /** Format: date-time */
+            createdAt: string;
+            readyAt: string | null;
+            error: string | null;
+            links: {
+                /** Format: uri */
+                delete: string;
+            };
+            /** @description the volumes being removed */
+            volumes: string[];
+            /**
+             * @description deferred when the job queue (Redis) did not answer; the reconciler removes the volumes
+             * @enum {string}
+             */
+            delivery: "queued" | "deferred";
         };
         SeedList: {
             /** @description the clone strategy the worker chose on this host (null before its first probe) */
@@ -1634,6 +1708,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description FORBIDDEN: the environment belongs to another team, and the token may not manage it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description ENVIRONMENT_NOT_FOUND: no environment of that name */
             404: {
                 headers: {
@@ -1643,7 +1726,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description NOT_READY or SNAPSHOTS_UNSUPPORTED */
+            /** @description NOT_READY, SNAPSHOTS_UNSUPPORTED, or SAVED_DATASETS_LIMIT (the team holds MAYFLY_SAVED_DATASETS_PER_TEAM saved datasets) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1652,7 +1735,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description PAYLOAD_TOO_LARGE: a body over 64 kB */
+            /** @description SAVED_BYTES_LIMIT: the team's saved datasets with this one (estimated) would exceed MAYFLY_SAVED_BYTES_PER_TEAM; or PAYLOAD_TOO_LARGE */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1928,6 +2011,119 @@ export interface operations {
             };
             /** @description UNAUTHORIZED: no or invalid bearer token */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description PAYLOAD_TOO_LARGE: a body over 64 kB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNSUPPORTED_ENCODING: a Content-Encoding or charset the server does not read */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description TOO_MANY_FAILED_SIGN_INS: too many wrong tokens from this address; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unexpected failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description STORE_UNAVAILABLE: PostgreSQL did not answer; nothing was changed (see Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deleteSavedDataset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description dataset name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description deleted; its volumes are being removed */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SavedDatasetDeleted"];
+                };
+            };
+            /** @description INVALID_REQUEST: invalid dataset name (details names the field) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNAUTHORIZED: no or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description FORBIDDEN: the dataset belongs to another team, and the token may not delete it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description DATASET_NOT_FOUND: no saved dataset of that name */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description DATASET_IN_USE (live environments were started from it; details.environments names them), DATASET_IS_FILE (a dataset in seed-data/), DATASET_SAVING or CONCURRENT_UPDATE */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -13,6 +13,9 @@ export type DeployAnswer = components['schemas']['DeployAnswer'];
 export type EnvironmentRequest = components['schemas']['EnvironmentRequest'];
 export type EnvironmentEvent = components['schemas']['Event'];
 type ApiError = components['schemas']['Error'];
+export type SavedDataset = components['schemas']['SavedDatasetDeleted'];
+/** An entry of GET /seeds: a dataset of seed-data/ or a saved one (with the SavedDataset fields). */
+export type SeedEntry = NonNullable<paths['/seeds']['get']['responses'][200]['content']['application/json']['datasets']>[number];
 
 export const EXIT = {
   OK: 0,
@@ -77,6 +80,17 @@ export class MayflyClient {
     const answer = await this.send((signal) => this.api.GET('/environments/{name}/events', { params: { path: { name } }, headers: { accept: 'application/json' }, signal }));
     if (typeof answer !== 'object' || answer === null) throw new CliError(`Mayfly at ${this.baseUrl} did not answer the timeline as JSON`, EXIT.FAILED);
     return answer.events ?? [];
+  }
+
+  /** Datasets: seed-data/ ones and saved ones (with owner, team, size and source). */
+  async datasets(): Promise<SeedEntry[]> {
+    const answer = await this.send((signal) => this.api.GET('/seeds', { signal }));
+    return answer.datasets ?? [];
+  }
+
+  /** Deletes a saved dataset; its volumes are removed by the worker. */
+  async deleteDataset(name: string): Promise<SavedDataset> {
+    return this.send((signal) => this.api.DELETE('/seeds/{name}', { params: { path: { name } }, signal }));
   }
 
   /** Runs one call with a deadline and turns every failure into a CliError with its exit code. */

@@ -6,9 +6,21 @@
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
+import { formatBytes } from '../core/domain/bytes.js';
 import { parseDuration } from '../core/domain/duration.js';
 import { parseArgs, UsageError } from './args.js';
 import { CliError, EXIT, MayflyClient, type Environment, type EnvironmentRequest } from './client.js';
+
+/** "1.5 GiB", "340 MiB", or "-" while unknown. */
+function bytes(n: number | null | undefined): string {
+  return n === null || n === undefined ? '-' : formatBytes(n);
+}
+
+/** Rows as aligned columns under a header. */
+function table(head: string[], rows: string[][], io: Out): void {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+  for (const r of [head, ...rows]) io.out(r.map((c, i) => String(c).padEnd(widths[i]!)).join('  ').trimEnd());
+}
 
 const USAGE = `usage: mayfly <command> [options]
 
@@ -20,6 +32,8 @@ const USAGE = `usage: mayfly <command> [options]
   status <name>                                show one environment
   extend <name> <ttl>                          move its lease end to <ttl> from now
   logs <name>                                  print its event timeline
+  datasets [--all]                             list saved datasets (--all: the seed-data/ ones too)
+  datasets rm <name>                           delete a saved dataset (its team or an admin)
 
 environment: MAYFLY_URL (e.g. https://mayfly.example), MAYFLY_TOKEN (an API token)
 exit codes: 0 ok, 1 failed / refused, 2 usage, 3 timeout, 4 auth or connection`;
@@ -147,9 +161,25 @@ async function dispatch(args: ReturnType<typeof parseArgs>, env: NodeJS.ProcessE
       const list = await client(env).list(flags.all === true);
       if (!list.length) { io.err('no environments'); return EXIT.OK; }
       const rows = list.map((e) => [e.name, e.template, e.status, e.door ?? '', e.owner, e.status === 'destroyed' ? `gone: ${e.destroyReason}` : `${e.expiresInSeconds}s left`, e.url ?? '']);
-      const head = ['NAME', 'TEMPLATE', 'STATUS', 'DOOR', 'OWNER', 'LEASE', 'URL'];
-      const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
-      for (const r of [head, ...rows]) io.out(r.map((c, i) => String(c).padEnd(widths[i]!)).join('  ').trimEnd());
+      table(['NAME', 'TEMPLATE', 'STATUS', 'DOOR', 'OWNER', 'LEASE', 'URL'], rows.map((r) => r.map(String)), io);
+      return EXIT.OK;
+    }
+    case 'datasets': {
+      if (positionals[0] === 'rm') {
+        onlyFor([]);
+        if (positionals.length !== 2) throw new UsageError('datasets rm needs exactly one dataset name');
+        const d = await client(env).deleteDataset(positionals[1]!);
+        io.err(`${d.name}: deleted (saved by ${d.owner ?? '?'} of team ${d.team}); removing ${d.volumes?.length ?? 0} volume(s)${d.delivery === 'deferred' ? ' once the job queue answers' : ''}`);
+        io.out(`${d.name} deleted`);
+        return EXIT.OK;
+      }
+      onlyFor(['all']);
+      if (positionals.length) throw new UsageError(`"datasets" takes no arguments but "rm <name>", got "${positionals[0]}"`);
+      const list = (await client(env).datasets()).filter((d) => flags.all === true || d.kind === 'saved');
+      if (!list.length) { io.err(flags.all ? 'no datasets' : 'no saved datasets (mayfly datasets --all shows the seed-data/ ones too)'); return EXIT.OK; }
+      table(['NAME', 'KIND', 'STATUS', 'OWNER', 'TEAM', 'SIZE', 'SOURCE', 'CREATED'], list.map((d) => d.kind === 'saved'
+        ? [d.name, 'saved', d.status ?? '', d.owner ?? '?', d.team ?? '', bytes(d.sizeBytes), `${d.source?.environment ?? '?'} (${d.source?.template ?? '?'})`, d.createdAt ?? '']
+        : [d.name, 'dataset', '', '', '', '', 'seed-data/', '']), io);
       return EXIT.OK;
     }
     case 'status': {

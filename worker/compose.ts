@@ -23,7 +23,7 @@ export async function buildWorkerContext(config: Config, pool: pg.Pool, engine: 
   const seeds = new SeedService(config, datasets, snapshots, engine.snapshotEngine, logger,
     (fact) => metrics.setCloneStrategy(fact.chosen, fact.expected, fact.downgraded));
   return {
-    config, store: app.store, queues, catalog, environments: app.environments, audit: app.audit,
+    config, store: app.store, queues, catalog, environments: app.environments, audit: app.audit, savedDatasets: app.savedDatasets,
     runtime: engine.runtime,
     datasets, snapshots, seeds, logger, notifications: app.notifications, admission: app.admission,
     metrics,

@@ -1,6 +1,7 @@
 import type { Admission } from '../core/app/admission.js';
 import type { EnvironmentService } from '../core/app/environments.js';
 import type { AuditTrail } from '../core/app/audit.js';
+import type { DatasetService } from '../core/app/datasets.js';
 import type { Config } from '../core/config/config.js';
 import type { Logger } from '../core/platform/log.js';
 import type { JobQueues } from '../core/queue/jobs.js';
@@ -23,6 +24,8 @@ export interface WorkerContext {
   environments: EnvironmentService;
   /** The audit trail (who did what to which environment). */
   audit: AuditTrail;
+  /** The application service of saved datasets (a save's admission against its team's limits). */
+  savedDatasets: DatasetService;
   queues: JobQueues;
   catalog: TemplateCatalog;
   runtime: Runtime;

@@ -4,12 +4,23 @@ import { parseParam } from '../../core/api/validate.js';
 import { FACT_CLONE } from '../../core/store/snapshots.js';
 import type { ApiDeps } from '../deps.js';
 import { rule } from '../access.js';
+import type { SavedDataset } from '../../core/app/datasets.js';
+
+/** A saved dataset's ownership and size, as GET /api/v1/seeds and DELETE /api/v1/seeds/:name show it. */
+function presentSaved(d: SavedDataset, publicUrl: string) {
+  return {
+    status: d.status, owner: d.owner, team: d.team, sizeBytes: d.sizeBytes,
+    source: { environment: d.source.environment, template: d.source.template },
+    createdAt: d.createdAt.toISOString(), readyAt: d.readyAt?.toISOString() ?? null, error: d.error,
+    links: { delete: `${publicUrl}/api/v1/seeds/${d.name}` },
+  };
+}
 
 /** Seed datasets, their golden snapshots, and the clone strategy the worker chose for this host. */
 export function seedsRouter(deps: ApiDeps): Router {
   const router = Router();
-  router.get('/', rule('seed.list'), async (_req, res) => {
-    const [datasets, snapshots, strategy] = await Promise.all([deps.datasets.list(), deps.snapshots.list(), deps.snapshots.fact(FACT_CLONE)]);
+  router.get('/', rule('seed.list'), async (req, res) => {
+    const [datasets, snapshots, strategy, saved] = await Promise.all([deps.datasets.list(), deps.snapshots.list(), deps.snapshots.fact(FACT_CLONE), deps.savedDatasets.listSaved(req.principal!)]);
     const goldens = (dataset: string) => snapshots.filter((s) => s.dataset === dataset).map((s) => ({
       key: s.key, template: s.template, status: s.status, image: s.image, imageDigest: s.imageDigest, sizeBytes: s.sizeBytes,
       buildMs: s.buildMs, error: s.error, createdAt: s.createdAt.toISOString(), readyAt: s.readyAt?.toISOString() ?? null,
@@ -22,10 +33,10 @@ export function seedsRouter(deps: ApiDeps): Router {
           templates: deps.catalog.list().filter((t) => t.seeds.allowed.includes(d.name)).map((t) => t.name),
           snapshots: goldens(d.name),
         })),
-        ...[...new Set(snapshots.filter((s) => s.kind === 'saved').map((s) => s.dataset))].map((name) => {
-          const s = snapshots.find((x) => x.dataset === name && x.kind === 'saved')!;
-          return { name, kind: 'saved', description: `saved by ${s.createdBy ?? '?'} from an environment of ${s.template}`, templates: [s.template], snapshots: goldens(name) };
-        }),
+        ...saved.map((d) => ({
+          name: d.name, kind: 'saved', description: `saved by ${d.owner ?? '?'} from ${d.source.environment ? `environment ${d.source.environment}` : 'an environment'} of ${d.template}`,
+          templates: [d.template], snapshots: goldens(d.name), ...presentSaved(d, deps.config.publicUrl), canDelete: d.canDelete,
+        })),
       ],
     });
   });
@@ -35,6 +46,12 @@ export function seedsRouter(deps: ApiDeps): Router {
     await deps.datasets.get(name);
     await deps.queues.enqueueRefresh(name);
     res.status(202).json({ dataset: name, status: 'building', links: { seeds: `${deps.config.publicUrl}/api/v1/seeds` } });
+  });
+
+  /** Deletes a saved dataset (its team or an admin); the worker removes its volumes. */
+  router.delete('/:name', rule('seed.delete'), async (req, res) => {
+    const { dataset, volumes, delivery } = await deps.savedDatasets.delete(req.principal!, String(req.params.name));
+    res.status(202).json({ ...presentSaved(dataset, deps.config.publicUrl), name: dataset.name, status: 'deleting', volumes, delivery });
   });
   return router;
 }

@@ -24,6 +24,7 @@ import { rule } from '../access.js';
 import { RegistryTags } from '../../core/catalog/registry-tags.js';
 import { checkImagesExist } from '../../core/app/image-check.js';
 import { attentionOrder, groupTimeline, overviewContext, prefillFrom, suggestName, tagsOfTemplate } from './qa.js';
+import { datasetPages } from './datasets.js';
 
 const LOG_LINES = 40;
 /** Timeline rows an environment's page shows unless asked for all (?events=all). */
@@ -355,6 +356,9 @@ export function webRouter(deps: ApiDeps): Router {
     await deps.environments.destroy(req.principal!, env);
     return `Destroying ${env.name}.`;
   }));
+
+  // ---- saved datasets (api/web/datasets.ts) ----------------------------------------------------
+  router.use(datasetPages(deps, { page, back, session, signedIn, post }));
 
   return router;
 }

@@ -10,7 +10,7 @@ import { VIAS } from '../domain/principal.js';
 import {
   AuditList, DeployAnswer, Environment, EnvironmentList, EnvironmentRequest, ErrorAnswer, EventList, ExtendRequest, OpenApiDocument,
   PathDatasetName, PathEnvironmentName, QueueQuery, RefreshAnswer, SeedList, SnapshotAnswer, SnapshotRequest, StatusQuery,
-  TailQuery, TemplateList, WaitQuery, ShareAnswer, ShareRequest,
+  TailQuery, TemplateList, WaitQuery, ShareAnswer, ShareRequest, SavedDatasetDeleted,
 } from './schemas.js';
 
 export type Method = 'get' | 'post' | 'put' | 'delete';
@@ -188,7 +188,9 @@ export const OPERATIONS: Operation[] = [
     responses: {
       202: json(SnapshotAnswer, 'saving'), ...envErrors,
       400: error('INVALID_REQUEST: invalid environment name, or a missing, malformed or taken dataset name, or INVALID_JSON'),
-      409: error('NOT_READY or SNAPSHOTS_UNSUPPORTED'),
+      403: error('FORBIDDEN: the environment belongs to another team, and the token may not manage it'),
+      409: error('NOT_READY, SNAPSHOTS_UNSUPPORTED, or SAVED_DATASETS_LIMIT (the team holds MAYFLY_SAVED_DATASETS_PER_TEAM saved datasets)'),
+      413: error('SAVED_BYTES_LIMIT: the team\'s saved datasets with this one (estimated) would exceed MAYFLY_SAVED_BYTES_PER_TEAM; or PAYLOAD_TOO_LARGE'),
     },
   },
   {
@@ -208,6 +210,18 @@ export const OPERATIONS: Operation[] = [
   {
     method: 'get', path: '/seeds', operationId: 'listSeeds', summary: 'Datasets, their golden snapshots and the clone strategy',
     responses: { 200: json(SeedList, 'the datasets') },
+  },
+  {
+    method: 'delete', path: '/seeds/{name}', operationId: 'deleteSavedDataset',
+    summary: 'Delete a saved dataset (its team or an admin); the worker removes its volumes',
+    parameters: [{ name: 'name', in: 'path', required: true, schema: PathDatasetName }],
+    responses: {
+      202: json(SavedDatasetDeleted, 'deleted; its volumes are being removed'),
+      400: error('INVALID_REQUEST: invalid dataset name (details names the field)'),
+      403: error('FORBIDDEN: the dataset belongs to another team, and the token may not delete it'),
+      404: error('DATASET_NOT_FOUND: no saved dataset of that name'),
+      409: error('DATASET_IN_USE (live environments were started from it; details.environments names them), DATASET_IS_FILE (a dataset in seed-data/), DATASET_SAVING or CONCURRENT_UPDATE'),
+    },
   },
   {
     method: 'post', path: '/seeds/{name}/refresh', operationId: 'refreshSeed', summary: 'Build the dataset\'s golden snapshots ahead of time',

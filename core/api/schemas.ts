@@ -303,8 +303,35 @@ export const Dataset = z.discriminatedUnion('kind', [
     name: z.string(), kind: z.literal('dataset'), description: z.string(), files: z.array(z.string()), bytes: z.number().int(),
     templates: z.array(z.string()), snapshots: z.array(GoldenSnapshot),
   }),
-  z.strictObject({ name: z.string(), kind: z.literal('saved'), description: z.string(), templates: z.array(z.string()), snapshots: z.array(GoldenSnapshot) }),
+  z.strictObject({
+    name: z.string(), kind: z.literal('saved'), description: z.string(), templates: z.array(z.string()), snapshots: z.array(GoldenSnapshot),
+    ...savedFields(),
+    canDelete: z.boolean().meta({ description: 'whether the caller may delete it (its team or an admin)' }),
+  }),
 ]).meta({ id: 'Dataset' });
+
+/** What a saved dataset shows of its ownership (GET /seeds, DELETE /seeds/{name}). */
+function savedFields() {
+  return {
+    status: z.enum(['building', 'ready', 'failed', 'deleting']).meta({ description: 'building: being saved; failed: see error; deleting: its volumes are being removed' }),
+    owner: z.string().nullable().meta({ description: 'the principal that saved it' }),
+    team: z.string().meta({ description: 'the owner\'s team: its members and admins may delete it, and it counts against the team\'s limits' }),
+    sizeBytes: z.number().int().nullable().meta({ description: 'bytes of its copy once saved' }),
+    source: z.strictObject({ environment: z.string().nullable(), template: z.string().nullable() }).meta({ description: 'the environment it was saved from' }),
+    createdAt: DateTime,
+    readyAt: DateTime.nullable(),
+    error: z.string().nullable(),
+    links: z.strictObject({ delete: Url }),
+  };
+}
+
+export const SavedDatasetDeleted = z.strictObject({
+  name: z.string(),
+  ...savedFields(),
+  status: z.literal('deleting'),
+  volumes: z.array(z.string()).meta({ description: 'the volumes being removed' }),
+  delivery: z.enum(['queued', 'deferred']).meta({ description: 'deferred when the job queue (Redis) did not answer; the reconciler removes the volumes' }),
+}).meta({ id: 'SavedDatasetDeleted' });
 export const SeedList = z.strictObject({
   strategy: z.looseObject({ updatedAt: DateTime }).nullable().meta({ description: 'the clone strategy the worker chose on this host (null before its first probe)' }),
   datasets: z.array(Dataset),

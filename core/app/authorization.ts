@@ -30,6 +30,8 @@ export const RULES = {
   'environment.share': 'team',
   'seed.list': 'signed-in',
   'seed.refresh': 'signed-in',
+  /** A saved dataset: its owner's team (the owner is in it) or an admin. */
+  'seed.delete': 'team',
   'admin.queues': 'admin',
   'audit.read': 'admin',
 } as const satisfies Record<string, Rule>;
@@ -84,4 +86,9 @@ export function authorize(principal: Principal, action: Action, target?: Target)
 /** The target of an action on an environment (with `access`, for opening its address). */
 export function environmentTarget(env: { name: string; team: string; id?: string }, access?: Access): Target {
   return { label: `environment "${env.name}"`, team: env.team, details: { environment: env.name }, ...(env.id ? { id: env.id } : {}), ...(access ? { access } : {}) };
+}
+
+/** The target of an action on a saved dataset: the team it was saved by. */
+export function datasetTarget(dataset: { name: string; team: string }): Target {
+  return { label: `saved dataset "${dataset.name}"`, team: dataset.team, details: { dataset: dataset.name } };
 }

@@ -16,9 +16,8 @@ import { systemActor, type Principal } from '../domain/principal.js';
 import type { Logger } from '../platform/log.js';
 import type { JobQueues } from '../queue/jobs.js';
 import type { TemplateCatalog } from '../catalog/templates.js';
-import type { DatasetCatalog } from '../catalog/datasets.js';
 import type { EnvironmentStore, NewEnvironment, RunFence } from '../store/environments.js';
-import type { SnapshotStore } from '../store/snapshots.js';
+import type { DatasetService } from './datasets.js';
 
 export type { Delivery } from './delivery.js';
 export type DeployAction = 'created' | 'redeployed' | 'unchanged';
@@ -30,9 +29,8 @@ export interface EnvironmentServiceDeps {
   logger: Logger;
   /** Admission limits; without it every request is queued and the worker admits. */
   admission?: Admission;
-  /** For saving a database as a dataset (the web process has them; jobs need not). */
-  datasets?: DatasetCatalog;
-  snapshots?: SnapshotStore;
+  /** Saved datasets: the name and the team's limits of a save (the web process has it; jobs need not). */
+  savedDatasets?: DatasetService;
   /** Where every action is recorded (who, what, which environment, which door, allowed or denied). */
   audit?: AuditTrail;
 }
@@ -252,7 +250,8 @@ export class EnvironmentService {
   /**
    * Saves the environment's database as a new dataset others can start from (the worker copies
    * it). Needs the right to manage the environment: the save stops its database for a moment and
-   * copies its data.
+   * copies its data. The dataset belongs to `actor` and its team, within the team's limits
+   * (core/app/datasets.ts).
    */
   saveSnapshot(actor: Principal, env: Environment, name: unknown): Promise<{ dataset: string }> {
     return this.audited(actor, 'environment.snapshot', env, { dataset: typeof name === 'string' ? name : null }, () => this.saveSnapshotUnaudited(actor, env, name));
@@ -260,17 +259,14 @@ export class EnvironmentService {
 
   private async saveSnapshotUnaudited(actor: Principal, env: Environment, name: unknown): Promise<{ dataset: string }> {
     authorize(actor, 'environment.snapshot', environmentTarget(env));
-    const { datasets, snapshots, queues } = this.deps;
-    if (!datasets || !snapshots) throw new Error('saveSnapshot needs the dataset catalog and the snapshot store');
-    const problems = [];
-    if (typeof name !== 'string' || !NAME_PATTERN.test(name)) problems.push({ field: 'name', message: 'is required: the new dataset name, 1-63 lowercase letters, digits and "-"' });
-    else if ((await datasets.list()).some((d) => d.name === name)) problems.push({ field: 'name', message: `"${name}" is a dataset in seed-data/; choose another name` });
-    else if (await snapshots.savedDataset(name)) problems.push({ field: 'name', message: `a saved dataset named "${name}" exists already` });
-    if (problems.length) throw new InputError(`invalid request: ${problems.map((p) => p.field).join(', ')}`, problems);
+    const { savedDatasets, queues } = this.deps;
+    if (!savedDatasets) throw new Error('saveSnapshot needs the saved dataset service');
+    const dataset = await savedDatasets.checkNewName(name);
     if (env.status !== 'ready') throw new ConflictError('NOT_READY', `environment "${env.name}" is ${env.status}; its database can be saved when it is ready`);
     if (!env.seed || !env.snapshotKey) throw new ConflictError('SNAPSHOTS_UNSUPPORTED', `environment "${env.name}" was not cloned from a snapshot (strategy ${env.cloneStrategy ?? 'none'}); saving needs a clone strategy`);
-    await queues.enqueueSaveSnapshot(env.id, name as string, actor.name);
-    return { dataset: name as string };
+    await savedDatasets.checkRoom(actor, env);
+    await queues.enqueueSaveSnapshot(env.id, dataset, actor.name, actor.team);
+    return { dataset };
   }
 
   /** Runs an action through the audit trail (when there is one). */

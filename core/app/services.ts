@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { Admission } from './admission.js';
 import { AuditTrail } from './audit.js';
 import { EnvironmentService } from './environments.js';
+import { DatasetService } from './datasets.js';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../platform/log.js';
 import type { JobQueues } from '../queue/jobs.js';
@@ -21,6 +22,8 @@ export interface AppServices {
   admission: Admission;
   audit: AuditTrail;
   environments: EnvironmentService;
+  /** Saved datasets: list, delete, the limits of a save (core/app/datasets.ts). */
+  savedDatasets: DatasetService;
 }
 
 export function buildAppServices(config: Config, pool: pg.Pool, queues: JobQueues, catalog: TemplateCatalog, logger: Logger): AppServices {
@@ -29,8 +32,9 @@ export function buildAppServices(config: Config, pool: pg.Pool, queues: JobQueue
   const datasets = new DatasetCatalog(config.seedsDir);
   const admission = new Admission(pool, catalog, config);
   const audit = new AuditTrail(new AuditStore(pool), logger);
+  const savedDatasets = new DatasetService({ snapshots, datasets, queues, logger, limits: config.savedDatasets });
   return {
-    store, snapshots, datasets, admission, audit, notifications: new NotificationStore(pool),
-    environments: new EnvironmentService({ store, queues, catalog, logger, admission, datasets, snapshots, audit }),
+    store, snapshots, datasets, admission, audit, notifications: new NotificationStore(pool), savedDatasets,
+    environments: new EnvironmentService({ store, queues, catalog, logger, admission, savedDatasets, audit }),
   };
 }

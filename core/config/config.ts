@@ -12,6 +12,7 @@ import { loadRouterConfig, type RouterConfig } from './router.js';
 import { loadWebConfig, type WebConfig } from './web.js';
 import { loadOpsConfig, type OpsConfig } from './ops.js';
 import { loadAdmissionConfig, type AdmissionConfig } from './admission.js';
+import { loadSavedDatasetsConfig, type SavedDatasetsConfig } from './datasets.js';
 import type { TeamDirectory } from '../domain/principal.js';
 import { checkDefaultsWithinPolicy, loadPolicyConfig } from './policy.js';
 import { loadRegistryCredentials, type RegistryCredentials } from './registry.js';
@@ -95,6 +96,8 @@ export interface Config {
   ops: OpsConfig;
   /** Admission limits and the host memory budget (see core/config/admission.ts). */
   admission: AdmissionConfig;
+  /** Per-team limits on saved datasets (see core/config/datasets.ts). */
+  savedDatasets: SavedDatasetsConfig;
 }
 
 
@@ -242,6 +245,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     web: loadWebConfig(env, read, stateDir),
     ops: loadOpsConfig(env, read),
     admission: loadAdmissionConfig(env, read),
+    savedDatasets: loadSavedDatasetsConfig(env, int),
   };
   checkDefaultsWithinPolicy(config.defaultLimits, config.policy);
   if (!RUNTIMES.includes(config.runtime)) throw new ConfigError('MAYFLY_RUNTIME', `must be ${RUNTIMES.join(', ')}; got "${config.runtime}"`);

@@ -12,10 +12,13 @@ export interface ProvisionJobData { environmentId: string; generation: number }
 export interface TeardownJobData { environmentId: string }
 export interface ExpireJobData { environmentId: string; expiresAt: number }
 export interface RefreshSeedJobData { dataset: string }
-export interface SaveSnapshotJobData { environmentId: string; name: string; by: string }
+/** `team`: the saver's, charged with the dataset (absent in jobs queued before teams were recorded: the environment's). */
+export interface SaveSnapshotJobData { environmentId: string; name: string; by: string; team?: string }
+/** Removes the volumes of a deleted saved dataset (its records are `deleting`). */
+export interface DeleteDatasetJobData { dataset: string; by: string }
 /** Sleep and wake (worker/jobs/sleep.ts): stop an idle environment's containers, start them again. */
 export interface SleepJobData { environmentId: string }
-export type LifecycleJobData = SleepJobData | TeardownJobData | ExpireJobData | RefreshSeedJobData | SaveSnapshotJobData | Record<string, never>;
+export type LifecycleJobData = SleepJobData | TeardownJobData | ExpireJobData | RefreshSeedJobData | SaveSnapshotJobData | DeleteDatasetJobData | Record<string, never>;
 
 export const JOB_PROVISION = 'provision';
 export const JOB_TEARDOWN = 'teardown';
@@ -23,6 +26,7 @@ export const JOB_EXPIRE = 'expire';
 export const JOB_RECONCILE = 'reconcile';
 export const JOB_REFRESH_SEED = 'refresh-seed';
 export const JOB_SAVE_SNAPSHOT = 'save-snapshot';
+export const JOB_DELETE_DATASET = 'delete-dataset';
 export const JOB_SLEEP = 'sleep';
 export const JOB_WAKE = 'wake';
 /** The notifier (outbox delivery and expiry warnings), scheduled like the reconciler. */
@@ -94,8 +98,13 @@ export class JobQueues {
     await this.lifecycle.add(JOB_REFRESH_SEED, { dataset }, { jobId: `refresh-${dataset}`, removeOnComplete: true, removeOnFail: true, attempts: 2 });
   }
 
-  async enqueueSaveSnapshot(environmentId: string, name: string, by: string): Promise<void> {
-    await this.lifecycle.add(JOB_SAVE_SNAPSHOT, { environmentId, name, by }, { jobId: `save-${environmentId}-${name}`, removeOnComplete: true, removeOnFail: true, attempts: 1 });
+  async enqueueSaveSnapshot(environmentId: string, name: string, by: string, team?: string): Promise<void> {
+    await this.lifecycle.add(JOB_SAVE_SNAPSHOT, { environmentId, name, by, ...(team !== undefined ? { team } : {}) }, { jobId: `save-${environmentId}-${name}`, removeOnComplete: true, removeOnFail: true, attempts: 1 });
+  }
+
+  /** Removes a deleted saved dataset's volumes; retried (an engine hiccup), and the reconciler finishes what a lost job left. */
+  async enqueueDeleteDataset(dataset: string, by: string): Promise<void> {
+    await this.lifecycle.add(JOB_DELETE_DATASET, { dataset, by }, { jobId: `delete-dataset-${dataset}`, removeOnComplete: true, removeOnFail: true, attempts: 5, backoff: { type: 'exponential', delay: 2000 } });
   }
 
   /** One sleep per environment at a time (the job id); the job itself checks it is still idle. */

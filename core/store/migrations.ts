@@ -277,6 +277,23 @@ export const MIGRATIONS: { id: number; name: string; sql: string }[] = [
     `,
   },
   {
+    id: 13,
+    name: 'saved dataset ownership',
+    sql: `
+      -- A saved dataset belongs to the team of the principal that saved it (created_by): that
+      -- team or an admin may delete it, and the team's saved datasets count against its limits.
+      -- source_name: the source environment's name, shown after that environment is gone.
+      -- 'deleting': deleted (no longer listed or startable); the worker removes its volumes, then 'removed'.
+      ALTER TABLE seed_snapshots ADD COLUMN team text, ADD COLUMN source_name text, ADD COLUMN deleted_by text, ADD COLUMN deleted_at timestamptz;
+      ALTER TABLE seed_snapshots DROP CONSTRAINT seed_snapshots_status_check;
+      ALTER TABLE seed_snapshots ADD CONSTRAINT seed_snapshots_status_check CHECK (status IN ('building', 'ready', 'failed', 'deleting', 'removed'));
+      -- Saved before teams were recorded: the team and name of the environment they came from.
+      UPDATE seed_snapshots s SET team = e.team, source_name = e.name FROM environments e WHERE s.kind = 'saved' AND s.source_env = e.id;
+      UPDATE seed_snapshots SET team = 'default' WHERE kind = 'saved' AND team IS NULL;
+      CREATE INDEX seed_snapshots_saved_team ON seed_snapshots (team) WHERE kind = 'saved' AND status IN ('building', 'ready');
+    `,
+  },
+  {
     id: 15,
     name: 'audit trail',
     sql: `

@@ -5,7 +5,8 @@ import { withAdvisoryLock } from './advisory-lock.js';
 /** The host_facts key under which the worker records its clone strategy. */
 export const FACT_CLONE = 'clone-strategy';
 
-export type SnapshotStatus = 'building' | 'ready' | 'failed' | 'removed';
+/** `deleting`: a saved dataset that was deleted; the worker is removing its volume (then `removed`). */
+export type SnapshotStatus = 'building' | 'ready' | 'failed' | 'deleting' | 'removed';
 
 export interface Snapshot {
   key: string;
@@ -22,6 +23,11 @@ export interface Snapshot {
   error: string | null;
   sourceEnv: string | null;
   createdBy: string | null;
+  /** Saved datasets: the team of the principal that saved it (it counts against that team's limits). */
+  team: string | null;
+  /** Saved datasets: the name of the environment it was saved from. */
+  sourceName: string | null;
+  deletedBy: string | null;
   createdAt: Date;
   readyAt: Date | null;
   lastUsedAt: Date | null;
@@ -31,7 +37,8 @@ function toSnapshot(r: Record<string, any>): Snapshot {
   return {
     key: r.key, dataset: r.dataset, kind: r.kind, template: r.template, contentHash: r.content_hash, image: r.image,
     imageDigest: r.image_digest, volume: r.volume, status: r.status, sizeBytes: r.size_bytes === null ? null : Number(r.size_bytes),
-    buildMs: r.build_ms, error: r.error, sourceEnv: r.source_env, createdBy: r.created_by, createdAt: r.created_at,
+    buildMs: r.build_ms, error: r.error, sourceEnv: r.source_env, createdBy: r.created_by, team: r.team ?? null, sourceName: r.source_name ?? null,
+    deletedBy: r.deleted_by ?? null, createdAt: r.created_at,
     readyAt: r.ready_at, lastUsedAt: r.last_used_at,
   };
 }
@@ -45,7 +52,7 @@ export class SnapshotStore {
   }
 
   async list(): Promise<Snapshot[]> {
-    const { rows } = await this.pool.query(`SELECT * FROM seed_snapshots WHERE status <> 'removed' ORDER BY dataset, created_at DESC`);
+    const { rows } = await this.pool.query(`SELECT * FROM seed_snapshots WHERE status NOT IN ('deleting', 'removed') ORDER BY dataset, created_at DESC`);
     return rows.map(toSnapshot);
   }
 
@@ -56,12 +63,12 @@ export class SnapshotStore {
     return rows[0] ? toSnapshot(rows[0]) : undefined;
   }
 
-  async begin(s: Pick<Snapshot, 'key' | 'dataset' | 'kind' | 'template' | 'contentHash' | 'image' | 'imageDigest' | 'volume'> & { sourceEnv?: string; createdBy?: string }): Promise<void> {
+  async begin(s: Pick<Snapshot, 'key' | 'dataset' | 'kind' | 'template' | 'contentHash' | 'image' | 'imageDigest' | 'volume'> & { sourceEnv?: string; sourceName?: string; createdBy?: string; team?: string }): Promise<void> {
     await this.pool.query(
-      `INSERT INTO seed_snapshots (key, dataset, kind, template, content_hash, image, image_digest, volume, status, source_env, created_by)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'building', $9, $10)
+      `INSERT INTO seed_snapshots (key, dataset, kind, template, content_hash, image, image_digest, volume, status, source_env, created_by, team, source_name)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'building', $9, $10, $11, $12)
        ON CONFLICT (key) DO UPDATE SET status = 'building', error = NULL, ready_at = NULL, created_at = now()`,
-      [s.key, s.dataset, s.kind, s.template, s.contentHash, s.image, s.imageDigest, s.volume, s.sourceEnv ?? null, s.createdBy ?? null]);
+      [s.key, s.dataset, s.kind, s.template, s.contentHash, s.image, s.imageDigest, s.volume, s.sourceEnv ?? null, s.createdBy ?? null, s.team ?? null, s.sourceName ?? null]);
   }
 
   async markReady(key: string, sizeBytes: number | null, buildMs: number): Promise<void> {
@@ -75,6 +82,83 @@ export class SnapshotStore {
 
   async markRemoved(key: string): Promise<void> {
     await this.pool.query(`UPDATE seed_snapshots SET status = 'removed' WHERE key = $1`, [key]);
+  }
+
+  // ---- saved datasets ----------------------------------------------------------------------
+
+  /** Every record of a saved dataset that is not deleted (ready, being saved, failed), newest first. */
+  async savedRecords(name?: string): Promise<Snapshot[]> {
+    const { rows } = await this.pool.query(
+      `SELECT * FROM seed_snapshots WHERE kind = 'saved' AND status IN ('building', 'ready', 'failed') AND ($1::text IS NULL OR dataset = $1)
+       ORDER BY dataset, created_at DESC`, [name ?? null]);
+    return rows.map(toSnapshot);
+  }
+
+  /**
+   * What a team's saved datasets hold: datasets ready or being saved, and the bytes of the ready
+   * ones; `exceptKey` leaves one record out (the save being admitted).
+   */
+  async teamUsage(team: string, opts: { exceptKey?: string; readyOnly?: boolean } = {}): Promise<{ count: number; bytes: number }> {
+    const { rows } = await this.pool.query(
+      `SELECT count(DISTINCT dataset)::int AS count, coalesce(sum(size_bytes) FILTER (WHERE status = 'ready'), 0)::bigint AS bytes
+       FROM seed_snapshots WHERE kind = 'saved' AND team = $1 AND status = ANY($2) AND key IS DISTINCT FROM $3`,
+      [team, opts.readyOnly ? ['ready'] : ['building', 'ready'], opts.exceptKey ?? null]);
+    return { count: rows[0].count, bytes: Number(rows[0].bytes) };
+  }
+
+  /** Live environments (not destroyed) started from a saved dataset: by its name, or cloned from one of its keys. */
+  async liveUsers(name: string, keys: string[]): Promise<{ id: string; name: string; status: string }[]> {
+    const { rows } = await this.pool.query(
+      `SELECT id, name, status FROM environments WHERE status <> 'destroyed' AND (seed = $1 OR snapshot_key = ANY($2)) ORDER BY name`, [name, keys]);
+    return rows;
+  }
+
+  /**
+   * Deletes a saved dataset's records (guarded): they become `deleting` only while no live
+   * environment was started from it, in one statement. The records that moved; none when an
+   * environment started from it meanwhile (or someone else deleted it first).
+   */
+  async markDeleting(name: string, by: string): Promise<Snapshot[]> {
+    const { rows } = await this.pool.query(
+      `UPDATE seed_snapshots s SET status = 'deleting', deleted_by = $2, deleted_at = now()
+       WHERE s.kind = 'saved' AND s.dataset = $1 AND s.status IN ('ready', 'failed')
+         AND NOT EXISTS (SELECT 1 FROM environments e WHERE e.status <> 'destroyed' AND (e.seed = $1 OR e.snapshot_key = s.key))
+       RETURNING s.*`, [name, by]);
+    return rows.map(toSnapshot);
+  }
+
+  /** Deleted saved datasets whose volumes are still to be removed (of one name, or those deleted over `olderThanMs` ago). */
+  async deleting(opts: { name?: string; olderThanMs?: number } = {}): Promise<Snapshot[]> {
+    const { rows } = await this.pool.query(
+      `SELECT * FROM seed_snapshots WHERE kind = 'saved' AND status = 'deleting' AND ($1::text IS NULL OR dataset = $1)
+         AND ($2::int IS NULL OR deleted_at < now() - make_interval(secs => $2::int / 1000.0)) ORDER BY deleted_at`,
+      [opts.name ?? null, opts.olderThanMs ?? null]);
+    return rows.map(toSnapshot);
+  }
+
+  /** `deleting` -> `removed` once its volume is gone; false when another run finished it first. */
+  async finishDeleting(key: string): Promise<boolean> {
+    const { rowCount } = await this.pool.query(`UPDATE seed_snapshots SET status = 'removed' WHERE key = $1 AND status = 'deleting'`, [key]);
+    return rowCount === 1;
+  }
+
+  /**
+   * Runs `fn` holding the environment's save lock, while a save has its database stopped: the
+   * reconciler does not take that pause for a lost container (whenNotSaving). The lock goes with
+   * the connection, so a worker that dies mid-save does not block healing.
+   */
+  async withSaveLock<T>(envId: string, fn: () => Promise<T>): Promise<T> {
+    return (await withAdvisoryLock(this.pool, `mayfly-save:${envId}`, true, fn)) as T;
+  }
+
+  /** Runs `fn` holding the environment's save lock when no save holds it; undefined at once while one does. */
+  whenNotSaving<T>(envId: string, fn: () => Promise<T>): Promise<T | undefined> {
+    return withAdvisoryLock(this.pool, `mayfly-save:${envId}`, false, fn);
+  }
+
+  /** Runs `fn` holding the lock of a team's saved datasets: admissions against its limits one at a time. */
+  async withTeamLock<T>(team: string, fn: () => Promise<T>): Promise<T> {
+    return (await withAdvisoryLock(this.pool, `mayfly-saved-team:${team}`, true, fn)) as T;
   }
 
   async touch(key: string): Promise<void> {

@@ -141,7 +141,7 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
   const app = createApp({
     listCache: new ListCache(changes), changes,
     config, store, queues, catalog, logger, notifications, datasets: ctx.datasets, snapshots: ctx.snapshots, admission: ctx.admission, overview: new OverviewStore(pool),
-    environments: ctx.environments, audit: ctx.audit,
+    environments: ctx.environments, audit: ctx.audit, savedDatasets: ctx.savedDatasets,
     probes: { postgres: async () => { await pool.query('SELECT 1'); }, redis: async () => { await redis.ping(); } },
     worker: new WorkerClient(internal.url, internalSecret),
   });

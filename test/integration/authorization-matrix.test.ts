@@ -84,6 +84,16 @@ describe('authorization: every route has a rule, and every rule holds for every 
     { name: uniqueName('authz'), template: 'tiny', owner: 'owner', images: h.ctx.catalog.resolveImages('tiny', undefined, {}), seed: null, ttlSeconds: 600 },
     { ttlGiven: true })).env;
 
+  /** A ready saved dataset of the owner's team (a record only: no worker runs here, nothing is copied). */
+  const ownersSavedDataset = async () => {
+    const name = uniqueName('authz-saved');
+    await h.pool.query(`INSERT INTO seed_snapshots (key, dataset, kind, template, content_hash, image, image_digest, volume, status, created_by, team, size_bytes)
+      VALUES ($1, $1, 'saved', 'tiny', $1, 'postgres', 'x', $2, 'ready', 'owner', 'qa', 1)`, [name, `mayfly-golden-${name}`]);
+    return name;
+  };
+  /** Whether a saved dataset was deleted (the decision of a form, which answers with a redirect either way). */
+  const deleted = async (name: string) => (await h.pool.query(`SELECT status FROM seed_snapshots WHERE dataset = $1`, [name])).rows[0]?.status === 'deleting';
+
   /** The audit trail's verdict on the latest action of `actor` on `env`. */
   const verdict = async (actor: string, env: string) => {
     const { rows } = await h.pool.query('SELECT outcome FROM audit_log WHERE actor = $1 AND environment = $2 ORDER BY id DESC LIMIT 1', [actor, env]);
@@ -112,6 +122,8 @@ describe('authorization: every route has a rule, and every rule holds for every 
           if (route.method === 'PUT') path = path.replace(':name', uniqueName('authz-new'));
           else path = path.replace(':name', env = (await ownersEnvironment()).name);
         }
+        // Deleting acts on a saved dataset of the owner's team; refreshing, on a seed-data one.
+        if (route.method === 'DELETE' && path.endsWith('/seeds/:name')) path = path.replace(':name', await ownersSavedDataset());
         path = path.replace('/seeds/:name', '/seeds/demo');
         const body = route.method === 'GET' || route.method === 'DELETE' ? undefined
           : path.endsWith('/extend') ? { ttl: '1h' }
@@ -143,7 +155,9 @@ describe('authorization: every route has a rule, and every rule holds for every 
         const rule = route.rule as Action;
         const v = pages.get(who)!;
         let env: string | undefined;
-        const path = route.path.includes(':name') ? route.path.replace(':name', env = (await ownersEnvironment()).name) : route.path;
+        let dataset: string | undefined;
+        const path = route.path.startsWith('/datasets/:name') ? route.path.replace(':name', dataset = await ownersSavedDataset())
+          : route.path.includes(':name') ? route.path.replace(':name', env = (await ownersEnvironment()).name) : route.path;
         const want = expected(rule, who);
         let res;
         if (path.endsWith('/live')) {
@@ -162,7 +176,9 @@ describe('authorization: every route has a rule, and every rule holds for every 
           if (!(toSignIn || res.status === 401 || (route.method === 'POST' && res.status === 403))) problems.push(`${route.method} ${route.path} as ${who}: ${res.status}, wanted sign-in`);
           continue;
         }
-        if (env && RULES[rule] === 'team') {
+        if (dataset) {
+          if (await deleted(dataset) !== (want === 'allowed')) problems.push(`${route.method} ${route.path} as ${who}: deleted ${await deleted(dataset)}, wanted ${want}`);
+        } else if (env && RULES[rule] === 'team') {
           const row = await verdict(NAMES[who]!, env);
           // Allowed: done, or tried and refused by the environment's state (failed: a queued one cannot be saved).
           const ok = want === 'allowed' ? row === 'allowed' || row === 'failed' : row === 'denied';

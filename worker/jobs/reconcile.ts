@@ -3,6 +3,7 @@ import type { Environment } from '../../core/domain/environment.js';
 import { errorMessage } from '../../core/domain/errors.js';
 import { formatDuration } from '../../core/domain/duration.js';
 import { failEnvironment } from './fail.js';
+import { recordRemoval } from './seeds.js';
 import { decideHeal } from './heal-policy.js';
 import type { WorkerContext } from '../context.js';
 import type { OwnedObjects } from '../runtime/runtime.js';
@@ -13,6 +14,8 @@ export const MAX_STUCK_RETRIES = 3;
 const SETTLE_SECONDS = 5;
 /** A stopped helper container older than this was left by a worker that died (its job removes it at once). */
 const HELPER_GRACE_MS = 30_000;
+/** A saved dataset deleted this long ago whose volume is still there: its removal job was lost or gave up. */
+const DELETED_GRACE_MS = 30_000;
 import { wakeWaiting } from '../admission.js';
 
 export interface ReconcileReport {
@@ -48,7 +51,8 @@ export interface ReconcileReport {
  *   of a failed one, its containers and networks (its data volumes stay until its lease ends
  *   when it was ever ready);
  * - helper containers (clones, golden builds) that a dead worker left stopped are removed;
- * - golden snapshots that nothing uses and a newer golden replaced are removed.
+ * - golden snapshots that nothing uses and a newer golden replaced are removed, and so are the
+ *   volumes of deleted saved datasets whose removal job was lost or interrupted.
  * - ready environments of a template with `sleep` that had no traffic for that long go to sleep;
  *   sleeping ones are live, so the orphan reaper leaves their stopped containers alone.
  */
@@ -125,8 +129,11 @@ export async function reconcile(ctx: WorkerContext): Promise<ReconcileReport> {
   const ready = await ctx.store.withStatus(['ready'], SETTLE_SECONDS);
   const owned = await ctx.runtime.listOwned();
   for (const env of ready) {
-    const broken = brokenServices(ctx, env, owned);
-    if (!broken.length) continue;
+    if (!brokenServices(ctx, env, owned).length) continue;
+    // A save stops the database for its copy, holding the environment's save lock: not a loss.
+    // Looked at again once no save holds it, so a save that ended after the listing is not one either.
+    const broken = await ctx.snapshots.whenNotSaving(env.id, async () => brokenServices(ctx, env, await ctx.runtime.listOwned()));
+    if (!broken?.length) continue;
     const { healWindowMs: windowMs, healsPerWindow: perWindow } = ctx.config;
     const history = await ctx.store.eventsSince(env.id, 'healing', new Date(Date.now() - windowMs));
     const decision = decideHeal({ recent: history.count, lastAt: history.lastAt }, Date.now(), windowMs, perWindow);
@@ -187,6 +194,13 @@ export async function reconcile(ctx: WorkerContext): Promise<ReconcileReport> {
   if (report.helpersRemoved) log.warn({ count: report.helpersRemoved }, 'removed helper containers a dead worker left behind');
   report.goldensRemoved = await ctx.seeds.collectGarbage();
   actions.record('golden-removed', undefined, report.goldensRemoved);
+  // Deleted saved datasets whose removal job was lost or interrupted (its own retries come first).
+  const deleted = await ctx.seeds.removeDeleted({ olderThanMs: DELETED_GRACE_MS }, (s) => recordRemoval(ctx, s, null)).catch((err) => {
+    log.warn({ err: errorMessage(err) }, 'removing the volumes of deleted saved datasets failed; retrying next run');
+    return { removed: [] };
+  });
+  report.goldensRemoved += deleted.removed.length;
+  actions.record('golden-removed', undefined, deleted.removed.length);
   await wakeWaiting(ctx); // environments waiting in line that fit now (a safety net for lost wake-ups)
   return report;
 }

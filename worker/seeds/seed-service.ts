@@ -207,29 +207,69 @@ export class SeedService {
     return { kind: 'cloned', strategy: chosen, via, key: snapshot.key, ms: Date.now() - started, builtGolden: built };
   }
 
-  /** Saves an environment's current database as a new dataset (its database is stopped meanwhile). */
-  async save(env: Environment, template: Template, stack: StackSpec, ref: EnvironmentRef, name: string, by: string): Promise<Snapshot> {
+  /**
+   * Saves an environment's current database as a new dataset (its database is stopped meanwhile),
+   * owned by `by` of `team`. `admit` decides with the copy's real size whether the team may keep
+   * it (core/app/datasets.ts admitSaved: it marks it ready, or throws); refused, the copy is removed.
+   */
+  async save(env: Environment, template: Template, stack: StackSpec, ref: EnvironmentRef, name: string, by: string, team: string,
+    admit: (key: string, sizeBytes: number | null, markReady: () => Promise<void>) => Promise<void>): Promise<Snapshot> {
     const { spec, volume } = SeedService.databaseSpec(template, stack);
     const key = createHash('sha256').update(`saved\n${name}\n${env.id}\n${Date.now()}`).digest('hex').slice(0, 32);
     const golden = this.goldenVolume(key);
-    await this.snapshots.begin({ key, dataset: name, kind: 'saved', template: template.name, contentHash: key, image: spec.image, imageDigest: env.digests[template.database!.service] ?? spec.image, volume: golden, sourceEnv: env.id, createdBy: by });
+    await this.snapshots.begin({
+      key, dataset: name, kind: 'saved', template: template.name, contentHash: key, image: spec.image, imageDigest: env.digests[template.database!.service] ?? spec.image,
+      volume: golden, sourceEnv: env.id, sourceName: env.name, createdBy: by, team,
+    });
     const started = Date.now();
-    await this.engine.stopService(ref, template.database!.service);
-    let sizeBytes: number | null;
+    let sizeBytes: number | null = null;
     try {
-      try {
-        const { chosen } = await this.strategy();
-        ({ sizeBytes } = await this.engine.saveVolume({ env: ref, volume }, golden, { snapshot: key, dataset: name }, chosen === 'reflink' ? 'reflink' : 'copy'));
-      } finally {
-        // The environment's database comes back whatever happened, before anyone is told.
-        await this.engine.startService(ref, template.database!.service, this.config.healthTimeoutMs);
-      }
+      // The database is stopped for the copy: under the environment's save lock, so the reconciler
+      // does not take the pause for a lost container and redeploy it.
+      await this.snapshots.withSaveLock(env.id, async () => {
+        await this.engine.stopService(ref, template.database!.service);
+        try {
+          const { chosen } = await this.strategy();
+          ({ sizeBytes } = await this.engine.saveVolume({ env: ref, volume }, golden, { snapshot: key, dataset: name }, chosen === 'reflink' ? 'reflink' : 'copy'));
+        } finally {
+          // The environment's database comes back whatever happened, before anyone is told.
+          await this.engine.startService(ref, template.database!.service, this.config.healthTimeoutMs);
+        }
+      });
     } catch (err) {
       await this.snapshots.markFailed(key, (err as Error).message);
       throw err;
     }
-    await this.snapshots.markReady(key, sizeBytes, Date.now() - started);
+    try {
+      await admit(key, sizeBytes, () => this.snapshots.markReady(key, sizeBytes, Date.now() - started));
+    } catch (err) {
+      await this.engine.removeVolume(golden).catch((e) => this.logger.warn({ err: e, volume: golden }, `removing the refused copy ${golden} failed; deleting the dataset "${name}" removes it`));
+      await this.snapshots.markFailed(key, (err as Error).message);
+      throw err;
+    }
     return (await this.snapshots.get(key))!;
+  }
+
+  /**
+   * Removes the volumes of deleted saved datasets (records `deleting`, of one name or every one
+   * deleted over `olderThanMs` ago), then records them `removed`. Idempotent ("not found" is
+   * done); one a live environment still uses (an overlay clone reads its golden) waits for a
+   * later run. `removed(s)` is told once per record this run finished.
+   */
+  async removeDeleted(opts: { name?: string; olderThanMs?: number }, removed: (s: Snapshot) => Promise<void> = async () => undefined): Promise<{ removed: Snapshot[]; waiting: string[] }> {
+    const done: Snapshot[] = [];
+    const waiting: string[] = [];
+    for (const s of await this.snapshots.deleting(opts)) {
+      const users = await this.snapshots.liveUsers(s.dataset, [s.key]);
+      if (users.length) { waiting.push(`${s.volume} (used by ${users.map((u) => u.name).join(', ')})`); continue; }
+      await this.engine.removeVolume(s.volume);
+      if (await this.snapshots.finishDeleting(s.key)) {
+        done.push(s);
+        this.logger.info({ dataset: s.dataset, golden: s.key, volume: s.volume, sizeBytes: s.sizeBytes, deletedBy: s.deletedBy }, `removed the volume ${s.volume} of deleted saved dataset "${s.dataset}"`);
+        await removed(s);
+      }
+    }
+    return { removed: done, waiting };
   }
 
   /** Removes goldens no live environment uses and that a newer golden of their dataset replaced. */

@@ -12,6 +12,7 @@ import { loadRouterConfig, type RouterConfig } from './router.js';
 import { loadWebConfig, type WebConfig } from './web.js';
 import { loadOpsConfig, type OpsConfig } from './ops.js';
 import { loadAdmissionConfig, type AdmissionConfig } from './admission.js';
+import { loadSwarmConfig, type SwarmSettings } from './swarm.js';
 import type { TeamDirectory } from '../domain/principal.js';
 import { checkDefaultsWithinPolicy, loadPolicyConfig } from './policy.js';
 import { loadRegistryCredentials, type RegistryCredentials } from './registry.js';
@@ -27,13 +28,13 @@ export interface ApiToken {
 }
 
 /** The runtimes the worker can drive (worker/runtime/create.ts builds each). */
-export const RUNTIMES = ['docker'] as const;
+export const RUNTIMES = ['docker', 'swarm'] as const;
 
 export interface Config {
   port: number;
   databaseUrl: string;
   redisUrl: string;
-  /** The container runtime the worker drives (MAYFLY_RUNTIME): only `docker` (one Docker Engine) so far. */
+  /** The container runtime the worker drives (MAYFLY_RUNTIME): `docker` (one Docker Engine) or `swarm` (docs/swarm.md). */
   runtime: (typeof RUNTIMES)[number];
   /** Unset: dockerode's default (DOCKER_HOST or /var/run/docker.sock). */
   dockerHost?: string;
@@ -93,6 +94,8 @@ export interface Config {
   ops: OpsConfig;
   /** Admission limits and the host memory budget (see core/config/admission.ts). */
   admission: AdmissionConfig;
+  /** With MAYFLY_RUNTIME=swarm: the swarm's Engine APIs (docs/swarm.md). */
+  swarm?: SwarmSettings;
 }
 
 
@@ -240,6 +243,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
   checkDefaultsWithinPolicy(config.defaultLimits, config.policy);
   if (!RUNTIMES.includes(config.runtime)) throw new ConfigError('MAYFLY_RUNTIME', `must be ${RUNTIMES.join(', ')}; got "${config.runtime}"`);
+  if (config.runtime === 'swarm') config.swarm = loadSwarmConfig(env, read);
   if (config.cloneStrategy !== 'auto' && !CLONE_STRATEGIES.includes(config.cloneStrategy)) {
     throw new ConfigError('MAYFLY_CLONE_STRATEGY', `must be auto, ${CLONE_STRATEGIES.join(', ')}; got "${config.cloneStrategy}"`);
   }

@@ -138,6 +138,8 @@ describe('Mayfly on a 3-node Docker Swarm', () => {
     }
     t.diagnostic(`goldens on ${[...goldens]}`);
     assert.ok(goldens.size >= 2, `the golden exists on two nodes or more: ${[...goldens]}`);
+    const { rows } = await h.pool.query<{ node: string }>('SELECT node FROM seed_snapshot_nodes ORDER BY node');
+    assert.deepEqual(rows.map((r) => r.node), [...goldens].sort(), 'each golden is recorded in PostgreSQL with its node');
     const dbNodes: string[] = [];
     for (const r of [ra, rb]) {
       const env = (await h.store.getById(r.body.id))!;
@@ -168,7 +170,7 @@ describe('Mayfly on a 3-node Docker Swarm', () => {
       });
       timings.drainToFailedMs = Date.now() - t0;
       assert.equal(failed.failure?.code, 'NO_SUITABLE_NODE', JSON.stringify(failed.failure));
-      assert.match(failed.failure?.message ?? '', /no swarm node can run db .*pinned to node mayfly-swarm-n\d \(which holds its data\)/);
+      assert.match(failed.failure?.message ?? '', new RegExp(`no swarm node can run db .*pinned to node ${drained} \\(which holds its data\\), and that node takes no tasks \\(ready, drain\\)`));
       const events = (await h.api('GET', `/api/v1/environments/${name}/events`)).body.events as { type: string; message: string }[];
       t.diagnostic(events.map((e) => `${e.type}: ${e.message}`).join('\n'));
       assert.ok(events.some((e) => e.type === 'healing' && /\bdb\b/.test(e.message)), 'the reconciler saw the database go');

@@ -310,7 +310,7 @@ export class SwarmRuntime implements Runtime {
       if (gone) goneSince ??= Date.now(); else goneSince = undefined;
       if (gone && Date.now() - goneSince! >= this.options.pendingGraceMs) {
         const pinnedTo = await this.unschedulablePin(name);
-        if (pinnedTo) throw this.noSuitableNode(env, service, `it is pinned to node ${pinnedTo} (which holds its data), and that node takes no tasks`, task);
+        if (pinnedTo) throw this.noSuitableNode(env, service, `it is pinned to node ${pinnedTo.host} (which holds its data), and that node takes no tasks (${pinnedTo.why})`, task);
       }
       if (state && (['failed', 'rejected'].includes(state) || (gone && Date.now() - goneSince! >= this.options.pendingGraceMs))) {
         if (err.includes(MISSING_CLONE_DEVICE)) {
@@ -325,7 +325,7 @@ export class SwarmRuntime implements Runtime {
         pendingSince ??= Date.now();
         if (Date.now() - pendingSince >= this.options.pendingGraceMs) {
           const pinnedTo = await this.unschedulablePin(name);
-          throw this.noSuitableNode(env, service, pinnedTo ? `it is pinned to node ${pinnedTo} (which holds its data), and that node takes no tasks (${err})` : err, task);
+          throw this.noSuitableNode(env, service, pinnedTo ? `it is pinned to node ${pinnedTo.host} (which holds its data), and that node takes no tasks (${pinnedTo.why}; ${err})` : err, task);
         }
       } else pendingSince = undefined;
       if (!announced) { opts.onProgress?.(`${service}: waiting for ${condition === 'ready' ? 'it to be ready' : condition}`, { service }); announced = true; }
@@ -343,13 +343,13 @@ export class SwarmRuntime implements Runtime {
   }
 
   /** The hostname and state of the node a service is pinned to (node.id==...), when that node takes no new tasks. */
-  private async unschedulablePin(serviceName: string): Promise<string | undefined> {
+  private async unschedulablePin(serviceName: string): Promise<{ host: string; why: string } | undefined> {
     const info = await this.manager.getService(serviceName).inspect().catch(() => undefined) as { Spec?: { TaskTemplate?: { Placement?: { Constraints?: string[] } } } } | undefined;
     const pin = info?.Spec?.TaskTemplate?.Placement?.Constraints?.map((c) => /^node\.id\s*==\s*(\S+)$/.exec(c)?.[1]).find(Boolean);
     if (!pin) return undefined;
     const node = (await this.cluster.nodes(true)).find((n) => n.id === pin);
-    if (!node) return `${pin} (no longer in the swarm)`;
-    return schedulable(node) ? undefined : `${node.hostname} (${node.state}, ${node.availability})`;
+    if (!node) return { host: pin, why: 'no longer in the swarm' };
+    return schedulable(node) ? undefined : { host: node.hostname, why: `${node.state}, ${node.availability}` };
   }
 
   private async hostOf(task: SwarmTask | undefined): Promise<string> {

@@ -431,11 +431,23 @@ export class SwarmRuntime implements Runtime {
     const services = await this.manager.listServices({ filters: filter });
     await Promise.all(services.map((s) => this.manager.getService(s.ID).remove().catch((err) => (isNotFound(err) ? undefined : Promise.reject(err)))));
     const apis = this.cluster.apis();
-    await Promise.all(apis.map(async ({ docker }) => {
-      const containers = await docker.listContainers({ all: true, filters: filter });
-      await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true })
-        .then(() => { report.containers++; }, (err) => (isNotFound(err) || isConflict(err) ? undefined : Promise.reject(err)))));
-    }));
+    const reap = async () => {
+      let removed = 0;
+      await Promise.all(apis.map(async ({ docker }) => {
+        const containers = await docker.listContainers({ all: true, filters: filter });
+        await Promise.all(containers.map((c) => docker.getContainer(c.Id).remove({ force: true, v: true })
+          .then(() => { removed++; }, (err) => (isNotFound(err) || isConflict(err) ? undefined : Promise.reject(err)))));
+      }));
+      report.containers += removed;
+      return removed;
+    };
+    await reap();
+    // A node's agent may still start a task the orchestrator assigned just before the service went
+    // (a restart): reap again until two passes in a row find nothing on any node.
+    for (let quiet = 0, pass = 0; quiet < 2 && pass < 40; pass++) {
+      await sleep(300);
+      quiet = (await reap()) === 0 ? quiet + 1 : 0;
+    }
     const networks = await this.manager.listNetworks({ filters: filter });
     for (const n of networks) {
       for (let attempt = 0; ; attempt++) {

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { loadConfig } from '../../core/config/config.js';
 import { parseNodeList } from '../../core/config/swarm.js';
 import type { ServiceSpec } from '../../core/stack/model.js';
-import { LABEL_CONFIG_HASH } from '../../core/domain/environment.js';
+import { LABEL_CONFIG_HASH } from '../../core/domain/names.js';
 import { MISSING_CLONE_DEVICE, swarmServiceSpec } from '../../worker/runtime/swarm/service-spec.js';
 import { ClonePlacements, pickNode, type NodeLoad } from '../../worker/runtime/swarm/placement.js';
 import type { SwarmNode } from '../../worker/runtime/swarm/cluster.js';
@@ -111,19 +111,19 @@ describe('swarm configuration', () => {
   const swarmEnv = { MAYFLY_RUNTIME: 'swarm', MAYFLY_SWARM_MANAGER: 'unix:///run/m.sock', MAYFLY_SWARM_NODES: 'n1=unix:///run/m.sock,n2=unix:///run/n2.sock' };
 
   it('when MAYFLY_RUNTIME is unset, then the worker drives one Docker Engine', () => {
-    assert.deepEqual(loadConfig({}).runtime, { kind: 'docker' });
+    assert.equal(loadConfig({}).runtime, 'docker');
+    assert.equal(loadConfig({}).swarm, undefined);
   });
 
   it('when MAYFLY_RUNTIME=swarm names a manager and nodes, then the swarm settings hold them', () => {
-    const c = loadConfig(swarmEnv).runtime;
-    assert.equal(c.kind, 'swarm');
-    if (c.kind !== 'swarm') return;
-    assert.deepEqual(c.swarm.nodes, { n1: { url: 'unix:///run/m.sock' }, n2: { url: 'unix:///run/n2.sock' } });
-    assert.equal(c.swarm.pendingGraceMs, 5000);
+    const c = loadConfig(swarmEnv);
+    assert.equal(c.runtime, 'swarm');
+    assert.deepEqual(c.swarm?.nodes, { n1: { url: 'unix:///run/m.sock' }, n2: { url: 'unix:///run/n2.sock' } });
+    assert.equal(c.swarm?.pendingGraceMs, 5000);
   });
 
   it('when a swarm setting is wrong, then the error names the variable', () => {
-    assert.throws(() => loadConfig({ MAYFLY_RUNTIME: 'k8s' }), /MAYFLY_RUNTIME must be docker or swarm/);
+    assert.throws(() => loadConfig({ MAYFLY_RUNTIME: 'k8s' }), /MAYFLY_RUNTIME must be docker, swarm/);
     assert.throws(() => loadConfig({ ...swarmEnv, MAYFLY_SWARM_MANAGER: '' }), /MAYFLY_SWARM_MANAGER/);
     assert.throws(() => loadConfig({ ...swarmEnv, MAYFLY_SWARM_NODES: 'n1' }), /MAYFLY_SWARM_NODES .*"n1" is not hostname=url/);
     assert.throws(() => loadConfig({ ...swarmEnv, MAYFLY_SWARM_NODES: 'n1=tcp://10.0.0.1:2376' }), /MAYFLY_SWARM_TLS_DIR must be set/, 'a root-equivalent API over plain tcp is refused');

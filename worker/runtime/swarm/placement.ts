@@ -1,4 +1,4 @@
-import { LABEL_ENV, LABEL_INSTANCE } from '../../../core/domain/environment.js';
+import { LABEL_ENV, LABEL_INSTANCE } from '../../../core/domain/names.js';
 import { listTasks, type SwarmCluster, type SwarmNode } from './cluster.js';
 
 /** What one node holds now: memory reserved by running tasks and the environments it serves. */

@@ -3,7 +3,8 @@ import type Docker from 'dockerode';
 import {
   LABEL_COMPOSE_PROJECT, LABEL_COMPOSE_SERVICE, LABEL_COMPOSE_VOLUME, LABEL_CONFIG_HASH, LABEL_ENV, LABEL_GENERATION,
   LABEL_INSTANCE, LABEL_ROLE, ROLE_DATA,
-} from '../../../core/domain/environment.js';
+  networkName, volumeName,
+} from '../../../core/domain/names.js';
 import type { ServiceSpec } from '../../../core/stack/model.js';
 import type { EnvironmentRef } from '../runtime.js';
 
@@ -11,8 +12,8 @@ const MS = 1_000_000; // nanoseconds per millisecond
 
 /** Compose-stack names (`docker stack deploy` uses the same), so `docker service ls` reads naturally. */
 export const swarmServiceName = (project: string, service: string) => `${project}_${service}`;
-export const swarmNetworkName = (project: string) => `${project}_default`;
-export const swarmVolumeName = (project: string, volume: string) => `${project}_${volume}`;
+export const swarmNetworkName = networkName;
+export const swarmVolumeName = volumeName;
 
 /**
  * Where a volume that must already exist on its node (a seed clone) would be bound from if the

@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type Docker from 'dockerode';
-import { LABEL_COMPOSE_SERVICE, LABEL_ENV, LABEL_GOLDEN, LABEL_INSTANCE } from '../../../core/domain/environment.js';
+import { LABEL_COMPOSE_SERVICE, LABEL_ENV, LABEL_GOLDEN, LABEL_INSTANCE, goldenVolume, volumeName } from '../../../core/domain/names.js';
 import { PermanentFailure } from '../../../core/domain/errors.js';
-import type { CloneVia, DatabaseSpec, Exec, ProbeResult, SnapshotEngine } from '../../seeds/engine.js';
+import type { CloneVia, DataVolume, DatabaseSpec, Exec, ProbeResult, SnapshotEngine } from '../../seeds/engine.js';
 import type { EnvironmentRef } from '../runtime.js';
 import { DockerSnapshotEngine } from '../docker/snapshot-engine.js';
 import { dockerMessage, isNotFound } from '../docker/errors.js';
@@ -149,6 +149,15 @@ export class SwarmSnapshotEngine implements SnapshotEngine {
     return p;
   }
 
+  goldenVolume(key: string): string {
+    return goldenVolume(this.instance, key);
+  }
+
+  /** An environment's data volume, on whichever nodes have it (and an overlay clone's upper layer). */
+  removeDataVolume(of: DataVolume): Promise<void> {
+    return this.removeVolume(volumeName(of.env.project, of.volume));
+  }
+
   async volumeExists(name: string): Promise<boolean> {
     return (await this.holders(name)).length > 0;
   }
@@ -182,11 +191,12 @@ export class SwarmSnapshotEngine implements SnapshotEngine {
       + 'rebuild it by retrying after the snapshot is marked removed, or bring a node back');
   }
 
-  async clone(strategy: 'reflink' | 'overlay' | 'copy', golden: string, target: string, labels: Record<string, string>): Promise<CloneVia> {
+  async clone(strategy: 'reflink' | 'overlay' | 'copy', golden: string, into: DataVolume, snapshot: string): Promise<CloneVia> {
+    const target = volumeName(into.env.project, into.volume);
     await this.removeVolume(target);
     const node = await this.cloneNode(golden);
     const { docker, engine } = await this.on(node.id);
-    const via = await engine.clone(strategy, golden, target, labels);
+    const via = await engine.clone(strategy, golden, into, snapshot);
     // An empty clone would start as a fresh, empty database: that must fail here, loudly.
     const files = await this.countFiles(docker, target);
     if (files === 0) {
@@ -194,7 +204,7 @@ export class SwarmSnapshotEngine implements SnapshotEngine {
       throw new PermanentFailure('CLONE_EMPTY', `the seed clone ${target} made on node ${node.hostname} from golden ${golden} is empty; `
         + 'the golden on that node is broken: mark the snapshot removed (it is rebuilt) and retry');
     }
-    this.placements.record(target, node.id, labels[LABEL_ENV] ?? '');
+    this.placements.record(target, node.id, into.env.id);
     return via;
   }
 
@@ -216,12 +226,13 @@ export class SwarmSnapshotEngine implements SnapshotEngine {
     }
   }
 
-  async saveVolume(source: string, golden: string, labels: Record<string, string>, strategy: 'reflink' | 'overlay' | 'copy'): Promise<{ sizeBytes: number | null }> {
+  async saveVolume(from: DataVolume, golden: string, saved: { snapshot: string; dataset: string }, strategy: 'reflink' | 'overlay' | 'copy'): Promise<{ sizeBytes: number | null }> {
+    const source = volumeName(from.env.project, from.volume);
     const [node] = await this.holders(source);
     if (!node) throw new PermanentFailure('SNAPSHOT_FAILED', `volume ${source} is on no swarm node`);
     const started = Date.now();
-    const r = await (await this.on(node.id)).engine.saveVolume(source, golden, labels, strategy);
-    await this.onGolden({ key: labels['mayfly.snapshot'] ?? golden, volume: golden, node: node.hostname, nodeId: node.id, sizeBytes: r.sizeBytes, ms: Date.now() - started, onDemand: false });
+    const r = await (await this.on(node.id)).engine.saveVolume(from, golden, saved, strategy);
+    await this.onGolden({ key: saved.snapshot, volume: golden, node: node.hostname, nodeId: node.id, sizeBytes: r.sizeBytes, ms: Date.now() - started, onDemand: false });
     return r;
   }
 

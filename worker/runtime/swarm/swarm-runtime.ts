@@ -4,7 +4,7 @@ import type Docker from 'dockerode';
 import { MayflyError, PermanentFailure } from '../../../core/domain/errors.js';
 import {
   LABEL_COMPOSE_NETWORK, LABEL_COMPOSE_SERVICE, LABEL_CONFIG_HASH, LABEL_ENV, LABEL_INSTANCE,
-} from '../../../core/domain/environment.js';
+} from '../../../core/domain/names.js';
 import type { ServiceSpec, StackSpec } from '../../../core/stack/model.js';
 import { registryOf } from '../../../core/stack/policy.js';
 import type { RegistryCredentials } from '../../../core/config/registry.js';

@@ -4,7 +4,8 @@
 # installed into the project when the machine's is older: scripts/node.sh).
 # Two runs of the test runner:
 #   1. test/host: tests that stop or kill the machine's own engines and run set-up (alone);
-#   2. everything else (unit, integration, e2e, faults), two files at a time.
+#   2. everything else (unit, integration, e2e, faults, and swarm: a private 3-node Docker Swarm
+#      in network namespaces, test/helpers/swarm-lab.ts), two files at a time.
 # The last line sums both: "N passed, N failed".
 source "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
@@ -39,11 +40,11 @@ else
   bash scripts/setup-engines.sh >/dev/null 2>&1 || bash scripts/setup-engines.sh
 fi
 
-say "running tests, 2 of 2: unit, integration, e2e and faults"
+say "running tests, 2 of 2: unit, integration, e2e, faults and swarm"
 # Integration test files each start their own web app, worker, database and queue prefix;
 # two run at a time on this 2-core machine.
 node --import tsx --test --test-concurrency=2 --test-reporter=spec \
-  test/unit/*.test.ts test/integration/*.test.ts test/e2e/*.test.ts test/faults/*.test.ts 2>&1 | tee "$logs/main.log"
+  test/unit/*.test.ts test/integration/*.test.ts test/e2e/*.test.ts test/faults/*.test.ts test/swarm/*.test.ts 2>&1 | tee "$logs/main.log"
 rc2=${PIPESTATUS[0]}
 
 count() { awk -v k="$1" '$1 == "ℹ" && $2 == k { n += $3 } END { print n + 0 }' "$logs"/*.log; }

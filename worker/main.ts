@@ -14,6 +14,7 @@ import { workerInternalSecret } from '../core/platform/internal-secret.js';
 import { migrate } from '../core/store/migrations.js';
 import { buildWorkerContext } from './compose.js';
 import { createRuntime } from './runtime/create.js';
+import { SnapshotStore } from '../core/store/snapshots.js';
 import { WorkerService } from './service.js';
 import { advertiseInternalEndpoint, startInternalServer } from './internal-http.js';
 import { listenWithFallback } from './listen.js';
@@ -29,7 +30,9 @@ async function main(): Promise<void> {
   const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 10 });
   pool.on('error', (err) => logger.error({ err }, 'postgres pool error'));
   await migrate(pool);
-  const engine = createRuntime(config, logger);
+  // On a swarm, each golden is recorded with the node it was built on.
+  const goldens = new SnapshotStore(pool);
+  const engine = createRuntime(config, logger, { golden: (g) => goldens.recordNode(g) });
   await engine.health();
   const connection = redisOptions(config.redisUrl, 'worker');
   const queues = new JobQueues(redisOptions(config.redisUrl, 'producer'), config.queuePrefix);

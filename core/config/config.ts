@@ -13,6 +13,7 @@ import { loadWebConfig, type WebConfig } from './web.js';
 import { loadOpsConfig, type OpsConfig } from './ops.js';
 import { loadAdmissionConfig, type AdmissionConfig } from './admission.js';
 import { loadSavedDatasetsConfig, type SavedDatasetsConfig } from './datasets.js';
+import { loadSwarmConfig, type SwarmSettings } from './swarm.js';
 import type { TeamDirectory } from '../domain/principal.js';
 import { checkDefaultsWithinPolicy, loadPolicyConfig } from './policy.js';
 import { loadRegistryCredentials, type RegistryCredentials } from './registry.js';
@@ -28,13 +29,13 @@ export interface ApiToken {
 }
 
 /** The runtimes the worker can drive (worker/runtime/create.ts builds each). */
-export const RUNTIMES = ['docker'] as const;
+export const RUNTIMES = ['docker', 'swarm'] as const;
 
 export interface Config {
   port: number;
   databaseUrl: string;
   redisUrl: string;
-  /** The container runtime the worker drives (MAYFLY_RUNTIME): only `docker` (one Docker Engine) so far. */
+  /** The container runtime the worker drives (MAYFLY_RUNTIME): `docker` (one Docker Engine) or `swarm` (docs/swarm.md). */
   runtime: (typeof RUNTIMES)[number];
   /** Unset: dockerode's default (DOCKER_HOST or /var/run/docker.sock). */
   dockerHost?: string;
@@ -98,6 +99,8 @@ export interface Config {
   admission: AdmissionConfig;
   /** Per-team limits on saved datasets (see core/config/datasets.ts). */
   savedDatasets: SavedDatasetsConfig;
+  /** With MAYFLY_RUNTIME=swarm: the swarm's Engine APIs (docs/swarm.md). */
+  swarm?: SwarmSettings;
 }
 
 
@@ -249,6 +252,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
   checkDefaultsWithinPolicy(config.defaultLimits, config.policy);
   if (!RUNTIMES.includes(config.runtime)) throw new ConfigError('MAYFLY_RUNTIME', `must be ${RUNTIMES.join(', ')}; got "${config.runtime}"`);
+  if (config.runtime === 'swarm') config.swarm = loadSwarmConfig(env, read);
   if (config.cloneStrategy !== 'auto' && !CLONE_STRATEGIES.includes(config.cloneStrategy)) {
     throw new ConfigError('MAYFLY_CLONE_STRATEGY', `must be auto, ${CLONE_STRATEGIES.join(', ')}; got "${config.cloneStrategy}"`);
   }

@@ -294,6 +294,25 @@ export const MIGRATIONS: { id: number; name: string; sql: string }[] = [
     `,
   },
   {
+    id: 14,
+    name: 'goldens per swarm node',
+    sql: `
+      -- On a swarm (MAYFLY_RUNTIME=swarm) volumes are node-local: a golden exists per (key, node),
+      -- each built there; a clone is made on a node that has it (docs/swarm.md).
+      CREATE TABLE seed_snapshot_nodes (
+        key        text NOT NULL,
+        node       text NOT NULL,
+        node_id    text NOT NULL,
+        volume     text NOT NULL,
+        size_bytes bigint,
+        build_ms   integer,
+        on_demand  boolean NOT NULL DEFAULT false,
+        built_at   timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (key, node)
+      );
+    `,
+  },
+  {
     id: 15,
     name: 'audit trail',
     sql: `

@@ -82,6 +82,21 @@ export class SnapshotStore {
 
   async markRemoved(key: string): Promise<void> {
     await this.pool.query(`UPDATE seed_snapshots SET status = 'removed' WHERE key = $1`, [key]);
+    await this.pool.query('DELETE FROM seed_snapshot_nodes WHERE key = $1', [key]);
+  }
+
+  /** A golden built on one swarm node (its volume there); built again on that node replaces the record. */
+  async recordNode(g: { key: string; node: string; nodeId: string; volume: string; sizeBytes: number | null; ms: number; onDemand: boolean }): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO seed_snapshot_nodes (key, node, node_id, volume, size_bytes, build_ms, on_demand) VALUES ($1, $2, $3, $4, $5, $6, $7)
+       ON CONFLICT (key, node) DO UPDATE SET node_id = $3, volume = $4, size_bytes = $5, build_ms = $6, on_demand = $7, built_at = now()`,
+      [g.key, g.node, g.nodeId, g.volume, g.sizeBytes, Math.round(g.ms), g.onDemand]);
+  }
+
+  /** The swarm nodes a golden was built on. */
+  async nodesOf(key: string): Promise<{ node: string; nodeId: string; onDemand: boolean; builtAt: Date }[]> {
+    const { rows } = await this.pool.query('SELECT node, node_id, on_demand, built_at FROM seed_snapshot_nodes WHERE key = $1 ORDER BY built_at', [key]);
+    return rows.map((r) => ({ node: r.node, nodeId: r.node_id, onDemand: r.on_demand, builtAt: r.built_at }));
   }
 
   // ---- saved datasets ----------------------------------------------------------------------

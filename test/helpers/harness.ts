@@ -22,6 +22,7 @@ import { OverviewStore } from '../../core/store/overview.js';
 import { TemplateCatalog } from '../../core/catalog/templates.js';
 import { createApp } from '../../api/app.js';
 import { createRuntime } from '../../worker/runtime/create.js';
+import { SnapshotStore } from '../../core/store/snapshots.js';
 import type { Runtime } from '../../worker/runtime/runtime.js';
 import { WorkerService } from '../../worker/service.js';
 import { buildWorkerContext } from '../../worker/compose.js';
@@ -129,7 +130,7 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
   redis.on('error', () => undefined); // readyz reports it; a fault test may stop Redis on purpose
   // A fault test may point the harness at a private Docker daemon (DOCKER_HOST=unix:///...).
   const docker = config.dockerHost?.startsWith('unix://') ? new Docker({ socketPath: config.dockerHost.slice('unix://'.length) }) : new Docker();
-  const ctx: WorkerContext = await buildWorkerContext(config, pool, createRuntime(config, logger), queues, logger);
+  const ctx: WorkerContext = await buildWorkerContext(config, pool, createRuntime(config, logger, { golden: (g) => new SnapshotStore(pool).recordNode(g) }), queues, logger);
   const runtime = ctx.runtime;
   const notifications = ctx.notifications;
   // The worker's internal endpoint (service state, logs) on port 0; the app is given its address.

@@ -191,14 +191,15 @@ async function provision(ctx: WorkerContext, env: Environment, fence: Fence, log
 
 /**
  * Internal targets of the router: each service's first published port (by container port) on
- * 127.0.0.1, the entry service first. Host ports change whenever containers start again.
+ * 127.0.0.1, or on the node that runs it (swarm), the entry service first. Host ports change
+ * whenever containers start again.
  */
 export function endpointsOf(states: ServiceState[], entryService: string): Record<string, string> {
   const endpoints: Record<string, string> = {};
   const ordered = [...states].sort((a, b) => (a.service === entryService ? -1 : b.service === entryService ? 1 : 0));
   for (const s of ordered) {
     const port = Object.entries(s.ports).sort(([a], [b]) => a.localeCompare(b))[0];
-    if (port) endpoints[s.service] = `127.0.0.1:${port[1]}`;
+    if (port) endpoints[s.service] = `${s.host ?? '127.0.0.1'}:${port[1]}`;
   }
   return endpoints;
 }

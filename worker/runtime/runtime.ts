@@ -27,8 +27,15 @@ export interface ServiceState {
   containerId: string;
   running: boolean;
   health: 'healthy' | 'unhealthy' | 'starting' | 'none';
-  /** Published container port -> host port on 127.0.0.1. */
+  /** Published container port -> host port on `host`. */
   ports: Record<string, number>;
+  /**
+   * Where the published ports answer: a swarm node's address. Absent: 127.0.0.1 (one engine on
+   * the worker's host).
+   */
+  host?: string;
+  /** The node that runs it, on a multi-node runtime (swarm); for messages and placement reports. */
+  node?: string;
 }
 
 export interface RemovalReport {

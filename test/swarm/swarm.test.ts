@@ -1,0 +1,186 @@
+/**
+ * Mayfly on a real 3-node Docker Swarm (MAYFLY_RUNTIME=swarm), started by this file
+ * (test/helpers/swarm-lab.ts): three dockerd nodes, each in its own network namespace. Traffic
+ * goes only to loopback and to addresses inside the namespaces the lab made (10.241.0.0/24).
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { startHarness, uniqueName, waitUntil, type Harness } from '../helpers/harness.js';
+import { labelledEverywhere, startSwarmLab, type SwarmLab } from '../helpers/swarm-lab.js';
+import type { EnvironmentRef, Runtime } from '../../worker/runtime/runtime.js';
+
+async function page(url: string, init?: RequestInit): Promise<{ status: number; products: number | undefined }> {
+  const res = await fetch(url, init);
+  const html = await res.text();
+  return { status: res.status, products: Number(/<h2>(\d+) products/.exec(html)?.[1]) || undefined };
+}
+
+interface Placed { service: string; node: string; state: string }
+
+/** Where each service of an environment runs now: the newest task of each, by node hostname. */
+async function placement(lab: SwarmLab, envId: string): Promise<Placed[]> {
+  const services = await lab.manager.listServices({ filters: { label: [`mayfly.env=${envId}`] } });
+  const out: Placed[] = [];
+  for (const s of services) {
+    const tasks = (await lab.manager.listTasks({ filters: { service: [s.Spec!.Name!] } })) as unknown as { NodeID: string; CreatedAt: string; Status: { State: string } }[];
+    const t = tasks.sort((a, b) => b.CreatedAt.localeCompare(a.CreatedAt))[0];
+    if (t) out.push({ service: s.Spec!.Labels!['com.docker.compose.service']!, node: await lab.hostOf(t.NodeID), state: t.Status.State });
+  }
+  return out.sort((a, b) => a.service.localeCompare(b.service));
+}
+
+/** The nodes that hold a volume of that name. */
+async function holders(lab: SwarmLab, volume: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const n of lab.nodes) if (await n.docker.getVolume(volume).inspect().then(() => true, () => false)) found.push(n.host);
+  return found;
+}
+
+async function setAvailability(lab: SwarmLab, host: string, availability: 'active' | 'drain'): Promise<void> {
+  const node = lab.manager.getNode(await lab.nodeId(host));
+  const info = await node.inspect() as { Version: { Index: number }; Spec: Record<string, unknown> };
+  await node.update({ version: info.Version.Index, ...info.Spec, Availability: availability });
+}
+
+describe('Mayfly on a 3-node Docker Swarm', () => {
+  let lab: SwarmLab;
+  let h: Harness;
+  const timings: Record<string, number> = {};
+
+  before(async () => {
+    const t = Date.now();
+    lab = await startSwarmLab(3);
+    timings.labUpMs = Date.now() - t;
+    h = await startHarness({ env: { ...lab.env, MAYFLY_HEALTH_TIMEOUT: '240s', MAYFLY_SWARM_PENDING_GRACE: '3s' } });
+  });
+
+  after(async () => {
+    try {
+      await h?.close();
+      // The goldens this instance built, on every node.
+      for (const n of lab?.nodes ?? []) {
+        const { Volumes } = await n.docker.listVolumes({ filters: { label: [`mayfly.instance=${h.config.instance}`] } });
+        for (const v of Volumes ?? []) await n.docker.getVolume(v.Name).remove().catch(() => undefined);
+      }
+    } finally {
+      const t = Date.now();
+      await lab?.stop();
+      console.log(`swarm timings: ${JSON.stringify({ ...timings, labDownMs: Date.now() - t })}`);
+    }
+  });
+
+  it('when a shop environment is requested, then it is ready with its database pinned where its clone was made, its web on another node answering at that node\'s address and through the router, psql and the seed data there, and teardown leaves nothing on any node', async (t) => {
+    const name = uniqueName('swarm-shop');
+    const started = Date.now();
+    const created = await h.api('PUT', `/api/v1/environments/${name}`, { template: 'shop', ttl: '1h' });
+    assert.equal(created.status, 202, JSON.stringify(created.body));
+    const ready = await h.api('GET', `/api/v1/environments/${name}?wait=600`);
+    timings.firstShopCreateToReadyMs = Date.now() - started;
+    assert.equal(ready.body.status, 'ready', JSON.stringify(ready.body.failure));
+    const id: string = ready.body.id;
+    const env = (await h.store.getById(id))!;
+    const ref: EnvironmentRef = { id, project: env.project, generation: env.generation };
+
+    // Services spread over nodes; the database runs on the node that holds its clone, pinned by id.
+    const placed = await placement(lab, id);
+    t.diagnostic(`placement: ${JSON.stringify(placed)}`);
+    const db = placed.find((p) => p.service === 'db')!;
+    const web = placed.find((p) => p.service === 'web')!;
+    assert.equal(db.state, 'running');
+    assert.equal(web.state, 'running');
+    assert.notEqual(web.node, db.node, 'web and db run on different nodes');
+    const clone = `${env.project}_dbdata`;
+    assert.deepEqual(await holders(lab, clone), [db.node], 'the clone exists on the database node only');
+    const dbService = await lab.manager.getService(`${env.project}_db`).inspect() as { Spec: { TaskTemplate: { Placement: { Constraints: string[] }; Resources: { Reservations: { MemoryBytes: number } } } } };
+    assert.deepEqual(dbService.Spec.TaskTemplate.Placement.Constraints, [`node.id==${await lab.nodeId(db.node)}`], 'pinned by node id, not by a label');
+    assert.equal(dbService.Spec.TaskTemplate.Resources.Reservations.MemoryBytes, 256 * 1024 * 1024, 'memory reserved as limited');
+    const events = (await h.api('GET', `/api/v1/environments/${name}/events`)).body.events as { type: string; message: string }[];
+    assert.ok(events.some((e) => e.type === 'cloned'), `the timeline says the database was cloned: ${events.map((e) => e.type)}`);
+
+    // The endpoint is the web node's address and its host-mode port; it answers there and through the router.
+    const webNode = lab.node(web.node);
+    assert.match(env.endpoints.web!, new RegExp(`^${webNode.addr.replace(/\./g, '\\.')}:\\d+$`), `endpoint ${env.endpoints.web} is on ${web.node}`);
+    assert.deepEqual(await page(`http://${env.endpoints.web}/`), { status: 200, products: 12 }, 'the shop answers at the node address with the seed products (read across nodes from db)');
+    assert.deepEqual(await page(ready.body.urls.web), { status: 200, products: 12 }, 'the router reaches it on its node');
+
+    // psql runs in the database container through its node's own Engine API.
+    const psql = await (h.ctx.runtime as Runtime).exec(ref, 'db', ['psql', '-X', '-At', '-U', 'shop', '-d', 'shop', '-c', 'SELECT count(*) FROM products']);
+    assert.equal(psql.exitCode, 0, psql.output);
+    assert.equal(psql.output.trim(), '12');
+    // Logs come through the manager, whatever the node.
+    assert.match(await (h.ctx.runtime as Runtime).logs(ref, 'db', 50), /database system is ready to accept connections/);
+
+    const t0 = Date.now();
+    const deleted = await h.api('DELETE', `/api/v1/environments/${name}?wait=120`);
+    timings.shopTeardownMs = Date.now() - t0;
+    assert.equal(deleted.body.status, 'destroyed');
+    assert.deepEqual(await labelledEverywhere(lab, `mayfly.env=${id}`), {
+      services: 0, networks: 0, ...Object.fromEntries(lab.nodes.map((n) => [n.host, { containers: 0, volumes: 0 }])),
+    }, 'nothing of the environment is left on any node');
+  });
+
+  it('when two nodes hold the golden, then each clone is made on one of them and its database runs exactly there', async (t) => {
+    // The first test built the golden on one node; a second environment lands on another
+    // (fewest environments first) and builds the golden there on demand.
+    const a = uniqueName('swarm-a'), b = uniqueName('swarm-b');
+    const started = Date.now();
+    await h.api('PUT', `/api/v1/environments/${a}`, { template: 'shop', ttl: '1h' });
+    const ra = await h.api('GET', `/api/v1/environments/${a}?wait=600`);
+    assert.equal(ra.body.status, 'ready', JSON.stringify(ra.body.failure));
+    await h.api('PUT', `/api/v1/environments/${b}`, { template: 'shop', ttl: '1h' });
+    const rb = await h.api('GET', `/api/v1/environments/${b}?wait=600`);
+    timings.twoShopsSequentialMs = Date.now() - started;
+    assert.equal(rb.body.status, 'ready', JSON.stringify(rb.body.failure));
+    const goldens = new Set<string>();
+    for (const n of lab.nodes) {
+      const { Volumes } = await n.docker.listVolumes({ filters: { label: ['mayfly.golden', `mayfly.instance=${h.config.instance}`] } });
+      if ((Volumes ?? []).length) goldens.add(n.host);
+    }
+    t.diagnostic(`goldens on ${[...goldens]}`);
+    assert.ok(goldens.size >= 2, `the golden exists on two nodes or more: ${[...goldens]}`);
+    const { rows } = await h.pool.query<{ node: string }>('SELECT node FROM seed_snapshot_nodes ORDER BY node');
+    assert.deepEqual(rows.map((r) => r.node), [...goldens].sort(), 'each golden is recorded in PostgreSQL with its node');
+    const dbNodes: string[] = [];
+    for (const r of [ra, rb]) {
+      const env = (await h.store.getById(r.body.id))!;
+      const db = (await placement(lab, r.body.id)).find((p) => p.service === 'db')!;
+      assert.deepEqual(await holders(lab, `${env.project}_dbdata`), [db.node], `${env.name}: the clone is on its database's node only`);
+      assert.ok(goldens.has(db.node), `${env.name}: cloned on a node that has the golden`);
+      assert.deepEqual(await page(r.body.urls.web), { status: 200, products: 12 });
+      dbNodes.push(db.node);
+    }
+    t.diagnostic(`databases on ${dbNodes}`);
+    assert.notEqual(dbNodes[0], dbNodes[1], 'the two databases were spread over two nodes');
+    for (const n of [a, b]) assert.equal((await h.api('DELETE', `/api/v1/environments/${n}?wait=120`)).body.status, 'destroyed');
+  });
+
+  it('when the node that holds a database is drained, then the reconciler notices, tries to heal, and the environment fails saying no node can run its database', async (t) => {
+    const name = uniqueName('swarm-drain');
+    await h.api('PUT', `/api/v1/environments/${name}`, { template: 'shop', ttl: '1h' });
+    const ready = await h.api('GET', `/api/v1/environments/${name}?wait=600`);
+    assert.equal(ready.body.status, 'ready', JSON.stringify(ready.body.failure));
+    const id: string = ready.body.id;
+    const drained = (await placement(lab, id)).find((p) => p.service === 'db')!.node;
+    const t0 = Date.now();
+    try {
+      await setAvailability(lab, drained, 'drain');
+      const failed = await waitUntil('the environment failed', 300_000, async () => {
+        const e = await h.store.getById(id);
+        return e?.status === 'failed' ? e : undefined;
+      });
+      timings.drainToFailedMs = Date.now() - t0;
+      assert.equal(failed.failure?.code, 'NO_SUITABLE_NODE', JSON.stringify(failed.failure));
+      assert.match(failed.failure?.message ?? '', new RegExp(`no swarm node can run db .*pinned to node ${drained} \\(which holds its data\\), and that node takes no tasks \\(ready, drain\\)`));
+      const events = (await h.api('GET', `/api/v1/environments/${name}/events`)).body.events as { type: string; message: string }[];
+      t.diagnostic(events.map((e) => `${e.type}: ${e.message}`).join('\n'));
+      assert.ok(events.some((e) => e.type === 'healing' && /\bdb\b/.test(e.message)), 'the reconciler saw the database go');
+      assert.ok(events.some((e) => e.type === 'failed' && /NO_SUITABLE_NODE|no swarm node can run db/.test(e.message)), 'the failure is in the timeline');
+    } finally {
+      await setAvailability(lab, drained, 'active');
+    }
+    assert.equal((await h.api('DELETE', `/api/v1/environments/${name}?wait=120`)).body.status, 'destroyed');
+    assert.deepEqual(await labelledEverywhere(lab, `mayfly.env=${id}`), {
+      services: 0, networks: 0, ...Object.fromEntries(lab.nodes.map((n) => [n.host, { containers: 0, volumes: 0 }])),
+    }, 'nothing left on any node, the drained one included');
+  });
+});

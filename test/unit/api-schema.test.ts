@@ -91,3 +91,14 @@ describe('the route table and the document made from it', () => {
     assert.equal(paramProblem(TailQuery, 'tail', '100'), undefined);
   });
 });
+
+describe('one destroy-reason enum everywhere', () => {
+  it('when the document is made, then an environment\'s destroyReason is exactly DESTROY_REASONS (or null), the list the application layer writes', async () => {
+    const { DESTROY_REASONS } = await import('../../core/domain/environment.js');
+    const doc = openApiDocument() as { components: { schemas: Record<string, any> } };
+    const prop = doc.components.schemas.Environment.properties.destroyReason;
+    const values = new Set<unknown>((prop.anyOf ?? [prop]).flatMap((p: any) => p.enum ?? (p.type === 'null' ? [null] : [])));
+    assert.deepEqual([...values].sort(), [...DESTROY_REASONS, null].sort());
+    assert.deepEqual([...DESTROY_REASONS].sort(), ['destroyed', 'expired', 'pull-request-closed']);
+  });
+});

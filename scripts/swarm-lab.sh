@@ -89,9 +89,10 @@ registry_up() {
   for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
   nsenter --net="/var/run/netns/$P-hub" "$NODE_BIN" "$HERE/swarm-lab-bridge.cjs" tcp-to-unix "$REGISTRY" "$sock" >"$LAB/bridge-hub.log" 2>&1 &
   echo "$! bridge hub" >> "$PIDS"
-  for _ in $(seq 50); do
-    nsenter --net="/var/run/netns/$P-n1" curl -sf "http://$REGISTRY/v2/" >/dev/null 2>&1 && return 0
-    sleep 0.1
+  # Up to 30 s: on a busy machine the pipes' node processes take a while to listen.
+  for _ in $(seq 150); do
+    nsenter --net="/var/run/netns/$P-n1" curl -sf -m 2 "http://$REGISTRY/v2/" >/dev/null 2>&1 && return 0
+    sleep 0.2
   done
   echo "swarm-lab: the registry at $REGISTRY does not answer from the nodes (is the host's registry on 127.0.0.1:5000 up?)" >&2
   return 1

@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHarness, uniqueName, waitUntil, type Harness } from '../helpers/harness.js';
+import { AUTH, startHarness, uniqueName, waitUntil, type Harness } from '../helpers/harness.js';
 import { labelledEverywhere, startSwarmLab, type SwarmLab } from '../helpers/swarm-lab.js';
 import type { EnvironmentRef, Runtime } from '../../worker/runtime/runtime.js';
 
@@ -101,7 +101,7 @@ describe('Mayfly on a 3-node Docker Swarm', () => {
     const webNode = lab.node(web.node);
     assert.match(env.endpoints.web!, new RegExp(`^${webNode.addr.replace(/\./g, '\\.')}:\\d+$`), `endpoint ${env.endpoints.web} is on ${web.node}`);
     assert.deepEqual(await page(`http://${env.endpoints.web}/`), { status: 200, products: 12 }, 'the shop answers at the node address with the seed products (read across nodes from db)');
-    assert.deepEqual(await page(ready.body.urls.web), { status: 200, products: 12 }, 'the router reaches it on its node');
+    assert.deepEqual(await page(ready.body.urls.web, { headers: AUTH }), { status: 200, products: 12 }, 'the router reaches it on its node');
 
     // psql runs in the database container through its node's own Engine API.
     const psql = await (h.ctx.runtime as Runtime).exec(ref, 'db', ['psql', '-X', '-At', '-U', 'shop', '-d', 'shop', '-c', 'SELECT count(*) FROM products']);
@@ -146,7 +146,7 @@ describe('Mayfly on a 3-node Docker Swarm', () => {
       const db = (await placement(lab, r.body.id)).find((p) => p.service === 'db')!;
       assert.deepEqual(await holders(lab, `${env.project}_dbdata`), [db.node], `${env.name}: the clone is on its database's node only`);
       assert.ok(goldens.has(db.node), `${env.name}: cloned on a node that has the golden`);
-      assert.deepEqual(await page(r.body.urls.web), { status: 200, products: 12 });
+      assert.deepEqual(await page(r.body.urls.web, { headers: AUTH }), { status: 200, products: 12 });
       dbNodes.push(db.node);
     }
     t.diagnostic(`databases on ${dbNodes}`);

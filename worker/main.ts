@@ -1,21 +1,16 @@
 /**
- * The worker process's composition root: the only place that builds the pg pool, the Redis
- * connections, the container runtime (worker/runtime/create.ts: the Docker client) and the logger.
- * It alone holds Docker access.
+ * The worker process's composition root: the logger, the pg pool and the process built by
+ * worker/build.ts (the same one the tests run: its runtime, from worker/runtime/create.ts, is the
+ * only Docker access), plus its internal endpoint and metrics server.
  */
-import pg from 'pg';
 import { loadConfig } from '../core/config/config.js';
 import { createLogger } from '../core/platform/log.js';
 import { unsupportedServerNode } from '../core/platform/node-version.js';
-import { JobQueues } from '../core/queue/jobs.js';
-import { checkRedisAtStart, redisOptions } from '../core/queue/redis.js';
+import { checkRedisAtStart } from '../core/queue/redis.js';
 import { WorkerEndpoints } from '../core/platform/internal-api.js';
 import { workerInternalSecret } from '../core/platform/internal-secret.js';
-import { migrate } from '../core/store/migrations.js';
-import { buildWorkerContext } from './compose.js';
-import { createRuntime } from './runtime/create.js';
-import { SnapshotStore } from '../core/store/snapshots.js';
-import { WorkerService } from './service.js';
+import { openDatabase } from '../core/store/pool.js';
+import { buildWorker } from './build.js';
 import { advertiseInternalEndpoint, startInternalServer } from './internal-http.js';
 import { listenWithFallback } from './listen.js';
 import { serveWorkerMetrics } from './metrics.js';
@@ -27,17 +22,10 @@ async function main(): Promise<void> {
   await checkRedisAtStart(config.redisUrl, { allowEviction: config.ops.allowRedisEviction, logger, onLateRefusal: (err) => { logger.fatal({ err }, err.message); process.exit(1); } });
   const oldNode = unsupportedServerNode();
   if (oldNode) logger.warn({ node: process.versions.node }, oldNode);
-  const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 10 });
-  pool.on('error', (err) => logger.error({ err }, 'postgres pool error'));
-  await migrate(pool);
-  // On a swarm, each golden is recorded with the node it was built on.
-  const goldens = new SnapshotStore(pool);
-  const engine = createRuntime(config, logger, { golden: (g) => goldens.recordNode(g) });
-  await engine.health();
-  const connection = redisOptions(config.redisUrl, 'worker');
-  const queues = new JobQueues(redisOptions(config.redisUrl, 'producer'), config.queuePrefix);
-  const ctx = await buildWorkerContext(config, pool, engine, queues, logger);
-  const service = new WorkerService(ctx, connection);
+  const pool = await openDatabase(config.databaseUrl, logger, { size: 10 });
+  const { ctx, queues, engine, consumers, closeSteps } = await buildWorker({ config, logger, pool });
+  await engine.health?.();
+  const service = consumers();
   await service.start();
   // Service state and logs for the web process, which never opens the Docker socket itself.
   // A port in use does not stop the worker: its jobs matter more; the pages then say the state is unavailable.
@@ -72,9 +60,8 @@ async function main(): Promise<void> {
       ifAbandoned: 'running jobs were left active; BullMQ hands each to a worker once its lock lapses (30 s), and it resumes where it stopped' },
     { name: 'internal endpoint', close: async () => { if (advertised) await advertised.close(); await internal?.close(); } },
     { name: 'metrics server', close: async () => { metricsServer?.server.close(); } },
-    { name: 'job queues', close: () => queues.close() },
+    ...closeSteps,
     { name: 'PostgreSQL pool', close: () => pool.end() },
-    { name: 'container runtime', close: () => engine.close() },
   ], (signal) => logger.info({ signal, graceMs: config.shutdownGraceMs }, 'stopping: letting running jobs finish'));
 }
 

@@ -6,8 +6,11 @@ import type { AuditFilter } from '../../core/store/audit.js';
 import type { ApiDeps } from '../deps.js';
 import { rule } from '../access.js';
 
+/** What this module uses of the web process (narrow: a test gives it only these). */
+type Deps = Pick<ApiDeps, 'audit'>;
+
 /** GET /api/v1/audit: the audit trail, newest first, for admins (filters: environment, actor, door, since, until, limit). */
-export function auditRouter(deps: ApiDeps): Router {
+export function auditRouter(deps: Deps): Router {
   const router = Router();
   router.get('/', rule('audit.read'), async (req, res) => {
     const filter = parseAuditQuery(req.query as Record<string, unknown>);

@@ -15,6 +15,9 @@ import { rule } from '../access.js';
 import { previewAccessOf } from '../../core/app/previews.js';
 import { shareUrl } from '../web/previews.js';
 
+/** What this module uses of the web process (narrow: a test gives it only these). */
+type Deps = Pick<ApiDeps, 'admission' | 'audit' | 'catalog' | 'changes' | 'config' | 'environments' | 'listCache' | 'notifications' | 'snapshots' | 'store'>;
+
 /** How long a PUT for a name that is being torn down waits for the teardown before creating. */
 const DESTROYING_WAIT_MS = 120_000;
 
@@ -44,7 +47,7 @@ function doorOf(req: Request): Door {
   return client === 'cli' || client === 'web' ? client : 'api';
 }
 
-export function environmentsRouter(deps: ApiDeps): Router {
+export function environmentsRouter(deps: Deps): Router {
   const { store, catalog, config, environments } = deps;
   const router = Router();
   const worker = workerClientOf(deps);

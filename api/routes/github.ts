@@ -8,6 +8,9 @@ import type { ApiDeps } from '../deps.js';
 import { BODY_LIMITS, bodyLimit } from '../middleware/body-limit.js';
 import { rule } from '../access.js';
 
+/** What this module uses of the web process (narrow: a test gives it only these). */
+type Deps = Pick<ApiDeps, 'catalog' | 'config' | 'environments' | 'logger' | 'notifications' | 'queues' | 'store'>;
+
 /** GitHub gives a webhook ten seconds: a teardown in progress is waited for a little less. */
 const DESTROYING_WAIT_MS = 7000;
 const DEPLOY_ACTIONS = new Set(['opened', 'reopened', 'synchronize']);
@@ -32,7 +35,7 @@ interface PullRequestPayload {
  * X-GitHub-Delivery is handled once (PostgreSQL remembers it; a claim left unfinished by a process
  * that died is claimable again after GITHUB_CLAIM_EXPIRY_MS). Other events get 2xx and nothing.
  */
-export function githubRouter(deps: ApiDeps): Router {
+export function githubRouter(deps: Deps): Router {
   const { store, queues, catalog, config, notifications, logger } = deps;
   const { githubWebhookSecret: secret, githubTemplate: template } = config.doors;
   const router = Router();

@@ -5,7 +5,10 @@ import { maxmemoryPolicyProblem, readMaxmemoryPolicy } from '../../core/queue/re
 import type { ApiDeps } from '../deps.js';
 import { rule } from '../access.js';
 
-export function templatesRouter(deps: ApiDeps): Router {
+/** What this module uses of the web process (narrow: a test gives it only these). */
+type Deps = Pick<ApiDeps, 'catalog' | 'probes' | 'queues' | 'snapshots'>;
+
+export function templatesRouter(deps: Deps): Router {
   const router = Router();
   router.get('/', rule('template.list'), (_req, res) => {
     res.json({
@@ -27,7 +30,7 @@ export function templatesRouter(deps: ApiDeps): Router {
 }
 
 /** The worker's last clone strategy decision, as /readyz shows it (null before its first probe). */
-async function cloneStrategyDetail(deps: ApiDeps): Promise<Record<string, unknown> | null> {
+async function cloneStrategyDetail(deps: Deps): Promise<Record<string, unknown> | null> {
   const fact = (await deps.snapshots.fact<StrategyFactView>(FACT_CLONE).catch(() => undefined))?.value;
   if (!fact) return null;
   return {
@@ -41,7 +44,7 @@ interface StrategyFactView { chosen: string; expected?: string; downgraded?: boo
  * Redis's maxmemory-policy as /readyz shows it, read now (an operator may change it after the
  * start-up check); null when Redis does not answer (checks.redis says why).
  */
-async function redisDetail(deps: ApiDeps): Promise<Record<string, unknown> | null> {
+async function redisDetail(deps: Deps): Promise<Record<string, unknown> | null> {
   try {
     const client = await deps.queues.provision.getBackend().client;
     const maxmemoryPolicy = await Promise.race([readMaxmemoryPolicy(client),
@@ -54,7 +57,7 @@ async function redisDetail(deps: ApiDeps): Promise<Record<string, unknown> | nul
 }
 
 /** Liveness (the process answers) and readiness (its engines answer). No auth: for probes. */
-export function healthRouter(deps: ApiDeps): Router {
+export function healthRouter(deps: Deps): Router {
   const router = Router();
   router.get('/healthz', rule('public'), (_req, res) => { res.json({ status: 'ok' }); });
   router.get('/readyz', rule('public'), async (_req, res) => {

@@ -6,6 +6,9 @@ import type { ApiDeps } from '../deps.js';
 import { rule } from '../access.js';
 import type { SavedDataset } from '../../core/app/datasets.js';
 
+/** What this module uses of the web process (narrow: a test gives it only these). */
+type Deps = Pick<ApiDeps, 'catalog' | 'config' | 'datasets' | 'queues' | 'savedDatasets' | 'snapshots'>;
+
 /** A saved dataset's ownership and size, as GET /api/v1/seeds and DELETE /api/v1/seeds/:name show it. */
 function presentSaved(d: SavedDataset, publicUrl: string) {
   return {
@@ -17,7 +20,7 @@ function presentSaved(d: SavedDataset, publicUrl: string) {
 }
 
 /** Seed datasets, their golden snapshots, and the clone strategy the worker chose for this host. */
-export function seedsRouter(deps: ApiDeps): Router {
+export function seedsRouter(deps: Deps): Router {
   const router = Router();
   router.get('/', rule('seed.list'), async (req, res) => {
     const [datasets, snapshots, strategy, saved] = await Promise.all([deps.datasets.list(), deps.snapshots.list(), deps.snapshots.fact(FACT_CLONE), deps.savedDatasets.listSaved(req.principal!)]);

@@ -12,6 +12,9 @@ import type { ApiDeps } from '../deps.js';
 import { BODY_LIMITS, bodyLimit } from '../middleware/body-limit.js';
 import { rule } from '../access.js';
 
+/** What this module uses of the web process (narrow: a test gives it only these). */
+type Deps = Pick<ApiDeps, 'admission' | 'catalog' | 'config' | 'environments' | 'logger' | 'notifications' | 'queues' | 'store'>;
+
 /** Slack lets a response_url be used five times within 30 minutes. */
 export const SLACK_FOLLOW_UPS = 5;
 export const SLACK_RESPONSE_URL_MS = 30 * 60_000;
@@ -34,7 +37,7 @@ interface SlashRequest {
  * happens. The answer (ephemeral) comes at once, after the request is recorded; progress and
  * the outcome go to response_url through the worker's notifier.
  */
-export function slackRouter(deps: ApiDeps): Router {
+export function slackRouter(deps: Deps): Router {
   const { store, queues, catalog, config, notifications } = deps;
   const secret = config.doors.slackSigningSecret;
   const router = Router();

@@ -9,6 +9,9 @@ import { InputError, MayflyError } from '../../core/domain/errors.js';
 import type { ApiDeps } from '../deps.js';
 import { rule } from '../access.js';
 
+/** What this module uses of the web process (narrow: a test gives it only these). */
+type Deps = Pick<ApiDeps, 'datasets' | 'savedDatasets'>;
+
 /** What the pages' router shares with this one (api/web/pages.ts). */
 export interface PageTools {
   page(req: Request, res: Response, view: string, context: Record<string, unknown>, status?: number): void;
@@ -19,7 +22,7 @@ export interface PageTools {
   post: RequestHandler[];
 }
 
-export function datasetPages(deps: ApiDeps, t: PageTools): Router {
+export function datasetPages(deps: Deps, t: PageTools): Router {
   const router = Router();
 
   router.get('/datasets', t.session, t.signedIn, rule('seed.list'), async (req, res) => {

@@ -26,6 +26,9 @@ import { checkImagesExist } from '../../core/app/image-check.js';
 import { attentionOrder, groupTimeline, overviewContext, prefillFrom, suggestName, tagsOfTemplate } from './qa.js';
 import { datasetPages } from './datasets.js';
 
+/** What this module uses of the web process (narrow: a test gives it only these). */
+type Deps = Pick<ApiDeps, 'admission' | 'audit' | 'authFailures' | 'catalog' | 'changes' | 'config' | 'datasets' | 'environments' | 'logger' | 'overview' | 'registryTags' | 'savedDatasets' | 'snapshots' | 'store'>;
+
 const LOG_LINES = 40;
 /** Timeline rows an environment's page shows unless asked for all (?events=all). */
 const TIMELINE_ROWS = 20;
@@ -64,7 +67,7 @@ function safeNext(value: unknown): string {
   return typeof value === 'string' && /^\/(?![/\\])/.test(value) ? value : '/';
 }
 
-export function webRouter(deps: ApiDeps): Router {
+export function webRouter(deps: Deps): Router {
   const { config, store, catalog } = deps;
   const views = new Views();
   const sessions = new SessionKeeper(config);
@@ -364,7 +367,7 @@ export function webRouter(deps: ApiDeps): Router {
 }
 
 /** Errors on web pages: a page, not JSON (only 5xx are logged). */
-export function webErrorPage(deps: ApiDeps) {
+export function webErrorPage(deps: Deps) {
   const views = new Views();
   return (err: unknown, req: Request, res: Response, next: NextFunction) => {
     if (req.path.startsWith('/api/') || !(req.accepts(['json', 'html']) === 'html')) return next(err);

@@ -14,6 +14,9 @@ import type { ApiDeps } from '../deps.js';
 import { rule } from '../access.js';
 import { SessionKeeper } from './session.js';
 
+/** What this module uses of the web process (narrow: a test gives it only these). */
+type Deps = Pick<ApiDeps, 'audit' | 'catalog' | 'config' | 'store'>;
+
 /** The address of a share link: the environment's own, on the router's share path. */
 export function shareUrl(router: RouterConfig, name: string, token: string): string {
   return `${environmentAddress(router, name)}${SHARE_PATH}?token=${token}`;
@@ -27,7 +30,7 @@ function continuePage(name: string, to: string): string {
     `<body><p>Signed in. Opening <a href="${escapeHtml(to)}">${escapeHtml(name)}</a>...</p></body></html>`;
 }
 
-export function previewsRouter(deps: ApiDeps, previews: PreviewAccess = previewAccessOf(deps.config, deps.catalog, { audit: deps.audit, store: deps.store })): Router {
+export function previewsRouter(deps: Deps, previews: PreviewAccess = previewAccessOf(deps.config, deps.catalog, { audit: deps.audit, store: deps.store })): Router {
   const { config, store } = deps;
   const sessions = new SessionKeeper(config);
   const session = sessions.middleware();

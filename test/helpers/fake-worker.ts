@@ -10,10 +10,9 @@ import type { Job } from 'bullmq';
 import { loadConfig, type Config } from '../../core/config/config.js';
 import type { Environment } from '../../core/domain/environment.js';
 import { createLogger } from '../../core/platform/log.js';
-import { JobQueues, provisionJobId, type ProvisionJobData } from '../../core/queue/jobs.js';
-import { redisOptions } from '../../core/queue/redis.js';
-import { migrate } from '../../core/store/migrations.js';
-import { buildWorkerContext } from '../../worker/compose.js';
+import { provisionJobId, type ProvisionJobData } from '../../core/queue/jobs.js';
+import { buildWorker } from '../../worker/build.js';
+import { openDatabase } from '../../core/store/pool.js';
 import type { WorkerContext } from '../../worker/context.js';
 import { provisionHandler } from '../../worker/jobs/provision.js';
 import { FakeRuntime } from './fake-runtime.js';
@@ -55,11 +54,10 @@ export async function startFakeWorker(env: Record<string, string> = {}): Promise
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', ...env,
   });
   const logger = createLogger(config.logLevel, 'mayfly-unit');
-  const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 5 });
-  await migrate(pool);
-  const queues = new JobQueues(redisOptions(config.redisUrl, 'producer'), config.queuePrefix);
+  const pool = await openDatabase(config.databaseUrl, logger, { size: 5 });
   const fake = new FakeRuntime(config.instance);
-  const ctx = await buildWorkerContext(config, pool, { runtime: fake, snapshotEngine: fake.snapshotEngine }, queues, logger);
+  // The worker as worker/main.ts builds it, over the fake engine; its consumers are never started.
+  const { ctx, queues } = await buildWorker({ config, logger, pool, engine: { runtime: fake, snapshotEngine: fake.snapshotEngine } });
   const w: FakeWorker = {
     config, ctx, fake, pool,
     async create(name, opts = {}) {

@@ -10,30 +10,23 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import Docker from 'dockerode';
-import pg from 'pg';
-import { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../../core/config/config.js';
 import { createLogger, type Logger } from '../../core/platform/log.js';
-import { JobQueues } from '../../core/queue/jobs.js';
-import { redisOptions } from '../../core/queue/redis.js';
-import { migrate } from '../../core/store/migrations.js';
-import { EnvironmentStore } from '../../core/store/environments.js';
-import { OverviewStore } from '../../core/store/overview.js';
-import { TemplateCatalog } from '../../core/catalog/templates.js';
-import { createApp } from '../../api/app.js';
-import { createRuntime } from '../../worker/runtime/create.js';
-import { SnapshotStore } from '../../core/store/snapshots.js';
+import type { JobQueues } from '../../core/queue/jobs.js';
+import type { EnvironmentStore } from '../../core/store/environments.js';
+import type { createApp } from '../../api/app.js';
+import { buildWeb } from '../../api/build.js';
+import { openDatabase } from '../../core/store/pool.js';
+import pg from 'pg';
 import type { Runtime } from '../../worker/runtime/runtime.js';
-import { WorkerService } from '../../worker/service.js';
-import { buildWorkerContext } from '../../worker/compose.js';
+import type { WorkerService } from '../../worker/service.js';
+import { buildWorker } from '../../worker/build.js';
 import type { WorkerContext } from '../../worker/context.js';
-import { EnvironmentRouter } from '../../api/router/router.js';
+import type { EnvironmentRouter } from '../../api/router/router.js';
 import { resolveLocalhostSubdomains } from './localhost-dns.js';
 import { startInternalServer } from '../../worker/internal-http.js';
 import { workerInternalSecret } from '../../core/platform/internal-secret.js';
 import { WorkerClient } from '../../api/worker-client.js';
-import { ChangeFeed } from '../../core/store/change-feed.js';
-import { ListCache } from '../../api/list-cache.js';
 import { serveWorkerMetrics } from '../../worker/metrics.js';
 import type { DestinationStream } from 'pino';
 import type { Principal } from '../../core/domain/principal.js';
@@ -119,44 +112,30 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
   };
   const config = loadConfig({ ...process.env, ...configEnv });
   const logger = opts.logger ?? createLogger(config.logLevel, 'mayfly-test', opts.logDestination ? { destination: opts.logDestination } : {});
-  const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 10 });
   // An idle client's connection lost (a test that restarts PostgreSQL) is reported by the next query.
-  pool.on('error', () => undefined);
-  await migrate(pool);
-  const catalog = await TemplateCatalog.load(config.templatesDir, config.registry, config.defaultLimits, config.policy);
-  const store = new EnvironmentStore(pool);
-  const queues = new JobQueues(redisOptions(config.redisUrl, 'producer'), config.queuePrefix);
-  const redis = new Redis(redisOptions(config.redisUrl, 'producer'));
-  redis.on('error', () => undefined); // readyz reports it; a fault test may stop Redis on purpose
+  const pool = await openDatabase(config.databaseUrl, logger, { size: 10, onIdleError: () => undefined });
   // A fault test may point the harness at a private Docker daemon (DOCKER_HOST=unix:///...).
   const docker = config.dockerHost?.startsWith('unix://') ? new Docker({ socketPath: config.dockerHost.slice('unix://'.length) }) : new Docker();
-  const ctx: WorkerContext = await buildWorkerContext(config, pool, createRuntime(config, logger, { golden: (g) => new SnapshotStore(pool).recordNode(g) }), queues, logger);
+  // Both processes as their main.ts builds them (worker/build.ts, api/build.ts), sharing this pool.
+  const built = await buildWorker({ config, logger, pool });
+  const { ctx } = built;
   const runtime = ctx.runtime;
-  const notifications = ctx.notifications;
   // The worker's internal endpoint (service state, logs) on port 0; the app is given its address.
   const internalSecret = workerInternalSecret(config.web);
   const internal = await startInternalServer(ctx, { port: 0, secret: internalSecret });
-
-  const changes = new ChangeFeed(config.databaseUrl, logger);
-  await changes.start();
-  const app = createApp({
-    listCache: new ListCache(changes), changes,
-    config, store, queues, catalog, logger, notifications, datasets: ctx.datasets, snapshots: ctx.snapshots, admission: ctx.admission, overview: new OverviewStore(pool),
-    environments: ctx.environments, audit: ctx.audit, savedDatasets: ctx.savedDatasets,
-    probes: { postgres: async () => { await pool.query('SELECT 1'); }, redis: async () => { await redis.ping(); } },
-    worker: new WorkerClient(internal.url, internalSecret),
-  });
+  const web = await buildWeb({ config, logger, pool, worker: new WorkerClient(internal.url, internalSecret) });
+  const { app, router, queues } = web;
+  const store = web.services.store;
   const responses = new ResponseCheck();
   server.on('request', responses.wrap(app));
   const workerMetrics = await serveWorkerMetrics(ctx.metrics.registry, { port: 0 });
 
-  const router = new EnvironmentRouter({ config, store, queues, catalog, logger });
   router.attach(routerServer);
 
   const h: Harness = {
     config, configEnv, internalSecret, baseUrl, routerPort, router, pool, store, queues, docker, runtime, ctx, worker: undefined, workerMetricsUrl: workerMetrics.url, app, responses,
     async startWorker() {
-      h.worker = new WorkerService(ctx, redisOptions(config.redisUrl, 'worker'));
+      h.worker = built.consumers();
       await h.worker.start();
     },
     async stopWorker() {
@@ -188,12 +167,10 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
       await new Promise((resolve) => routerServer.close(resolve));
       await router.close().catch(() => undefined);
       await internal.close();
-      await changes.close();
       await new Promise((resolve) => workerMetrics.server.close(resolve));
       await queues.provision.obliterate({ force: true }).catch(() => undefined);
       await queues.lifecycle.obliterate({ force: true }).catch(() => undefined);
-      await queues.close().catch(() => undefined);
-      redis.disconnect();
+      for (const step of [...web.closeSteps, ...built.closeSteps]) await step.close().catch(() => undefined);
       await pool.end();
       rmSync(stateDir, { recursive: true, force: true });
       // FORCE may not end a session of another role that is still in the database (seen once);

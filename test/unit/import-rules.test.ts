@@ -65,7 +65,7 @@ test('outside worker/runtime/, nothing imports a runtime implementation (only th
 });
 
 test('only the worker\'s composition builds the runtime (worker/runtime/create.ts); jobs see the ports', () => {
-  const composition = ['worker/main.ts', 'worker/compose.ts'];
+  const composition = ['worker/build.ts'];
   assert.deepEqual(violations((from, to) => to === 'worker/runtime/create.ts' && !under(from, 'worker/runtime') && !composition.includes(from)), []);
 });
 

@@ -4,6 +4,9 @@ import type { RunFence } from '../../core/store/environments.js';
 import type { WorkerContext } from '../context.js';
 import { wakeWaiting } from '../admission.js';
 
+/** What this module uses of the worker's context (narrow: a test gives it only these). */
+type Deps = Pick<WorkerContext, 'admission' | 'config' | 'environments' | 'queues' | 'runtime' | 'store'>;
+
 export interface Failure {
   /** The status it may fail from (the guard), at the environment's generation. */
   from: Extract<Status, 'provisioning' | 'ready' | 'sleeping'>;
@@ -24,7 +27,7 @@ export interface Failure {
  * was ready holds only a seed copy: everything goes. Returns false when someone else moved it first
  * (with a job run's `fence`: also when that run no longer owns it).
  */
-export async function failEnvironment(ctx: WorkerContext, env: Environment, failure: Failure, log: WorkerContext['logger'], fence?: RunFence): Promise<boolean> {
+export async function failEnvironment(ctx: Deps, env: Environment, failure: Failure, log: WorkerContext['logger'], fence?: RunFence): Promise<boolean> {
   // The decision (and what the record says) is the application layer's; the clean-up is the worker's.
   const recorded = await ctx.environments.recordFailure(env, failure, recoveryHint(ctx, env), fence);
   if (!recorded) return false;
@@ -46,7 +49,7 @@ export async function failEnvironment(ctx: WorkerContext, env: Environment, fail
 }
 
 /** What a tester can do about a failed environment whose data was kept. */
-function recoveryHint(ctx: WorkerContext, env: Environment): string {
+function recoveryHint(ctx: Deps, env: Environment): string {
   const api = `${ctx.config.publicUrl}/api/v1/environments/${env.name}`;
   return `Its data is kept until its lease ends (${env.expiresAt.toISOString()}): redeploy it on that data with PUT ${api} `
     + `(then save the database as a dataset if you need it longer), extend the lease with POST ${api}/extend, or destroy it`;

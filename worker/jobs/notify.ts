@@ -7,6 +7,9 @@ import { sha256Signature } from '../../core/doors/signatures.js';
 import type { NotificationStore, Subscription } from '../../core/store/notifications.js';
 import type { WorkerContext } from '../context.js';
 
+/** What this module uses of the worker's context (narrow: a test gives it only these). */
+type Deps = Pick<WorkerContext, 'catalog' | 'config' | 'logger' | 'store'>;
+
 /**
  * The notifier, run every MAYFLY_NOTIFY_INTERVAL by a BullMQ job scheduler on the lifecycle
  * queue. It never runs inside provisioning or teardown: it reads environment_events after each
@@ -18,7 +21,7 @@ import type { WorkerContext } from '../context.js';
 export interface NotifyReport { warned: number; delivered: number; failed: number; skipped: number }
 
 /** The secret that signs callbacks, by the reference stored with the environment. */
-function callbackSecret(ctx: WorkerContext, ref: string | null): string | undefined {
+function callbackSecret(ctx: Deps, ref: string | null): string | undefined {
   return ref === 'MAYFLY_CALLBACK_SECRET' ? ctx.config.doors.callbackSecret : undefined;
 }
 
@@ -26,7 +29,7 @@ export function backoffMs(attempt: number): number {
   return Math.min(60_000, 1000 * 2 ** Math.max(0, attempt - 1));
 }
 
-export async function notify(ctx: WorkerContext, notifications: NotificationStore): Promise<NotifyReport> {
+export async function notify(ctx: Deps, notifications: NotificationStore): Promise<NotifyReport> {
   const report: NotifyReport = { warned: 0, delivered: 0, failed: 0, skipped: 0 };
   const log = ctx.logger.child({ job: 'notify' });
   for (const w of await notifications.markExpiring(ctx.config.doors.expiryWarningMs)) {
@@ -42,7 +45,7 @@ export async function notify(ctx: WorkerContext, notifications: NotificationStor
   return report;
 }
 
-async function drain(ctx: WorkerContext, notifications: NotificationStore, sub: Subscription, report: NotifyReport): Promise<void> {
+async function drain(ctx: Deps, notifications: NotificationStore, sub: Subscription, report: NotifyReport): Promise<void> {
   const log = ctx.logger.child({ job: 'notify', envId: sub.environmentId, subscription: sub.id, kind: sub.kind });
   const events = await notifications.pending(sub);
   for (const event of events) {
@@ -92,7 +95,7 @@ async function drain(ctx: WorkerContext, notifications: NotificationStore, sub: 
 }
 
 async function deliver(
-  ctx: WorkerContext, notifications: NotificationStore, sub: Subscription, env: Environment, event: EnvironmentEvent, deliveryId: string,
+  ctx: Deps, notifications: NotificationStore, sub: Subscription, env: Environment, event: EnvironmentEvent, deliveryId: string,
 ): Promise<{ skip?: string } | undefined> {
   const timeout = ctx.config.doors.outboundTimeoutMs;
   const entryService = ctx.catalog.has(env.template) ? ctx.catalog.get(env.template).entryService : undefined;

@@ -9,6 +9,9 @@ import { loadSeed } from '../seeds/load-seed.js';
 import { publicUrls } from '../../core/doors/addresses.js';
 import { Fence, StoodDown, logStoodDown } from './fence.js';
 
+/** What this module uses of the worker's context (narrow: a test gives it only these). */
+type Deps = Pick<WorkerContext, 'admission' | 'catalog' | 'config' | 'datasets' | 'environments' | 'logger' | 'metrics' | 'queues' | 'runtime' | 'seeds' | 'store'>;
+
 /**
  * Provision one generation of an environment: render and validate its stack, pull its images
  * (recording digests), start its services in dependency order, wait for health, seed its
@@ -19,7 +22,7 @@ import { Fence, StoodDown, logStoodDown } from './fence.js';
  * or whose environment was destroyed or redeployed meanwhile, stands down without touching
  * anything, writing nothing to the timeline, and without a retry.
  */
-export function provisionHandler(ctx: WorkerContext) {
+export function provisionHandler(ctx: Deps) {
   return async (job: Job<ProvisionJobData>, token?: string): Promise<string> => {
     const { environmentId, generation } = job.data;
     const log = ctx.logger.child({ envId: environmentId, generation, jobId: job.id });
@@ -86,7 +89,7 @@ export function provisionHandler(ctx: WorkerContext) {
   };
 }
 
-async function provision(ctx: WorkerContext, env: Environment, fence: Fence, log: WorkerContext['logger']): Promise<string> {
+async function provision(ctx: Deps, env: Environment, fence: Fence, log: WorkerContext['logger']): Promise<string> {
   const started = Date.now();
   const template = ctx.catalog.get(env.template);
   const ref: EnvironmentRef = { id: env.id, project: env.project, generation: env.generation };
@@ -204,7 +207,7 @@ export function endpointsOf(states: ServiceState[], entryService: string): Recor
   return endpoints;
 }
 
-async function fail(ctx: WorkerContext, env: Environment, fence: Fence, err: unknown, log: WorkerContext['logger']): Promise<boolean> {
+async function fail(ctx: Deps, env: Environment, fence: Fence, err: unknown, log: WorkerContext['logger']): Promise<boolean> {
   const code = err instanceof MayflyError ? err.code : 'PROVISION_FAILED';
   const details = err instanceof MayflyError ? err.details : undefined;
   return failEnvironment(ctx, env, {

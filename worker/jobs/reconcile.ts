@@ -18,6 +18,9 @@ const HELPER_GRACE_MS = 30_000;
 const DELETED_GRACE_MS = 30_000;
 import { wakeWaiting } from '../admission.js';
 
+/** What this module uses of the worker's context (narrow: a test gives it only these). */
+type Deps = Pick<WorkerContext, 'admission' | 'catalog' | 'config' | 'environments' | 'logger' | 'queues' | 'reconcileActions' | 'runtime' | 'savedDatasets' | 'seeds' | 'snapshots' | 'store'>;
+
 export interface ReconcileReport {
   expired: number;
   requeued: number;
@@ -56,7 +59,7 @@ export interface ReconcileReport {
  * - ready environments of a template with `sleep` that had no traffic for that long go to sleep;
  *   sleeping ones are live, so the orphan reaper leaves their stopped containers alone.
  */
-export async function reconcile(ctx: WorkerContext): Promise<ReconcileReport> {
+export async function reconcile(ctx: Deps): Promise<ReconcileReport> {
   const report: ReconcileReport = {
     expired: 0, requeued: 0, stuckRetried: 0, stuckFailed: 0, teardownsRequeued: 0, expiriesRescheduled: 0,
     healed: 0, healFailed: 0, orphansRemoved: 0, orphanErrors: 0, helpersRemoved: 0, goldensRemoved: 0, sleepsQueued: 0,
@@ -206,7 +209,7 @@ export async function reconcile(ctx: WorkerContext): Promise<ReconcileReport> {
 }
 
 /** A job that will still run: waiting, delayed, active or prioritized (not completed or failed). */
-async function hasLiveJob(ctx: WorkerContext, jobId: string, queue: 'provision' | 'lifecycle'): Promise<boolean> {
+async function hasLiveJob(ctx: Deps, jobId: string, queue: 'provision' | 'lifecycle'): Promise<boolean> {
   const job = await ctx.queues[queue].getJob(jobId);
   if (!job) return false;
   const state = await job.getState();
@@ -217,7 +220,7 @@ async function hasLiveJob(ctx: WorkerContext, jobId: string, queue: 'provision' 
  * Services of a ready environment that no longer run: no container, or one that stopped. A
  * service that others wait on to complete (`service_completed_successfully`) may have exited 0.
  */
-function brokenServices(ctx: WorkerContext, env: Environment, owned: OwnedObjects): { service: string; why: string }[] {
+function brokenServices(ctx: Deps, env: Environment, owned: OwnedObjects): { service: string; why: string }[] {
   let services: string[];
   let oneShot = new Set<string>();
   try {

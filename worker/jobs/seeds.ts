@@ -6,8 +6,11 @@ import type { WorkerContext } from '../context.js';
 import { SeedService } from '../seeds/seed-service.js';
 import type { Snapshot } from '../../core/store/snapshots.js';
 
+/** What this module uses of the worker's context (narrow: a test gives it only these). */
+type Deps = Pick<WorkerContext, 'catalog' | 'logger' | 'runtime' | 'savedDatasets' | 'seeds' | 'store'>;
+
 /** Builds the golden snapshot of a dataset for every template that accepts it (ahead of time). */
-export function refreshSeedHandler(ctx: WorkerContext) {
+export function refreshSeedHandler(ctx: Deps) {
   return async (job: Job<RefreshSeedJobData>): Promise<string[]> => {
     const built: string[] = [];
     const { chosen } = await ctx.seeds.strategy();
@@ -32,7 +35,7 @@ export function refreshSeedHandler(ctx: WorkerContext) {
  * with the copy's real size the team's limits are checked again (core/app/datasets.ts): past them
  * the copy is removed and the save fails, saying so in the environment's timeline.
  */
-export function saveSnapshotHandler(ctx: WorkerContext) {
+export function saveSnapshotHandler(ctx: Deps) {
   return async (job: Job<SaveSnapshotJobData>): Promise<string> => {
     const env = await ctx.store.getById(job.data.environmentId);
     if (!env || env.status !== 'ready') return `skipped: environment is ${env?.status ?? 'gone'}`;
@@ -58,7 +61,7 @@ export function saveSnapshotHandler(ctx: WorkerContext) {
  * retry or the reconciler finishes what an interrupted run left. Each removal is logged and
  * written to the timeline of the environment the dataset was saved from.
  */
-export function deleteDatasetHandler(ctx: WorkerContext) {
+export function deleteDatasetHandler(ctx: Deps) {
   return async (job: Job<DeleteDatasetJobData>): Promise<string[]> => {
     const { removed, waiting } = await ctx.seeds.removeDeleted({ name: job.data.dataset }, (s) => recordRemoval(ctx, s, job.data.by));
     if (waiting.length) {
@@ -70,7 +73,7 @@ export function deleteDatasetHandler(ctx: WorkerContext) {
 }
 
 /** The timeline line of a removed saved dataset, on the environment it was saved from. */
-export async function recordRemoval(ctx: WorkerContext, s: Snapshot, by: string | null): Promise<void> {
+export async function recordRemoval(ctx: Deps, s: Snapshot, by: string | null): Promise<void> {
   if (!s.sourceEnv) return;
   await ctx.store.addEvent(s.sourceEnv, 'dataset-deleted',
     `saved dataset "${s.dataset}" was deleted by ${by ?? s.deletedBy ?? '?'}: removed its volume ${s.volume}${s.sizeBytes !== null ? ` (${formatBytes(s.sizeBytes)})` : ''}`,

@@ -6,6 +6,9 @@ import type { WorkerContext } from '../context.js';
 import { endpointsOf } from './provision.js';
 import { failEnvironment } from './fail.js';
 
+/** What this module uses of the worker's context (narrow: a test gives it only these). */
+type Deps = Pick<WorkerContext, 'admission' | 'catalog' | 'config' | 'environments' | 'logger' | 'queues' | 'runtime' | 'store'>;
+
 /**
  * Sleep when idle (opt-in per template, `sleep: { after: 30m }`): the reconciler queues a sleep
  * for a ready environment without traffic through the router for that long; the router queues a
@@ -14,7 +17,7 @@ import { failEnvironment } from './fail.js';
  */
 
 /** Moves an idle ready environment to sleeping (the guard re-checks it is still idle), then stops its containers. */
-export function sleepHandler(ctx: WorkerContext) {
+export function sleepHandler(ctx: Deps) {
   return async (job: Job<SleepJobData>): Promise<string> => {
     const env = await ctx.store.getById(job.data.environmentId);
     if (!env) return 'gone';
@@ -42,7 +45,7 @@ export function sleepHandler(ctx: WorkerContext) {
 }
 
 /** Starts a sleeping environment's containers, waits until healthy, publishes its new targets, back to ready. */
-export function wakeHandler(ctx: WorkerContext) {
+export function wakeHandler(ctx: Deps) {
   return async (job: Job<SleepJobData>): Promise<string> => {
     const env = await ctx.store.getById(job.data.environmentId);
     if (!env || env.status !== 'sleeping') return `skipped: ${env?.status ?? 'gone'}`;

@@ -5,12 +5,15 @@ import type { WorkerContext } from '../context.js';
 import { wakeWaiting } from '../admission.js';
 import { Fence, StoodDown } from './fence.js';
 
+/** What this module uses of the worker's context (narrow: a test gives it only these). */
+type Deps = Pick<WorkerContext, 'admission' | 'environments' | 'logger' | 'metrics' | 'queues' | 'runtime' | 'store'>;
+
 /**
  * Removes everything labeled with the environment's id, then records it destroyed. The run claims
  * the destroying environment first (fence.ts) and proves it still owns it before removing
  * anything: a run that outlived its queue lock while another worker took the job stands down.
  */
-export function teardownHandler(ctx: WorkerContext) {
+export function teardownHandler(ctx: Deps) {
   return async (job: Job<TeardownJobData>): Promise<string> => {
     const { environmentId } = job.data;
     const log = ctx.logger.child({ envId: environmentId, jobId: job.id });
@@ -59,7 +62,7 @@ export function teardownHandler(ctx: WorkerContext) {
 }
 
 /** Fires when a lease ends; does nothing when the lease was extended meanwhile. */
-export function expireHandler(ctx: WorkerContext) {
+export function expireHandler(ctx: Deps) {
   return async (job: Job<ExpireJobData>): Promise<string> => {
     const env = await ctx.store.getById(job.data.environmentId);
     if (!env || !LEASED_STATUSES.includes(env.status)) return 'gone';

@@ -52,7 +52,7 @@ export function createRuntime(config: Config, logger: Logger, recorders: Runtime
       const probedHealth = new ProbedHealth();
       logger.debug({ runtime: 'docker', host: config.dockerHost ?? 'the local socket' }, 'container runtime');
       return {
-        runtime: new DockerRuntime(docker, config.instance, config.registryAuth, startOptionsOf(config), probedHealth),
+        runtime: new DockerRuntime(docker, config.instance, config.registryAuth, startOptionsOf(config), probedHealth, config.pullTimeoutMs),
         snapshotEngine: new DockerSnapshotEngine(docker, config.instance, config.helperImage, config.localVolumes, probedHealth),
         health: () => pingDocker(docker, config.dockerHost),
         // dockerode keeps no connection open between requests: nothing to release.

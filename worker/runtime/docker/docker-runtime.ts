@@ -33,12 +33,13 @@ export class DockerRuntime implements Runtime {
    * with it, and the orphan reaper only ever looks at objects of its own instance, so two
    * installations (or test runs) can share one Docker Engine.
    * @param probedHealth runs our own probe saw healthy, shared with the snapshot engine (see ProbedHealth).
+   * @param pullTimeoutMs how long one image pull may take (MAYFLY_PULL_TIMEOUT).
    */
   constructor(
     docker: Docker, private readonly instance: string, credentials?: RegistryCredentials,
-    startOptions: StartOptions = { cpuBoost: true }, probedHealth: ProbedHealth = new ProbedHealth(),
+    startOptions: StartOptions = { cpuBoost: true }, probedHealth: ProbedHealth = new ProbedHealth(), pullTimeoutMs?: number,
   ) {
-    this.images = new Images(docker, credentials);
+    this.images = new Images(docker, credentials, pullTimeoutMs);
     this.networks = new Networks(docker, instance);
     this.volumes = new Volumes(docker, instance);
     this.containers = new Containers(docker, instance, this.images, new CpuBoost(docker, startOptions), probedHealth);

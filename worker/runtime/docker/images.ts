@@ -8,21 +8,40 @@ import { PullProgress, type PullEvent } from './pull-progress.js';
 
 /** Images on one Docker Engine: pulls (with the registry's credentials) and what an image is. */
 export class Images {
-  constructor(private readonly docker: Docker, private readonly credentials?: RegistryCredentials) {}
+  /** @param timeoutMs how long one pull may take in all (MAYFLY_PULL_TIMEOUT): a stuck registry fails it, never hangs it. */
+  constructor(private readonly docker: Docker, private readonly credentials?: RegistryCredentials, private readonly timeoutMs = 600_000) {}
 
-  /** Pulls by reference, following the whole progress stream; rejects on any error in it. */
+  /** Pulls by reference, following the whole progress stream; rejects on any error in it, or when it outlasts the timeout. */
   async pull(image: string, onProgress?: ProgressFn): Promise<PulledImage> {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), this.timeoutMs);
+    try {
+      return await this.pullWithin(image, controller.signal, onProgress);
+    } catch (err) {
+      if (!controller.signal.aborted) throw err;
+      throw new MayflyError('IMAGE_PULL_TIMEOUT', 504,
+        `pulling ${image} did not finish within ${Math.round(this.timeoutMs / 1000)} s (MAYFLY_PULL_TIMEOUT): the registry is slow or stuck; check it, or raise the timeout for large images`, { cause: err });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async pullWithin(image: string, signal: AbortSignal, onProgress?: ProgressFn): Promise<PulledImage> {
     let stream: NodeJS.ReadableStream;
     // Credentials go only into this request's X-Registry-Auth header: never into logs, events or errors.
     const registry = registryOf(image);
     const authconfig = registry ? this.credentials?.authFor(registry) : undefined;
     try {
-      stream = await this.docker.pull(image, authconfig ? { authconfig } : {});
+      stream = await this.docker.pull(image, { ...(authconfig ? { authconfig } : {}), abortSignal: signal });
     } catch (err) {
       throw pullError(image, err);
     }
     const progress = new PullProgress(image, onProgress);
     await new Promise<void>((resolve, reject) => {
+      // Closing the stream ends the pull's HTTP request: the engine then stops the pull.
+      const stop = () => { (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.(); reject(new Error('pull aborted')); };
+      if (signal.aborted) stop();
+      else signal.addEventListener('abort', stop, { once: true });
       this.docker.modem.followProgress(
         stream,
         (err: Error | null, output: { error?: string; errorDetail?: { message?: string } }[]) => {

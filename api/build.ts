@@ -19,6 +19,7 @@ import { ChangeFeed } from '../core/store/change-feed.js';
 import { createApp } from './app.js';
 import { EnvironmentRouter } from './router/router.js';
 import { ListCache } from './list-cache.js';
+import { AuthFailures } from './middleware/auth-failures.js';
 import { workerClientOf, type WorkerClient } from './worker-client.js';
 
 export interface Web {
@@ -50,14 +51,17 @@ export async function buildWeb({ config, logger, pool, worker }: WebOptions): Pr
   const changes = new ChangeFeed(config.databaseUrl, logger);
   await changes.start();
   const services = buildAppServices(config, pool, queues, catalog, logger);
+  // Wrong tokens per address: one count for the API, the sign-in page and the router.
+  const authFailures = new AuthFailures(config.web.authFailuresPerMinute);
   const app = createApp({
+    authFailures,
     // One client of the workers' internal endpoint for the whole app; its secret is read (or made) now,
     // so a state directory this user cannot write stops the start with a message saying what to set.
     worker: worker ?? workerClientOf({ config, queues }),
     listCache: new ListCache(changes), changes, config, queues, catalog, logger, ...services, overview: new OverviewStore(pool),
     probes: { postgres: async () => { await pool.query('SELECT 1'); }, redis: async () => { await redis.ping(); } },
   });
-  const router = new EnvironmentRouter({ config, store: services.store, queues, catalog, logger });
+  const router = new EnvironmentRouter({ config, store: services.store, queues, catalog, logger, authFailures });
   return {
     app, router, services, catalog, queues, changes,
     closeSteps: [

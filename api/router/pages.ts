@@ -119,6 +119,15 @@ export function badTokenPage(name: string): Page {
   };
 }
 
+/** Too many wrong tokens from this address: no token is checked until the window has passed. */
+export function tooManyTokensPage(name: string, retryAfterSeconds: number): Page {
+  return {
+    status: 429, title: `${name}: too many wrong tokens`, refreshSeconds: retryAfterSeconds,
+    body: `<h1>Too many wrong tokens from this address</h1><p>Requests from here sent tokens that are not Mayfly API tokens too often, so no token is checked for <code>${escapeHtml(name)}</code> for ${retryAfterSeconds} s ` +
+      '(MAYFLY_AUTH_FAILURES_PER_MINUTE). Check the token your script sends; a browser that signed in before still gets in with its cookie.</p>',
+  };
+}
+
 /** Signed in, but the environment is open to its team (and admins) only: nothing about it is shown. */
 export function notYoursPage(name: string, who: string): Page {
   return {

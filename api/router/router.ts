@@ -13,9 +13,10 @@ import {
   CALLBACK_PATH, PREVIEW_COOKIE, ROUTER_PATH_PREFIX, SHARE_PATH, previewAccessOf, safeReturnPath, type PreviewAccess,
 } from '../../core/app/previews.js';
 import { parseCookies } from '../web/session.js';
+import { AuthFailures } from '../middleware/auth-failures.js';
 import { ActivityRecorder } from './activity.js';
 import {
-  badTokenPage, escapeHtml, failedPage, gonePage, notYoursPage, refusedLinkPage, renderPage, signInPage, startingPage, unknownHostPage, unknownNamePage,
+  badTokenPage, escapeHtml, failedPage, gonePage, notYoursPage, refusedLinkPage, renderPage, signInPage, startingPage, tooManyTokensPage, unknownHostPage, unknownNamePage,
   upstreamErrorPage, wakingPage, type Page, type PageContext,
 } from './pages.js';
 import { parseTarget, proxyHttp, proxyUpgrade, upstreamAgent, type Target } from './proxy.js';
@@ -27,6 +28,8 @@ export interface RouterDeps {
   queues: JobQueues;
   catalog: TemplateCatalog;
   logger: Logger;
+  /** Wrong API tokens per address, shared with the API and the sign-in page (made from config when absent). */
+  authFailures?: AuthFailures;
 }
 
 /** How long a looked-up environment is trusted: keeps proxying off the database, yet sees a change within a second. */
@@ -45,6 +48,10 @@ interface Visitor {
   badBearer?: boolean;
   /** The request carried a Mayfly token: it is not passed on to the app. */
   usedBearer?: boolean;
+  /** Its address sent too many wrong tokens lately: its token was not checked; seconds until it may try again. */
+  blockedFor?: number;
+  /** The connection's address (wrong tokens are counted per address). */
+  address: string;
 }
 
 /**
@@ -60,8 +67,10 @@ export class EnvironmentRouter {
   readonly activity: ActivityRecorder;
   private readonly pages: PageContext;
   private readonly previews: PreviewAccess;
+  private readonly authFailures: AuthFailures;
 
   constructor(private readonly deps: RouterDeps) {
+    this.authFailures = deps.authFailures ?? new AuthFailures(deps.config.web.authFailuresPerMinute);
     this.activity = new ActivityRecorder(deps.store, deps.logger, deps.config.router.activityFlushMs);
     this.previews = previewAccessOf(deps.config, deps.catalog);
     this.pages = {
@@ -121,7 +130,7 @@ export class EnvironmentRouter {
     // A WebSocket is let in on the same terms as a page: the router's cookie, or a bearer token.
     const visitor = this.visitor(req, env);
     if (!this.previews.mayOpen(visitor.principal, env)) {
-      return void answer(visitor.principal ? notYoursPage(env.name, visitor.principal.name) : visitor.badBearer ? badTokenPage(env.name) : signInPage(this.pages, env.name, this.address(env)));
+      return void answer(this.refusal(env, visitor) ?? signInPage(this.pages, env.name, this.address(env)));
     }
     const r = await this.resolve(env, !!visitor.principal);
     if (r.kind === 'page') return void answer(r.page);
@@ -182,14 +191,32 @@ export class EnvironmentRouter {
    * the first that may open it is the visitor (else the token's principal, for the refusal).
    */
   private visitor(req: IncomingMessage, env: Environment): Visitor {
+    const address = plainAddress(req.socket.remoteAddress);
     const fromCookie = this.previews.fromGrant(parseCookies(req.headers.cookie)[PREVIEW_COOKIE], env);
     const m = /^Bearer\s+(\S+)$/i.exec(String(req.headers.authorization ?? ''));
-    if (!m) return fromCookie ? { principal: fromCookie } : {};
+    if (!m) return fromCookie ? { principal: fromCookie, address } : { address };
     const fromToken = this.previews.fromBearer(m[1]!);
+    // An address that sent too many wrong tokens is not let in by a token, right or wrong, until
+    // its window passes (so tokens cannot be tried at the speed of the network); a Mayfly token is
+    // still taken out of the request, and the router's cookie still works.
+    const blockedFor = this.authFailures.blockedFor(address);
+    if (blockedFor > 0) return fromCookie ? { principal: fromCookie, usedBearer: !!fromToken, address } : { blockedFor, usedBearer: !!fromToken, address };
     // Not a Mayfly token: perhaps the app's own (passed on); it opens nothing here.
-    if (!fromToken) return fromCookie ? { principal: fromCookie } : { badBearer: true };
-    if (fromCookie && !this.previews.mayOpen(fromToken, env)) return { principal: fromCookie, usedBearer: true };
-    return { principal: fromToken, usedBearer: true };
+    if (!fromToken) return fromCookie ? { principal: fromCookie, address } : { badBearer: true, address };
+    if (fromCookie && !this.previews.mayOpen(fromToken, env)) return { principal: fromCookie, usedBearer: true, address };
+    return { principal: fromToken, usedBearer: true, address };
+  }
+
+  /** The page for a visitor who may not open the environment, when its credentials say why (else undefined: sign in). */
+  private refusal(env: Environment, visitor: Visitor): Page | undefined {
+    if (visitor.principal) return notYoursPage(env.name, visitor.principal.name);
+    if (visitor.blockedFor) return tooManyTokensPage(env.name, visitor.blockedFor);
+    if (visitor.badBearer) {
+      this.authFailures.failed(visitor.address);
+      this.deps.logger.info({ envId: env.id, name: env.name, address: visitor.address }, 'router: a request with a token that is not a Mayfly API token was refused');
+      return badTokenPage(env.name);
+    }
+    return undefined;
   }
 
   /** The app never sees Mayfly's credentials: the router's cookie and a Mayfly bearer token are taken out. */
@@ -205,8 +232,8 @@ export class EnvironmentRouter {
 
   /** No way in: a browser's GET goes to sign in (and comes back); anything else gets a page that says how. */
   private refuse(req: IncomingMessage, res: ServerResponse, env: Environment, visitor: Visitor): void {
-    if (visitor.principal) return this.send(res, notYoursPage(env.name, visitor.principal.name));
-    if (visitor.badBearer) return this.send(res, badTokenPage(env.name));
+    const refusal = this.refusal(env, visitor);
+    if (refusal) return this.send(res, refusal);
     if (req.method !== 'GET' && req.method !== 'HEAD') return this.send(res, signInPage(this.pages, env.name, this.address(env)));
     const back = safeReturnPath(req.url) ?? '/';
     const to = `${this.deps.config.publicUrl}/router/authorize?env=${encodeURIComponent(env.name)}&return=${encodeURIComponent(back)}`;
@@ -298,4 +325,10 @@ export class EnvironmentRouter {
     this.agent.destroy();
     await this.activity.close();
   }
+}
+
+/** A connection's address without the IPv4-mapped prefix (wrong tokens are counted per address). */
+function plainAddress(remote: string | undefined): string {
+  if (!remote) return 'unknown';
+  return remote.startsWith('::ffff:') ? remote.slice(7) : remote;
 }

@@ -50,6 +50,16 @@ async function upgrade(port: number, host: string, headers: Record<string, strin
   });
 }
 
+/** An environment of team qa (made by `test`), recorded ready with a local upstream as its app (no containers). */
+async function recordReady(h: Harness, upstream: Server, access?: Access, name = uniqueName('ax')): Promise<Environment> {
+  const { env } = await h.ctx.environments.recordDeploy(principalFor(h.config.teams, 'test', 'token'), { name, template: 'shop', owner: 'test', images: {}, seed: null, ttlSeconds: 3600, ...(access ? { access } : {}) }, { ttlGiven: true });
+  await h.store.transition(env.id, 'provisioning', { event: { type: 'provisioning', message: 'test' } });
+  return (await h.store.transition(env.id, 'ready', {
+    set: { endpoints: { web: `127.0.0.1:${(upstream.address() as AddressInfo).port}` }, ready_at: new Date() },
+    event: { type: 'ready', message: 'test' },
+  }))!;
+}
+
 describe('who can open an environment through the router', () => {
   let h: Harness;
   const seen: { url: string; headers: IncomingMessage['headers'] }[] = [];
@@ -82,15 +92,7 @@ describe('who can open an environment through the router', () => {
 
   const address = (name: string) => `http://${name}.localhost:${h.routerPort}`;
 
-  /** An environment of team qa (made by `test`), recorded ready with the local upstream as its app. */
-  async function readyEnv(access?: Access, name = uniqueName('ax')): Promise<Environment> {
-    const { env } = await h.ctx.environments.recordDeploy(principalFor(h.config.teams, 'test', 'token'), { name, template: 'shop', owner: 'test', images: {}, seed: null, ttlSeconds: 3600, ...(access ? { access } : {}) }, { ttlGiven: true });
-    await h.store.transition(env.id, 'provisioning', { event: { type: 'provisioning', message: 'test' } });
-    return (await h.store.transition(env.id, 'ready', {
-      set: { endpoints: { web: `127.0.0.1:${(upstream.address() as AddressInfo).port}` }, ready_at: new Date() },
-      event: { type: 'ready', message: 'test' },
-    }))!;
-  }
+  const readyEnv = (access?: Access, name?: string) => recordReady(h, upstream, access, name);
 
   /** The handshake as a browser does it, for a person signed in on the web app with `token`. */
   async function handshake(name: string, path: string, token: string) {
@@ -419,5 +421,41 @@ describe('the router\'s bind address', () => {
     } finally {
       await r.close();
     }
+  });
+});
+
+describe('wrong tokens at the router', () => {
+  let h: Harness;
+  const seen: string[] = [];
+  const upstream: Server = createServer((req, res) => { seen.push(req.url ?? ''); res.end('the app'); });
+  before(async () => {
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    h = await startHarness({
+      worker: false,
+      env: { MAYFLY_API_TOKENS: `test:${TOKENS.test}`, MAYFLY_TEAMS: 'qa=test', MAYFLY_AUTH_FAILURES_PER_MINUTE: '3' },
+    });
+  });
+  after(async () => {
+    await h?.close();
+    upstream.close();
+  });
+
+  it('when an address sends more wrong tokens than MAYFLY_AUTH_FAILURES_PER_MINUTE, then even a right token gets 429 with Retry-After, the app sees nothing, and the API counts the same failures', async () => {
+    const env = await recordReady(h, upstream);
+    const url = `http://${env.name}.localhost:${h.routerPort}`;
+    for (let i = 0; i < 3; i++) assert.equal((await get(`${url}/guess-${i}`, { authorization: `Bearer wrong-token-${i}-0123456789` })).status, 401);
+    const blocked = await get(`${url}/with-the-right-token`, bearer('test'));
+    assert.equal(blocked.status, 429, blocked.text);
+    assert.ok(Number(blocked.headers.get('retry-after')) > 0, 'Retry-After says when to try again');
+    assert.match(blocked.text, /too many wrong tokens/i);
+    assert.deepEqual(seen, [], 'no request reached the app');
+    // One count per address for every door that takes a token: the REST API refuses it too.
+    const api = await h.api('GET', '/api/v1/environments');
+    assert.equal(api.status, 429);
+    // A public environment is still open, and a token of the app's own still reaches the app.
+    const open = await recordReady(h, upstream, 'public');
+    const own = await get(`http://${open.name}.localhost:${h.routerPort}/own`, { authorization: 'Bearer the-apps-own-token' });
+    assert.equal(own.status, 200);
+    assert.deepEqual(seen, ['/own']);
   });
 });

@@ -15,6 +15,7 @@ import { redisOptions } from '../core/queue/redis.js';
 import { TemplateCatalog } from '../core/catalog/templates.js';
 import { buildAppServices, type AppServices } from '../core/app/services.js';
 import { OverviewStore } from '../core/store/overview.js';
+import { SpentTicketStore } from '../core/store/spent-tickets.js';
 import { ChangeFeed } from '../core/store/change-feed.js';
 import { createApp } from './app.js';
 import { EnvironmentRouter } from './router/router.js';
@@ -61,7 +62,7 @@ export async function buildWeb({ config, logger, pool, worker }: WebOptions): Pr
     listCache: new ListCache(changes), changes, config, queues, catalog, logger, ...services, overview: new OverviewStore(pool),
     probes: { postgres: async () => { await pool.query('SELECT 1'); }, redis: async () => { await redis.ping(); } },
   });
-  const router = new EnvironmentRouter({ config, store: services.store, queues, catalog, logger, authFailures });
+  const router = new EnvironmentRouter({ config, store: services.store, queues, catalog, logger, authFailures, spentTickets: new SpentTicketStore(pool) });
   return {
     app, router, services, catalog, queues, changes,
     closeSteps: [

@@ -10,7 +10,7 @@ import type { EnvironmentStore } from '../../core/store/environments.js';
 import type { TemplateCatalog } from '../../core/catalog/templates.js';
 import type { Principal } from '../../core/domain/principal.js';
 import {
-  CALLBACK_PATH, PREVIEW_COOKIE, ROUTER_PATH_PREFIX, SHARE_PATH, previewAccessOf, safeReturnPath, type PreviewAccess,
+  CALLBACK_PATH, PREVIEW_COOKIE, ROUTER_PATH_PREFIX, SHARE_PATH, previewAccessOf, safeReturnPath, type PreviewAccess, type SpentTickets,
 } from '../../core/app/previews.js';
 import { parseCookies } from '../web/session.js';
 import { AuthFailures } from '../middleware/auth-failures.js';
@@ -30,6 +30,8 @@ export interface RouterDeps {
   logger: Logger;
   /** Wrong API tokens per address, shared with the API and the sign-in page (made from config when absent). */
   authFailures?: AuthFailures;
+  /** Sign-in tickets already redeemed, shared by every web process (this process's memory when absent). */
+  spentTickets?: SpentTickets;
 }
 
 /** How long a looked-up environment is trusted: keeps proxying off the database, yet sees a change within a second. */
@@ -72,7 +74,7 @@ export class EnvironmentRouter {
   constructor(private readonly deps: RouterDeps) {
     this.authFailures = deps.authFailures ?? new AuthFailures(deps.config.web.authFailuresPerMinute);
     this.activity = new ActivityRecorder(deps.store, deps.logger, deps.config.router.activityFlushMs);
-    this.previews = previewAccessOf(deps.config, deps.catalog);
+    this.previews = previewAccessOf(deps.config, deps.catalog, deps.spentTickets ? { spent: deps.spentTickets } : {});
     this.pages = {
       publicUrl: deps.config.publicUrl, domain: deps.config.router.domain,
       exampleAddress: environmentAddress(deps.config.router, '<name>'),
@@ -242,10 +244,10 @@ export class EnvironmentRouter {
   }
 
   /** The router's own paths on an environment's address: the handshake's callback and share links. */
-  private ownPath(req: IncomingMessage, res: ServerResponse, env: Environment, path: string): void {
+  private async ownPath(req: IncomingMessage, res: ServerResponse, env: Environment, path: string): Promise<void> {
     const query = new URLSearchParams((req.url ?? '').split('?')[1] ?? '');
     if (path === CALLBACK_PATH) {
-      const r = this.previews.redeemTicket(query.get('ticket'), env);
+      const r = await this.previews.redeemTicket(query.get('ticket'), env);
       if (!r.ok) {
         this.deps.logger.info({ envId: env.id, name: env.name, problem: r.problem }, 'router: a sign-in ticket was refused');
         return this.send(res, refusedLinkPage(env.name, this.address(env), 'sign-in', r.problem));

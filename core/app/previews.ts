@@ -57,6 +57,28 @@ export interface PreviewAccessOptions {
   audit?: AuditTrail;
   /** The timeline records who made a share link and until when. */
   store?: Pick<EnvironmentStore, 'addEvent'>;
+  /**
+   * Where a redeemed ticket is marked spent: shared by every web process (PostgreSQL,
+   * core/store/spent-tickets.ts), so a ticket works once across them; in this process only by default.
+   */
+  spent?: SpentTickets;
+}
+
+/** One-time values: `spend` resolves true the first time an id is spent, false after (until `until`). */
+export interface SpentTickets {
+  spend(id: string, until: Date): Promise<boolean>;
+}
+
+/** Spent tickets in this process's memory (one web process, and unit tests). */
+export class SpentInMemory implements SpentTickets {
+  private readonly spent = new Map<string, number>();
+  async spend(id: string, until: Date): Promise<boolean> {
+    const now = Date.now();
+    for (const [j, x] of this.spent) if (x <= now) this.spent.delete(j);
+    if (this.spent.has(id)) return false;
+    this.spent.set(id, until.getTime());
+    return true;
+  }
 }
 
 const sha = (s: string | Buffer) => createHash('sha256').update(s).digest();
@@ -72,13 +94,14 @@ export function safeReturnPath(value: unknown): string | undefined {
 export class PreviewAccess {
   private readonly keys: Record<Purpose, Buffer>;
   private readonly tokens: { name: string; hash: Buffer }[];
-  /** Tickets redeemed in this process, until they expire: a ticket works once. */
-  private readonly spent = new Map<string, number>();
+  /** Tickets redeemed, until they expire: a ticket works once. */
+  private readonly spent: SpentTickets;
 
   constructor(private readonly opts: PreviewAccessOptions) {
     const key = (purpose: Purpose) => createHmac('sha256', opts.secret).update(`mayfly-preview-${purpose}-v1`).digest();
     this.keys = { ticket: key('ticket'), share: key('share'), grant: key('grant') };
     this.tokens = opts.apiTokens.map((t) => ({ name: t.name, hash: sha(t.secret) }));
+    this.spent = opts.spent ?? new SpentInMemory();
   }
 
   /** Who may open it: its own setting, else its template's, else signed-in. */
@@ -137,7 +160,7 @@ export class PreviewAccess {
   }
 
   /** The router's half: a valid, unused ticket for this environment becomes the cookie's value. */
-  redeemTicket(text: unknown, env: Environment): Redeemed<{ grant: string; returnPath: string; principal: Principal; expiresAt: Date }> {
+  async redeemTicket(text: unknown, env: Environment): Promise<Redeemed<{ grant: string; returnPath: string; principal: Principal; expiresAt: Date }>> {
     const opened = this.unseal<TicketPayload>('ticket', text);
     if (!opened.ok) return opened;
     const t = opened.value;
@@ -145,10 +168,8 @@ export class PreviewAccess {
     if (other) return { ok: false, problem: other };
     if (typeof t.x !== 'number' || t.x <= Date.now()) return { ok: false, problem: 'it expired (a sign-in link works for a minute)' };
     if (typeof t.j !== 'string' || typeof t.p !== 'string' || (t.src !== 'session' && t.src !== 'proxy')) return { ok: false, problem: 'it is malformed (cut short, or changed)' };
+    if (!await this.spent.spend(t.j, new Date(t.x))) return { ok: false, problem: 'it was used already (a sign-in link works once)' };
     const now = Date.now();
-    for (const [j, x] of this.spent) if (x <= now) this.spent.delete(j);
-    if (this.spent.has(t.j)) return { ok: false, problem: 'it was used already (a sign-in link works once)' };
-    this.spent.set(t.j, t.x);
     const principal = principalFor(this.opts.teams, t.p, 'user');
     const returnPath = safeReturnPath(t.r) ?? '/';
     const x = now + this.opts.grantTtlMs;
@@ -219,6 +240,6 @@ export class PreviewAccess {
 
 /** The PreviewAccess of a process: keys from the session secret, tokens and teams from the config. */
 export function previewAccessOf(config: Pick<Config, 'web' | 'teams' | 'apiTokens'>, catalog: Pick<TemplateCatalog, 'has' | 'get'>,
-  record: Pick<PreviewAccessOptions, 'audit' | 'store'> = {}): PreviewAccess {
+  record: Pick<PreviewAccessOptions, 'audit' | 'store' | 'spent'> = {}): PreviewAccess {
   return new PreviewAccess({ secret: config.web.sessionSecret, teams: config.teams, apiTokens: config.apiTokens, catalog, grantTtlMs: config.web.sessionTtlMs, ...record });
 }

@@ -337,6 +337,18 @@ export const MIGRATIONS: { id: number; name: string; sql: string }[] = [
       CREATE INDEX audit_log_at ON audit_log (at DESC);
     `,
   },
+  {
+    id: 22,
+    name: 'spent sign-in tickets',
+    sql: `
+      -- The router's one-time sign-in tickets once redeemed, shared by every web process
+      -- (core/store/spent-tickets.ts); a row matters only until its ticket's expiry.
+      CREATE TABLE spent_tickets (
+        id text PRIMARY KEY,
+        expires_at timestamptz NOT NULL
+      );
+    `,
+  },
 ];
 
 const LOCK_KEY = 7_261_432_001; // arbitrary, constant: "mayfly migrations"

@@ -16,6 +16,7 @@ import { previewAccessOf } from '../../core/app/previews.js';
 import type { Access, Environment } from '../../core/domain/environment.js';
 import { principalFor } from '../../core/domain/principal.js';
 import { EnvironmentRouter } from '../../api/router/router.js';
+import { SpentTicketStore } from '../../core/store/spent-tickets.js';
 import { startHarness, uniqueName, type Harness } from '../helpers/harness.js';
 import { signIn, visitor } from '../helpers/web.js';
 
@@ -156,6 +157,29 @@ describe('who can open an environment through the router', () => {
     // The cookie opens only the host (and environment) it was made for.
     const other = await readyEnv();
     assert.equal((await get(`${address(other.name)}/`, { cookie })).status, 302);
+  });
+
+  it('when a ticket redeemed at one web process is replayed at another, then the second refuses it (spent tickets are shared in PostgreSQL)', async () => {
+    const env = await readyEnv();
+    const { authorize } = await handshake(env.name, '/', TOKENS.test);
+    const callback = new URL(authorize.headers.get('location')!);
+    // A second web process's router (its own memory, the same database), as behind a load balancer.
+    const second = new EnvironmentRouter({ config: h.config, store: h.store, queues: h.queues, catalog: h.ctx.catalog, logger: createLogger('silent', 'mayfly-test'), spentTickets: new SpentTicketStore(h.pool) });
+    const server = createServer();
+    second.attach(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      assert.equal((await get(callback.toString())).status, 303, 'the first web process takes the ticket');
+      callback.port = String((server.address() as AddressInfo).port);
+      const replay = await get(callback.toString());
+      assert.equal(replay.status, 403, replay.text);
+      assert.match(replay.text, /used already/);
+      assert.equal(previewCookie(replay.headers), undefined);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+      await second.close().catch(() => undefined);
+    }
   });
 
   it('when a ticket is forged, tampered, for another environment or expired, then it is refused with a page saying why, and no cookie is set', async () => {

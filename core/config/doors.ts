@@ -23,8 +23,14 @@ export interface DoorsConfig {
   githubAllowForks: boolean;
   /** MAYFLY_GITHUB_API_URL: where commit statuses are posted. */
   githubApiUrl: string;
-  /** MAYFLY_GITHUB_TOKEN; unset: no commit status is posted. */
+  /** MAYFLY_GITHUB_TOKEN; unset: no commit status, pull request comment, deployment or command answer is posted. */
   githubToken?: string;
+  /**
+   * MAYFLY_GITHUB_COMMENT_DEBOUNCE: the pull request's live comment and deployment are written
+   * once the environment's events have been quiet this long (a burst of pushes is one edit), and
+   * at the latest ten times this after the first unwritten change.
+   */
+  githubCommentDebounceMs: number;
   /** MAYFLY_CALLBACK_SECRET; unset: a `callbackUrl` in a request is refused. */
   callbackSecret?: string;
   /**
@@ -75,6 +81,7 @@ export function loadDoorsConfig(env: NodeJS.ProcessEnv, h: Helpers): DoorsConfig
     githubAllowForks: h.onOff('MAYFLY_GITHUB_ALLOW_FORKS', false),
     githubApiUrl: h.url('MAYFLY_GITHUB_API_URL', 'https://api.github.com', ['http:', 'https:']).replace(/\/$/, ''),
     ...(env.MAYFLY_GITHUB_TOKEN ? { githubToken: env.MAYFLY_GITHUB_TOKEN } : {}),
+    githubCommentDebounceMs: h.duration('MAYFLY_GITHUB_COMMENT_DEBOUNCE', '3s'),
     ...(secret(env, 'MAYFLY_CALLBACK_SECRET') ? { callbackSecret: env.MAYFLY_CALLBACK_SECRET } : {}),
     callbackAllow,
     expiryWarningMs: h.duration('MAYFLY_EXPIRY_WARNING', '15m'),

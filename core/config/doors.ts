@@ -31,6 +31,8 @@ export interface DoorsConfig {
    * at the latest ten times this after the first unwritten change.
    */
   githubCommentDebounceMs: number;
+  /** MAYFLY_BADGES: `public` (GET /badge/<name>.svg shows name and status to anyone) or `off` (every badge says unknown). */
+  badges: 'public' | 'off';
   /** MAYFLY_CALLBACK_SECRET; unset: a `callbackUrl` in a request is refused. */
   callbackSecret?: string;
   /**
@@ -66,6 +68,8 @@ export function loadDoorsConfig(env: NodeJS.ProcessEnv, h: Helpers): DoorsConfig
     throw new ConfigError('MAYFLY_GITHUB_TEMPLATE', `must be a template name, got "${githubTemplate}"`);
   }
   if (githubWebhookSecret && !githubTemplate) throw new ConfigError('MAYFLY_GITHUB_TEMPLATE', 'is required when GITHUB_WEBHOOK_SECRET is set: the template of pull-request environments');
+  const badges = env.MAYFLY_BADGES || 'public';
+  if (badges !== 'public' && badges !== 'off') throw new ConfigError('MAYFLY_BADGES', `must be "public" or "off", got "${badges.slice(0, 20)}"`);
   let callbackAllow: CallbackAllowList;
   try {
     callbackAllow = parseCallbackAllow(env.MAYFLY_CALLBACK_ALLOW ?? '');
@@ -82,6 +86,7 @@ export function loadDoorsConfig(env: NodeJS.ProcessEnv, h: Helpers): DoorsConfig
     githubApiUrl: h.url('MAYFLY_GITHUB_API_URL', 'https://api.github.com', ['http:', 'https:']).replace(/\/$/, ''),
     ...(env.MAYFLY_GITHUB_TOKEN ? { githubToken: env.MAYFLY_GITHUB_TOKEN } : {}),
     githubCommentDebounceMs: h.duration('MAYFLY_GITHUB_COMMENT_DEBOUNCE', '3s'),
+    badges,
     ...(secret(env, 'MAYFLY_CALLBACK_SECRET') ? { callbackSecret: env.MAYFLY_CALLBACK_SECRET } : {}),
     callbackAllow,
     expiryWarningMs: h.duration('MAYFLY_EXPIRY_WARNING', '15m'),

@@ -66,6 +66,13 @@ describe('the pull request is the environment\'s home: one live comment, deploym
       return Number((await h.pool.query('SELECT count(*) FROM github_replies WHERE done_at IS NULL')).rows[0].count) === 0;
     });
   }
+  /** The environment once it settles (ready, failed, destroyed...): a busy shared machine may take more than one long poll. */
+  async function settled(): Promise<any> {
+    for (let i = 0; ; i++) {
+      const res = await h.api('GET', `/api/v1/environments/${NAME}?wait=120`);
+      if (['ready', 'sleeping', 'failed', 'destroyed'].includes(res.body.status) || i === 4) return res.body;
+    }
+  }
   const prCallsSince = (from: number) => gh.since(from).filter((c) => !isCommitStatus(c));
   const commentBody = () => gh.comments.get(`${REPO}#${PR}`)!.find((c) => c.id === commentId)!.body;
 
@@ -110,7 +117,7 @@ describe('the pull request is the environment\'s home: one live comment, deploym
     commentId = gh.comments.get(`${REPO}#${PR}`)![0]!.id;
 
     await h.startWorker();
-    const ready = await h.api('GET', `/api/v1/environments/${NAME}?wait=120`);
+    const ready = { body: await settled() };
     assert.equal(ready.body.status, 'ready', JSON.stringify(ready.body.failure));
     mark = gh.calls.length;
     await deliverPr('ready');
@@ -139,7 +146,7 @@ describe('the pull request is the environment\'s home: one live comment, deploym
     assert.equal((calls[1]!.json as unknown as { ref: string }).ref, heads[5]);
     assert.equal((calls[2]!.json as unknown as { state: string }).state, 'in_progress');
     await h.startWorker();
-    const again = await h.api('GET', `/api/v1/environments/${NAME}?wait=120`);
+    const again = { body: await settled() };
     assert.equal(again.body.status, 'ready', JSON.stringify(again.body.failure));
     assert.equal(again.body.generation, 6);
     mark = gh.calls.length;
@@ -160,7 +167,7 @@ describe('the pull request is the environment\'s home: one live comment, deploym
   it('when a push fails to deploy, then the comment shows the last failure with its reason and the deployment fails', async () => {
     const res = await githubHook(h.baseUrl, 'pull_request', pullRequest('synchronize', PR, missing));
     assert.equal(res.body.outcome, 'redeployed');
-    const failed = await h.api('GET', `/api/v1/environments/${NAME}?wait=120`);
+    const failed = { body: await settled() };
     assert.equal(failed.body.status, 'failed');
     const mark = gh.calls.length;
     await deliverPr('failed');
@@ -173,6 +180,29 @@ describe('the pull request is the environment\'s home: one live comment, deploym
     assert.match(calls[0]!.json.body, /is \*\*failed\*\*/);
     assert.match(calls[0]!.json.body, new RegExp(`\\*\\*Last failure\\*\\* \\([^)]+\\): \`${failed.body.failure.code}\`: `));
     assert.equal(calls[2]!.json.description, `shop-pr-5 failed: ${failed.body.failure.code}`);
+  });
+
+  it('when anyone asks for /badge/<name>.svg, then it shows the name and status only, and names that never existed or are malformed get the same unknown badge', async () => {
+    const badge = async (file: string) => {
+      const res = await fetch(`${h.baseUrl}/badge/${file}`); // no token, no session
+      return { status: res.status, type: res.headers.get('content-type'), cache: res.headers.get('cache-control'), body: await res.text() };
+    };
+    const env = (await h.store.getByName(NAME))!;
+    const ours = await badge(`${NAME}.svg`);
+    assert.equal(ours.status, 200);
+    assert.equal(ours.type, 'image/svg+xml; charset=utf-8');
+    assert.match(ours.cache!, /no-cache/);
+    assert.match(ours.body, /^<svg [^>]*aria-label="shop-pr-5: failed">/);
+    for (const secret of [env.id, env.owner, env.failure!.code, env.images.web!, h.baseUrl, 'github']) assert.ok(!ours.body.includes(secret), `the badge does not show ${secret}`);
+    const never = await badge('shop-pr-999.svg');
+    assert.equal(never.status, 200);
+    assert.match(never.body, /aria-label="shop-pr-999: unknown"/);
+    assert.equal(never.body.replace(/shop-pr-999/g, 'NAME'), (await badge('shop-pr-998.svg')).body.replace(/shop-pr-998/g, 'NAME'), 'every unknown name looks the same');
+    for (const odd of ['..%2F..%2Fetc.svg', '%3Cscript%3E.svg', 'shop-pr-5.png', 'SHOP-PR-5.svg']) {
+      const res = await badge(odd);
+      assert.equal(res.status, 200, odd);
+      assert.match(res.body, /aria-label="mayfly: unknown"/, odd);
+    }
   });
 
   it('when someone outside the team, on another pull request, or with an unknown command comments, then nothing changes and each gets a confused reaction and a reply saying why', async () => {
@@ -245,7 +275,7 @@ describe('the pull request is the environment\'s home: one live comment, deploym
   it('when the pull request is closed, then the comment says destroyed and the deployment goes inactive; reopened, the comment is found again by its marker and edited, never duplicated', async () => {
     const closed = await githubHook(h.baseUrl, 'pull_request', pullRequest('closed', PR, missing));
     assert.equal(closed.body.outcome, 'destroying');
-    const gone = await h.api('GET', `/api/v1/environments/${NAME}?wait=60`);
+    const gone = { body: await settled() };
     assert.equal(gone.body.status, 'destroyed');
     let mark = gh.calls.length;
     await deliverPr('destroyed');
@@ -277,6 +307,6 @@ describe('the pull request is the environment\'s home: one live comment, deploym
     await h.startWorker();
     const env = (await h.store.getByName(NAME))!;
     assert.equal((await githubHook(h.baseUrl, 'pull_request', pullRequest('closed', PR, heads[0]!))).body.outcome, 'destroying');
-    await waitUntil('the reopened environment to go', 60_000, async () => (await h.store.getById(env.id))?.status === 'destroyed');
+    await waitUntil('the reopened environment to go', 300_000, async () => (await h.store.getById(env.id))?.status === 'destroyed');
   });
 });

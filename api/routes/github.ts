@@ -177,8 +177,10 @@ export function githubRouter(deps: Deps): Router {
     if (p.comment?.user?.type === 'Bot' || !LOGIN.test(login)) return { status: 202, outcome: 'ignored', message: 'commands from bots are not taken' };
     const text = (typeof p.comment?.body === 'string' ? p.comment.body : '').trim().split(/\r?\n/)[0]!.slice(0, 100);
     const name = `${template}-pr-${number}`;
-    const answer = (reaction: '+1' | 'confused', body?: string) =>
-      notifications.queueGithubReply({ repo, number: number as number, commentId: commentId as number, reaction, ...(body ? { body } : {}) });
+    // Answered by the worker's notifier; without MAYFLY_GITHUB_TOKEN there is no one to answer.
+    const answer = async (reaction: '+1' | 'confused', body?: string) => {
+      if (config.doors.githubToken) await notifications.queueGithubReply({ repo, number: number as number, commentId: commentId as number, reaction, ...(body ? { body } : {}) });
+    };
     const refuse = async (why: string) => {
       await answer('confused', refusalReply(login, text, why));
       return { status: 200, outcome: 'refused', environment: name, message: why };

@@ -36,6 +36,8 @@ describe('the pull request is the environment\'s home: one live comment, deploym
       GITHUB_WEBHOOK_SECRET: GITHUB_SECRET, MAYFLY_GITHUB_TEMPLATE: 'shop', MAYFLY_GITHUB_API_URL: gh.url, MAYFLY_GITHUB_TAG: 'sha',
       MAYFLY_GITHUB_TOKEN: 'gh-token-for-tests', MAYFLY_NOTIFY_INTERVAL: '1h', MAYFLY_GITHUB_COMMENT_DEBOUNCE: '1s',
       MAYFLY_TEAMS: 'qa=github:octocat,github:alice;platform=github:bob',
+      // The machine may be shared and busy: a slow start is not what this file tests.
+      MAYFLY_HEALTH_TIMEOUT: '10m',
     } });
     const reg = h.config.registry;
     for (const tag of heads) {
@@ -60,10 +62,13 @@ describe('the pull request is the environment\'s home: one live comment, deploym
       return (await prDeliveries()) > before;
     });
   }
-  async function deliverReplies(): Promise<void> {
+  /** Runs the notifier until every command is answered (and, with `pr`, the pull request's comment was updated once more). */
+  async function deliverReplies(opts: { pr?: boolean } = {}): Promise<void> {
+    const before = await prDeliveries();
     await waitUntil('the notifier to answer the commands', 30_000, async () => {
       await notify(h.ctx, h.ctx.notifications);
-      return Number((await h.pool.query('SELECT count(*) FROM github_replies WHERE done_at IS NULL')).rows[0].count) === 0;
+      return Number((await h.pool.query('SELECT count(*) FROM github_replies WHERE done_at IS NULL')).rows[0].count) === 0
+        && (!opts.pr || (await prDeliveries()) > before);
     });
   }
   /** The environment once it settles (ready, failed, destroyed...): a busy shared machine may take more than one long poll. */
@@ -261,15 +266,51 @@ describe('the pull request is the environment\'s home: one live comment, deploym
     const moved = (await h.store.getByName(NAME))!;
     assert.notEqual(moved.expiresAt.getTime(), before.expiresAt.getTime());
     const mark = gh.calls.length;
-    await deliverReplies();
-    await deliverPr('the command');
-    const calls = prCallsSince(mark);
-    assert.deepEqual(calls.map(shape), [`POST /repos/${REPO}/issues/comments/9100/reactions`, `PATCH /repos/${REPO}/issues/comments/${commentId}`]);
-    assert.deepEqual(calls[0]!.json, { content: '+1' });
-    assert.match(calls[1]!.json.body, new RegExp(`\\| Time left \\| [^|]+\\(until ${moved.expiresAt.toISOString().replace(/\./g, '\\.')}\\) \\|`));
-    assert.match(calls[1]!.json.body, /Last command: `\/mayfly extend 2h` by github:alice: lease extended to /);
+    await deliverReplies({ pr: true });
+    // The reaction and the edit are separate deliveries: either may go first.
+    const calls = prCallsSince(mark).sort((a, b) => a.method.localeCompare(b.method));
+    assert.deepEqual(calls.map(shape), [`PATCH /repos/${REPO}/issues/comments/${commentId}`, `POST /repos/${REPO}/issues/comments/9100/reactions`]);
+    assert.deepEqual(calls[1]!.json, { content: '+1' });
+    assert.match(calls[0]!.json.body, new RegExp(`\\| Time left \\| [^|]+\\(until ${moved.expiresAt.toISOString().replace(/\./g, '\\.')}\\) \\|`));
+    assert.match(calls[0]!.json.body, /Last command: `\/mayfly extend 2h` by github:alice: lease extended to /);
     const audit = await h.pool.query(`SELECT actor, door, outcome FROM audit_log WHERE action = 'environment.extend' ORDER BY id DESC LIMIT 1`);
     assert.deepEqual(audit.rows[0], { actor: 'github:alice', door: 'github', outcome: 'allowed' });
+  });
+
+  it('when a team member comments /mayfly redeploy, then a new generation is deployed as that member; reset-db in a state that cannot be reset is refused and changes nothing', async () => {
+    const before = (await h.store.getByName(NAME))!;
+    const res = await githubHook(h.baseUrl, 'issue_comment', prComment(PR, '/mayfly redeploy', 'alice', { commentId: 9200 }));
+    assert.equal(res.body.outcome, 'done', JSON.stringify(res.body));
+    const redeployed = (await h.store.getByName(NAME))!;
+    assert.equal(redeployed.generation, before.generation + 1);
+    const events = await h.pool.query(`SELECT type, message FROM environment_events WHERE environment_id = $1 AND type IN ('redeploy', 'github-command') ORDER BY id DESC LIMIT 2`, [before.id]);
+    assert.deepEqual(events.rows.map((r) => r.type), ['github-command', 'redeploy']);
+    assert.match(events.rows[1].message, /redeploy requested by github:alice/);
+    assert.equal((await settled()).status, 'failed', 'the head is still missing from the registry');
+
+    // While it is being redeployed again (queued), its database cannot be reset: refused, nothing changes.
+    await h.stopWorker();
+    await githubHook(h.baseUrl, 'issue_comment', prComment(PR, '/mayfly redeploy', 'alice', { commentId: 9201 }));
+    const queued = (await h.store.getByName(NAME))!;
+    assert.equal(queued.status, 'queued');
+    const refused = await githubHook(h.baseUrl, 'issue_comment', prComment(PR, '/mayfly reset-db', 'alice', { commentId: 9202 }));
+    assert.equal(refused.body.outcome, 'refused');
+    assert.match(refused.body.message, /is queued; its database can be reset when it is ready or failed/);
+    const after = (await h.store.getByName(NAME))!;
+    assert.equal(after.generation, queued.generation);
+    assert.equal(after.status, 'queued');
+    const mark = gh.calls.length;
+    await deliverReplies({ pr: true });
+    const answers = prCallsSince(mark).filter((c) => c.path.endsWith('/reactions') || (c.method === 'POST' && c.path.endsWith('/comments')));
+    assert.deepEqual(answers.map((c) => [shape(c), c.json.content ?? null]), [
+      [`POST /repos/${REPO}/issues/comments/9200/reactions`, '+1'],
+      [`POST /repos/${REPO}/issues/comments/9201/reactions`, '+1'],
+      [`POST /repos/${REPO}/issues/comments/9202/reactions`, 'confused'],
+      [`POST /repos/${REPO}/issues/${PR}/comments`, null],
+    ]);
+    await h.startWorker();
+    assert.equal((await settled()).status, 'failed');
+    await deliverPr('after the redeploys');
   });
 
   it('when the pull request is closed, then the comment says destroyed and the deployment goes inactive; reopened, the comment is found again by its marker and edited, never duplicated', async () => {
@@ -306,7 +347,9 @@ describe('the pull request is the environment\'s home: one live comment, deploym
       'one live comment over the pull request\'s whole life');
     await h.startWorker();
     const env = (await h.store.getByName(NAME))!;
-    assert.equal((await githubHook(h.baseUrl, 'pull_request', pullRequest('closed', PR, heads[0]!))).body.outcome, 'destroying');
+    const destroy = await githubHook(h.baseUrl, 'issue_comment', prComment(PR, '/mayfly destroy', 'alice', { commentId: 9300 }));
+    assert.equal(destroy.body.outcome, 'done', JSON.stringify(destroy.body));
+    assert.equal((await h.store.getById(env.id))!.destroyedBy, 'github:alice');
     await waitUntil('the reopened environment to go', 300_000, async () => (await h.store.getById(env.id))?.status === 'destroyed');
   });
 });

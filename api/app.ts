@@ -9,6 +9,7 @@ import { errorHandler } from './middleware/errors.js';
 import { environmentsRouter } from './routes/environments.js';
 import { githubRouter } from './routes/github.js';
 import { slackRouter } from './routes/slack.js';
+import { badgeRouter } from './routes/badge.js';
 import { healthRouter, templatesRouter } from './routes/meta.js';
 import { seedsRouter } from './routes/seeds.js';
 import { auditRouter } from './routes/audit.js';
@@ -41,6 +42,8 @@ export function createApp(given: ApiDeps): Express {
   // Doors that sign their requests: each parses its own raw body to check the signature.
   app.use('/slack', slackRouter(deps));
   app.use('/webhooks', githubRouter(deps));
+  // The live badge of an environment: its name and status only, to anyone (api/routes/badge.ts).
+  app.use(badgeRouter(deps));
   const v1 = express.Router();
   const openapi = openApiDocument();
   v1.get('/openapi.json', rule('public'), (req, res) => {

@@ -1,6 +1,8 @@
 import express, { Router, type Request, type Response } from 'express';
-import { ConflictError, InputError, NotFoundError, SignatureError, UnavailableError } from '../../core/domain/errors.js';
-import { principalFor, systemActor } from '../../core/domain/principal.js';
+import { ConflictError, InputError, MayflyError, NotFoundError, SignatureError, UnavailableError } from '../../core/domain/errors.js';
+import { principalFor, systemActor, type Principal } from '../../core/domain/principal.js';
+import type { Environment } from '../../core/domain/environment.js';
+import { PR_COMMANDS_HELP, parsePrCommand, refusalReply, type PrCommand } from '../../core/doors/pull-request.js';
 import { assertOrigin } from '../../core/app/environments.js';
 import { validateEnvironmentRequest } from '../../core/doors/requests.js';
 import { verifySha256Signature } from '../../core/doors/signatures.js';
@@ -27,6 +29,16 @@ interface PullRequestPayload {
   repository?: { full_name?: string };
   sender?: { login?: string };
 }
+
+interface IssueCommentPayload {
+  action?: string;
+  issue?: { number?: number; pull_request?: unknown };
+  comment?: { id?: number; body?: string; user?: { login?: string; type?: string } };
+  repository?: { full_name?: string };
+}
+
+/** A GitHub login (user names are at most 39 letters, digits and dashes). */
+const LOGIN = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/;
 
 /**
  * POST /webhooks/github: pull requests get environments named `<template>-pr-<number>`.
@@ -75,6 +87,7 @@ export function githubRouter(deps: Deps): Router {
 
   async function handle(event: string, p: PullRequestPayload): Promise<{ status: number; outcome: string; environment?: string; message?: string }> {
     if (event === 'ping') return { status: 200, outcome: 'pong' };
+    if (event === 'issue_comment') return command(p as IssueCommentPayload);
     if (event !== 'pull_request') return { status: 202, outcome: 'ignored', message: `event "${event}" is not used` };
     const pr = p.pull_request;
     const number = pr?.number ?? p.number;
@@ -132,8 +145,99 @@ export function githubRouter(deps: Deps): Router {
       await notifications.subscribe(env.id, 'github', target, { fromStart: action === 'created', data: { repo: baseRepo, sha, number } });
       await notifications.retireOthers(env.id, 'github', target);
     }
+    if (config.doors.githubToken) {
+      // The pull request's live comment and deployment: one subscription per environment and
+      // pull request; a new head commit is merged into it (the comment id it knows stays).
+      await notifications.subscribe(env.id, 'github-pr', `${baseRepo}#${number}`, {
+        fromStart: true, mergeData: true, data: { repo: baseRepo, number, ...(/^[0-9a-f]{7,64}$/i.test(sha) ? { sha } : {}) },
+      });
+    }
     await store.addEvent(env.id, 'github', `pull request ${baseRepo}#${number} ${p.action} (${sha.slice(0, 12)}): ${action}`, { repo: baseRepo, number, sha, action: p.action });
     return { status: 202, outcome: action, environment: env.name };
+  }
+
+  /**
+   * A comment on a pull request: `/mayfly <command>` acts on the environment this door made for
+   * that pull request, as the commenter, through the same rules as every other door. The answer
+   * (a reaction, and a reply saying why when it is refused) is queued for the worker's notifier;
+   * a done command also shows in the live comment. Anything else is ignored.
+   */
+  async function command(p: IssueCommentPayload): Promise<{ status: number; outcome: string; environment?: string; message?: string }> {
+    if (p.action !== 'created') return { status: 202, outcome: 'ignored', message: `comment action "${p.action}" is not used` };
+    const number = p.issue?.number;
+    const repo = p.repository?.full_name;
+    const commentId = p.comment?.id;
+    if (!Number.isInteger(number) || (number as number) <= 0 || !repo || !/^[\w.-]+\/[\w.-]+$/.test(repo) || !Number.isSafeInteger(commentId) || (commentId as number) <= 0) {
+      throw new InputError('not an issue_comment payload', [{ field: 'issue.number', message: 'is required, with repository.full_name and comment.id' }]);
+    }
+    if (!p.issue?.pull_request) return { status: 202, outcome: 'ignored', message: 'a comment on an issue, not on a pull request' };
+    const cmd = parsePrCommand(typeof p.comment?.body === 'string' ? p.comment.body : '');
+    if (!cmd) return { status: 202, outcome: 'ignored', message: 'not a /mayfly command' };
+    const login = p.comment?.user?.login ?? '';
+    if (p.comment?.user?.type === 'Bot' || !LOGIN.test(login)) return { status: 202, outcome: 'ignored', message: 'commands from bots are not taken' };
+    const text = (typeof p.comment?.body === 'string' ? p.comment.body : '').trim().split(/\r?\n/)[0]!.slice(0, 100);
+    const name = `${template}-pr-${number}`;
+    // Answered by the worker's notifier; without MAYFLY_GITHUB_TOKEN there is no one to answer.
+    const answer = async (reaction: '+1' | 'confused', body?: string) => {
+      if (config.doors.githubToken) await notifications.queueGithubReply({ repo, number: number as number, commentId: commentId as number, reaction, ...(body ? { body } : {}) });
+    };
+    const refuse = async (why: string) => {
+      await answer('confused', refusalReply(login, text, why));
+      return { status: 200, outcome: 'refused', environment: name, message: why };
+    };
+
+    if (cmd.kind === 'help') {
+      await answer('+1', `@${login} Mayfly's environment for this pull request is \`${name}\`. Commands (a comment that starts with one): ${PR_COMMANDS_HELP}`);
+      return { status: 200, outcome: 'help', environment: name };
+    }
+    if (cmd.kind === 'unknown') return refuse(cmd.problem);
+    const env = await store.getByName(name);
+    const origin = `github:${repo}#${number}`;
+    if (!env || env.status === 'destroyed') return refuse(`this pull request has no live Mayfly environment (\`${name}\`); it gets one when it is opened or pushed to`);
+    try {
+      assertOrigin(env, origin);
+    } catch (err) {
+      if (err instanceof ConflictError) return refuse(err.message);
+      throw err;
+    }
+    // Anyone can comment on a pull request: only logins MAYFLY_TEAMS or MAYFLY_ADMINS name are
+    // someone to Mayfly (like a valid token); the rules of core/app/authorization.ts decide the rest.
+    const who = `github:${login}`;
+    if (!config.teams.members.has(who) && !config.teams.admins.has(who)) {
+      return refuse(`${who} is in no team (MAYFLY_TEAMS), so Mayfly does not act for it; an admin can add ${who} to the team of \`${name}\` ("${env.team}")`);
+    }
+    const actor = principalFor(config.teams, who, 'user', 'github');
+    let outcome: string;
+    try {
+      outcome = await act(actor, env, cmd, origin);
+    } catch (err) {
+      if (!(err instanceof MayflyError) || err.status >= 500) throw err;
+      const details = Array.isArray(err.details) ? (err.details as { field: string; message: string }[]) : [];
+      return refuse(details.length ? details.map((d) => `${d.field} ${d.message}`).join('; ') : err.message);
+    }
+    await store.addEvent(env.id, 'github-command', `${text} by ${who} on ${repo}#${number}: ${outcome}`, { by: who, text, outcome, comment: commentId });
+    await answer('+1');
+    return { status: 202, outcome: 'done', environment: name, message: outcome };
+  }
+
+  async function act(actor: Principal, env: Environment, cmd: Exclude<PrCommand, { kind: 'help' | 'unknown' }>, origin: string): Promise<string> {
+    switch (cmd.kind) {
+      case 'extend': {
+        const moved = await deps.environments.extend(actor, env, cmd.ttl);
+        return `lease extended to ${moved.expiresAt.toISOString()}`;
+      }
+      case 'reset-db':
+        await deps.environments.reset(actor, env);
+        return 'database reset to its seed';
+      case 'redeploy':
+        await deps.environments.deploy(actor, {
+          name: env.name, template: env.template, owner: actor.name, images: env.images, seed: env.seed, ttlSeconds: env.ttlSeconds, door: 'github', team: env.team,
+        }, { ttlGiven: false, forceRedeploy: true, origin });
+        return 'redeploying';
+      case 'destroy':
+        await deps.environments.destroy(actor, env, 'destroyed');
+        return 'destroying';
+    }
   }
 
   return router;

@@ -23,8 +23,16 @@ export interface DoorsConfig {
   githubAllowForks: boolean;
   /** MAYFLY_GITHUB_API_URL: where commit statuses are posted. */
   githubApiUrl: string;
-  /** MAYFLY_GITHUB_TOKEN; unset: no commit status is posted. */
+  /** MAYFLY_GITHUB_TOKEN; unset: no commit status, pull request comment, deployment or command answer is posted. */
   githubToken?: string;
+  /**
+   * MAYFLY_GITHUB_COMMENT_DEBOUNCE: the pull request's live comment and deployment are written
+   * once the environment's events have been quiet this long (a burst of pushes is one edit), and
+   * at the latest ten times this after the first unwritten change.
+   */
+  githubCommentDebounceMs: number;
+  /** MAYFLY_BADGES: `public` (GET /badge/<name>.svg shows name and status to anyone) or `off` (every badge says unknown). */
+  badges: 'public' | 'off';
   /** MAYFLY_CALLBACK_SECRET; unset: a `callbackUrl` in a request is refused. */
   callbackSecret?: string;
   /**
@@ -60,6 +68,8 @@ export function loadDoorsConfig(env: NodeJS.ProcessEnv, h: Helpers): DoorsConfig
     throw new ConfigError('MAYFLY_GITHUB_TEMPLATE', `must be a template name, got "${githubTemplate}"`);
   }
   if (githubWebhookSecret && !githubTemplate) throw new ConfigError('MAYFLY_GITHUB_TEMPLATE', 'is required when GITHUB_WEBHOOK_SECRET is set: the template of pull-request environments');
+  const badges = env.MAYFLY_BADGES || 'public';
+  if (badges !== 'public' && badges !== 'off') throw new ConfigError('MAYFLY_BADGES', `must be "public" or "off", got "${badges.slice(0, 20)}"`);
   let callbackAllow: CallbackAllowList;
   try {
     callbackAllow = parseCallbackAllow(env.MAYFLY_CALLBACK_ALLOW ?? '');
@@ -75,6 +85,8 @@ export function loadDoorsConfig(env: NodeJS.ProcessEnv, h: Helpers): DoorsConfig
     githubAllowForks: h.onOff('MAYFLY_GITHUB_ALLOW_FORKS', false),
     githubApiUrl: h.url('MAYFLY_GITHUB_API_URL', 'https://api.github.com', ['http:', 'https:']).replace(/\/$/, ''),
     ...(env.MAYFLY_GITHUB_TOKEN ? { githubToken: env.MAYFLY_GITHUB_TOKEN } : {}),
+    githubCommentDebounceMs: h.duration('MAYFLY_GITHUB_COMMENT_DEBOUNCE', '3s'),
+    badges,
     ...(secret(env, 'MAYFLY_CALLBACK_SECRET') ? { callbackSecret: env.MAYFLY_CALLBACK_SECRET } : {}),
     callbackAllow,
     expiryWarningMs: h.duration('MAYFLY_EXPIRY_WARNING', '15m'),

@@ -36,28 +36,37 @@ export interface PostOptions {
 
 export async function postJson(url: string, body: string, headers: Record<string, string>, timeoutMs: number, opts: PostOptions = {}): Promise<{ status: number; text: string }> {
   if (opts.guard) return guardedPost(url, body, headers, timeoutMs, opts.guard);
+  return sendJson('POST', url, body, headers, timeoutMs);
+}
+
+/**
+ * One JSON request to an operator-configured API (GitHub's, GitLab's, Slack's): with a timeout,
+ * never following a redirect, and an OutboundError naming the method, the URL and the answer
+ * for anything but 2xx. `body` undefined: no body (GET).
+ */
+export async function sendJson(method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE', url: string, body: string | undefined, headers: Record<string, string>, timeoutMs: number): Promise<{ status: number; text: string }> {
   let res: Response;
   try {
     res = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'user-agent': 'mayfly-notifier', ...headers },
-      body,
+      method,
+      headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), 'user-agent': 'mayfly-notifier', ...headers },
+      ...(body !== undefined ? { body } : {}),
       redirect: 'manual',
       signal: AbortSignal.timeout(timeoutMs),
     });
   } catch (err) {
     const e = err as Error & { cause?: { code?: string } };
     const why = e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (e.cause?.code ?? e.message);
-    throw new OutboundError(`POST ${safeUrl(url)} failed: ${why}`);
+    throw new OutboundError(`${method} ${safeUrl(url)} failed: ${why}`);
   }
   const text = await res.text().catch(() => '');
-  return answered(url, res.status, text);
+  return answered(url, res.status, text, method);
 }
 
-function answered(url: string, status: number, text: string): { status: number; text: string } {
+function answered(url: string, status: number, text: string, method = 'POST'): { status: number; text: string } {
   if (status < 200 || status >= 300) {
     // 4xx other than 408/429 will not get better by retrying (but we still retry a few times: receivers deploy too).
-    throw new OutboundError(`POST ${safeUrl(url)} answered ${status}: ${text.slice(0, 200)}`, status);
+    throw new OutboundError(`${method} ${safeUrl(url)} answered ${status}: ${text.slice(0, 200)}`, status);
   }
   return { status, text };
 }

@@ -338,6 +338,37 @@ export const MIGRATIONS: { id: number; name: string; sql: string }[] = [
     `,
   },
   {
+    id: 16,
+    name: 'pull request comments, deployments and command replies',
+    sql: `
+      -- A pull request's live comment and deployment are one subscription per environment and
+      -- pull request (kind 'github-pr', target '<owner>/<repo>#<number>'); its data keeps the
+      -- comment id, the head commit and the deployment (docs/doors.md).
+      ALTER TABLE notification_subscriptions DROP CONSTRAINT IF EXISTS notification_subscriptions_kind_check;
+      ALTER TABLE notification_subscriptions ADD CONSTRAINT notification_subscriptions_kind_check
+        CHECK (kind IN ('callback','slack','github','github-pr'));
+
+      -- The answers to commands typed in pull request comments (a reaction, and a reply when a
+      -- command is refused), written by the webhook and delivered by the worker's notifier.
+      CREATE TABLE github_replies (
+        id              bigserial PRIMARY KEY,
+        repo            text NOT NULL,
+        number          integer NOT NULL,
+        comment_id      bigint NOT NULL,
+        reaction        text NOT NULL CHECK (reaction IN ('+1', 'confused')),
+        body            text,
+        created_at      timestamptz NOT NULL DEFAULT now(),
+        done_at         timestamptz,
+        outcome         text,
+        attempts        integer NOT NULL DEFAULT 0,
+        next_attempt_at timestamptz NOT NULL DEFAULT now(),
+        locked_until    timestamptz,
+        last_error      text
+      );
+      CREATE INDEX github_replies_due ON github_replies (next_attempt_at) WHERE done_at IS NULL;
+    `,
+  },
+  {
     id: 22,
     name: 'spent sign-in tickets',
     sql: `

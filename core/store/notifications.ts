@@ -7,7 +7,7 @@ import type { EnvironmentEvent } from '../domain/environment.js';
  * the cursor as it delivers. Also: expiry warnings (an `expiring` event, once per lease end) and
  * the GitHub delivery de-dup table.
  */
-export type SubscriptionKind = 'callback' | 'slack' | 'github';
+export type SubscriptionKind = 'callback' | 'slack' | 'github' | 'github-pr';
 
 /**
  * How long a claimed GitHub delivery that has no outcome yet stays claimed. GitHub waits 10 s for
@@ -34,8 +34,25 @@ export const NOTIFIED_EVENTS: Record<SubscriptionKind, readonly string[]> = {
   callback: ['ready', 'failed', 'expiring', 'destroyed'],
   slack: ['provisioning', 'ready', 'failed', 'expiring', 'destroyed'],
   github: ['ready', 'failed', 'destroyed'],
+  // The pull request's live comment and deployment: every change it shows (not progress lines).
+  'github-pr': ['requested', 'redeploy', 'reset-db', 'provisioning', 'ready', 'failed', 'sleeping', 'woke', 'healing',
+    'lease', 'expiring', 'destroy', 'destroyed', 'github-command'],
 };
 const ALL_TYPES = [...new Set(Object.values(NOTIFIED_EVENTS).flat())];
+
+/** Kinds whose pending events are delivered together, as one rendering of the environment as it is now. */
+export const COLLAPSED_KINDS: readonly SubscriptionKind[] = ['github-pr'];
+
+/** A command's answer in a pull request, waiting for the notifier (github_replies). */
+export interface GithubReply {
+  id: number;
+  repo: string;
+  number: number;
+  commentId: number;
+  reaction: '+1' | 'confused';
+  body: string | null;
+  attempts: number;
+}
 
 interface SubRow {
   id: string; environment_id: string; kind: SubscriptionKind; target: string; data: Record<string, unknown>;
@@ -76,14 +93,23 @@ export class NotificationStore {
    */
   async subscribe(environmentId: string, kind: SubscriptionKind, target: string, opts: {
     data?: Record<string, unknown>; fromStart?: boolean; maxSends?: number; validForMs?: number;
+    /** Subscribing again merges `data` into the subscription's (a new head commit), keeping what the notifier wrote. */
+    mergeData?: boolean;
   } = {}): Promise<void> {
     await this.pool.query(
       `INSERT INTO notification_subscriptions (environment_id, kind, target, data, cursor, max_sends, valid_until)
        VALUES ($1, $2, $3, $4,
                CASE WHEN $5::boolean THEN 0 ELSE (SELECT coalesce(max(id), 0) FROM environment_events WHERE environment_id = $1) END,
                $6, CASE WHEN $7::bigint IS NULL THEN NULL ELSE now() + ($7::bigint * interval '1 millisecond') END)
-       ON CONFLICT (environment_id, kind, target) WHERE active DO NOTHING`,
+       ON CONFLICT (environment_id, kind, target) WHERE active DO ${opts.mergeData ? 'UPDATE SET data = notification_subscriptions.data || EXCLUDED.data' : 'NOTHING'}`,
       [environmentId, kind, target, opts.data ?? {}, opts.fromStart ?? false, opts.maxSends ?? null, opts.validForMs ?? null]);
+  }
+
+  /** Merges `patch` into a subscription's data (what the notifier learnt: a comment id, a deployment). */
+  async mergeData(sub: Subscription, patch: Record<string, unknown>): Promise<void> {
+    const { rows } = await this.pool.query<{ data: Record<string, unknown> }>(
+      'UPDATE notification_subscriptions SET data = data || $2 WHERE id = $1 RETURNING data', [sub.id, patch]);
+    if (rows[0]) sub.data = rows[0].data;
   }
 
   /** Retires an environment's other subscriptions of a kind (a new commit replaces the old one). */
@@ -97,15 +123,23 @@ export class NotificationStore {
    * Claims (for 60 s) up to `limit` active subscriptions that are due and have an event to hear
    * about. SKIP LOCKED plus the lease keeps two notifier runs from delivering the same thing.
    */
-  async claimDue(limit = 20): Promise<Subscription[]> {
+  async claimDue(limit = 20, debounceMs = 0): Promise<Subscription[]> {
+    // A collapsed kind (the pull request's comment) waits until its events have been quiet for
+    // `debounceMs` (a burst of pushes is one edit), or until its oldest waited ten times that.
     const { rows } = await this.pool.query<SubRow>(
       `UPDATE notification_subscriptions SET locked_until = now() + interval '60 seconds'
        WHERE id IN (
          SELECT s.id FROM notification_subscriptions s
          WHERE s.active AND s.next_attempt_at <= now() AND (s.locked_until IS NULL OR s.locked_until < now())
-           AND EXISTS (SELECT 1 FROM environment_events e WHERE e.environment_id = s.environment_id AND e.id > s.cursor AND e.type = ANY($2))
+           AND EXISTS (SELECT 1 FROM environment_events e WHERE e.environment_id = s.environment_id AND e.id > s.cursor AND ($2::jsonb -> s.kind) ? e.type)
+           AND (NOT (s.kind = ANY($3)) OR NOT EXISTS (
+                  SELECT 1 FROM environment_events e WHERE e.environment_id = s.environment_id AND e.id > s.cursor AND ($2::jsonb -> s.kind) ? e.type
+                    AND e.at > now() - ($4::int * interval '1 millisecond'))
+                OR EXISTS (
+                  SELECT 1 FROM environment_events e WHERE e.environment_id = s.environment_id AND e.id > s.cursor AND ($2::jsonb -> s.kind) ? e.type
+                    AND e.at <= now() - ($4::int * 10 * interval '1 millisecond')))
          ORDER BY s.next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-       RETURNING *`, [limit, ALL_TYPES]);
+       RETURNING *`, [limit, JSON.stringify(NOTIFIED_EVENTS), COLLAPSED_KINDS, Math.round(debounceMs)]);
     return rows.map(toSub);
   }
 
@@ -210,5 +244,43 @@ export class NotificationStore {
   /** Forgets a delivery whose handling failed, so GitHub's redelivery is handled. */
   async forgetGithubDelivery(deliveryId: string): Promise<void> {
     await this.pool.query('DELETE FROM github_deliveries WHERE delivery_id = $1', [deliveryId]);
+  }
+
+  /** Records that a command comment is to be answered (a reaction, and a reply when `body`). */
+  async queueGithubReply(r: { repo: string; number: number; commentId: number; reaction: '+1' | 'confused'; body?: string }): Promise<void> {
+    await this.pool.query('INSERT INTO github_replies (repo, number, comment_id, reaction, body) VALUES ($1, $2, $3, $4, $5)',
+      [r.repo, r.number, r.commentId, r.reaction, r.body ?? null]);
+  }
+
+  /** Claims (for 60 s) the answers that are due, oldest first. */
+  async claimGithubReplies(limit = 20): Promise<GithubReply[]> {
+    const { rows } = await this.pool.query(
+      `UPDATE github_replies SET locked_until = now() + interval '60 seconds'
+       WHERE id IN (SELECT id FROM github_replies WHERE done_at IS NULL AND next_attempt_at <= now()
+                      AND (locked_until IS NULL OR locked_until < now()) ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+       RETURNING *`, [limit]);
+    return rows.sort((a, b) => Number(a.id) - Number(b.id)).map((r) => ({
+      id: Number(r.id), repo: r.repo, number: r.number, commentId: Number(r.comment_id), reaction: r.reaction, body: r.body, attempts: r.attempts,
+    }));
+  }
+
+  /** What came of an answer: done (`delivered`, or `gave-up` with why), or another try after `retryInMs`. */
+  async settleGithubReply(id: number, outcome: { done: 'delivered' | 'gave-up'; detail?: string } | { retryInMs: number; error: string }): Promise<void> {
+    if ('done' in outcome) {
+      await this.pool.query(`UPDATE github_replies SET done_at = now(), outcome = $2, last_error = $3, attempts = attempts + 1, locked_until = NULL WHERE id = $1`,
+        [id, outcome.done, outcome.detail?.slice(0, 500) ?? null]);
+    } else {
+      await this.pool.query(`UPDATE github_replies SET attempts = attempts + 1, last_error = $2, locked_until = NULL,
+                               next_attempt_at = now() + ($3::int * interval '1 millisecond') WHERE id = $1`,
+        [id, outcome.error.slice(0, 500), Math.round(outcome.retryInMs)]);
+    }
+  }
+
+  /** The latest event of a type, for the pull request's comment (the last failure, the last command). */
+  async latestEvent(environmentId: string, type: string): Promise<EnvironmentEvent | undefined> {
+    const { rows } = await this.pool.query(
+      'SELECT * FROM environment_events WHERE environment_id = $1 AND type = $2 ORDER BY id DESC LIMIT 1', [environmentId, type]);
+    const r = rows[0];
+    return r ? { id: Number(r.id), environmentId: r.environment_id, at: r.at, type: r.type, status: r.status, message: r.message, data: r.data } : undefined;
   }
 }

@@ -51,3 +51,15 @@ export function pullRequest(action: string, number: number, sha: string, opts: {
     sender: { login: 'octocat' },
   };
 }
+
+/** An issue_comment webhook payload: a comment by `login` on pull request (or, with `issue`, issue) `number`. */
+export function prComment(number: number, body: string, login: string, opts: { repo?: string; issue?: boolean; action?: string; commentId?: number; bot?: boolean } = {}) {
+  const repo = opts.repo ?? 'qa/shop';
+  return {
+    action: opts.action ?? 'created',
+    issue: { number, ...(opts.issue ? {} : { pull_request: { url: `https://api.github.com/repos/${repo}/pulls/${number}` } }) },
+    comment: { id: opts.commentId ?? 500_000 + Math.floor(Math.random() * 100_000), body, user: { login, type: opts.bot ? 'Bot' : 'User' } },
+    repository: { full_name: repo },
+    sender: { login },
+  };
+}

@@ -1,14 +1,15 @@
 import type { Environment, EnvironmentEvent } from '../../core/domain/environment.js';
 import { callbackEnvironment, slackFollowUp } from '../../core/doors/text.js';
 import { errorMessage } from '../../core/domain/errors.js';
-import { GitHubClient } from '../../core/doors/github-client.js';
-import { OutboundRefused, postJson, safeUrl } from '../../core/doors/http-out.js';
+import { GitHubClient, type DeploymentState } from '../../core/doors/github-client.js';
+import { OutboundError, OutboundRefused, postJson, safeUrl } from '../../core/doors/http-out.js';
+import { commentMarker, environmentLinks, renderComment } from '../../core/doors/pull-request.js';
 import { sha256Signature } from '../../core/doors/signatures.js';
-import type { NotificationStore, Subscription } from '../../core/store/notifications.js';
+import { COLLAPSED_KINDS, type NotificationStore, type Subscription } from '../../core/store/notifications.js';
 import type { WorkerContext } from '../context.js';
 
 /** What this module uses of the worker's context (narrow: a test gives it only these). */
-type Deps = Pick<WorkerContext, 'catalog' | 'config' | 'logger' | 'store'>;
+type Deps = Pick<WorkerContext, 'catalog' | 'config' | 'logger' | 'store'> & Partial<Pick<WorkerContext, 'runtime'>>;
 
 /**
  * The notifier, run every MAYFLY_NOTIFY_INTERVAL by a BullMQ job scheduler on the lifecycle
@@ -16,7 +17,11 @@ type Deps = Pick<WorkerContext, 'catalog' | 'config' | 'logger' | 'store'>;
  * subscription's cursor and delivers them through the environment's door (callback URL, Slack
  * response_url, GitHub commit status), in order, retrying a failed delivery with exponential
  * backoff and recording every outcome in notification_deliveries. It also raises the `expiring`
- * events (the expiry warnings).
+ * events (the expiry warnings). A pull request's live comment and deployment (kind `github-pr`)
+ * are not one message per event: once its events have been quiet for
+ * MAYFLY_GITHUB_COMMENT_DEBOUNCE, everything pending is one rendering of the environment as it
+ * is now (one edit for a burst of pushes). The answers to pull request commands (reactions,
+ * refusal replies) go out from here too (github_replies).
  */
 export interface NotifyReport { warned: number; delivered: number; failed: number; skipped: number }
 
@@ -36,13 +41,156 @@ export async function notify(ctx: Deps, notifications: NotificationStore): Promi
     report.warned++;
     log.info({ envId: w.id, name: w.name, expiresAt: w.expiresAt }, 'lease ends soon: expiring event recorded');
   }
-  const subs = await notifications.claimDue(20);
-  await Promise.all(subs.map((sub) => drain(ctx, notifications, sub, report).catch((err) => {
+  const subs = await notifications.claimDue(20, ctx.config.doors.githubCommentDebounceMs);
+  await Promise.all(subs.map((sub) => (COLLAPSED_KINDS.includes(sub.kind) ? drainPullRequest : drain)(ctx, notifications, sub, report).catch((err) => {
     log.error({ err, envId: sub.environmentId, subscription: sub.id }, 'notifier failed on a subscription; it is retried on the next run');
     return notifications.failed(sub, errorMessage(err), backoffMs(sub.attempts + 1)).catch(() => undefined);
   })));
+  await answerCommands(ctx, notifications, report);
   await notifications.retireFinished();
   return report;
+}
+
+/** Whether a failed call is worth another try: not when GitHub said the request itself is wrong. */
+function retryable(err: unknown): boolean {
+  if (!(err instanceof OutboundError)) return true;
+  return err.retryable && (err.status === undefined || err.status >= 500 || err.status === 408 || err.status === 429 || err.status === 403);
+}
+
+/**
+ * The pull request's live comment and deployment: every pending event at once, rendered as the
+ * environment is now. A failure is retried with backoff (the cursor stays), up to
+ * MAYFLY_NOTIFY_ATTEMPTS, then recorded as given up on the last event.
+ */
+async function drainPullRequest(ctx: Deps, notifications: NotificationStore, sub: Subscription, report: NotifyReport): Promise<void> {
+  const log = ctx.logger.child({ job: 'notify', envId: sub.environmentId, subscription: sub.id, kind: sub.kind });
+  const events = await notifications.pending(sub, 1000);
+  const last = events.at(-1);
+  const env = await ctx.store.getById(sub.environmentId);
+  if (!last || !env) return notifications.release(sub);
+  const deliveryId = `${sub.id}-${last.id}`;
+  try {
+    const skipped = await deliverPullRequest(ctx, notifications, sub, env);
+    await notifications.settle(sub, last, skipped ? 'skipped' : 'delivered', deliveryId, skipped);
+    if (skipped) report.skipped++;
+    else {
+      report.delivered++;
+      log.info({ events: events.length, status: env.status }, `updated the pull request ${String(sub.data.repo)}#${String(sub.data.number)} for ${env.name} (${events.length} event(s))`);
+    }
+  } catch (err) {
+    const attempt = sub.attempts + 1;
+    if (attempt >= ctx.config.doors.notifyAttempts || !retryable(err)) {
+      log.error({ attempts: attempt, err: errorMessage(err) },
+        `gave up updating pull request ${String(sub.data.repo)}#${String(sub.data.number)} for ${env.name}; check MAYFLY_GITHUB_TOKEN's rights (issues, deployments: write). The next change tries again`);
+      await notifications.settle(sub, last, 'gave-up', deliveryId, errorMessage(err));
+      report.failed++;
+      return notifications.release(sub);
+    }
+    const wait = backoffMs(attempt);
+    log.warn({ attempt, retryInMs: wait, err: errorMessage(err) }, `updating pull request ${String(sub.data.repo)}#${String(sub.data.number)} for ${env.name} failed; retrying in ${wait} ms`);
+    await notifications.failed(sub, errorMessage(err), wait);
+    report.failed++;
+    return;
+  }
+  await notifications.release(sub);
+}
+
+/** The GitHub deployment state of an environment's status; undefined: nothing to say yet. */
+function deploymentState(env: Environment): DeploymentState | undefined {
+  switch (env.status) {
+    case 'queued': case 'provisioning': return 'in_progress';
+    case 'ready': case 'sleeping': return 'success';
+    case 'failed': return 'failure';
+    case 'destroyed': return 'inactive';
+    case 'destroying': return undefined;
+  }
+}
+
+/** Writes the comment (created once, found again by its marker, edited in place) and the deployment. Returns a skip reason, if any. */
+async function deliverPullRequest(ctx: Deps, notifications: NotificationStore, sub: Subscription, env: Environment): Promise<string | undefined> {
+  const token = ctx.config.doors.githubToken;
+  if (!token) return 'MAYFLY_GITHUB_TOKEN is not set';
+  const repo = String(sub.data.repo ?? '');
+  const number = Number(sub.data.number);
+  const sha = typeof sub.data.sha === 'string' && /^[0-9a-f]{7,64}$/i.test(sub.data.sha) ? sub.data.sha : undefined;
+  const client = new GitHubClient(ctx.config.doors.githubApiUrl, token, ctx.config.doors.outboundTimeoutMs);
+  const entryService = ctx.catalog.has(env.template) ? ctx.catalog.get(env.template).entryService : undefined;
+  const live = env.status !== 'destroyed' && env.status !== 'destroying';
+  // Without the engine (a narrow test context) the services are not shown.
+  const services = !live ? [] : ctx.runtime ? await ctx.runtime.services(env.id).catch(() => undefined) : undefined;
+  const failure = await notifications.latestEvent(env.id, 'failed');
+  const command = await notifications.latestEvent(env.id, 'github-command');
+  const cmd = (command?.data ?? {}) as { by?: string; text?: string; outcome?: string };
+  const body = renderComment({
+    env, ...(entryService ? { entryService } : {}), ...(sha ? { sha } : {}), publicUrl: ctx.config.publicUrl,
+    ...(services ? { services: services.map((s) => ({ service: s.service, state: s.state, health: s.health })) } : {}),
+    lastFailure: failure ? { at: failure.at, code: String((failure.data as { code?: unknown } | null)?.code ?? 'FAILED'), message: failure.message.replace(/^failed: /, '') } : null,
+    lastCommand: command ? { at: command.at, by: String(cmd.by ?? '?'), text: String(cmd.text ?? ''), outcome: String(cmd.outcome ?? '') } : null,
+  });
+
+  // The comment: edited where it is; found again by its marker when its id is not known (a new
+  // subscription, a crash between creating it and recording its id) or it was deleted.
+  let commentId = typeof sub.data.commentId === 'number' ? sub.data.commentId : undefined;
+  if (commentId !== undefined) {
+    try {
+      await client.updateComment(repo, commentId, body);
+    } catch (err) {
+      if (!(err instanceof OutboundError && err.status === 404)) throw err;
+      commentId = undefined; // deleted by someone: written again below
+    }
+  }
+  if (commentId === undefined) {
+    const found = await client.findComment(repo, number, commentMarker(env.name));
+    if (found) await client.updateComment(repo, found.id, body);
+    commentId = found ? found.id : await client.createComment(repo, number, body);
+    await notifications.mergeData(sub, { commentId });
+  }
+
+  // The deployment: one per head commit, in GitHub environment <name>; its status follows ours.
+  const state = deploymentState(env);
+  if (sha && state && state !== 'inactive' && sub.data.deploymentSha !== sha) {
+    const id = await client.createDeployment(repo, { ref: sha, environment: env.name, description: `Mayfly environment ${env.name} (${env.template})` });
+    await notifications.mergeData(sub, { deploymentId: id, deploymentSha: sha, deploymentState: null });
+  }
+  const deploymentId = typeof sub.data.deploymentId === 'number' ? sub.data.deploymentId : undefined;
+  if (deploymentId !== undefined && state && sub.data.deploymentState !== state) {
+    const links = environmentLinks(ctx.config.publicUrl, env.name);
+    const url = state === 'success' ? entryUrlOf(env, entryService) : null;
+    await client.setDeploymentStatus(repo, deploymentId, {
+      state, environmentUrl: url, logUrl: links.timeline,
+      description: state === 'failure' ? `${env.name} failed: ${env.failure?.code ?? 'see the timeline'}` : state === 'inactive' ? `${env.name} destroyed (${env.destroyReason ?? 'destroyed'})` : `${env.name} is ${env.status}`,
+    });
+    await notifications.mergeData(sub, { deploymentState: state });
+  }
+  return undefined;
+}
+
+function entryUrlOf(env: Environment, entryService?: string): string | null {
+  return (entryService && env.urls[entryService]) || Object.values(env.urls)[0] || null;
+}
+
+/** Reactions to pull request commands, and the replies to refused ones (github_replies). */
+async function answerCommands(ctx: Deps, notifications: NotificationStore, report: NotifyReport): Promise<void> {
+  const token = ctx.config.doors.githubToken;
+  if (!token) return;
+  const client = new GitHubClient(ctx.config.doors.githubApiUrl, token, ctx.config.doors.outboundTimeoutMs);
+  for (const r of await notifications.claimGithubReplies()) {
+    try {
+      await client.react(r.repo, r.commentId, r.reaction);
+      if (r.body) await client.createComment(r.repo, r.number, r.body);
+      await notifications.settleGithubReply(r.id, { done: 'delivered' });
+      report.delivered++;
+    } catch (err) {
+      report.failed++;
+      const attempt = r.attempts + 1;
+      if (attempt >= ctx.config.doors.notifyAttempts || !retryable(err)) {
+        ctx.logger.error({ job: 'notify', repo: r.repo, number: r.number, err: errorMessage(err) }, `gave up answering a command on ${r.repo}#${r.number}; check MAYFLY_GITHUB_TOKEN's rights (issues: write)`);
+        await notifications.settleGithubReply(r.id, { done: 'gave-up', detail: errorMessage(err) });
+      } else {
+        await notifications.settleGithubReply(r.id, { retryInMs: backoffMs(attempt), error: errorMessage(err) });
+      }
+    }
+  }
 }
 
 async function drain(ctx: Deps, notifications: NotificationStore, sub: Subscription, report: NotifyReport): Promise<void> {

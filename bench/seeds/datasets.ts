@@ -15,7 +15,7 @@ const run = promisify(execFile);
 
 export interface BenchDataset { name: string; sql: string; description: string }
 
-function largeTables(items: number): string {
+export function largeTables(items: number): string {
   const customers = Math.max(1000, Math.round(items / 5));
   const orders = Math.round(items / 2);
   return `
@@ -50,9 +50,9 @@ export const DATASETS: BenchDataset[] = [
 ];
 
 /** Makes (or finds) each dataset's dump; returns the seeds folder and each database's size. */
-export async function ensureDatasets(seedsDir: string, adminUrl: string, log: (m: string) => void, names: string[]): Promise<Record<string, number>> {
+export async function ensureDatasets(seedsDir: string, adminUrl: string, log: (m: string) => void, names: string[], datasets: BenchDataset[] = DATASETS): Promise<Record<string, number>> {
   const sizes: Record<string, number> = {};
-  for (const d of DATASETS.filter((x) => names.includes(x.name))) {
+  for (const d of datasets.filter((x) => names.includes(x.name))) {
     const dir = path.join(seedsDir, d.name);
     const dump = path.join(dir, 'data.dump');
     const sizeFile = path.join(dir, 'db-size');

@@ -55,7 +55,7 @@ const SEEDS = list('BENCH_SEEDS', QUICK ? 'demo' : 'demo,shop-1gb');
 /** Levels for the generated (large) seeds: the baseline's restore of 1 GB at 20 at once would take the whole run. */
 const BIG_SEED_LEVELS = list('BENCH_BIG_SEED_LEVELS', QUICK ? '1' : '1,5').map(Number);
 const RUNS_AT_ONE = Number(process.env.BENCH_RUNS ?? (QUICK ? 2 : 10));
-const CONTENDERS = list('BENCH_CONTENDERS', 'mayfly,mayfly-no-boost,compose-same,compose-all');
+const CONTENDERS = list('BENCH_CONTENDERS', 'mayfly,mayfly-pool,mayfly-no-boost,compose-same,compose-all');
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? (QUICK ? 10 : 60));
 const WAKE_RUNS = Number(process.env.BENCH_WAKE_RUNS ?? (QUICK ? 2 : 5));
 const TTL_ENVS = Number(process.env.BENCH_TTL_ENVS ?? (QUICK ? 4 : 20));
@@ -87,9 +87,12 @@ async function bigSeeds(): Promise<BenchDataset[]> {
 
 // ------------------------------------------------------------------------------------ contenders
 
-type ContenderId = 'mayfly' | 'mayfly-no-boost' | 'compose-same' | 'compose-all';
+type ContenderId = 'mayfly' | 'mayfly-pool' | 'mayfly-no-boost' | 'compose-same' | 'compose-all';
+/** The warm pool's size in the `mayfly-pool` row (templates/shop ships with none). */
+const POOL_SIZE = Number(process.env.BENCH_POOL_SIZE ?? 1);
 const LABELS: Record<ContenderId, string> = {
   mayfly: 'Mayfly, shipped defaults',
+  'mayfly-pool': `Mayfly, shipped defaults plus a warm pool of ${POOL_SIZE} in the shop template (pool.size: ${POOL_SIZE}); each batch starts with the pool full`,
   'mayfly-no-boost': 'Mayfly, MAYFLY_START_CPU_BOOST=off',
   'compose-same': `docker-compose + seed, ${CONCURRENCY} at a time (Mayfly's concurrency)`,
   'compose-all': 'docker-compose + seed, all at once',
@@ -107,6 +110,8 @@ interface Cell {
   /** Orchestration CPU seconds per environment (this process, waited-for children, engine daemons), over the batches. */
   orchestrationCpuSeconds: number[];
   idle?: { cpuSecondsPerHour: number; memoryBytes: number; seconds: number };
+  /** mayfly-pool: claims that took a standby (hits) and requests that found none ready (misses). */
+  pool?: { hits: number; misses: number };
 }
 
 /** Waits until the web service answers with the seeded products: the point every contender is measured to. */
@@ -138,9 +143,9 @@ async function limited<T, R>(items: T[], parallel: number, fn: (t: T) => Promise
 
 // ---------------------------------------------------------------------------------------- Mayfly
 
-async function mayflyUp(h: Harness, name: string, seed: string): Promise<{ id: string; url: string; sample: Sample }> {
+async function mayflyUp(h: Harness, name: string, seed: string, template = 'shop'): Promise<{ id: string; url: string; sample: Sample }> {
   const t0 = performance.now();
-  const put = await h.api('PUT', `/api/v1/environments/${name}`, { template: 'shop', tag: 'main', ttl: '2h', seed });
+  const put = await h.api('PUT', `/api/v1/environments/${name}`, { template, tag: 'main', ttl: '2h', seed });
   const putMs = performance.now() - t0;
   if (put.status !== 202) throw new Error(`PUT ${name}: ${put.status} ${JSON.stringify(put.body)}`);
   let url: string | undefined;
@@ -270,14 +275,28 @@ async function idleCost(docker: Docker, labels: string[][], seconds: number): Pr
   return { cpuSecondsPerHour: ((containerCpu + shared) / n) * (3600 / seconds), memoryBytes: after.reduce((s, a) => s + a.memoryBytes, 0) / n, seconds };
 }
 
+/** Waits until the pool holds its full size of ready standbys (a batch then starts as a request arriving at a quiet moment would). */
+async function poolFull(h: Harness): Promise<void> {
+  const deadline = Date.now() + 600_000;
+  while (Date.now() < deadline) {
+    const stats = (await h.ctx.admission.poolStats()).find((p) => p.template === 'shop');
+    if (stats && stats.ready >= stats.size) return;
+    await sleep(250);
+  }
+  throw new Error('the warm pool did not fill within 10 minutes');
+}
+
 async function runBatch(c: Ctx, cell: Cell, batch: number, measureIdle: boolean): Promise<void> {
   const { level, seed, contender } = cell;
+  const poolHarness = contender === 'mayfly-pool' ? c.harnesses['mayfly-pool']! : undefined;
+  if (poolHarness && seed === 'demo') await poolFull(poolHarness);
+  const poolBefore = poolHarness ? (await poolHarness.ctx.admission.poolStats()).find((p) => p.template === 'shop') : undefined;
   const window = await CpuWindow.open();
   const tag = `${seed.replace(/[^a-z0-9]/g, '')}-${level}-${batch}`;
   const up: { sample: Sample; down: () => Promise<number>; labels: string[] }[] = [];
-  if (contender === 'mayfly' || contender === 'mayfly-no-boost') {
+  if (contender.startsWith('mayfly')) {
     const h = c.harnesses[contender]!;
-    const names = Array.from({ length: level }, (_, i) => `e2e-${contender === 'mayfly' ? 'm' : 'n'}-${tag}-${i}`);
+    const names = Array.from({ length: level }, (_, i) => `e2e-${contender === 'mayfly' ? 'm' : contender === 'mayfly-pool' ? 'p' : 'n'}-${tag}-${i}`);
     // An environment that fails (on 2 cores, 10 or 20 at once can miss their healthchecks) is
     // counted and reported, not a reason to throw the whole run away.
     const settled = await Promise.allSettled(names.map((n) => mayflyUp(h, n, seed)));
@@ -303,6 +322,12 @@ async function runBatch(c: Ctx, cell: Cell, batch: number, measureIdle: boolean)
     });
   }
   const orchestration = await window.close();
+  if (poolHarness) {
+    const after = (await poolHarness.ctx.admission.poolStats()).find((p) => p.template === 'shop');
+    cell.pool ??= { hits: 0, misses: 0 };
+    cell.pool.hits += (after?.hits ?? 0) - (poolBefore?.hits ?? 0);
+    cell.pool.misses += (after?.misses ?? 0) - (poolBefore?.misses ?? 0);
+  }
   for (const f of cell.failed) log(`FAILED ${contender}: ${f}`);
   for (const u of up) cell.samples.push(u.sample);
   if (up.length) cell.orchestrationCpuSeconds.push((orchestration.self + orchestration.children + orchestration.engine) / up.length);
@@ -319,8 +344,8 @@ async function wakeRows(c: Ctx, runs: number): Promise<Record<string, number[]>>
     for (const who of order) {
       if (who === 'mayfly' && h) {
         const name = `e2e-wake-${i}`;
-        const { id, url } = await mayflyUp(h, name, 'demo');
-        await h.queues.enqueueSleep(id);
+        const { id, url } = await mayflyUp(h, name, 'demo', 'shop-wake');
+        // Left alone, it goes to sleep by itself (no traffic for 5 s, then the reconciler).
         for (;;) {
           const events = await h.store.events(id);
           if (events.some((e) => e.type === 'slept')) break;
@@ -347,16 +372,23 @@ async function wakeRows(c: Ctx, runs: number): Promise<Record<string, number[]>>
   return out;
 }
 
-/** A copy of templates/shop that also allows the generated seeds and sleeps when idle (1 h: never during the run; the wake rows put it to sleep themselves). */
-async function benchTemplates(dir: string, seeds: string[]): Promise<void> {
+/**
+ * Copies of templates/shop: `shop` as shipped but allowing the generated seeds too, and
+ * `shop-wake`, the same with `sleep: { after: 5s }` for the wake rows (the reconciler puts an
+ * environment without traffic to sleep within about 10 s), so that no other row ever sleeps.
+ */
+async function benchTemplates(dir: string, seeds: string[], poolSize = 0): Promise<void> {
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
-  await cp(path.join(root, 'templates', 'shop'), path.join(dir, 'shop'), { recursive: true });
-  const meta = path.join(dir, 'shop', 'template.yml');
-  const doc = YAML.parseDocument(await readFile(meta, 'utf8'));
-  doc.setIn(['seeds', 'allowed'], [...new Set(['demo', ...seeds])]);
-  doc.set('sleep', { after: '1h' });
-  await writeFile(meta, doc.toString());
+  for (const [name, sleepAfter] of [['shop', undefined], ['shop-wake', '5s']] as const) {
+    await cp(path.join(root, 'templates', 'shop'), path.join(dir, name), { recursive: true });
+    const meta = path.join(dir, name, 'template.yml');
+    const doc = YAML.parseDocument(await readFile(meta, 'utf8'));
+    doc.setIn(['seeds', 'allowed'], [...new Set(['demo', ...seeds])]);
+    if (sleepAfter) doc.set('sleep', { after: sleepAfter });
+    if (poolSize && name === 'shop') doc.set('pool', { size: poolSize });
+    await writeFile(meta, doc.toString());
+  }
 }
 // ------------------------------------------------------------------------------------------- TTL
 
@@ -467,7 +499,7 @@ async function main(): Promise<void> {
     contenders: CONTENDERS.join(','), mayflyWorkerConcurrency: CONCURRENCY, mayflyHealthTimeoutMs: SHIPPED.healthTimeoutMs,
     mayflyStartCpuBoost: SHIPPED.startCpuBoost, idleSeconds: IDLE_SECONDS, wakeRuns: WAKE_RUNS, ttlEnvs: TTL_ENVS,
     apiSeconds: API_SECONDS, apiRate: API_RATE, recorded: RECORDED,
-    template: 'templates/shop as shipped, plus the generated seeds in seeds.allowed and sleep.after 1h (for the wake rows)',
+    template: 'templates/shop as shipped, plus the generated seeds in seeds.allowed; the wake rows use a copy with sleep.after 5s',
   };
   const run = startRun(`npm run bench:e2e${process.argv.slice(2).length ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`, resolved);
   if (API_ONLY) {
@@ -489,6 +521,10 @@ async function main(): Promise<void> {
   const common = { MAYFLY_SEEDS_DIR: seedsDir, MAYFLY_TEMPLATES_DIR: templatesDir, LOG_LEVEL: 'silent', ...(process.env.BENCH_WORKER_CONCURRENCY ? { MAYFLY_WORKER_CONCURRENCY: String(CONCURRENCY) } : {}) };
   const harnesses: Ctx['harnesses'] = {};
   if (CONTENDERS.includes('mayfly')) harnesses.mayfly = await startHarness({ env: common });
+  if (CONTENDERS.includes('mayfly-pool')) {
+    await benchTemplates(`${templatesDir}-pool`, SEEDS, POOL_SIZE);
+    harnesses['mayfly-pool'] = await startHarness({ env: { ...common, MAYFLY_TEMPLATES_DIR: `${templatesDir}-pool` } });
+  }
   if (CONTENDERS.includes('mayfly-no-boost')) harnesses['mayfly-no-boost'] = await startHarness({ env: { ...common, MAYFLY_START_CPU_BOOST: 'off' } });
   const any = Object.values(harnesses)[0] ?? await startHarness({ worker: false, env: common });
   const c: Ctx = { harnesses, docker: any.docker, file: '', seedsDir, made };
@@ -570,6 +606,7 @@ function summarize(x: Cell) {
       orchestrationCpuSecondsPerEnv: median(x.orchestrationCpuSeconds),
     },
     idle: x.idle ?? null,
+    pool: x.pool ?? null,
   };
 }
 
@@ -584,15 +621,19 @@ async function report(run: RunInfo, cells: Cell[], wake: Record<string, number[]
   const ttl = { n: lateness.length, p50Ms: percentile(lateness, 50), p99Ms: percentile(lateness, 99), maxMs: lateness.length ? Math.max(...lateness) : NaN };
   const targets: { target: string; met: boolean | null; measured: string }[] = [];
   const t = (target: string, met: boolean | null, measured: string) => targets.push({ target, met, measured });
-  for (const seed of SEEDS) {
-    const one = at(seed, 1);
-    t(`request to ready p50 <= 1.0 s at 1 environment, seed ${seed}`, one ? one.medianMs <= 1000 : null, one ? `${s(one.medianMs)} s` : 'not measured');
-    t(`request to ready p95 <= 1.5 s at 1 environment, seed ${seed}`, one ? one.p95Ms <= 1500 : null, one ? `${s(one.p95Ms)} s` : 'not measured');
+  for (const who of ['mayfly', 'mayfly-pool'] as const) {
+    if (!CONTENDERS.includes(who)) continue;
+    const named = who === 'mayfly' ? 'shipped defaults' : `warm pool of ${POOL_SIZE}`;
+    for (const seed of SEEDS) {
+      const one = at(seed, 1, who);
+      t(`${named}: request to ready p50 <= 1.0 s at 1 environment, seed ${seed}`, one ? one.medianMs <= 1000 : null, one ? `${s(one.medianMs)} s` : 'not measured');
+      t(`${named}: request to ready p95 <= 1.5 s at 1 environment, seed ${seed}`, one ? one.p95Ms <= 1500 : null, one ? `${s(one.p95Ms)} s` : 'not measured');
+    }
+    const five = at('demo', 5, who);
+    t(`${named}: request to ready p50 <= 3 s at 5 at once (demo seed)`, five ? five.medianMs <= 3000 : null, five ? `${s(five.medianMs)} s` : 'not measured');
+    const twenty = at('demo', 20, who);
+    t(`${named}: all 20 ready at 20 at once (demo seed)`, twenty ? twenty.n === 20 && twenty.failed === 0 : null, twenty ? `${twenty.n} ready, ${twenty.failed} failed` : 'not measured');
   }
-  const five = at('demo', 5);
-  t('request to ready p50 <= 3 s at 5 at once (demo seed)', five ? five.medianMs <= 3000 : null, five ? `${s(five.medianMs)} s` : 'not measured');
-  const twenty = at('demo', 20);
-  t('all 20 ready at 20 at once (demo seed)', twenty ? twenty.n === 20 && twenty.failed === 0 : null, twenty ? `${twenty.n} ready, ${twenty.failed} failed` : 'not measured');
   t('wake from sleep p50 <= 1.5 s', wake.mayfly?.length ? median(wake.mayfly) <= 1500 : null, wake.mayfly?.length ? `${s(median(wake.mayfly))} s` : 'not measured');
   t('TTL teardown p99 < 5 s', lateness.length ? ttl.p99Ms < 5000 : null, lateness.length ? `${s(ttl.p99Ms)} s` : 'not measured');
   t(`API p99 < 50 ms at ${API_RATE} requests/s`, api.length ? api.filter((a) => a.mode.endsWith('req/s')).every((a) => a.p99 < 50) : null, api.length ? api.filter((a) => a.mode.endsWith('req/s')).map((a) => `${a.p99} ms`).join(', ') : 'not measured');
@@ -606,8 +647,8 @@ async function report(run: RunInfo, cells: Cell[], wake: Record<string, number[]
   for (const id of CONTENDERS as ContenderId[]) md += `- \`${id}\`: ${LABELS[id]}\n`;
   md += '\nThe baseline keeps each container at its `cpus` limit (0.5) from the start, as compose does; `mayfly` starts them with the whole CPU and applies the limit once healthy (shipped default), `mayfly-no-boost` does as the baseline. docker-compose 1.29 has no healthcheck `start_interval`: the baseline\'s file checks every 500 ms throughout (its fast start; it pays for it in the idle rows). `compose-all` is left out where the level is within Mayfly\'s concurrency (it would be `compose-same`).\n\n';
   md += '## Request to ready\n\nFrom the request until the web service answers `/api/products` with the seeded products. Seconds.\n\n';
-  md += '| seed | at once | contender | median | p95 | ready / failed |\n|---|---|---|---|---|---|\n';
-  for (const x of summary) md += `| ${x.seed} | ${x.level} | ${x.contender} | ${s(x.medianMs)} | ${s(x.p95Ms)} | ${x.n} / ${x.failed} |\n`;
+  md += '| seed | at once | contender | median | p95 | ready / failed | pool hits / misses |\n|---|---|---|---|---|---|---|\n';
+  for (const x of summary) md += `| ${x.seed} | ${x.level} | ${x.contender} | ${s(x.medianMs)} | ${s(x.p95Ms)} | ${x.n} / ${x.failed} | ${x.pool ? `${x.pool.hits} / ${x.pool.misses}` : '–'} |\n`;
   for (const x of summary) for (const f of x.failures) md += `\n${x.contender} failed (${x.seed}, ${x.level} at once): ${f}\n`;
   md += '\n## Where the time goes\n\nMayfly: median ms per phase, from its own ready event (`put`: the API\'s answer; `queueWait` to `publish`: the worker; `start` and `create` are the Engine API calls summed over services, `healthy` the rest of the wait; `upMs`/`totalMs` wall times; `answer`: from ready seen to the first seeded answer). Baseline: `up` (`docker-compose up -d`), `seed` (psql or pg_restore), `answer`.\n\n';
   md += `| seed | at once | contender | ${MAYFLY_PHASES.join(' | ')} | up | seed (baseline) |\n|${'---|'.repeat(MAYFLY_PHASES.length + 5)}\n`;
@@ -632,7 +673,7 @@ async function report(run: RunInfo, cells: Cell[], wake: Record<string, number[]
     md += '| request | rate | req/s | p50 | p90 | p99 | max | non-2xx | errors |\n|---|---|---|---|---|---|---|---|---|\n';
     for (const a of api) md += `| \`${a.name}\` | ${a.mode} | ${a.rps.toFixed(0)} | ${a.p50} | ${a.p90} | ${a.p99} | ${a.max} | ${a.non2xx} | ${a.errors} |\n`;
   }
-  md += '\n## Targets (Mayfly, shipped defaults)\n\n| target | measured | result |\n|---|---|---|\n';
+  md += '\n## Targets\n\n| target | measured | result |\n|---|---|---|\n';
   for (const x of targets) md += `| ${x.target} | ${x.measured} | ${yes(x.met)} |\n`;
   await writeFile(path.join(OUT_DIR, `${base}.md`), md);
   for (const seed of SEEDS) await writeFile(path.join(OUT_DIR, `${base}${seed === 'demo' ? '' : `-${seed}`}.svg`), chart(summary.filter((x) => x.seed === seed), seed));
@@ -658,7 +699,7 @@ async function apiReport(api: ApiRun[], started: RunInfo): Promise<void> {
 function chart(rows: { level: number; contender: string; medianMs: number; p95Ms: number }[], seed: string): string {
   const levels = [...new Set(rows.map((r) => r.level))];
   const contenders = [...new Set(rows.map((r) => r.contender))];
-  const colors: Record<string, string> = { mayfly: '#2f6f3e', 'mayfly-no-boost': '#7fae6a', 'compose-same': '#c28a1a', 'compose-all': '#8c1f2f' };
+  const colors: Record<string, string> = { mayfly: '#2f6f3e', 'mayfly-pool': '#1f4e8c', 'mayfly-no-boost': '#7fae6a', 'compose-same': '#c28a1a', 'compose-all': '#8c1f2f' };
   const W = 820, H = 400, left = 60, bottom = 320, top = 50;
   const max = Math.max(1, ...rows.map((r) => (Number.isNaN(r.p95Ms) ? 0 : r.p95Ms))) / 1000;
   const step = max > 60 ? 20 : max > 20 ? 5 : max > 8 ? 2 : max > 3 ? 1 : 0.5;

@@ -50,6 +50,33 @@ export class WebMetrics {
         for (const c of counts.values()) this.set({ template: c.template, code: c.code }, c.n);
       },
     });
+    // The warm pool (templates' pool:), read from PostgreSQL at each scrape.
+    let poolRead: ReturnType<typeof deps.admission.poolStats> | undefined;
+    const poolOnce = () => {
+      poolRead ??= deps.admission.poolStats().finally(() => { setImmediate(() => { poolRead = undefined; }); });
+      return poolRead;
+    };
+    new Gauge({
+      name: 'mayfly_pool_size', help: 'Warm-pool standbys each template keeps (pool.size in its template.yml)',
+      labelNames: ['template'], registers,
+      async collect() { this.reset(); for (const r of await poolOnce()) this.set({ template: r.template }, r.size); },
+    });
+    new Gauge({
+      name: 'mayfly_pool_standbys', help: 'Warm-pool standbys now, by template and status (starting, ready: claimable, draining)',
+      labelNames: ['template', 'status'], registers,
+      async collect() {
+        this.reset();
+        for (const r of await poolOnce()) for (const status of ['starting', 'ready', 'draining'] as const) this.set({ template: r.template, status }, r[status]);
+      },
+    });
+    new Gauge({
+      name: 'mayfly_pool_claims', help: 'New environments of a pooled template since the installation began: hit (took a standby) or miss (none was ready), a count that only grows',
+      labelNames: ['template', 'outcome'], registers,
+      async collect() {
+        this.reset();
+        for (const r of await poolOnce()) { this.set({ template: r.template, outcome: 'hit' }, r.hits); this.set({ template: r.template, outcome: 'miss' }, r.misses); }
+      },
+    });
     // Admission (core/app/admission.ts), read from PostgreSQL at each scrape like the environments.
     const admission = async () => deps.admission.usage();
     let usage: ReturnType<typeof admission> | undefined;

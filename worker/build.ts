@@ -14,6 +14,8 @@ import { redisOptions } from '../core/queue/redis.js';
 import { TemplateCatalog } from '../core/catalog/templates.js';
 import { SnapshotStore } from '../core/store/snapshots.js';
 import { DutyLock } from '../core/store/advisory-lock.js';
+import { PoolStore } from '../core/store/warm-pool.js';
+import { PoolKeeper } from './jobs/pool.js';
 import type { WorkerContext } from './context.js';
 import { createRuntime, type RuntimeParts } from './runtime/create.js';
 import { SeedService } from './seeds/seed-service.js';
@@ -73,5 +75,6 @@ async function buildWorkerContext(config: Config, pool: pg.Pool, engine: Engine,
     metrics,
     reconcileActions: new ReconcileActions(),
     duties: new DutyLock(pool),
+    pool: new PoolKeeper(new PoolStore(pool)),
   };
 }

@@ -43,4 +43,10 @@ export interface WorkerContext {
   admission: Admission;
   /** One run at a time of a periodic duty across worker processes. */
   duties: DutyLock;
+  /** The warm pool's keeper (worker/jobs/pool.ts PoolKeeper), run after each reconcile; absent in unit tests' contexts. */
+  pool?: {
+    tick(ctx: WorkerContext): void;
+    idle(): Promise<void>;
+    drainAll(ctx: WorkerContext, why?: string): Promise<number>;
+  };
 }

@@ -4,7 +4,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { PHASE_BUCKETS, metricsAccess, newRegistry } from '../core/platform/metrics.js';
 
 /** Provisioning phases, in order: what a request-to-ready second was spent on. */
-export const PROVISION_PHASES = ['queue_wait', 'pull', 'clone', 'start', 'health', 'seed'] as const;
+export const PROVISION_PHASES = ['queue_wait', 'pull', 'clone', 'network', 'create', 'start', 'health', 'seed', 'publish'] as const;
 export type ProvisionPhase = typeof PROVISION_PHASES[number];
 
 /** Reconciler actions counted from its report (worker/jobs/reconcile.ts ReconcileReport). */
@@ -29,7 +29,7 @@ export class WorkerMetrics {
     this.registry = newRegistry('worker');
     const registers = [this.registry];
     this.phase = new Histogram({
-      name: 'mayfly_provision_phase_seconds', help: 'Time spent in each provisioning phase (queue_wait, pull, clone, start, health, seed)',
+      name: 'mayfly_provision_phase_seconds', help: 'Time spent in each provisioning phase (queue_wait, pull, clone, network, create, start, health, seed, publish; start and health are wall time from the first create, create and network are parts of it)',
       labelNames: ['phase', 'template'], buckets: PHASE_BUCKETS, registers,
     });
     this.provision = new Histogram({

@@ -45,6 +45,8 @@ export class WorkerService {
     const runReconcile = () => ctx.duties.tryRun(JOB_RECONCILE, async () => {
       const report = await reconcile(ctx);
       ctx.metrics.countReconcile(report);
+      // The warm pool fills and drains in the background after each reconcile (worker/jobs/pool.ts).
+      ctx.pool?.tick(ctx);
       return report;
     }).finally(() => this.keeper?.ran(JOB_RECONCILE));
     const runNotify = () => ctx.duties.tryRun(JOB_NOTIFY, () => notify(ctx, ctx.notifications)).finally(() => this.keeper?.ran(JOB_NOTIFY));

@@ -155,8 +155,8 @@ const secondsText = (s: number) => (s < 120 ? `${Math.round(s)} s` : formatDurat
 
 export async function overviewContext(overview: OverviewStore, admission: Admission, catalog: TemplateCatalog, now = new Date()) {
   const since = new Date(now.getTime() - 24 * 3600_000);
-  const [capacity, waiting, failures, hours, line] = await Promise.all([
-    overview.capacity(), overview.waiting(), overview.failures(since), overview.hourly(24), admission.lineInfo(),
+  const [capacity, waiting, failures, hours, line, pool] = await Promise.all([
+    overview.capacity(), overview.waiting(), overview.failures(since), overview.hourly(24), admission.lineInfo(), admission.poolStats(),
   ]);
   const limits = admission.limits;
   const holding = capacity.filter((r) => r.holdsCapacity && r.status !== 'failed' && r.status !== 'destroyed');
@@ -230,5 +230,7 @@ export async function overviewContext(overview: OverviewStore, admission: Admiss
     failures: failures.map((f) => ({ ...f, at: f.at.toISOString(), ago: ago(f.at, now.getTime()) })),
     charts,
     templates: catalog.list().map((t) => ({ name: t.name, memory: mib(memoryOf(t.name)) })),
+    // The warm pool: standbys hold capacity too (admission counts them), beside the environments above.
+    pool: pool.map((p) => ({ ...p, memory: mib((p.starting + p.ready) * memoryOf(p.template)), hitRate: p.hits + p.misses ? `${Math.round((100 * p.hits) / (p.hits + p.misses))}%` : '–' })),
   };
 }

@@ -1,78 +1,120 @@
 /**
  * End-to-end benchmark: Mayfly against the script a user would otherwise write, side by side in
- * one run, on the shop template with its images already pulled.
+ * one run, on the shop template with its images already pulled and its golden built.
  *
- *   npm run bench:e2e             full: 1, 5, 10 and 20 environments at once (BENCH_RUNS=5 at 1)
- *   npm run bench:e2e -- --quick  1 and 3 at once, 2 runs at 1, shorter API runs (marked quick)
- *   npm run bench:e2e -- --api-only  only the API rows (bench/results/e2e-api.{json,md})
- *   npm run bench:e2e -- --ready-only  only request to ready (BENCH_LEVELS), printed (not written)
+ *   npm run bench:e2e                 full (see bench/README.md for every knob)
+ *   npm run bench:e2e -- --quick      levels 1 and 3, the demo seed, 2 runs at 1 (marked quick)
+ *   npm run bench:e2e -- --api-only   only the API rows (bench/results/e2e-api.{json,md})
+ *   npm run bench:e2e -- --ready-only only request to ready (BENCH_LEVELS), printed (not written)
  *
- * Measured:
- * - request to ready: from the request until the web service answers with the seeded products.
- *   Mayfly: PUT /api/v1/environments/:name, then its URL. Baseline: `docker-compose up -d` of the
- *   same stack (the template rendered with the same images and ports), then the seed loaded with
- *   `psql` in the db container (`docker-compose exec -T db psql < seed.sql`), then the same URL check;
- * - where Mayfly's time goes: its provisioning phases (the worker's metrics);
- * - teardown to clean (Mayfly: DELETE until destroyed and no labeled object left; baseline:
- *   `docker-compose down -v`), and TTL lateness (expiresAt to destroyed);
- * - API latency and throughput with autocannon against the real web process (api/main.ts):
- *   GET /api/v1/environments with 200 environments recorded, and PUT of an existing name.
- * Writes bench/results/e2e.{json,md,svg} (e2e-quick.* with --quick).
+ * Contenders, at every level and seed, in an order that rotates at every batch:
+ * - `mayfly`: Mayfly as shipped (its default worker concurrency, health timeout, CPU start
+ *   boost; the template as in templates/shop);
+ * - `mayfly-no-boost`: the same with MAYFLY_START_CPU_BOOST=off, so that the CPU treatment
+ *   matches the baseline's (each container at its `cpus` limit from the start);
+ * - `compose-same`: `docker-compose up -d` + the seed loaded with psql/pg_restore, at most as
+ *   many projects at once as Mayfly provisions at once (its worker concurrency);
+ * - `compose-all`: the same, every project of the level at once (what a script with `&` does).
+ *
+ * Measured per environment: request to ready (until the web service answers `/api/products`
+ * with the seeded products), Mayfly's phases from its own ready event, the baseline's steps,
+ * cost (container CPU-seconds and peak memory from request to ready; orchestration CPU, i.e.
+ * this process, docker-compose and the engine daemons, shared over the level), idle cost per
+ * hour (level 1), teardown to clean; wake from sleep against `docker-compose stop`/`start`;
+ * TTL lateness and API latency as before. Every result file records the commit, the knobs and
+ * the load average before and after (bench/lib/run-info.ts).
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, createReadStream, existsSync, openSync } from 'node:fs';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import autocannon from 'autocannon';
 import type Docker from 'dockerode';
 import Handlebars from 'handlebars';
 import YAML from 'yaml';
 import { loadConfig, projectRoot } from '../../core/config/config.js';
 import { yamlQuote } from '../../core/catalog/templates.js';
+import { LABEL_ENV } from '../../core/domain/names.js';
 import { startHarness, labeledObjects, TOKEN, type Harness } from '../../test/helpers/harness.js';
 import { freePort } from '../../test/helpers/private-engines.js';
-import { PROVISION_PHASES } from '../../worker/metrics.js';
+import { ensureDatasets, largeTables, type BenchDataset } from '../seeds/datasets.js';
+import { CpuWindow, containersCost, type ContainerCost } from '../lib/cost.js';
+import { finishRun, median, percentile, runInfoMarkdown, startRun, type RunInfo } from '../lib/run-info.js';
 
-const run = promisify(execFile);
 const root = projectRoot();
 const QUICK = process.argv.includes('--quick');
 /** Only the API rows (written to e2e-api.*): for working on the API's speed. */
 const API_ONLY = process.argv.includes('--api-only');
 /** Only request to ready, printed and not written: for working on provisioning speed. */
 const READY_ONLY = process.argv.includes('--ready-only');
-const LEVELS = (process.env.BENCH_LEVELS ?? (QUICK ? '1,3' : '1,5,10,20')).split(',').map(Number);
-const RUNS_AT_ONE = Number(process.env.BENCH_RUNS ?? (QUICK ? 2 : 5));
+const list = (name: string, fallback: string) => (process.env[name] ?? fallback).split(',').map((x) => x.trim()).filter(Boolean);
+const LEVELS = list('BENCH_LEVELS', QUICK ? '1,3' : '1,5,10,20').map(Number);
+/** Seeds: `demo` (the template's 12 products) and generated ones, the 12 products plus filler tables. */
+const SEEDS = list('BENCH_SEEDS', QUICK ? 'demo' : 'demo,shop-1gb');
+/** Levels for the generated (large) seeds: the baseline's restore of 1 GB at 20 at once would take the whole run. */
+const BIG_SEED_LEVELS = list('BENCH_BIG_SEED_LEVELS', QUICK ? '1' : '1,5').map(Number);
+const RUNS_AT_ONE = Number(process.env.BENCH_RUNS ?? (QUICK ? 2 : 10));
+const CONTENDERS = list('BENCH_CONTENDERS', 'mayfly,mayfly-pool,mayfly-no-boost,compose-same,compose-all');
+const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? (QUICK ? 10 : 60));
+const WAKE_RUNS = Number(process.env.BENCH_WAKE_RUNS ?? (QUICK ? 2 : 5));
 const TTL_ENVS = Number(process.env.BENCH_TTL_ENVS ?? (QUICK ? 4 : 20));
 /** The first TTL environment's lease; each next one's is 2 s longer. */
 const TTL_BASE_SECONDS = Number(process.env.BENCH_TTL_BASE ?? (QUICK ? 40 : 150));
 const API_SECONDS = Number(process.env.BENCH_API_SECONDS ?? (QUICK ? 5 : 20));
 const API_RATE = Number(process.env.BENCH_API_RATE ?? 500);
 const RECORDED = Number(process.env.BENCH_RECORDED ?? 200);
-/** Mayfly as shipped: its default worker concurrency (MAYFLY_WORKER_CONCURRENCY) unless BENCH_WORKER_CONCURRENCY is set. */
-const CONCURRENCY = process.env.BENCH_WORKER_CONCURRENCY ? Number(process.env.BENCH_WORKER_CONCURRENCY) : loadConfig({}).workerConcurrency;
-const SEED_SQL = path.join(root, 'seed-data', 'demo', '01-products.sql');
+/** Where result files go (a smoke run writes elsewhere so that it is never committed as results). */
+const OUT_DIR = process.env.BENCH_OUT_DIR ?? path.join(root, 'bench', 'results');
+/** Mayfly's worker concurrency as shipped (the default, chosen from the machine), unless BENCH_WORKER_CONCURRENCY names one. */
+const SHIPPED = loadConfig({});
+const CONCURRENCY = process.env.BENCH_WORKER_CONCURRENCY ? Number(process.env.BENCH_WORKER_CONCURRENCY) : SHIPPED.workerConcurrency;
+const stateDir = process.env.MAYFLY_STATE_DIR ?? '/var/lib/mayfly';
+const adminUrl = process.env.DATABASE_URL ?? 'postgres://mayfly:mayfly@127.0.0.1:5432/mayfly';
+const PRODUCTS_SQL = path.join(root, 'seed-data', 'demo', '01-products.sql');
 const SEEDED_PRODUCTS = 12;
 const log = (m: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface Phases { [phase: string]: { sum: number; count: number } }
-interface LevelResult {
-  level: number;
-  /** failed: environments that did not become ready (the reason), left out of the timings. */
-  mayfly: { readyMs: number[]; teardownMs: number[]; phasesMs: Record<string, number>; failed: string[] };
-  baseline: { readyMs: number[]; teardownMs: number[]; stepsMs: { upMs: number[]; seedMs: number[] }; failed: string[] };
+/** Generated seeds: the demo products (so the same readiness check holds) plus filler tables. */
+async function bigSeeds(): Promise<BenchDataset[]> {
+  const products = await readFile(PRODUCTS_SQL, 'utf8');
+  return [
+    { name: 'shop-1gb', sql: products + largeTables(2_500_000), description: 'the 12 demo products plus about 1 GB of items, customers and orders' },
+    { name: 'shop-5gb', sql: products + largeTables(12_500_000), description: 'the 12 demo products plus about 5 GB of items, customers and orders' },
+  ];
 }
 
-const percentile = (xs: number[], p: number) => {
-  if (!xs.length) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
-};
-const median = (xs: number[]) => percentile(xs, 50);
+// ------------------------------------------------------------------------------------ contenders
 
-/** Waits until the web service answers with the seeded products: the point both contenders are measured to. */
+type ContenderId = 'mayfly' | 'mayfly-pool' | 'mayfly-no-boost' | 'compose-same' | 'compose-all';
+/** The warm pool's size in the `mayfly-pool` row (templates/shop ships with none). */
+const POOL_SIZE = Number(process.env.BENCH_POOL_SIZE ?? 1);
+const LABELS: Record<ContenderId, string> = {
+  mayfly: 'Mayfly, shipped defaults',
+  'mayfly-pool': `Mayfly, shipped defaults plus a warm pool of ${POOL_SIZE} in the shop template (pool.size: ${POOL_SIZE}); each batch starts with the pool full`,
+  'mayfly-no-boost': 'Mayfly, MAYFLY_START_CPU_BOOST=off',
+  'compose-same': `docker-compose + seed, ${CONCURRENCY} at a time (Mayfly's concurrency)`,
+  'compose-all': 'docker-compose + seed, all at once',
+};
+
+interface Sample {
+  readyMs: number;
+  /** Mayfly: its phases (ready event timings, plus the PUT answer and from ready to the first answer). Baseline: up, seed, answer. */
+  phasesMs: Record<string, number>;
+  cost: ContainerCost;
+}
+interface Cell {
+  seed: string; level: number; contender: ContenderId;
+  samples: Sample[]; teardownMs: number[]; failed: string[];
+  /** Orchestration CPU seconds per environment (this process, waited-for children, engine daemons), over the batches. */
+  orchestrationCpuSeconds: number[];
+  idle?: { cpuSecondsPerHour: number; memoryBytes: number; seconds: number };
+  /** mayfly-pool: claims that took a standby (hits) and requests that found none ready (misses). */
+  pool?: { hits: number; misses: number };
+}
+
+/** Waits until the web service answers with the seeded products: the point every contender is measured to. */
 async function seededAnswer(url: string, deadlineMs = 600_000): Promise<void> {
   const deadline = Date.now() + deadlineMs;
   for (;;) {
@@ -86,38 +128,46 @@ async function seededAnswer(url: string, deadlineMs = 600_000): Promise<void> {
   }
 }
 
-// ---------------------------------------------------------------------------------------- Mayfly
-
-async function phaseTotals(h: Harness): Promise<Phases> {
-  const out: Phases = {};
-  const metric = h.ctx.metrics.registry.getSingleMetric('mayfly_provision_phase_seconds') as unknown as {
-    get(): Promise<{ values: { labels: Record<string, string>; value: number; metricName?: string }[] }>;
-  } | undefined;
-  for (const v of (await metric?.get())?.values ?? []) {
-    const phase = v.labels.phase!;
-    out[phase] ??= { sum: 0, count: 0 };
-    if (v.metricName?.endsWith('_sum')) out[phase]!.sum += v.value;
-    if (v.metricName?.endsWith('_count')) out[phase]!.count += v.value;
-  }
+/** Runs `fn` over `items`, at most `parallel` at once; settles every one. */
+async function limited<T, R>(items: T[], parallel: number, fn: (t: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
+  const out: PromiseSettledResult<R>[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(parallel, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!).then((value) => ({ status: 'fulfilled', value }) as const, (reason) => ({ status: 'rejected', reason }) as const);
+    }
+  }));
   return out;
 }
 
-async function mayflyUp(h: Harness, name: string): Promise<{ id: string; ms: number }> {
+// ---------------------------------------------------------------------------------------- Mayfly
+
+async function mayflyUp(h: Harness, name: string, seed: string, template = 'shop'): Promise<{ id: string; url: string; sample: Sample }> {
   const t0 = performance.now();
-  const put = await h.api('PUT', `/api/v1/environments/${name}`, { template: 'shop', tag: 'main', ttl: '2h' });
+  const put = await h.api('PUT', `/api/v1/environments/${name}`, { template, tag: 'main', ttl: '2h', seed });
+  const putMs = performance.now() - t0;
   if (put.status !== 202) throw new Error(`PUT ${name}: ${put.status} ${JSON.stringify(put.body)}`);
   let url: string | undefined;
+  let readySeen = 0;
   while (!url) {
     const env = await h.store.getById(put.body.id);
     if (env?.status === 'failed') {
       const events = (await h.store.events(env.id)).map((e) => `  ${e.at.toISOString()} ${e.type}: ${e.message.slice(0, 400)}`).join('\n');
       throw new Error(`${name} failed: ${env.failure?.message}\n${events}`);
     }
-    if (env?.status === 'ready') url = env.urls.web;
-    else await sleep(50);
+    if (env?.status === 'ready') { url = env.urls.web; readySeen = performance.now(); } else await sleep(25);
   }
   await seededAnswer(url);
-  return { id: put.body.id, ms: performance.now() - t0 };
+  const answered = performance.now();
+  const readyMs = answered - t0;
+  const cost = await containersCost(h.docker, [`${LABEL_ENV}=${put.body.id}`]);
+  const ready = (await h.store.events(put.body.id)).findLast((e) => e.type === 'ready');
+  const timings = ((ready?.data as { timings?: Record<string, number> } | undefined)?.timings) ?? {};
+  const phasesMs: Record<string, number> = { put: putMs };
+  for (const [k, v] of Object.entries(timings)) if (typeof v === 'number') phasesMs[k.replace(/Ms$/, '')] = v;
+  phasesMs.answer = answered - readySeen; // ready seen to the first seeded answer
+  return { id: put.body.id, url, sample: { readyMs, phasesMs, cost } };
 }
 
 async function mayflyDown(h: Harness, name: string, id: string): Promise<number> {
@@ -132,26 +182,6 @@ async function mayflyDown(h: Harness, name: string, id: string): Promise<number>
     }
     await sleep(50);
   }
-}
-
-async function mayflyLevel(h: Harness, level: number, batch: number): Promise<{ readyMs: number[]; teardownMs: number[]; phases: Phases; failed: string[] }> {
-  const before = await phaseTotals(h);
-  const names = Array.from({ length: level }, (_, i) => `e2e-${level}-${batch}-${i}`);
-  // An environment that fails (on 2 cores, 10 or 20 at once can miss their healthchecks) is
-  // counted and reported, not a reason to throw the whole run away.
-  const settled = await Promise.allSettled(names.map((n) => mayflyUp(h, n)));
-  const after = await phaseTotals(h);
-  const phases: Phases = {};
-  for (const p of Object.keys(after)) phases[p] = { sum: after[p]!.sum - (before[p]?.sum ?? 0), count: after[p]!.count - (before[p]?.count ?? 0) };
-  const up = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-  const failed = settled.flatMap((r) => (r.status === 'rejected' ? [String((r.reason as Error).message).split('\n')[0]!] : []));
-  for (const f of failed) log(`FAILED: ${f}`);
-  const teardownMs = await Promise.all(names.map(async (n, i) => {
-    const r = settled[i]!;
-    const id = r.status === 'fulfilled' ? r.value.id : (await h.store.getByName(n))?.id;
-    return id ? mayflyDown(h, n, id) : 0;
-  }));
-  return { readyMs: up.map((u) => u.ms), teardownMs: teardownMs.filter((_, i) => settled[i]!.status === 'fulfilled'), phases, failed };
 }
 
 // -------------------------------------------------------------------------------------- baseline
@@ -169,7 +199,7 @@ async function composeFile(h: Harness, dir: string): Promise<string> {
     if (svc.ports) svc.ports = svc.ports.map((p) => (/^\d+$/.test(String(p)) ? `127.0.0.1::${p}` : String(p)));
     // docker-compose 1.29 (and Docker before 25) have no start_interval: a user of them checks at
     // the start pace all the time, or waits a whole interval for every dependency to turn healthy.
-    // The baseline gets the fast start.
+    // The baseline gets the fast start (and pays its idle cost: see the idle rows).
     const hc = svc.healthcheck;
     if (hc?.start_interval) { hc.interval = hc.start_interval; delete hc.start_interval; }
   }
@@ -178,32 +208,47 @@ async function composeFile(h: Harness, dir: string): Promise<string> {
   return file;
 }
 
-const compose = (file: string, project: string, args: string[], input?: string) => new Promise<string>((resolve, reject) => {
+const compose = (file: string, project: string, args: string[], input?: string | { path: string }) => new Promise<string>((resolve, reject) => {
   const child = spawn('docker-compose', ['-f', file, '-p', project, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d) => { out += d; });
   child.stderr.on('data', (d) => { out += d; });
   child.on('error', reject);
   child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`docker-compose ${args.join(' ')} (${project}) exited ${code}: ${out.slice(-800)}`))));
-  child.stdin.end(input ?? '');
+  if (input && typeof input === 'object') createReadStream(input.path).on('error', reject).pipe(child.stdin);
+  else child.stdin.end(input ?? '');
 });
 
-/** What a user's script does: up -d, load the seed with psql, wait for the app to show the data. */
-async function baselineUp(docker: Docker, file: string, project: string, seed: string): Promise<{ ms: number; upMs: number; seedMs: number }> {
-  const t0 = performance.now();
-  await compose(file, project, ['up', '-d']);
-  // web depends_on db being healthy, so up -d returns with the database accepting connections.
-  const upMs = performance.now() - t0;
-  const s0 = performance.now();
-  await compose(file, project, ['exec', '-T', 'db', 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-U', 'shop', '-d', 'shop'], seed);
-  const seedMs = performance.now() - s0;
+/** How the baseline loads a seed: psql for the demo's SQL, pg_restore for a generated dump. */
+function seedStep(seedsDir: string, seed: string): { args: string[]; input: string | { path: string } } {
+  const dump = path.join(seedsDir, seed, 'data.dump');
+  if (existsSync(dump)) return { args: ['exec', '-T', 'db', 'pg_restore', '-U', 'shop', '-d', 'shop', '--no-owner', '--exit-on-error'], input: { path: dump } };
+  return { args: ['exec', '-T', 'db', 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-U', 'shop', '-d', 'shop'], input: { path: PRODUCTS_SQL } };
+}
+
+async function webPort(docker: Docker, project: string): Promise<number> {
   // The published port from the Docker API (milliseconds), not `docker-compose port` (a second of
   // Python start-up): a script with a fixed port would not pay it either.
   const [web] = await docker.listContainers({ filters: { label: [`com.docker.compose.project=${project}`, 'com.docker.compose.service=web'] } });
   const port = web?.Ports.find((p) => p.PrivatePort === 3000 && p.PublicPort)?.PublicPort;
   if (!port) throw new Error(`${project}: web publishes no port`);
-  await seededAnswer(`http://127.0.0.1:${port}`);
-  return { ms: performance.now() - t0, upMs, seedMs };
+  return port;
+}
+
+/** What a user's script does: up -d, load the seed, wait for the app to show the data. */
+async function baselineUp(docker: Docker, file: string, project: string, seed: { args: string[]; input: string | { path: string } }): Promise<Sample> {
+  const t0 = performance.now();
+  await compose(file, project, ['up', '-d']);
+  // web depends_on db being healthy, so up -d returns with the database accepting connections.
+  const upMs = performance.now() - t0;
+  const s0 = performance.now();
+  await compose(file, project, seed.args, seed.input);
+  const seedMs = performance.now() - s0;
+  const a0 = performance.now();
+  await seededAnswer(`http://127.0.0.1:${await webPort(docker, project)}`);
+  const readyMs = performance.now() - t0;
+  const cost = await containersCost(docker, [`com.docker.compose.project=${project}`]);
+  return { readyMs, phasesMs: { up: upMs, seed: seedMs, answer: performance.now() - a0 }, cost };
 }
 
 async function baselineDown(file: string, project: string): Promise<number> {
@@ -212,18 +257,139 @@ async function baselineDown(file: string, project: string): Promise<number> {
   return performance.now() - t0;
 }
 
-async function baselineLevel(docker: Docker, file: string, level: number, batch: number, seed: string, made: Set<string>) {
-  const projects = Array.from({ length: level }, (_, i) => `mayflybench-${process.pid}-${level}-${batch}-${i}`);
-  projects.forEach((p) => made.add(p));
-  // A project that fails (a healthcheck given up on a loaded host) is counted, like Mayfly's.
-  const settled = await Promise.allSettled(projects.map((p) => baselineUp(docker, file, p, seed)));
-  const up = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-  const failed = settled.flatMap((r) => (r.status === 'rejected' ? [String((r.reason as Error).message).replace(/\s+/g, ' ').slice(-300)] : []));
-  for (const f of failed) log(`BASELINE FAILED: ${f}`);
-  const teardownMs = await Promise.all(projects.map(async (p) => { const ms = await baselineDown(file, p); made.delete(p); return ms; }));
-  return { readyMs: up.map((u) => u.ms), upMs: up.map((u) => u.upMs), seedMs: up.map((u) => u.seedMs), teardownMs: teardownMs.filter((_, i) => settled[i]!.status === 'fulfilled'), failed };
+// ----------------------------------------------------------------------------------------- levels
+
+interface Ctx { harnesses: Partial<Record<ContenderId, Harness>>; docker: Docker; file: string; seedsDir: string; made: Set<string> }
+
+/** The idle cost of what is up now: container CPU over `seconds`, scaled to an hour, and memory in use at the end. */
+async function idleCost(docker: Docker, labels: string[][], seconds: number): Promise<{ cpuSecondsPerHour: number; memoryBytes: number; seconds: number }> {
+  const before = await Promise.all(labels.map((l) => containersCost(docker, l)));
+  const window = await CpuWindow.open();
+  await sleep(seconds * 1000);
+  const after = await Promise.all(labels.map((l) => containersCost(docker, l)));
+  const orchestration = await window.close();
+  const n = labels.length;
+  const containerCpu = after.reduce((s, a, i) => s + a.cpuSeconds - before[i]!.cpuSeconds, 0);
+  // The engine daemons' and this process's idle CPU (Mayfly's reconciler, its health probes) are shared by what is up.
+  const shared = orchestration.self + orchestration.children + orchestration.engine;
+  return { cpuSecondsPerHour: ((containerCpu + shared) / n) * (3600 / seconds), memoryBytes: after.reduce((s, a) => s + a.memoryBytes, 0) / n, seconds };
 }
 
+/** Waits until the pool holds its full size of ready standbys (a batch then starts as a request arriving at a quiet moment would). */
+async function poolFull(h: Harness): Promise<void> {
+  const deadline = Date.now() + 600_000;
+  while (Date.now() < deadline) {
+    const stats = (await h.ctx.admission.poolStats()).find((p) => p.template === 'shop');
+    if (stats && stats.ready >= stats.size) return;
+    await sleep(250);
+  }
+  throw new Error('the warm pool did not fill within 10 minutes');
+}
+
+async function runBatch(c: Ctx, cell: Cell, batch: number, measureIdle: boolean): Promise<void> {
+  const { level, seed, contender } = cell;
+  const poolHarness = contender === 'mayfly-pool' ? c.harnesses['mayfly-pool']! : undefined;
+  if (poolHarness && seed === 'demo') await poolFull(poolHarness);
+  const poolBefore = poolHarness ? (await poolHarness.ctx.admission.poolStats()).find((p) => p.template === 'shop') : undefined;
+  const window = await CpuWindow.open();
+  const tag = `${seed.replace(/[^a-z0-9]/g, '')}-${level}-${batch}`;
+  const up: { sample: Sample; down: () => Promise<number>; labels: string[] }[] = [];
+  if (contender.startsWith('mayfly')) {
+    const h = c.harnesses[contender]!;
+    const names = Array.from({ length: level }, (_, i) => `e2e-${contender === 'mayfly' ? 'm' : contender === 'mayfly-pool' ? 'p' : 'n'}-${tag}-${i}`);
+    // An environment that fails (on 2 cores, 10 or 20 at once can miss their healthchecks) is
+    // counted and reported, not a reason to throw the whole run away.
+    const settled = await Promise.allSettled(names.map((n) => mayflyUp(h, n, seed)));
+    settled.forEach((r, i) => {
+      if (r.status === 'fulfilled') up.push({ sample: r.value.sample, down: () => mayflyDown(h, names[i]!, r.value.id), labels: [`${LABEL_ENV}=${r.value.id}`] });
+      else cell.failed.push(String((r.reason as Error).message).split('\n')[0]!);
+    });
+    // Failed ones are torn down too (not timed).
+    await Promise.all(settled.map(async (r, i) => {
+      if (r.status === 'rejected') { const env = await h.store.getByName(names[i]!); if (env) await mayflyDown(h, names[i]!, env.id).catch(() => 0); }
+    }));
+  } else {
+    const projects = Array.from({ length: level }, (_, i) => `mayflybench-${process.pid}-${tag}-${contender === 'compose-all' ? 'a' : 's'}-${i}`);
+    projects.forEach((p) => c.made.add(p));
+    const step = seedStep(c.seedsDir, seed);
+    const parallel = contender === 'compose-all' ? level : CONCURRENCY;
+    const settled = await limited(projects, parallel, (p) => baselineUp(c.docker, c.file, p, step));
+    settled.forEach((r, i) => {
+      const p = projects[i]!;
+      const down = async () => { const ms = await baselineDown(c.file, p); c.made.delete(p); return ms; };
+      if (r.status === 'fulfilled') up.push({ sample: r.value, down, labels: [`com.docker.compose.project=${p}`] });
+      else { cell.failed.push(String((r.reason as Error).message).replace(/\s+/g, ' ').slice(-300)); void down().catch(() => undefined); }
+    });
+  }
+  const orchestration = await window.close();
+  if (poolHarness) {
+    const after = (await poolHarness.ctx.admission.poolStats()).find((p) => p.template === 'shop');
+    cell.pool ??= { hits: 0, misses: 0 };
+    cell.pool.hits += (after?.hits ?? 0) - (poolBefore?.hits ?? 0);
+    cell.pool.misses += (after?.misses ?? 0) - (poolBefore?.misses ?? 0);
+  }
+  for (const f of cell.failed) log(`FAILED ${contender}: ${f}`);
+  for (const u of up) cell.samples.push(u.sample);
+  if (up.length) cell.orchestrationCpuSeconds.push((orchestration.self + orchestration.children + orchestration.engine) / up.length);
+  if (measureIdle && up.length) cell.idle = await idleCost(c.docker, up.map((u) => u.labels), IDLE_SECONDS);
+  cell.teardownMs.push(...await Promise.all(up.map((u) => u.down())));
+}
+
+/** Wake from sleep: Mayfly (sleep job, then a request through the router) against `docker-compose stop` / `start`. */
+async function wakeRows(c: Ctx, runs: number): Promise<Record<string, number[]>> {
+  const out: Record<string, number[]> = { mayfly: [], compose: [] };
+  const h = c.harnesses.mayfly;
+  for (let i = 0; i < runs; i++) {
+    const order = i % 2 === 0 ? ['mayfly', 'compose'] : ['compose', 'mayfly'];
+    for (const who of order) {
+      if (who === 'mayfly' && h) {
+        const name = `e2e-wake-${i}`;
+        const { id, url } = await mayflyUp(h, name, 'demo', 'shop-wake');
+        // Left alone, it goes to sleep by itself (no traffic for 5 s, then the reconciler).
+        for (;;) {
+          const events = await h.store.events(id);
+          if (events.some((e) => e.type === 'slept')) break;
+          await sleep(100);
+        }
+        const t0 = performance.now();
+        await seededAnswer(url); // the router queues the wake and answers once it is up
+        out.mayfly!.push(performance.now() - t0);
+        await mayflyDown(h, name, id);
+      } else if (who === 'compose') {
+        const p = `mayflybench-${process.pid}-wake-${i}`;
+        c.made.add(p);
+        await baselineUp(c.docker, c.file, p, seedStep(c.seedsDir, 'demo'));
+        await compose(c.file, p, ['stop']);
+        const t0 = performance.now();
+        await compose(c.file, p, ['start']);
+        await seededAnswer(`http://127.0.0.1:${await webPort(c.docker, p)}`);
+        out.compose!.push(performance.now() - t0);
+        await baselineDown(c.file, p);
+        c.made.delete(p);
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Copies of templates/shop: `shop` as shipped but allowing the generated seeds too, and
+ * `shop-wake`, the same with `sleep: { after: 5s }` for the wake rows (the reconciler puts an
+ * environment without traffic to sleep within about 10 s), so that no other row ever sleeps.
+ */
+async function benchTemplates(dir: string, seeds: string[], poolSize = 0): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  for (const [name, sleepAfter] of [['shop', undefined], ['shop-wake', '5s']] as const) {
+    await cp(path.join(root, 'templates', 'shop'), path.join(dir, name), { recursive: true });
+    const meta = path.join(dir, name, 'template.yml');
+    const doc = YAML.parseDocument(await readFile(meta, 'utf8'));
+    doc.setIn(['seeds', 'allowed'], [...new Set(['demo', ...seeds])]);
+    if (sleepAfter) doc.set('sleep', { after: sleepAfter });
+    if (poolSize && name === 'shop') doc.set('pool', { size: poolSize });
+    await writeFile(meta, doc.toString());
+  }
+}
 // ------------------------------------------------------------------------------------------- TTL
 
 /** Environments with short, staggered leases: how late after expiresAt each is destroyed. */
@@ -328,190 +494,237 @@ async function apiBench(): Promise<ApiRun[]> {
 // ------------------------------------------------------------------------------------------ main
 
 async function main(): Promise<void> {
+  const resolved = {
+    quick: QUICK, levels: LEVELS.join(','), seeds: SEEDS.join(','), bigSeedLevels: BIG_SEED_LEVELS.join(','), runsAtOne: RUNS_AT_ONE,
+    contenders: CONTENDERS.join(','), mayflyWorkerConcurrency: CONCURRENCY, mayflyHealthTimeoutMs: SHIPPED.healthTimeoutMs,
+    mayflyStartCpuBoost: SHIPPED.startCpuBoost, idleSeconds: IDLE_SECONDS, wakeRuns: WAKE_RUNS, ttlEnvs: TTL_ENVS,
+    apiSeconds: API_SECONDS, apiRate: API_RATE, recorded: RECORDED,
+    template: 'templates/shop as shipped, plus the generated seeds in seeds.allowed; the wake rows use a copy with sleep.after 5s',
+  };
+  const run = startRun(`npm run bench:e2e${process.argv.slice(2).length ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`, resolved);
   if (API_ONLY) {
     const api = await apiBench();
     for (const r of api) console.log(JSON.stringify(r));
-    await apiReport(api);
+    await apiReport(api, run);
     return;
   }
-  log(`${QUICK ? 'QUICK ' : ''}levels ${LEVELS.join(',')}, ${RUNS_AT_ONE} runs at 1, worker concurrency ${CONCURRENCY}`);
-  const seed = await readFile(SEED_SQL, 'utf8');
+  log(`${QUICK ? 'QUICK ' : ''}seeds ${SEEDS.join(',')}, levels ${LEVELS.join(',')} (large seeds ${BIG_SEED_LEVELS.join(',')}), ${RUNS_AT_ONE} runs at 1, contenders ${CONTENDERS.join(',')}, Mayfly concurrency ${CONCURRENCY}`);
+  const seedsDir = path.join(stateDir, 'bench-e2e-seeds');
+  const templatesDir = path.join(stateDir, 'bench-e2e-templates');
+  await mkdir(seedsDir, { recursive: true });
+  await cp(path.join(root, 'seed-data', 'demo'), path.join(seedsDir, 'demo'), { recursive: true });
+  const big = (await bigSeeds()).filter((d) => SEEDS.includes(d.name));
+  const seedBytes = await ensureDatasets(seedsDir, adminUrl, log, big.map((d) => d.name), big);
+  await benchTemplates(templatesDir, SEEDS);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'mayfly-e2e-'));
   const made = new Set<string>();
-  const h = await startHarness({ env: {
-    MAYFLY_WORKER_CONCURRENCY: String(CONCURRENCY), MAYFLY_RECONCILE_INTERVAL: '5s', MAYFLY_HEALTH_TIMEOUT: '10m', LOG_LEVEL: 'silent',
-  } });
-  let file = '';
-  const levels: LevelResult[] = [];
+  const common = { MAYFLY_SEEDS_DIR: seedsDir, MAYFLY_TEMPLATES_DIR: templatesDir, LOG_LEVEL: 'silent', ...(process.env.BENCH_WORKER_CONCURRENCY ? { MAYFLY_WORKER_CONCURRENCY: String(CONCURRENCY) } : {}) };
+  const harnesses: Ctx['harnesses'] = {};
+  if (CONTENDERS.includes('mayfly')) harnesses.mayfly = await startHarness({ env: common });
+  if (CONTENDERS.includes('mayfly-pool')) {
+    await benchTemplates(`${templatesDir}-pool`, SEEDS, POOL_SIZE);
+    harnesses['mayfly-pool'] = await startHarness({ env: { ...common, MAYFLY_TEMPLATES_DIR: `${templatesDir}-pool` } });
+  }
+  if (CONTENDERS.includes('mayfly-no-boost')) harnesses['mayfly-no-boost'] = await startHarness({ env: { ...common, MAYFLY_START_CPU_BOOST: 'off' } });
+  const any = Object.values(harnesses)[0] ?? await startHarness({ worker: false, env: common });
+  const c: Ctx = { harnesses, docker: any.docker, file: '', seedsDir, made };
+  const cells: Cell[] = [];
+  let wake: Record<string, number[]> = {};
   let lateness: number[] = [];
-  let api: ApiRun[] = [];
   try {
-    file = await composeFile(h, dir);
-    // Images pulled, golden built, compose's Python warm: neither contender pays first-run costs.
-    log('warm-up');
-    const warm = await mayflyUp(h, 'e2e-warm');
-    await mayflyDown(h, 'e2e-warm', warm.id);
-    await baselineLevel(h.docker, file, 1, 0, seed, made);
-
-    for (const level of LEVELS) {
-      const batches = level === 1 ? RUNS_AT_ONE : 1;
-      const result: LevelResult = { level, mayfly: { readyMs: [], teardownMs: [], phasesMs: {}, failed: [] }, baseline: { readyMs: [], teardownMs: [], stepsMs: { upMs: [], seedMs: [] }, failed: [] } };
-      const phases: Phases = {};
-      for (let b = 0; b < batches; b++) {
-        // Alternate who goes first, so neither always runs on a machine the other just warmed or loaded.
-        const order = b % 2 === 0 ? ['mayfly', 'baseline'] : ['baseline', 'mayfly'];
-        for (const who of order) {
-          if (who === 'mayfly') {
-            const m = await mayflyLevel(h, level, b);
-            result.mayfly.readyMs.push(...m.readyMs);
-            result.mayfly.teardownMs.push(...m.teardownMs);
-            result.mayfly.failed.push(...m.failed);
-            for (const [p, v] of Object.entries(m.phases)) { phases[p] ??= { sum: 0, count: 0 }; phases[p]!.sum += v.sum; phases[p]!.count += v.count; }
-          } else {
-            const c = await baselineLevel(h.docker, file, level, b + 1, seed, made);
-            result.baseline.readyMs.push(...c.readyMs);
-            result.baseline.teardownMs.push(...c.teardownMs);
-            result.baseline.stepsMs.upMs.push(...c.upMs);
-            result.baseline.stepsMs.seedMs.push(...c.seedMs);
-            result.baseline.failed.push(...c.failed);
-          }
-        }
-      }
-      for (const p of PROVISION_PHASES) if (phases[p]?.count) result.mayfly.phasesMs[p] = (phases[p]!.sum / phases[p]!.count) * 1000;
-      levels.push(result);
-      log(`${level} at once: Mayfly median ${(median(result.mayfly.readyMs) / 1000).toFixed(2)} s, p95 ${(percentile(result.mayfly.readyMs, 95) / 1000).toFixed(2)} s; `
-        + `docker-compose median ${(median(result.baseline.readyMs) / 1000).toFixed(2)} s, p95 ${(percentile(result.baseline.readyMs, 95) / 1000).toFixed(2)} s`);
+    c.file = await composeFile(any, dir);
+    // Images pulled, goldens built, compose's Python warm: no contender pays first-run costs.
+    for (const seed of SEEDS) {
+      log(`warm-up (${seed}: golden build, first starts)`);
+      for (const h of Object.values(harnesses)) { const w = await mayflyUp(h, `e2e-warm-${seed}`.slice(0, 40), seed); await mayflyDown(h, `e2e-warm-${seed}`.slice(0, 40), w.id); }
+      const p = `mayflybench-${process.pid}-warm`;
+      made.add(p);
+      await baselineUp(c.docker, c.file, p, seedStep(seedsDir, seed));
+      await baselineDown(c.file, p);
+      made.delete(p);
     }
-
-    if (!READY_ONLY) {
+    let rotation = 0;
+    for (const seed of SEEDS) {
+      const levels = seed === 'demo' ? LEVELS : LEVELS.filter((l) => BIG_SEED_LEVELS.includes(l));
+      for (const level of levels) {
+        // compose-all is compose-same while the level fits Mayfly's concurrency: one row, not two.
+        const contenders = CONTENDERS.filter((x) => !(x === 'compose-all' && CONTENDERS.includes('compose-same') && level <= CONCURRENCY)) as ContenderId[];
+        const row = new Map(contenders.map((x) => [x, { seed, level, contender: x, samples: [], teardownMs: [], failed: [], orchestrationCpuSeconds: [] } as Cell]));
+        const batches = level === 1 ? RUNS_AT_ONE : 1;
+        for (let b = 0; b < batches; b++) {
+          // The order rotates at every batch of every level, so that no contender always runs on
+          // a machine the one before it just warmed or loaded.
+          const order = contenders.map((_, i) => contenders[(i + rotation) % contenders.length]!);
+          rotation++;
+          for (const who of order) await runBatch(c, row.get(who)!, b, level === 1 && b === 0 && seed === SEEDS[0]);
+        }
+        cells.push(...row.values());
+        log(`${seed} at ${level}: ${[...row.values()].map((x) => `${x.contender} median ${s(median(x.samples.map((y) => y.readyMs)))} s p95 ${s(percentile(x.samples.map((y) => y.readyMs), 95))} s${x.failed.length ? ` (${x.failed.length} failed)` : ''}`).join('; ')}`);
+      }
+    }
+    if (!READY_ONLY && WAKE_RUNS > 0 && harnesses.mayfly) {
+      log(`wake from sleep, ${WAKE_RUNS} runs`);
+      wake = await wakeRows(c, WAKE_RUNS);
+      log(`wake: Mayfly median ${s(median(wake.mayfly!))} s, docker-compose start median ${s(median(wake.compose!))} s`);
+    }
+    if (!READY_ONLY && TTL_ENVS > 0 && harnesses.mayfly) {
       log(`TTL lateness over ${TTL_ENVS} environments (staggered leases of ${TTL_BASE_SECONDS} s + 2 s each)`);
-      lateness = await ttlLateness(h, TTL_ENVS);
-      log(`TTL lateness p50 ${(percentile(lateness, 50) / 1000).toFixed(2)} s, p99 ${(percentile(lateness, 99) / 1000).toFixed(2)} s`);
+      lateness = await ttlLateness(harnesses.mayfly, TTL_ENVS);
+      log(`TTL lateness p50 ${s(percentile(lateness, 50))} s, p99 ${s(percentile(lateness, 99))} s`);
     }
   } finally {
-    for (const p of made) await compose(file, p, ['down', '-v', '--remove-orphans']).catch((err) => log(`cleanup of ${p}: ${err.message}`));
-    await h.close();
+    for (const p of made) await compose(c.file, p, ['down', '-v', '--remove-orphans']).catch((err) => log(`cleanup of ${p}: ${err.message}`));
+    for (const h of new Set([...Object.values(harnesses), any])) await h.close();
     await rm(dir, { recursive: true, force: true });
   }
   if (READY_ONLY) {
-    for (const l of levels) log(`${l.level}: Mayfly ${l.mayfly.readyMs.map((ms) => (ms / 1000).toFixed(2)).join(' ')} | baseline ${l.baseline.readyMs.map((ms) => (ms / 1000).toFixed(2)).join(' ')} | phases ${JSON.stringify(l.mayfly.phasesMs, (_, v) => (typeof v === 'number' ? Math.round(v) : v))}`);
+    for (const x of cells) log(`${x.seed} ${x.level} ${x.contender}: ${x.samples.map((y) => s(y.readyMs)).join(' ')} | phases ${JSON.stringify(phaseMedians(x))}`);
     return;
   }
-  api = await apiBench();
-  await report(levels, lateness, api);
+  const api = API_SECONDS > 0 ? await apiBench() : [];
+  await report(finishRun(run), cells, wake, lateness, api, seedBytes);
 }
 
 // ---------------------------------------------------------------------------------------- report
 
-async function machine(): Promise<Record<string, string>> {
-  const sh = async (cmd: string, args: string[]) => { try { return (await run(cmd, args)).stdout.trim(); } catch { return '?'; } };
+const s = (ms: number) => (Number.isNaN(ms) ? '–' : (ms / 1000).toFixed(2));
+const mib = (b: number) => (Number.isNaN(b) ? '–' : (b / 2 ** 20).toFixed(0));
+
+function phaseMedians(x: Cell): Record<string, number> {
+  const keys = [...new Set(x.samples.flatMap((y) => Object.keys(y.phasesMs)))];
+  return Object.fromEntries(keys.map((k) => [k, Math.round(median(x.samples.map((y) => y.phasesMs[k]).filter((v): v is number => v !== undefined)))]));
+}
+
+function summarize(x: Cell) {
+  const ready = x.samples.map((y) => y.readyMs);
   return {
-    cpu: `${os.cpus().length} x ${os.cpus()[0]?.model ?? '?'}`,
-    memory: `${(os.totalmem() / 2 ** 30).toFixed(0)} GiB`,
-    load: os.loadavg().map((l) => l.toFixed(1)).join(' '),
-    kernel: os.release(),
-    node: process.version,
-    docker: await sh('docker', ['version', '-f', '{{.Server.Version}}']),
-    dockerCompose: (await sh('docker-compose', ['version', '--short'])) || '?',
-    date: new Date().toISOString(),
+    seed: x.seed, level: x.level, contender: x.contender, label: LABELS[x.contender], n: x.samples.length, failed: x.failed.length, failures: x.failed,
+    medianMs: median(ready), p95Ms: percentile(ready, 95), teardownMedianMs: median(x.teardownMs), phasesMedianMs: phaseMedians(x),
+    cost: {
+      containerCpuSecondsMedian: median(x.samples.map((y) => y.cost.cpuSeconds)),
+      peakMemoryBytesMedian: median(x.samples.map((y) => y.cost.peakBytes)),
+      orchestrationCpuSecondsPerEnv: median(x.orchestrationCpuSeconds),
+    },
+    idle: x.idle ?? null,
+    pool: x.pool ?? null,
   };
 }
 
-const s = (ms: number) => (Number.isNaN(ms) ? '–' : (ms / 1000).toFixed(2));
+/** Mayfly's phases, in the order they happen, as its ready event names them. */
+const MAYFLY_PHASES = ['put', 'queueWait', 'pull', 'clone', 'network', 'create', 'start', 'healthy', 'seed', 'publish', 'answer'];
 
-async function report(levels: LevelResult[], lateness: number[], api: ApiRun[]): Promise<void> {
-  const m = await machine();
-  const outDir = path.join(root, 'bench', 'results');
-  await mkdir(outDir, { recursive: true });
+async function report(run: RunInfo, cells: Cell[], wake: Record<string, number[]>, lateness: number[], api: ApiRun[], seedBytes: Record<string, number>): Promise<void> {
+  await mkdir(OUT_DIR, { recursive: true });
   const base = QUICK ? 'e2e-quick' : 'e2e';
-  const summary = levels.map((l) => ({
-    level: l.level,
-    mayfly: { n: l.mayfly.readyMs.length, failed: l.mayfly.failed.length, failures: l.mayfly.failed, medianMs: median(l.mayfly.readyMs), p95Ms: percentile(l.mayfly.readyMs, 95), teardownMedianMs: median(l.mayfly.teardownMs), phasesMeanMs: l.mayfly.phasesMs },
-    baseline: { n: l.baseline.readyMs.length, failed: l.baseline.failed.length, failures: l.baseline.failed, medianMs: median(l.baseline.readyMs), p95Ms: percentile(l.baseline.readyMs, 95), teardownMedianMs: median(l.baseline.teardownMs), upMedianMs: median(l.baseline.stepsMs.upMs), seedMedianMs: median(l.baseline.stepsMs.seedMs) },
-    speedup: median(l.baseline.readyMs) / median(l.mayfly.readyMs),
-  }));
-  const ttl = { n: lateness.length, p50Ms: percentile(lateness, 50), p99Ms: percentile(lateness, 99), maxMs: Math.max(...lateness) };
-  const targets = {
-    atLeast2xAtOne: (summary.find((x) => x.level === 1)?.speedup ?? 0) >= 2,
-    fasterAtEveryLevel: summary.every((x) => x.speedup > 1),
-    ttlP99Under5s: ttl.p99Ms < 5000,
-    apiP99Under50msAt500: api.filter((a) => a.mode.endsWith('req/s')).every((a) => a.p99 < 50),
-  };
-  await writeFile(path.join(outDir, `${base}.json`), JSON.stringify({ quick: QUICK, machine: m, workerConcurrency: CONCURRENCY, targets, summary, ttl, ttlProblems, api, raw: { levels, lateness } }, null, 2) + '\n');
+  const summary = cells.map(summarize);
+  const at = (seed: string, level: number, who: ContenderId = 'mayfly') => summary.find((x) => x.seed === seed && x.level === level && x.contender === who);
+  const ttl = { n: lateness.length, p50Ms: percentile(lateness, 50), p99Ms: percentile(lateness, 99), maxMs: lateness.length ? Math.max(...lateness) : NaN };
+  const targets: { target: string; met: boolean | null; measured: string }[] = [];
+  const t = (target: string, met: boolean | null, measured: string) => targets.push({ target, met, measured });
+  for (const who of ['mayfly', 'mayfly-pool'] as const) {
+    if (!CONTENDERS.includes(who)) continue;
+    const named = who === 'mayfly' ? 'shipped defaults' : `warm pool of ${POOL_SIZE}`;
+    for (const seed of SEEDS) {
+      const one = at(seed, 1, who);
+      t(`${named}: request to ready p50 <= 1.0 s at 1 environment, seed ${seed}`, one ? one.medianMs <= 1000 : null, one ? `${s(one.medianMs)} s` : 'not measured');
+      t(`${named}: request to ready p95 <= 1.5 s at 1 environment, seed ${seed}`, one ? one.p95Ms <= 1500 : null, one ? `${s(one.p95Ms)} s` : 'not measured');
+    }
+    const five = at('demo', 5, who);
+    t(`${named}: request to ready p50 <= 3 s at 5 at once (demo seed)`, five ? five.medianMs <= 3000 : null, five ? `${s(five.medianMs)} s` : 'not measured');
+    const twenty = at('demo', 20, who);
+    t(`${named}: all 20 ready at 20 at once (demo seed)`, twenty ? twenty.n === 20 && twenty.failed === 0 : null, twenty ? `${twenty.n} ready, ${twenty.failed} failed` : 'not measured');
+  }
+  t('wake from sleep p50 <= 1.5 s', wake.mayfly?.length ? median(wake.mayfly) <= 1500 : null, wake.mayfly?.length ? `${s(median(wake.mayfly))} s` : 'not measured');
+  t('TTL teardown p99 < 5 s', lateness.length ? ttl.p99Ms < 5000 : null, lateness.length ? `${s(ttl.p99Ms)} s` : 'not measured');
+  t(`API p99 < 50 ms at ${API_RATE} requests/s`, api.length ? api.filter((a) => a.mode.endsWith('req/s')).every((a) => a.p99 < 50) : null, api.length ? api.filter((a) => a.mode.endsWith('req/s')).map((a) => `${a.p99} ms`).join(', ') : 'not measured');
+  await writeFile(path.join(OUT_DIR, `${base}.json`), JSON.stringify({ quick: QUICK, run, seedBytes, targets, summary, wake, ttl, ttlProblems, api, raw: cells }, null, 2) + '\n');
 
-  const yes = (b: boolean) => (b ? 'met' : '**not met**');
+  const yes = (m: boolean | null) => (m === null ? 'not measured' : m ? 'met' : '**not met**');
   let md = `# End-to-end benchmark${QUICK ? ' (QUICK run: fewer levels and runs; not the reference numbers)' : ''}\n\n`;
-  md += `Generated by \`npm run bench:e2e${QUICK ? ' -- --quick' : ''}\` on ${m.date}.\n\n`;
-  md += `Machine: ${m.cpu}, ${m.memory}, Linux ${m.kernel}, Docker ${m.docker}, docker-compose ${m.dockerCompose}, Node ${m.node}; load average at the end ${m.load}.\n`;
-  md += `Mayfly: web app and worker in one process, as shipped (worker concurrency ${CONCURRENCY}: more environments requested at once wait in its queue; reconciler every 5 s). Template \`shop\` (Node web app + PostgreSQL 15, demo seed of ${SEEDED_PRODUCTS} products), images already pulled.\n`;
-  md += 'Healthchecks: the template checks every 500 ms while a service starts (`start_interval`) and every 10 s after. docker-compose 1.29 has no `start_interval`, so the baseline\'s file checks every 500 ms throughout (the fast start; the alternative is waiting 10 s per dependency). Mayfly runs the check itself while it waits (Docker 20.10 does not honour `start_interval`).\n\n';
-  md += '## Request to ready\n\nUntil the web service answers `/api/products` with the seeded products. Baseline: `docker-compose up -d` of the same stack, then `docker-compose exec -T db psql < seed.sql`. Seconds.\n\n';
-  md += '| at once | Mayfly median | Mayfly p95 | docker-compose + psql median | docker-compose + psql p95 | speed-up (median) | samples |\n|---|---|---|---|---|---|---|\n';
-  for (const x of summary) md += `| ${x.level} | ${s(x.mayfly.medianMs)} | ${s(x.mayfly.p95Ms)} | ${s(x.baseline.medianMs)} | ${s(x.baseline.p95Ms)} | ${x.speedup.toFixed(2)}x | ${x.mayfly.n} / ${x.baseline.n}${x.mayfly.failed ? ` (Mayfly: ${x.mayfly.failed} failed, left out)` : ''}${x.baseline.failed ? ` (baseline: ${x.baseline.failed} failed, left out)` : ''} |\n`;
-  for (const x of summary) for (const f of x.mayfly.failures) md += `\nMayfly failed at ${x.level} at once: ${f}\n`;
-  for (const x of summary) for (const f of x.baseline.failures) md += `\nBaseline failed at ${x.level} at once: ${f}\n`;
-  md += '\n## Where the time goes\n\nMayfly: mean seconds per provisioning phase (worker metrics `mayfly_provision_phase_seconds`). Baseline: `up -d` and the `psql` load, medians.\n\n';
-  md += `| at once | ${PROVISION_PHASES.join(' | ')} | compose up -d | psql load |\n|${'---|'.repeat(PROVISION_PHASES.length + 3)}\n`;
-  for (const x of summary) md += `| ${x.level} | ${PROVISION_PHASES.map((p) => s(x.mayfly.phasesMeanMs[p] ?? NaN)).join(' | ')} | ${s(x.baseline.upMedianMs)} | ${s(x.baseline.seedMedianMs)} |\n`;
+  md += runInfoMarkdown(run) + '\n';
+  md += `Template \`shop\` (Node web app + PostgreSQL 15), images present, goldens built (one unmeasured warm-up per seed and contender). Seeds: ${SEEDS.map((x) => `\`${x}\`${seedBytes[x] ? ` (${(seedBytes[x]! / 1e9).toFixed(2)} GB database)` : ' (12 products)'}`).join(', ')}.\n\n`;
+  md += 'Contenders (order rotates at every batch of every level):\n\n';
+  for (const id of CONTENDERS as ContenderId[]) md += `- \`${id}\`: ${LABELS[id]}\n`;
+  md += '\nThe baseline keeps each container at its `cpus` limit (0.5) from the start, as compose does; `mayfly` starts them with the whole CPU and applies the limit once healthy (shipped default), `mayfly-no-boost` does as the baseline. docker-compose 1.29 has no healthcheck `start_interval`: the baseline\'s file checks every 500 ms throughout (its fast start; it pays for it in the idle rows). `compose-all` is left out where the level is within Mayfly\'s concurrency (it would be `compose-same`).\n\n';
+  md += '## Request to ready\n\nFrom the request until the web service answers `/api/products` with the seeded products. Seconds.\n\n';
+  md += '| seed | at once | contender | median | p95 | ready / failed | pool hits / misses |\n|---|---|---|---|---|---|---|\n';
+  for (const x of summary) md += `| ${x.seed} | ${x.level} | ${x.contender} | ${s(x.medianMs)} | ${s(x.p95Ms)} | ${x.n} / ${x.failed} | ${x.pool ? `${x.pool.hits} / ${x.pool.misses}` : '–'} |\n`;
+  for (const x of summary) for (const f of x.failures) md += `\n${x.contender} failed (${x.seed}, ${x.level} at once): ${f}\n`;
+  md += '\n## Where the time goes\n\nMayfly: median ms per phase, from its own ready event (`put`: the API\'s answer; `queueWait` to `publish`: the worker; `start` and `create` are the Engine API calls summed over services, `healthy` the rest of the wait; `upMs`/`totalMs` wall times; `answer`: from ready seen to the first seeded answer). Baseline: `up` (`docker-compose up -d`), `seed` (psql or pg_restore), `answer`.\n\n';
+  md += `| seed | at once | contender | ${MAYFLY_PHASES.join(' | ')} | up | seed (baseline) |\n|${'---|'.repeat(MAYFLY_PHASES.length + 5)}\n`;
+  for (const x of summary) {
+    const p = x.phasesMedianMs;
+    const mayfly = x.contender.startsWith('mayfly');
+    md += `| ${x.seed} | ${x.level} | ${x.contender} | ${MAYFLY_PHASES.map((k) => (mayfly ? (k === 'seed' ? (p.seed ?? '–') : (p[k] ?? '–')) : (k === 'answer' ? p.answer ?? '–' : '–'))).join(' | ')} | ${mayfly ? '–' : p.up ?? '–'} | ${mayfly ? '–' : p.seed ?? '–'} |\n`;
+  }
+  md += '\n## Cost per environment\n\nFrom request to ready: CPU-seconds of its containers and their peak memory (cgroup accounting, median); orchestration CPU (this process, which runs Mayfly\'s web and worker or waits for docker-compose, plus dockerd and containerd), shared over the environments of each batch. Idle: containers plus shared orchestration CPU over ' + `${IDLE_SECONDS} s at level 1, per hour, and memory in use.\n\n`;
+  md += '| seed | at once | contender | container CPU-s | peak MiB | orchestration CPU-s | idle CPU-s per hour | idle MiB |\n|---|---|---|---|---|---|---|---|\n';
+  for (const x of summary) md += `| ${x.seed} | ${x.level} | ${x.contender} | ${x.cost.containerCpuSecondsMedian.toFixed(2)} | ${mib(x.cost.peakMemoryBytesMedian)} | ${x.cost.orchestrationCpuSecondsPerEnv.toFixed(2)} | ${x.idle ? x.idle.cpuSecondsPerHour.toFixed(0) : '–'} | ${x.idle ? mib(x.idle.memoryBytes) : '–'} |\n`;
   md += '\n## Teardown to clean\n\nMayfly: DELETE until destroyed and no labeled container, network or volume left. Baseline: `docker-compose down -v`. Median seconds.\n\n';
-  md += '| at once | Mayfly | docker-compose down -v |\n|---|---|---|\n';
-  for (const x of summary) md += `| ${x.level} | ${s(x.mayfly.teardownMedianMs)} | ${s(x.baseline.teardownMedianMs)} |\n`;
-  md += `\n## TTL lateness\n\nFrom \`expiresAt\` to destroyed, ${ttl.n} environments with staggered leases (${TTL_BASE_SECONDS} s + 2 s each). p50 ${s(ttl.p50Ms)} s, p99 ${s(ttl.p99Ms)} s, max ${s(ttl.maxMs)} s (target p99 < 5 s: ${yes(targets.ttlP99Under5s)}).\n`;
+  md += '| seed | at once | contender | teardown |\n|---|---|---|---|\n';
+  for (const x of summary) md += `| ${x.seed} | ${x.level} | ${x.contender} | ${s(x.teardownMedianMs)} |\n`;
+  if (wake.mayfly?.length) {
+    md += `\n## Wake from sleep\n\nMayfly: a sleeping environment (its containers stopped by the sleep job), from the first request through the router until the seeded answer. Baseline: \`docker-compose start\` after \`stop\`, until the same answer. ${WAKE_RUNS} runs, alternating. Median ${s(median(wake.mayfly))} s (p95 ${s(percentile(wake.mayfly, 95))} s) against ${s(median(wake.compose ?? []))} s.\n`;
+  }
+  if (lateness.length) md += `\n## TTL lateness\n\nFrom \`expiresAt\` to destroyed, ${ttl.n} environments with staggered leases (${TTL_BASE_SECONDS} s + 2 s each). p50 ${s(ttl.p50Ms)} s, p99 ${s(ttl.p99Ms)} s, max ${s(ttl.maxMs)} s.\n`;
   for (const p of ttlProblems) md += `\nNot counted: ${p}\n`;
-  md += `\n## API\n\nautocannon, ${API_SECONDS} s per row, 20 connections, against the web process (\`api/main.ts\`) with ${RECORDED} environments recorded. Latency in ms.\n\n`;
-  md += '| request | rate | req/s | p50 | p90 | p99 | max | non-2xx | errors |\n|---|---|---|---|---|---|---|---|---|\n';
-  for (const a of api) md += `| \`${a.name}\` | ${a.mode} | ${a.rps.toFixed(0)} | ${a.p50} | ${a.p90} | ${a.p99} | ${a.max} | ${a.non2xx} | ${a.errors} |\n`;
-  md += `\n## Targets\n\n| target | result |\n|---|---|\n`;
-  md += `| Mayfly at least 2x faster to ready than the baseline at 1 environment | ${yes(targets.atLeast2xAtOne)} |\n`;
-  md += `| Mayfly faster at every concurrency | ${yes(targets.fasterAtEveryLevel)} |\n`;
-  md += `| TTL teardown p99 under 5 s | ${yes(targets.ttlP99Under5s)} |\n`;
-  md += `| API p99 under 50 ms at ${API_RATE} requests/s | ${yes(targets.apiP99Under50msAt500)} |\n`;
-  await writeFile(path.join(outDir, `${base}.md`), md);
-  await writeFile(path.join(outDir, `${base}.svg`), chart(summary));
-  log(`results in ${outDir}/${base}.{json,md,svg}`);
+  if (api.length) {
+    md += `\n## API\n\nautocannon, ${API_SECONDS} s per row, 20 connections, against the web process (\`api/main.ts\`) with ${RECORDED} environments recorded. Latency in ms.\n\n`;
+    md += '| request | rate | req/s | p50 | p90 | p99 | max | non-2xx | errors |\n|---|---|---|---|---|---|---|---|---|\n';
+    for (const a of api) md += `| \`${a.name}\` | ${a.mode} | ${a.rps.toFixed(0)} | ${a.p50} | ${a.p90} | ${a.p99} | ${a.max} | ${a.non2xx} | ${a.errors} |\n`;
+  }
+  md += '\n## Targets\n\n| target | measured | result |\n|---|---|---|\n';
+  for (const x of targets) md += `| ${x.target} | ${x.measured} | ${yes(x.met)} |\n`;
+  await writeFile(path.join(OUT_DIR, `${base}.md`), md);
+  for (const seed of SEEDS) await writeFile(path.join(OUT_DIR, `${base}${seed === 'demo' ? '' : `-${seed}`}.svg`), chart(summary.filter((x) => x.seed === seed), seed));
+  log(`results in ${OUT_DIR}/${base}.{json,md,svg}`);
 }
 
 /** The API rows alone (`--api-only`): bench/results/e2e-api.{json,md}. */
-async function apiReport(api: ApiRun[]): Promise<void> {
-  const m = await machine();
-  const outDir = path.join(root, 'bench', 'results');
-  await mkdir(outDir, { recursive: true });
+async function apiReport(api: ApiRun[], started: RunInfo): Promise<void> {
+  const run = finishRun(started);
+  await mkdir(OUT_DIR, { recursive: true });
   const met = api.filter((a) => a.mode.endsWith('req/s')).every((a) => a.p99 < 50);
-  await writeFile(path.join(outDir, 'e2e-api.json'), JSON.stringify({ machine: m, recorded: RECORDED, seconds: API_SECONDS, rate: API_RATE, p99Under50msAtRate: met, api }, null, 2) + '\n');
-  let md = `# API benchmark (\`npm run bench:e2e -- --api-only\`)\n\nGenerated on ${m.date}. Machine: ${m.cpu}, ${m.memory}, Node ${m.node}; load average at the end ${m.load}.\n\n`;
+  await writeFile(path.join(OUT_DIR, 'e2e-api.json'), JSON.stringify({ run, recorded: RECORDED, seconds: API_SECONDS, rate: API_RATE, p99Under50msAtRate: met, api }, null, 2) + '\n');
+  let md = `# API benchmark (\`npm run bench:e2e -- --api-only\`)\n\n${runInfoMarkdown(run)}\n`;
   md += `autocannon, ${API_SECONDS} s per row after a 5 s warm-up of each route, 20 connections, against the web process (\`api/main.ts\`, production mode, info-level JSON logs to a file) with ${RECORDED} environments recorded. Latency in ms.\n\n`;
   md += '| request | rate | req/s | p50 | p90 | p99 | max | non-2xx | errors |\n|---|---|---|---|---|---|---|---|---|\n';
   for (const a of api) md += `| \`${a.name}\` | ${a.mode} | ${a.rps.toFixed(0)} | ${a.p50} | ${a.p90} | ${a.p99} | ${a.max} | ${a.non2xx} | ${a.errors} |\n`;
   md += `\nTarget: p99 under 50 ms at ${API_RATE} requests/s: ${met ? 'met' : '**not met**'}.\n`;
-  await writeFile(path.join(outDir, 'e2e-api.md'), md);
-  log(`results in ${outDir}/e2e-api.{json,md}`);
+  await writeFile(path.join(OUT_DIR, 'e2e-api.md'), md);
+  log(`results in ${OUT_DIR}/e2e-api.{json,md}`);
 }
 
-/** Grouped bars per concurrency level: median request-to-ready, Mayfly and the baseline, with a p95 tick. */
-function chart(rows: { level: number; mayfly: { medianMs: number; p95Ms: number }; baseline: { medianMs: number; p95Ms: number } }[]): string {
-  const W = 760, H = 380, left = 60, bottom = 310, top = 50;
-  const max = Math.max(1, ...rows.flatMap((r) => [r.mayfly.p95Ms, r.baseline.p95Ms])) / 1000;
-  const step = max > 60 ? 20 : max > 20 ? 5 : max > 8 ? 2 : 1;
+/** Grouped bars per level: median request-to-ready of each contender, with a p95 tick. */
+function chart(rows: { level: number; contender: string; medianMs: number; p95Ms: number }[], seed: string): string {
+  const levels = [...new Set(rows.map((r) => r.level))];
+  const contenders = [...new Set(rows.map((r) => r.contender))];
+  const colors: Record<string, string> = { mayfly: '#2f6f3e', 'mayfly-pool': '#1f4e8c', 'mayfly-no-boost': '#7fae6a', 'compose-same': '#c28a1a', 'compose-all': '#8c1f2f' };
+  const W = 820, H = 400, left = 60, bottom = 320, top = 50;
+  const max = Math.max(1, ...rows.map((r) => (Number.isNaN(r.p95Ms) ? 0 : r.p95Ms))) / 1000;
+  const step = max > 60 ? 20 : max > 20 ? 5 : max > 8 ? 2 : max > 3 ? 1 : 0.5;
   const yMax = Math.ceil((max * 1.1) / step) * step;
   const y = (sec: number) => bottom - (sec / yMax) * (bottom - top);
-  const groupW = (W - left - 20) / rows.length;
-  const barW = (groupW - 30) / 2;
-  const colors = { mayfly: '#2f6f3e', baseline: '#8c1f2f' };
+  const groupW = (W - left - 20) / Math.max(1, levels.length);
+  const barW = (groupW - 30) / Math.max(1, contenders.length);
   let svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">\n`;
-  svg += `<text x="${W / 2}" y="22" text-anchor="middle" font-size="14">Request to ready (s), shop template: median bar, p95 tick${QUICK ? ' — QUICK run' : ''}</text>\n`;
-  for (let t = 0; t <= yMax; t += step) svg += `<line x1="${left}" x2="${W - 10}" y1="${y(t)}" y2="${y(t)}" stroke="#ddd"/><text x="${left - 6}" y="${y(t) + 4}" text-anchor="end">${t}</text>\n`;
-  rows.forEach((r, i) => {
+  svg += `<text x="${W / 2}" y="22" text-anchor="middle" font-size="14">Request to ready (s), shop template, seed ${seed}: median bar, p95 tick${QUICK ? ' — QUICK run' : ''}</text>\n`;
+  for (let v = 0; v <= yMax + 1e-9; v += step) svg += `<line x1="${left}" x2="${W - 10}" y1="${y(v)}" y2="${y(v)}" stroke="#ddd"/><text x="${left - 6}" y="${y(v) + 4}" text-anchor="end">${Number(v.toFixed(1))}</text>\n`;
+  levels.forEach((level, i) => {
     const gx = left + 15 + i * groupW;
-    (['mayfly', 'baseline'] as const).forEach((who, j) => {
-      const med = r[who].medianMs / 1000, p95 = r[who].p95Ms / 1000, x = gx + j * barW;
-      svg += `<rect x="${x}" y="${y(med)}" width="${barW - 4}" height="${bottom - y(med)}" fill="${colors[who]}"><title>${who} ${r.level} at once: median ${med.toFixed(2)} s, p95 ${p95.toFixed(2)} s</title></rect>\n`;
-      svg += `<line x1="${x + 4}" x2="${x + barW - 8}" y1="${y(p95)}" y2="${y(p95)}" stroke="#000" stroke-width="2"/>\n`;
+    contenders.forEach((who, j) => {
+      const r = rows.find((x) => x.level === level && x.contender === who);
+      if (!r || Number.isNaN(r.medianMs)) return;
+      const med = r.medianMs / 1000, p95 = r.p95Ms / 1000, x = gx + j * barW;
+      svg += `<rect x="${x}" y="${y(med)}" width="${barW - 4}" height="${bottom - y(med)}" fill="${colors[who] ?? '#555'}"><title>${who} ${level} at once: median ${med.toFixed(2)} s, p95 ${p95.toFixed(2)} s</title></rect>\n`;
+      svg += `<line x1="${x + 2}" x2="${x + barW - 6}" y1="${y(p95)}" y2="${y(p95)}" stroke="#000" stroke-width="2"/>\n`;
       svg += `<text x="${x + (barW - 4) / 2}" y="${y(med) - 4}" text-anchor="middle" font-size="10">${med.toFixed(1)}</text>\n`;
     });
-    svg += `<text x="${gx + barW}" y="${bottom + 18}" text-anchor="middle">${r.level} at once</text>\n`;
+    svg += `<text x="${gx + (groupW - 30) / 2}" y="${bottom + 18}" text-anchor="middle">${level} at once</text>\n`;
   });
-  svg += `<rect x="${left}" y="${H - 30}" width="12" height="12" fill="${colors.mayfly}"/><text x="${left + 16}" y="${H - 20}">Mayfly</text>\n`;
-  svg += `<rect x="${left + 100}" y="${H - 30}" width="12" height="12" fill="${colors.baseline}"/><text x="${left + 116}" y="${H - 20}">docker-compose up -d + psql seed</text>\n`;
+  contenders.forEach((who, j) => {
+    svg += `<rect x="${left + j * 190}" y="${H - 30}" width="12" height="12" fill="${colors[who] ?? '#555'}"/><text x="${left + j * 190 + 16}" y="${H - 20}">${who}</text>\n`;
+  });
   return svg + '</svg>\n';
 }
 

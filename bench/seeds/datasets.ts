@@ -1,7 +1,7 @@
 /**
  * Generated seed datasets for the snapshot benchmark, made with the host's PostgreSQL and
  * pg_dump (custom format), cached in $MAYFLY_STATE_DIR/bench-seeds. Shapes:
- *   bench-10mb, bench-100mb, bench-1gb: a few large indexed tables (items, customers, orders);
+ *   bench-10mb, bench-100mb, bench-1gb, bench-5gb: a few large indexed tables (items, customers, orders);
  *   bench-many: 400 small tables (many files, little data).
  */
 import { execFile } from 'node:child_process';
@@ -15,7 +15,7 @@ const run = promisify(execFile);
 
 export interface BenchDataset { name: string; sql: string; description: string }
 
-function largeTables(items: number): string {
+export function largeTables(items: number): string {
   const customers = Math.max(1000, Math.round(items / 5));
   const orders = Math.round(items / 2);
   return `
@@ -37,6 +37,7 @@ export const DATASETS: BenchDataset[] = [
   { name: 'bench-10mb', sql: largeTables(18_000), description: 'about 10 MB: items, customers, orders with indexes' },
   { name: 'bench-100mb', sql: largeTables(250_000), description: 'about 100 MB: items, customers, orders with indexes' },
   { name: 'bench-1gb', sql: largeTables(2_500_000), description: 'about 1 GB: items, customers, orders with indexes' },
+  { name: 'bench-5gb', sql: largeTables(12_500_000), description: 'about 5 GB: items, customers, orders with indexes' },
   {
     name: 'bench-many',
     description: '400 small tables of 500 rows each, each with an index',
@@ -50,9 +51,9 @@ export const DATASETS: BenchDataset[] = [
 ];
 
 /** Makes (or finds) each dataset's dump; returns the seeds folder and each database's size. */
-export async function ensureDatasets(seedsDir: string, adminUrl: string, log: (m: string) => void, names: string[]): Promise<Record<string, number>> {
+export async function ensureDatasets(seedsDir: string, adminUrl: string, log: (m: string) => void, names: string[], datasets: BenchDataset[] = DATASETS): Promise<Record<string, number>> {
   const sizes: Record<string, number> = {};
-  for (const d of DATASETS.filter((x) => names.includes(x.name))) {
+  for (const d of datasets.filter((x) => names.includes(x.name))) {
     const dir = path.join(seedsDir, d.name);
     const dump = path.join(dir, 'data.dump');
     const sizeFile = path.join(dir, 'db-size');

@@ -16,6 +16,7 @@ import path from 'node:path';
 import { projectRoot } from '../../core/config/config.js';
 import { startHarness, labeledObjects, type Harness } from '../../test/helpers/harness.js';
 import { DATASETS, ensureDatasets } from './datasets.js';
+import { finishRun, runInfoMarkdown, startRun } from '../lib/run-info.js';
 
 const root = projectRoot();
 const stateDir = process.env.MAYFLY_STATE_DIR ?? '/var/lib/mayfly';
@@ -27,7 +28,7 @@ const VOLUMES_FS = process.env.BENCH_VOLUMES_DIR ?? '/var/lib/docker/volumes';
 const adminUrl = process.env.DATABASE_URL ?? 'postgres://mayfly:mayfly@127.0.0.1:5432/mayfly';
 const log = (m: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}`);
 
-interface Sample { requestToQueryMs: number; largestQueryMs: number; diskBytes: number | null; writeMs: number; teardownMs: number }
+interface Sample { requestToQueryMs: number; largestQueryMs: number; diskBytes: number | null; diskAfterWorkloadBytes: number | null; writeMs: number; teardownMs: number }
 interface Cell { strategy: string; dataset: string; mode: 'single' | 'parallel'; samples: Sample[]; goldenBuildMs: number | null }
 
 async function usedBytes(): Promise<number> {
@@ -60,6 +61,16 @@ async function sql(h: Harness, envId: string, query: string): Promise<number> {
   return performance.now() - started;
 }
 
+/** The read-and-write workload after the first query (bench-many has only small tables and `items`). */
+const WORKLOAD = (largest: string) => `
+  SELECT count(*) FROM ${largest} WHERE id % 97 = 0;
+  SELECT * FROM ${largest} ORDER BY id DESC LIMIT 100;
+  CREATE TABLE bench_w AS SELECT g, md5(g::text) AS v FROM generate_series(1, 100000) g;
+  UPDATE ${largest} SET id = id WHERE id % 50 = 0;
+  DELETE FROM ${largest} WHERE id % 200 = 1;
+  INSERT INTO bench_w SELECT g, md5(g::text) FROM generate_series(100001, 150000) g;
+  CHECKPOINT`;
+
 /** Puts an environment up and measures it; returns after it is destroyed. */
 async function measure(h: Harness, name: string, dataset: string, largest: string, measureDisk: boolean): Promise<Sample> {
   const before = measureDisk ? await settledUsedBytes() : 0;
@@ -77,12 +88,16 @@ async function measure(h: Harness, name: string, dataset: string, largest: strin
   // Measured after the first query, before the largest-table query and the writes.
   const diskBytes = measureDisk ? (await settledUsedBytes()) - before : null;
   const largestQueryMs = await sql(h, put.body.id, `SELECT count(*) FROM ${largest}`);
-  const writeMs = await sql(h, put.body.id, `CREATE TABLE bench_w AS SELECT g, md5(g::text) AS v FROM generate_series(1, 100000) g; UPDATE ${largest} SET id = id WHERE id % 50 = 0; CHECKPOINT`);
+  // A tester's session, not SELECT 1: reads across the tables and their indexes, then writes
+  // spread over the largest table (each touched page's file is copied up whole under overlay, so
+  // disk per environment depends on what is written where, not only how much), inserts, deletes.
+  const writeMs = await sql(h, put.body.id, WORKLOAD(largest));
+  const diskAfterWorkloadBytes = measureDisk ? (await settledUsedBytes()) - before : null;
   const t1 = performance.now();
   await h.api('DELETE', `/api/v1/environments/${name}?wait=300`);
   const left = await labeledObjects(h.docker, put.body.id);
   if (left.containers + left.networks + left.volumes) throw new Error(`${name} left objects behind: ${JSON.stringify(left)}`);
-  return { requestToQueryMs, largestQueryMs, diskBytes, writeMs, teardownMs: performance.now() - t1 };
+  return { requestToQueryMs, largestQueryMs, diskBytes, diskAfterWorkloadBytes, writeMs, teardownMs: performance.now() - t1 };
 }
 
 async function benchTemplates(dir: string): Promise<void> {
@@ -96,6 +111,8 @@ async function benchTemplates(dir: string): Promise<void> {
 
 const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const m = Math.floor(s.length / 2); return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
 
+const run = startRun('npm run bench:seeds', { runs: RUNS, parallel: PARALLEL, strategies: STRATEGIES.join(','), datasets: NAMES.join(','), mayflyHealthTimeout: 'shipped default' });
+
 async function main(): Promise<void> {
   const seedsDir = path.join(stateDir, 'bench-seeds');
   const templatesDir = path.join(stateDir, 'bench-templates');
@@ -105,7 +122,7 @@ async function main(): Promise<void> {
   for (const strategy of STRATEGIES) {
     const h = await startHarness({ env: {
       MAYFLY_CLONE_STRATEGY: strategy, MAYFLY_SEEDS_DIR: seedsDir, MAYFLY_TEMPLATES_DIR: templatesDir,
-      MAYFLY_WORKER_CONCURRENCY: String(PARALLEL), MAYFLY_HEALTH_TIMEOUT: '10m',
+      MAYFLY_WORKER_CONCURRENCY: String(PARALLEL),
     } });
     try {
       for (const dataset of NAMES) {
@@ -159,23 +176,25 @@ async function report(cells: Cell[], sizes: Record<string, number>): Promise<voi
     writeMs: stats(c.samples.map((s) => s.writeMs)),
     teardownMs: stats(c.samples.map((s) => s.teardownMs)),
     diskBytes: c.samples[0]?.diskBytes === null ? null : stats(c.samples.map((s) => s.diskBytes!)),
+    diskAfterWorkloadBytes: c.samples[0]?.diskAfterWorkloadBytes == null ? null : stats(c.samples.map((s) => s.diskAfterWorkloadBytes!)),
   }));
   const outDir = path.join(root, 'bench', 'results');
   await mkdir(outDir, { recursive: true });
   const m = machine();
-  await writeFile(path.join(outDir, 'seeds.json'), JSON.stringify({ machine: m, datasetBytes: sizes, runs: RUNS, parallel: PARALLEL, rows, raw: cells }, null, 2) + '\n');
+  const info = finishRun(run);
+  await writeFile(path.join(outDir, 'seeds.json'), JSON.stringify({ run: info, machine: m, datasetBytes: sizes, runs: RUNS, parallel: PARALLEL, rows, raw: cells }, null, 2) + '\n');
 
   const fmt = (s: { median: number; min: number; max: number }) => `${(s.median / 1000).toFixed(2)} (${(s.min / 1000).toFixed(2)}–${(s.max / 1000).toFixed(2)})`;
   const mb = (b: number) => `${(b / 1e6).toFixed(1)}`;
   let md = `# Seed snapshot benchmark\n\nGenerated by \`npm run bench:seeds\` on ${m.date}.\n\n`;
-  md += `Machine: ${m.cpu}, ${m.memory}, Linux ${m.kernel}, Docker ${m.docker}, Node ${m.node}.\n`;
+  md += runInfoMarkdown(info);
   md += `Docker volumes file system (\`df -T\`): \`${m.volumesFs}\`.\n\n`;
   md += `Datasets (database size after load): ${Object.entries(sizes).map(([k, v]) => `${k} ${mb(v)} MB`).join(', ')}.\n\n`;
   md += `Times in seconds, median (min–max) over ${RUNS} single runs, or over the ${PARALLEL} environments started at once. `;
-  md += `Disk is the growth of the volume file system's used space (df) while one fresh environment starts, in MB.\n\n`;
-  md += '| strategy | dataset | mode | request → first query | first query on largest table | write workload | teardown | disk per env (MB) | golden build |\n|---|---|---|---|---|---|---|---|---|\n';
+  md += `Disk is the growth of the volume file system's used space (df) from before the request: after the first query, and after a read-and-write workload (reads over the largest table, 2% of its rows updated and 0.5% deleted across it, 150,000 rows inserted, CHECKPOINT), in MB.\n\n`;
+  md += '| strategy | dataset | mode | request → first query | first query on largest table | workload | teardown | disk per env after first query (MB) | after workload (MB) | golden build |\n|---|---|---|---|---|---|---|---|---|---|\n';
   for (const r of rows) {
-    md += `| ${r.strategy} | ${r.dataset} | ${r.mode === 'single' ? '1' : `${PARALLEL} at once`} | ${fmt(r.requestToQueryMs)} | ${fmt(r.largestQueryMs)} | ${fmt(r.writeMs)} | ${fmt(r.teardownMs)} | ${r.diskBytes ? mb(r.diskBytes.median) : '–'} | ${r.goldenBuildMs === null ? '–' : `${(r.goldenBuildMs / 1000).toFixed(1)} s`} |\n`;
+    md += `| ${r.strategy} | ${r.dataset} | ${r.mode === 'single' ? '1' : `${PARALLEL} at once`} | ${fmt(r.requestToQueryMs)} | ${fmt(r.largestQueryMs)} | ${fmt(r.writeMs)} | ${fmt(r.teardownMs)} | ${r.diskBytes ? mb(r.diskBytes.median) : '–'} | ${r.diskAfterWorkloadBytes ? mb(r.diskAfterWorkloadBytes.median) : '–'} | ${r.goldenBuildMs === null ? '–' : `${(r.goldenBuildMs / 1000).toFixed(1)} s`} |\n`;
   }
   await writeFile(path.join(outDir, 'seeds.md'), md);
   await writeFile(path.join(outDir, 'seeds.svg'), chart(rows.filter((r) => r.mode === 'single')));

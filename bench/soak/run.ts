@@ -24,6 +24,7 @@ import { Redis } from 'ioredis';
 import { projectRoot } from '../../core/config/config.js';
 import { startHarness, type Harness } from '../../test/helpers/harness.js';
 import { TINY_TEMPLATES_DIR } from '../../test/helpers/tiny.js';
+import { finishRun, runInfoMarkdown, startRun } from '../lib/run-info.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -36,6 +37,7 @@ const { values: args } = parseArgs({
 const CYCLES = Number(args.cycles ?? (args.quick ? 30 : 300));
 const PARALLEL = Number(args.parallel);
 const OUT = args.out ?? path.join(projectRoot(), 'bench', 'results', args.quick ? 'soak-quick' : 'soak');
+const run = startRun(`npm run soak${process.argv.slice(2).length ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`, { cycles: CYCLES, parallel: PARALLEL });
 /** Keys under the soak's prefix may not exceed this at any checkpoint: work in flight only, no history. */
 const KEY_BOUND = 60;
 /** ...and their MEMORY USAGE may not exceed this (the event streams are capped at 1,000 entries per queue). */
@@ -143,8 +145,9 @@ async function main(): Promise<void> {
     };
     const ok = d.objectsWithoutLiveEnvironment === 0 && d.liveRows === 0 && d.containers + d.networks + d.volumes === 0 && failures.length === 0 && maxKeys <= KEY_BOUND && maxBytes <= BYTES_BOUND;
     await mkdir(path.dirname(OUT), { recursive: true });
-    await writeFile(`${OUT}.json`, JSON.stringify({ ok, ...result }, null, 2) + '\n');
-    await writeFile(`${OUT}.md`, markdown(ok, result));
+    const info = finishRun(run);
+    await writeFile(`${OUT}.json`, JSON.stringify({ ok, run: info, ...result }, null, 2) + '\n');
+    await writeFile(`${OUT}.md`, markdown(ok, result).replace('\n\n', `\n\n${runInfoMarkdown(info)}\n`));
     log(`${ok ? 'OK' : 'FAILED'}: ${cycleMs.length}/${CYCLES} cycles in ${result.totalSeconds} s; drift ${JSON.stringify(d)}; prefix keys before ${samples[0]!.keys}, max ${maxKeys}, after ${samples.at(-1)!.keys}; wrote ${OUT}.{json,md}`);
     process.exitCode = ok ? 0 : 1;
   } finally {

@@ -19,8 +19,11 @@ import type { Config } from '../config/config.js';
 import { CapacityError, StackError } from '../domain/errors.js';
 import type { TemplateCatalog } from '../catalog/templates.js';
 import { EnvironmentStore, NOW } from '../store/environments.js';
+import { PoolStore } from '../store/warm-pool.js';
 
 const ADMISSION_LOCK = 7_261_432_006; // arbitrary, constant: "mayfly admission"
+/** The owner warm-pool standbys are counted under in admission (a name no door gives an owner). */
+export const POOL_OWNER = 'warm pool';
 
 export interface AdmissionLimits {
   maxEnvironments: number;
@@ -160,8 +163,12 @@ export class Admission {
 
   private async snapshot(q: pg.Pool | pg.PoolClient): Promise<{ holding: LineRow[]; line: LineRow[] }> {
     const [holding, line] = await Promise.all([
+      // Warm-pool standbys hold capacity too (their containers run): never past a limit, and
+      // counted under an owner of their own (POOL_OWNER), so no one's per-owner limit pays for them.
       q.query<LineRow>(`SELECT id, owner, template, generation, expires_at, status FROM environments
-                        WHERE holds_capacity AND status NOT IN ('failed', 'destroyed')`),
+                        WHERE holds_capacity AND status NOT IN ('failed', 'destroyed')
+                        UNION ALL
+                        SELECT id, '${POOL_OWNER}', template, 0, now() + interval '100 years', 'standby' FROM pool_standbys`),
       q.query<LineRow>(`SELECT id, owner, template, generation, expires_at, status FROM environments
                         WHERE status = 'queued' AND NOT holds_capacity ORDER BY queued_at, id`),
     ]);
@@ -259,6 +266,40 @@ export class Admission {
     for (const [id, place] of plan.waiting) {
       out.set(id, { position: place.position, reason: place.reason, estimatedStartSeconds: this.estimateFrom(snap.holding, place, snap.line.find((r) => r.id === id)?.owner, provisionSeconds) });
     }
+    return out;
+  }
+
+  /**
+   * Whether one more warm-pool standby of `template` fits now: within every limit, and only
+   * when no request waits in line (a standby never takes capacity a request is waiting for).
+   * Decided under the admission lock; the caller inserts the standby's row in the same
+   * transaction (`insert`), so it is counted before anyone else decides.
+   */
+  async startStandby(template: string, insert: (client: pg.PoolClient) => Promise<void>): Promise<boolean> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock($1)', [ADMISSION_LOCK]);
+      const snap = await this.snapshot(client);
+      const probe = { id: 'standby', owner: POOL_OWNER, memoryBytes: this.memoryOf(template) };
+      const fits = snap.line.length === 0 && planAdmission(snap.holding.map(this.slot), [probe], { ...this.limits, maxPerOwner: 0 }).admitted.length === 1;
+      if (fits) await insert(client);
+      await client.query('COMMIT');
+      return fits;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  /** The warm pool per template (standbys by status, hits, misses) beside each template's configured size. */
+  async poolStats(): Promise<{ template: string; size: number; starting: number; ready: number; draining: number; hits: number; misses: number }[]> {
+    const rows = new Map((await new PoolStore(this.pool).stats()).map((r) => [r.template, r]));
+    const out = this.catalog.list().filter((t) => t.pool.size > 0 || rows.has(t.name)).map((t) => ({
+      template: t.name, size: t.pool.size, starting: 0, ready: 0, draining: 0, hits: 0, misses: 0, ...rows.get(t.name),
+    }));
     return out;
   }
 

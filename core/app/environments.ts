@@ -22,6 +22,9 @@ import type { DatasetService } from './datasets.js';
 export type { Delivery } from './delivery.js';
 export type DeployAction = 'created' | 'redeployed' | 'unchanged';
 
+import { claimStandby } from './pool.js';
+import { PoolStore } from '../store/warm-pool.js';
+
 export interface EnvironmentServiceDeps {
   store: EnvironmentStore;
   queues: JobQueues;
@@ -140,7 +143,10 @@ export class EnvironmentService {
         };
         const env = await tx.getLive(input.name, { lock: true });
         if (!env) {
-          const created = await tx.create(input);
+          // A warm-pool standby, when the template keeps one current for this request (core/app/pool.ts).
+          const standby = this.deps.catalog.has(input.template)
+            ? await claimStandby(new PoolStore(client), this.deps.catalog.get(input.template), input.seed ?? null) : undefined;
+          const created = await tx.create(input, standby);
           return created ? { env: await admitted(created), action: 'created' as const } : undefined; // lost a race: read the winner
         }
         if (opts.createOnly) throw new ConflictError('NAME_TAKEN', `an environment named "${input.name}" already exists (status ${env.status}); use PUT to redeploy it`, { id: env.id });

@@ -29,6 +29,11 @@ export interface Template {
   sleep?: { afterSeconds: number };
   /** Who may open its environments' addresses (`access: public | signed-in | team`; default signed-in). */
   access: Access;
+  /**
+   * Warm pool (`pool: { size: 1 }`): standbys of this template with its default seed and images,
+   * started and healthy ahead of requests; 0 (the default) keeps none. See docs/templates.md.
+   */
+  pool: { size: number };
   source: string;
 }
 
@@ -98,6 +103,15 @@ export function parseTemplateMetadata(name: string, yamlText: string, source: st
     if (!after) invalid(name, 'sleep.after', 'must be a duration such as "30m" (how long without traffic before the containers stop)');
     sleep = { afterSeconds: after };
   }
+  let poolSize = 0;
+  if (meta.pool !== undefined && meta.pool !== null) {
+    if (typeof meta.pool !== 'object' || Array.isArray(meta.pool)) invalid(name, 'pool', 'must be a map such as { size: 1 }');
+    const unknown = Object.keys(meta.pool).find((k) => k !== 'size');
+    if (unknown) invalid(name, `pool.${unknown}`, 'is not a pool setting (only "size")');
+    const size = Number(meta.pool.size);
+    if (!Number.isInteger(size) || size < 0 || size > 20) invalid(name, 'pool.size', `must be a whole number from 0 to 20 (standbys kept started), got "${String(meta.pool.size).slice(0, 40)}"`);
+    poolSize = size;
+  }
   const access = meta.access ?? DEFAULT_ACCESS;
   if (!(ACCESS_LEVELS as readonly unknown[]).includes(access)) {
     invalid(name, 'access', `must be one of ${ACCESS_LEVELS.join(', ')} (who may open its environments' addresses), got "${String(access).slice(0, 40)}"`);
@@ -112,6 +126,7 @@ export function parseTemplateMetadata(name: string, yamlText: string, source: st
     ttl: { defaultSeconds: ttlDefault, maxSeconds: ttlMax },
     ...(sleep ? { sleep } : {}),
     access: access as Access,
+    pool: { size: poolSize },
     source,
   };
 }

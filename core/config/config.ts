@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -157,6 +158,21 @@ export function parseTeams(teamsText: string, adminsText: string): TeamDirectory
   return { members, admins };
 }
 
+/**
+ * How many environments a worker provisions at once when MAYFLY_WORKER_CONCURRENCY is unset (or
+ * `auto`): chosen from the machine the worker runs on, not a constant. Provisioning is mostly
+ * waiting (the engine's API, a clone, healthchecks), but the containers it starts boot on the
+ * same cores: two per core keeps the cores busy without the thrashing measured past that (on 2
+ * cores, 5 or more stacks booting at once each took several times longer). Memory caps it: a
+ * stack booting needs room beside the ones running, one per GiB of the machine's memory. Between
+ * 1 and 64. A worker driving a remote engine (DOCKER_HOST, swarm) should set it explicitly.
+ */
+export function defaultWorkerConcurrency(cpus = os.availableParallelism(), memoryBytes = os.totalmem()): number {
+  const byCpu = 2 * Math.max(1, cpus);
+  const byMemory = Math.max(1, Math.floor(memoryBytes / 2 ** 30));
+  return Math.max(1, Math.min(64, byCpu, byMemory));
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const int = (name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number => {
     const raw = env[name];
@@ -223,7 +239,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     seedsDir: path.resolve(env.MAYFLY_SEEDS_DIR || path.join(root, 'seed-data')),
     stateDir,
     queuePrefix: env.MAYFLY_QUEUE_PREFIX || 'mayfly',
-    workerConcurrency: int('MAYFLY_WORKER_CONCURRENCY', 4, 1, 64),
+    workerConcurrency: env.MAYFLY_WORKER_CONCURRENCY === 'auto' ? defaultWorkerConcurrency() : int('MAYFLY_WORKER_CONCURRENCY', defaultWorkerConcurrency(), 1, 64),
     reconcileIntervalMs: duration('MAYFLY_RECONCILE_INTERVAL', '5s'),
     healWindowMs: duration('MAYFLY_HEAL_WINDOW', '10m'),
     healsPerWindow: int('MAYFLY_HEALS_PER_WINDOW', 3, 1, 100),

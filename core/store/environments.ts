@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { projectName } from '../domain/names.js';
 import type pg from 'pg';
+import type { ClaimedStandby } from './warm-pool.js';
 import { LEASED_STATUSES, sourcesOf, type Access, type DestroyReason, type Door, type Environment, type EnvironmentEvent, type Status } from '../domain/environment.js';
 
 /**
@@ -196,18 +197,28 @@ export class EnvironmentStore {
    * Records a new environment (`queued`) with its `requested` event. Undefined when a live one of
    * that name exists already (the partial unique index decides a race: the caller reads the winner).
    */
-  async create(input: NewEnvironment): Promise<Environment | undefined> {
-    const id = randomUUID();
+  /**
+   * `standby`: a warm-pool standby this environment takes over (core/app/pool.ts): its id and
+   * project, and its database already cloned from `snapshotKey` (so seeded, and kept).
+   */
+  async create(input: NewEnvironment, standby?: ClaimedStandby): Promise<Environment | undefined> {
+    const id = standby?.id ?? randomUUID();
+    const project = standby?.project ?? projectName(input.name, id);
+    const seeded = !!standby && !!input.seed;
     const { rows } = await this.db.query<Row>(
       `WITH created AS (
-         INSERT INTO environments (id, name, template, status, owner, images, seed, ttl_seconds, expires_at, project, door, team, origin, access)
-         VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7::int, now() + ($7::int * interval '1 second'), $8, $9, $10, $13, $14)
+         INSERT INTO environments (id, name, template, status, owner, images, seed, ttl_seconds, expires_at, project, door, team, origin, access,
+                                   seeded_at, snapshot_key, clone_strategy)
+         VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7::int, now() + ($7::int * interval '1 second'), $8, $9, $10, $13, $14,
+                 CASE WHEN $15::boolean THEN now() END, $16, $17)
          ON CONFLICT (name) WHERE status <> 'destroyed' DO NOTHING RETURNING *),
        logged AS (INSERT INTO environment_events (environment_id, type, status, message, data)
                   SELECT id, 'requested', 'queued', $11, $12 FROM created)
        SELECT * FROM created`,
-      [id, input.name, input.template, input.owner, input.images, input.seed, input.ttlSeconds, projectName(input.name, id), input.door ?? 'api', input.team ?? 'default',
-        `requested by ${input.owner}: template ${input.template}, ttl ${input.ttlSeconds}s`, { images: input.images, seed: input.seed }, input.origin ?? null, input.access ?? null]);
+      [id, input.name, input.template, input.owner, input.images, input.seed, input.ttlSeconds, project, input.door ?? 'api', input.team ?? 'default',
+        `requested by ${input.owner}: template ${input.template}, ttl ${input.ttlSeconds}s${standby ? ' (from the warm pool: its database is already cloned and started)' : ''}`,
+        { images: input.images, seed: input.seed, ...(standby ? { pool: true } : {}) }, input.origin ?? null, input.access ?? null,
+        seeded, standby?.snapshotKey ?? null, standby?.cloneStrategy ?? null]);
     return rows[0] ? toEnvironment(rows[0]) : undefined;
   }
 
@@ -379,7 +390,9 @@ export class EnvironmentStore {
   async liveIds(ids: string[]): Promise<Set<string>> {
     if (!ids.length) return new Set();
     const { rows } = await this.db.query<{ id: string }>(
-      `SELECT id FROM environments WHERE id = ANY($1::uuid[]) AND status <> 'destroyed'`, [ids]);
+      // A warm-pool standby's objects are labeled with the id reserved for its claimant: live too.
+      `SELECT id FROM environments WHERE id = ANY($1::uuid[]) AND status <> 'destroyed'
+       UNION SELECT id FROM pool_standbys WHERE id = ANY($1::uuid[])`, [ids]);
     return new Set(rows.map((r) => r.id));
   }
 

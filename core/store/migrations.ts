@@ -369,6 +369,37 @@ export const MIGRATIONS: { id: number; name: string; sql: string }[] = [
     `,
   },
   {
+    id: 21,
+    name: 'warm pool standbys',
+    sql: `
+      -- Warm pool (templates' pool: in template.yml): standby stacks started and healthy ahead
+      -- of requests. A standby's id is the environment id it will have once a request claims it
+      -- (its Docker objects are labeled with it), so a claim hands over objects that already
+      -- carry the claimant's id. A claim deletes the row in the transaction that creates the
+      -- environment. template_hash and snapshot_key tell a stale standby (template changed,
+      -- golden rebuilt) from a current one: a stale one is never claimed, and is drained.
+      CREATE TABLE pool_standbys (
+        id            uuid PRIMARY KEY,
+        template      text NOT NULL,
+        seed          text,
+        project       text NOT NULL,
+        template_hash text NOT NULL,
+        snapshot_key  text,
+        clone_strategy text,
+        status        text NOT NULL CHECK (status IN ('starting', 'ready', 'draining')),
+        created_at    timestamptz NOT NULL DEFAULT now(),
+        ready_at      timestamptz
+      );
+      CREATE INDEX pool_standbys_claim ON pool_standbys (template, seed, status, ready_at);
+      -- Claims (hits) and requests that found no current standby (misses), per template.
+      CREATE TABLE pool_counters (
+        template text PRIMARY KEY,
+        hits     bigint NOT NULL DEFAULT 0,
+        misses   bigint NOT NULL DEFAULT 0
+      );
+    `,
+  },
+  {
     id: 22,
     name: 'spent sign-in tickets',
     sql: `

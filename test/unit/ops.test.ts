@@ -56,7 +56,10 @@ describe('the web process\'s scrape-time gauges', () => {
       },
     },
     queues: { provision: { name: 'provision', getJobCounts: async () => ({}) }, lifecycle: { name: 'lifecycle', getJobCounts: async () => ({}) } },
-    admission: { usage: async () => ({ holding: 3, waiting: 2, reservedMemoryBytes: 3 * 512 * 1024 ** 2, memoryBudgetBytes: 4 * 1024 ** 3 }) },
+    admission: {
+      usage: async () => ({ holding: 3, waiting: 2, reservedMemoryBytes: 3 * 512 * 1024 ** 2, memoryBudgetBytes: 4 * 1024 ** 3 }),
+      poolStats: async () => [{ template: 'shop', size: 2, starting: 1, ready: 1, draining: 0, hits: 5, misses: 2 }],
+    },
   } as unknown as ConstructorParameters<typeof WebMetrics>[0];
 
   it('when environments failed, then they are counted by template and failure code; the memory budget and what holds it are shown', async () => {
@@ -69,6 +72,15 @@ describe('the web process\'s scrape-time gauges', () => {
     assert.deepEqual(samples(text, 'mayfly_admission_environments', { state: 'holding' }), [3]);
     assert.deepEqual(samples(text, 'mayfly_admission_environments', { state: 'waiting' }), [2]);
     assert.doesNotMatch(text, /^# TYPE \S+_total gauge$/m, 'no gauge is named like a counter');
+  });
+
+  it('when a template keeps a warm pool, then its size, its standbys by status and its hits and misses are shown', async () => {
+    const text = await new WebMetrics(deps).registry.metrics();
+    assert.deepEqual(samples(text, 'mayfly_pool_size', { template: 'shop' }), [2]);
+    assert.deepEqual(samples(text, 'mayfly_pool_standbys', { template: 'shop', status: 'ready' }), [1]);
+    assert.deepEqual(samples(text, 'mayfly_pool_standbys', { template: 'shop', status: 'starting' }), [1]);
+    assert.deepEqual(samples(text, 'mayfly_pool_claims', { template: 'shop', outcome: 'hit' }), [5]);
+    assert.deepEqual(samples(text, 'mayfly_pool_claims', { template: 'shop', outcome: 'miss' }), [2]);
   });
 });
 

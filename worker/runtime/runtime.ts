@@ -76,7 +76,16 @@ export type ProgressFn = (message: string, data?: Record<string, unknown>) => vo
  */
 export type Guard = (step: string) => Promise<unknown>;
 
-export interface UpOptions { healthTimeoutMs: number; onProgress?: ProgressFn; signal?: AbortSignal; guard?: Guard }
+/**
+ * Where up() spent its time, filled in by the runtime when given (benchmarks and the ready
+ * event read it): `networkMs` the network and volumes; `createMs` and `startMs` the Engine API
+ * calls that create and start containers (summed over services); `healthyMs` the rest of up(),
+ * waiting for dependencies and health. Services start in parallel where depends_on allows, so
+ * the sums can exceed the wall time; healthyMs is the wall time left over, never below 0.
+ */
+export interface UpTimings { networkMs: number; createMs: number; startMs: number; healthyMs: number }
+
+export interface UpOptions { healthTimeoutMs: number; onProgress?: ProgressFn; signal?: AbortSignal; guard?: Guard; timings?: UpTimings }
 
 export interface Runtime {
   /** Pulls an image by reference, following the whole progress stream; rejects on any error in it. */

@@ -6,7 +6,7 @@ import {
 } from '../../../core/domain/names.js';
 import type { ServiceStatus } from '../../../core/platform/internal-api.js';
 import type { ServiceSpec } from '../../../core/stack/model.js';
-import type { EnvironmentRef, Guard, OwnedObjects, ProgressFn, ServiceState } from '../runtime.js';
+import type { EnvironmentRef, Guard, OwnedObjects, ProgressFn, ServiceState, UpTimings } from '../runtime.js';
 import { containerSpec, exitCodeOf } from './container-spec.js';
 import type { CpuBoost } from './cpu-boost.js';
 import { dockerStatus, isConflict, isNotFound } from './errors.js';
@@ -35,7 +35,9 @@ export class Containers {
    * With `startStopped` (a wake), a stopped container with the same configuration and image is
    * started as it is instead of recreated.
    */
-  async ensure(env: EnvironmentRef, svc: ServiceSpec, onProgress?: ProgressFn, startStopped = false, guard: Guard = noGuard): Promise<Docker.Container> {
+  async ensure(
+    env: EnvironmentRef, svc: ServiceSpec, onProgress?: ProgressFn, startStopped = false, guard: Guard = noGuard, timings?: UpTimings,
+  ): Promise<Docker.Container> {
     const name = containerName(env.project, svc.name);
     const spec = containerSpec(this.instance, env, svc);
     const existing = this.docker.getContainer(name);
@@ -53,7 +55,9 @@ export class Containers {
         const boost = await this.boost.for(svc);
         await guard(`start ${svc.name} again`);
         if (boost) await existing.update({ NanoCpus: boost });
+        const t0 = Date.now();
         await existing.start().catch((err) => (dockerStatus(err) === 304 ? undefined : Promise.reject(err))); // 304: already started
+        if (timings) timings.startMs += Date.now() - t0;
         onProgress?.(`${svc.name}: started again`, { service: svc.name });
         return existing;
       }
@@ -63,9 +67,13 @@ export class Containers {
     }
     const boost = await this.boost.for(svc);
     await guard(`create ${svc.name}`);
+    const t0 = Date.now();
     const container = await this.docker.createContainer({ ...spec, name, ...(boost ? { HostConfig: { ...spec.HostConfig, NanoCpus: boost } } : {}) });
+    const t1 = Date.now();
     await guard(`start ${svc.name}`);
+    const t2 = Date.now();
     await container.start();
+    if (timings) { timings.createMs += t1 - t0; timings.startMs += Date.now() - t2; }
     onProgress?.(`${svc.name}: started (${svc.image})`, { service: svc.name, step: 'started' });
     return container;
   }

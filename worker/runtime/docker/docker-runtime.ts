@@ -3,9 +3,9 @@ import type Docker from 'dockerode';
 import type { RegistryCredentials } from '../../../core/config/registry.js';
 import { LABEL_ENV, LABEL_INSTANCE } from '../../../core/domain/names.js';
 import type { ServiceStatus } from '../../../core/platform/internal-api.js';
-import type { StackSpec } from '../../../core/stack/model.js';
+import type { ServiceSpec, StackSpec } from '../../../core/stack/model.js';
 import {
-  isDataVolume, type EnvironmentRef, type Guard, type OwnedObjects, type ProgressFn, type PulledImage, type RemovalReport,
+  Aborted, isDataVolume, type EnvironmentRef, type Guard, type OwnedObjects, type ProgressFn, type PulledImage, type RemovalReport,
   type Runtime, type ServiceState, type UpOptions,
 } from '../runtime.js';
 import { Containers } from './containers.js';
@@ -56,38 +56,57 @@ export class DockerRuntime implements Runtime {
 
   async up(env: EnvironmentRef, stack: StackSpec, opts: UpOptions, startStopped = false): Promise<ServiceState[]> {
     const guard: Guard = opts.guard ?? (async () => undefined);
+    const began = Date.now();
+    const timings = opts.timings;
     await guard('create the network');
     await this.networks.ensure(env);
-    for (const v of stack.volumes) {
+    // Volumes are independent of each other: made at once.
+    await Promise.all(stack.volumes.map(async (v) => {
       await guard(`create volume ${v}`);
       await this.volumes.ensure(env, v);
-    }
+    }));
+    if (timings) timings.networkMs += Date.now() - began;
     const deadline = Date.now() + opts.healthTimeoutMs;
-    const containers = new Map<string, Docker.Container>();
     const byName = new Map(stack.services.map((s) => [s.name, s]));
     /** Services seen healthy (by Docker or by our own probe): their CPU limit applies from then on. */
     const healthy = new Set<string>();
-    const settle = async (service: string) => {
+    const settle = async (service: string, c: Docker.Container) => {
       if (healthy.has(service)) return;
       healthy.add(service);
       await guard(`apply ${service}'s CPU limit`);
-      await this.containers.applyCpuLimit(containers.get(service)!, byName.get(service)!);
+      await this.containers.applyCpuLimit(c, byName.get(service)!);
     };
+    // Every service starts as soon as its own dependencies meet their conditions (compose's
+    // depends_on), not after the services listed before it: independent services start in parallel.
+    let failed = false;
+    const started = new Map<string, Promise<Docker.Container>>();
+    const startOne = async (svc: ServiceSpec): Promise<Docker.Container> => {
+      await Promise.all(svc.dependsOn.map(async (dep) => {
+        const c = await started.get(dep.service)!;
+        if (healthy.has(dep.service)) return;
+        await this.waiter.until(env, dep.service, c, dep.condition, deadline, opts);
+        if (dep.condition === 'service_healthy') await settle(dep.service, c);
+      }));
+      if (failed) throw new Aborted();
+      return this.containers.ensure(env, svc, opts.onProgress, startStopped, guard, timings);
+    };
+    // stack.services is in dependency order, so a service's dependencies are in the map before it.
     for (const svc of stack.services) {
-      for (const dep of svc.dependsOn) {
-        if (healthy.has(dep.service)) continue;
-        await this.waiter.until(env, dep.service, containers.get(dep.service)!, dep.condition, deadline, opts);
-        if (dep.condition === 'service_healthy') await settle(dep.service);
-      }
-      containers.set(svc.name, await this.containers.ensure(env, svc, opts.onProgress, startStopped, guard));
+      const p = startOne(svc);
+      p.catch(() => { failed = true; });
+      started.set(svc.name, p);
     }
-    const states: ServiceState[] = [];
-    for (const svc of stack.services) {
-      const c = containers.get(svc.name)!;
+    const outcomes = await Promise.allSettled([...started.values()]);
+    const firstError = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected' && !(o.reason instanceof Aborted))
+      ?? outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (firstError) throw firstError.reason;
+    const states = await Promise.all(stack.services.map(async (svc) => {
+      const c = await started.get(svc.name)!;
       if (!healthy.has(svc.name)) await this.waiter.until(env, svc.name, c, 'service_healthy_if_any', deadline, opts);
-      await settle(svc.name);
-      states.push(await this.containers.state(svc.name, c));
-    }
+      await settle(svc.name, c);
+      return this.containers.state(svc.name, c);
+    }));
+    if (timings) timings.healthyMs += Math.max(0, Date.now() - began - timings.networkMs - timings.createMs - timings.startMs);
     return states;
   }
 

@@ -11,7 +11,15 @@ export class Images {
   /** @param timeoutMs how long one pull may take in all (MAYFLY_PULL_TIMEOUT): a stuck registry fails it, never hangs it. */
   constructor(private readonly docker: Docker, private readonly credentials?: RegistryCredentials, private readonly timeoutMs = 600_000) {}
 
-  /** Pulls by reference, following the whole progress stream; rejects on any error in it, or when it outlasts the timeout. */
+  /**
+   * Pulls by reference, following the whole progress stream; rejects on any error in it, or when
+   * it outlasts the timeout. Skipped when the image is already here at the digest the reference
+   * names: a reference by digest that is present needs no registry at all; for a tag, the
+   * registry's current digest (one manifest request, GET /distribution, at most 10 s) is compared
+   * with the local image's, and a match is not pulled again (a pull of a present image costs a
+   * manifest request plus the engine's pull machinery, about twice as long here). When that check
+   * fails for any reason, it pulls as before.
+   */
   async pull(image: string, onProgress?: ProgressFn): Promise<PulledImage> {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), this.timeoutMs);
@@ -27,10 +35,18 @@ export class Images {
   }
 
   private async pullWithin(image: string, signal: AbortSignal, onProgress?: ProgressFn): Promise<PulledImage> {
-    let stream: NodeJS.ReadableStream;
     // Credentials go only into this request's X-Registry-Auth header: never into logs, events or errors.
     const registry = registryOf(image);
     const authconfig = registry ? this.credentials?.authFor(registry) : undefined;
+    // The check gives up after 10 s, or when the pull's own deadline passes, whichever is first.
+    const gaveUp = new Promise<undefined>((r) => { setTimeout(() => r(undefined), 10_000).unref(); signal.addEventListener('abort', () => r(undefined), { once: true }); });
+    const present = await Promise.race([this.presentAt(image, authconfig), gaveUp]);
+    if (signal.aborted) throw new Error('pull aborted');
+    if (present) {
+      onProgress?.(`${image}: present at ${present.replace(/^.*@/, '')}, not pulled`, { image, step: 'pull-skipped' });
+      return { image, digest: present };
+    }
+    let stream: NodeJS.ReadableStream;
     try {
       stream = await this.docker.pull(image, { ...(authconfig ? { authconfig } : {}), abortSignal: signal });
     } catch (err) {
@@ -59,6 +75,18 @@ export class Images {
     const repository = image.replace(/@.*$/, '').replace(/:[^:/]+$/, '');
     const digest = info.RepoDigests?.find((d) => d.startsWith(`${repository}@`)) ?? info.RepoDigests?.[0] ?? info.Id;
     return { image, digest };
+  }
+
+  /** The local repo digest of `image` when it is present at the digest its registry has now (or names), else undefined. */
+  private async presentAt(image: string, authconfig: unknown): Promise<string | undefined> {
+    const info = await this.docker.getImage(image).inspect().catch(() => undefined);
+    if (!info?.RepoDigests?.length) return undefined;
+    const repository = image.replace(/@.*$/, '').replace(/:[^:/]+$/, '');
+    const pinned = /@(sha256:[0-9a-f]{64})$/.exec(image)?.[1];
+    if (pinned) return info.RepoDigests.find((d) => d === `${repository}@${pinned}`);
+    const remote = await this.docker.getImage(image).distribution(authconfig ? { authconfig } : {})
+      .then((d: { Descriptor?: { digest?: string } }) => d.Descriptor?.digest, () => undefined);
+    return remote ? info.RepoDigests.find((d) => d === `${repository}@${remote}`) : undefined;
   }
 
   /** The local image id of a reference (a tag re-pushed with new code is a new id); undefined when unknown. */

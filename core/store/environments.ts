@@ -19,6 +19,9 @@ interface Row {
   run_epoch?: number;
   origin?: string | null;
   access?: Access | null;
+  parent_id?: string | null;
+  fork_depth?: number;
+  restore_from?: string | null;
 }
 
 function toEnvironment(r: Row): Environment {
@@ -31,6 +34,7 @@ function toEnvironment(r: Row): Environment {
     destroyReason: r.destroy_reason, destroyedBy: r.destroyed_by, seededAt: r.seeded_at,
     createdAt: r.created_at, updatedAt: r.updated_at, readyAt: r.ready_at, destroyedAt: r.destroyed_at,
     snapshotKey: r.snapshot_key, cloneStrategy: r.clone_strategy, origin: r.origin ?? null, access: r.access ?? null,
+    parentId: r.parent_id ?? null, forkDepth: r.fork_depth ?? 0, restoreFrom: r.restore_from ?? null,
   };
 }
 
@@ -49,6 +53,9 @@ export interface NewEnvironment {
   origin?: string;
   /** Who may open its address, when the request chose it (else its template's access applies). */
   access?: Access;
+  /** A fork: its parent's id and its depth (1 for a fork of an environment that is not one). */
+  parentId?: string;
+  forkDepth?: number;
 }
 
 
@@ -89,7 +96,7 @@ export interface TransitionOptions {
 }
 
 const SETTABLE_COLUMNS = ['images', 'digests', 'urls', 'endpoints', 'failure_code', 'failure_message', 'destroy_reason', 'destroyed_by',
-  'seeded_at', 'ready_at', 'destroyed_at', 'holds_capacity', 'admitted_at', 'access'] as const;
+  'seeded_at', 'ready_at', 'destroyed_at', 'holds_capacity', 'admitted_at', 'access', 'restore_from'] as const;
 type SettableColumn = (typeof SETTABLE_COLUMNS)[number];
 const SETTABLE = new Set<string>(SETTABLE_COLUMNS);
 const JSON_COLUMNS = new Set(['images', 'digests', 'urls', 'endpoints']);
@@ -200,15 +207,22 @@ export class EnvironmentStore {
     const id = randomUUID();
     const { rows } = await this.db.query<Row>(
       `WITH created AS (
-         INSERT INTO environments (id, name, template, status, owner, images, seed, ttl_seconds, expires_at, project, door, team, origin, access)
-         VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7::int, now() + ($7::int * interval '1 second'), $8, $9, $10, $13, $14)
+         INSERT INTO environments (id, name, template, status, owner, images, seed, ttl_seconds, expires_at, project, door, team, origin, access, parent_id, fork_depth)
+         VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7::int, now() + ($7::int * interval '1 second'), $8, $9, $10, $13, $14, $15, $16)
          ON CONFLICT (name) WHERE status <> 'destroyed' DO NOTHING RETURNING *),
        logged AS (INSERT INTO environment_events (environment_id, type, status, message, data)
                   SELECT id, 'requested', 'queued', $11, $12 FROM created)
        SELECT * FROM created`,
       [id, input.name, input.template, input.owner, input.images, input.seed, input.ttlSeconds, projectName(input.name, id), input.door ?? 'api', input.team ?? 'default',
-        `requested by ${input.owner}: template ${input.template}, ttl ${input.ttlSeconds}s`, { images: input.images, seed: input.seed }, input.origin ?? null, input.access ?? null]);
+        `requested by ${input.owner}: template ${input.template}, ttl ${input.ttlSeconds}s`, { images: input.images, seed: input.seed }, input.origin ?? null, input.access ?? null,
+        input.parentId ?? null, input.forkDepth ?? 0]);
     return rows[0] ? toEnvironment(rows[0]) : undefined;
+  }
+
+  /** The live forks of an environment (by its id), oldest first. */
+  async liveForks(parentId: string): Promise<Environment[]> {
+    const { rows } = await this.db.query<Row>(`SELECT * FROM environments WHERE parent_id = $1 AND status <> 'destroyed' ORDER BY created_at`, [parentId]);
+    return rows.map(toEnvironment);
   }
 
   /** Starts the lease again: `seconds` from now (a PUT that names a ttl), with a `lease` event. */

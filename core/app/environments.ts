@@ -310,6 +310,12 @@ export class EnvironmentService {
     return this.deps.checkpoints;
   }
 
+  /** The environment's live forks (anyone who may see it). */
+  async forks(actor: Principal, env: Environment): Promise<Environment[]> {
+    authorize(actor, 'environment.view', environmentTarget(env));
+    return env.status === 'destroyed' ? [] : this.deps.store.liveForks(env.id);
+  }
+
   /** The environment's checkpoints, newest first (anyone who may see it). */
   async checkpoints(actor: Principal, env: Environment): Promise<Checkpoint[]> {
     authorize(actor, 'environment.view', environmentTarget(env));

@@ -33,6 +33,8 @@ export function teardownHandler(ctx: Deps) {
     try {
       await fence.check('remove its containers, networks and volumes');
       removed = await ctx.runtime.remove(environmentId);
+      // Its checkpoints' volumes carry its label and went with the rest.
+      await ctx.checkpoints.removeAll(environmentId);
     } catch (err) {
       const stood = err instanceof StoodDown ? err : await fence.lost('handle a failed removal');
       if (!stood) throw err;

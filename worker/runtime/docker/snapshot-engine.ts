@@ -303,6 +303,7 @@ export class DockerSnapshotEngine implements SnapshotEngine {
         if (running) await c.unpause().catch((err) => (isConflict(err) ? undefined : Promise.reject(err)));
         pauseMs = Date.now() - started;
       }
+      if (running) await this.waitHealthy(c, service, 120_000, true);
       // The copy is of a running server: its lock file would name a process of the original.
       if (local) await rm(`${local.to}/postmaster.pid`, { force: true });
       else await this.helper('rm -f /dst/postmaster.pid', [{ volume: target, target: '/dst' }], 'drop the copied lock file');
@@ -327,6 +328,15 @@ export class DockerSnapshotEngine implements SnapshotEngine {
   async startService(env: EnvironmentRef, service: string, healthTimeoutMs: number): Promise<void> {
     const c = this.docker.getContainer(containerName(env.project, service));
     await c.start().catch((err) => ((err as { statusCode?: number }).statusCode === 304 ? undefined : Promise.reject(err)));
+    await this.waitHealthy(c, service, healthTimeoutMs);
+  }
+
+  /**
+   * Waits until a service that was started again (or unpaused) is healthy, probing its own
+   * healthcheck meanwhile (shared with the runtime): Docker's verdict may say unhealthy for a
+   * while after checks failed during a pause, and would stay so until its next check.
+   */
+  private async waitHealthy(c: Docker.Container, service: string, healthTimeoutMs: number, afterPause = false): Promise<void> {
     const deadline = Date.now() + healthTimeoutMs;
     // Its own healthcheck, run while we wait: Docker's next check may be a long interval away.
     const prober = new HealthProber(c, this.probedHealth);
@@ -334,8 +344,11 @@ export class DockerSnapshotEngine implements SnapshotEngine {
       const info = await c.inspect();
       const st = info.State;
       if (!st.Running) throw new PermanentFailure('SERVICE_EXITED', `${service} exited with code ${st.ExitCode} after restarting`);
-      if (!st.Health || prober.seesHealthy(info)) return;
-      if (st.Health.Status === 'unhealthy') throw new PermanentFailure('SERVICE_UNHEALTHY', `${service} is unhealthy after restarting: ${lastCheckOutput(st)}`);
+      // Unpaused: until Docker's own verdict is no longer the unhealthy that checks run into the
+      // pause may have left (the runtime's health wait, a redeploy's, believes Docker).
+      if (!st.Health || (prober.seesHealthy(info) && !(afterPause && st.Health.Status === 'unhealthy'))) return;
+      // Unpaused: checks that ran into the pause failed; its own probe decides, until the deadline.
+      if (st.Health.Status === 'unhealthy' && !afterPause) throw new PermanentFailure('SERVICE_UNHEALTHY', `${service} is unhealthy after restarting: ${lastCheckOutput(st)}`);
       if (Date.now() > deadline) throw new PermanentFailure('HEALTH_TIMEOUT', `${service} was not healthy in time after restarting`);
       if (info.Config.Healthcheck) prober.maybeProbe(info.Config.Healthcheck);
       await prober.nextLook(250);

@@ -239,7 +239,7 @@ export function environmentsRouter(deps: Deps): Router {
   router.post('/:name/forks', rule('environment.fork'), async (req, res) => {
     const parent = await find(pathName(req));
     const body = bodyOf(req, ForkRequest);
-    const { env, delivery } = await environments.fork(req.principal!, parent, body.for, { door: doorOf(req) });
+    const { env, delivery } = await environments.fork(req.principal!, parent, body.for, { door: doorOf(req), noQueue: wantsNoQueue(req) });
     const wait = parseWait(req);
     const shown = wait ? await waitUntilSettled(req, env, wait) : env;
     res.status(202).setHeader('Location', `${config.publicUrl}/api/v1/environments/${env.name}`);

@@ -213,7 +213,7 @@ export const OPERATIONS: Operation[] = [
   },
   {
     method: 'post', path: '/environments/{name}/forks', operationId: 'forkEnvironment',
-    summary: 'Fork the environment for a tester: <name>--<for>, the same digests and a copy of its current database', parameters: [envName, wait], body: ForkRequest,
+    summary: 'Fork the environment for a tester: <name>--<for>, the same digests and a copy of its current database', parameters: [envName, wait, queue], body: ForkRequest,
     responses: {
       202: json(ForkAnswer, 'the fork, queued'), ...envErrors,
       400: error('INVALID_REQUEST: a missing or malformed "for", a fork name over 63 characters, or a fork past MAYFLY_FORK_DEPTH_MAX (field name); or INVALID_JSON'),

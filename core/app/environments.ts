@@ -386,12 +386,12 @@ export class EnvironmentService {
    * and goes when its parent goes (reason parent-destroyed). Refused (400 naming the field, nothing
    * created): a bad `for`, a name too long, a fork past MAYFLY_FORK_DEPTH_MAX.
    */
-  fork(actor: Principal, parent: Environment, forWhom: unknown, opts: { door?: Environment['door'] } = {}): Promise<{ env: Environment; delivery: Delivery }> {
+  fork(actor: Principal, parent: Environment, forWhom: unknown, opts: { door?: Environment['door']; noQueue?: boolean } = {}): Promise<{ env: Environment; delivery: Delivery }> {
     return this.audited(actor, 'environment.fork', parent, { for: typeof forWhom === 'string' ? forWhom : null },
       () => this.forkUnaudited(actor, parent, forWhom, opts));
   }
 
-  private async forkUnaudited(actor: Principal, parent: Environment, forWhom: unknown, opts: { door?: Environment['door'] }): Promise<{ env: Environment; delivery: Delivery }> {
+  private async forkUnaudited(actor: Principal, parent: Environment, forWhom: unknown, opts: { door?: Environment['door']; noQueue?: boolean }): Promise<{ env: Environment; delivery: Delivery }> {
     authorize(actor, 'environment.fork', environmentTarget(parent));
     const maxDepth = this.deps.dataWorkflows?.forkDepthMax ?? 2;
     if (typeof forWhom !== 'string' || !/^[a-z0-9][a-z0-9-]{0,30}$/.test(forWhom) || forWhom.includes('--')) {
@@ -415,7 +415,7 @@ export class EnvironmentService {
     const { env, delivery } = await this.deployUnaudited(actor, {
       name, template: parent.template, owner: actor.name, images, seed: parent.seed, ttlSeconds: parent.ttlSeconds, door: opts.door ?? 'api',
       team: parent.team, parentId: parent.id, forkDepth: parent.forkDepth + 1, ...(parent.access ? { access: parent.access } : {}),
-    }, { ttlGiven: true, createOnly: true });
+    }, { ttlGiven: true, createOnly: true, ...(opts.noQueue ? { noQueue: true } : {}) });
     return { env, delivery };
   }
 

@@ -20,7 +20,7 @@ describe('forks', () => {
   let parentId: string;
   const rows = (envId: string) => psql(h, envId, `SELECT coalesce(string_agg(name, ',' ORDER BY id), '') FROM products WHERE name LIKE 'fork-test %'`);
   const settled = async (name: string, res: { status: number; body: any }) => {
-    assert.equal(res.status, 202, JSON.stringify(res.body));
+    assert.ok([200, 202].includes(res.status), JSON.stringify(res.body));
     let body = res.body;
     for (let i = 0; i < 4 && !['ready', 'failed'].includes(body.status); i++) body = (await h.api('GET', `/api/v1/environments/${name}?wait=120`, undefined, as(ALICE))).body;
     if (body.status !== 'ready') assert.fail(`${name} is ${body.status}: ${JSON.stringify(body.failure)}\n${(await h.store.events(body.id)).slice(-12).map((e) => `${e.type}: ${e.message}`).join('\n')}`);
@@ -38,9 +38,8 @@ describe('forks', () => {
       },
     });
     parent = uniqueName('fk');
-    const res = await h.api('PUT', `/api/v1/environments/${parent}?wait=240`, { template: 'shop', ttl: '1h' }, as(ALICE));
-    assert.equal(res.body.status, 'ready', JSON.stringify(res.body));
-    parentId = res.body.id;
+    // Long-polls under HTTP clients' header timeout, a few times: a loaded host is slow.
+    parentId = (await settled(parent, await h.api('PUT', `/api/v1/environments/${parent}?wait=240`, { template: 'shop', ttl: '1h' }, as(ALICE)))).id;
   });
   after(async () => { await h.close(); });
 

@@ -6,7 +6,7 @@ import { wakeWaiting } from '../admission.js';
 import { Fence, StoodDown } from './fence.js';
 
 /** What this module uses of the worker's context (narrow: a test gives it only these). */
-type Deps = Pick<WorkerContext, 'admission' | 'environments' | 'logger' | 'metrics' | 'queues' | 'runtime' | 'store'>;
+type Deps = Pick<WorkerContext, 'admission' | 'environments' | 'logger' | 'metrics' | 'queues' | 'runtime' | 'store' | 'checkpoints'>;
 
 /**
  * Removes everything labeled with the environment's id, then records it destroyed. The run claims

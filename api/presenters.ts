@@ -2,6 +2,7 @@ import type { QueueInfo } from '../core/app/admission.js';
 import { DEFAULT_ACCESS, type Access, type Environment, type EnvironmentEvent } from '../core/domain/environment.js';
 import { formatDuration } from '../core/domain/duration.js';
 import { hasAddress } from '../core/doors/text.js';
+import type { Checkpoint } from '../core/store/checkpoints.js';
 
 /**
  * The JSON form of an environment, the same for every door. `queue`: its place in line when it
@@ -40,10 +41,19 @@ export function presentEnvironment(env: Environment, baseUrl: string, entryServi
     createdAt: env.createdAt.toISOString(),
     readyAt: env.readyAt?.toISOString() ?? null,
     destroyedAt: env.destroyedAt?.toISOString() ?? null,
+    // A fork is named <parent>--<for>, and <for> has no "--": the parent's name is what precedes the last one.
+    forkOf: env.parentId ? { id: env.parentId, name: env.name.slice(0, env.name.lastIndexOf('--')), depth: env.forkDepth } : null,
     links: { self, events: `${self}/events` },
   };
 }
 
 export function presentEvent(e: EnvironmentEvent) {
   return { id: e.id, at: e.at.toISOString(), type: e.type, status: e.status, message: e.message, data: e.data };
+}
+
+export function presentCheckpoint(c: Checkpoint) {
+  return {
+    id: c.id, environment: c.environment, reason: c.reason, status: c.status, generation: c.generation, sizeBytes: c.sizeBytes, pauseMs: c.pauseMs,
+    error: c.error, createdBy: c.createdBy, createdAt: c.createdAt.toISOString(), readyAt: c.readyAt?.toISOString() ?? null,
+  };
 }

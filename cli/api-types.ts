@@ -129,6 +129,59 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/environments/{name}/checkpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The environment's checkpoints of its database, newest first */
+        get: operations["listCheckpoints"];
+        put?: never;
+        /** Take a checkpoint of the database now (paused for a moment) */
+        post: operations["takeCheckpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/environments/{name}/rewind": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Bring a checkpoint back into the database (a new generation; the current data is checkpointed first) */
+        post: operations["rewindEnvironment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/environments/{name}/forks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The environment's live forks */
+        get: operations["listForks"];
+        put?: never;
+        /** Fork the environment for a tester: <name>--<for>, the same digests and a copy of its current database */
+        post: operations["forkEnvironment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/environments/{name}/snapshots": {
         parameters: {
             query?: never;
@@ -276,6 +329,60 @@ export interface components {
         AuditList: {
             entries: components["schemas"]["AuditEntry"][];
         };
+        Checkpoint: {
+            /** @example cp-1a2b3c4d */
+            id: string;
+            environment: string;
+            /** @enum {string} */
+            reason: "manual" | "before-redeploy" | "before-reset" | "before-rewind";
+            /**
+             * @description pending until the worker took it
+             * @enum {string}
+             */
+            status: "pending" | "ready" | "failed" | "removed";
+            generation: number;
+            sizeBytes: number | null;
+            /** @description how long the database was paused for the copy */
+            pauseMs: number | null;
+            error: string | null;
+            createdBy: string;
+            /** Format: date-time */
+            createdAt: string;
+            readyAt: string | null;
+        };
+        CheckpointAnswer: {
+            /** @example cp-1a2b3c4d */
+            id: string;
+            environment: string;
+            /** @enum {string} */
+            reason: "manual" | "before-redeploy" | "before-reset" | "before-rewind";
+            /**
+             * @description pending until the worker took it
+             * @enum {string}
+             */
+            status: "pending" | "ready" | "failed" | "removed";
+            generation: number;
+            sizeBytes: number | null;
+            /** @description how long the database was paused for the copy */
+            pauseMs: number | null;
+            error: string | null;
+            createdBy: string;
+            /** Format: date-time */
+            createdAt: string;
+            readyAt: string | null;
+            /**
+             * @description deferred: recorded while Redis did not answer; taken before the next redeploy, reset or rewind
+             * @enum {string}
+             */
+            delivery: "queued" | "deferred";
+        };
+        CheckpointList: {
+            environment: string;
+            /** @description checkpoints kept (MAYFLY_CHECKPOINTS_PER_ENV): the oldest go first */
+            limit: number;
+            checkpoints: components["schemas"]["Checkpoint"][];
+        };
+        CheckpointRequest: Record<string, never>;
         Dataset: {
             name: string;
             /** @constant */
@@ -366,7 +473,7 @@ export interface components {
                 code: string;
                 message: string;
             } | null;
-            destroyReason: ("destroyed" | "expired" | "pull-request-closed") | null;
+            destroyReason: ("destroyed" | "expired" | "pull-request-closed" | "parent-destroyed") | null;
             destroyedBy: string | null;
             /**
              * @description who may open its address through the router: its own setting, else its template's
@@ -377,6 +484,15 @@ export interface components {
             createdAt: string;
             readyAt: string | null;
             destroyedAt: string | null;
+            /** @description the environment this one was forked from (it goes when that one goes), or null */
+            forkOf: {
+                /** Format: uuid */
+                id: string;
+                /** @description the parent environment's name */
+                name: string;
+                /** @description 1: a fork of an environment that is not a fork */
+                depth: number;
+            } | null;
             links: {
                 /** Format: uri */
                 self: string;
@@ -438,7 +554,7 @@ export interface components {
                 code: string;
                 message: string;
             } | null;
-            destroyReason: ("destroyed" | "expired" | "pull-request-closed") | null;
+            destroyReason: ("destroyed" | "expired" | "pull-request-closed" | "parent-destroyed") | null;
             destroyedBy: string | null;
             /**
              * @description who may open its address through the router: its own setting, else its template's
@@ -449,6 +565,15 @@ export interface components {
             createdAt: string;
             readyAt: string | null;
             destroyedAt: string | null;
+            /** @description the environment this one was forked from (it goes when that one goes), or null */
+            forkOf: {
+                /** Format: uuid */
+                id: string;
+                /** @description the parent environment's name */
+                name: string;
+                /** @description 1: a fork of an environment that is not a fork */
+                depth: number;
+            } | null;
             links: {
                 /** Format: uri */
                 self: string;
@@ -514,6 +639,17 @@ export interface components {
             /** @description the new lease, from now */
             ttl: string | number;
         };
+        ForkList: {
+            environment: string;
+            forks: components["schemas"]["Environment"][];
+        };
+        ForkRequest: {
+            /**
+             * @description who the fork is for: the fork is named <name>--<for>
+             * @example alice
+             */
+            for: string;
+        };
         GoldenSnapshot: {
             key: string;
             template: string | null;
@@ -536,6 +672,13 @@ export interface components {
                 /** Format: uri */
                 seeds: string;
             };
+        };
+        RewindRequest: {
+            /**
+             * @description the checkpoint to bring back (GET .../checkpoints lists them)
+             * @example cp-1a2b3c4d
+             */
+            checkpoint: string;
         };
         SavedDatasetDeleted: {
             name: string;
@@ -1637,6 +1780,564 @@ export interface operations {
                 };
             };
             /** @description TOO_MANY_FAILED_SIGN_INS: too many wrong tokens from this address; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unexpected failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description STORE_UNAVAILABLE: PostgreSQL, where requests are recorded, did not answer; nothing was recorded or changed (see Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listCheckpoints: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description environment name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description its checkpoints */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CheckpointList"];
+                };
+            };
+            /** @description INVALID_REQUEST: invalid name or query (details names each field), or INVALID_JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNAUTHORIZED: no or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description ENVIRONMENT_NOT_FOUND: no environment of that name */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description PAYLOAD_TOO_LARGE: a body over 64 kB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNSUPPORTED_ENCODING: a Content-Encoding or charset the server does not read */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description TOO_MANY_FAILED_SIGN_INS: too many wrong tokens from this address; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unexpected failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description STORE_UNAVAILABLE: PostgreSQL did not answer; nothing was changed (see Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    takeCheckpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description environment name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["CheckpointRequest"];
+            };
+        };
+        responses: {
+            /** @description recorded; the worker takes it (pending, then ready) */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CheckpointAnswer"];
+                };
+            };
+            /** @description INVALID_REQUEST: invalid environment name or an unknown field, or INVALID_JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNAUTHORIZED: no or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description FORBIDDEN: the environment belongs to another team, and the token may not manage it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description ENVIRONMENT_NOT_FOUND: no environment of that name */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description NOT_READY or NO_DATABASE */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description PAYLOAD_TOO_LARGE: a body over 64 kB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNSUPPORTED_ENCODING: a Content-Encoding or charset the server does not read */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description TOO_MANY_FAILED_SIGN_INS: too many wrong tokens from this address; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unexpected failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description STORE_UNAVAILABLE: PostgreSQL, where requests are recorded, did not answer; nothing was recorded or changed (see Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    rewindEnvironment: {
+        parameters: {
+            query?: {
+                /** @description hold the answer until the environment is ready, failed or destroyed, at most this long (seconds or a duration, up to 900 s) */
+                wait?: string;
+            };
+            header?: never;
+            path: {
+                /** @description environment name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RewindRequest"];
+            };
+        };
+        responses: {
+            /** @description rewind queued */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Environment"];
+                };
+            };
+            /** @description INVALID_REQUEST: checkpoint missing, unknown, of another environment, or not ready (details name the field); or INVALID_JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNAUTHORIZED: no or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description FORBIDDEN: the environment belongs to another team, and the token may not manage it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description ENVIRONMENT_NOT_FOUND: no environment of that name */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description NOT_RESETTABLE: the environment is not ready, asleep or failed */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description PAYLOAD_TOO_LARGE: a body over 64 kB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNSUPPORTED_ENCODING: a Content-Encoding or charset the server does not read */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description TOO_MANY_FAILED_SIGN_INS: too many wrong tokens from this address; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unexpected failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description STORE_UNAVAILABLE: PostgreSQL, where requests are recorded, did not answer; nothing was recorded or changed (see Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listForks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description environment name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description its forks */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ForkList"];
+                };
+            };
+            /** @description INVALID_REQUEST: invalid name or query (details names each field), or INVALID_JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNAUTHORIZED: no or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description ENVIRONMENT_NOT_FOUND: no environment of that name */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description PAYLOAD_TOO_LARGE: a body over 64 kB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNSUPPORTED_ENCODING: a Content-Encoding or charset the server does not read */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description TOO_MANY_FAILED_SIGN_INS: too many wrong tokens from this address; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unexpected failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description STORE_UNAVAILABLE: PostgreSQL did not answer; nothing was changed (see Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    forkEnvironment: {
+        parameters: {
+            query?: {
+                /** @description hold the answer until the environment is ready, failed or destroyed, at most this long (seconds or a duration, up to 900 s) */
+                wait?: string;
+                /** @description false: answer 429 CAPACITY_EXCEEDED instead of waiting in line when an admission limit is reached (as Prefer: no-queue) */
+                queue?: "true" | "false";
+            };
+            header?: never;
+            path: {
+                /** @description environment name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ForkRequest"];
+            };
+        };
+        responses: {
+            /** @description the fork, queued */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeployAnswer"];
+                };
+            };
+            /** @description INVALID_REQUEST: a missing or malformed "for", a fork name over 63 characters, or a fork past MAYFLY_FORK_DEPTH_MAX (field name); or INVALID_JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNAUTHORIZED: no or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description FORBIDDEN: the environment belongs to another team, and the token may not manage it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description ENVIRONMENT_NOT_FOUND: no environment of that name */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description NOT_READY (the parent) or NAME_TAKEN (the fork exists) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description PAYLOAD_TOO_LARGE: a body over 64 kB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNSUPPORTED_ENCODING: a Content-Encoding or charset the server does not read */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description OVER_MEMORY_BUDGET: the template needs more memory than this host's whole budget */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description CAPACITY_EXCEEDED (past an admission limit with ?queue=false or Prefer: no-queue) or TOO_MANY_FAILED_SIGN_INS; see Retry-After */
             429: {
                 headers: {
                     [name: string]: unknown;

@@ -14,6 +14,7 @@ export type EnvironmentRequest = components['schemas']['EnvironmentRequest'];
 export type EnvironmentEvent = components['schemas']['Event'];
 type ApiError = components['schemas']['Error'];
 export type SavedDataset = components['schemas']['SavedDatasetDeleted'];
+export type Checkpoint = components['schemas']['Checkpoint'];
 /** An entry of GET /seeds: a dataset of seed-data/ or a saved one (with the SavedDataset fields). */
 export type SeedEntry = NonNullable<paths['/seeds']['get']['responses'][200]['content']['application/json']['datasets']>[number];
 
@@ -91,6 +92,27 @@ export class MayflyClient {
   /** Deletes a saved dataset; its volumes are removed by the worker. */
   async deleteDataset(name: string): Promise<SavedDataset> {
     return this.send((signal) => this.api.DELETE('/seeds/{name}', { params: { path: { name } }, signal }));
+  }
+
+  /** An environment's checkpoints, newest first. */
+  async checkpoints(name: string): Promise<Checkpoint[]> {
+    const answer = await this.send((signal) => this.api.GET('/environments/{name}/checkpoints', { params: { path: { name } }, signal }));
+    return answer.checkpoints ?? [];
+  }
+
+  /** Takes a checkpoint now (the worker takes it: pending, then ready). */
+  async checkpoint(name: string): Promise<Checkpoint> {
+    return this.send((signal) => this.api.POST('/environments/{name}/checkpoints', { params: { path: { name } }, body: {}, signal }));
+  }
+
+  /** Brings a checkpoint back (a new generation). */
+  async rewind(name: string, checkpoint: string): Promise<Environment> {
+    return this.send((signal) => this.api.POST('/environments/{name}/rewind', { params: { path: { name }, query: {} }, body: { checkpoint }, signal }));
+  }
+
+  /** Forks an environment for someone: <name>--<for>. */
+  async fork(name: string, forWhom: string): Promise<DeployAnswer> {
+    return this.send((signal) => this.api.POST('/environments/{name}/forks', { params: { path: { name }, query: {} }, body: { for: forWhom }, signal }));
   }
 
   /** Runs one call with a deadline and turns every failure into a CliError with its exit code. */

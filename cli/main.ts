@@ -34,6 +34,10 @@ const USAGE = `usage: mayfly <command> [options]
   logs <name>                                  print its event timeline
   datasets [--all]                             list saved datasets (--all: the seed-data/ ones too)
   datasets rm <name>                           delete a saved dataset (its team or an admin)
+  checkpoint <name>                            take a checkpoint of its database now
+  checkpoints <name>                           list its checkpoints (newest first)
+  rewind <name> <checkpoint> [--wait]          bring a checkpoint back into its database
+  fork <name> <for> [--wait]                   fork it for someone: <name>--<for>, a copy of its data
 
 environment: MAYFLY_URL (e.g. https://mayfly.example), MAYFLY_TOKEN (an API token)
 exit codes: 0 ok, 1 failed / refused, 2 usage, 3 timeout, 4 auth or connection`;
@@ -181,6 +185,34 @@ async function dispatch(args: ReturnType<typeof parseArgs>, env: NodeJS.ProcessE
         ? [d.name, 'saved', d.status ?? '', d.owner ?? '?', d.team ?? '', bytes(d.sizeBytes), `${d.source?.environment ?? '?'} (${d.source?.template ?? '?'})`, d.createdAt ?? '']
         : [d.name, 'dataset', '', '', '', '', 'seed-data/', '']), io);
       return EXIT.OK;
+    }
+    case 'checkpoint': {
+      onlyFor([]);
+      const c = await client(env).checkpoint(one(positionals, 'environment name'));
+      io.err(`${c.environment}: checkpoint ${c.id} recorded; the worker takes it (mayfly checkpoints ${c.environment})`);
+      io.out(c.id);
+      return EXIT.OK;
+    }
+    case 'checkpoints': {
+      onlyFor([]);
+      const list = await client(env).checkpoints(one(positionals, 'environment name'));
+      if (!list.length) { io.err('no checkpoints'); return EXIT.OK; }
+      table(['ID', 'REASON', 'STATUS', 'PAUSE', 'SIZE', 'BY', 'CREATED'], list.map((c) => [c.id, c.reason, c.status + (c.error ? ` (${c.error})` : ''),
+        c.pauseMs === null ? '-' : `${c.pauseMs} ms`, bytes(c.sizeBytes), c.createdBy, c.createdAt]), io);
+      return EXIT.OK;
+    }
+    case 'rewind':
+    case 'fork': {
+      onlyFor(['wait', 'timeout']);
+      if (positionals.length !== 2) throw new UsageError(`${command} needs <name> <${command === 'rewind' ? 'checkpoint' : 'for'}>`);
+      const [name, arg] = positionals as [string, string];
+      const e = command === 'rewind' ? await client(env).rewind(name, arg) : await client(env).fork(name, arg);
+      io.err(command === 'rewind' ? `${e.name}: rewinding to ${arg}` : `${e.name}: forked from ${name}`);
+      if (!flags.wait) { io.out(`${e.name} ${e.status}`); return EXIT.OK; }
+      const timeout = flags.timeout ? parseDuration(String(flags.timeout)) ?? 600 : 600;
+      const settled = await waitSettled(client(env), e.name, Date.now() + timeout * 1000, io);
+      io.out(`${settled.name} ${settled.status}${settled.url ? ` ${settled.url}` : ''}`);
+      return settled.status === 'ready' ? EXIT.OK : EXIT.FAILED;
     }
     case 'status': {
       onlyFor([]);

@@ -71,7 +71,7 @@ async function buildWorkerContext(config: Config, pool: pg.Pool, engine: Engine,
   return {
     config, store: app.store, queues, catalog, environments: app.environments, audit: app.audit, savedDatasets: app.savedDatasets,
     runtime: engine.runtime,
-    datasets, snapshots, seeds, logger, notifications: app.notifications, admission: app.admission,
+    datasets, snapshots, seeds, logger, notifications: app.notifications, admission: app.admission, checkpoints: app.checkpoints,
     metrics,
     reconcileActions: new ReconcileActions(),
     duties: new DutyLock(pool),

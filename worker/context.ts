@@ -10,6 +10,7 @@ import type { NotificationStore } from '../core/store/notifications.js';
 import type { TemplateCatalog } from '../core/catalog/templates.js';
 import type { DatasetCatalog } from '../core/catalog/datasets.js';
 import type { SnapshotStore } from '../core/store/snapshots.js';
+import type { CheckpointStore } from '../core/store/checkpoints.js';
 import type { DutyLock } from '../core/store/advisory-lock.js';
 import type { Runtime } from './runtime/runtime.js';
 import type { SeedService } from './seeds/seed-service.js';
@@ -32,6 +33,8 @@ export interface WorkerContext {
   datasets: DatasetCatalog;
   snapshots: SnapshotStore;
   seeds: SeedService;
+  /** Checkpoints of environments' databases (taken before redeploys and resets, and on request). */
+  checkpoints: CheckpointStore;
   logger: Logger;
   /** The notification outbox (subscriptions, deliveries, expiry warnings). */
   notifications: NotificationStore;

@@ -5,10 +5,10 @@ import { SETTLED, type Door, type Environment, type Status, STATUSES } from '../
 import { parseDuration } from '../../core/domain/duration.js';
 import { ConflictError, InputError, NotFoundError } from '../../core/domain/errors.js';
 import { NAME_PATTERN, validateEnvironmentRequest, type ValidRequest } from '../../core/doors/requests.js';
-import { ExtendRequest, PathEnvironmentName, QueueQuery, SnapshotRequest, StatusQuery, TailQuery, WaitQuery } from '../../core/api/schemas.js';
+import { CheckpointRequest, ExtendRequest, ForkRequest, PathEnvironmentName, QueueQuery, RewindRequest, SnapshotRequest, StatusQuery, TailQuery, WaitQuery } from '../../core/api/schemas.js';
 import { inputError, paramProblem, parseParam, unknownFields } from '../../core/api/validate.js';
 import type { ApiDeps } from '../deps.js';
-import { presentEnvironment, presentEvent } from '../presenters.js';
+import { presentCheckpoint, presentEnvironment, presentEvent } from '../presenters.js';
 import { lastEventId, streamEvents, wantsEventStream } from '../sse.js';
 import { workerClientOf } from '../worker-client.js';
 import { rule } from '../access.js';
@@ -200,6 +200,50 @@ export function environmentsRouter(deps: Deps): Router {
     if (unknown.length) throw inputError(unknown);
     const { dataset } = await environments.saveSnapshot(req.principal!, env, body.name);
     res.status(202).json({ dataset, template: env.template, source: env.name, status: 'saving', links: { seeds: `${config.publicUrl}/api/v1/seeds` } });
+  });
+
+  /** The fields of a body (its values are the application layer's to check, after the ownership check). */
+  const bodyOf = (req: Request, schema: Parameters<typeof unknownFields>[0]) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const unknown = unknownFields(schema, body);
+    if (unknown.length) throw inputError(unknown);
+    return body;
+  };
+
+  router.get('/:name/checkpoints', rule('environment.view'), async (req, res) => {
+    const env = await find(pathName(req));
+    const list = await environments.checkpoints(req.principal!, env);
+    res.json({ environment: env.name, limit: config.dataWorkflows.checkpointsPerEnvironment, checkpoints: list.map(presentCheckpoint) });
+  });
+
+  router.post('/:name/checkpoints', rule('environment.checkpoint'), async (req, res) => {
+    const env = await find(pathName(req));
+    bodyOf(req, CheckpointRequest);
+    const { checkpoint, delivery } = await environments.checkpoint(req.principal!, env);
+    res.status(202).json({ ...presentCheckpoint(checkpoint), delivery });
+  });
+
+  router.post('/:name/rewind', rule('environment.rewind'), async (req, res) => {
+    const env = await find(pathName(req));
+    const body = bodyOf(req, RewindRequest);
+    const moved = await environments.rewind(req.principal!, env, body.checkpoint);
+    const wait = parseWait(req);
+    res.status(202).json(await present(wait ? await waitUntilSettled(req, moved, wait) : moved));
+  });
+
+  router.get('/:name/forks', rule('environment.view'), async (req, res) => {
+    const env = await find(pathName(req));
+    res.json({ environment: env.name, forks: await presentAll(await environments.forks(req.principal!, env)) });
+  });
+
+  router.post('/:name/forks', rule('environment.fork'), async (req, res) => {
+    const parent = await find(pathName(req));
+    const body = bodyOf(req, ForkRequest);
+    const { env, delivery } = await environments.fork(req.principal!, parent, body.for, { door: doorOf(req), noQueue: wantsNoQueue(req) });
+    const wait = parseWait(req);
+    const shown = wait ? await waitUntilSettled(req, env, wait) : env;
+    res.status(202).setHeader('Location', `${config.publicUrl}/api/v1/environments/${env.name}`);
+    res.json({ ...(await present(shown)), action: 'created', delivery });
   });
 
   /** A link that opens this one environment without an account, until it expires (team rule). */

@@ -153,6 +153,30 @@ export function slackRouter(deps: Deps): Router {
         }
         return `*${moved.name}* now expires in ${formatDuration(seconds)} (${moved.expiresAt.toISOString()}).`;
       }
+      case 'checkpoint':
+      case 'rewind':
+      case 'fork': {
+        if (!NAME_PATTERN.test(cmd.name)) return `"${cmd.name}" is not an environment name`;
+        const env = await store.getByName(cmd.name);
+        if (!env || env.status === 'destroyed') return `No live environment named *${cmd.name}*.`;
+        try {
+          if (cmd.kind === 'checkpoint') {
+            const { checkpoint } = await deps.environments.checkpoint(principalOf(s), env);
+            return `Taking checkpoint \`${checkpoint.id}\` of *${env.name}* (its database pauses for a moment). Bring it back with \`${s.command} rewind ${env.name} ${checkpoint.id}\`.`;
+          }
+          if (cmd.kind === 'rewind') {
+            await deps.environments.rewind(principalOf(s), env, cmd.checkpoint);
+            await follow(env.id, s, false);
+            return `Rewinding *${env.name}* to \`${cmd.checkpoint}\` (its current data is checkpointed first); I will confirm here.`;
+          }
+          const { env: fork } = await deps.environments.fork(principalOf(s), env, cmd.for, { door: 'slack' });
+          await follow(fork.id, s, true);
+          return `Forking *${env.name}* as *${fork.name}* (same images, a copy of its data); I will post its URL here.`;
+        } catch (err) {
+          if (err instanceof InputError) return `Cannot ${cmd.kind} *${env.name}*:\n${err.problems.map((p) => `• ${p.field}: ${p.message}`).join('\n')}`;
+          return refusal(err);
+        }
+      }
       case 'up':
         return up(cmd, s);
     }

@@ -302,7 +302,16 @@ export function webRouter(deps: Deps): Router {
       }
     }
     const p = present(env, await line([env]));
+    // Its checkpoints and forks, and (a fork) its parent: docs/data-workflows.md.
+    const checkpoints = (await deps.environments.checkpoints(req.principal!, env)).map((c) => ({
+      id: c.id, reason: c.reason, status: c.status, error: c.error, createdBy: c.createdBy, createdAt: c.createdAt.toISOString(),
+      pause: c.pauseMs === null ? '' : `${c.pauseMs} ms`, ready: c.status === 'ready',
+    }));
+    const forks = (await deps.environments.forks(req.principal!, env)).map((f) => ({ name: f.name, status: f.status, owner: f.owner }));
+    const dataLive = ['ready', 'sleeping'].includes(env.status);
     page(req, res, 'detail', {
+      checkpoints, forks, forkOf: p.forkOf, canCheckpoint: dataLive && !!template?.database, canRewind: ['ready', 'sleeping', 'failed'].includes(env.status),
+      canFork: dataLive,
       title: env.name,
       env: { ...p, tags: tagsOf(env), expiresIn: expiresIn(env) },
       services, events, workerProblem, timeline, saved,
@@ -354,6 +363,19 @@ export function webRouter(deps: Deps): Router {
   router.post('/environments/:name/reset-data', ...post, signedIn, rule('environment.reset'), action(async (env, req) => {
     await deps.environments.reset(req.principal!, env);
     return `Resetting the data of ${env.name} to the ${env.seed} dataset.`;
+  }));
+  router.post('/environments/:name/checkpoint', ...post, signedIn, rule('environment.checkpoint'), action(async (env, req) => {
+    const { checkpoint } = await deps.environments.checkpoint(req.principal!, env);
+    return `Taking checkpoint ${checkpoint.id} of ${env.name}: its database pauses for a moment.`;
+  }));
+  router.post('/environments/:name/rewind', ...post, signedIn, rule('environment.rewind'), action(async (env, req) => {
+    const cp = (req.body as Record<string, unknown>).checkpoint;
+    await deps.environments.rewind(req.principal!, env, cp);
+    return `Rewinding ${env.name} to checkpoint ${String(cp)} (its current data is checkpointed first).`;
+  }));
+  router.post('/environments/:name/fork', ...post, signedIn, rule('environment.fork'), action(async (env, req) => {
+    const { env: fork } = await deps.environments.fork(req.principal!, env, (req.body as Record<string, unknown>).for, { door: 'web' });
+    return `Forking ${env.name} as ${fork.name}.`;
   }));
   router.post('/environments/:name/destroy', ...post, signedIn, rule('environment.destroy'), action(async (env, req) => {
     await deps.environments.destroy(req.principal!, env);

@@ -11,6 +11,7 @@ import {
   AuditList, DeployAnswer, Environment, EnvironmentList, EnvironmentRequest, ErrorAnswer, EventList, ExtendRequest, OpenApiDocument,
   PathDatasetName, PathEnvironmentName, QueueQuery, RefreshAnswer, SeedList, SnapshotAnswer, SnapshotRequest, StatusQuery,
   TailQuery, TemplateList, WaitQuery, ShareAnswer, ShareRequest, SavedDatasetDeleted,
+  CheckpointAnswer, CheckpointList, CheckpointRequest, DeployAnswer as ForkAnswer, ForkList, ForkRequest, RewindRequest,
 } from './schemas.js';
 
 export type Method = 'get' | 'post' | 'put' | 'delete';
@@ -181,6 +182,43 @@ export const OPERATIONS: Operation[] = [
     method: 'post', path: '/environments/{name}/reset-db', operationId: 'resetEnvironmentDatabase',
     summary: 'Put the database back to its seed (a new generation)', parameters: [envName, wait],
     responses: { 202: json(Environment, 'reset queued'), ...envErrors, 403: forbidden, 409: error('NO_SEED or NOT_RESETTABLE'), 503: storeDown },
+  },
+  {
+    method: 'get', path: '/environments/{name}/checkpoints', operationId: 'listCheckpoints',
+    summary: 'The environment\'s checkpoints of its database, newest first', parameters: [envName],
+    responses: { 200: json(CheckpointList, 'its checkpoints'), ...envErrors },
+  },
+  {
+    method: 'post', path: '/environments/{name}/checkpoints', operationId: 'takeCheckpoint',
+    summary: 'Take a checkpoint of the database now (paused for a moment)', parameters: [envName], body: CheckpointRequest, bodyRequired: false,
+    responses: {
+      202: json(CheckpointAnswer, 'recorded; the worker takes it (pending, then ready)'), ...envErrors,
+      400: error('INVALID_REQUEST: invalid environment name or an unknown field, or INVALID_JSON'),
+      403: forbidden, 409: error('NOT_READY or NO_DATABASE'), 503: storeDown,
+    },
+  },
+  {
+    method: 'post', path: '/environments/{name}/rewind', operationId: 'rewindEnvironment',
+    summary: 'Bring a checkpoint back into the database (a new generation; the current data is checkpointed first)', parameters: [envName, wait], body: RewindRequest,
+    responses: {
+      202: json(Environment, 'rewind queued'), ...envErrors,
+      400: error('INVALID_REQUEST: checkpoint missing, unknown, of another environment, or not ready (details name the field); or INVALID_JSON'),
+      403: forbidden, 409: error('NOT_RESETTABLE: the environment is not ready, asleep or failed'), 503: storeDown,
+    },
+  },
+  {
+    method: 'get', path: '/environments/{name}/forks', operationId: 'listForks',
+    summary: 'The environment\'s live forks', parameters: [envName],
+    responses: { 200: json(ForkList, 'its forks'), ...envErrors },
+  },
+  {
+    method: 'post', path: '/environments/{name}/forks', operationId: 'forkEnvironment',
+    summary: 'Fork the environment for a tester: <name>--<for>, the same digests and a copy of its current database', parameters: [envName, wait, queue], body: ForkRequest,
+    responses: {
+      202: json(ForkAnswer, 'the fork, queued'), ...envErrors,
+      400: error('INVALID_REQUEST: a missing or malformed "for", a fork name over 63 characters, or a fork past MAYFLY_FORK_DEPTH_MAX (field name); or INVALID_JSON'),
+      403: forbidden, 409: error('NOT_READY (the parent) or NAME_TAKEN (the fork exists)'), ...deployErrors,
+    },
   },
   {
     method: 'post', path: '/environments/{name}/snapshots', operationId: 'saveEnvironmentSnapshot',

@@ -164,6 +164,16 @@ export const SnapshotRequest = z.strictObject({
     .meta({ description: 'the new dataset\'s name (not one in seed-data/ or saved before)' }),
 }, { error: 'must be a JSON object' }).meta({ id: 'SnapshotRequest' });
 
+export const CheckpointRequest = z.strictObject({}, { error: 'must be a JSON object (no fields)' }).meta({ id: 'CheckpointRequest' });
+
+export const RewindRequest = z.strictObject({
+  checkpoint: z.string({ error: 'is required: a checkpoint id such as "cp-1a2b3c4d"' }).meta({ description: 'the checkpoint to bring back (GET .../checkpoints lists them)', examples: ['cp-1a2b3c4d'] }),
+}, { error: 'must be a JSON object' }).meta({ id: 'RewindRequest' });
+
+export const ForkRequest = z.strictObject({
+  for: z.string({ error: 'is required: who the fork is for, e.g. "alice"' }).meta({ description: 'who the fork is for: the fork is named <name>--<for>', examples: ['alice'] }),
+}, { error: 'must be a JSON object' }).meta({ id: 'ForkRequest' });
+
 // ---------------------------------------------------------------------------------------------
 // Requests: path and query parameters (each with the message its field gets)
 // ---------------------------------------------------------------------------------------------
@@ -235,6 +245,11 @@ export const Environment = z.strictObject({
   createdAt: DateTime,
   readyAt: DateTime.nullable(),
   destroyedAt: DateTime.nullable(),
+  forkOf: z.strictObject({
+    id: z.uuid(),
+    name: z.string().meta({ description: 'the parent environment\'s name' }),
+    depth: z.number().int().min(1).meta({ description: '1: a fork of an environment that is not a fork' }),
+  }).nullable().meta({ description: 'the environment this one was forked from (it goes when that one goes), or null' }),
   links: z.strictObject({ self: Url, events: Url }),
 }).meta({ id: 'Environment' });
 
@@ -273,6 +288,29 @@ export const SnapshotAnswer = z.strictObject({
   status: z.literal('saving'),
   links: z.strictObject({ seeds: Url }),
 }).meta({ id: 'SnapshotAnswer' });
+
+export const Checkpoint = z.strictObject({
+  id: z.string().meta({ examples: ['cp-1a2b3c4d'] }),
+  environment: z.string(),
+  reason: z.enum(['manual', 'before-redeploy', 'before-reset', 'before-rewind']),
+  status: z.enum(['pending', 'ready', 'failed', 'removed']).meta({ description: 'pending until the worker took it' }),
+  generation: z.number().int(),
+  sizeBytes: z.number().int().nullable(),
+  pauseMs: z.number().int().nullable().meta({ description: 'how long the database was paused for the copy' }),
+  error: z.string().nullable(),
+  createdBy: z.string(),
+  createdAt: DateTime,
+  readyAt: DateTime.nullable(),
+}).meta({ id: 'Checkpoint' });
+export const CheckpointList = z.strictObject({
+  environment: z.string(),
+  limit: z.number().int().meta({ description: 'checkpoints kept (MAYFLY_CHECKPOINTS_PER_ENV): the oldest go first' }),
+  checkpoints: z.array(Checkpoint),
+}).meta({ id: 'CheckpointList' });
+export const CheckpointAnswer = Checkpoint.extend({
+  delivery: z.enum(['queued', 'deferred']).meta({ description: 'deferred: recorded while Redis did not answer; taken before the next redeploy, reset or rewind' }),
+}).meta({ id: 'CheckpointAnswer' });
+export const ForkList = z.strictObject({ environment: z.string(), forks: z.array(Environment) }).meta({ id: 'ForkList' });
 
 export const Template = z.strictObject({
   name: z.string(),

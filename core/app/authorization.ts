@@ -24,6 +24,11 @@ export const RULES = {
   'environment.reset': 'team',
   'environment.destroy': 'team',
   'environment.snapshot': 'team',
+  /** Checkpoints and rewind change (or pause) the environment's database: its team. */
+  'environment.checkpoint': 'team',
+  'environment.rewind': 'team',
+  /** A fork copies the environment's data (a tester's own copy): its team. */
+  'environment.fork': 'team',
   'template.list': 'signed-in',
   'overview.view': 'signed-in',
   'environment.open': 'access',

@@ -9,7 +9,7 @@ import type { Admission } from './admission.js';
 import type { AuditSubject, AuditTrail } from './audit.js';
 import { authorize, environmentTarget, type Action } from './authorization.js';
 import { bounded, queueDeploy, type Delivery } from './delivery.js';
-import { NAME_PATTERN, REDEPLOY_FROM, RESET_FROM, sameImages, type DestroyReason, type Environment, type Status } from '../domain/environment.js';
+import { NAME_PATTERN, REDEPLOY_FROM, RESET_FROM, forkName, sameImages, type DestroyReason, type Environment, type Status } from '../domain/environment.js';
 import { parseDuration } from '../domain/duration.js';
 import { ConflictError, InputError, NotFoundError } from '../domain/errors.js';
 import { systemActor, type Principal } from '../domain/principal.js';
@@ -18,6 +18,9 @@ import type { JobQueues } from '../queue/jobs.js';
 import type { TemplateCatalog } from '../catalog/templates.js';
 import type { EnvironmentStore, NewEnvironment, RunFence } from '../store/environments.js';
 import type { DatasetService } from './datasets.js';
+import { CHECKPOINT_ID, CheckpointStore, type Checkpoint, type CheckpointReason } from '../store/checkpoints.js';
+import type { DataWorkflowsConfig } from '../config/datasets.js';
+import { DIGEST_PATTERN } from '../domain/image-ref.js';
 
 export type { Delivery } from './delivery.js';
 export type DeployAction = 'created' | 'redeployed' | 'unchanged';
@@ -36,7 +39,14 @@ export interface EnvironmentServiceDeps {
   savedDatasets?: DatasetService;
   /** Where every action is recorded (who, what, which environment, which door, allowed or denied). */
   audit?: AuditTrail;
+  /** Checkpoints of databases (recorded here, taken by the worker); without it none are taken. */
+  checkpoints?: CheckpointStore;
+  /** Checkpoints kept per environment and how deep forks go (defaults: 5 and 2). */
+  dataWorkflows?: DataWorkflowsConfig;
 }
+
+/** Statuses in which an environment's database is there to be checkpointed (or forked). */
+const HAS_DATA: readonly Status[] = ['ready', 'sleeping'];
 
 export interface DeployOptions {
   /** The request named a ttl: the lease starts again. */
@@ -171,6 +181,7 @@ export class EnvironmentService {
             event: { type: 'redeploy', message: `redeploy requested by ${input.owner} (${why})`, data: { images: input.images, previous: env.images, generation: env.generation + 1 } },
           });
           if (!moved) throw new ConflictError('CONCURRENT_UPDATE', `environment "${input.name}" changed while it was being redeployed; try again`);
+          await this.recordAutoCheckpoint(client, env, moved, 'before-redeploy', input.owner);
           return { env: await admitted(moved), action: 'redeployed' as const };
         }
         // A new access setting alone is no redeploy: it is recorded (with its event) and applies at once.
@@ -211,10 +222,14 @@ export class EnvironmentService {
   private async resetUnaudited(actor: Principal, env: Environment): Promise<Environment> {
     authorize(actor, 'environment.reset', environmentTarget(env));
     if (!env.seed) throw new ConflictError('NO_SEED', `environment "${env.name}" has no seed dataset to reset to`);
-    const moved = await this.deps.store.transition(env.id, 'queued', {
-      from: [...RESET_FROM], bumpGeneration: true,
-      set: { seeded_at: null, failure_code: null, failure_message: null },
-      event: { type: 'reset-db', message: `database reset to its seed requested by ${actor.name}` },
+    const moved = await this.deps.store.transaction(async (tx, client) => {
+      const m = await tx.transition(env.id, 'queued', {
+        from: [...RESET_FROM], bumpGeneration: true,
+        set: { seeded_at: null, failure_code: null, failure_message: null, restore_from: null },
+        event: { type: 'reset-db', message: `database reset to its seed requested by ${actor.name}` },
+      });
+      if (m) await this.recordAutoCheckpoint(client, env, m, 'before-reset', actor.name);
+      return m;
     });
     if (!moved) throw new ConflictError('NOT_RESETTABLE', `environment "${env.name}" is ${env.status}; its database can be reset when it is ready or failed`);
     await queueDeploy(this.deps, moved);
@@ -238,6 +253,12 @@ export class EnvironmentService {
       event: { type: 'destroy', message: reason === 'expired' ? 'lease expired: tearing down' : `destroy requested by ${actor.name} (${reason})`, data: { reason, by: actor.name } },
     });
     const current = moved ?? (await store.getById(env.id)) ?? env;
+    // Its forks go with it, saying why (and theirs with them).
+    for (const fork of await store.liveForks(env.id)) {
+      await this.destroy(systemActor(`destroy of ${env.name}`, fork.team), fork, 'parent-destroyed').catch((err) => {
+        this.deps.logger.warn({ err, envId: fork.id, parent: env.name }, `could not destroy fork "${fork.name}" of "${env.name}": the reconciler's expiry removes it when its lease ends; destroy it by hand meanwhile`);
+      });
+    }
     // The row is the request; the queue only delivers it. When Redis does not answer, the
     // reconciler queues the teardown of a destroying environment once it is back.
     if (current.status === 'destroying') {
@@ -273,6 +294,135 @@ export class EnvironmentService {
     await savedDatasets.checkRoom(actor, env);
     await queues.enqueueSaveSnapshot(env.id, dataset, actor.name, actor.team);
     return { dataset };
+  }
+
+  /**
+   * Records a checkpoint taken before a redeploy, reset or rewind (in the transaction that moved the
+   * environment, at its new generation): the provisioning job takes it first, while the old
+   * database still runs. Only when there was a database to keep (it was ready or asleep).
+   */
+  private async recordAutoCheckpoint(client: import('pg').PoolClient, before: Environment, moved: Environment, reason: CheckpointReason, by: string): Promise<void> {
+    if (!this.deps.checkpoints || !HAS_DATA.includes(before.status) || !this.hasDatabase(before)) return;
+    await new CheckpointStore(client).add(moved, moved.generation, reason, by);
+  }
+
+  private hasDatabase(env: Environment): boolean {
+    const { catalog } = this.deps;
+    return catalog.has(env.template) && !!catalog.get(env.template).database;
+  }
+
+  private checkpointStore(): CheckpointStore {
+    if (!this.deps.checkpoints) throw new Error('checkpoints need the checkpoint store (EnvironmentServiceDeps.checkpoints)');
+    return this.deps.checkpoints;
+  }
+
+  /** The environment's live forks (anyone who may see it). */
+  async forks(actor: Principal, env: Environment): Promise<Environment[]> {
+    authorize(actor, 'environment.view', environmentTarget(env));
+    return env.status === 'destroyed' ? [] : this.deps.store.liveForks(env.id);
+  }
+
+  /** The environment's checkpoints, newest first (anyone who may see it). */
+  async checkpoints(actor: Principal, env: Environment): Promise<Checkpoint[]> {
+    authorize(actor, 'environment.view', environmentTarget(env));
+    return this.checkpointStore().list(env.id);
+  }
+
+  /**
+   * Takes a checkpoint of the environment's database now (the worker pauses it for a moment and
+   * copies it): recorded `pending`, ready when the worker took it. 409 when it is not ready or
+   * asleep, or its template has no database.
+   */
+  checkpoint(actor: Principal, env: Environment): Promise<{ checkpoint: Checkpoint; delivery: Delivery }> {
+    return this.audited(actor, 'environment.checkpoint', env, undefined, () => this.checkpointUnaudited(actor, env));
+  }
+
+  private async checkpointUnaudited(actor: Principal, env: Environment): Promise<{ checkpoint: Checkpoint; delivery: Delivery }> {
+    authorize(actor, 'environment.checkpoint', environmentTarget(env));
+    const store = this.checkpointStore();
+    if (!HAS_DATA.includes(env.status)) throw new ConflictError('NOT_READY', `environment "${env.name}" is ${env.status}; a checkpoint is taken when it is ready`);
+    if (!this.hasDatabase(env)) throw new ConflictError('NO_DATABASE', `template "${env.template}" of environment "${env.name}" has no database service; there is nothing to checkpoint`);
+    const checkpoint = await store.add(env, env.generation, 'manual', actor.name);
+    let delivery: Delivery = 'queued';
+    await bounded(this.deps.queues.enqueueCheckpoint(env.id, checkpoint.id)).catch(() => {
+      // Still recorded: the next redeploy, reset or rewind takes pending checkpoints first.
+      delivery = 'deferred';
+    });
+    return { checkpoint, delivery };
+  }
+
+  /**
+   * Brings a checkpoint back: a new generation whose provisioning copies the checkpoint into the
+   * database volume (a checkpoint of the current data is taken first, so a rewind can be undone).
+   * An unknown checkpoint, another environment's, or one not ready is refused (400, field
+   * `checkpoint`) and nothing changes.
+   */
+  rewind(actor: Principal, env: Environment, checkpoint: unknown): Promise<Environment> {
+    return this.audited(actor, 'environment.rewind', env, { checkpoint: typeof checkpoint === 'string' ? checkpoint : null }, () => this.rewindUnaudited(actor, env, checkpoint));
+  }
+
+  private async rewindUnaudited(actor: Principal, env: Environment, checkpoint: unknown): Promise<Environment> {
+    authorize(actor, 'environment.rewind', environmentTarget(env));
+    const store = this.checkpointStore();
+    const refuse = (message: string) => new InputError('invalid request: checkpoint', [{ field: 'checkpoint', message }]);
+    if (typeof checkpoint !== 'string' || !CHECKPOINT_ID.test(checkpoint)) throw refuse('is required: a checkpoint id such as "cp-1a2b3c4d" (GET .../checkpoints lists them)');
+    const cp = await store.get(checkpoint);
+    if (!cp || cp.environmentId !== env.id || cp.status === 'removed') {
+      throw refuse(`environment "${env.name}" has no checkpoint "${checkpoint}"; GET /api/v1/environments/${env.name}/checkpoints lists its checkpoints`);
+    }
+    if (cp.status !== 'ready') throw refuse(`checkpoint "${checkpoint}" is ${cp.status}${cp.error ? ` (${cp.error})` : ''}; only a ready checkpoint can be brought back`);
+    const moved = await this.deps.store.transaction(async (tx, client) => {
+      const m = await tx.transition(env.id, 'queued', {
+        from: [...RESET_FROM], bumpGeneration: true,
+        set: { seeded_at: null, failure_code: null, failure_message: null, restore_from: cp.id },
+        event: { type: 'rewind', message: `rewind to checkpoint ${cp.id} (taken ${cp.reason} at ${cp.createdAt.toISOString()}) requested by ${actor.name}`, data: { checkpoint: cp.id } },
+      });
+      if (m) await this.recordAutoCheckpoint(client, env, m, 'before-rewind', actor.name);
+      return m;
+    });
+    if (!moved) throw new ConflictError('NOT_RESETTABLE', `environment "${env.name}" is ${env.status}; its database can be rewound when it is ready, asleep or failed`);
+    await queueDeploy(this.deps, moved);
+    return moved;
+  }
+
+  /**
+   * Forks an environment for a tester: `<name>--<for>`, the same template and image digests, and
+   * a copy of the parent's current database (reflink: copy-on-write) made by its first
+   * provisioning; writes stay in the fork. It counts against admission like any environment,
+   * and goes when its parent goes (reason parent-destroyed). Refused (400 naming the field, nothing
+   * created): a bad `for`, a name too long, a fork past MAYFLY_FORK_DEPTH_MAX.
+   */
+  fork(actor: Principal, parent: Environment, forWhom: unknown, opts: { door?: Environment['door']; noQueue?: boolean } = {}): Promise<{ env: Environment; delivery: Delivery }> {
+    return this.audited(actor, 'environment.fork', parent, { for: typeof forWhom === 'string' ? forWhom : null },
+      () => this.forkUnaudited(actor, parent, forWhom, opts));
+  }
+
+  private async forkUnaudited(actor: Principal, parent: Environment, forWhom: unknown, opts: { door?: Environment['door']; noQueue?: boolean }): Promise<{ env: Environment; delivery: Delivery }> {
+    authorize(actor, 'environment.fork', environmentTarget(parent));
+    const maxDepth = this.deps.dataWorkflows?.forkDepthMax ?? 2;
+    if (typeof forWhom !== 'string' || !/^[a-z0-9][a-z0-9-]{0,30}$/.test(forWhom) || forWhom.includes('--')) {
+      throw new InputError('invalid request: for', [{ field: 'for', message: 'is required: who the fork is for, 1-31 lowercase letters, digits and single "-" (e.g. "alice")' }]);
+    }
+    const name = forkName(parent.name, forWhom);
+    if (!NAME_PATTERN.test(name)) {
+      throw new InputError('invalid request: for', [{ field: 'for', message: `makes the name "${name}" (${name.length} characters); an environment name has at most 63: use a shorter "for"` }]);
+    }
+    if (parent.forkDepth + 1 > maxDepth) {
+      throw new InputError('invalid request: name', [{ field: 'name', message: maxDepth === 0
+        ? 'forks are turned off on this server (MAYFLY_FORK_DEPTH_MAX=0)'
+        : `environment "${parent.name}" is a fork ${parent.forkDepth} deep; forks go at most ${maxDepth} deep (MAYFLY_FORK_DEPTH_MAX): fork an environment nearer the original instead` }]);
+    }
+    if (!HAS_DATA.includes(parent.status)) throw new ConflictError('NOT_READY', `environment "${parent.name}" is ${parent.status}; it can be forked when it is ready`);
+    // The same images the parent runs: by digest where the pull recorded one (repo@sha256:...).
+    const images = Object.fromEntries(Object.entries(parent.images).map(([svc, ref]) => {
+      const digest = parent.digests[svc];
+      return [svc, digest && digest.includes('@') && DIGEST_PATTERN.test(digest.slice(digest.lastIndexOf('@') + 1)) ? digest : ref];
+    }));
+    const { env, delivery } = await this.deployUnaudited(actor, {
+      name, template: parent.template, owner: actor.name, images, seed: parent.seed, ttlSeconds: parent.ttlSeconds, door: opts.door ?? 'api',
+      team: parent.team, parentId: parent.id, forkDepth: parent.forkDepth + 1, ...(parent.access ? { access: parent.access } : {}),
+    }, { ttlGiven: true, createOnly: true, ...(opts.noQueue ? { noQueue: true } : {}) });
+    return { env, delivery };
   }
 
   /** Runs an action through the audit trail (when there is one). */

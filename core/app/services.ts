@@ -12,6 +12,7 @@ import { AuditStore } from '../store/audit.js';
 import { EnvironmentStore } from '../store/environments.js';
 import { NotificationStore } from '../store/notifications.js';
 import { SnapshotStore } from '../store/snapshots.js';
+import { CheckpointStore } from '../store/checkpoints.js';
 
 /** The application layer and the stores under it, wired once for either process (web or worker). */
 export interface AppServices {
@@ -24,6 +25,8 @@ export interface AppServices {
   environments: EnvironmentService;
   /** Saved datasets: list, delete, the limits of a save (core/app/datasets.ts). */
   savedDatasets: DatasetService;
+  /** Checkpoints of environments' databases (the worker takes them; the service records and lists them). */
+  checkpoints: CheckpointStore;
 }
 
 export function buildAppServices(config: Config, pool: pg.Pool, queues: JobQueues, catalog: TemplateCatalog, logger: Logger): AppServices {
@@ -33,8 +36,9 @@ export function buildAppServices(config: Config, pool: pg.Pool, queues: JobQueue
   const admission = new Admission(pool, catalog, config);
   const audit = new AuditTrail(new AuditStore(pool), logger);
   const savedDatasets = new DatasetService({ snapshots, datasets, queues, logger, limits: config.savedDatasets });
+  const checkpoints = new CheckpointStore(pool);
   return {
-    store, snapshots, datasets, admission, audit, notifications: new NotificationStore(pool), savedDatasets,
-    environments: new EnvironmentService({ store, queues, catalog, logger, admission, savedDatasets, audit }),
+    store, snapshots, datasets, admission, audit, notifications: new NotificationStore(pool), savedDatasets, checkpoints,
+    environments: new EnvironmentService({ store, queues, catalog, logger, admission, savedDatasets, audit, checkpoints, dataWorkflows: config.dataWorkflows }),
   };
 }

@@ -13,7 +13,7 @@ import { loadRouterConfig, type RouterConfig } from './router.js';
 import { loadWebConfig, type WebConfig } from './web.js';
 import { loadOpsConfig, type OpsConfig } from './ops.js';
 import { loadAdmissionConfig, type AdmissionConfig } from './admission.js';
-import { loadSavedDatasetsConfig, type SavedDatasetsConfig } from './datasets.js';
+import { loadDataWorkflowsConfig, loadSavedDatasetsConfig, type DataWorkflowsConfig, type SavedDatasetsConfig } from './datasets.js';
 import { loadSwarmConfig, type SwarmSettings } from './swarm.js';
 import type { TeamDirectory } from '../domain/principal.js';
 import { checkDefaultsWithinPolicy, loadPolicyConfig } from './policy.js';
@@ -100,6 +100,8 @@ export interface Config {
   admission: AdmissionConfig;
   /** Per-team limits on saved datasets (see core/config/datasets.ts). */
   savedDatasets: SavedDatasetsConfig;
+  /** Checkpoints per environment and the depth of forks (docs/data-workflows.md). */
+  dataWorkflows: DataWorkflowsConfig;
   /** With MAYFLY_RUNTIME=swarm: the swarm's Engine APIs (docs/swarm.md). */
   swarm?: SwarmSettings;
 }
@@ -265,6 +267,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ops: loadOpsConfig(env, read),
     admission: loadAdmissionConfig(env, read),
     savedDatasets: loadSavedDatasetsConfig(env, int),
+    dataWorkflows: loadDataWorkflowsConfig(int),
   };
   checkDefaultsWithinPolicy(config.defaultLimits, config.policy);
   if (!RUNTIMES.includes(config.runtime)) throw new ConfigError('MAYFLY_RUNTIME', `must be ${RUNTIMES.join(', ')}; got "${config.runtime}"`);

@@ -20,3 +20,24 @@ export function loadSavedDatasetsConfig(env: NodeJS.ProcessEnv, int: (name: stri
   if (bytes === undefined) throw new ConfigError('MAYFLY_SAVED_BYTES_PER_TEAM', `must be a size such as "20g" or "500m" (or 0 for no limit), got "${raw}"`);
   return Object.freeze({ perTeam: int('MAYFLY_SAVED_DATASETS_PER_TEAM', DEFAULT_SAVED_DATASETS_PER_TEAM, 0, 100000), bytesPerTeam: bytes });
 }
+
+/**
+ * Checkpoints and forks (docs/data-workflows.md): MAYFLY_CHECKPOINTS_PER_ENV, MAYFLY_FORK_DEPTH_MAX.
+ * Part of the one frozen Config (config.dataWorkflows).
+ */
+export interface DataWorkflowsConfig {
+  /** Checkpoints kept per environment (the oldest go first); at least 1. */
+  checkpointsPerEnvironment: number;
+  /** How deep forks go: 1 allows forks of environments that are not forks; 2 a fork of a fork too. */
+  forkDepthMax: number;
+}
+
+export const DEFAULT_CHECKPOINTS_PER_ENV = 5;
+export const DEFAULT_FORK_DEPTH_MAX = 2;
+
+export function loadDataWorkflowsConfig(int: (name: string, fallback: number, min?: number, max?: number) => number): DataWorkflowsConfig {
+  return Object.freeze({
+    checkpointsPerEnvironment: int('MAYFLY_CHECKPOINTS_PER_ENV', DEFAULT_CHECKPOINTS_PER_ENV, 1, 100),
+    forkDepthMax: int('MAYFLY_FORK_DEPTH_MAX', DEFAULT_FORK_DEPTH_MAX, 0, 10),
+  });
+}

@@ -96,6 +96,11 @@ export interface Environment {
   /** The golden snapshot its database was cloned from, and how. */
   snapshotKey: string | null;
   cloneStrategy: string | null;
+  /** A fork's parent (its id), and how deep it is (0: not a fork; a fork of a fork is 2). */
+  parentId: string | null;
+  forkDepth: number;
+  /** A rewind's checkpoint (its id): the next provisioning clones the database from it. */
+  restoreFrom: string | null;
 }
 
 export interface EnvironmentEvent {
@@ -123,5 +128,8 @@ export const RESET_FROM: readonly Status[] = ['ready', 'sleeping', 'failed'];
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 /** Why an environment went away: the one list every door, the store and the API description use. */
-export const DESTROY_REASONS = ['destroyed', 'expired', 'pull-request-closed'] as const;
+export const DESTROY_REASONS = ['destroyed', 'expired', 'pull-request-closed', 'parent-destroyed'] as const;
+
+/** A fork's name: `<parent>--<for>` (within a DNS label's 63 characters). */
+export const forkName = (parent: string, forWhom: string) => `${parent}--${forWhom}`;
 export type DestroyReason = (typeof DESTROY_REASONS)[number];

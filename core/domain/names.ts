@@ -26,6 +26,8 @@ export const LABEL_DATASET = 'mayfly.dataset';
 export const LABEL_ROLE = 'mayfly.role';
 export const ROLE_DATA = 'data';
 export const ROLE_OVERLAY_LAYER = 'overlay-layer';
+/** A checkpoint of the environment's database (docs/data-workflows.md): kept with its data, removed with it. */
+export const ROLE_CHECKPOINT = 'checkpoint';
 /** On a short-lived helper container (clones, measurements): what it does. */
 export const LABEL_HELPER = 'mayfly.helper';
 /** On a golden snapshot's throwaway database container: the golden's key. */
@@ -47,6 +49,9 @@ export const projectName = (name: string, id: string) => `${name}-${id.slice(0, 
 export const networkName = (project: string) => `${project}_default`;
 export const volumeName = (project: string, volume: string) => `${project}_${volume}`;
 export const containerName = (project: string, service: string) => `${project}-${service}-1`;
+
+/** The volume of an environment's checkpoint `id` (cp-xxxxxxxx), in its compose project. */
+export const checkpointVolume = (project: string, id: string) => `${project}_${id}`;
 
 /** The writable layer beneath an overlay clone named `volume`. */
 export const upperVolume = (volume: string) => `${volume}-upper`;

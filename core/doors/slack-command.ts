@@ -3,6 +3,7 @@
  *
  *   up <template> [tag | service=tag ...] [ttl=4h] [seed=name]
  *   list | status <name> | extend <name> <duration> | down <name> | help
+ *   checkpoint <name> | rewind <name> <checkpoint> | fork <name> <for>
  */
 export type SlackCommand =
   | { kind: 'up'; template: string; tag?: string; images: Record<string, string>; ttl?: string; seed?: string }
@@ -10,6 +11,9 @@ export type SlackCommand =
   | { kind: 'status'; name: string }
   | { kind: 'extend'; name: string; ttl: string }
   | { kind: 'down'; name: string }
+  | { kind: 'checkpoint'; name: string }
+  | { kind: 'rewind'; name: string; checkpoint: string }
+  | { kind: 'fork'; name: string; for: string }
   | { kind: 'help' }
   | { kind: 'usage'; problem: string };
 
@@ -21,6 +25,8 @@ export function slackUsage(command = '/mayfly'): string {
     `• \`${command} status <name>\``,
     `• \`${command} extend <name> <duration>\` — e.g. \`${command} extend shop-pr-42 2h\``,
     `• \`${command} down <name>\``,
+    `• \`${command} checkpoint <name>\` — a checkpoint of its database; \`${command} rewind <name> <checkpoint>\` brings one back`,
+    `• \`${command} fork <name> <for>\` — \`<name>--<for>\`: the same images and a copy of its data`,
     `• \`${command} help\``,
   ].join('\n');
 }
@@ -42,6 +48,15 @@ export function parseSlackCommand(text: string): SlackCommand {
     case 'extend':
       if (args.length !== 2) return { kind: 'usage', problem: '`extend <name> <duration>` needs a name and a duration such as 2h' };
       return { kind: 'extend', name: args[0]!, ttl: args[1]! };
+    case 'checkpoint':
+      if (args.length !== 1) return { kind: 'usage', problem: '`checkpoint <name>` takes exactly one environment name' };
+      return { kind: 'checkpoint', name: args[0]! };
+    case 'rewind':
+      if (args.length !== 2) return { kind: 'usage', problem: '`rewind <name> <checkpoint>` needs a name and a checkpoint id such as cp-1a2b3c4d' };
+      return { kind: 'rewind', name: args[0]!, checkpoint: args[1]! };
+    case 'fork':
+      if (args.length !== 2) return { kind: 'usage', problem: '`fork <name> <for>` needs a name and who the fork is for' };
+      return { kind: 'fork', name: args[0]!, for: args[1]! };
     case 'up': {
       const [template, ...rest] = args;
       if (!template || template.includes('=')) return { kind: 'usage', problem: '`up` needs a template: `up <template> [tag]`' };

@@ -16,9 +16,11 @@ export interface RefreshSeedJobData { dataset: string }
 export interface SaveSnapshotJobData { environmentId: string; name: string; by: string; team?: string }
 /** Removes the volumes of a deleted saved dataset (its records are `deleting`). */
 export interface DeleteDatasetJobData { dataset: string; by: string }
+/** Takes a checkpoint of an environment's database that the application layer recorded (pending). */
+export interface CheckpointJobData { environmentId: string; checkpointId: string }
 /** Sleep and wake (worker/jobs/sleep.ts): stop an idle environment's containers, start them again. */
 export interface SleepJobData { environmentId: string }
-export type LifecycleJobData = SleepJobData | TeardownJobData | ExpireJobData | RefreshSeedJobData | SaveSnapshotJobData | DeleteDatasetJobData | Record<string, never>;
+export type LifecycleJobData = SleepJobData | TeardownJobData | ExpireJobData | RefreshSeedJobData | SaveSnapshotJobData | DeleteDatasetJobData | CheckpointJobData | Record<string, never>;
 
 export const JOB_PROVISION = 'provision';
 export const JOB_TEARDOWN = 'teardown';
@@ -27,6 +29,7 @@ export const JOB_RECONCILE = 'reconcile';
 export const JOB_REFRESH_SEED = 'refresh-seed';
 export const JOB_SAVE_SNAPSHOT = 'save-snapshot';
 export const JOB_DELETE_DATASET = 'delete-dataset';
+export const JOB_CHECKPOINT = 'checkpoint';
 export const JOB_SLEEP = 'sleep';
 export const JOB_WAKE = 'wake';
 /** The notifier (outbox delivery and expiry warnings), scheduled like the reconciler. */
@@ -105,6 +108,11 @@ export class JobQueues {
   /** Removes a deleted saved dataset's volumes; retried (an engine hiccup), and the reconciler finishes what a lost job left. */
   async enqueueDeleteDataset(dataset: string, by: string): Promise<void> {
     await this.lifecycle.add(JOB_DELETE_DATASET, { dataset, by }, { jobId: `delete-dataset-${dataset}`, removeOnComplete: true, removeOnFail: true, attempts: 5, backoff: { type: 'exponential', delay: 2000 } });
+  }
+
+  /** Takes a recorded checkpoint (one job per checkpoint id); the reconciler need not: a lost one stays pending and is shown so. */
+  async enqueueCheckpoint(environmentId: string, checkpointId: string): Promise<void> {
+    await this.lifecycle.add(JOB_CHECKPOINT, { environmentId, checkpointId }, { jobId: `checkpoint-${checkpointId}`, removeOnComplete: true, removeOnFail: true, attempts: 2, backoff: { type: 'fixed', delay: 1000 } });
   }
 
   /** One sleep per environment at a time (the job id); the job itself checks it is still idle. */

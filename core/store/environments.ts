@@ -20,6 +20,9 @@ interface Row {
   run_epoch?: number;
   origin?: string | null;
   access?: Access | null;
+  parent_id?: string | null;
+  fork_depth?: number;
+  restore_from?: string | null;
 }
 
 function toEnvironment(r: Row): Environment {
@@ -32,6 +35,7 @@ function toEnvironment(r: Row): Environment {
     destroyReason: r.destroy_reason, destroyedBy: r.destroyed_by, seededAt: r.seeded_at,
     createdAt: r.created_at, updatedAt: r.updated_at, readyAt: r.ready_at, destroyedAt: r.destroyed_at,
     snapshotKey: r.snapshot_key, cloneStrategy: r.clone_strategy, origin: r.origin ?? null, access: r.access ?? null,
+    parentId: r.parent_id ?? null, forkDepth: r.fork_depth ?? 0, restoreFrom: r.restore_from ?? null,
   };
 }
 
@@ -50,6 +54,9 @@ export interface NewEnvironment {
   origin?: string;
   /** Who may open its address, when the request chose it (else its template's access applies). */
   access?: Access;
+  /** A fork: its parent's id and its depth (1 for a fork of an environment that is not one). */
+  parentId?: string;
+  forkDepth?: number;
 }
 
 
@@ -90,7 +97,7 @@ export interface TransitionOptions {
 }
 
 const SETTABLE_COLUMNS = ['images', 'digests', 'urls', 'endpoints', 'failure_code', 'failure_message', 'destroy_reason', 'destroyed_by',
-  'seeded_at', 'ready_at', 'destroyed_at', 'holds_capacity', 'admitted_at', 'access'] as const;
+  'seeded_at', 'ready_at', 'destroyed_at', 'holds_capacity', 'admitted_at', 'access', 'restore_from'] as const;
 type SettableColumn = (typeof SETTABLE_COLUMNS)[number];
 const SETTABLE = new Set<string>(SETTABLE_COLUMNS);
 const JSON_COLUMNS = new Set(['images', 'digests', 'urls', 'endpoints']);
@@ -208,9 +215,9 @@ export class EnvironmentStore {
     const { rows } = await this.db.query<Row>(
       `WITH created AS (
          INSERT INTO environments (id, name, template, status, owner, images, seed, ttl_seconds, expires_at, project, door, team, origin, access,
-                                   seeded_at, snapshot_key, clone_strategy)
+                                   seeded_at, snapshot_key, clone_strategy, parent_id, fork_depth)
          VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7::int, now() + ($7::int * interval '1 second'), $8, $9, $10, $13, $14,
-                 CASE WHEN $15::boolean THEN now() END, $16, $17)
+                 CASE WHEN $15::boolean THEN now() END, $16, $17, $18, $19)
          ON CONFLICT (name) WHERE status <> 'destroyed' DO NOTHING RETURNING *),
        logged AS (INSERT INTO environment_events (environment_id, type, status, message, data)
                   SELECT id, 'requested', 'queued', $11, $12 FROM created)
@@ -218,8 +225,14 @@ export class EnvironmentStore {
       [id, input.name, input.template, input.owner, input.images, input.seed, input.ttlSeconds, project, input.door ?? 'api', input.team ?? 'default',
         `requested by ${input.owner}: template ${input.template}, ttl ${input.ttlSeconds}s${standby ? ' (from the warm pool: its database is already cloned and started)' : ''}`,
         { images: input.images, seed: input.seed, ...(standby ? { pool: true } : {}) }, input.origin ?? null, input.access ?? null,
-        seeded, standby?.snapshotKey ?? null, standby?.cloneStrategy ?? null]);
+        seeded, standby?.snapshotKey ?? null, standby?.cloneStrategy ?? null, input.parentId ?? null, input.forkDepth ?? 0]);
     return rows[0] ? toEnvironment(rows[0]) : undefined;
+  }
+
+  /** The live forks of an environment (by its id), oldest first. */
+  async liveForks(parentId: string): Promise<Environment[]> {
+    const { rows } = await this.db.query<Row>(`SELECT * FROM environments WHERE parent_id = $1 AND status <> 'destroyed' ORDER BY created_at`, [parentId]);
+    return rows.map(toEnvironment);
   }
 
   /** Starts the lease again: `seconds` from now (a PUT that names a ttl), with a `lease` event. */

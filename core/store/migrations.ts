@@ -369,6 +369,36 @@ export const MIGRATIONS: { id: number; name: string; sql: string }[] = [
     `,
   },
   {
+    id: 17,
+    name: 'checkpoints and forks',
+    sql: `
+      -- Checkpoints of an environment's database (docs/data-workflows.md): taken on request and
+      -- before every redeploy, reset and rewind; a bounded number per environment, their volumes
+      -- labeled for the environment (they go with it). A rewind names one in restore_from: the
+      -- next provisioning clones the database from it instead of the seed.
+      CREATE TABLE checkpoints (
+        id             text PRIMARY KEY,
+        environment_id uuid NOT NULL,
+        environment    text NOT NULL,
+        generation     integer NOT NULL,
+        reason         text NOT NULL CHECK (reason IN ('manual', 'before-redeploy', 'before-reset', 'before-rewind')),
+        status         text NOT NULL CHECK (status IN ('pending', 'ready', 'failed', 'removed')),
+        volume         text NOT NULL,
+        size_bytes     bigint,
+        pause_ms       integer,
+        error          text,
+        created_by     text NOT NULL,
+        created_at     timestamptz NOT NULL DEFAULT now(),
+        ready_at       timestamptz
+      );
+      CREATE INDEX checkpoints_environment ON checkpoints (environment_id, created_at DESC);
+      -- A fork (<parent>--<for>) records its parent and its depth (a fork of a fork is 2).
+      ALTER TABLE environments ADD COLUMN parent_id uuid, ADD COLUMN fork_depth integer NOT NULL DEFAULT 0,
+        ADD COLUMN restore_from text;
+      CREATE INDEX environments_parent ON environments (parent_id) WHERE parent_id IS NOT NULL AND status <> 'destroyed';
+    `,
+  },
+  {
     id: 21,
     name: 'warm pool standbys',
     sql: `

@@ -7,14 +7,14 @@
  */
 import { Readable } from 'node:stream';
 import { PermanentFailure } from '../../core/domain/errors.js';
-import { containerName, goldenVolume, networkName, volumeName } from '../../core/domain/names.js';
+import { checkpointVolume, containerName, goldenVolume, networkName, volumeName } from '../../core/domain/names.js';
 import type { ServiceStatus } from '../../core/platform/internal-api.js';
 import type { StackSpec } from '../../core/stack/model.js';
 import {
   Aborted, type EnvironmentRef, type OwnedObjects, type ProgressFn, type PulledImage, type RemovalReport, type Runtime,
   type ServiceState, type UpOptions,
 } from '../../worker/runtime/runtime.js';
-import type { CloneVia, DataVolume, DatabaseSpec, Exec, ProbeResult, SnapshotEngine } from '../../worker/seeds/engine.js';
+import type { CloneVia, DataVolume, DatabaseSpec, Exec, LiveCopyTarget, ProbeResult, SnapshotEngine } from '../../worker/seeds/engine.js';
 
 /**
  * Where a fault can be injected: `pull` (any image) or `pull:<image>`, `network`, `volume`,
@@ -278,6 +278,15 @@ export class FakeSnapshotEngine implements SnapshotEngine {
     this.engine.volumes.set(name, { name, envId: into.env.id, data: true });
     this.engine.log.push(`clone ${golden} into ${name}`);
     return 'host';
+  }
+
+  async copyLive(from: DataVolume, _service: string, into: LiveCopyTarget): Promise<{ pauseMs: number; sizeBytes: number | null; via: CloneVia }> {
+    const source = volumeName(from.env.project, from.volume);
+    if (!this.engine.volumes.has(source)) throw new PermanentFailure('DATABASE_VOLUME_MISSING', `the data volume ${source} is gone`);
+    const name = into.kind === 'checkpoint' ? checkpointVolume(into.env.project, into.id) : volumeName(into.into.env.project, into.into.volume);
+    this.engine.volumes.set(name, { name, envId: into.kind === 'checkpoint' ? into.env.id : into.into.env.id, data: true });
+    this.engine.log.push(`copy ${source} into ${name}`);
+    return { pauseMs: 0, sizeBytes: 1, via: 'host' };
   }
 
   async saveVolume(_from: DataVolume, golden: string): Promise<{ sizeBytes: number | null }> {

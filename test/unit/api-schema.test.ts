@@ -12,7 +12,7 @@ const ENV = {
   images: { web: 'reg/shop:1' }, digests: {}, seed: 'demo', ttl: '4h', expiresAt: '2026-01-01T00:00:00.000Z', expiresInSeconds: 10, generation: 1,
   url: 'http://shop-1.localhost:8080', urls: { web: 'http://shop-1.localhost:8080' },
   database: { seed: 'demo', snapshot: null, strategy: null, seededAt: null }, queuePosition: null, estimatedStartSeconds: null, queueReason: null,
-  failure: null, destroyReason: null, destroyedBy: null, access: 'signed-in', createdAt: '2026-01-01T00:00:00.000Z', readyAt: null, destroyedAt: null,
+  failure: null, destroyReason: null, destroyedBy: null, access: 'signed-in', createdAt: '2026-01-01T00:00:00.000Z', readyAt: null, destroyedAt: null, forkOf: null,
   links: { self: 'http://x/api/v1/environments/shop-1', events: 'http://x/api/v1/environments/shop-1/events' },
 };
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -99,6 +99,6 @@ describe('one destroy-reason enum everywhere', () => {
     const prop = doc.components.schemas.Environment.properties.destroyReason;
     const values = new Set<unknown>((prop.anyOf ?? [prop]).flatMap((p: any) => p.enum ?? (p.type === 'null' ? [null] : [])));
     assert.deepEqual([...values].sort(), [...DESTROY_REASONS, null].sort());
-    assert.deepEqual([...DESTROY_REASONS].sort(), ['destroyed', 'expired', 'pull-request-closed']);
+    assert.deepEqual([...DESTROY_REASONS].sort(), ['destroyed', 'expired', 'parent-destroyed', 'pull-request-closed']);
   });
 });

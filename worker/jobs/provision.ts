@@ -8,9 +8,11 @@ import type { EnvironmentRef, ServiceState, UpTimings } from '../runtime/runtime
 import { loadSeed } from '../seeds/load-seed.js';
 import { publicUrls } from '../../core/doors/addresses.js';
 import { Fence, StoodDown, logStoodDown } from './fence.js';
+import { takeCheckpoint } from './checkpoints.js';
+import type { DataSource } from '../seeds/seed-service.js';
 
 /** What this module uses of the worker's context (narrow: a test gives it only these). */
-type Deps = Pick<WorkerContext, 'admission' | 'catalog' | 'config' | 'datasets' | 'environments' | 'logger' | 'metrics' | 'queues' | 'runtime' | 'seeds' | 'store'>;
+type Deps = Pick<WorkerContext, 'admission' | 'catalog' | 'config' | 'datasets' | 'environments' | 'logger' | 'metrics' | 'queues' | 'runtime' | 'seeds' | 'store' | 'checkpoints'>;
 
 /**
  * Provision one generation of an environment: render and validate its stack, pull its images
@@ -95,6 +97,14 @@ async function provision(ctx: Deps, env: Environment, fence: Fence, log: WorkerC
   const ref: EnvironmentRef = { id: env.id, project: env.project, generation: env.generation };
   const stack = ctx.catalog.render(env.template, { env: { id: env.id, name: env.name, project: env.project }, images: env.images });
 
+  // A redeploy, reset or rewind keeps what the database held first: the checkpoints recorded
+  // with it (docs/data-workflows.md), taken while the old containers still run. One that fails
+  // is recorded and does not stop the deploy.
+  for (const cp of await ctx.checkpoints.pending(env.id, env.generation)) {
+    await fence.check(`take checkpoint ${cp.id}`);
+    await takeCheckpoint(ctx, env, cp, fence.token);
+  }
+
   // Pull every image first (distinct images at once): nothing starts from an image that failed to pull.
   const digests: Record<string, string> = {};
   const pullStarted = Date.now();
@@ -119,14 +129,20 @@ async function provision(ctx: Deps, env: Environment, fence: Fence, log: WorkerC
   const prepared = template.database
     ? await ctx.seeds.prepare(env, template, stack, ref, digests[template.database.service] ?? '',
       async (key, strategy) => fence.wrote('record the snapshot', await ctx.store.setSnapshot(env.id, key, strategy, fence.token)),
-      (step) => fence.check(step)).finally(() => network)
+      (step) => fence.check(step), await dataSource(ctx, env)).finally(() => network)
     : { kind: 'none' as const };
   const cloneMs = Date.now() - cloneStarted;
   const networkError = await network;
   if (networkError) throw networkError;
   if (prepared.kind === 'cloned') {
     await fence.wrote('mark the database seeded', await ctx.store.markSeeded(env.id, env.generation, fence.token));
-    await fence.event('cloned', `database cloned from the "${env.seed}" snapshot by ${prepared.strategy} ${prepared.via === 'host' ? 'on the host' : 'in a helper container'} in ${prepared.ms} ms${prepared.builtGolden ? ' (golden built first)' : ''}`,
+    if (prepared.from === 'checkpoint') {
+      await fence.event('rewound', `database rewound to checkpoint ${prepared.key} (${prepared.strategy} copy ${prepared.via === 'host' ? 'on the host' : 'in a helper container'} in ${prepared.ms} ms)`,
+        { checkpoint: prepared.key, strategy: prepared.strategy, via: prepared.via, ms: prepared.ms });
+    } else if (prepared.from === 'fork') {
+      await fence.event('cloned', `database copied from the parent environment's current database (${prepared.strategy}, the parent paused ${prepared.pauseMs ?? 0} ms) in ${prepared.ms} ms`,
+        { strategy: prepared.strategy, via: prepared.via, from: 'fork', parentId: env.parentId, pauseMs: prepared.pauseMs, ms: prepared.ms });
+    } else await fence.event('cloned', `database cloned from the "${env.seed}" snapshot by ${prepared.strategy} ${prepared.via === 'host' ? 'on the host' : 'in a helper container'} in ${prepared.ms} ms${prepared.builtGolden ? ' (golden built first)' : ''}`,
       { strategy: prepared.strategy, via: prepared.via, snapshot: prepared.key, ms: prepared.ms, builtGolden: prepared.builtGolden });
   }
 
@@ -203,6 +219,29 @@ async function provision(ctx: Deps, env: Environment, fence: Fence, log: WorkerC
   if (seedMs) ctx.metrics.observePhase('seed', env.template, seedMs);
   log.info({ urls, timings }, 'environment ready');
   return 'ready';
+}
+
+/**
+ * Where this provisioning takes the database from, when not from the seed: a rewind's checkpoint,
+ * or (a fork's first generation) the parent's live database. The parent must still be there.
+ */
+async function dataSource(ctx: Pick<WorkerContext, 'checkpoints' | 'store'>, env: Environment): Promise<DataSource | undefined> {
+  if (env.seededAt) return undefined; // its database is in place (a redeploy keeps it)
+  if (env.restoreFrom) {
+    const cp = await ctx.checkpoints.get(env.restoreFrom);
+    if (!cp || cp.environmentId !== env.id || cp.status !== 'ready') {
+      throw new PermanentFailure('CHECKPOINT_MISSING', `checkpoint ${env.restoreFrom} of ${env.name} is ${cp?.status ?? 'gone'}; rewind to another one (GET /api/v1/environments/${env.name}/checkpoints) or reset the database to its seed`);
+    }
+    return { kind: 'checkpoint', id: cp.id, volume: cp.volume };
+  }
+  if (env.parentId && env.generation === 1) {
+    const parent = await ctx.store.getById(env.parentId);
+    if (!parent || parent.status === 'destroyed' || parent.status === 'destroying') {
+      throw new PermanentFailure('PARENT_GONE', `the environment ${env.name} was forked from is ${parent?.status ?? 'gone'}; its database cannot be copied`);
+    }
+    return { kind: 'fork', parent: { id: parent.id, project: parent.project, generation: parent.generation }, parentName: parent.name, snapshotKey: parent.snapshotKey };
+  }
+  return undefined;
 }
 
 /**

@@ -6,7 +6,7 @@ import { wakeWaiting } from '../admission.js';
 import { Fence, StoodDown } from './fence.js';
 
 /** What this module uses of the worker's context (narrow: a test gives it only these). */
-type Deps = Pick<WorkerContext, 'admission' | 'environments' | 'logger' | 'metrics' | 'queues' | 'runtime' | 'store'>;
+type Deps = Pick<WorkerContext, 'admission' | 'environments' | 'logger' | 'metrics' | 'queues' | 'runtime' | 'store' | 'checkpoints'>;
 
 /**
  * Removes everything labeled with the environment's id, then records it destroyed. The run claims
@@ -33,6 +33,8 @@ export function teardownHandler(ctx: Deps) {
     try {
       await fence.check('remove its containers, networks and volumes');
       removed = await ctx.runtime.remove(environmentId);
+      // Its checkpoints' volumes carry its label and went with the rest.
+      await ctx.checkpoints.removeAll(environmentId);
     } catch (err) {
       const stood = err instanceof StoodDown ? err : await fence.lost('handle a failed removal');
       if (!stood) throw err;

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import type { StackSpec } from '../../core/stack/model.js';
 import type { ServiceStatus } from '../../core/platform/internal-api.js';
 import { MayflyError } from '../../core/domain/errors.js';
-import { LABEL_COMPOSE_VOLUME } from '../../core/domain/names.js';
+import { LABEL_COMPOSE_VOLUME, LABEL_ROLE, ROLE_CHECKPOINT } from '../../core/domain/names.js';
 
 /**
  * What the worker needs from a container engine. worker/runtime/docker implements it on the
@@ -51,7 +51,8 @@ export interface RemovalReport {
  * is one). Anonymous volumes go with their containers.
  */
 export function isDataVolume(labels: Record<string, string> | null | undefined): boolean {
-  return !!labels?.[LABEL_COMPOSE_VOLUME];
+  // A checkpoint of the database is the tester's data too (kept while a failed environment's data is).
+  return !!labels?.[LABEL_COMPOSE_VOLUME] || labels?.[LABEL_ROLE] === ROLE_CHECKPOINT;
 }
 
 export interface OwnedObjects {

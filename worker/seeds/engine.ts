@@ -43,6 +43,9 @@ export interface DataVolume {
   volume: string;
 }
 
+/** Where copyLive puts its copy: the environment's checkpoint `id`, or another environment's data volume. */
+export type LiveCopyTarget = { kind: 'checkpoint'; env: EnvironmentRef; id: string } | { kind: 'data'; into: DataVolume; snapshot: string };
+
 /**
  * The engine names and labels every volume it makes (core/domain/names.ts): callers speak of an
  * environment's volume or a golden's key, and record the golden volume names it gives.
@@ -61,6 +64,14 @@ export interface SnapshotEngine {
   clone(strategy: Exclude<CloneStrategy, 'restore'>, golden: string, into: DataVolume, snapshot: string): Promise<CloneVia>;
   /** Copies an environment's (stopped) data volume into a new golden volume, labeled as the saved dataset's. */
   saveVolume(from: DataVolume, golden: string, saved: { snapshot: string; dataset: string }, strategy: 'reflink' | 'overlay' | 'copy'): Promise<{ sizeBytes: number | null }>;
+  /**
+   * Copies a service's data volume while the service's container is paused (a moment: an atomic,
+   * crash-consistent copy, as a file-system snapshot is; PostgreSQL starts on it as after a
+   * crash), into `into`: a checkpoint volume of the environment (docs/data-workflows.md), or
+   * another environment's data volume (a fork's). A stopped container is copied as it is.
+   * `pauseMs` is how long the container was paused. On swarm: not supported (NOT_SUPPORTED_ON_SWARM).
+   */
+  copyLive(from: DataVolume, service: string, into: LiveCopyTarget, strategy: 'reflink' | 'copy'): Promise<{ pauseMs: number; sizeBytes: number | null; via: CloneVia }>;
   volumeExists(name: string): Promise<boolean>;
   /** Removes a (golden) volume by name and, for overlay clones, its upper layer; "not found" is done. */
   removeVolume(name: string): Promise<void>;

@@ -34,7 +34,14 @@ export const REPROBE_MIN_MS = 30_000;
 export const REPROBE_MAX_MS = 10 * 60_000;
 
 /** What prepare() did: cloned from a golden, or left the data for loadSeed after start. */
-export type Prepared = { kind: 'none' } | { kind: 'cloned'; strategy: CloneStrategy; via: CloneVia; key: string; ms: number; builtGolden: boolean } | { kind: 'restore' };
+export type Prepared = { kind: 'none' } | { kind: 'restore' }
+  | { kind: 'cloned'; strategy: CloneStrategy; via: CloneVia; key: string; ms: number; builtGolden: boolean; from?: 'checkpoint' | 'fork'; pauseMs?: number };
+
+/**
+ * Where prepare() takes the database from instead of the seed: a checkpoint's volume (a rewind),
+ * or the parent environment's live database (a fork's first provisioning).
+ */
+export type DataSource = { kind: 'checkpoint'; id: string; volume: string } | { kind: 'fork'; parent: EnvironmentRef; parentName: string; snapshotKey: string | null };
 
 /**
  * Seed data as snapshots: one golden data directory per (dataset content, database image digest,
@@ -178,8 +185,8 @@ export class SeedService {
    */
   async prepare(env: Environment, template: Template, stack: StackSpec, ref: EnvironmentRef, imageDigest: string,
     record: (key: string, strategy: CloneStrategy) => Promise<void>,
-    guard: (step: string) => Promise<Pick<Environment, 'seed' | 'seededAt'>>): Promise<Prepared> {
-    if (!env.seed || !template.database) return { kind: 'none' };
+    guard: (step: string) => Promise<Pick<Environment, 'seed' | 'seededAt'>>, source?: DataSource): Promise<Prepared> {
+    if (!template.database || (!env.seed && !source)) return { kind: 'none' };
     const { spec, volume } = SeedService.databaseSpec(template, stack);
     const target = { env: ref, volume };
     if (!mayReplaceDatabase(await guard('replace the database volume'))) return { kind: 'none' };
@@ -193,18 +200,56 @@ export class SeedService {
     await destructive('remove the database volume');
     await this.engine.removeDataVolume(target);
     const { chosen } = await this.strategy();
+    if (source) {
+      // Copied (reflink where the host has it, else in full), never an overlay: the copy must not
+      // depend on a checkpoint that is pruned, or a parent that is destroyed.
+      const how = chosen === 'reflink' ? 'reflink' : 'copy';
+      const started = Date.now();
+      if (source.kind === 'checkpoint') {
+        if (!(await this.engine.volumeExists(source.volume))) {
+          throw new PermanentFailure('CHECKPOINT_MISSING', `checkpoint ${source.id} of ${env.name} has no volume (${source.volume}) any more; rewind to another one (GET .../checkpoints) or reset the database to its seed`);
+        }
+        await destructive(`copy checkpoint ${source.id} into the database volume`);
+        const via = await this.engine.clone(how, source.volume, target, source.id);
+        return { kind: 'cloned', strategy: how, via, key: source.id, ms: Date.now() - started, builtGolden: false, from: 'checkpoint' };
+      }
+      await destructive(`copy the database of ${source.parentName} into the database volume`);
+      if (source.snapshotKey) await record(source.snapshotKey, how);
+      const db = template.database.service;
+      const copied = await this.snapshots.withSaveLock(source.parent.id, () =>
+        this.engine.copyLive({ env: source.parent, volume }, db, { kind: 'data', into: target, snapshot: source.snapshotKey ?? `fork-of-${source.parent.id}` }, how));
+      return { kind: 'cloned', strategy: how, via: copied.via, key: source.snapshotKey ?? '', ms: Date.now() - started, builtGolden: false, from: 'fork', pauseMs: copied.pauseMs };
+    }
+    const seed = env.seed!; // no source: prepare() returned above without a seed
     if (chosen === 'restore') {
-      if (await this.snapshots.savedDataset(env.seed)) throw new PermanentFailure('SEED_UNSUPPORTED', `saved dataset "${env.seed}" needs a clone strategy; this host uses restore`);
+      if (await this.snapshots.savedDataset(seed)) throw new PermanentFailure('SEED_UNSUPPORTED', `saved dataset "${env.seed}" needs a clone strategy; this host uses restore`);
       return { kind: 'restore' };
     }
     const started = Date.now();
     // May wait on another worker's golden build (an advisory lock), or build it: re-checked after.
-    const { snapshot, built } = await this.ensureGolden(env.seed, template, spec, imageDigest);
+    const { snapshot, built } = await this.ensureGolden(seed, template, spec, imageDigest);
     await this.snapshots.touch(snapshot.key);
     await destructive('clone the seed into the database volume');
     await record(snapshot.key, chosen);
     const via = await this.engine.clone(chosen, snapshot.volume, target, snapshot.key);
     return { kind: 'cloned', strategy: chosen, via, key: snapshot.key, ms: Date.now() - started, builtGolden: built };
+  }
+
+  /**
+   * Takes a checkpoint of an environment's database: a copy of its data volume made while the
+   * database is paused (reflink where the host has it, else a full copy), under the environment's
+   * save lock (the reconciler leaves a paused database alone meanwhile).
+   */
+  async checkpoint(env: Environment, template: Template, stack: StackSpec, ref: EnvironmentRef, id: string): Promise<{ pauseMs: number; sizeBytes: number | null; via: CloneVia }> {
+    const { volume } = SeedService.databaseSpec(template, stack);
+    const { chosen } = await this.strategy();
+    return this.snapshots.withSaveLock(env.id, () =>
+      this.engine.copyLive({ env: ref, volume }, template.database!.service, { kind: 'checkpoint', env: ref, id }, chosen === 'reflink' ? 'reflink' : 'copy'));
+  }
+
+  /** Removes a checkpoint's volume ("not found" is done). */
+  async removeCheckpointVolume(volume: string): Promise<void> {
+    await this.engine.removeVolume(volume);
   }
 
   /**

@@ -59,6 +59,14 @@ export class HealthProber {
       });
   }
 
+  /** Runs the healthcheck now (or waits for the one in flight) and says whether it passed. */
+  async probeOnce(check: { Test?: string[]; Timeout?: number; StartInterval?: number }): Promise<boolean> {
+    if (this.passed) return true;
+    if (!this.inFlight) { this.nextAt = 0; this.maybeProbe(check); }
+    await this.inFlight;
+    return this.passed;
+  }
+
   /** Waits `ms`, or less when a probe in flight finishes first. */
   async nextLook(ms: number): Promise<void> {
     await (this.inFlight ? Promise.race([sleep(ms), this.inFlight]) : sleep(ms));

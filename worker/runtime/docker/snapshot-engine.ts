@@ -1,15 +1,15 @@
 import { execFile } from 'node:child_process';
-import { readdir } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type Docker from 'dockerode';
 import {
   LABEL_COMPOSE_PROJECT, LABEL_COMPOSE_VOLUME, LABEL_DATASET, LABEL_ENV, LABEL_GOLDEN, LABEL_GOLDEN_BUILD, LABEL_HELPER, LABEL_INSTANCE,
-  LABEL_PROBE, LABEL_ROLE, LABEL_SNAPSHOT, ROLE_DATA, ROLE_OVERLAY_LAYER, containerName, goldenBuildContainer, goldenVolume, probeVolume,
+  LABEL_PROBE, LABEL_ROLE, LABEL_SNAPSHOT, ROLE_CHECKPOINT, ROLE_DATA, ROLE_OVERLAY_LAYER, checkpointVolume, containerName, goldenBuildContainer, goldenVolume, probeVolume,
   upperVolume, volumeName,
 } from '../../../core/domain/names.js';
 import { MayflyError, PermanentFailure } from '../../../core/domain/errors.js';
-import type { CloneVia, DataVolume, DatabaseSpec, Exec, ProbeResult, SnapshotEngine } from '../../seeds/engine.js';
+import type { CloneVia, DataVolume, DatabaseSpec, Exec, LiveCopyTarget, ProbeResult, SnapshotEngine } from '../../seeds/engine.js';
 import type { EnvironmentRef } from '../runtime.js';
 import { dockerMessage, isConflict, isNotFound } from './errors.js';
 import { execInContainer } from './exec.js';
@@ -272,6 +272,49 @@ export class DockerSnapshotEngine implements SnapshotEngine {
     return { sizeBytes: await this.size(golden) };
   }
 
+  async copyLive(from: DataVolume, service: string, into: LiveCopyTarget, strategy: 'reflink' | 'copy'): Promise<{ pauseMs: number; sizeBytes: number | null; via: CloneVia }> {
+    const source = volumeName(from.env.project, from.volume);
+    const target = into.kind === 'checkpoint' ? checkpointVolume(into.env.project, into.id) : volumeName(into.into.env.project, into.into.volume);
+    const labels: Record<string, string> = into.kind === 'checkpoint'
+      ? { [LABEL_ENV]: into.env.id, [LABEL_COMPOSE_PROJECT]: into.env.project, [LABEL_ROLE]: ROLE_CHECKPOINT, [LABEL_SNAPSHOT]: into.id }
+      : { [LABEL_ENV]: into.into.env.id, [LABEL_COMPOSE_PROJECT]: into.into.env.project, [LABEL_COMPOSE_VOLUME]: into.into.volume, [LABEL_ROLE]: ROLE_DATA, [LABEL_SNAPSHOT]: into.snapshot };
+    if (!(await this.volumeExists(source))) throw new PermanentFailure('DATABASE_VOLUME_MISSING', `the data volume ${source} is gone: there is nothing to copy`);
+    await this.removeVolume(target);
+    await this.createVolume(target, labels);
+    const c = this.docker.getContainer(containerName(from.env.project, service));
+    const state = await c.inspect().then((i) => i.State, (err) => (isNotFound(err) ? undefined : Promise.reject(err)));
+    const running = !!state?.Running && !state.Paused;
+    const reflink = `--reflink=${strategy === 'reflink' ? 'always' : 'never'}`;
+    // Found before the pause: the pause holds only the copy itself.
+    const local = await this.localDirs(source, target);
+    let pauseMs = 0;
+    try {
+      const started = Date.now();
+      if (running) await c.pause();
+      try {
+        if (local) {
+          await run('cp', ['-a', reflink, `${local.from}/.`, `${local.to}/`], { maxBuffer: 1024 * 1024 }).catch((err: { stderr?: string }) => {
+            throw new PermanentFailure('SNAPSHOT_FAILED', `${strategy} copy of ${source} failed: ${(err.stderr ?? String(err)).trim().split('\n').slice(-3).join(' | ')}`);
+          });
+        } else {
+          await this.helper(`cp -a ${reflink} /src/. /dst/`, [{ volume: source, target: '/src', readOnly: true }, { volume: target, target: '/dst' }], `${strategy} copy of ${service}'s data`);
+        }
+      } finally {
+        if (running) await c.unpause().catch((err) => (isConflict(err) ? undefined : Promise.reject(err)));
+        pauseMs = Date.now() - started;
+      }
+      if (running) await this.waitHealthy(c, service, 120_000, true);
+      // The copy is of a running server: its lock file would name a process of the original.
+      if (local) await rm(`${local.to}/postmaster.pid`, { force: true });
+      else await this.helper('rm -f /dst/postmaster.pid', [{ volume: target, target: '/dst' }], 'drop the copied lock file');
+    } catch (err) {
+      await this.removeVolume(target).catch(() => undefined);
+      if (err instanceof MayflyError) throw err;
+      throw new PermanentFailure('SNAPSHOT_FAILED', `copying ${source} (${strategy}) failed: ${dockerMessage(err)}`, { cause: err });
+    }
+    return { pauseMs, sizeBytes: await this.size(target), via: local ? 'host' : 'helper' };
+  }
+
   async removeService(env: EnvironmentRef, service: string): Promise<void> {
     await this.docker.getContainer(containerName(env.project, service)).remove({ force: true, v: true })
       .catch((err) => (isNotFound(err) ? undefined : Promise.reject(err)));
@@ -285,6 +328,15 @@ export class DockerSnapshotEngine implements SnapshotEngine {
   async startService(env: EnvironmentRef, service: string, healthTimeoutMs: number): Promise<void> {
     const c = this.docker.getContainer(containerName(env.project, service));
     await c.start().catch((err) => ((err as { statusCode?: number }).statusCode === 304 ? undefined : Promise.reject(err)));
+    await this.waitHealthy(c, service, healthTimeoutMs);
+  }
+
+  /**
+   * Waits until a service that was started again (or unpaused) is healthy, probing its own
+   * healthcheck meanwhile (shared with the runtime): Docker's verdict may say unhealthy for a
+   * while after checks failed during a pause, and would stay so until its next check.
+   */
+  private async waitHealthy(c: Docker.Container, service: string, healthTimeoutMs: number, afterPause = false): Promise<void> {
     const deadline = Date.now() + healthTimeoutMs;
     // Its own healthcheck, run while we wait: Docker's next check may be a long interval away.
     const prober = new HealthProber(c, this.probedHealth);
@@ -292,8 +344,11 @@ export class DockerSnapshotEngine implements SnapshotEngine {
       const info = await c.inspect();
       const st = info.State;
       if (!st.Running) throw new PermanentFailure('SERVICE_EXITED', `${service} exited with code ${st.ExitCode} after restarting`);
-      if (!st.Health || prober.seesHealthy(info)) return;
-      if (st.Health.Status === 'unhealthy') throw new PermanentFailure('SERVICE_UNHEALTHY', `${service} is unhealthy after restarting: ${lastCheckOutput(st)}`);
+      // Unpaused: until Docker's own verdict is no longer the unhealthy that checks run into the
+      // pause may have left (the runtime's health wait, a redeploy's, believes Docker).
+      if (!st.Health || (prober.seesHealthy(info) && !(afterPause && st.Health.Status === 'unhealthy'))) return;
+      // Unpaused: checks that ran into the pause failed; its own probe decides, until the deadline.
+      if (st.Health.Status === 'unhealthy' && !afterPause) throw new PermanentFailure('SERVICE_UNHEALTHY', `${service} is unhealthy after restarting: ${lastCheckOutput(st)}`);
       if (Date.now() > deadline) throw new PermanentFailure('HEALTH_TIMEOUT', `${service} was not healthy in time after restarting`);
       if (info.Config.Healthcheck) prober.maybeProbe(info.Config.Healthcheck);
       await prober.nextLook(250);

@@ -46,6 +46,14 @@ export class ServiceWaiter {
           return;
         }
         if (st.Health?.Status === 'unhealthy') {
+          // Docker's verdict lags: checks that failed while a dependency was away (a database
+          // restarted by a reset or rewind, or paused for a checkpoint) leave a service that kept
+          // running unhealthy until its next check, an interval later. One pass of its own
+          // healthcheck now overrides that stale verdict; a failure confirms it.
+          if (hasHealth && st.Running && await prober.probeOnce(info.Config.Healthcheck!) && prober.seesHealthy(info)) {
+            if (announced) opts.onProgress?.(`${service}: healthy`, { service });
+            return;
+          }
           throw await this.failure(env, service, 'SERVICE_UNHEALTHY', `${service} is unhealthy: ${lastCheckOutput(st)}`);
         }
         if (!announced) { opts.onProgress?.(`${service}: waiting for healthy`, { service }); announced = true; }

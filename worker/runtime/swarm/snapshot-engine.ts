@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type Docker from 'dockerode';
 import { LABEL_COMPOSE_SERVICE, LABEL_ENV, LABEL_GOLDEN, LABEL_INSTANCE, goldenVolume, volumeName } from '../../../core/domain/names.js';
 import { PermanentFailure } from '../../../core/domain/errors.js';
-import type { CloneVia, DataVolume, DatabaseSpec, Exec, ProbeResult, SnapshotEngine } from '../../seeds/engine.js';
+import type { CloneVia, DataVolume, DatabaseSpec, Exec, LiveCopyTarget, ProbeResult, SnapshotEngine } from '../../seeds/engine.js';
 import type { EnvironmentRef } from '../runtime.js';
 import { DockerSnapshotEngine } from '../docker/snapshot-engine.js';
 import { dockerMessage, isNotFound } from '../docker/errors.js';
@@ -234,6 +234,15 @@ export class SwarmSnapshotEngine implements SnapshotEngine {
     const r = await (await this.on(node.id)).engine.saveVolume(from, golden, saved, strategy);
     await this.onGolden({ key: saved.snapshot, volume: golden, node: node.hostname, nodeId: node.id, sizeBytes: r.sizeBytes, ms: Date.now() - started, onDemand: false });
     return r;
+  }
+
+  /**
+   * Not yet on swarm: the container to pause runs on some node, and the copy must be made there
+   * (and a fork's clone pinned to it). Checkpoints, rewinds and forks fail with this clear error.
+   */
+  async copyLive(from: DataVolume, _service: string, _into: LiveCopyTarget, _strategy: 'reflink' | 'copy'): Promise<{ pauseMs: number; sizeBytes: number | null; via: CloneVia }> {
+    throw new PermanentFailure('NOT_SUPPORTED_ON_SWARM',
+      `checkpoints and forks are not supported on swarm yet (MAYFLY_RUNTIME=swarm): the database of ${from.env.project} was not copied; they work with MAYFLY_RUNTIME=docker`);
   }
 
   async removeService(env: EnvironmentRef, service: string): Promise<void> {

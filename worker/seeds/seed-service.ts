@@ -168,6 +168,8 @@ export class SeedService {
         log.info({ sizeBytes, ms: Date.now() - started }, 'golden snapshot ready');
       } catch (err) {
         await this.snapshots.markFailed(key, (err as Error).message).catch(() => undefined);
+        // A half-built golden is of no use, and one that failed the leak gate holds unmasked data: it goes now.
+        await this.engine.removeVolume(volume).catch((e) => log.warn({ err: e, volume }, `removing the failed golden ${volume} failed; the reconciler removes it`));
         throw err;
       }
       return { snapshot: (await this.snapshots.get(key))!, built: true };

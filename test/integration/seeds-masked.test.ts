@@ -14,7 +14,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { projectRoot } from '../../core/config/config.js';
 import { LABEL_GOLDEN } from '../../core/domain/names.js';
-import { startHarness, uniqueName, type Harness } from '../helpers/harness.js';
+import { startHarness, uniqueName, waitUntil, type Harness } from '../helpers/harness.js';
 import { destroyed, psql } from '../helpers/seed-checks.js';
 
 /** The first customers' e-mails as 01-customers.sql writes them. */
@@ -58,10 +58,16 @@ async function source(h: Harness): Promise<{ emails: string[]; fingerprint: (sql
   };
 }
 
+/** Deploys and polls until ready or failed: a golden build of 10,000 customers on a busy host can outlast an HTTP answer's timeout. */
 async function deploy(h: Harness, name: string, seed: string): Promise<any> {
-  const res = await h.api('PUT', `/api/v1/environments/${name}?wait=900`, { template: 'shop', seed });
+  const res = await h.api('PUT', `/api/v1/environments/${name}`, { template: 'shop', seed });
   assert.ok([200, 202].includes(res.status), JSON.stringify(res.body));
-  return res.body;
+  let body: any;
+  await waitUntil(`${name} to be ready or failed`, 900_000, async () => {
+    body = (await h.api('GET', `/api/v1/environments/${name}`)).body;
+    return ['ready', 'failed'].includes(body.status);
+  });
+  return body;
 }
 
 function ref(env: { id: string; project: string; generation: number }) {

@@ -65,6 +65,9 @@ async function buildWorkerContext(config: Config, pool: pg.Pool, engine: Engine,
   const catalog = await TemplateCatalog.load(config.templatesDir, config.registry, config.defaultLimits, config.policy);
   const app = buildAppServices(config, pool, queues, catalog, logger);
   const { datasets, snapshots } = app;
+  // A dataset whose definition is wrong (a mask rule naming no generator, say) is said at start;
+  // environments of it fail with the same reason, and the others are not held up.
+  for (const p of await datasets.problems()) logger.error({ dataset: p.dataset }, `${p.message}; environments of dataset "${p.dataset}" fail until it is fixed`);
   const metrics = new WorkerMetrics();
   const seeds = new SeedService(config, datasets, snapshots, engine.snapshotEngine, logger,
     (fact) => metrics.setCloneStrategy(fact.chosen, fact.expected, fact.downgraded));

@@ -8,6 +8,7 @@ import type { DatasetCatalog } from '../../core/catalog/datasets.js';
 import type { Template } from '../../core/catalog/templates.js';
 import type { EnvironmentRef, Runtime } from '../runtime/runtime.js';
 import type { Exec } from './engine.js';
+import { applyMask } from './mask.js';
 
 /**
  * Loads dataset files (.sql, .sql.gz, .dump in name order) into a running PostgreSQL through
@@ -41,8 +42,15 @@ export async function loadFiles(exec: Exec, files: string[], db: { user: string;
 
 /** The `restore` strategy: load the dataset into an environment's running database service. */
 export async function loadSeed(runtime: Runtime, env: EnvironmentRef, template: Template, datasets: DatasetCatalog, dataset: string): Promise<SeedResult> {
+  const started = Date.now();
   const db = template.database;
   if (!db) throw new PermanentFailure('SEED_UNSUPPORTED', `template "${template.name}" has no database service to seed`);
-  const { files } = await datasets.get(dataset).catch((err) => { throw new PermanentFailure('SEED_NOT_FOUND', err.message); });
-  return loadFiles((cmd, input) => runtime.exec(env, db.service, cmd, input), files, db, dataset);
+  const { files, mask } = await datasets.get(dataset).catch((err) => {
+    throw (err as { code?: string }).code === 'INVALID_DATASET' ? err : new PermanentFailure('SEED_NOT_FOUND', err.message);
+  });
+  const exec: Exec = (cmd, input) => runtime.exec(env, db.service, cmd, input);
+  const result = await loadFiles(exec, files, db, dataset);
+  // Without a golden, the environment's own database is masked (and scrubbed) before anyone uses it.
+  if (mask) await applyMask(exec, db, dataset, mask);
+  return mask ? { ...result, ms: Date.now() - started } : result;
 }

@@ -10,6 +10,7 @@ import type { Template } from '../../core/catalog/templates.js';
 import type { EnvironmentRef } from '../runtime/runtime.js';
 import type { CloneVia, DatabaseSpec, ProbeResult, SnapshotEngine } from './engine.js';
 import { loadFiles } from './load-seed.js';
+import { applyMask } from './mask.js';
 import { mayReplaceDatabase } from '../jobs/fence.js';
 
 
@@ -161,12 +162,21 @@ export class SeedService {
       await this.snapshots.begin({ key, dataset, kind: 'dataset', template: template.name, contentHash, image: spec.image, imageDigest, volume });
       const started = Date.now();
       try {
-        const files = (await this.datasets.get(dataset)).files;
-        const { sizeBytes } = await this.engine.buildGolden(key, volume, spec, (exec) => loadFiles(exec, files, spec, dataset).then(() => undefined));
+        const { files, mask } = await this.datasets.get(dataset);
+        const { sizeBytes } = await this.engine.buildGolden(key, volume, spec, async (exec) => {
+          await loadFiles(exec, files, spec, dataset);
+          // Masked once here, before the snapshot: every clone starts from masked data at no cost.
+          if (mask) {
+            const report = await applyMask(exec, spec, dataset, mask);
+            log.info({ ...report }, `masked dataset "${dataset}": ${Object.keys(report.masked).length} column(s), leak gate passed over ${report.scanned} other text column(s)`);
+          }
+        });
         await this.snapshots.markReady(key, sizeBytes, Date.now() - started);
         log.info({ sizeBytes, ms: Date.now() - started }, 'golden snapshot ready');
       } catch (err) {
         await this.snapshots.markFailed(key, (err as Error).message).catch(() => undefined);
+        // A half-built golden is of no use, and one that failed the leak gate holds unmasked data: it goes now.
+        await this.engine.removeVolume(volume).catch((e) => log.warn({ err: e, volume }, `removing the failed golden ${volume} failed; the reconciler removes it`));
         throw err;
       }
       return { snapshot: (await this.snapshots.get(key))!, built: true };

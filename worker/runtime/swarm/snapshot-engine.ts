@@ -103,7 +103,7 @@ export class SwarmSnapshotEngine implements SnapshotEngine {
 
   /** The nodes that hold a volume (by name), from each node's own list. */
   private async holders(volume: string): Promise<SwarmNode[]> {
-    const found = await Promise.all(this.cluster.apis().map(async ({ host, docker }) =>
+    const found = await Promise.all((await this.cluster.reachableApis()).map(async ({ host, docker }) =>
       (await docker.getVolume(volume).inspect().then(() => true, (err) => (isNotFound(err) ? false : Promise.reject(err)))) ? host : undefined));
     const hosts = new Set(found.filter((h): h is string => !!h));
     return (await this.cluster.nodes()).filter((n) => hosts.has(n.hostname));
@@ -112,12 +112,16 @@ export class SwarmSnapshotEngine implements SnapshotEngine {
   /** Every golden of this instance on every node (a golden is recorded per (dataset, node) by its labels there). */
   async goldens(): Promise<NodeGolden[]> {
     const nodes = await this.cluster.nodes();
-    const lists = await Promise.all(this.cluster.apis().map(async ({ host, docker }) => {
+    const lists = await Promise.all((await this.cluster.reachableApis()).map(async ({ host, docker }) => {
       const { Volumes } = await docker.listVolumes({ filters: { label: [LABEL_GOLDEN, `${LABEL_INSTANCE}=${this.instance}`] } });
       const id = nodes.find((n) => n.hostname === host)?.id ?? '';
       return (Volumes ?? []).map((v) => ({ key: v.Labels?.[LABEL_GOLDEN] ?? '', volume: v.Name, node: host, nodeId: id }));
     }));
     return lists.flat();
+  }
+
+  learnGolden(key: string, volume: string, db: DatabaseSpec, load: (exec: Exec) => Promise<void>): void {
+    if (!this.builders.has(volume)) this.builders.set(volume, { key, db, load });
   }
 
   async buildGolden(key: string, volume: string, db: DatabaseSpec, load: (exec: Exec) => Promise<void>): Promise<{ sizeBytes: number | null }> {
@@ -163,7 +167,7 @@ export class SwarmSnapshotEngine implements SnapshotEngine {
   }
 
   async removeVolume(name: string): Promise<void> {
-    await Promise.all(this.cluster.apis().map(async ({ host, docker }) => this.engine(host, docker).removeVolume(name)));
+    await Promise.all((await this.cluster.reachableApis()).map(async ({ host, docker }) => this.engine(host, docker).removeVolume(name)));
   }
 
   /**
@@ -238,7 +242,7 @@ export class SwarmSnapshotEngine implements SnapshotEngine {
 
   async removeService(env: EnvironmentRef, service: string): Promise<void> {
     await this.cluster.manager.getService(swarmServiceName(env.project, service)).remove().catch((err) => (isNotFound(err) ? undefined : Promise.reject(err)));
-    await Promise.all(this.cluster.apis().map(async ({ docker }) => {
+    await Promise.all((await this.cluster.reachableApis()).map(async ({ docker }) => {
       for (const c of await docker.listContainers({ all: true, filters: { label: [`${LABEL_ENV}=${env.id}`, `${LABEL_COMPOSE_SERVICE}=${service}`] } })) {
         await docker.getContainer(c.Id).remove({ force: true, v: true }).catch((err) => (isNotFound(err) ? undefined : Promise.reject(err)));
       }
@@ -257,7 +261,7 @@ export class SwarmSnapshotEngine implements SnapshotEngine {
     const filter = { label: [`${LABEL_ENV}=${env.id}`, `${LABEL_COMPOSE_SERVICE}=${service}`], status: ['running', 'restarting', 'removing'] };
     const deadline = Date.now() + 90_000;
     for (;;) {
-      const running = (await Promise.all(this.cluster.apis().map(({ docker }) => docker.listContainers({ filters: filter })))).flat();
+      const running = (await Promise.all((await this.cluster.reachableApis()).map(({ docker }) => docker.listContainers({ filters: filter })))).flat();
       if (running.length === 0) return;
       if (Date.now() > deadline) throw new PermanentFailure('SERVICE_STOP_TIMEOUT', `${service} of environment ${env.id} did not stop in 90 s`);
       await sleep(250);

@@ -19,6 +19,7 @@ interface Row {
   run_epoch?: number;
   origin?: string | null;
   access?: Access | null;
+  node?: string | null;
 }
 
 function toEnvironment(r: Row): Environment {
@@ -31,6 +32,7 @@ function toEnvironment(r: Row): Environment {
     destroyReason: r.destroy_reason, destroyedBy: r.destroyed_by, seededAt: r.seeded_at,
     createdAt: r.created_at, updatedAt: r.updated_at, readyAt: r.ready_at, destroyedAt: r.destroyed_at,
     snapshotKey: r.snapshot_key, cloneStrategy: r.clone_strategy, origin: r.origin ?? null, access: r.access ?? null,
+    node: r.node ?? null,
   };
 }
 
@@ -89,7 +91,7 @@ export interface TransitionOptions {
 }
 
 const SETTABLE_COLUMNS = ['images', 'digests', 'urls', 'endpoints', 'failure_code', 'failure_message', 'destroy_reason', 'destroyed_by',
-  'seeded_at', 'ready_at', 'destroyed_at', 'holds_capacity', 'admitted_at', 'access'] as const;
+  'seeded_at', 'ready_at', 'destroyed_at', 'holds_capacity', 'admitted_at', 'access', 'node'] as const;
 type SettableColumn = (typeof SETTABLE_COLUMNS)[number];
 const SETTABLE = new Set<string>(SETTABLE_COLUMNS);
 const JSON_COLUMNS = new Set(['images', 'digests', 'urls', 'endpoints']);

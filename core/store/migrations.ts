@@ -380,6 +380,14 @@ export const MIGRATIONS: { id: number; name: string; sql: string }[] = [
       );
     `,
   },
+  {
+    id: 18,
+    name: 'environments.node: the swarm node its database is placed on (per-node admission)',
+    sql: `
+      ALTER TABLE environments ADD COLUMN node text;
+      CREATE INDEX environments_node ON environments (node) WHERE holds_capacity;
+    `,
+  },
 ];
 
 const LOCK_KEY = 7_261_432_001; // arbitrary, constant: "mayfly migrations"

@@ -51,7 +51,8 @@ describe('Mayfly on a 3-node Docker Swarm', () => {
     const t = Date.now();
     lab = await startSwarmLab(3);
     timings.labUpMs = Date.now() - t;
-    h = await startHarness({ env: { ...lab.env, MAYFLY_HEALTH_TIMEOUT: '240s', MAYFLY_SWARM_PENDING_GRACE: '3s' } });
+    // One environment per node at most (per-node admission): the tests never run more than three at once.
+    h = await startHarness({ env: { ...lab.env, MAYFLY_HEALTH_TIMEOUT: '240s', MAYFLY_SWARM_PENDING_GRACE: '3s', MAYFLY_NODE_MAX_ENVIRONMENTS: '1' } });
   });
 
   after(async () => {
@@ -257,5 +258,46 @@ describe('Mayfly on a 3-node Docker Swarm', () => {
     assert.deepEqual(await labelledEverywhere(lab, `mayfly.env=${id}`), {
       services: 0, networks: 0, ...Object.fromEntries(lab.nodes.map((n) => [n.host, { containers: 0, volumes: 0 }])),
     }, 'nothing left on any node, the drained one included');
+  });
+
+  it('when every node holds its one environment, then the next one waits in line saying so, and starts on the node that frees first', async (t) => {
+    const names = [uniqueName('swarm-fill'), uniqueName('swarm-fill'), uniqueName('swarm-fill')];
+    const started = Date.now();
+    for (const n of names) assert.equal((await h.api('PUT', `/api/v1/environments/${n}`, { template: 'shop', ttl: '1h' })).status, 202);
+    const next = uniqueName('swarm-next');
+    const queued = await h.api('PUT', `/api/v1/environments/${next}`, { template: 'shop', ttl: '1h' });
+    assert.equal(queued.status, 202, JSON.stringify(queued.body));
+    const ready = await Promise.all(names.map((n) => h.api('GET', `/api/v1/environments/${n}?wait=600`)));
+    timings.threeAtOnceMs = Date.now() - started;
+    const byNode = new Map<string, string>();
+    for (const r of ready) {
+      assert.equal(r.body.status, 'ready', JSON.stringify(r.body.failure));
+      const db = (await placement(lab, r.body.id)).find((p) => p.service === 'db')!;
+      assert.equal(r.body.node, db.node, `${r.body.name}: the node admission placed it on is where its database runs`);
+      byNode.set(db.node, r.body.name);
+    }
+    t.diagnostic(`placed: ${JSON.stringify(Object.fromEntries(byNode))}`);
+    assert.deepEqual([...byNode.keys()].sort(), lab.nodes.map((n) => n.host).sort(), 'one database on each node');
+    const waiting = await h.api('GET', `/api/v1/environments/${next}`);
+    assert.equal(waiting.body.status, 'queued');
+    assert.equal(waiting.body.queuePosition, 1);
+    assert.match(waiting.body.queueReason, /^every node is at its budget of 1 environment\(s\) \(MAYFLY_NODE_MAX_ENVIRONMENTS, MAYFLY_NODE_MEMORY_BUDGET\): mayfly-swarm-n1: 1, \d+ MiB; mayfly-swarm-n2: 1, \d+ MiB; mayfly-swarm-n3: 1, \d+ MiB$/);
+    assert.ok(waiting.body.estimatedStartSeconds > 0, 'with an estimate');
+
+    // The environment on n2 goes: the waiting one starts there.
+    const freed = lab.nodes[1]!.host;
+    assert.equal((await h.api('DELETE', `/api/v1/environments/${byNode.get(freed)}?wait=120`)).body.status, 'destroyed');
+    const t0 = Date.now();
+    const after = await h.api('GET', `/api/v1/environments/${next}?wait=600`);
+    timings.queuedToReadyMs = Date.now() - t0;
+    assert.equal(after.body.status, 'ready', JSON.stringify(after.body.failure));
+    assert.equal(after.body.node, freed, 'placed on the node that freed');
+    assert.equal((await placement(lab, after.body.id)).find((p) => p.service === 'db')!.node, freed);
+    const events = (await h.api('GET', `/api/v1/environments/${next}/events`)).body.events as { type: string; message: string }[];
+    assert.ok(events.some((e) => e.type === 'provisioning' && e.message.endsWith(`placed on node ${freed}`)), events.map((e) => e.message).join('\n'));
+    for (const n of [...names.filter((x) => x !== byNode.get(freed)), next]) {
+      assert.equal((await h.api('DELETE', `/api/v1/environments/${n}?wait=120`)).body.status, 'destroyed');
+    }
+    assert.deepEqual(await labelledEverywhere(lab, `mayfly.instance=${h.config.instance}`).then((o) => ({ services: o.services, networks: o.networks })), { services: 0, networks: 0 });
   });
 });

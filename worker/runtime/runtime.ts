@@ -14,6 +14,11 @@ export interface EnvironmentRef {
   id: string;
   project: string;
   generation: number;
+  /**
+   * Multi-node runtimes: the node admission placed the environment on (its database's clone is
+   * made there when that node takes tasks; otherwise on the least loaded one).
+   */
+  node?: string;
 }
 
 export interface PulledImage {

@@ -175,11 +175,13 @@ export class SwarmSnapshotEngine implements SnapshotEngine {
    * this worker knows how to build it, the golden is built there first (one per node, on
    * demand); otherwise the least loaded node that has one.
    */
-  private async cloneNode(golden: string): Promise<SwarmNode> {
+  private async cloneNode(golden: string, preferred?: string): Promise<SwarmNode> {
     const configured = new Set(this.cluster.apis().map((a) => a.host));
     const loads = (await nodeLoads(this.cluster, this.instance)).filter((l) => configured.has(l.node.hostname));
     const have = new Set((await this.holders(golden)).map((n) => n.id));
-    const best = pickNode(loads, 0);
+    // The node admission placed the environment on (per-node budgets), when it takes tasks.
+    const placed = preferred ? pickNode(loads.filter((l) => l.node.hostname === preferred), 0) : undefined;
+    const best = placed ?? pickNode(loads, 0);
     if (best && !have.has(best.node.id) && this.builders.has(golden)) {
       await this.ensureGoldenOn(best.node, golden);
       return best.node;
@@ -198,7 +200,7 @@ export class SwarmSnapshotEngine implements SnapshotEngine {
   async clone(strategy: 'reflink' | 'overlay' | 'copy', golden: string, into: DataVolume, snapshot: string): Promise<CloneVia> {
     const target = volumeName(into.env.project, into.volume);
     await this.removeVolume(target);
-    const node = await this.cloneNode(golden);
+    const node = await this.cloneNode(golden, into.env.node);
     const { docker, engine } = await this.on(node.id);
     const via = await engine.clone(strategy, golden, into, snapshot);
     // An empty clone would start as a fresh, empty database: that must fail here, loudly.

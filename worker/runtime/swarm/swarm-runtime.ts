@@ -301,11 +301,24 @@ export class SwarmRuntime implements Runtime {
     let announced = false;
     let pendingSince: number | undefined;
     let goneSince: number | undefined;
+    // Tasks that had already failed before this wait (a kept service whose dependency was away,
+    // e.g. while its database healed on another node): history, when the swarm restarts the
+    // service anyway. Only a failure from now on fails the environment.
+    const stale = condition === 'service_completed_successfully' || !(await this.restartsOnFailure(name)) ? new Set<string>()
+      : new Set((await listTasks(this.manager, { service: [name] })).filter((t) => ['failed', 'rejected'].includes(t.Status?.State ?? '')).map((t) => t.ID));
     for (;;) {
       if (opts.signal?.aborted) throw new Aborted();
       const task = await this.currentTask(name);
       const state = task?.Status?.State;
       const err = task?.Status?.Err ?? '';
+      if (task && stale.has(task.ID)) {
+        if (!announced) { opts.onProgress?.(`${service}: waiting for the swarm to start it again (its last task ${state} before: ${err || 'no reason given'})`, { service }); announced = true; }
+        if (Date.now() > deadline) {
+          throw await this.serviceFailure(env, service, 'HEALTH_TIMEOUT', `${service} was not started again in time (MAYFLY_HEALTH_TIMEOUT); its last task ${state}${err ? `: ${err}` : ''}`);
+        }
+        await sleep(200);
+        continue;
+      }
       if (state === 'complete') {
         if (condition === 'service_completed_successfully') return task!;
         if (condition !== 'service_started') throw await this.serviceFailure(env, service, 'SERVICE_EXITED', `${service} exited with code 0 on node ${await this.hostOf(task)}`);
@@ -352,6 +365,13 @@ export class SwarmRuntime implements Runtime {
     return new PermanentFailure('NO_SUITABLE_NODE', `no swarm node can run ${service} of environment ${env.id}: ${why}. `
       + 'Bring that node back (docker node update --availability active), reset the database (a fresh clone on another node), or free capacity',
     { details: { service, task: task?.ID } });
+  }
+
+  /** Whether the swarm starts a new task when one of the service's tasks fails (restart policy any or on-failure). */
+  private async restartsOnFailure(serviceName: string): Promise<boolean> {
+    const info = await this.manager.getService(serviceName).inspect().catch(() => undefined) as { Spec?: { Mode?: { Replicated?: unknown }; TaskTemplate?: { RestartPolicy?: { Condition?: string } } } } | undefined;
+    const condition = info?.Spec?.TaskTemplate?.RestartPolicy?.Condition ?? 'any';
+    return !!info?.Spec?.Mode?.Replicated && condition !== 'none';
   }
 
   /** The hostname and state of the node a service is pinned to (node.id==...), when that node takes no new tasks. */
@@ -420,7 +440,10 @@ export class SwarmRuntime implements Runtime {
       const service = s.Spec?.Labels?.[LABEL_COMPOSE_SERVICE] ?? s.Spec?.Name ?? s.ID;
       const task = await this.currentTask(s.Spec!.Name!);
       const state = task?.Status?.State ?? 'created';
-      const hasHealth = !!s.Spec?.TaskTemplate && !!(s.Spec.TaskTemplate as { ContainerSpec?: { HealthCheck?: unknown } }).ContainerSpec?.HealthCheck;
+      // The Engine API answers `Healthcheck` (it reads either spelling on create).
+      const spec = (s.Spec?.TaskTemplate as { ContainerSpec?: { Healthcheck?: { Test?: string[] }; HealthCheck?: { Test?: string[] } } } | undefined)?.ContainerSpec;
+      const check = spec?.Healthcheck ?? spec?.HealthCheck;
+      const hasHealth = !!check && check.Test?.[0] !== 'NONE';
       const image = (s.Spec?.TaskTemplate as { ContainerSpec?: { Image?: string } })?.ContainerSpec?.Image ?? '';
       return {
         service, state, running: state === 'running',

@@ -182,7 +182,8 @@ export class SwarmSnapshotEngine implements SnapshotEngine {
     // The node admission placed the environment on (per-node budgets), when it takes tasks.
     const placed = preferred ? pickNode(loads.filter((l) => l.node.hostname === preferred), 0) : undefined;
     const best = placed ?? pickNode(loads, 0);
-    if (best && !have.has(best.node.id) && this.builders.has(golden)) {
+    if (best && have.has(best.node.id)) return best.node;
+    if (best && this.builders.has(golden)) {
       await this.ensureGoldenOn(best.node, golden);
       return best.node;
     }

@@ -305,14 +305,17 @@ export class SwarmRuntime implements Runtime {
     // e.g. while its database healed on another node): history, when the swarm restarts the
     // service anyway. Only a failure from now on fails the environment.
     const stale = condition === 'service_completed_successfully' || !(await this.restartsOnFailure(name)) ? new Set<string>()
-      : new Set((await listTasks(this.manager, { service: [name] })).filter((t) => ['failed', 'rejected'].includes(t.Status?.State ?? '')).map((t) => t.ID));
+      : new Set((await listTasks(this.manager, { service: [name] })).filter((t) => ['failed', 'rejected', 'complete'].includes(t.Status?.State ?? '')).map((t) => t.ID));
+    const restartsAlways = condition !== 'service_completed_successfully' && await this.restartsAlways(name);
     for (;;) {
       if (opts.signal?.aborted) throw new Aborted();
       const task = await this.currentTask(name);
       const state = task?.Status?.State;
       const err = task?.Status?.Err ?? '';
-      if (task && stale.has(task.ID)) {
-        if (!announced) { opts.onProgress?.(`${service}: waiting for the swarm to start it again (its last task ${state} before: ${err || 'no reason given'})`, { service }); announced = true; }
+      // A replicated service that restarts on any exit: an exit 0 (its database went away
+      // meanwhile, and it quit) is followed by a new task, not the end.
+      if (task && (stale.has(task.ID) || (state === 'complete' && restartsAlways))) {
+        if (!announced) { opts.onProgress?.(`${service}: waiting for the swarm to start it again (its last task ${state}: ${err || 'no reason given'})`, { service }); announced = true; }
         if (Date.now() > deadline) {
           throw await this.serviceFailure(env, service, 'HEALTH_TIMEOUT', `${service} was not started again in time (MAYFLY_HEALTH_TIMEOUT); its last task ${state}${err ? `: ${err}` : ''}`);
         }
@@ -372,6 +375,12 @@ export class SwarmRuntime implements Runtime {
     const info = await this.manager.getService(serviceName).inspect().catch(() => undefined) as { Spec?: { Mode?: { Replicated?: unknown }; TaskTemplate?: { RestartPolicy?: { Condition?: string } } } } | undefined;
     const condition = info?.Spec?.TaskTemplate?.RestartPolicy?.Condition ?? 'any';
     return !!info?.Spec?.Mode?.Replicated && condition !== 'none';
+  }
+
+  /** Whether the swarm starts a new task whenever one of the service's tasks ends (restart policy any). */
+  private async restartsAlways(serviceName: string): Promise<boolean> {
+    const info = await this.manager.getService(serviceName).inspect().catch(() => undefined) as { Spec?: { Mode?: { Replicated?: unknown }; TaskTemplate?: { RestartPolicy?: { Condition?: string } } } } | undefined;
+    return !!info?.Spec?.Mode?.Replicated && (info.Spec.TaskTemplate?.RestartPolicy?.Condition ?? 'any') === 'any';
   }
 
   /** The hostname and state of the node a service is pinned to (node.id==...), when that node takes no new tasks. */

@@ -193,7 +193,18 @@ export class SwarmRuntime implements Runtime {
           await guard(`scale ${svc.name} up again`);
           await existing.update({ ...info.Spec, version: info.Version.Index, Mode: { Replicated: { Replicas: 1 } } });
           onProgress?.(`${svc.name}: started again`, { service: svc.name, step: 'started' });
-        } else onProgress?.(`${svc.name}: unchanged, kept`, { service: svc.name, step: 'started' });
+        } else {
+          // Its task ended and the swarm will not start another (restart "no", the compose
+          // default): e.g. the web quit while its database healed elsewhere. As a stopped
+          // container is started again on one host, the service gets a fresh task.
+          const state = (await this.currentTask(name))?.Status?.State;
+          if (info.Spec.Mode?.Replicated && state && ['complete', 'failed', 'rejected', 'shutdown', 'orphaned'].includes(state)) {
+            await guard(`start ${svc.name} again`);
+            const template = info.Spec.TaskTemplate as { ForceUpdate?: number };
+            await existing.update({ ...info.Spec, version: info.Version.Index, TaskTemplate: { ...info.Spec.TaskTemplate, ForceUpdate: (template.ForceUpdate ?? 0) + 1 } });
+            onProgress?.(`${svc.name}: its task had ${state}; started again`, { service: svc.name, step: 'started' });
+          } else onProgress?.(`${svc.name}: unchanged, kept`, { service: svc.name, step: 'started' });
+        }
         return;
       }
       await guard(`remove ${svc.name} to recreate it`);
@@ -301,10 +312,10 @@ export class SwarmRuntime implements Runtime {
     let announced = false;
     let pendingSince: number | undefined;
     let goneSince: number | undefined;
-    // Tasks that had already failed before this wait (a kept service whose dependency was away,
-    // e.g. while its database healed on another node): history, when the swarm restarts the
-    // service anyway. Only a failure from now on fails the environment.
-    const stale = condition === 'service_completed_successfully' || !(await this.restartsOnFailure(name)) ? new Set<string>()
+    // Tasks that had already ended before this wait (a kept service whose dependency was away,
+    // e.g. while its database healed on another node; ensureService started it again): history.
+    // Only a failure from now on fails the environment.
+    const stale = condition === 'service_completed_successfully' ? new Set<string>()
       : new Set((await listTasks(this.manager, { service: [name] })).filter((t) => ['failed', 'rejected', 'complete'].includes(t.Status?.State ?? '')).map((t) => t.ID));
     const restartsAlways = condition !== 'service_completed_successfully' && await this.restartsAlways(name);
     for (;;) {
@@ -368,13 +379,6 @@ export class SwarmRuntime implements Runtime {
     return new PermanentFailure('NO_SUITABLE_NODE', `no swarm node can run ${service} of environment ${env.id}: ${why}. `
       + 'Bring that node back (docker node update --availability active), reset the database (a fresh clone on another node), or free capacity',
     { details: { service, task: task?.ID } });
-  }
-
-  /** Whether the swarm starts a new task when one of the service's tasks fails (restart policy any or on-failure). */
-  private async restartsOnFailure(serviceName: string): Promise<boolean> {
-    const info = await this.manager.getService(serviceName).inspect().catch(() => undefined) as { Spec?: { Mode?: { Replicated?: unknown }; TaskTemplate?: { RestartPolicy?: { Condition?: string } } } } | undefined;
-    const condition = info?.Spec?.TaskTemplate?.RestartPolicy?.Condition ?? 'any';
-    return !!info?.Spec?.Mode?.Replicated && condition !== 'none';
   }
 
   /** Whether the swarm starts a new task whenever one of the service's tasks ends (restart policy any). */

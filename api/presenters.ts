@@ -33,6 +33,7 @@ export function presentEnvironment(env: Environment, baseUrl: string, entryServi
     queuePosition: env.status === 'queued' ? queue?.position ?? null : null,
     estimatedStartSeconds: env.status === 'queued' ? queue?.estimatedStartSeconds ?? null : null,
     queueReason: env.status === 'queued' ? queue?.reason ?? null : null,
+    node: env.node,
     failure: env.failure,
     destroyReason: env.destroyReason,
     destroyedBy: env.destroyedBy,

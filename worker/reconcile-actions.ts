@@ -14,6 +14,7 @@ export const RECONCILE_ACTIONS = [
   'orphan-retry',        // removing them failed this time; the next run tries again
   'golden-removed',      // unused, replaced golden snapshots removed
   'helper-removed',      // a clone helper or golden builder left by a worker that died: removed
+  'stale-removed',       // what a ready environment left on a node that no longer serves it (swarm)
 ] as const;
 export type ReconcileAction = (typeof RECONCILE_ACTIONS)[number];
 

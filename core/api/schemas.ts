@@ -235,6 +235,7 @@ export const Environment = z.strictObject({
     strategy: z.string().nullable(),
     seededAt: DateTime.nullable(),
   }).nullable(),
+  node: z.string().nullable().meta({ description: 'the swarm node its database is placed on (MAYFLY_RUNTIME=swarm); null on one host' }),
   queuePosition: z.number().int().nullable().meta({ description: 'its place in line while it waits for capacity (queued)' }),
   estimatedStartSeconds: z.number().nullable(),
   queueReason: z.string().nullable(),

@@ -29,16 +29,25 @@ export interface AdmissionLimits {
   maxEnvironments: number;
   maxPerOwner: number;
   memoryBudgetBytes: number;
+  /** Nodes to place environments on (a swarm's hostnames); empty: one host, no per-node budgets. */
+  nodes?: readonly string[];
+  perNodeMaxEnvironments?: number;
+  perNodeMemoryBudgetBytes?: number;
 }
 
 export interface Slot {
   id: string;
   owner: string;
   memoryBytes: number;
+  /** The node it is placed on (holding ones; null while it has none recorded). */
+  node?: string | null;
 }
 
-/** Why a request waits: the global count, its owner's count, the memory budget, or an earlier request. */
-export type Blocker = 'environments' | 'owner' | 'memory' | 'line' | 'too-large';
+/**
+ * Why a request waits: the global count, its owner's count, the memory budget, every node's
+ * budget, or an earlier request.
+ */
+export type Blocker = 'environments' | 'owner' | 'memory' | 'nodes' | 'line' | 'too-large';
 
 export interface WaitingPlace {
   /** 1-based place among the waiting ones, in arrival order. */
@@ -50,6 +59,8 @@ export interface WaitingPlace {
 export interface Plan {
   /** Waiting ones that fit now, in the order they would start. */
   admitted: string[];
+  /** With per-node budgets: the node each admitted one is placed on (the least loaded that fits). */
+  placed: Map<string, string>;
   waiting: Map<string, WaitingPlace>;
 }
 
@@ -65,6 +76,8 @@ export function planAdmission(holding: readonly Slot[], line: readonly Slot[], l
   let memory = holding.reduce((sum, s) => sum + s.memoryBytes, 0);
   const perOwner = new Map<string, number>();
   for (const s of holding) perOwner.set(s.owner, (perOwner.get(s.owner) ?? 0) + 1);
+  const nodes = perNodeLoads(holding, limits);
+  const placed = new Map<string, string>();
   const admitted: string[] = [];
   const waiting = new Map<string, WaitingPlace>();
   let blockedAhead: { blocker: Blocker; reason: string } | undefined;
@@ -90,16 +103,75 @@ export function planAdmission(holding: readonly Slot[], line: readonly Slot[], l
       wait(s, 'memory', `the memory budget is ${mib(limits.memoryBudgetBytes)}, ${mib(Math.max(0, limits.memoryBudgetBytes - memory))} free, and it needs ${mib(s.memoryBytes)}`);
       continue;
     }
+    let node: NodeLoad | undefined;
+    if (nodes) {
+      node = fittingNode(nodes, s.memoryBytes, limits);
+      if (!node) {
+        const why = nodesFull(nodes, limits);
+        blockedAhead ??= { blocker: 'nodes', reason: why };
+        wait(s, 'nodes', why);
+        continue;
+      }
+    }
     if (blockedAhead) {
-      wait(s, 'line', `an earlier request is waiting for capacity (${blockedAhead.blocker === 'memory' ? 'memory budget' : 'environment slots'}) and goes first`);
+      wait(s, 'line', `an earlier request is waiting for capacity (${BLOCKER_NAMES[blockedAhead.blocker]}) and goes first`);
       continue;
     }
     admitted.push(s.id);
     count++;
     memory += s.memoryBytes;
     perOwner.set(s.owner, owned + 1);
+    if (node) {
+      node.environments++;
+      node.memoryBytes += s.memoryBytes;
+      placed.set(s.id, node.node);
+    }
   }
-  return { admitted, waiting };
+  return { admitted, placed, waiting };
+}
+
+const BLOCKER_NAMES: Record<Blocker, string> = {
+  environments: 'environment slots', memory: 'memory budget', nodes: 'every node\'s budget', owner: 'owner limit', line: 'line', 'too-large': 'too large',
+};
+
+interface NodeLoad { node: string; environments: number; memoryBytes: number }
+
+/**
+ * What each node holds, when per-node budgets apply (undefined otherwise). An environment holding
+ * capacity with no node recorded (or one no longer configured) counts on the least loaded node:
+ * a conservative guess until its worker records where it landed.
+ */
+function perNodeLoads(holding: readonly Slot[], limits: AdmissionLimits): NodeLoad[] | undefined {
+  if (!limits.nodes?.length || !(limits.perNodeMaxEnvironments || limits.perNodeMemoryBudgetBytes)) return undefined;
+  const loads = limits.nodes.map((node) => ({ node, environments: 0, memoryBytes: 0 }));
+  const unplaced: Slot[] = [];
+  for (const s of holding) {
+    const l = loads.find((x) => x.node === s.node);
+    if (l) { l.environments++; l.memoryBytes += s.memoryBytes; } else unplaced.push(s);
+  }
+  for (const s of unplaced) {
+    const l = [...loads].sort(byLoad)[0]!;
+    l.environments++;
+    l.memoryBytes += s.memoryBytes;
+  }
+  return loads;
+}
+
+const byLoad = (a: NodeLoad, b: NodeLoad) => a.environments - b.environments || a.memoryBytes - b.memoryBytes || a.node.localeCompare(b.node);
+
+/** The least loaded node (fewest environments, then least memory, then by name) where one more of `need` bytes fits. */
+function fittingNode(loads: NodeLoad[], need: number, limits: AdmissionLimits): NodeLoad | undefined {
+  return loads.filter((l) => (!limits.perNodeMaxEnvironments || l.environments < limits.perNodeMaxEnvironments)
+    && (!limits.perNodeMemoryBudgetBytes || l.memoryBytes + need <= limits.perNodeMemoryBudgetBytes)).sort(byLoad)[0];
+}
+
+function nodesFull(loads: NodeLoad[], limits: AdmissionLimits): string {
+  const budget = [
+    limits.perNodeMaxEnvironments ? `${limits.perNodeMaxEnvironments} environment(s)` : '',
+    limits.perNodeMemoryBudgetBytes ? `${mib(limits.perNodeMemoryBudgetBytes)}` : '',
+  ].filter(Boolean).join(' and ');
+  const each = loads.map((l) => `${l.node}: ${l.environments}, ${mib(l.memoryBytes)}`).join('; ');
+  return `every node is at its budget of ${budget} (MAYFLY_NODE_MAX_ENVIRONMENTS, MAYFLY_NODE_MEMORY_BUDGET): ${each}`;
 }
 
 /** What the API, Slack and the web pages show about a waiting environment. */
@@ -114,7 +186,7 @@ export type StartOutcome =
   | { outcome: 'waiting'; place: WaitingPlace }
   | { outcome: 'not-queued'; status: string | undefined };
 
-interface LineRow { id: string; owner: string; template: string; generation: number; expires_at: Date; status: string }
+interface LineRow { id: string; owner: string; template: string; generation: number; expires_at: Date; status: string; node: string | null }
 
 /** Without history, the estimate assumes provisioning takes this long. */
 const DEFAULT_PROVISION_SECONDS = 30;
@@ -129,7 +201,8 @@ export class Admission {
 
   /** Whether any limit is set at all. */
   get limited(): boolean {
-    return !!(this.limits.maxEnvironments || this.limits.maxPerOwner || this.limits.memoryBudgetBytes);
+    return !!(this.limits.maxEnvironments || this.limits.maxPerOwner || this.limits.memoryBudgetBytes
+      || (this.limits.nodes?.length && (this.limits.perNodeMaxEnvironments || this.limits.perNodeMemoryBudgetBytes)));
   }
 
   /**
@@ -159,17 +232,22 @@ export class Admission {
       throw new StackError('OVER_MEMORY_BUDGET', `template "${template}" declares ${mib(need)} of memory, more than this host's whole budget (MAYFLY_MEMORY_BUDGET, ${mib(budget)})`,
         [{ field: 'template', message: `needs ${mib(need)}; the budget is ${mib(budget)}` }]);
     }
+    const perNode = this.limits.nodes?.length ? this.limits.perNodeMemoryBudgetBytes : 0;
+    if (perNode && need > perNode) {
+      throw new StackError('OVER_MEMORY_BUDGET', `template "${template}" declares ${mib(need)} of memory, more than one node's budget (MAYFLY_NODE_MEMORY_BUDGET, ${mib(perNode)})`,
+        [{ field: 'template', message: `needs ${mib(need)}; a node's budget is ${mib(perNode)}` }]);
+    }
   }
 
   private async snapshot(q: pg.Pool | pg.PoolClient): Promise<{ holding: LineRow[]; line: LineRow[] }> {
     const [holding, line] = await Promise.all([
       // Warm-pool standbys hold capacity too (their containers run): never past a limit, and
       // counted under an owner of their own (POOL_OWNER), so no one's per-owner limit pays for them.
-      q.query<LineRow>(`SELECT id, owner, template, generation, expires_at, status FROM environments
+      q.query<LineRow>(`SELECT id, owner, template, generation, expires_at, status, node FROM environments
                         WHERE holds_capacity AND status NOT IN ('failed', 'destroyed')
                         UNION ALL
-                        SELECT id, '${POOL_OWNER}', template, 0, now() + interval '100 years', 'standby' FROM pool_standbys`),
-      q.query<LineRow>(`SELECT id, owner, template, generation, expires_at, status FROM environments
+                        SELECT id, '${POOL_OWNER}', template, 0, now() + interval '100 years', 'standby', NULL FROM pool_standbys`),
+      q.query<LineRow>(`SELECT id, owner, template, generation, expires_at, status, node FROM environments
                         WHERE status = 'queued' AND NOT holds_capacity ORDER BY queued_at, id`),
     ]);
     return { holding: holding.rows, line: line.rows };
@@ -188,7 +266,7 @@ export class Admission {
     };
   }
 
-  private slot = (r: LineRow): Slot => ({ id: r.id, owner: r.owner, memoryBytes: this.memoryOf(r.template) });
+  private slot = (r: LineRow): Slot => ({ id: r.id, owner: r.owner, memoryBytes: this.memoryOf(r.template), node: r.node });
 
   private plan(s: { holding: LineRow[]; line: LineRow[] }): Plan {
     return planAdmission(s.holding.map(this.slot), s.line.map(this.slot), this.limits);
@@ -208,6 +286,7 @@ export class Admission {
     if (!row || row.status !== 'queued' || (generation !== undefined && row.generation !== generation)) {
       return { outcome: 'not-queued', status: row?.status };
     }
+    let node: string | undefined;
     if (!row.holds_capacity) {
       const plan = this.plan(await this.snapshot(client));
       const place = plan.waiting.get(envId);
@@ -217,11 +296,14 @@ export class Admission {
         }
         return { outcome: 'waiting', place };
       }
+      node = plan.placed.get(envId);
     }
+    // A redeploy or a heal keeps its node (the worker records where its database really landed).
     const moved = await store.transition(envId, 'provisioning', {
       from: ['queued'], ...(generation !== undefined ? { generation } : {}),
-      set: { holds_capacity: true, admitted_at: NOW },
-      event: { type: 'provisioning', message, ...(row.holds_capacity ? {} : { data: { admitted: true } }) },
+      set: { holds_capacity: true, admitted_at: NOW, ...(node ? { node } : {}) },
+      event: { type: 'provisioning', message: node ? `${message}; placed on node ${node}` : message,
+        ...(row.holds_capacity ? {} : { data: { admitted: true, ...(node ? { node } : {}) } }) },
     });
     if (!moved) return { outcome: 'not-queued', status: row.status };
     return { outcome: 'started' };
@@ -325,6 +407,7 @@ export class Admission {
    */
   private estimateFrom(holding: LineRow[], place: WaitingPlace, owner: string | undefined, provisionSeconds: number): number {
     const now = Date.now();
+    // Blocked by every node's budget: any node that frees a slot will do, so the soonest ends over all of them.
     const relevant = place.blockedBy === 'owner' ? holding.filter((r) => r.owner === owner) : holding;
     const ends = relevant.map((r) => (r.status === 'destroying' ? now + 5000 : r.expires_at.getTime())).sort((a, b) => a - b);
     const index = Math.min(place.position, ends.length) - 1;

@@ -1,4 +1,5 @@
 import { ConfigError, parseMemory, type ConfigReader } from './read.js';
+import { parseNodeList } from './swarm.js';
 
 /**
  * Admission limits (MAYFLY_MAX_ENVIRONMENTS, MAYFLY_MAX_ENVIRONMENTS_PER_OWNER,
@@ -12,6 +13,15 @@ export interface AdmissionConfig {
   maxPerOwner: number;
   /** Sum of the declared memory limits of every environment holding capacity, in bytes (0: unlimited). */
   memoryBudgetBytes: number;
+  /**
+   * The swarm's nodes (hostnames from MAYFLY_SWARM_NODES) when MAYFLY_RUNTIME=swarm and a
+   * per-node budget is set; empty otherwise. Admission places each environment (its database) on one.
+   */
+  nodes: readonly string[];
+  /** Environments whose database one node may hold at once (MAYFLY_NODE_MAX_ENVIRONMENTS; 0: unlimited). */
+  perNodeMaxEnvironments: number;
+  /** Declared memory of the environments placed on one node, in bytes (MAYFLY_NODE_MEMORY_BUDGET; 0: unlimited). */
+  perNodeMemoryBudgetBytes: number;
   /** How long a waiting environment's provisioning job sleeps before it checks again by itself (a safety net). */
   recheckMs: number;
 }
@@ -26,10 +36,33 @@ export function loadAdmissionConfig(env: NodeJS.ProcessEnv, h: Helpers): Admissi
     if (bytes === undefined) throw new ConfigError('MAYFLY_MEMORY_BUDGET', `must be a size such as "16g" (or 0 for no budget), got "${budgetRaw}"`);
     memoryBudgetBytes = bytes;
   }
+  const perNodeRaw = env.MAYFLY_NODE_MEMORY_BUDGET ?? '';
+  let perNodeMemoryBudgetBytes = 0;
+  if (perNodeRaw !== '' && perNodeRaw !== '0') {
+    const bytes = parseMemory(perNodeRaw);
+    if (bytes === undefined) throw new ConfigError('MAYFLY_NODE_MEMORY_BUDGET', `must be a size such as "6g" (or 0 for no per-node budget), got "${perNodeRaw}"`);
+    perNodeMemoryBudgetBytes = bytes;
+  }
+  const perNodeMaxEnvironments = h.int('MAYFLY_NODE_MAX_ENVIRONMENTS', 0, 0, 100000);
+  let nodes: string[] = [];
+  if (perNodeMaxEnvironments || perNodeMemoryBudgetBytes) {
+    const which = perNodeMaxEnvironments ? 'MAYFLY_NODE_MAX_ENVIRONMENTS' : 'MAYFLY_NODE_MEMORY_BUDGET';
+    if (env.MAYFLY_RUNTIME !== 'swarm') {
+      throw new ConfigError(which, 'is a per-node budget and applies only with MAYFLY_RUNTIME=swarm; on one host use MAYFLY_MAX_ENVIRONMENTS and MAYFLY_MEMORY_BUDGET');
+    }
+    try {
+      nodes = Object.keys(parseNodeList(env.MAYFLY_SWARM_NODES ?? ''));
+    } catch (err) {
+      throw new ConfigError('MAYFLY_SWARM_NODES', `must list the swarm's nodes for ${which}: ${(err as Error).message}`);
+    }
+  }
   return Object.freeze({
     maxEnvironments: h.int('MAYFLY_MAX_ENVIRONMENTS', 0, 0, 100000),
     maxPerOwner: h.int('MAYFLY_MAX_ENVIRONMENTS_PER_OWNER', 0, 0, 100000),
     memoryBudgetBytes,
+    nodes: Object.freeze(nodes),
+    perNodeMaxEnvironments,
+    perNodeMemoryBudgetBytes,
     recheckMs: h.duration('MAYFLY_ADMISSION_RECHECK', '60s'),
   });
 }

@@ -89,6 +89,11 @@ export interface Environment {
   destroyReason: DestroyReason | null;
   destroyedBy: string | null;
   seededAt: Date | null;
+  /**
+   * The node its database is placed on (multi-node runtimes, docs/swarm.md): chosen by admission
+   * with per-node budgets, then recorded where it really landed once ready. Null on one host.
+   */
+  node: string | null;
   createdAt: Date;
   updatedAt: Date;
   readyAt: Date | null;

@@ -23,6 +23,7 @@ interface Row {
   parent_id?: string | null;
   fork_depth?: number;
   restore_from?: string | null;
+  node?: string | null;
 }
 
 function toEnvironment(r: Row): Environment {
@@ -36,6 +37,7 @@ function toEnvironment(r: Row): Environment {
     createdAt: r.created_at, updatedAt: r.updated_at, readyAt: r.ready_at, destroyedAt: r.destroyed_at,
     snapshotKey: r.snapshot_key, cloneStrategy: r.clone_strategy, origin: r.origin ?? null, access: r.access ?? null,
     parentId: r.parent_id ?? null, forkDepth: r.fork_depth ?? 0, restoreFrom: r.restore_from ?? null,
+    node: r.node ?? null,
   };
 }
 
@@ -97,7 +99,7 @@ export interface TransitionOptions {
 }
 
 const SETTABLE_COLUMNS = ['images', 'digests', 'urls', 'endpoints', 'failure_code', 'failure_message', 'destroy_reason', 'destroyed_by',
-  'seeded_at', 'ready_at', 'destroyed_at', 'holds_capacity', 'admitted_at', 'access', 'restore_from'] as const;
+  'seeded_at', 'ready_at', 'destroyed_at', 'holds_capacity', 'admitted_at', 'access', 'restore_from', 'node'] as const;
 type SettableColumn = (typeof SETTABLE_COLUMNS)[number];
 const SETTABLE = new Set<string>(SETTABLE_COLUMNS);
 const JSON_COLUMNS = new Set(['images', 'digests', 'urls', 'endpoints']);

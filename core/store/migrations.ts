@@ -399,6 +399,14 @@ export const MIGRATIONS: { id: number; name: string; sql: string }[] = [
     `,
   },
   {
+    id: 18,
+    name: 'environments.node: the swarm node its database is placed on (per-node admission)',
+    sql: `
+      ALTER TABLE environments ADD COLUMN node text;
+      CREATE INDEX environments_node ON environments (node) WHERE holds_capacity;
+    `,
+  },
+  {
     id: 21,
     name: 'warm pool standbys',
     sql: `

@@ -14,6 +14,7 @@ import {
   Aborted, type EnvironmentRef, type OwnedObjects, type ProgressFn, type PulledImage, type RemovalReport, type Runtime,
   type ServiceState, type UpOptions,
 } from '../../worker/runtime/runtime.js';
+import type { StrandedVolume } from '../../worker/runtime/runtime.js';
 import type { CloneVia, DataVolume, DatabaseSpec, Exec, LiveCopyTarget, ProbeResult, SnapshotEngine } from '../../worker/seeds/engine.js';
 
 /**
@@ -244,6 +245,13 @@ export class FakeRuntime implements Runtime {
 
   async removeDeadHelpers(): Promise<number> {
     return 0;
+  }
+
+  /** Data volumes a test says sit on a node that takes no tasks (a multi-node runtime's answer), by environment. */
+  readonly stranded = new Map<string, StrandedVolume[]>();
+
+  async strandedData(envId: string): Promise<StrandedVolume[]> {
+    return this.stranded.get(envId) ?? [];
   }
 }
 

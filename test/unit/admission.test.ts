@@ -47,10 +47,56 @@ describe('admission plan', () => {
   });
 });
 
+describe('admission plan with per-node budgets (a swarm)', () => {
+  const nodes = { ...none, nodes: ['n1', 'n2', 'n3'] };
+  const on = (id: string, node: string | null, mem = 100 * MiB): Slot => ({ id, owner: id, memoryBytes: mem, node });
+
+  it('when environments arrive, then each is placed on the least loaded node, spreading them over all nodes', () => {
+    const plan = planAdmission([on('h1', 'n1')], [slot('q1'), slot('q2'), slot('q3')], { ...nodes, perNodeMaxEnvironments: 2 });
+    assert.deepEqual(plan.admitted, ['q1', 'q2', 'q3']);
+    assert.deepEqual(Object.fromEntries(plan.placed), { q1: 'n2', q2: 'n3', q3: 'n1' });
+  });
+
+  it('when every node holds its limit, then the next ones wait saying so, with each node\'s load', () => {
+    const plan = planAdmission([on('h1', 'n1'), on('h2', 'n2'), on('h3', 'n3')], [slot('q1'), slot('q2', 'b')], { ...nodes, perNodeMaxEnvironments: 1, maxEnvironments: 10 });
+    assert.deepEqual(plan.admitted, []);
+    assert.equal(plan.waiting.get('q1')?.blockedBy, 'nodes');
+    assert.equal(plan.waiting.get('q1')?.reason, 'every node is at its budget of 1 environment(s) (MAYFLY_NODE_MAX_ENVIRONMENTS, MAYFLY_NODE_MEMORY_BUDGET): n1: 1, 100 MiB; n2: 1, 100 MiB; n3: 1, 100 MiB');
+    assert.equal(plan.waiting.get('q2')?.blockedBy, 'nodes');
+  });
+
+  it('when the head of the line fits no node\'s memory, then a smaller one behind it waits too (FIFO, no starvation)', () => {
+    const plan = planAdmission([on('h1', 'n1', 500 * MiB), on('h2', 'n2', 500 * MiB), on('h3', 'n3', 500 * MiB)],
+      [slot('big', 'a', 200 * MiB), slot('small', 'b', 50 * MiB)], { ...nodes, perNodeMemoryBudgetBytes: 600 * MiB });
+    assert.deepEqual(plan.admitted, []);
+    assert.equal(plan.waiting.get('big')?.blockedBy, 'nodes');
+    assert.equal(plan.waiting.get('small')?.blockedBy, 'line');
+    assert.match(plan.waiting.get('small')!.reason, /waiting for capacity \(every node's budget\)/);
+  });
+
+  it('when a node\'s memory budget has no room for it, then it goes to a node that has, even one holding more environments', () => {
+    const plan = planAdmission([on('h1', 'n1', 300 * MiB), on('h2', 'n2', 300 * MiB), on('h3', 'n3', 100 * MiB), on('h4', 'n3', 100 * MiB)],
+      [slot('q1', 'a', 384 * MiB)], { ...nodes, perNodeMemoryBudgetBytes: 600 * MiB });
+    assert.deepEqual(Object.fromEntries(plan.placed), { q1: 'n3' });
+  });
+
+  it('when one holding environment has no node recorded yet, then it counts on the least loaded node', () => {
+    const plan = planAdmission([on('h1', 'n1'), on('h2', null)], [slot('q1')], { ...nodes, nodes: ['n1', 'n2'], perNodeMaxEnvironments: 1 });
+    assert.deepEqual(plan.admitted, []);
+    assert.equal(plan.waiting.get('q1')?.blockedBy, 'nodes');
+  });
+
+  it('when per-node budgets are unset, then nothing is placed and the totals alone decide', () => {
+    const plan = planAdmission([on('h1', 'n1')], [slot('q1')], { ...nodes, maxEnvironments: 2 });
+    assert.deepEqual(plan.admitted, ['q1']);
+    assert.equal(plan.placed.size, 0);
+  });
+});
+
 describe('admission configuration', () => {
   it('when the variables are unset, then nothing is limited', () => {
     const c = loadConfig({});
-    assert.deepEqual({ ...c.admission }, { maxEnvironments: 0, maxPerOwner: 0, memoryBudgetBytes: 0, recheckMs: 60_000 });
+    assert.deepEqual({ ...c.admission }, { maxEnvironments: 0, maxPerOwner: 0, memoryBudgetBytes: 0, recheckMs: 60_000, nodes: [], perNodeMaxEnvironments: 0, perNodeMemoryBudgetBytes: 0 });
   });
 
   it('when they are set, then they are parsed', () => {
@@ -63,5 +109,15 @@ describe('admission configuration', () => {
   it('when a value is wrong, then the error names the variable', () => {
     assert.throws(() => loadConfig({ MAYFLY_MAX_ENVIRONMENTS: '-1' }), (e: unknown) => e instanceof ConfigError && /MAYFLY_MAX_ENVIRONMENTS /.test(e.message));
     assert.throws(() => loadConfig({ MAYFLY_MEMORY_BUDGET: 'lots' }), (e: unknown) => e instanceof ConfigError && /MAYFLY_MEMORY_BUDGET/.test(e.message));
+    assert.throws(() => loadConfig({ MAYFLY_NODE_MAX_ENVIRONMENTS: '2' }), (e: unknown) => e instanceof ConfigError && /MAYFLY_NODE_MAX_ENVIRONMENTS .*only with MAYFLY_RUNTIME=swarm/.test(e.message));
+    assert.throws(() => loadConfig({ MAYFLY_RUNTIME: 'swarm', MAYFLY_SWARM_NODES: 'n1=unix:///a', MAYFLY_SWARM_MANAGER: 'unix:///a', MAYFLY_NODE_MEMORY_BUDGET: 'big' }),
+      (e: unknown) => e instanceof ConfigError && /MAYFLY_NODE_MEMORY_BUDGET/.test(e.message));
+  });
+
+  it('when per-node budgets are set on a swarm, then the nodes come from MAYFLY_SWARM_NODES', () => {
+    const c = loadConfig({ MAYFLY_RUNTIME: 'swarm', MAYFLY_SWARM_MANAGER: 'unix:///a', MAYFLY_SWARM_NODES: 'n1=unix:///a,n2=unix:///b', MAYFLY_NODE_MAX_ENVIRONMENTS: '4', MAYFLY_NODE_MEMORY_BUDGET: '6g' });
+    assert.deepEqual([...c.admission.nodes], ['n1', 'n2']);
+    assert.equal(c.admission.perNodeMaxEnvironments, 4);
+    assert.equal(c.admission.perNodeMemoryBudgetBytes, 6 * 1024 ** 3);
   });
 });

@@ -11,7 +11,7 @@ const ENV = {
   id: '0b7c3f3e-7f43-4a59-9d1e-2b8f4f0f6a11', name: 'shop-1', template: 'shop', status: 'ready', owner: 'alice', team: 'qa', door: 'api',
   images: { web: 'reg/shop:1' }, digests: {}, seed: 'demo', ttl: '4h', expiresAt: '2026-01-01T00:00:00.000Z', expiresInSeconds: 10, generation: 1,
   url: 'http://shop-1.localhost:8080', urls: { web: 'http://shop-1.localhost:8080' },
-  database: { seed: 'demo', snapshot: null, strategy: null, seededAt: null }, queuePosition: null, estimatedStartSeconds: null, queueReason: null,
+  database: { seed: 'demo', snapshot: null, strategy: null, seededAt: null }, queuePosition: null, estimatedStartSeconds: null, queueReason: null, node: null,
   failure: null, destroyReason: null, destroyedBy: null, access: 'signed-in', createdAt: '2026-01-01T00:00:00.000Z', readyAt: null, destroyedAt: null, forkOf: null,
   links: { self: 'http://x/api/v1/environments/shop-1', events: 'http://x/api/v1/environments/shop-1/events' },
 };

@@ -10,7 +10,7 @@ function env(over: Partial<Environment> = {}): Environment {
     door: 'github', access: null, origin: 'github:qa/shop#5', images: { web: 'reg/mayfly/shop:abc', db: 'reg/mayfly/postgres:15' }, digests: {},
     seed: 'demo', ttlSeconds: 14400, expiresAt: new Date(NOW.getTime() + 90 * 60_000), generation: 3, project: 'mayfly-shop-pr-5',
     urls: { web: 'http://shop-pr-5.mayfly.example' }, endpoints: {}, lastActivityAt: null, failure: null, destroyReason: null, destroyedBy: null,
-    seededAt: null, createdAt: NOW, updatedAt: NOW, readyAt: NOW, destroyedAt: null, snapshotKey: null, cloneStrategy: null, parentId: null, forkDepth: 0, restoreFrom: null, ...over,
+    seededAt: null, node: null, createdAt: NOW, updatedAt: NOW, readyAt: NOW, destroyedAt: null, snapshotKey: null, cloneStrategy: null, parentId: null, forkDepth: 0, restoreFrom: null, ...over,
   };
 }
 

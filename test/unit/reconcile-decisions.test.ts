@@ -72,6 +72,37 @@ describe('the reconciler over a fake engine', () => {
     assert.match((await w.ctx.store.events(env.id)).at(-1)!.message, /db exited with code 137/);
   });
 
+  it('when a ready environment\'s database is down and its data sits on a node that takes no tasks, then the heal clones the seed afresh and the timeline says why', async () => {
+    const env = await readyEnv();
+    const db = w.fake.objectsOf(env.id).containers.find((c) => c.service === 'db')!;
+    w.fake.exit(env, 'db', 0);
+    w.fake.stranded.set(env.id, [{ service: 'db', volume: `${env.project}_dbdata`, node: 'node-2', why: 'ready, drain' }]);
+    assert.deepEqual((await reconcileFor(env.id)).map((a) => a.kind), ['healed']);
+    const healing = await w.get(env.id);
+    assert.equal(healing.status, 'queued');
+    assert.equal(healing.seededAt, null, 'the heal clears the seed mark, so the redeploy clones again');
+    const event = (await w.ctx.store.events(env.id)).at(-1)!;
+    assert.equal(event.type, 'healing');
+    assert.match(event.message, new RegExp(`db exited with code 0; its data \\(${env.project}_dbdata\\) is on node node-2 \\(ready, drain\\), which takes no tasks: redeploying with a fresh clone of "demo" on another node`));
+    w.fake.stranded.delete(env.id);
+    const clones = w.fake.log.filter((l) => l.startsWith('clone ')).length;
+    assert.equal(await w.provision(healing), 'ready');
+    assert.equal(w.fake.log.filter((l) => l.startsWith('clone ')).length, clones + 1, 'the redeploy cloned the seed again');
+    assert.notEqual(w.fake.objectsOf(env.id).containers.find((c) => c.service === 'db')!.id, db.id, 'a new database container on the new clone');
+    assert.ok((await w.get(env.id)).seededAt, 'seeded again');
+  });
+
+  it('when a ready environment without a seed has its data on a node that takes no tasks, then the heal keeps it and says the redeploy waits for that node', async () => {
+    const env = await w.create(`rec-${++n}`, { seed: null });
+    assert.equal(await w.provision(env), 'ready');
+    await w.settle(env.id);
+    w.fake.vanish(env, 'db');
+    w.fake.stranded.set(env.id, [{ service: 'db', volume: `${env.project}_dbdata`, node: 'node-3', why: 'down, active' }]);
+    assert.deepEqual((await reconcileFor(env.id)).map((a) => a.kind), ['healed']);
+    w.fake.stranded.delete(env.id);
+    assert.match((await w.ctx.store.events(env.id)).at(-1)!.message, /db vanished; its data \(\S+\) is on node node-3 \(down, active\), which takes no tasks; it has no seed to clone again, so the redeploy waits for that node: redeploying \(heal 1/);
+  });
+
   it('when Docker holds objects labeled for an environment PostgreSQL never had, then they are removed', async () => {
     const id = randomUUID();
     w.fake.plantOrphan(id, `ghost-${id.slice(0, 8)}`);

@@ -94,7 +94,7 @@ export function provisionHandler(ctx: Deps) {
 async function provision(ctx: Deps, env: Environment, fence: Fence, log: WorkerContext['logger'], queueWaitMs?: number): Promise<string> {
   const started = Date.now();
   const template = ctx.catalog.get(env.template);
-  const ref: EnvironmentRef = { id: env.id, project: env.project, generation: env.generation };
+  const ref: EnvironmentRef = { id: env.id, project: env.project, generation: env.generation, ...(env.node ? { node: env.node } : {}) };
   const stack = ctx.catalog.render(env.template, { env: { id: env.id, name: env.name, project: env.project }, images: env.images });
 
   // A redeploy, reset or rewind keeps what the database held first: the checkpoints recorded
@@ -189,6 +189,7 @@ async function provision(ctx: Deps, env: Environment, fence: Fence, log: WorkerC
 
   const publishStarted = Date.now();
   const endpoints = endpointsOf(states, template.entryService);
+  const dbNode = template.database ? states.find((s) => s.service === template.database!.service)?.node : undefined;
   const urls = publicUrls(ctx.config.router, ctx.config.publicHost, env.name, template.entryService, endpoints);
   // Per phase, for the timeline and the benchmarks (bench/e2e reads them from the ready event):
   // queue wait, pull, clone, then up()'s network, create, start and healthy, the seed restore
@@ -204,7 +205,8 @@ async function provision(ctx: Deps, env: Environment, fence: Fence, log: WorkerC
     generation: env.generation,
     from: ['provisioning'],
     fence: fence.token,
-    set: { digests, urls, endpoints, ready_at: new Date() },
+    // Where its database really runs (a multi-node runtime): per-node admission counts it there.
+    set: { digests, urls, endpoints, ready_at: new Date(), ...(dbNode && dbNode !== env.node ? { node: dbNode } : {}) },
     event: { type: 'ready', message: `ready${urls[template.entryService] ? ` at ${urls[template.entryService]}` : ''} (${(timings.totalMs / 1000).toFixed(1)} s)`, data: { urls, digests, timings } },
   });
   if (!ready) await fence.wrote('record ready', false);

@@ -6,7 +6,7 @@ import { failEnvironment } from './fail.js';
 import { recordRemoval } from './seeds.js';
 import { decideHeal } from './heal-policy.js';
 import type { WorkerContext } from '../context.js';
-import type { OwnedObjects } from '../runtime/runtime.js';
+import type { OwnedObjects, StrandedVolume } from '../runtime/runtime.js';
 
 /** How often a provisioning environment whose job vanished is queued again before it fails. */
 export const MAX_STUCK_RETRIES = 3;
@@ -33,6 +33,8 @@ export interface ReconcileReport {
   orphansRemoved: number;
   orphanErrors: number;
   helpersRemoved: number;
+  /** Objects of ready environments left on nodes that no longer serve them (multi-node runtimes). */
+  staleRemoved: number;
   goldensRemoved: number;
   sleepsQueued: number;
 }
@@ -62,7 +64,7 @@ export interface ReconcileReport {
 export async function reconcile(ctx: Deps): Promise<ReconcileReport> {
   const report: ReconcileReport = {
     expired: 0, requeued: 0, stuckRetried: 0, stuckFailed: 0, teardownsRequeued: 0, expiriesRescheduled: 0,
-    healed: 0, healFailed: 0, orphansRemoved: 0, orphanErrors: 0, helpersRemoved: 0, goldensRemoved: 0, sleepsQueued: 0,
+    healed: 0, healFailed: 0, orphansRemoved: 0, orphanErrors: 0, helpersRemoved: 0, staleRemoved: 0, goldensRemoved: 0, sleepsQueued: 0,
   };
   const log = ctx.logger.child({ job: 'reconcile' });
   const actions = ctx.reconcileActions;
@@ -131,6 +133,7 @@ export async function reconcile(ctx: Deps): Promise<ReconcileReport> {
   // miss the containers of an environment that became ready in between.
   const ready = await ctx.store.withStatus(['ready'], SETTLE_SECONDS);
   const owned = await ctx.runtime.listOwned();
+  const healedIds = new Set<string>();
   for (const env of ready) {
     if (!brokenServices(ctx, env, owned).length) continue;
     // A save stops the database for its copy, holding the environment's save lock: not a loss.
@@ -153,17 +156,24 @@ export async function reconcile(ctx: Deps): Promise<ReconcileReport> {
       log.debug({ envId: env.id, broken, until: new Date(decision.untilMs) }, 'ready environment lost containers: waiting before the next heal');
       continue;
     }
+    // On a multi-node runtime the data may sit on a node that takes no tasks (drained, lost): a
+    // redeploy pinned there could never run, so the heal clones the seed afresh on another node.
+    const stranded = (await ctx.runtime.strandedData?.(env.id)) ?? [];
+    const reclone = stranded.length > 0 && !!env.seed;
+    const how = strandedHow(env, stranded);
     const moved = await ctx.store.transition(env.id, 'queued', {
       generation: env.generation, from: ['ready'], bumpGeneration: true,
-      set: { ready_at: null },
-      event: { type: 'healing', message: `${what}: redeploying (heal ${decision.attempt} of ${perWindow} within ${window})`,
-        data: { broken, generation: env.generation + 1, heal: decision.attempt } },
+      set: { ready_at: null, ...(reclone ? { seeded_at: null } : {}) },
+      event: { type: 'healing', message: `${what}${how}: redeploying${reclone ? ` with a fresh clone of "${env.seed}" on another node (changes made to its data since are not carried over)` : ''} (heal ${decision.attempt} of ${perWindow} within ${window})`,
+        data: { broken, generation: env.generation + 1, heal: decision.attempt, ...(stranded.length ? { stranded, reclone } : {}) } },
     });
     if (!moved) continue; // someone else moved it first (destroy, redeploy)
     await ctx.queues.enqueueProvision(moved.id, moved.generation);
     report.healed++;
     actions.record('healed', env.id);
-    log.warn({ envId: env.id, broken, generation: moved.generation }, 'ready environment lost containers: redeploying');
+    healedIds.add(env.id);
+    log.warn({ envId: env.id, broken, generation: moved.generation, ...(stranded.length ? { stranded, reclone } : {}) },
+      reclone ? 'ready environment lost its database node: redeploying with a fresh clone elsewhere' : 'ready environment lost containers: redeploying');
   }
 
   const ids = [...new Set([...owned.containers, ...owned.networks, ...owned.volumes].map((o) => o.envId))]
@@ -192,6 +202,17 @@ export async function reconcile(ctx: Deps): Promise<ReconcileReport> {
       log.warn({ envId: id, err: errorMessage(err) }, 'removing Docker objects of an environment that is not live failed; retrying next run');
     }
   }
+  // A node that was drained or lost while its environments healed elsewhere, and is back: what it
+  // still holds of them is stale (multi-node runtimes only).
+  if (ctx.runtime.reapStale) {
+    try {
+      report.staleRemoved = await ctx.runtime.reapStale(ready.filter((e) => !healedIds.has(e.id)).map((e) => e.id));
+      actions.record('stale-removed', undefined, report.staleRemoved);
+      if (report.staleRemoved) log.warn({ count: report.staleRemoved }, 'removed what ready environments left on nodes that no longer serve them');
+    } catch (err) {
+      log.warn({ err: errorMessage(err) }, 'removing stale copies on nodes that came back failed; retrying next run');
+    }
+  }
   report.helpersRemoved = await ctx.runtime.removeDeadHelpers(HELPER_GRACE_MS);
   actions.record('helper-removed', undefined, report.helpersRemoved);
   if (report.helpersRemoved) log.warn({ count: report.helpersRemoved }, 'removed helper containers a dead worker left behind');
@@ -206,6 +227,15 @@ export async function reconcile(ctx: Deps): Promise<ReconcileReport> {
   actions.record('golden-removed', undefined, deleted.removed.length);
   await wakeWaiting(ctx); // environments waiting in line that fit now (a safety net for lost wake-ups)
   return report;
+}
+
+/** What the healing event adds when the environment's data is stranded on a node that takes no tasks. */
+export function strandedHow(env: Pick<Environment, 'seed'>, stranded: readonly StrandedVolume[]): string {
+  if (!stranded.length) return '';
+  const nodes = [...new Map(stranded.map((s) => [s.node, s.why])).entries()].map(([node, why]) => `${node} (${why})`).join(', ');
+  const volumes = [...new Set(stranded.map((s) => s.volume))].join(', ');
+  return `; its data (${volumes}) is on node ${nodes}, which takes no tasks`
+    + (env.seed ? '' : '; it has no seed to clone again, so the redeploy waits for that node');
 }
 
 /** A job that will still run: waiting, delayed, active or prioritized (not completed or failed). */

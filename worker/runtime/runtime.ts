@@ -14,6 +14,11 @@ export interface EnvironmentRef {
   id: string;
   project: string;
   generation: number;
+  /**
+   * Multi-node runtimes: the node admission placed the environment on (its database's clone is
+   * made there when that node takes tasks; otherwise on the least loaded one).
+   */
+  node?: string;
 }
 
 export interface PulledImage {
@@ -67,6 +72,19 @@ export class Aborted extends MayflyError {
   constructor() {
     super('ABORTED', 409, 'aborted: the environment is going away');
   }
+}
+
+/**
+ * A data volume that lives on a node which takes no tasks now (drained, down, or gone from the
+ * cluster): its service is pinned there and cannot run anywhere else with that data.
+ */
+export interface StrandedVolume {
+  service: string;
+  volume: string;
+  /** The node's hostname (its id when the cluster no longer knows it). */
+  node: string;
+  /** The node's state as the cluster sees it ("ready, drain", "down, active", "no longer in the swarm"). */
+  why: string;
 }
 
 export type ProgressFn = (message: string, data?: Record<string, unknown>) => void;
@@ -133,4 +151,17 @@ export interface Runtime {
    * mid-clone or mid-probe leaves them behind. Returns how many.
    */
   removeDeadHelpers(graceMs: number): Promise<number>;
+  /**
+   * Multi-node runtimes only (swarm): the environment's data volumes stranded on a node that takes
+   * no tasks. The reconciler heals such an environment with a fresh clone of its seed elsewhere.
+   * One engine has no other node: absent there.
+   */
+  strandedData?(envId: string): Promise<StrandedVolume[]>;
+  /**
+   * Multi-node runtimes only (swarm): removes what ready environments left on nodes that no
+   * longer serve them (a node drained or lost while its environment healed elsewhere, back now):
+   * containers of services that are gone, and copies of data volumes whose service is pinned to
+   * another node. Returns how many objects.
+   */
+  reapStale?(readyEnvIds: readonly string[]): Promise<number>;
 }

@@ -57,6 +57,11 @@ export interface SnapshotEngine {
   /** Builds a golden volume: start the database on it, `load` the data, clean shutdown. */
   buildGolden(key: string, volume: string, db: DatabaseSpec, load: (exec: Exec) => Promise<void>): Promise<{ sizeBytes: number | null }>;
   /**
+   * Multi-node engines only: how to build a golden volume, without building it now, so that a
+   * node that lacks it can have it built there on demand (also after the worker restarted).
+   */
+  learnGolden?(key: string, volume: string, db: DatabaseSpec, load: (exec: Exec) => Promise<void>): void;
+  /**
    * Makes an environment's data volume (labeled for the environment and the snapshot it came
    * from) a clone of the golden volume; says where the files were copied: by this process on the
    * host, or in a helper container.

@@ -152,6 +152,11 @@ export class SeedService {
       return s?.status === 'ready' && (await this.engine.volumeExists(s.volume)) ? s : undefined;
     };
     const existing = await ready();
+    // A multi-node engine may need to build this golden again on another node (one per node, on
+    // demand): it learns how, even when this process did not build it first (a restarted worker).
+    this.engine.learnGolden?.(key, this.goldenVolume(key), spec, async (exec) => {
+      await loadFiles(exec, (await this.datasets.get(dataset)).files, spec, dataset);
+    });
     if (existing) return { snapshot: existing, built: false };
     return this.snapshots.withLock(key, async () => {
       const again = await ready();

@@ -92,6 +92,16 @@ export class SwarmCluster {
     return [...this.clients.entries()].map(([host, docker]) => ({ host, docker }));
   }
 
+  /**
+   * The Engine APIs of the configured nodes the manager does not report down: a lost node's API
+   * would only time out. What such a node still holds is reaped once it is back (the reconciler
+   * lists every node again each pass).
+   */
+  async reachableApis(): Promise<{ host: string; docker: Docker }[]> {
+    const down = new Set((await this.nodes()).filter((n) => n.state === 'down' || n.state === 'disconnected').map((n) => n.hostname));
+    return this.apis().filter((a) => !down.has(a.host));
+  }
+
   /** The node id of a configured hostname. */
   async idOf(host: string): Promise<string> {
     const n = (await this.nodes()).find((x) => x.hostname === host) ?? (await this.nodes(true)).find((x) => x.hostname === host);

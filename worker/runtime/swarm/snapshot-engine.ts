@@ -103,7 +103,7 @@ export class SwarmSnapshotEngine implements SnapshotEngine {
 
   /** The nodes that hold a volume (by name), from each node's own list. */
   private async holders(volume: string): Promise<SwarmNode[]> {
-    const found = await Promise.all(this.cluster.apis().map(async ({ host, docker }) =>
+    const found = await Promise.all((await this.cluster.reachableApis()).map(async ({ host, docker }) =>
       (await docker.getVolume(volume).inspect().then(() => true, (err) => (isNotFound(err) ? false : Promise.reject(err)))) ? host : undefined));
     const hosts = new Set(found.filter((h): h is string => !!h));
     return (await this.cluster.nodes()).filter((n) => hosts.has(n.hostname));
@@ -112,12 +112,16 @@ export class SwarmSnapshotEngine implements SnapshotEngine {
   /** Every golden of this instance on every node (a golden is recorded per (dataset, node) by its labels there). */
   async goldens(): Promise<NodeGolden[]> {
     const nodes = await this.cluster.nodes();
-    const lists = await Promise.all(this.cluster.apis().map(async ({ host, docker }) => {
+    const lists = await Promise.all((await this.cluster.reachableApis()).map(async ({ host, docker }) => {
       const { Volumes } = await docker.listVolumes({ filters: { label: [LABEL_GOLDEN, `${LABEL_INSTANCE}=${this.instance}`] } });
       const id = nodes.find((n) => n.hostname === host)?.id ?? '';
       return (Volumes ?? []).map((v) => ({ key: v.Labels?.[LABEL_GOLDEN] ?? '', volume: v.Name, node: host, nodeId: id }));
     }));
     return lists.flat();
+  }
+
+  learnGolden(key: string, volume: string, db: DatabaseSpec, load: (exec: Exec) => Promise<void>): void {
+    if (!this.builders.has(volume)) this.builders.set(volume, { key, db, load });
   }
 
   async buildGolden(key: string, volume: string, db: DatabaseSpec, load: (exec: Exec) => Promise<void>): Promise<{ sizeBytes: number | null }> {
@@ -163,7 +167,7 @@ export class SwarmSnapshotEngine implements SnapshotEngine {
   }
 
   async removeVolume(name: string): Promise<void> {
-    await Promise.all(this.cluster.apis().map(async ({ host, docker }) => this.engine(host, docker).removeVolume(name)));
+    await Promise.all((await this.cluster.reachableApis()).map(async ({ host, docker }) => this.engine(host, docker).removeVolume(name)));
   }
 
   /**
@@ -171,12 +175,15 @@ export class SwarmSnapshotEngine implements SnapshotEngine {
    * this worker knows how to build it, the golden is built there first (one per node, on
    * demand); otherwise the least loaded node that has one.
    */
-  private async cloneNode(golden: string): Promise<SwarmNode> {
+  private async cloneNode(golden: string, preferred?: string): Promise<SwarmNode> {
     const configured = new Set(this.cluster.apis().map((a) => a.host));
     const loads = (await nodeLoads(this.cluster, this.instance)).filter((l) => configured.has(l.node.hostname));
     const have = new Set((await this.holders(golden)).map((n) => n.id));
-    const best = pickNode(loads, 0);
-    if (best && !have.has(best.node.id) && this.builders.has(golden)) {
+    // The node admission placed the environment on (per-node budgets), when it takes tasks.
+    const placed = preferred ? pickNode(loads.filter((l) => l.node.hostname === preferred), 0) : undefined;
+    const best = placed ?? pickNode(loads, 0);
+    if (best && have.has(best.node.id)) return best.node;
+    if (best && this.builders.has(golden)) {
       await this.ensureGoldenOn(best.node, golden);
       return best.node;
     }
@@ -194,7 +201,7 @@ export class SwarmSnapshotEngine implements SnapshotEngine {
   async clone(strategy: 'reflink' | 'overlay' | 'copy', golden: string, into: DataVolume, snapshot: string): Promise<CloneVia> {
     const target = volumeName(into.env.project, into.volume);
     await this.removeVolume(target);
-    const node = await this.cloneNode(golden);
+    const node = await this.cloneNode(golden, into.env.node);
     const { docker, engine } = await this.on(node.id);
     const via = await engine.clone(strategy, golden, into, snapshot);
     // An empty clone would start as a fresh, empty database: that must fail here, loudly.
@@ -247,7 +254,7 @@ export class SwarmSnapshotEngine implements SnapshotEngine {
 
   async removeService(env: EnvironmentRef, service: string): Promise<void> {
     await this.cluster.manager.getService(swarmServiceName(env.project, service)).remove().catch((err) => (isNotFound(err) ? undefined : Promise.reject(err)));
-    await Promise.all(this.cluster.apis().map(async ({ docker }) => {
+    await Promise.all((await this.cluster.reachableApis()).map(async ({ docker }) => {
       for (const c of await docker.listContainers({ all: true, filters: { label: [`${LABEL_ENV}=${env.id}`, `${LABEL_COMPOSE_SERVICE}=${service}`] } })) {
         await docker.getContainer(c.Id).remove({ force: true, v: true }).catch((err) => (isNotFound(err) ? undefined : Promise.reject(err)));
       }
@@ -266,7 +273,7 @@ export class SwarmSnapshotEngine implements SnapshotEngine {
     const filter = { label: [`${LABEL_ENV}=${env.id}`, `${LABEL_COMPOSE_SERVICE}=${service}`], status: ['running', 'restarting', 'removing'] };
     const deadline = Date.now() + 90_000;
     for (;;) {
-      const running = (await Promise.all(this.cluster.apis().map(({ docker }) => docker.listContainers({ filters: filter })))).flat();
+      const running = (await Promise.all((await this.cluster.reachableApis()).map(({ docker }) => docker.listContainers({ filters: filter })))).flat();
       if (running.length === 0) return;
       if (Date.now() > deadline) throw new PermanentFailure('SERVICE_STOP_TIMEOUT', `${service} of environment ${env.id} did not stop in 90 s`);
       await sleep(250);

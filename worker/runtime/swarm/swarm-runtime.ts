@@ -9,13 +9,25 @@ import type { ServiceSpec, StackSpec } from '../../../core/stack/model.js';
 import { registryOf } from '../../../core/stack/policy.js';
 import type { RegistryCredentials } from '../../../core/config/registry.js';
 import type { ServiceStatus } from '../../../core/platform/internal-api.js';
-import { isDataVolume, type EnvironmentRef, type Guard, type OwnedObjects, type ProgressFn, type PulledImage, type RemovalReport, type Runtime, type ServiceState, type UpOptions } from '../runtime.js';
+import { isDataVolume, type EnvironmentRef, type Guard, type OwnedObjects, type ProgressFn, type PulledImage, type RemovalReport, type Runtime, type ServiceState, type StrandedVolume, type UpOptions } from '../runtime.js';
 import { dockerMessage, dockerStatus, isConflict, isNotFound } from '../docker/errors.js';
 import { execInContainer } from '../docker/exec.js';
 import { demux } from '../docker/streams.js';
 import { listTasks, newestFirst, type SwarmCluster, type SwarmTask } from './cluster.js';
 import { ClonePlacements, schedulable } from './placement.js';
 import { envLabels, MISSING_CLONE_DEVICE, swarmNetworkName, swarmServiceName, swarmServiceSpec, swarmVolumeName } from './service-spec.js';
+
+interface SpecShape { TaskTemplate?: { Placement?: { Constraints?: string[] }; ContainerSpec?: { Mounts?: { Type?: string; Source?: string }[] } } }
+
+/** The node id a service is pinned to by `node.id==...`, if any. */
+export function pinnedNodeOf(spec: unknown): string | undefined {
+  return (spec as SpecShape | undefined)?.TaskTemplate?.Placement?.Constraints?.map((c) => /^node\.id\s*==\s*(\S+)$/.exec(c)?.[1]).find(Boolean);
+}
+
+/** The names of the volumes a service mounts. */
+function volumeSourcesOf(spec: unknown): string[] {
+  return ((spec as SpecShape | undefined)?.TaskTemplate?.ContainerSpec?.Mounts ?? []).filter((m) => m.Type === 'volume' && m.Source).map((m) => m.Source!);
+}
 
 /** Thrown when a wait is cut short because the environment was destroyed meanwhile. */
 export class Aborted extends MayflyError {
@@ -124,7 +136,7 @@ export class SwarmRuntime implements Runtime {
    */
   private async volumeNodes(env: EnvironmentRef): Promise<Map<string, string>> {
     const where = new Map<string, string>();
-    const found = await Promise.all(this.cluster.apis().map(async ({ host, docker }) => {
+    const found = await Promise.all((await this.cluster.reachableApis()).map(async ({ host, docker }) => {
       const { Volumes } = await docker.listVolumes({ filters: { label: [`${LABEL_ENV}=${env.id}`] } });
       return { id: await this.cluster.idOf(host), names: (Volumes ?? []).map((v) => v.Name) };
     }));
@@ -181,7 +193,18 @@ export class SwarmRuntime implements Runtime {
           await guard(`scale ${svc.name} up again`);
           await existing.update({ ...info.Spec, version: info.Version.Index, Mode: { Replicated: { Replicas: 1 } } });
           onProgress?.(`${svc.name}: started again`, { service: svc.name, step: 'started' });
-        } else onProgress?.(`${svc.name}: unchanged, kept`, { service: svc.name, step: 'started' });
+        } else {
+          // Its task ended and the swarm will not start another (restart "no", the compose
+          // default): e.g. the web quit while its database healed elsewhere. As a stopped
+          // container is started again on one host, the service gets a fresh task.
+          const state = (await this.currentTask(name))?.Status?.State;
+          if (info.Spec.Mode?.Replicated && state && ['complete', 'failed', 'rejected', 'shutdown', 'orphaned'].includes(state)) {
+            await guard(`start ${svc.name} again`);
+            const template = info.Spec.TaskTemplate as { ForceUpdate?: number };
+            await existing.update({ ...info.Spec, version: info.Version.Index, TaskTemplate: { ...info.Spec.TaskTemplate, ForceUpdate: (template.ForceUpdate ?? 0) + 1 } });
+            onProgress?.(`${svc.name}: its task had ${state}; started again`, { service: svc.name, step: 'started' });
+          } else onProgress?.(`${svc.name}: unchanged, kept`, { service: svc.name, step: 'started' });
+        }
         return;
       }
       await guard(`remove ${svc.name} to recreate it`);
@@ -196,7 +219,7 @@ export class SwarmRuntime implements Runtime {
   /** Removes one service and its containers on every node (a completed job's container outlives `service rm`). */
   async removeServiceAndContainers(env: EnvironmentRef, service: string): Promise<void> {
     await this.manager.getService(swarmServiceName(env.project, service)).remove().catch((err) => (isNotFound(err) ? undefined : Promise.reject(err)));
-    await Promise.all(this.cluster.apis().map(async ({ docker }) => {
+    await Promise.all((await this.cluster.reachableApis()).map(async ({ docker }) => {
       const list = await docker.listContainers({ all: true, filters: { label: [`${LABEL_ENV}=${env.id}`, `${LABEL_COMPOSE_SERVICE}=${service}`] } });
       await Promise.all(list.map((c) => docker.getContainer(c.Id).remove({ force: true }).catch((err) => (isNotFound(err) || isConflict(err) ? undefined : Promise.reject(err)))));
     }));
@@ -289,11 +312,27 @@ export class SwarmRuntime implements Runtime {
     let announced = false;
     let pendingSince: number | undefined;
     let goneSince: number | undefined;
+    // Tasks that had already ended before this wait (a kept service whose dependency was away,
+    // e.g. while its database healed on another node; ensureService started it again): history.
+    // Only a failure from now on fails the environment.
+    const stale = condition === 'service_completed_successfully' ? new Set<string>()
+      : new Set((await listTasks(this.manager, { service: [name] })).filter((t) => ['failed', 'rejected', 'complete'].includes(t.Status?.State ?? '')).map((t) => t.ID));
+    const restartsAlways = condition !== 'service_completed_successfully' && await this.restartsAlways(name);
     for (;;) {
       if (opts.signal?.aborted) throw new Aborted();
       const task = await this.currentTask(name);
       const state = task?.Status?.State;
       const err = task?.Status?.Err ?? '';
+      // A replicated service that restarts on any exit: an exit 0 (its database went away
+      // meanwhile, and it quit) is followed by a new task, not the end.
+      if (task && (stale.has(task.ID) || (state === 'complete' && restartsAlways))) {
+        if (!announced) { opts.onProgress?.(`${service}: waiting for the swarm to start it again (its last task ${state}: ${err || 'no reason given'})`, { service }); announced = true; }
+        if (Date.now() > deadline) {
+          throw await this.serviceFailure(env, service, 'HEALTH_TIMEOUT', `${service} was not started again in time (MAYFLY_HEALTH_TIMEOUT); its last task ${state}${err ? `: ${err}` : ''}`);
+        }
+        await sleep(200);
+        continue;
+      }
       if (state === 'complete') {
         if (condition === 'service_completed_successfully') return task!;
         if (condition !== 'service_started') throw await this.serviceFailure(env, service, 'SERVICE_EXITED', `${service} exited with code 0 on node ${await this.hostOf(task)}`);
@@ -342,10 +381,16 @@ export class SwarmRuntime implements Runtime {
     { details: { service, task: task?.ID } });
   }
 
+  /** Whether the swarm starts a new task whenever one of the service's tasks ends (restart policy any). */
+  private async restartsAlways(serviceName: string): Promise<boolean> {
+    const info = await this.manager.getService(serviceName).inspect().catch(() => undefined) as { Spec?: { Mode?: { Replicated?: unknown }; TaskTemplate?: { RestartPolicy?: { Condition?: string } } } } | undefined;
+    return !!info?.Spec?.Mode?.Replicated && (info.Spec.TaskTemplate?.RestartPolicy?.Condition ?? 'any') === 'any';
+  }
+
   /** The hostname and state of the node a service is pinned to (node.id==...), when that node takes no new tasks. */
   private async unschedulablePin(serviceName: string): Promise<{ host: string; why: string } | undefined> {
-    const info = await this.manager.getService(serviceName).inspect().catch(() => undefined) as { Spec?: { TaskTemplate?: { Placement?: { Constraints?: string[] } } } } | undefined;
-    const pin = info?.Spec?.TaskTemplate?.Placement?.Constraints?.map((c) => /^node\.id\s*==\s*(\S+)$/.exec(c)?.[1]).find(Boolean);
+    const info = await this.manager.getService(serviceName).inspect().catch(() => undefined) as { Spec?: Docker.ServiceSpec } | undefined;
+    const pin = pinnedNodeOf(info?.Spec);
     if (!pin) return undefined;
     const node = (await this.cluster.nodes(true)).find((n) => n.id === pin);
     if (!node) return { host: pin, why: 'no longer in the swarm' };
@@ -408,7 +453,10 @@ export class SwarmRuntime implements Runtime {
       const service = s.Spec?.Labels?.[LABEL_COMPOSE_SERVICE] ?? s.Spec?.Name ?? s.ID;
       const task = await this.currentTask(s.Spec!.Name!);
       const state = task?.Status?.State ?? 'created';
-      const hasHealth = !!s.Spec?.TaskTemplate && !!(s.Spec.TaskTemplate as { ContainerSpec?: { HealthCheck?: unknown } }).ContainerSpec?.HealthCheck;
+      // The Engine API answers `Healthcheck` (it reads either spelling on create).
+      const spec = (s.Spec?.TaskTemplate as { ContainerSpec?: { Healthcheck?: { Test?: string[] }; HealthCheck?: { Test?: string[] } } } | undefined)?.ContainerSpec;
+      const check = spec?.Healthcheck ?? spec?.HealthCheck;
+      const hasHealth = !!check && check.Test?.[0] !== 'NONE';
       const image = (s.Spec?.TaskTemplate as { ContainerSpec?: { Image?: string } })?.ContainerSpec?.Image ?? '';
       return {
         service, state, running: state === 'running',
@@ -430,7 +478,7 @@ export class SwarmRuntime implements Runtime {
     const report: RemovalReport = { containers: 0, networks: 0, volumes: 0, kept: 0 };
     const services = await this.manager.listServices({ filters: filter });
     await Promise.all(services.map((s) => this.manager.getService(s.ID).remove().catch((err) => (isNotFound(err) ? undefined : Promise.reject(err)))));
-    const apis = this.cluster.apis();
+    const apis = await this.cluster.reachableApis();
     const reap = async () => {
       let removed = 0;
       await Promise.all(apis.map(async ({ docker }) => {
@@ -498,7 +546,7 @@ export class SwarmRuntime implements Runtime {
 
   async removeDeadHelpers(graceMs: number): Promise<number> {
     let n = 0;
-    await Promise.all(this.cluster.apis().map(async ({ docker }) => {
+    await Promise.all((await this.cluster.reachableApis()).map(async ({ docker }) => {
       for (const label of ['mayfly.helper', 'mayfly.golden-build']) {
         const list = await docker.listContainers({ all: true, filters: { label: [label, `${LABEL_INSTANCE}=${this.instance}`], status: ['created', 'exited', 'dead'] } });
         for (const c of list) {
@@ -516,11 +564,71 @@ export class SwarmRuntime implements Runtime {
     return n;
   }
 
+  /**
+   * The environment's data volumes whose service is pinned (by node id) to a node that takes no
+   * tasks: drained, down, or gone. Asked of the manager only (a lost node does not answer).
+   */
+  async strandedData(envId: string): Promise<StrandedVolume[]> {
+    const services = await this.manager.listServices({ filters: { label: [`${LABEL_ENV}=${envId}`, `${LABEL_INSTANCE}=${this.instance}`] } });
+    const nodes = await this.cluster.nodes(true);
+    const out: StrandedVolume[] = [];
+    for (const s of services) {
+      const pin = pinnedNodeOf(s.Spec);
+      if (!pin) continue;
+      const node = nodes.find((n) => n.id === pin);
+      if (node && schedulable(node)) continue;
+      const why = node ? `${node.state}, ${node.availability}` : 'no longer in the swarm';
+      const service = s.Spec?.Labels?.[LABEL_COMPOSE_SERVICE] ?? s.Spec?.Name ?? s.ID;
+      for (const volume of volumeSourcesOf(s.Spec)) out.push({ service, volume, node: node?.hostname ?? pin, why });
+    }
+    return out;
+  }
+
+  /**
+   * What ready environments left on nodes that no longer serve them: containers of swarm services
+   * that are gone, and copies of a data volume whose service is pinned to another node (a node
+   * drained or lost while its environment healed elsewhere, and back now). Each node's objects are
+   * listed before the manager's services, so a clone made meanwhile is never taken for a leftover;
+   * a volume still in use is left for a later pass.
+   */
+  async reapStale(readyEnvIds: readonly string[]): Promise<number> {
+    if (readyEnvIds.length === 0) return 0;
+    const ready = new Set(readyEnvIds);
+    const filter = { label: [LABEL_ENV, `${LABEL_INSTANCE}=${this.instance}`] };
+    const perNode = await Promise.all((await this.cluster.reachableApis()).map(async ({ host, docker }) => ({
+      host, docker, id: await this.cluster.idOf(host),
+      containers: await docker.listContainers({ all: true, filters: filter }),
+      volumes: (await docker.listVolumes({ filters: filter })).Volumes ?? [],
+    })));
+    const services = await this.manager.listServices({ filters: { label: [`${LABEL_INSTANCE}=${this.instance}`] } });
+    const serviceIds = new Set(services.map((s) => s.ID));
+    const pinnedTo = new Map<string, string>();
+    for (const s of services) {
+      const pin = pinnedNodeOf(s.Spec);
+      if (pin) for (const v of volumeSourcesOf(s.Spec)) pinnedTo.set(v, pin);
+    }
+    let removed = 0;
+    const ignoreGone = (err: unknown) => (isNotFound(err) || isConflict(err) ? undefined : Promise.reject(err));
+    for (const n of perNode) {
+      for (const c of n.containers) {
+        const sid = c.Labels['com.docker.swarm.service.id'];
+        if (!ready.has(c.Labels[LABEL_ENV] ?? '') || !sid || serviceIds.has(sid)) continue;
+        await n.docker.getContainer(c.Id).remove({ force: true }).then(() => { removed++; }, ignoreGone);
+      }
+      for (const v of n.volumes) {
+        const pin = pinnedTo.get(v.Name);
+        if (!ready.has(v.Labels?.[LABEL_ENV] ?? '') || !pin || pin === n.id) continue;
+        await n.docker.getVolume(v.Name).remove().then(() => { removed++; }, ignoreGone);
+      }
+    }
+    return removed;
+  }
+
   /** Every node's labelled containers and volumes, and the manager's labelled networks and services. */
   async listOwned(): Promise<OwnedObjects> {
     const filter = { label: [LABEL_ENV, `${LABEL_INSTANCE}=${this.instance}`] };
     const owned: OwnedObjects = { containers: [], networks: [], volumes: [] };
-    const perNode = await Promise.all(this.cluster.apis().map(async ({ docker }) => Promise.all([
+    const perNode = await Promise.all((await this.cluster.reachableApis()).map(async ({ docker }) => Promise.all([
       docker.listContainers({ all: true, filters: filter }), docker.listVolumes({ filters: filter }),
     ])));
     const all = perNode.flatMap(([containers]) => containers);

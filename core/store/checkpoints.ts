@@ -85,13 +85,16 @@ export class CheckpointStore {
   }
 
   /**
-   * The ready checkpoints past the newest `keep` of an environment (oldest last), except the one
-   * a rewind waits on (`except`): the worker removes their volumes, then marks them removed.
+   * The ready (or failed) checkpoints past the newest `keep` of an environment (oldest last),
+   * never the one a rewind waits on (`except`), which takes one of the `keep` places itself: the
+   * worker removes their volumes, then marks them removed.
    */
   async beyond(environmentId: string, keep: number, except: string | null): Promise<Checkpoint[]> {
+    const held = except === null ? 0 : (await this.db.query(
+      `SELECT 1 FROM checkpoints WHERE environment_id = $1 AND id = $2 AND status IN ('ready', 'failed')`, [environmentId, except])).rowCount ?? 0;
     const { rows } = await this.db.query<Row>(
       `SELECT * FROM checkpoints WHERE environment_id = $1 AND status IN ('ready', 'failed') AND id IS DISTINCT FROM $3
-       ORDER BY created_at DESC, id OFFSET $2`, [environmentId, keep, except]);
+       ORDER BY created_at DESC, id OFFSET $2`, [environmentId, Math.max(0, keep - held), except]);
     return rows.map(toCheckpoint);
   }
 

@@ -27,11 +27,13 @@ export async function takeCheckpoint(ctx: CheckpointDeps, env: Environment, cp: 
     if (!template?.database) throw new Error(`template "${env.template}" has no database service`);
     const stack = ctx.catalog.render(env.template, { env: { id: env.id, name: env.name, project: env.project }, images: env.images });
     const taken = await ctx.seeds.checkpoint(env, template, stack, { id: env.id, project: env.project, generation: env.generation }, cp.id);
+    // Room for it before it shows as ready: whoever waits for "ready" then sees at most the limit
+    // kept. A removal that fails is logged and left for the next checkpoint; it never fails this one.
+    await pruneCheckpoints(ctx, env, 1).catch((err) => log.warn({ err: errorMessage(err) }, `could not remove an old checkpoint of ${env.name}; the next checkpoint tries again`));
     await ctx.checkpoints.markReady(cp.id, taken.sizeBytes, taken.pauseMs);
     const message = `checkpoint ${cp.id} taken ${REASON_TEXT[cp.reason]} (database paused ${taken.pauseMs} ms${taken.sizeBytes !== null ? `, ${formatBytes(taken.sizeBytes)}` : ''})`;
     await ctx.store.addEvent(env.id, 'checkpoint', message, { checkpoint: cp.id, reason: cp.reason, pauseMs: taken.pauseMs, sizeBytes: taken.sizeBytes, via: taken.via }, fence);
     log.info({ pauseMs: taken.pauseMs, sizeBytes: taken.sizeBytes }, message);
-    await pruneCheckpoints(ctx, env);
     return { ok: true, message };
   } catch (err) {
     const message = `checkpoint ${cp.id} ${REASON_TEXT[cp.reason]} failed: ${errorMessage(err)}`;
@@ -42,9 +44,13 @@ export async function takeCheckpoint(ctx: CheckpointDeps, env: Environment, cp: 
   }
 }
 
-/** Removes the checkpoints past MAYFLY_CHECKPOINTS_PER_ENV, oldest first (volume, then record). */
-export async function pruneCheckpoints(ctx: CheckpointDeps, env: Environment): Promise<void> {
-  for (const old of await ctx.checkpoints.beyond(env.id, ctx.config.dataWorkflows.checkpointsPerEnvironment, env.restoreFrom)) {
+/**
+ * Removes the checkpoints past MAYFLY_CHECKPOINTS_PER_ENV, oldest first (volume, then record),
+ * leaving room for `reserve` more (the one about to be marked ready).
+ */
+export async function pruneCheckpoints(ctx: CheckpointDeps, env: Environment, reserve = 0): Promise<void> {
+  const keep = Math.max(0, ctx.config.dataWorkflows.checkpointsPerEnvironment - reserve);
+  for (const old of await ctx.checkpoints.beyond(env.id, keep, env.restoreFrom)) {
     await ctx.seeds.removeCheckpointVolume(old.volume);
     await ctx.checkpoints.markRemoved(old.id);
     ctx.logger.info({ envId: env.id, checkpoint: old.id }, `removed checkpoint ${old.id} of ${env.name}: past the ${ctx.config.dataWorkflows.checkpointsPerEnvironment} kept (MAYFLY_CHECKPOINTS_PER_ENV)`);

@@ -8,6 +8,7 @@ import { BODY_LIMITS, bodyLimit } from './middleware/body-limit.js';
 import { errorHandler } from './middleware/errors.js';
 import { environmentsRouter } from './routes/environments.js';
 import { githubRouter } from './routes/github.js';
+import { gitlabRouter } from './routes/gitlab.js';
 import { slackRouter } from './routes/slack.js';
 import { badgeRouter } from './routes/badge.js';
 import { healthRouter, templatesRouter } from './routes/meta.js';
@@ -41,6 +42,7 @@ export function createApp(given: ApiDeps): Express {
   app.get('/metrics', rule('metrics-token'), metrics.handler(deps.config.ops.metricsToken));
   // Doors that sign their requests: each parses its own raw body to check the signature.
   app.use('/slack', slackRouter(deps));
+  app.use('/webhooks', gitlabRouter(deps));
   app.use('/webhooks', githubRouter(deps));
   // The live badge of an environment: its name and status only, to anyone (api/routes/badge.ts).
   app.use(badgeRouter(deps));

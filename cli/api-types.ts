@@ -314,7 +314,7 @@ export interface components {
             actorKind: "token" | "user" | "system";
             team: string;
             /** @enum {string} */
-            door: "api" | "cli" | "web" | "slack" | "github" | "system";
+            door: "api" | "cli" | "web" | "slack" | "github" | "gitlab" | "system";
             /** @description e.g. environment.create, environment.destroy (core/app/authorization.ts) */
             action: string;
             /** @enum {string} */
@@ -438,7 +438,7 @@ export interface components {
             /** @description the team of the principal that created it (MAYFLY_TEAMS; "default" for none) */
             team: string;
             /** @enum {string} */
-            door: "api" | "slack" | "github" | "cli" | "web";
+            door: "api" | "slack" | "github" | "gitlab" | "cli" | "web";
             /** @description service -> image reference */
             images: {
                 [key: string]: string;
@@ -465,6 +465,8 @@ export interface components {
                 strategy: string | null;
                 seededAt: string | null;
             } | null;
+            /** @description the swarm node its database is placed on (MAYFLY_RUNTIME=swarm); null on one host */
+            node: string | null;
             /** @description its place in line while it waits for capacity (queued) */
             queuePosition: number | null;
             estimatedStartSeconds: number | null;
@@ -473,7 +475,7 @@ export interface components {
                 code: string;
                 message: string;
             } | null;
-            destroyReason: ("destroyed" | "expired" | "pull-request-closed" | "parent-destroyed") | null;
+            destroyReason: ("destroyed" | "expired" | "pull-request-closed" | "parent-destroyed" | "merge-request-merged" | "merge-request-closed") | null;
             destroyedBy: string | null;
             /**
              * @description who may open its address through the router: its own setting, else its template's
@@ -519,7 +521,7 @@ export interface components {
             /** @description the team of the principal that created it (MAYFLY_TEAMS; "default" for none) */
             team: string;
             /** @enum {string} */
-            door: "api" | "slack" | "github" | "cli" | "web";
+            door: "api" | "slack" | "github" | "gitlab" | "cli" | "web";
             /** @description service -> image reference */
             images: {
                 [key: string]: string;
@@ -546,6 +548,8 @@ export interface components {
                 strategy: string | null;
                 seededAt: string | null;
             } | null;
+            /** @description the swarm node its database is placed on (MAYFLY_RUNTIME=swarm); null on one host */
+            node: string | null;
             /** @description its place in line while it waits for capacity (queued) */
             queuePosition: number | null;
             estimatedStartSeconds: number | null;
@@ -554,7 +558,7 @@ export interface components {
                 code: string;
                 message: string;
             } | null;
-            destroyReason: ("destroyed" | "expired" | "pull-request-closed" | "parent-destroyed") | null;
+            destroyReason: ("destroyed" | "expired" | "pull-request-closed" | "parent-destroyed" | "merge-request-merged" | "merge-request-closed") | null;
             destroyedBy: string | null;
             /**
              * @description who may open its address through the router: its own setting, else its template's
@@ -2982,7 +2986,7 @@ export interface operations {
                 /** @description only this person or token */
                 actor?: string;
                 /** @description only this door */
-                door?: "api" | "cli" | "web" | "slack" | "github" | "system";
+                door?: "api" | "cli" | "web" | "slack" | "github" | "gitlab" | "system";
                 /** @description from this time on */
                 since?: string;
                 /** @description before this time */

@@ -12,7 +12,7 @@ export const BODY_LIMITS = {
   rest: 64 * 1024,
   /** Slack slash commands (urlencoded forms, signed): a command line and some ids. */
   slack: 64 * 1024,
-  /** GitHub webhooks (JSON, signed): a pull_request payload with a long description fits. */
+  /** GitHub and GitLab webhooks (JSON, signed): a pull or merge request payload with a long description fits. */
   github: 1024 * 1024,
   /** Any other urlencoded form (web pages). */
   form: 64 * 1024,

@@ -1,20 +1,18 @@
 import express, { Router, type Request, type Response } from 'express';
-import { ConflictError, InputError, MayflyError, NotFoundError, SignatureError, UnavailableError } from '../../core/domain/errors.js';
-import { principalFor, systemActor, type Principal } from '../../core/domain/principal.js';
+import { ConflictError, InputError, MayflyError, NotFoundError, SignatureError } from '../../core/domain/errors.js';
+import { principalFor, type Principal } from '../../core/domain/principal.js';
 import type { Environment } from '../../core/domain/environment.js';
 import { PR_COMMANDS_HELP, parsePrCommand, refusalReply, type PrCommand } from '../../core/doors/pull-request.js';
 import { assertOrigin } from '../../core/app/environments.js';
-import { validateEnvironmentRequest } from '../../core/doors/requests.js';
 import { verifySha256Signature } from '../../core/doors/signatures.js';
 import type { ApiDeps } from '../deps.js';
 import { BODY_LIMITS, bodyLimit } from '../middleware/body-limit.js';
 import { rule } from '../access.js';
+import { closeReview, deployReview, type DoorOutcome } from './review-door.js';
 
 /** What this module uses of the web process (narrow: a test gives it only these). */
 type Deps = Pick<ApiDeps, 'catalog' | 'config' | 'environments' | 'logger' | 'notifications' | 'queues' | 'store'>;
 
-/** GitHub gives a webhook ten seconds: a teardown in progress is waited for a little less. */
-const DESTROYING_WAIT_MS = 7000;
 const DEPLOY_ACTIONS = new Set(['opened', 'reopened', 'synchronize']);
 
 interface PullRequestPayload {
@@ -85,7 +83,7 @@ export function githubRouter(deps: Deps): Router {
     }
   });
 
-  async function handle(event: string, p: PullRequestPayload): Promise<{ status: number; outcome: string; environment?: string; message?: string }> {
+  async function handle(event: string, p: PullRequestPayload): Promise<DoorOutcome> {
     if (event === 'ping') return { status: 200, outcome: 'pong' };
     if (event === 'issue_comment') return command(p as IssueCommentPayload);
     if (event !== 'pull_request') return { status: 202, outcome: 'ignored', message: `event "${event}" is not used` };
@@ -99,20 +97,7 @@ export function githubRouter(deps: Deps): Router {
     const by = `github:${p.sender?.login ?? 'unknown'}`;
     // The door acts only on environments it created for this repository's pull request.
     const origin = `github:${baseRepo}#${number}`;
-    const leftAlone = (err: ConflictError) => ({ status: 200, outcome: 'left-alone', environment: name, message: err.message });
-
-    if (p.action === 'closed') {
-      const env = await store.getByName(name);
-      if (!env || env.status === 'destroyed' || env.status === 'destroying') return { status: 200, outcome: 'nothing-to-destroy', environment: name };
-      try {
-        assertOrigin(env, origin);
-      } catch (err) {
-        if (err instanceof ConflictError) return leftAlone(err);
-        throw err;
-      }
-      await deps.environments.destroy(systemActor(by, env.team, 'github'), env, 'pull-request-closed');
-      return { status: 202, outcome: 'destroying', environment: name };
-    }
+    if (p.action === 'closed') return closeReview(deps, { name, origin, by, door: 'github', reason: 'pull-request-closed' });
     if (!p.action || !DEPLOY_ACTIONS.has(p.action)) return { status: 202, outcome: 'ignored', message: `action "${p.action}" is not used` };
 
     const headRepo = pr?.head?.repo?.full_name;
@@ -120,25 +105,11 @@ export function githubRouter(deps: Deps): Router {
       return { status: 202, outcome: 'ignored-fork', message: `pull request from ${headRepo ?? 'a deleted fork'}: forks get no environment (MAYFLY_GITHUB_ALLOW_FORKS)` };
     }
     const sha = pr?.head?.sha ?? '';
-    const tag = config.doors.githubTag === 'sha' ? sha : `pr-${number}`;
-    const valid = validateEnvironmentRequest({ template, tag }, catalog, name);
-    let result;
-    try {
-      const author = `github:${pr?.user?.login ?? p.sender?.login ?? 'unknown'}`;
-      // The webhook is signed by the repository, not a person: its environments belong to the
-      // team of the pull request's author when MAYFLY_TEAMS names github:<login>.
-      const team = principalFor(config.teams, author, 'user').team;
-      result = await deps.environments.deploy(systemActor(author, team, 'github'), {
-        name, template: valid.template, owner: author,
-        images: valid.images, seed: valid.seed, ttlSeconds: valid.ttlSeconds, door: 'github', team,
-      }, { ttlGiven: false, forceRedeploy: p.action === 'synchronize', waitDestroyingMs: DESTROYING_WAIT_MS, origin });
-    } catch (err) {
-      if (err instanceof ConflictError && err.code === 'NOT_THIS_ORIGIN') return leftAlone(err);
-      if (err instanceof ConflictError && err.code === 'ENVIRONMENT_DESTROYING') {
-        throw new UnavailableError(`${name} is still being torn down; redeliver this webhook in a minute`);
-      }
-      throw err;
-    }
+    const result = await deployReview(deps, {
+      name, template: template!, tag: config.doors.githubTag === 'sha' ? sha : `pr-${number}`, door: 'github', origin,
+      author: `github:${pr?.user?.login ?? p.sender?.login ?? 'unknown'}`, force: p.action === 'synchronize',
+    });
+    if (!('env' in result)) return result;
     const { env, action } = result;
     if (config.doors.githubToken && /^[0-9a-f]{7,64}$/i.test(sha)) {
       const target = `${baseRepo}@${sha}`;
@@ -162,7 +133,7 @@ export function githubRouter(deps: Deps): Router {
    * (a reaction, and a reply saying why when it is refused) is queued for the worker's notifier;
    * a done command also shows in the live comment. Anything else is ignored.
    */
-  async function command(p: IssueCommentPayload): Promise<{ status: number; outcome: string; environment?: string; message?: string }> {
+  async function command(p: IssueCommentPayload): Promise<DoorOutcome> {
     if (p.action !== 'created') return { status: 202, outcome: 'ignored', message: `comment action "${p.action}" is not used` };
     const number = p.issue?.number;
     const repo = p.repository?.full_name;

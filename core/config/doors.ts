@@ -31,6 +31,16 @@ export interface DoorsConfig {
    * at the latest ten times this after the first unwritten change.
    */
   githubCommentDebounceMs: number;
+  /** MAYFLY_GITLAB_WEBHOOK_TOKEN; unset: /webhooks/gitlab answers 404. Compared in constant time with X-Gitlab-Token. */
+  gitlabWebhookToken?: string;
+  /** MAYFLY_GITLAB_TEMPLATE: the template of merge-request environments (`<template>-mr-<iid>`). */
+  gitlabTemplate?: string;
+  /** MAYFLY_GITLAB_TAG: `mr` (tag `mr-<iid>`) or `sha` (the last commit). */
+  gitlabTag: 'mr' | 'sha';
+  /** MAYFLY_GITLAB_URL: the GitLab instance whose API (`/api/v4`) gets the merge request's note. */
+  gitlabUrl: string;
+  /** MAYFLY_GITLAB_TOKEN (sent as PRIVATE-TOKEN); unset: no note is written. */
+  gitlabToken?: string;
   /** MAYFLY_BADGES: `public` (GET /badge/<name>.svg shows name and status to anyone) or `off` (every badge says unknown). */
   badges: 'public' | 'off';
   /** MAYFLY_CALLBACK_SECRET; unset: a `callbackUrl` in a request is refused. */
@@ -68,6 +78,14 @@ export function loadDoorsConfig(env: NodeJS.ProcessEnv, h: Helpers): DoorsConfig
     throw new ConfigError('MAYFLY_GITHUB_TEMPLATE', `must be a template name, got "${githubTemplate}"`);
   }
   if (githubWebhookSecret && !githubTemplate) throw new ConfigError('MAYFLY_GITHUB_TEMPLATE', 'is required when GITHUB_WEBHOOK_SECRET is set: the template of pull-request environments');
+  const gitlabTag = env.MAYFLY_GITLAB_TAG || 'mr';
+  if (gitlabTag !== 'mr' && gitlabTag !== 'sha') throw new ConfigError('MAYFLY_GITLAB_TAG', `must be "mr" or "sha", got "${gitlabTag.slice(0, 20)}"`);
+  const gitlabWebhookToken = secret(env, 'MAYFLY_GITLAB_WEBHOOK_TOKEN');
+  const gitlabTemplate = env.MAYFLY_GITLAB_TEMPLATE || undefined;
+  if (gitlabTemplate !== undefined && !/^[a-z0-9][a-z0-9-]{0,40}$/.test(gitlabTemplate)) {
+    throw new ConfigError('MAYFLY_GITLAB_TEMPLATE', `must be a template name, got "${gitlabTemplate.slice(0, 50)}"`);
+  }
+  if (gitlabWebhookToken && !gitlabTemplate) throw new ConfigError('MAYFLY_GITLAB_TEMPLATE', 'is required when MAYFLY_GITLAB_WEBHOOK_TOKEN is set: the template of merge-request environments');
   const badges = env.MAYFLY_BADGES || 'public';
   if (badges !== 'public' && badges !== 'off') throw new ConfigError('MAYFLY_BADGES', `must be "public" or "off", got "${badges.slice(0, 20)}"`);
   let callbackAllow: CallbackAllowList;
@@ -86,6 +104,11 @@ export function loadDoorsConfig(env: NodeJS.ProcessEnv, h: Helpers): DoorsConfig
     githubApiUrl: h.url('MAYFLY_GITHUB_API_URL', 'https://api.github.com', ['http:', 'https:']).replace(/\/$/, ''),
     ...(env.MAYFLY_GITHUB_TOKEN ? { githubToken: env.MAYFLY_GITHUB_TOKEN } : {}),
     githubCommentDebounceMs: h.duration('MAYFLY_GITHUB_COMMENT_DEBOUNCE', '3s'),
+    ...(gitlabWebhookToken ? { gitlabWebhookToken } : {}),
+    ...(gitlabTemplate ? { gitlabTemplate } : {}),
+    gitlabTag,
+    gitlabUrl: h.url('MAYFLY_GITLAB_URL', 'https://gitlab.com', ['http:', 'https:']).replace(/\/$/, ''),
+    ...(env.MAYFLY_GITLAB_TOKEN ? { gitlabToken: env.MAYFLY_GITLAB_TOKEN } : {}),
     badges,
     ...(secret(env, 'MAYFLY_CALLBACK_SECRET') ? { callbackSecret: env.MAYFLY_CALLBACK_SECRET } : {}),
     callbackAllow,

@@ -37,7 +37,7 @@ export function sourcesOf(to: Status): Status[] {
 }
 
 /** The door an environment was asked for through. */
-export const DOORS = ['api', 'slack', 'github', 'cli', 'web'] as const;
+export const DOORS = ['api', 'slack', 'github', 'gitlab', 'cli', 'web'] as const;
 export type Door = (typeof DOORS)[number];
 
 /**
@@ -133,7 +133,7 @@ export const RESET_FROM: readonly Status[] = ['ready', 'sleeping', 'failed'];
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 /** Why an environment went away: the one list every door, the store and the API description use. */
-export const DESTROY_REASONS = ['destroyed', 'expired', 'pull-request-closed', 'parent-destroyed'] as const;
+export const DESTROY_REASONS = ['destroyed', 'expired', 'pull-request-closed', 'parent-destroyed', 'merge-request-merged', 'merge-request-closed'] as const;
 
 /** A fork's name: `<parent>--<for>` (within a DNS label's 63 characters). */
 export const forkName = (parent: string, forWhom: string) => `${parent}--${forWhom}`;

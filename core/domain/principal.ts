@@ -22,7 +22,7 @@ export interface Principal {
 }
 
 /** Doors a principal acts through: REST (`api`), the CLI, the web pages, Slack, GitHub, or Mayfly itself. */
-export const VIAS = ['api', 'cli', 'web', 'slack', 'github', 'system'] as const;
+export const VIAS = ['api', 'cli', 'web', 'slack', 'github', 'gitlab', 'system'] as const;
 export type Via = (typeof VIAS)[number];
 
 /** Team membership and admins, parsed from MAYFLY_TEAMS and MAYFLY_ADMINS. */

@@ -1,4 +1,4 @@
-import { OutboundError, postJson, sendJson } from './http-out.js';
+import { OutboundError, callJson, postJson } from './http-out.js';
 
 /**
  * The little of GitHub's REST API that Mayfly uses: a commit status on the pull request's head
@@ -37,14 +37,8 @@ export class GitHubClient {
     return { authorization: `Bearer ${this.token}`, accept: 'application/vnd.github+json', 'x-github-api-version': '2022-11-28' };
   }
 
-  private async call<T>(method: 'GET' | 'POST' | 'PATCH', path: string, body?: unknown): Promise<T> {
-    const { text } = await sendJson(method, `${this.apiUrl}${path}`, body === undefined ? undefined : JSON.stringify(body), this.headers, this.timeoutMs);
-    if (!text) return undefined as T;
-    try {
-      return JSON.parse(text) as T;
-    } catch {
-      throw new OutboundError(`${method} ${this.apiUrl}${path} answered something that is not JSON`);
-    }
+  private call<T>(method: 'GET' | 'POST' | 'PATCH', path: string, body?: unknown): Promise<T> {
+    return callJson<T>(method, `${this.apiUrl}${path}`, body, this.headers, this.timeoutMs);
   }
 
   async setCommitStatus(repo: string, sha: string, status: CommitStatus): Promise<void> {

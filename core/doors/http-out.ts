@@ -152,3 +152,14 @@ export function safeUrl(url: string): string {
     return '(invalid URL)';
   }
 }
+
+/** One JSON request to an operator-configured API, its answer parsed (undefined when empty). */
+export async function callJson<T>(method: 'GET' | 'POST' | 'PATCH' | 'PUT', url: string, body: unknown, headers: Record<string, string>, timeoutMs: number): Promise<T> {
+  const { text } = await sendJson(method, url, body === undefined ? undefined : JSON.stringify(body), headers, timeoutMs);
+  if (!text) return undefined as T;
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new OutboundError(`${method} ${safeUrl(url)} answered something that is not JSON`);
+  }
+}

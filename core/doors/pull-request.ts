@@ -2,8 +2,9 @@
  * What Mayfly writes into a pull request, and the commands it reads from one. Pure: no I/O,
  * unit-tested (test/unit/pull-request.test.ts).
  *
- * - The live comment: one per environment and pull request, found again by its hidden marker
- *   `<!-- mayfly:env=<name> -->` (worker/jobs/notify.ts creates it once, then edits it).
+ * - The live comment: one per environment and pull request (or GitLab merge request: its note),
+ *   found again by its hidden marker `<!-- mayfly:env=<name> -->` (worker/jobs/notify.ts creates
+ *   it once, then edits it).
  * - Commands: a comment whose first line is `/mayfly <command>`.
  */
 import type { Environment } from '../domain/environment.js';
@@ -33,6 +34,8 @@ export interface CommentView {
   sha?: string;
   publicUrl: string;
   now?: Date;
+  /** Whether the `/mayfly` commands are offered (GitHub's pull requests: yes; GitLab's merge requests: no). */
+  commands?: boolean;
 }
 
 /** Text from outside (failure messages, logins) made inert in Markdown: one line, no HTML, no table breaks, no mentions. */
@@ -90,7 +93,7 @@ export function renderComment(v: CommentView): string {
     lines.push('', `**Last failure** (${v.lastFailure.at.toISOString()}): ${code(v.lastFailure.code, 60)}: ${inert(v.lastFailure.message, 500)}`);
   }
   lines.push('', `[Page](${links.page}) · [Logs](${links.logs}) · [Timeline](${links.timeline})`);
-  if (!gone) lines.push('', `Commands (a comment that starts with one): ${PR_COMMANDS_HELP}`);
+  if (!gone && v.commands !== false) lines.push('', `Commands (a comment that starts with one): ${PR_COMMANDS_HELP}`);
   if (v.lastCommand) {
     lines.push('', `Last command: ${code(v.lastCommand.text, 80)} by ${inert(v.lastCommand.by, 80)}: ${inert(v.lastCommand.outcome, 200)} (${v.lastCommand.at.toISOString()})`);
   }

@@ -449,6 +449,20 @@ export const MIGRATIONS: { id: number; name: string; sql: string }[] = [
       );
     `,
   },
+  {
+    id: 23,
+    name: 'GitLab merge requests: the door and its note',
+    sql: `
+      -- A GitLab merge request's one note is a subscription like a pull request's comment
+      -- (kind 'gitlab-mr', target '<project id>!<iid>'); its data keeps the note id (docs/doors.md).
+      ALTER TABLE notification_subscriptions DROP CONSTRAINT IF EXISTS notification_subscriptions_kind_check;
+      ALTER TABLE notification_subscriptions ADD CONSTRAINT notification_subscriptions_kind_check
+        CHECK (kind IN ('callback','slack','github','github-pr','gitlab-mr'));
+      -- Environments made by the GitLab merge request door.
+      ALTER TABLE environments DROP CONSTRAINT IF EXISTS environments_door_check;
+      ALTER TABLE environments ADD CONSTRAINT environments_door_check CHECK (door IN ('api','slack','github','gitlab','cli','web'));
+    `,
+  },
 ];
 
 const LOCK_KEY = 7_261_432_001; // arbitrary, constant: "mayfly migrations"

@@ -7,7 +7,7 @@ import type { EnvironmentEvent } from '../domain/environment.js';
  * the cursor as it delivers. Also: expiry warnings (an `expiring` event, once per lease end) and
  * the GitHub delivery de-dup table.
  */
-export type SubscriptionKind = 'callback' | 'slack' | 'github' | 'github-pr';
+export type SubscriptionKind = 'callback' | 'slack' | 'github' | 'github-pr' | 'gitlab-mr';
 
 /**
  * How long a claimed GitHub delivery that has no outcome yet stays claimed. GitHub waits 10 s for
@@ -37,11 +37,14 @@ export const NOTIFIED_EVENTS: Record<SubscriptionKind, readonly string[]> = {
   // The pull request's live comment and deployment: every change it shows (not progress lines).
   'github-pr': ['requested', 'redeploy', 'reset-db', 'provisioning', 'ready', 'failed', 'sleeping', 'woke', 'healing',
     'lease', 'expiring', 'destroy', 'destroyed', 'github-command'],
+  // A merge request's one note: the same changes (GitLab has no commands here).
+  'gitlab-mr': ['requested', 'redeploy', 'reset-db', 'provisioning', 'ready', 'failed', 'sleeping', 'woke', 'healing',
+    'lease', 'expiring', 'destroy', 'destroyed'],
 };
 const ALL_TYPES = [...new Set(Object.values(NOTIFIED_EVENTS).flat())];
 
 /** Kinds whose pending events are delivered together, as one rendering of the environment as it is now. */
-export const COLLAPSED_KINDS: readonly SubscriptionKind[] = ['github-pr'];
+export const COLLAPSED_KINDS: readonly SubscriptionKind[] = ['github-pr', 'gitlab-mr'];
 
 /** A command's answer in a pull request, waiting for the notifier (github_replies). */
 export interface GithubReply {

@@ -63,3 +63,31 @@ export function prComment(number: number, body: string, login: string, opts: { r
     sender: { login },
   };
 }
+
+export const GITLAB_TOKEN = 'gitlab-webhook-token-for-tests';
+
+/** A GitLab webhook: `X-Gitlab-Event` and `X-Gitlab-Token` (`token: null` sends none). */
+export async function gitlabHook(baseUrl: string, payload: unknown, opts: { token?: string | null; event?: string } = {}) {
+  const headers: Record<string, string> = { 'content-type': 'application/json', 'x-gitlab-event': opts.event ?? 'Merge Request Hook' };
+  if (opts.token !== null) headers['x-gitlab-token'] = opts.token ?? GITLAB_TOKEN;
+  const res = await fetch(`${baseUrl}/webhooks/gitlab`, { method: 'POST', headers, body: JSON.stringify(payload) });
+  const text = await res.text();
+  let json: any;
+  try { json = JSON.parse(text); } catch { json = text; }
+  return { status: res.status, body: json };
+}
+
+/** A Merge Request Hook payload: `action` on merge request `iid` of project 42 `qa/shop` (or `project`), head `sha`. */
+export function mergeRequest(action: string, iid: number, sha: string, opts: { project?: { id: number; path: string }; oldrev?: string; user?: string } = {}) {
+  const project = opts.project ?? { id: 42, path: 'qa/shop' };
+  return {
+    object_kind: 'merge_request', event_type: 'merge_request',
+    user: { username: opts.user ?? 'alice' },
+    project: { id: project.id, path_with_namespace: project.path },
+    object_attributes: {
+      iid, action, state: action === 'merge' ? 'merged' : action === 'close' ? 'closed' : 'opened',
+      source_project_id: project.id, target_project_id: project.id,
+      last_commit: { id: sha }, ...(opts.oldrev ? { oldrev: opts.oldrev } : {}),
+    },
+  };
+}

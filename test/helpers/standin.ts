@@ -45,3 +45,34 @@ export async function startStandIn(): Promise<StandIn> {
   s.close = () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); });
   return s;
 }
+
+/** A call to a stand-in API: method, path and query as sent, the JSON body, the headers. */
+export interface ApiCall { method: string; path: string; json: any; headers: IncomingHttpHeaders }
+
+/**
+ * A stand-in for a code host's REST API on 127.0.0.1 (GitHub's, GitLab's): every call is recorded
+ * (in `calls`, before it is answered) and answered by `route` with a status and a JSON body.
+ */
+export async function startApiStandIn(route: (call: ApiCall, url: URL) => [number, unknown]): Promise<{ url: string; calls: ApiCall[]; close(): Promise<void> }> {
+  const calls: ApiCall[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks).toString('utf8');
+      let json: any;
+      try { json = raw ? JSON.parse(raw) : undefined; } catch { json = undefined; }
+      const call: ApiCall = { method: req.method ?? '', path: req.url ?? '', json, headers: req.headers };
+      calls.push(call);
+      const [status, body] = route(call, new URL(call.path, 'http://stand-in'));
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    calls,
+    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+  };
+}

@@ -14,7 +14,7 @@ import { principalFor } from '../../core/domain/principal.js';
 import { startHarness, uniqueName, type Harness } from '../helpers/harness.js';
 import { TINY_TEMPLATES_DIR } from '../helpers/tiny.js';
 import { signIn, visitor, type Browserless } from '../helpers/web.js';
-import { GITHUB_SECRET, SLACK_SECRET, githubHook, slackCommand } from '../helpers/doors.js';
+import { GITHUB_SECRET, GITLAB_TOKEN, SLACK_SECRET, githubHook, gitlabHook, mergeRequest, slackCommand } from '../helpers/doors.js';
 
 type Who = 'owner' | 'mate' | 'other' | 'admin' | 'anonymous' | 'wrong-token';
 const WHO: Who[] = ['owner', 'mate', 'other', 'admin', 'anonymous', 'wrong-token'];
@@ -72,6 +72,7 @@ describe('authorization: every route has a rule, and every rule holds for every 
       MAYFLY_API_TOKENS: Object.entries(NAMES).map(([who, name]) => `${name}:${SECRETS[who]}`).join(','),
       MAYFLY_TEAMS: 'qa=owner,mate,slack:UOWNER;platform=other,slack:UOTHER', MAYFLY_ADMINS: 'root',
       MAYFLY_METRICS_TOKEN: METRICS_TOKEN, SLACK_SIGNING_SECRET: SLACK_SECRET, GITHUB_WEBHOOK_SECRET: GITHUB_SECRET, MAYFLY_GITHUB_TEMPLATE: 'tiny',
+      MAYFLY_GITLAB_WEBHOOK_TOKEN: GITLAB_TOKEN, MAYFLY_GITLAB_TEMPLATE: 'tiny',
     } });
     routes = routeTable((h.app as unknown as { router: { stack: Layer[] } }).router.stack);
     for (const who of ['owner', 'mate', 'other', 'admin'] as const) pages.set(who, await signIn(h.baseUrl, SECRETS[who]!));
@@ -212,6 +213,7 @@ describe('authorization: every route has a rule, and every rule holds for every 
     }
     assert.equal((await slackCommand(h.baseUrl, { text: 'help' }, { secret: 'wrong' })).status, 401);
     assert.equal((await githubHook(h.baseUrl, 'ping', {}, { secret: 'wrong' })).status, 401);
+    assert.equal((await gitlabHook(h.baseUrl, mergeRequest('open', 1, 'a'.repeat(40)), { token: 'wrong-token' })).status, 401);
     for (const r of routes.filter((x) => x.rule === 'public' && x.method === 'GET')) {
       const res = await fetch(`${h.baseUrl}${r.path}`, { redirect: 'manual', headers: { accept: r.path.startsWith('/api/') ? 'application/json' : 'text/html' } });
       assert.ok(![401, 403].includes(res.status), `${r.path} answers anyone (got ${res.status})`);

@@ -11,6 +11,7 @@ import { startHarness, waitUntil, type Harness } from '../helpers/harness.js';
 import { startGitHubStandIn, type GitHubCall, type GitHubStandIn } from '../helpers/github-api.js';
 import { GITHUB_SECRET, githubHook, prComment, pullRequest } from '../helpers/doors.js';
 import { notify } from '../../worker/jobs/notify.js';
+import { deliveriesOf, notifyUntilDelivered } from '../helpers/notifier.js';
 import { NOTIFIED_EVENTS } from '../../core/store/notifications.js';
 
 const REPO = 'qa/shop';
@@ -52,16 +53,9 @@ describe('the pull request is the environment\'s home: one live comment, deploym
     for (const tag of heads) await h.docker.getImage(`${h.config.registry}/mayfly/shop:${tag}`).remove().catch(() => undefined);
   });
 
-  const prDeliveries = async () => Number((await h.pool.query(
-    `SELECT count(*) FROM notification_deliveries d JOIN notification_subscriptions s ON s.id = d.subscription_id WHERE s.kind = 'github-pr'`)).rows[0].count);
+  const prDeliveries = () => deliveriesOf(h, 'github-pr');
   /** Runs the notifier until the pull request's subscription delivered once more (its events must have been quiet for the debounce). */
-  async function deliverPr(what: string): Promise<void> {
-    const before = await prDeliveries();
-    await waitUntil(`the notifier to update the pull request: ${what}`, 30_000, async () => {
-      await notify(h.ctx, h.ctx.notifications);
-      return (await prDeliveries()) > before;
-    });
-  }
+  const deliverPr = (what: string) => notifyUntilDelivered(h, 'github-pr', `the pull request: ${what}`);
   /** Runs the notifier until every command is answered (and, with `pr`, the pull request's comment was updated once more). */
   async function deliverReplies(opts: { pr?: boolean } = {}): Promise<void> {
     const before = await prDeliveries();

@@ -99,6 +99,6 @@ describe('one destroy-reason enum everywhere', () => {
     const prop = doc.components.schemas.Environment.properties.destroyReason;
     const values = new Set<unknown>((prop.anyOf ?? [prop]).flatMap((p: any) => p.enum ?? (p.type === 'null' ? [null] : [])));
     assert.deepEqual([...values].sort(), [...DESTROY_REASONS, null].sort());
-    assert.deepEqual([...DESTROY_REASONS].sort(), ['destroyed', 'expired', 'parent-destroyed', 'pull-request-closed']);
+    assert.deepEqual([...DESTROY_REASONS].sort(), ['destroyed', 'expired', 'merge-request-closed', 'merge-request-merged', 'parent-destroyed', 'pull-request-closed']);
   });
 });

@@ -92,6 +92,9 @@ describe('configuration of the doors', () => {
     assert.equal(c.doors.expiryWarningMs, 15 * 60_000);
     assert.equal(c.doors.githubTag, 'pr');
     assert.equal(c.doors.githubApiUrl, 'https://api.github.com');
+    assert.equal(c.doors.gitlabTag, 'mr');
+    assert.equal(c.doors.gitlabUrl, 'https://gitlab.com');
+    assert.equal(c.doors.gitlabWebhookToken, undefined);
     assert.ok(Object.isFrozen(c.doors));
   });
   it('when a value is wrong, then the error names the variable', () => {
@@ -102,6 +105,10 @@ describe('configuration of the doors', () => {
       [{ MAYFLY_GITHUB_API_URL: 'ftp://x' }, /MAYFLY_GITHUB_API_URL/],
       [{ MAYFLY_CALLBACK_SECRET: 'short' }, /MAYFLY_CALLBACK_SECRET/],
       [{ MAYFLY_GITHUB_ALLOW_FORKS: 'maybe' }, /MAYFLY_GITHUB_ALLOW_FORKS/],
+      [{ MAYFLY_GITLAB_WEBHOOK_TOKEN: 'long-enough-token' }, /MAYFLY_GITLAB_TEMPLATE/],
+      [{ MAYFLY_GITLAB_WEBHOOK_TOKEN: 'short', MAYFLY_GITLAB_TEMPLATE: 'shop' }, /MAYFLY_GITLAB_WEBHOOK_TOKEN/],
+      [{ MAYFLY_GITLAB_TAG: 'branch' }, /MAYFLY_GITLAB_TAG/],
+      [{ MAYFLY_GITLAB_URL: 'ftp://x' }, /MAYFLY_GITLAB_URL/],
     ];
     for (const [env, re] of cases) assert.throws(() => loadConfig(env), (e: unknown) => e instanceof ConfigError && re.test(e.message), JSON.stringify(env));
   });

@@ -45,6 +45,13 @@ describe('the pull request comment', () => {
     assert.doesNotMatch(body, /Address|Time left|Commands/);
   });
 
+  it('when the commands are not offered (a GitLab merge request\'s note), then the live body has no commands line', () => {
+    const offered = renderComment({ env: env(), publicUrl: 'https://m', now: NOW });
+    const note = renderComment({ env: env(), publicUrl: 'https://m', now: NOW, commands: false });
+    assert.match(offered, /Commands \(a comment that starts with one\)/);
+    assert.doesNotMatch(note, /Commands|\/mayfly extend/);
+    assert.equal(note, offered.split('\n\nCommands')[0]);
+  });
   it('when inert() gets Markdown and mentions, then they cannot format, break tables or notify anyone', () => {
     assert.equal(inert('a|b `c` @d'), 'a\\|b \\`c\\` @\u200bd');
     assert.equal(inert('x'.repeat(10), 5), 'xxxx…');

@@ -2,6 +2,7 @@ import type { Environment, EnvironmentEvent } from '../../core/domain/environmen
 import { callbackEnvironment, slackFollowUp } from '../../core/doors/text.js';
 import { errorMessage } from '../../core/domain/errors.js';
 import { GitHubClient, type DeploymentState } from '../../core/doors/github-client.js';
+import { GitLabClient } from '../../core/doors/gitlab-client.js';
 import { OutboundError, OutboundRefused, postJson, safeUrl } from '../../core/doors/http-out.js';
 import { commentMarker, environmentLinks, renderComment } from '../../core/doors/pull-request.js';
 import { sha256Signature } from '../../core/doors/signatures.js';
@@ -57,8 +58,15 @@ function retryable(err: unknown): boolean {
   return err.retryable && (err.status === undefined || err.status >= 500 || err.status === 408 || err.status === 429 || err.status === 403);
 }
 
+/** What a collapsed subscription writes to, for logs, and what to check when it keeps failing. */
+function placeOf(sub: Subscription): { where: string; hint: string } {
+  return sub.kind === 'gitlab-mr'
+    ? { where: `merge request ${String(sub.data.path ?? sub.data.project)}!${String(sub.data.iid)}`, hint: "check MAYFLY_GITLAB_TOKEN's rights (api scope, Reporter or more on the project)" }
+    : { where: `pull request ${String(sub.data.repo)}#${String(sub.data.number)}`, hint: "check MAYFLY_GITHUB_TOKEN's rights (issues, deployments: write)" };
+}
+
 /**
- * The pull request's live comment and deployment: every pending event at once, rendered as the
+ * The pull request's live comment (or merge request's note) and deployment: every pending event at once, rendered as the
  * environment is now. A failure is retried with backoff (the cursor stays), up to
  * MAYFLY_NOTIFY_ATTEMPTS, then recorded as given up on the last event.
  */
@@ -69,25 +77,26 @@ async function drainPullRequest(ctx: Deps, notifications: NotificationStore, sub
   const env = await ctx.store.getById(sub.environmentId);
   if (!last || !env) return notifications.release(sub);
   const deliveryId = `${sub.id}-${last.id}`;
+  const { where, hint } = placeOf(sub);
   try {
-    const skipped = await deliverPullRequest(ctx, notifications, sub, env);
+    const skipped = await (sub.kind === 'gitlab-mr' ? deliverMergeRequest : deliverPullRequest)(ctx, notifications, sub, env);
     await notifications.settle(sub, last, skipped ? 'skipped' : 'delivered', deliveryId, skipped);
     if (skipped) report.skipped++;
     else {
       report.delivered++;
-      log.info({ events: events.length, status: env.status }, `updated the pull request ${String(sub.data.repo)}#${String(sub.data.number)} for ${env.name} (${events.length} event(s))`);
+      log.info({ events: events.length, status: env.status }, `updated ${where} for ${env.name} (${events.length} event(s))`);
     }
   } catch (err) {
     const attempt = sub.attempts + 1;
     if (attempt >= ctx.config.doors.notifyAttempts || !retryable(err)) {
       log.error({ attempts: attempt, err: errorMessage(err) },
-        `gave up updating pull request ${String(sub.data.repo)}#${String(sub.data.number)} for ${env.name}; check MAYFLY_GITHUB_TOKEN's rights (issues, deployments: write). The next change tries again`);
+        `gave up updating ${where} for ${env.name}; ${hint}. The next change tries again`);
       await notifications.settle(sub, last, 'gave-up', deliveryId, errorMessage(err));
       report.failed++;
       return notifications.release(sub);
     }
     const wait = backoffMs(attempt);
-    log.warn({ attempt, retryInMs: wait, err: errorMessage(err) }, `updating pull request ${String(sub.data.repo)}#${String(sub.data.number)} for ${env.name} failed; retrying in ${wait} ms`);
+    log.warn({ attempt, retryInMs: wait, err: errorMessage(err) }, `updating ${where} for ${env.name} failed; retrying in ${wait} ms`);
     await notifications.failed(sub, errorMessage(err), wait);
     report.failed++;
     return;
@@ -115,36 +124,12 @@ async function deliverPullRequest(ctx: Deps, notifications: NotificationStore, s
   const sha = typeof sub.data.sha === 'string' && /^[0-9a-f]{7,64}$/i.test(sub.data.sha) ? sub.data.sha : undefined;
   const client = new GitHubClient(ctx.config.doors.githubApiUrl, token, ctx.config.doors.outboundTimeoutMs);
   const entryService = ctx.catalog.has(env.template) ? ctx.catalog.get(env.template).entryService : undefined;
-  const live = env.status !== 'destroyed' && env.status !== 'destroying';
-  // Without the engine (a narrow test context) the services are not shown.
-  const services = !live ? [] : ctx.runtime ? await ctx.runtime.services(env.id).catch(() => undefined) : undefined;
-  const failure = await notifications.latestEvent(env.id, 'failed');
-  const command = await notifications.latestEvent(env.id, 'github-command');
-  const cmd = (command?.data ?? {}) as { by?: string; text?: string; outcome?: string };
-  const body = renderComment({
-    env, ...(entryService ? { entryService } : {}), ...(sha ? { sha } : {}), publicUrl: ctx.config.publicUrl,
-    ...(services ? { services: services.map((s) => ({ service: s.service, state: s.state, health: s.health })) } : {}),
-    lastFailure: failure ? { at: failure.at, code: String((failure.data as { code?: unknown } | null)?.code ?? 'FAILED'), message: failure.message.replace(/^failed: /, '') } : null,
-    lastCommand: command ? { at: command.at, by: String(cmd.by ?? '?'), text: String(cmd.text ?? ''), outcome: String(cmd.outcome ?? '') } : null,
+  const body = await renderNow(ctx, notifications, env, { sha, commands: true });
+  await writeMarked(notifications, sub, 'commentId', {
+    update: (id) => client.updateComment(repo, id, body),
+    find: async () => (await client.findComment(repo, number, commentMarker(env.name)))?.id,
+    create: () => client.createComment(repo, number, body),
   });
-
-  // The comment: edited where it is; found again by its marker when its id is not known (a new
-  // subscription, a crash between creating it and recording its id) or it was deleted.
-  let commentId = typeof sub.data.commentId === 'number' ? sub.data.commentId : undefined;
-  if (commentId !== undefined) {
-    try {
-      await client.updateComment(repo, commentId, body);
-    } catch (err) {
-      if (!(err instanceof OutboundError && err.status === 404)) throw err;
-      commentId = undefined; // deleted by someone: written again below
-    }
-  }
-  if (commentId === undefined) {
-    const found = await client.findComment(repo, number, commentMarker(env.name));
-    if (found) await client.updateComment(repo, found.id, body);
-    commentId = found ? found.id : await client.createComment(repo, number, body);
-    await notifications.mergeData(sub, { commentId });
-  }
 
   // The deployment: one per head commit, in GitHub environment <name>; its status follows ours.
   const state = deploymentState(env);
@@ -162,6 +147,64 @@ async function deliverPullRequest(ctx: Deps, notifications: NotificationStore, s
     });
     await notifications.mergeData(sub, { deploymentState: state });
   }
+  return undefined;
+}
+
+/** The live comment's (or note's) body for the environment as it is now. */
+async function renderNow(ctx: Deps, notifications: NotificationStore, env: Environment, opts: { sha?: string | undefined; commands: boolean }): Promise<string> {
+  const entryService = ctx.catalog.has(env.template) ? ctx.catalog.get(env.template).entryService : undefined;
+  const live = env.status !== 'destroyed' && env.status !== 'destroying';
+  // Without the engine (a narrow test context) the services are not shown.
+  const services = !live ? [] : ctx.runtime ? await ctx.runtime.services(env.id).catch(() => undefined) : undefined;
+  const failure = await notifications.latestEvent(env.id, 'failed');
+  const command = opts.commands ? await notifications.latestEvent(env.id, 'github-command') : undefined;
+  const cmd = (command?.data ?? {}) as { by?: string; text?: string; outcome?: string };
+  return renderComment({
+    env, ...(entryService ? { entryService } : {}), ...(opts.sha ? { sha: opts.sha } : {}), publicUrl: ctx.config.publicUrl, commands: opts.commands,
+    ...(services ? { services: services.map((s) => ({ service: s.service, state: s.state, health: s.health })) } : {}),
+    lastFailure: failure ? { at: failure.at, code: String((failure.data as { code?: unknown } | null)?.code ?? 'FAILED'), message: failure.message.replace(/^failed: /, '') } : null,
+    lastCommand: command ? { at: command.at, by: String(cmd.by ?? '?'), text: String(cmd.text ?? ''), outcome: String(cmd.outcome ?? '') } : null,
+  });
+}
+
+/**
+ * The one comment (or note): edited where it is; found again by its marker when its id is not
+ * known (a new subscription, a crash between creating it and recording its id) or it was deleted
+ * (404); created only when no comment has the marker. The id is kept in the subscription's `key`.
+ */
+async function writeMarked(notifications: NotificationStore, sub: Subscription, key: string, ops: {
+  update(id: number): Promise<void>; find(): Promise<number | undefined>; create(): Promise<number>;
+}): Promise<void> {
+  let id = typeof sub.data[key] === 'number' ? sub.data[key] : undefined;
+  if (id !== undefined) {
+    try {
+      await ops.update(id);
+      return;
+    } catch (err) {
+      if (!(err instanceof OutboundError && err.status === 404)) throw err;
+      id = undefined; // deleted by someone: written again below
+    }
+  }
+  const found = await ops.find();
+  if (found !== undefined) await ops.update(found);
+  id = found ?? await ops.create();
+  await notifications.mergeData(sub, { [key]: id });
+}
+
+/** Writes the merge request's one note (created once, found again by its marker, edited in place). Returns a skip reason, if any. */
+async function deliverMergeRequest(ctx: Deps, notifications: NotificationStore, sub: Subscription, env: Environment): Promise<string | undefined> {
+  const token = ctx.config.doors.gitlabToken;
+  if (!token) return 'MAYFLY_GITLAB_TOKEN is not set';
+  const project = Number(sub.data.project);
+  const iid = Number(sub.data.iid);
+  const sha = typeof sub.data.sha === 'string' && /^[0-9a-f]{7,64}$/i.test(sub.data.sha) ? sub.data.sha : undefined;
+  const client = new GitLabClient(ctx.config.doors.gitlabUrl, token, ctx.config.doors.outboundTimeoutMs);
+  const body = await renderNow(ctx, notifications, env, { sha, commands: false });
+  await writeMarked(notifications, sub, 'noteId', {
+    update: (id) => client.updateNote(project, iid, id, body),
+    find: async () => (await client.findNote(project, iid, commentMarker(env.name)))?.id,
+    create: () => client.createNote(project, iid, body),
+  });
   return undefined;
 }
 

@@ -181,7 +181,12 @@ export class SwarmRuntime implements Runtime {
     return info ? svc : undefined;
   }
 
-  private async ensureService(env: EnvironmentRef, svc: ServiceSpec, spec: Docker.CreateServiceOptions, onProgress: ProgressFn | undefined, guard: Guard): Promise<void> {
+  /**
+   * Creates, recreates or keeps one service; resolves true when it got a new task (so services
+   * that depend on it get one too). `renewed`: the services that got a new task in this run.
+   */
+  private async ensureService(env: EnvironmentRef, svc: ServiceSpec, spec: Docker.CreateServiceOptions, onProgress: ProgressFn | undefined, guard: Guard,
+    renewed: ReadonlySet<string> = new Set()): Promise<boolean> {
     const name = spec.Name!;
     const existing = await this.findService(name);
     if (existing) {
@@ -193,19 +198,27 @@ export class SwarmRuntime implements Runtime {
           await guard(`scale ${svc.name} up again`);
           await existing.update({ ...info.Spec, version: info.Version.Index, Mode: { Replicated: { Replicas: 1 } } });
           onProgress?.(`${svc.name}: started again`, { service: svc.name, step: 'started' });
+          return true;
         } else {
           // Its task ended and the swarm will not start another (restart "no", the compose
           // default): e.g. the web quit while its database healed elsewhere. As a stopped
           // container is started again on one host, the service gets a fresh task.
+          // A service whose dependency got a new task (a database healed on another node, or
+          // reset) gets one too, as compose's `depends_on: restart` does: its connections to the
+          // old task are gone, and it may quit on them after it was seen healthy.
           const state = (await this.currentTask(name))?.Status?.State;
-          if (info.Spec.Mode?.Replicated && state && ['complete', 'failed', 'rejected', 'shutdown', 'orphaned'].includes(state)) {
+          const ended = !!info.Spec.Mode?.Replicated && !!state && ['complete', 'failed', 'rejected', 'shutdown', 'orphaned'].includes(state);
+          const replaced = svc.dependsOn.map((d) => d.service).filter((d) => renewed.has(d));
+          if (ended || replaced.length) {
             await guard(`start ${svc.name} again`);
             const template = info.Spec.TaskTemplate as { ForceUpdate?: number };
             await existing.update({ ...info.Spec, version: info.Version.Index, TaskTemplate: { ...info.Spec.TaskTemplate, ForceUpdate: (template.ForceUpdate ?? 0) + 1 } });
-            onProgress?.(`${svc.name}: its task had ${state}; started again`, { service: svc.name, step: 'started' });
-          } else onProgress?.(`${svc.name}: unchanged, kept`, { service: svc.name, step: 'started' });
+            onProgress?.(ended ? `${svc.name}: its task had ${state}; started again` : `${svc.name}: started again, as ${replaced.join(', ')} was replaced`, { service: svc.name, step: 'started' });
+            return true;
+          }
+          onProgress?.(`${svc.name}: unchanged, kept`, { service: svc.name, step: 'started' });
         }
-        return;
+        return false;
       }
       await guard(`remove ${svc.name} to recreate it`);
       onProgress?.(`${svc.name}: configuration changed, recreating`, { service: svc.name });
@@ -214,6 +227,7 @@ export class SwarmRuntime implements Runtime {
     await guard(`create ${svc.name}`);
     await this.manager.createService(spec);
     onProgress?.(`${svc.name}: service created (${svc.image})`, { service: svc.name, step: 'started' });
+    return true;
   }
 
   /** Removes one service and its containers on every node (a completed job's container outlives `service rm`). */
@@ -234,6 +248,8 @@ export class SwarmRuntime implements Runtime {
     const deadline = Date.now() + opts.healthTimeoutMs;
     const jobs = new Set(stack.services.flatMap((s) => s.dependsOn.filter((d) => d.condition === 'service_completed_successfully').map((d) => d.service)));
     const met = new Map<string, Set<Condition>>();
+    /** Services that got a new task in this run (created, recreated or started again). */
+    const renewed = new Set<string>();
     for (const svc of stack.services) {
       for (const dep of svc.dependsOn) {
         if (met.get(dep.service)?.has(dep.condition)) continue;
@@ -248,7 +264,7 @@ export class SwarmRuntime implements Runtime {
       const pin = await this.pinFor(env, svc, where);
       const image = this.digests.get(svc.image) ?? (await this.pull(svc.image)).digest;
       const spec = swarmServiceSpec(this.instance, env, svc, { network, image, ...(pin.node ? { pinnedNode: pin.node } : {}), mustExist: pin.mustExist, job: jobs.has(svc.name), noStartInterval });
-      await this.ensureService(env, svc, spec, opts.onProgress, guard);
+      if (await this.ensureService(env, svc, spec, opts.onProgress, guard, renewed)) renewed.add(svc.name);
     }
     const states: ServiceState[] = [];
     for (const svc of stack.services) {

@@ -3,12 +3,8 @@
 # for an otherwise idle machine (see bench/README.md). Engines, images and docker-compose as for
 # bench:e2e; then the seeds benchmark, the end-to-end benchmark (which also writes the API
 # rows), the API-only rows and the soak. Stops at the first that fails.
-source "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
-bash scripts/npm-deps.sh
-bash scripts/setup.sh
-command -v docker-compose >/dev/null || apt_install docker-compose
-bash scripts/clean-leftovers.sh
+bash scripts/bench-prepare.sh || exit 1
 set -e
 echo "bench:all: load average before: $(cut -d' ' -f1-3 /proc/loadavg) (an idle machine reads below 0.5)"
 node --import tsx bench/seeds/run.ts

@@ -13,11 +13,11 @@ import { createLogger } from '../../core/platform/log.js';
 import { provisionJobId, type ProvisionJobData } from '../../core/queue/jobs.js';
 import { buildWorker } from '../../worker/build.js';
 import { openDatabase } from '../../core/store/pool.js';
+import { createTestDatabase } from './test-database.js';
 import type { WorkerContext } from '../../worker/context.js';
 import { provisionHandler } from '../../worker/jobs/provision.js';
 import { FakeRuntime } from './fake-runtime.js';
 
-const ADMIN_URL = process.env.DATABASE_URL ?? 'postgres://mayfly:mayfly@127.0.0.1:5432/mayfly';
 
 export interface FakeWorker {
   config: Config;
@@ -42,15 +42,9 @@ export interface FakeWorker {
 
 export async function startFakeWorker(env: Record<string, string> = {}): Promise<FakeWorker> {
   const suffix = randomBytes(4).toString('hex');
-  const dbName = `mayfly_unit_${suffix}`;
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${dbName}`);
-  await admin.end();
-  const dbUrl = new URL(ADMIN_URL);
-  dbUrl.pathname = `/${dbName}`;
+  const database = await createTestDatabase('mayfly_unit');
   const config = loadConfig({
-    ...process.env, DATABASE_URL: dbUrl.toString(), MAYFLY_QUEUE_PREFIX: `mayflyunit_${suffix}`, MAYFLY_INSTANCE: `unit-${suffix}`,
+    ...process.env, DATABASE_URL: database.url, MAYFLY_QUEUE_PREFIX: `mayflyunit_${suffix}`, MAYFLY_INSTANCE: `unit-${suffix}`,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent', ...env,
   });
   const logger = createLogger(config.logLevel, 'mayfly-unit');
@@ -96,9 +90,7 @@ export async function startFakeWorker(env: Record<string, string> = {}): Promise
       await queues.lifecycle.obliterate({ force: true }).catch(() => undefined);
       await queues.close().catch(() => undefined);
       await pool.end();
-      const admin2 = new pg.Client({ connectionString: ADMIN_URL });
-      await admin2.connect();
-      await admin2.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).finally(() => admin2.end());
+      await database.drop();
     },
   };
   return w;

@@ -3,6 +3,7 @@
  * `npm test` started (Docker, Redis, PostgreSQL, the registry). Each harness gets its own
  * PostgreSQL database and BullMQ prefix, so test files run side by side without sharing state.
  */
+import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +18,7 @@ import type { EnvironmentStore } from '../../core/store/environments.js';
 import type { createApp } from '../../api/app.js';
 import { buildWeb } from '../../api/build.js';
 import { openDatabase } from '../../core/store/pool.js';
+import { createTestDatabase } from './test-database.js';
 import pg from 'pg';
 import type { Runtime } from '../../worker/runtime/runtime.js';
 import type { WorkerService } from '../../worker/service.js';
@@ -36,7 +38,6 @@ export const TOKEN = 'test-secret-0123456789';
 export const AUTH = { Authorization: `Bearer ${TOKEN}` };
 /** The test token's principal (team `default`), for tests that call the application service directly. */
 export const TEST_ACTOR: Principal = { name: 'test', kind: 'token', team: 'default', admin: false };
-const SHARED_ADMIN_URL = process.env.DATABASE_URL ?? 'postgres://mayfly:mayfly@127.0.0.1:5432/mayfly';
 
 export interface Harness {
   config: Config;
@@ -73,14 +74,7 @@ export interface Harness {
  */
 export async function startHarness(opts: { env?: Record<string, string>; worker?: boolean; adminUrl?: string; logger?: Logger; logDestination?: DestinationStream } = {}): Promise<Harness> {
   const suffix = randomBytes(4).toString('hex');
-  const dbName = `mayfly_test_${suffix}`;
-  const ADMIN_URL = opts.adminUrl ?? SHARED_ADMIN_URL;
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${dbName}`);
-  await admin.end();
-  const dbUrl = new URL(ADMIN_URL);
-  dbUrl.pathname = `/${dbName}`;
+  const database = await createTestDatabase('mayfly_test', opts.adminUrl);
 
   // Listen first, so that the config (and every link the API gives) names the real port.
   const server: Server = createServer();
@@ -96,7 +90,7 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
     MAYFLY_STATE_DIR: stateDir,
     PORT: '0',
     MAYFLY_PUBLIC_URL: baseUrl,
-    DATABASE_URL: dbUrl.toString(),
+    DATABASE_URL: database.url,
     MAYFLY_API_TOKENS: `test:${TOKEN},other:other-secret-0123456789`,
     MAYFLY_QUEUE_PREFIX: `mayflytest_${suffix}`,
     MAYFLY_INSTANCE: `test-${suffix}`,
@@ -173,23 +167,7 @@ export async function startHarness(opts: { env?: Record<string, string>; worker?
       for (const step of [...web.closeSteps, ...built.closeSteps]) await step.close().catch(() => undefined);
       await pool.end();
       rmSync(stateDir, { recursive: true, force: true });
-      // FORCE may not end a session of another role that is still in the database (seen once);
-      // it is retried, and a database left behind is dropped by scripts/clean-leftovers.sh.
-      const admin2 = new pg.Client({ connectionString: ADMIN_URL });
-      await admin2.connect();
-      try {
-        for (let attempt = 1; ; attempt++) {
-          try {
-            await admin2.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-            break;
-          } catch (err) {
-            if (attempt >= 5) { console.warn(`test harness: could not drop ${dbName}: ${(err as Error).message}`); break; }
-            await new Promise((r) => setTimeout(r, 1000));
-          }
-        }
-      } finally {
-        await admin2.end();
-      }
+      await database.drop();
       // Last, once everything is cleaned up: an answer that broke its declaration fails the file.
       responses.assertNone();
     },
@@ -227,4 +205,17 @@ export async function waitUntil<T>(what: string, timeoutMs: number, probe: () =>
 
 export function uniqueName(prefix: string): string {
   return `${prefix}-${randomBytes(3).toString('hex')}`;
+}
+
+/**
+ * The answer to a request that starts work on environment `name` (200 or 202), followed until the
+ * environment is ready: more `?wait=120` reads while it is on its way; anything but ready fails
+ * the test with its failure and the end of its timeline.
+ */
+export async function settledReady(h: Harness, name: string, res: { status: number; body: any }, headers: Record<string, string> = AUTH): Promise<any> {
+  assert.ok([200, 202].includes(res.status), JSON.stringify(res.body));
+  let body = res.body;
+  for (let i = 0; i < 4 && !['ready', 'failed'].includes(body.status); i++) body = (await h.api('GET', `/api/v1/environments/${name}?wait=120`, undefined, headers)).body;
+  if (body.status !== 'ready') assert.fail(`${name} is ${body.status}: ${JSON.stringify(body.failure)}\n${(await h.store.events(body.id)).slice(-15).map((e) => `${e.type}: ${e.message}`).join('\n')}`);
+  return body;
 }

@@ -6,7 +6,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHarness, uniqueName, waitUntil, type Harness } from '../helpers/harness.js';
+import { settledReady, startHarness, uniqueName, waitUntil, type Harness } from '../helpers/harness.js';
 import { psql } from '../helpers/seed-checks.js';
 
 const ALICE = 'alice-secret-0123456789'; // team qa
@@ -30,13 +30,7 @@ describe('checkpoints and rewind', () => {
     return cp?.status === 'ready' ? cp : undefined;
   });
   const marker = async () => psql(h, envId, `SELECT coalesce(string_agg(name, ',' ORDER BY id), '') FROM products WHERE name LIKE 'cp-test %'`);
-  const settle = async (res: { status: number; body: any }) => {
-    assert.ok([200, 202].includes(res.status), JSON.stringify(res.body));
-    let body = res.body;
-    for (let i = 0; i < 4 && !['ready', 'failed'].includes(body.status); i++) body = (await h.api('GET', `/api/v1/environments/${name}?wait=120`, undefined, as(ALICE))).body;
-    if (body.status !== 'ready') assert.fail(`${name} is ${body.status}: ${JSON.stringify(body.failure)}\n${(await h.store.events(envId)).slice(-15).map((e) => `${e.type}: ${e.message}`).join('\n')}`);
-    return body;
-  };
+  const settle = (res: { status: number; body: any }) => settledReady(h, name, res, as(ALICE));
 
   before(async () => {
     h = await startHarness({

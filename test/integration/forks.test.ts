@@ -7,7 +7,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHarness, uniqueName, type Harness } from '../helpers/harness.js';
+import { settledReady, startHarness, uniqueName, type Harness } from '../helpers/harness.js';
 import { psql } from '../helpers/seed-checks.js';
 
 const ALICE = 'alice-secret-0123456789'; // team qa
@@ -19,13 +19,7 @@ describe('forks', () => {
   let parent: string;
   let parentId: string;
   const rows = (envId: string) => psql(h, envId, `SELECT coalesce(string_agg(name, ',' ORDER BY id), '') FROM products WHERE name LIKE 'fork-test %'`);
-  const settled = async (name: string, res: { status: number; body: any }) => {
-    assert.ok([200, 202].includes(res.status), JSON.stringify(res.body));
-    let body = res.body;
-    for (let i = 0; i < 4 && !['ready', 'failed'].includes(body.status); i++) body = (await h.api('GET', `/api/v1/environments/${name}?wait=120`, undefined, as(ALICE))).body;
-    if (body.status !== 'ready') assert.fail(`${name} is ${body.status}: ${JSON.stringify(body.failure)}\n${(await h.store.events(body.id)).slice(-12).map((e) => `${e.type}: ${e.message}`).join('\n')}`);
-    return body;
-  };
+  const settled = (name: string, res: { status: number; body: any }) => settledReady(h, name, res, as(ALICE));
 
   before(async () => {
     h = await startHarness({

@@ -5,35 +5,25 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { installSql } from '../../worker/seeds/mask-sql.js';
-
-const ADMIN_URL = process.env.DATABASE_URL ?? 'postgres://mayfly:mayfly@127.0.0.1:5432/mayfly';
+import { createTestDatabase, type TestDatabase } from '../helpers/test-database.js';
 
 describe('mask generators and personal-data detectors in PostgreSQL', () => {
-  const dbName = `mayfly_test_mask_${randomBytes(4).toString('hex')}`;
+  let database: TestDatabase;
   let db: pg.Client;
   const one = async <T = unknown>(sql: string, params: unknown[] = []): Promise<T> => (await db.query(sql, params)).rows[0].v as T;
   const mask = (gen: string, v: string | null, seed = 'seed-1') => one<string | null>('SELECT mayfly_mask.mask($1, $2, $3) AS v', [gen, v, seed]);
 
   before(async () => {
-    const admin = new pg.Client({ connectionString: ADMIN_URL });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${dbName}`);
-    await admin.end();
-    const url = new URL(ADMIN_URL);
-    url.pathname = `/${dbName}`;
-    db = new pg.Client({ connectionString: url.toString() });
+    database = await createTestDatabase('mayfly_test_mask');
+    db = new pg.Client({ connectionString: database.url });
     await db.connect();
     await db.query(installSql());
   });
   after(async () => {
     await db?.end();
-    const admin = new pg.Client({ connectionString: ADMIN_URL });
-    await admin.connect();
-    await admin.query(`DROP DATABASE IF EXISTS ${dbName}`);
-    await admin.end();
+    await database?.drop();
   });
 
   it('when the same value is masked with the same seed, then it gets the same mask; another seed or value gets another', async () => {

@@ -15,6 +15,7 @@ export const RECONCILE_ACTIONS = [
   'golden-removed',      // unused, replaced golden snapshots removed
   'helper-removed',      // a clone helper or golden builder left by a worker that died: removed
   'stale-removed',       // what a ready environment left on a node that no longer serves it (swarm)
+  'endpoint-moved',      // a ready environment's service answers on another node now: address updated (swarm)
 ] as const;
 export type ReconcileAction = (typeof RECONCILE_ACTIONS)[number];
 

@@ -258,6 +258,21 @@ export class EnvironmentStore {
     return rows[0] ? toEnvironment(rows[0]) : undefined;
   }
 
+  /**
+   * A ready environment's services answer somewhere else now (a multi-node runtime moved a task):
+   * records the new endpoints and URLs with an `endpoints` event, only while it is still ready at
+   * `generation` (a redeploy publishes its own). Undefined when that no longer holds.
+   */
+  async moveEndpoints(id: string, generation: number, endpoints: Record<string, string>, urls: Record<string, string>, message: string, data: Record<string, unknown>): Promise<Environment | undefined> {
+    const { rows } = await this.db.query<Row>(
+      `WITH moved AS (UPDATE environments SET endpoints = $3, urls = $4, updated_at = now()
+                      WHERE id = $1 AND generation = $2 AND status = 'ready' RETURNING *),
+            logged AS (INSERT INTO environment_events (environment_id, type, status, message, data)
+                       SELECT id, 'endpoints', status, $5, $6 FROM moved)
+       SELECT * FROM moved`, [id, generation, JSON.stringify(endpoints), JSON.stringify(urls), message, data]);
+    return rows[0] ? toEnvironment(rows[0]) : undefined;
+  }
+
   /** Records why a queued environment waits for capacity (and a `waiting` event when the reason changed). */
   async setWaitingReason(id: string, reason: string, message: string, data: Record<string, unknown>): Promise<void> {
     await this.db.query(

@@ -34,6 +34,8 @@ export interface FakeContainer {
   ports: Record<string, number>;
   /** The named volumes it mounts. */
   mounts: string[];
+  /** Where its ports answer when the engine moved it (a swarm node's address); absent: 127.0.0.1. */
+  host?: string;
 }
 export interface FakeVolume { name: string; envId?: string; data: boolean }
 
@@ -101,6 +103,14 @@ export class FakeRuntime implements Runtime {
   exit(env: { project: string }, service: string, exitCode: number): void {
     const c = this.containers.get(containerName(env.project, service));
     if (c) { c.state = 'exited'; c.exitCode = exitCode; }
+  }
+
+  /** The engine moves a service's task to another node (a multi-node engine does this on its own): its ports answer at `host:port` now. */
+  moveTask(env: { project: string }, service: string, host: string, port: number): void {
+    const c = this.containers.get(containerName(env.project, service));
+    if (!c) throw new Error(`no container for ${service}`);
+    c.host = host;
+    for (const k of Object.keys(c.ports)) c.ports[k] = port;
   }
 
   /** Objects labeled for an environment that the engine holds although nobody recorded them (an orphan). */
@@ -252,6 +262,11 @@ export class FakeRuntime implements Runtime {
 
   async strandedData(envId: string): Promise<StrandedVolume[]> {
     return this.stranded.get(envId) ?? [];
+  }
+
+  async whereServicesRun(envId: string): Promise<ServiceState[]> {
+    return [...this.containers.values()].filter((c) => c.envId === envId && c.state === 'running')
+      .map((c) => ({ service: c.service, containerId: c.id, running: true, health: 'healthy' as const, ports: { ...c.ports }, ...(c.host ? { host: c.host } : {}) }));
   }
 }
 

@@ -111,6 +111,26 @@ describe('Mayfly on a 3-node Docker Swarm', () => {
     // Logs come through the manager, whatever the node.
     assert.match(await (h.ctx.runtime as Runtime).logs(ref, 'db', 50), /database system is ready to accept connections/);
 
+    // The web's node is drained: the swarm moves web to another node by itself (its port with it);
+    // the reconciler follows (no heal: the database and its data stay), and so does the router.
+    try {
+      await setAvailability(lab, web.node, 'drain');
+      const moved = await waitUntil('web to run on another node and its recorded endpoint to follow', 240_000, async () => {
+        const now = (await placement(lab, id)).find((p) => p.service === 'web');
+        const e = await h.store.getById(id);
+        return now && now.node !== web.node && now.state === 'running' && e?.endpoints.web?.startsWith(`${lab.node(now.node).addr}:`) ? { now, e } : undefined;
+      });
+      t.diagnostic(`drained ${web.node}: web now on ${moved.now.node} at ${moved.e.endpoints.web}`);
+      assert.equal(moved.e.status, 'ready');
+      assert.equal(moved.e.generation, env.generation, 'followed, not redeployed');
+      const after = (await h.api('GET', `/api/v1/environments/${name}/events`)).body.events as { type: string; message: string }[];
+      assert.ok(!after.some((e) => e.type === 'healing'), `no heal: ${after.map((e) => e.type)}`);
+      assert.match(after.find((e) => e.type === 'endpoints')?.message ?? '', new RegExp(`^web answers at ${moved.e.endpoints.web!.replace(/\./g, '\\.')} now \\(was ${env.endpoints.web!.replace(/\./g, '\\.')}\\)`));
+      await waitUntil('the router to reach web on its new node', 60_000, async () => (await page(ready.body.urls.web, { headers: AUTH }).catch(() => undefined))?.products === 12);
+    } finally {
+      await setAvailability(lab, web.node, 'active');
+    }
+
     const t0 = Date.now();
     const deleted = await h.api('DELETE', `/api/v1/environments/${name}?wait=120`);
     timings.shopTeardownMs = Date.now() - t0;

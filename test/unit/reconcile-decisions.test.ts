@@ -103,6 +103,22 @@ describe('the reconciler over a fake engine', () => {
     assert.match((await w.ctx.store.events(env.id)).at(-1)!.message, /db vanished; its data \(\S+\) is on node node-3 \(down, active\), which takes no tasks; it has no seed to clone again, so the redeploy waits for that node: redeploying \(heal 1/);
   });
 
+  it('when the engine moved a ready environment\'s web to another node, then its address follows (the router with it), once, and the timeline says where', async () => {
+    const env = await readyEnv();
+    assert.match(env.endpoints.web ?? '', /^127\.0\.0\.1:\d+$/);
+    w.fake.moveTask(env, 'web', '10.77.0.3', 31234);
+    assert.deepEqual((await reconcileFor(env.id)).map((a) => a.kind), ['endpoint-moved']);
+    const moved = await w.get(env.id);
+    assert.equal(moved.status, 'ready', 'a move is not a heal: nothing restarts');
+    assert.equal(moved.generation, env.generation);
+    assert.equal(moved.endpoints.web, '10.77.0.3:31234');
+    assert.equal(moved.endpoints.db, env.endpoints.db, 'the services that stayed keep their address');
+    const event = (await w.ctx.store.events(env.id)).at(-1)!;
+    assert.equal(event.type, 'endpoints');
+    assert.match(event.message, new RegExp(`^web answers at 10\\.77\\.0\\.3:31234 now \\(was ${env.endpoints.web!.replace(/\./g, '\\.')}\\): the engine moved it to another node`));
+    assert.deepEqual(await reconcileFor(env.id), [], 'the next run finds nothing to follow');
+  });
+
   it('when Docker holds objects labeled for an environment PostgreSQL never had, then they are removed', async () => {
     const id = randomUUID();
     w.fake.plantOrphan(id, `ghost-${id.slice(0, 8)}`);

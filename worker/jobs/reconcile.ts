@@ -17,6 +17,8 @@ const HELPER_GRACE_MS = 30_000;
 /** A saved dataset deleted this long ago whose volume is still there: its removal job was lost or gave up. */
 const DELETED_GRACE_MS = 30_000;
 import { wakeWaiting } from '../admission.js';
+import { publicUrls } from '../../core/doors/addresses.js';
+import { endpointsOf } from './provision.js';
 
 /** What this module uses of the worker's context (narrow: a test gives it only these). */
 type Deps = Pick<WorkerContext, 'admission' | 'catalog' | 'config' | 'environments' | 'logger' | 'queues' | 'reconcileActions' | 'runtime' | 'savedDatasets' | 'seeds' | 'snapshots' | 'store'>;
@@ -35,6 +37,8 @@ export interface ReconcileReport {
   helpersRemoved: number;
   /** Objects of ready environments left on nodes that no longer serve them (multi-node runtimes). */
   staleRemoved: number;
+  /** Ready environments whose services answer on another node now: their recorded addresses updated. */
+  endpointsMoved: number;
   goldensRemoved: number;
   sleepsQueued: number;
 }
@@ -58,13 +62,15 @@ export interface ReconcileReport {
  * - helper containers (clones, golden builds) that a dead worker left stopped are removed;
  * - golden snapshots that nothing uses and a newer golden replaced are removed, and so are the
  *   volumes of deleted saved datasets whose removal job was lost or interrupted.
+ * - on a multi-node runtime, a ready environment whose service the engine moved to another node
+ *   (host-mode ports move with it) has its recorded endpoints and URLs updated, so the router follows;
  * - ready environments of a template with `sleep` that had no traffic for that long go to sleep;
  *   sleeping ones are live, so the orphan reaper leaves their stopped containers alone.
  */
 export async function reconcile(ctx: Deps): Promise<ReconcileReport> {
   const report: ReconcileReport = {
     expired: 0, requeued: 0, stuckRetried: 0, stuckFailed: 0, teardownsRequeued: 0, expiriesRescheduled: 0,
-    healed: 0, healFailed: 0, orphansRemoved: 0, orphanErrors: 0, helpersRemoved: 0, staleRemoved: 0, goldensRemoved: 0, sleepsQueued: 0,
+    healed: 0, healFailed: 0, orphansRemoved: 0, orphanErrors: 0, helpersRemoved: 0, staleRemoved: 0, endpointsMoved: 0, goldensRemoved: 0, sleepsQueued: 0,
   };
   const log = ctx.logger.child({ job: 'reconcile' });
   const actions = ctx.reconcileActions;
@@ -213,6 +219,16 @@ export async function reconcile(ctx: Deps): Promise<ReconcileReport> {
       log.warn({ err: errorMessage(err) }, 'removing stale copies on nodes that came back failed; retrying next run');
     }
   }
+  if (ctx.runtime.whereServicesRun) {
+    for (const env of ready) {
+      if (healedIds.has(env.id)) continue;
+      try {
+        if (await followMovedServices(ctx, env, log)) { report.endpointsMoved++; actions.record('endpoint-moved', env.id); }
+      } catch (err) {
+        log.warn({ envId: env.id, err: errorMessage(err) }, `could not read where the services of ${env.name} run now; retrying next run`);
+      }
+    }
+  }
   report.helpersRemoved = await ctx.runtime.removeDeadHelpers(HELPER_GRACE_MS);
   actions.record('helper-removed', undefined, report.helpersRemoved);
   if (report.helpersRemoved) log.warn({ count: report.helpersRemoved }, 'removed helper containers a dead worker left behind');
@@ -227,6 +243,26 @@ export async function reconcile(ctx: Deps): Promise<ReconcileReport> {
   actions.record('golden-removed', undefined, deleted.removed.length);
   await wakeWaiting(ctx); // environments waiting in line that fit now (a safety net for lost wake-ups)
   return report;
+}
+
+/**
+ * Updates a ready environment's recorded endpoints when the runtime says a service answers
+ * elsewhere now (a swarm task moved to another node). Only services that run and publish a port
+ * count: one between tasks keeps its last address until the next run. True when it moved.
+ */
+async function followMovedServices(ctx: Deps, env: Environment, log: WorkerContext['logger']): Promise<boolean> {
+  const template = ctx.catalog.has(env.template) ? ctx.catalog.get(env.template) : undefined;
+  if (!template) return false;
+  const now = endpointsOf(await ctx.runtime.whereServicesRun!(env.id), template.entryService);
+  const changed = Object.entries(now).filter(([service, at]) => env.endpoints[service] !== undefined && env.endpoints[service] !== at);
+  if (!changed.length) return false;
+  const endpoints = { ...env.endpoints, ...Object.fromEntries(changed) };
+  const urls = publicUrls(ctx.config.router, ctx.config.publicHost, env.name, template.entryService, endpoints);
+  const what = changed.map(([service, at]) => `${service} answers at ${at} now (was ${env.endpoints[service]})`).join('; ');
+  const moved = await ctx.store.moveEndpoints(env.id, env.generation, endpoints, urls,
+    `${what}: the engine moved it to another node; the router follows`, { from: env.endpoints, to: endpoints });
+  if (moved) log.warn({ envId: env.id, from: env.endpoints, to: endpoints }, `services of ${env.name} moved: ${what}; addresses updated`);
+  return !!moved;
 }
 
 /** What the healing event adds when the environment's data is stranded on a node that takes no tasks. */

@@ -164,4 +164,10 @@ export interface Runtime {
    * another node. Returns how many objects.
    */
   reapStale?(readyEnvIds: readonly string[]): Promise<number>;
+  /**
+   * Multi-node runtimes only (swarm): where each running service of the environment answers now.
+   * The swarm moves a task to another node on its own (a drained node), and with host-mode ports
+   * its address moves with it; the reconciler updates the recorded endpoints from this.
+   */
+  whereServicesRun?(envId: string): Promise<ServiceState[]>;
 }

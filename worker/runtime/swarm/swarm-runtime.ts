@@ -19,6 +19,8 @@ import { envLabels, MISSING_CLONE_DEVICE, swarmNetworkName, swarmServiceName, sw
 
 interface SpecShape { TaskTemplate?: { Placement?: { Constraints?: string[] }; ContainerSpec?: { Mounts?: { Type?: string; Source?: string }[] } } }
 
+/** Task states between "a node took it" and "running": the swarm is starting the service there. */
+const MOVING_TASK_STATES = new Set(['allocated', 'assigned', 'accepted', 'preparing', 'ready', 'starting']);
 /** The node id a service is pinned to by `node.id==...`, if any. */
 export function pinnedNodeOf(spec: unknown): string | undefined {
   return (spec as SpecShape | undefined)?.TaskTemplate?.Placement?.Constraints?.map((c) => /^node\.id\s*==\s*(\S+)$/.exec(c)?.[1]).find(Boolean);
@@ -484,6 +486,37 @@ export class SwarmRuntime implements Runtime {
     return states.sort((a, b) => a.service.localeCompare(b.service));
   }
 
+  /** Where each running service of the environment answers now: its current task's node and ports. */
+  async whereServicesRun(envId: string): Promise<ServiceState[]> {
+    const list = await this.manager.listServices({ filters: { label: [`${LABEL_ENV}=${envId}`, `${LABEL_INSTANCE}=${this.instance}`] } });
+    const states = await Promise.all(list.map(async (s) => {
+      if (!s.Spec?.Mode?.Replicated) return undefined; // a job (migrations) publishes nothing
+      const task = await this.currentTask(s.Spec.Name!);
+      if (!task?.NodeID || task.Status?.State !== 'running') return undefined;
+      const service = s.Spec.Labels?.[LABEL_COMPOSE_SERVICE] ?? s.Spec.Name!;
+      return this.stateOf(service, task, false);
+    }));
+    return states.filter((s): s is ServiceState => !!s);
+  }
+
+  /**
+   * This instance's services whose newest wanted task is on its way to running (env/service ->
+   * task id): assigned to a node and starting, or pending for less than the pending grace.
+   */
+  private async movingServices(): Promise<Map<string, string>> {
+    const moving = new Map<string, string>();
+    for (const t of await listTasks(this.manager, { 'desired-state': ['running'] })) {
+      const labels = t.Spec?.ContainerSpec?.Labels ?? {};
+      if (labels[LABEL_INSTANCE] !== this.instance || !labels[LABEL_ENV] || !labels[LABEL_COMPOSE_SERVICE]) continue;
+      const state = t.Status?.State ?? '';
+      const age = Date.now() - new Date(t.CreatedAt ?? 0).getTime();
+      if (MOVING_TASK_STATES.has(state) || ((state === 'pending' || state === 'new') && age < this.options.pendingGraceMs)) {
+        moving.set(`${labels[LABEL_ENV]}/${labels[LABEL_COMPOSE_SERVICE]}`, t.ID);
+      }
+    }
+    return moving;
+  }
+
   /**
    * Services and the network through the manager; then, on every node, the environment's
    * containers (a completed job's stay after `service rm`, moby#44312; removing them by force at
@@ -651,10 +684,20 @@ export class SwarmRuntime implements Runtime {
     // A service keeps its old tasks' containers (swarm's task history, on any node): while one of
     // its containers runs, the stopped ones are history, not a broken service.
     const runningServices = new Set(all.filter((c) => c.State === 'running').map((c) => `${c.Labels[LABEL_ENV]}/${c.Labels[LABEL_COMPOSE_SERVICE]}`));
+    // A service the swarm is moving (its old task shut down, a new one on its way to a node) is
+    // being healed by the swarm itself: `restarting`, not broken. One pending past the grace (no
+    // node can take it: its data's node drained or lost) is not moving; the reconciler heals it.
+    const moving = await this.movingServices();
     for (const c of all) {
-      if (c.State !== 'running' && runningServices.has(`${c.Labels[LABEL_ENV]}/${c.Labels[LABEL_COMPOSE_SERVICE]}`)) continue;
+      const key = `${c.Labels[LABEL_ENV]}/${c.Labels[LABEL_COMPOSE_SERVICE]}`;
+      if (c.State !== 'running' && (runningServices.has(key) || moving.has(key))) continue;
       const exit = /^Exited \((-?\d+)\)/.exec(c.Status ?? '');
       owned.containers.push({ id: c.Id, envId: c.Labels[LABEL_ENV]!, service: c.Labels[LABEL_COMPOSE_SERVICE], state: c.State, ...(exit ? { exitCode: Number(exit[1]) } : {}) });
+    }
+    for (const [key, task] of moving) {
+      if (runningServices.has(key)) continue;
+      const [envId, service] = key.split('/') as [string, string];
+      owned.containers.push({ id: task, envId, service, state: 'restarting' });
     }
     for (const [, volumes] of perNode) {
       for (const v of volumes.Volumes ?? []) owned.volumes.push({ name: v.Name, envId: v.Labels?.[LABEL_ENV] ?? '' });

@@ -5,6 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { AUTH, startHarness, uniqueName, waitUntil, type Harness } from '../helpers/harness.js';
 import { labelledEverywhere, startSwarmLab, type SwarmLab } from '../helpers/swarm-lab.js';
 import type { EnvironmentRef, Runtime } from '../../worker/runtime/runtime.js';
@@ -40,6 +41,11 @@ async function setAvailability(lab: SwarmLab, host: string, availability: 'activ
   const node = lab.manager.getNode(await lab.nodeId(host));
   const info = await node.inspect() as { Version: { Index: number }; Spec: Record<string, unknown> };
   await node.update({ version: info.Version.Index, ...info.Spec, Availability: availability });
+}
+
+/** Cuts a lab node off the network (its link to the hub down), or joins it again: a lost node, as the manager sees it. */
+function cutOff(host: string, cut: boolean): void {
+  execFileSync('ip', ['-n', host, 'link', 'set', 'eth0', cut ? 'down' : 'up']);
 }
 
 describe('Mayfly on a 3-node Docker Swarm', () => {
@@ -278,6 +284,64 @@ describe('Mayfly on a 3-node Docker Swarm', () => {
     assert.deepEqual(await labelledEverywhere(lab, `mayfly.env=${id}`), {
       services: 0, networks: 0, ...Object.fromEntries(lab.nodes.map((n) => [n.host, { containers: 0, volumes: 0 }])),
     }, 'nothing left on any node, the drained one included');
+  });
+
+  it('when the node that holds a database is lost (cut off the network), then the environment heals on another node with a fresh clone, and once the node is back its stale copy is reaped', async (t) => {
+    const name = uniqueName('swarm-lost');
+    // The manager (n1) is the swarm's only manager: cutting it off would stop the swarm. Drained
+    // while the environment starts, it holds neither its database nor its web.
+    const manager = lab.nodes[0]!.host;
+    let id = '';
+    let env: Awaited<ReturnType<typeof h.store.getById>>;
+    try {
+      await setAvailability(lab, manager, 'drain');
+      await h.api('PUT', `/api/v1/environments/${name}`, { template: 'shop', ttl: '1h' });
+      const ready = await h.api('GET', `/api/v1/environments/${name}?wait=600`);
+      assert.equal(ready.body.status, 'ready', JSON.stringify(ready.body.failure));
+      id = ready.body.id;
+      env = (await h.store.getById(id))!;
+    } finally {
+      await setAvailability(lab, manager, 'active');
+    }
+    const clone = `${env!.project}_dbdata`;
+    const lost = (await placement(lab, id)).find((p) => p.service === 'db')!.node;
+    assert.notEqual(lost, manager);
+    const t0 = Date.now();
+    let healedOn: string;
+    try {
+      cutOff(lost, true);
+      const healed = await waitUntil('the environment to be ready again in a new generation', 600_000, async () => {
+        const e = await h.store.getById(id);
+        assert.notEqual(e?.status, 'failed', `the heal failed: ${JSON.stringify(e?.failure)}`);
+        return e?.status === 'ready' && e.generation > env!.generation ? e : undefined;
+      });
+      timings.lostToReadyElsewhereMs = Date.now() - t0;
+      const placed = await placement(lab, id);
+      t.diagnostic(`cut off ${lost}; placement after the heal: ${JSON.stringify(placed)}`);
+      const db = placed.find((p) => p.service === 'db')!;
+      healedOn = db.node;
+      assert.equal(db.state, 'running');
+      assert.notEqual(db.node, lost, 'the database runs on another node');
+      const events = (await h.api('GET', `/api/v1/environments/${name}/events`)).body.events as { type: string; message: string }[];
+      t.diagnostic(events.map((e) => `${e.type}: ${e.message}`).join('\n'));
+      const healing = events.find((e) => e.type === 'healing');
+      assert.ok(healing, 'the timeline has the heal');
+      assert.match(healing.message, new RegExp(`\\bdb\\b.*its data \\(${clone}\\) is on node ${lost} \\(down, active\\), which takes no tasks: redeploying with a fresh clone of "demo" on another node`));
+      await waitUntil('the router to reach the healed shop', 120_000, async () => (await page(healed.urls.web!, { headers: AUTH }).catch(() => undefined))?.products === 12);
+    } finally {
+      cutOff(lost, false);
+    }
+    // Back on the network, the node still holds the old copy of the data: the reconciler reaps it.
+    await waitUntil('the stale copy on the node that came back to be reaped', 300_000, async () => {
+      const where = await holders(lab, clone);
+      return (where.length === 1 && where[0] === healedOn) || undefined;
+    });
+    assert.equal((await h.store.getById(id))?.status, 'ready', 'the environment stayed ready');
+    assert.equal((await h.api('DELETE', `/api/v1/environments/${name}?wait=120`)).body.status, 'destroyed');
+    await waitUntil('nothing of it on any node, the lost one included', 120_000, async () => {
+      const left = await labelledEverywhere(lab, `mayfly.env=${id}`);
+      return Object.values(left).every((v) => (typeof v === 'number' ? v === 0 : v.containers === 0 && v.volumes === 0)) || undefined;
+    });
   });
 
   it('when every node holds its one environment, then the next one waits in line saying so, and starts on the node that frees first', async (t) => {

@@ -29,6 +29,13 @@ export function slackText(text: string, max = 300): string {
   return cut.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/[*_~`]/g, (c) => `\u200b${c}`);
 }
 
+/** Text from outside as a code span: inside one nothing is formatted, so only &, <, > and backticks are made inert. */
+export function slackCode(text: string, max = 120): string {
+  const one = text.replace(/\s+/g, ' ').trim().replace(/`/g, "'");
+  const cut = one.length > max ? `${one.slice(0, max - 1)}…` : one;
+  return `\`${cut.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')}\``;
+}
+
 /** A link in mrkdwn; the label is made inert, the URL must be http(s) (else the label alone). */
 function link(url: string, label: string): string {
   return /^https?:\/\/[^\s|<>]+$/.test(url) ? `<${url.replace(/&/g, '&amp;')}|${slackText(label, 80)}>` : slackText(label, 80);
@@ -76,9 +83,9 @@ function headline(view: SlackView): { mrkdwn: string; plain: string } {
     case 'sleeping':
       return { mrkdwn: `:zzz: ${name} is *asleep*: ${url ? link(url, url) : '(no published URL)'} (opening it wakes it)`, plain: `${env.name} is asleep${url ? `: ${url}` : ''}` };
     case 'failed': {
-      const code = slackText(env.failure?.code ?? 'FAILED', 60);
+      const code = slackCode(env.failure?.code ?? 'FAILED', 60);
       return {
-        mrkdwn: `:x: ${name} *failed* (\`${code}\`): ${slackText(env.failure?.message ?? 'see the timeline', 400)}`,
+        mrkdwn: `:x: ${name} *failed* (${code}): ${slackText(env.failure?.message ?? 'see the timeline', 400)}`,
         plain: `${env.name} failed (${env.failure?.code ?? 'FAILED'})`,
       };
     }
@@ -95,11 +102,11 @@ export function environmentMessage(view: SlackView): SlackMessage {
   const now = view.now ?? new Date();
   const live = env.status !== 'destroyed' && env.status !== 'destroying';
   const head = headline(view);
-  const images = Object.entries(env.images).map(([service, ref]) => `${slackText(service, 40)}=\`${slackText(ref.split('/').pop() ?? ref, 80)}\``).join(', ');
+  const images = Object.entries(env.images).map(([service, ref]) => `${slackText(service, 40)}=${slackCode(ref.split('/').pop() ?? ref, 80)}`).join(', ');
   const facts = [
-    `Template \`${slackText(env.template, 40)}\``,
+    `Template ${slackCode(env.template, 40)}`,
     images ? `images ${images}` : '',
-    env.seed ? `seed \`${slackText(env.seed, 60)}\`` : '',
+    env.seed ? `seed ${slackCode(env.seed, 60)}` : '',
     `owner ${who(env.owner)}`,
     live ? `lease ends ${slackDate(env.expiresAt)} (in ${timeLeft(env, now)})` : '',
   ].filter(Boolean).join(' · ');
@@ -109,7 +116,7 @@ export function environmentMessage(view: SlackView): SlackMessage {
   ];
   const failure = view.lastFailure;
   if (failure && env.status !== 'failed') {
-    blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `Last failure ${slackDate(failure.at)}: \`${slackText(failure.code, 60)}\` ${slackText(failure.message, 200)}` }] });
+    blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `Last failure ${slackDate(failure.at)}: ${slackCode(failure.code, 60)} ${slackText(failure.message, 200)}` }] });
   }
   const links = environmentLinks(view.publicUrl, env.name);
   blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: [link(links.page, 'Page'), link(links.logs, 'Logs'), link(links.timeline, 'Timeline')].join(' · ') }] });

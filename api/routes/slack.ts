@@ -111,7 +111,7 @@ export function slackRouter(deps: Deps): Router {
   };
 
   /** With a bot token and a channel: the environment's one channel message (kept up to date by the notifier). */
-  const botMessage = (s: SlashRequest) => Boolean(config.doors.slackBotToken && /^[CGD][A-Z0-9]{1,30}$/.test(s.channelId));
+  const botMessage = (s: SlashRequest) => Boolean(config.doors.slackBotToken && /^[CG][A-Z0-9]{1,30}$/.test(s.channelId));
 
   async function follow(envId: string, s: SlashRequest, fromStart: boolean): Promise<void> {
     if (botMessage(s)) {

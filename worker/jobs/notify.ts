@@ -23,8 +23,11 @@ type Deps = Pick<WorkerContext, 'catalog' | 'config' | 'logger' | 'store'> & Par
  * events (the expiry warnings). A pull request's live comment and deployment (kind `github-pr`)
  * are not one message per event: once its events have been quiet for
  * MAYFLY_GITHUB_COMMENT_DEBOUNCE, everything pending is one rendering of the environment as it
- * is now (one edit for a burst of pushes). The answers to pull request commands (reactions,
- * refusal replies) go out from here too (github_replies).
+ * is now (one edit for a burst of pushes); a merge request's note (`gitlab-mr`) and the Slack
+ * bot's channel message (`slack-bot`, MAYFLY_SLACK_BOT_TOKEN) likewise, the latter with its
+ * expiry warning and buttons (`slack-expiring` events, raised here MAYFLY_SLACK_EXPIRY_WARNING
+ * before the lease ends). The answers to pull request commands (reactions, refusal replies) go
+ * out from here too (github_replies).
  */
 export interface NotifyReport { warned: number; delivered: number; failed: number; skipped: number }
 

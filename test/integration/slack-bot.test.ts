@@ -16,7 +16,7 @@ import { SLACK_SECRET, slackClick, slackCommand, slackInteraction } from '../hel
 import { notifyUntilDelivered } from '../helpers/notifier.js';
 import { notify } from '../../worker/jobs/notify.js';
 
-const NAME = 'shop-pr-7';
+const NAME = 'shop-pr-2';
 const BOT = 'xoxb-bot-token-for-tests';
 const shape = (c: SlackCall) => `${c.method} ${c.path}`;
 const hasButtons = (c: SlackCall) => JSON.stringify(c.json?.blocks ?? []).includes('"type":"actions"');
@@ -68,9 +68,9 @@ describe('Slack beyond 30 minutes: one channel message, an expiry warning with b
   it('when a signed slash command deploys, then one channel message is posted, its ts is kept in PostgreSQL, and ready edits it with the URL', async () => {
     // No worker yet: the environment stays queued, so the first rendering is known.
     await h.stopWorker();
-    const ack = await slackCommand(h.baseUrl, { text: 'up shop pr-7 ttl=2h', channel_id: 'C1', response_url: `${responses.url}/response/cmd-1` });
+    const ack = await slackCommand(h.baseUrl, { text: 'up shop pr-2 ttl=2h', channel_id: 'C1', response_url: `${responses.url}/response/cmd-1` });
     assert.equal(ack.status, 200);
-    assert.match(ack.body.text, /Creating \*shop-pr-7\*.*I will post one message in this channel and keep it up to date/);
+    assert.match(ack.body.text, /Creating \*shop-pr-2\*.*I will post one message in this channel and keep it up to date/);
     let mark = slack.calls.length;
     await deliver('queued');
     let calls = slack.since(mark);
@@ -78,7 +78,7 @@ describe('Slack beyond 30 minutes: one channel message, an expiry warning with b
     assert.equal(calls[0]!.authorization, `Bearer ${BOT}`);
     assert.equal(calls[0]!.json.channel, 'C1');
     assert.equal(calls[0]!.json.thread_ts, undefined);
-    assert.equal(calls[0]!.json.text, 'shop-pr-7 is queued');
+    assert.equal(calls[0]!.json.text, 'shop-pr-2 is queued');
     assert.match(JSON.stringify(calls[0]!.json.blocks), /owner <@U1>/);
     ts = [...slack.messages.values()][0]!.ts;
     const [sub] = await subscription();
@@ -94,7 +94,7 @@ describe('Slack beyond 30 minutes: one channel message, an expiry warning with b
     assert.deepEqual(calls.map(shape), ['POST /chat.update']);
     assert.equal(calls[0]!.json.ts, ts);
     assert.equal(calls[0]!.json.channel, 'C1');
-    assert.equal(calls[0]!.json.text, `shop-pr-7 is ready: ${ready.url}`);
+    assert.equal(calls[0]!.json.text, `shop-pr-2 is ready: ${ready.url}`);
     assert.ok(JSON.stringify(calls[0]!.json.blocks).includes(`<${ready.url}|${ready.url}>`));
     assert.ok(!hasButtons(calls[0]!), 'no warning yet: the lease ends in 2h');
   });
@@ -142,7 +142,7 @@ describe('Slack beyond 30 minutes: one channel message, an expiry warning with b
     assert.equal(warning.json.channel, 'C1');
     assert.equal(warning.json.thread_ts, ts, 'in the message\'s thread');
     assert.equal(warning.json.reply_broadcast, true);
-    assert.match(warning.json.text, /^shop-pr-7's lease ends at .* Extend it by 1h or destroy it now\.$/);
+    assert.match(warning.json.text, /^shop-pr-2's lease ends at .* Extend it by 1h or destroy it now\.$/);
     const buttons = warning.json.blocks.find((b: any) => b.type === 'actions').elements;
     assert.deepEqual(buttons.map((b: any) => [b.text.text, b.action_id]), [['Extend 1h', `mayfly-extend:${NAME}`], ['Destroy', `mayfly-destroy:${NAME}`]]);
     warningTs = [...slack.messages.values()].find((m) => m.threadTs === ts)!.ts;
@@ -180,7 +180,7 @@ describe('Slack beyond 30 minutes: one channel message, an expiry warning with b
     const refusal = await waitUntil('the refusal on response_url', 30_000, async () => responses.received.find((r) => r.path === '/response/click-other'));
     assert.equal(refusal.json.response_type, 'ephemeral');
     assert.equal(refusal.json.replace_original, false);
-    assert.match(refusal.json.text, /Cannot destroy \*shop-pr-7\*: environment "shop-pr-7" belongs to team "qa"; slack:UOTHER \(team "platform"\) may not change it/);
+    assert.match(refusal.json.text, /Cannot destroy \*shop-pr-2\*: environment "shop-pr-2" belongs to team "qa"; slack:UOTHER \(team "platform"\) may not change it/);
     const now = await env();
     assert.equal(now.status, 'ready');
     assert.equal(now.expiresAt.getTime(), before.expiresAt.getTime());
@@ -204,7 +204,7 @@ describe('Slack beyond 30 minutes: one channel message, an expiry warning with b
     assert.deepEqual(calls.map((c) => [shape(c), c.json.ts]), [['POST /chat.update', ts], ['POST /chat.update', warningTs]]);
     assert.ok(JSON.stringify(calls[0]!.json.blocks).includes(`<!date^${epochOf(moved.expiresAt)}^`));
     assert.ok(!hasButtons(calls[1]!), 'the warning has no buttons any more');
-    assert.match(calls[1]!.json.text, /^shop-pr-7's lease now ends at .* \(lease extended by slack:U1: expires in 3600s\)$/);
+    assert.match(calls[1]!.json.text, /^shop-pr-2's lease now ends at .* \(lease extended by slack:U1: expires in 3600s\)$/);
     assert.equal(responses.received.filter((r) => r.path === '/response/click-extend').length, 0, 'done: nothing to tell the clicker alone');
   });
 
@@ -226,9 +226,9 @@ describe('Slack beyond 30 minutes: one channel message, an expiry warning with b
     await deliver('destroyed');
     calls = slack.since(mark);
     assert.deepEqual(calls.map((c) => [shape(c), c.json.ts]), [['POST /chat.update', ts], ['POST /chat.update', secondWarning]]);
-    assert.equal(calls[0]!.json.text, 'shop-pr-7 was destroyed — reason: destroyed (by slack:U1)');
+    assert.equal(calls[0]!.json.text, 'shop-pr-2 was destroyed — reason: destroyed (by slack:U1)');
     assert.match(JSON.stringify(calls[0]!.json.blocks), /was \*destroyed\* — reason: destroyed \(by <@U1>\)/);
-    assert.equal(calls[1]!.json.text, 'shop-pr-7 was destroyed — reason: destroyed (by slack:U1)');
+    assert.equal(calls[1]!.json.text, 'shop-pr-2 was destroyed — reason: destroyed (by slack:U1)');
     assert.ok(!hasButtons(calls[1]!));
     const [sub] = await subscription();
     assert.equal(sub.active, false, 'nothing more to hear');

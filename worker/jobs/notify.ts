@@ -259,7 +259,9 @@ async function deliverSlackMessage(ctx: Deps, notifications: NotificationStore, 
   if (warning && leased && warnFor === epoch && sub.data.warningFor !== epoch) {
     const posted = await client.post(channel, expiryWarning(env), { threadTs: ts, broadcast: true });
     await notifications.mergeData(sub, { warningTs: posted.ts, warningFor: epoch, warningClosed: false });
-  } else if (typeof sub.data.warningTs === 'string' && sub.data.warningClosed !== true && (!leased || sub.data.warningFor !== epoch)) {
+  } else if (typeof sub.data.warningTs === 'string' && sub.data.warningClosed !== true
+    && (env.status === 'destroyed' || env.status === 'destroying' || sub.data.warningFor !== epoch)) {
+    // The lease it warned about no longer holds (moved, or the environment goes): its buttons go.
     const lease = await notifications.latestEvent(env.id, 'lease');
     try {
       await client.update(channel, sub.data.warningTs, warningClosed(env, lease?.message));

@@ -34,10 +34,11 @@ interface SlashRequest {
 }
 
 /**
- * POST /slack/commands: Mayfly's slash command (and POST /slack/interactivity: its buttons, below). The signature is checked on the raw body (so
- * this route parses its own body); an unsigned, tampered or stale request gets 401 and nothing
- * happens. The answer (ephemeral) comes at once, after the request is recorded; progress and
- * the outcome go to response_url through the worker's notifier.
+ * POST /slack/commands: Mayfly's slash command (and POST /slack/interactivity, its buttons,
+ * below). The signature is checked on the raw body (so this router parses its own bodies); an
+ * unsigned, tampered or stale request gets 401 and nothing happens. The answer (ephemeral) comes
+ * at once, after the request is recorded; progress and the outcome go to response_url through
+ * the worker's notifier, or, with MAYFLY_SLACK_BOT_TOKEN, to one channel message it keeps up to date.
  */
 export function slackRouter(deps: Deps): Router {
   const { store, queues, catalog, config, notifications } = deps;

@@ -46,9 +46,10 @@ export function slackDate(at: Date): string {
   return `<!date^${Math.floor(at.getTime() / 1000)}^{date_short_pretty} at {time}|${at.toISOString()}>`;
 }
 
+/** Time left, to the minute (a message is read minutes after it is written); under a minute: `under 1m`. */
 function timeLeft(env: Environment, now: Date): string {
-  const seconds = Math.max(0, Math.round((env.expiresAt.getTime() - now.getTime()) / 1000));
-  return formatDuration(seconds) || '0s';
+  const minutes = Math.floor(Math.max(0, env.expiresAt.getTime() - now.getTime()) / 60_000);
+  return minutes < 1 ? 'under 1m' : formatDuration(minutes * 60);
 }
 
 /** Who did it: `slack:<user id>` as a Slack mention; anyone else as inert text. */

@@ -79,6 +79,9 @@ describe('the Slack expiry warning', () => {
     ]);
     assert.equal(actions.elements[1].confirm.confirm.text, 'Destroy', 'Destroy asks first');
     assert.equal(actionId('extend', 'a-b'), 'mayfly-extend:a-b');
+    // Time left is said to the minute: the message is read minutes after it is written.
+    assert.match(expiryWarning(env({ expiresAt: new Date(NOW.getTime() + 20 * 60_000 + 59_000) }), NOW).text, /\(in 20m\)/);
+    assert.match(expiryWarning(env({ expiresAt: new Date(NOW.getTime() + 30_000) }), NOW).text, /\(in under 1m\)/);
   });
 
   it('when the lease moved or the environment went, then the closed warning has no buttons and says what happened', () => {

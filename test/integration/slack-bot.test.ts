@@ -133,6 +133,25 @@ describe('Slack beyond 30 minutes: one channel message, an expiry warning with b
     assert.equal(ok.data.ts, ts, 'still the same message');
   });
 
+  it('when Slack rate-limits the edit (429, Retry-After: 30), then the retry waits at least that long, not the shorter backoff', async () => {
+    await slackCommand(h.baseUrl, { text: `extend ${NAME} 5h` });
+    slack.failNext('chat.update', 'ratelimited', 30);
+    const mark = slack.calls.length;
+    await new Promise((r) => setTimeout(r, 1500)); // past the debounce: the next run tries
+    await notify(h.ctx, h.ctx.notifications);
+    assert.deepEqual(slack.since(mark).map(shape), ['POST /chat.update']);
+    const { rows: [waiting] } = await h.pool.query(
+      `SELECT last_error, attempts, extract(epoch FROM next_attempt_at - now())::float AS wait FROM notification_subscriptions WHERE kind = 'slack-bot'`);
+    assert.equal(waiting.attempts, 1);
+    assert.match(waiting.last_error, /chat\.update answered ratelimited \(retry after 30 s\): Slack rate-limits the app/);
+    assert.ok(waiting.wait > 20, `the next attempt is Retry-After away (the backoff alone would be 1 s): ${waiting.wait} s`);
+    await assertNoSlackCall('nothing before Retry-After');
+    // The test does not wait 30 s: it moves the next attempt to now.
+    await h.pool.query(`UPDATE notification_subscriptions SET next_attempt_at = now() WHERE kind = 'slack-bot'`);
+    await deliver('after the rate limit');
+    assert.deepEqual(slack.since(mark).map(shape), ['POST /chat.update', 'POST /chat.update']);
+  });
+
   it('when the lease ends within MAYFLY_SLACK_EXPIRY_WARNING, then the thread gets one warning with Extend 1h and Destroy buttons', async () => {
     await slackCommand(h.baseUrl, { text: `extend ${NAME} 20m` });
     const mark = slack.calls.length;

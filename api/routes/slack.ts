@@ -4,7 +4,9 @@ import { describeEnvironment, describeQueue, entryUrl } from '../../core/doors/t
 import { formatDuration, parseDuration } from '../../core/domain/duration.js';
 import { ConflictError, ForbiddenError, InputError, NotFoundError, SignatureError, errorMessage } from '../../core/domain/errors.js';
 import { MayflyError } from '../../core/domain/errors.js';
-import { principalFor } from '../../core/domain/principal.js';
+import { principalFor, type Principal } from '../../core/domain/principal.js';
+import { postJson } from '../../core/doors/http-out.js';
+import { SLACK_EXTEND_BY, parseInteraction, type SlackInteraction } from '../../core/doors/slack-blocks.js';
 import { NAME_PATTERN, validateEnvironmentRequest } from '../../core/doors/requests.js';
 import { verifySlackRequest } from '../../core/doors/signatures.js';
 import { parseSlackCommand, slackEnvironmentName, slackUsage, type SlackCommand } from '../../core/doors/slack-command.js';
@@ -32,10 +34,11 @@ interface SlashRequest {
 }
 
 /**
- * POST /slack/commands: Mayfly's slash command. The signature is checked on the raw body (so
- * this route parses its own body); an unsigned, tampered or stale request gets 401 and nothing
- * happens. The answer (ephemeral) comes at once, after the request is recorded; progress and
- * the outcome go to response_url through the worker's notifier.
+ * POST /slack/commands: Mayfly's slash command (and POST /slack/interactivity, its buttons,
+ * below). The signature is checked on the raw body (so this router parses its own bodies); an
+ * unsigned, tampered or stale request gets 401 and nothing happens. The answer (ephemeral) comes
+ * at once, after the request is recorded; progress and the outcome go to response_url through
+ * the worker's notifier, or, with MAYFLY_SLACK_BOT_TOKEN, to one channel message it keeps up to date.
  */
 export function slackRouter(deps: Deps): Router {
   const { store, queues, catalog, config, notifications } = deps;
@@ -43,18 +46,33 @@ export function slackRouter(deps: Deps): Router {
   const router = Router();
   router.use(bodyLimit(BODY_LIMITS.slack), express.raw({ type: () => true, limit: BODY_LIMITS.slack }));
 
-  router.post('/commands', rule('signature'), async (req: Request, res: Response) => {
-    if (!secret) throw new NotFoundError('SLACK_NOT_CONFIGURED', 'the Slack command is not enabled on this server (SLACK_SIGNING_SECRET is not set)');
+  /** The raw body of a request Slack signed; anything unsigned, tampered or stale: 401 and nothing happens. */
+  function signedBody(req: Request): Buffer {
+    if (!secret) throw new NotFoundError('SLACK_NOT_CONFIGURED', 'the Slack door is not enabled on this server (SLACK_SIGNING_SECRET is not set)');
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const verdict = verifySlackRequest(secret, req.get('x-slack-request-timestamp'), req.get('x-slack-signature'), raw);
     if (verdict !== 'ok') {
-      deps.logger.warn({ requestId: req.requestId, verdict }, 'refused a Slack request');
+      deps.logger.warn({ requestId: req.requestId, verdict, path: req.path }, 'refused a Slack request');
       throw new SignatureError({
         missing: 'the Slack signature headers are missing',
         stale: 'the Slack request timestamp is more than five minutes from now',
         mismatch: 'the Slack signature does not match',
       }[verdict]);
     }
+    return raw;
+  }
+  /** Whether a Slack user may use this Mayfly at all: a user id, from one of SLACK_TEAM_IDS (when set). Else why not. */
+  function outsider(teamId: string, userId: string): string | undefined {
+    const workspaces = config.doors.slackTeamIds;
+    if (userId && workspaces.length && !workspaces.includes(teamId)) {
+      return `:no_entry: This Mayfly serves other Slack workspaces (SLACK_TEAM_IDS); workspace ${teamId.slice(0, 30) || '(none)'} may not use it.`;
+    }
+    if (!/^U|^W/.test(userId)) return ':no_entry: Mayfly could not tell who you are: the request carried no Slack user id.';
+    return undefined;
+  }
+
+  router.post('/commands', rule('signature'), async (req: Request, res: Response) => {
+    const raw = signedBody(req);
     const form = new URLSearchParams(raw.toString('utf8'));
     if (form.get('ssl_check') === '1') { res.status(200).end(); return; }
     const slash: SlashRequest = {
@@ -66,12 +84,10 @@ export function slackRouter(deps: Deps): Router {
       channelId: form.get('channel_id') ?? '',
       responseUrl: usableUrl(form.get('response_url')),
     };
-    const workspaces = config.doors.slackTeamIds;
-    if (!/^U|^W/.test(slash.userId) || (workspaces.length && !workspaces.includes(slash.teamId))) {
+    const stranger = outsider(slash.teamId, slash.userId);
+    if (stranger) {
       deps.logger.warn({ requestId: req.requestId, teamId: slash.teamId.slice(0, 30), userId: slash.userId.slice(0, 30) }, 'refused a Slack command from another workspace or without a user id');
-      res.json({ response_type: 'ephemeral', text: slash.userId && workspaces.length && !workspaces.includes(slash.teamId)
-        ? `:no_entry: This Mayfly serves other Slack workspaces (SLACK_TEAM_IDS); workspace ${slash.teamId.slice(0, 30) || '(none)'} may not use it.`
-        : ':no_entry: Mayfly could not tell who you are: the command carried no Slack user id.' });
+      res.json({ response_type: 'ephemeral', text: stranger.replace('the request carried', 'the command carried') });
       return;
     }
     let text: string;
@@ -95,7 +111,15 @@ export function slackRouter(deps: Deps): Router {
     return details.length ? details.map((d) => `${d.field} ${d.message}`).join('; ') : err.message;
   };
 
+  /** With a bot token and a channel: the environment's one channel message (kept up to date by the notifier). */
+  const botMessage = (s: SlashRequest) => Boolean(config.doors.slackBotToken && /^[CG][A-Z0-9]{1,30}$/.test(s.channelId));
+
   async function follow(envId: string, s: SlashRequest, fromStart: boolean): Promise<void> {
+    if (botMessage(s)) {
+      await notifications.setDoorDetails(envId, { slackChannel: s.channelId, slackUser: s.userId });
+      await notifications.subscribe(envId, 'slack-bot', s.channelId, { fromStart, data: { command: s.command, channel: s.channelId, user: s.userId } });
+      return;
+    }
     if (!s.responseUrl) return;
     await notifications.setDoorDetails(envId, { slackResponseUrl: s.responseUrl, slackChannel: s.channelId, slackUser: s.userId });
     await notifications.subscribe(envId, 'slack', s.responseUrl, {
@@ -182,6 +206,67 @@ export function slackRouter(deps: Deps): Router {
     }
   }
 
+  /**
+   * POST /slack/interactivity: a click on the expiry warning's "Extend 1h" or "Destroy". Signed
+   * like a command (401 on anything unsigned, tampered or stale: nothing happens). The button
+   * only says what was clicked: the clicking user is mapped to a principal as a command's user
+   * is, and the action goes through the same rules as every other door. Done: the notifier edits
+   * the channel message and the warning. Refused: an ephemeral answer to that user alone
+   * (response_url), and nothing changes.
+   */
+  router.post('/interactivity', rule('signature'), async (req: Request, res: Response) => {
+    const raw = signedBody(req);
+    const click = parseInteraction(raw.toString('utf8'));
+    if (click.kind === 'ignored') {
+      deps.logger.info({ requestId: req.requestId, why: click.why }, 'ignored a Slack interaction');
+      res.status(200).end();
+      return;
+    }
+    const who = `slack:${click.userId.slice(0, 30)}`;
+    let answer: string | undefined = outsider(click.teamId, click.userId);
+    if (!answer) {
+      try {
+        answer = await act(click, principalFor(config.teams, who, 'user', 'slack'));
+      } catch (err) {
+        deps.logger.error({ err, requestId: req.requestId, environment: click.name }, `Slack button "${click.verb}" on ${click.name} failed`);
+        answer = `:warning: Mayfly could not ${click.verb} *${click.name}*: ${errorMessage(err)} (request ${req.requestId ?? '-'})`;
+      }
+    }
+    // Slack wants the acknowledgement within 3 s; the refusal follows, to the clicking user only.
+    res.status(200).end();
+    if (answer === undefined) {
+      deps.logger.info({ requestId: req.requestId, environment: click.name, by: who }, `Slack button: ${click.verb} ${click.name} by ${who}`);
+      return;
+    }
+    deps.logger.info({ requestId: req.requestId, environment: click.name, by: who, answer }, `Slack button: ${click.verb} ${click.name} by ${who} refused`);
+    if (!click.responseUrl) return;
+    const body = JSON.stringify({ response_type: 'ephemeral', replace_original: false, text: answer });
+    void postJson(click.responseUrl, body, {}, config.doors.outboundTimeoutMs).catch((err) => {
+      deps.logger.warn({ requestId: req.requestId, environment: click.name, err: errorMessage(err) },
+        `could not tell ${who} why "${click.verb}" of ${click.name} was refused (Slack's response_url did not take it); they can use ${'`/mayfly status ' + click.name + '`'}`);
+    });
+  });
+
+  /** Does what a button asks, as `actor`; undefined when done, else why not (for the clicking user). */
+  async function act(click: Extract<SlackInteraction, { kind: 'action' }>, actor: Principal): Promise<string | undefined> {
+    const env = await store.getByName(click.name);
+    if (!env) return `:no_entry: No environment named *${click.name}*.`;
+    if (env.status === 'destroyed' || env.status === 'destroying') {
+      return `:no_entry: *${env.name}* is already ${env.status === 'destroyed' ? 'gone' : 'going'} — reason: ${env.destroyReason ?? 'destroyed'}${env.destroyedBy ? ` (by ${env.destroyedBy})` : ''}.`;
+    }
+    try {
+      if (click.verb === 'extend') {
+        if (!LEASED_STATUSES.includes(env.status)) return `:no_entry: *${env.name}* is ${env.status}; it cannot be extended.`;
+        await deps.environments.extend(actor, env, SLACK_EXTEND_BY);
+      } else {
+        await deps.environments.destroy(actor, env);
+      }
+    } catch (err) {
+      return `:no_entry: Cannot ${click.verb} *${env.name}*: ${refusal(err)}`;
+    }
+    return undefined;
+  }
+
   async function up(cmd: Extract<SlackCommand, { kind: 'up' }>, s: SlashRequest): Promise<string> {
     const name = slackEnvironmentName(cmd, s.userName);
     const body: Record<string, unknown> = { template: cmd.template };
@@ -216,7 +301,8 @@ export function slackRouter(deps: Deps): Router {
     const queue = env.status === 'queued' ? (await deps.admission.lineInfo()).get(env.id) : undefined;
     return `${action === 'created' ? 'Creating' : 'Redeploying'} *${env.name}* (${env.template}, ${Object.entries(env.images).map(([k, v]) => `${k}=${v.split('/').pop()}`).join(', ')}, lease ${lease}). ` +
       (queue ? `It is ${describeQueue(queue)}. ` : '') +
-      `I will post progress and the URL here${s.responseUrl ? '' : ' (no response_url in the request: use `' + s.command + ' status ' + env.name + '`)'}.`;
+      (botMessage(s) ? 'I will post one message in this channel and keep it up to date: progress, the URL, a warning before the lease ends.'
+        : `I will post progress and the URL here${s.responseUrl ? '' : ' (no response_url in the request: use `' + s.command + ' status ' + env.name + '`)'}.`);
   }
 
   return router;

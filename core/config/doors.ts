@@ -13,6 +13,17 @@ export interface DoorsConfig {
    * a command from another workspace is refused. Empty: every workspace the app is installed in.
    */
   slackTeamIds: readonly string[];
+  /**
+   * MAYFLY_SLACK_BOT_TOKEN (a bot token, `xoxb-...`, scope chat:write); unset: Slack hears back
+   * through the command's response_url only (five messages within 30 minutes). Set: a deploy from
+   * Slack gets one channel message kept up to date, an expiry warning with Extend and Destroy
+   * buttons (POST /slack/interactivity) and the reason when it goes.
+   */
+  slackBotToken?: string;
+  /** MAYFLY_SLACK_API_URL: Slack's Web API (chat.postMessage, chat.update); tests point it at a stand-in. */
+  slackApiUrl: string;
+  /** MAYFLY_SLACK_EXPIRY_WARNING: how long before its lease ends the Slack message's thread gets the warning with buttons. */
+  slackExpiryWarningMs: number;
   /** GITHUB_WEBHOOK_SECRET; unset: /webhooks/github answers 404. */
   githubWebhookSecret?: string;
   /** MAYFLY_GITHUB_TEMPLATE: the template of pull-request environments (`<template>-pr-<n>`). */
@@ -97,6 +108,9 @@ export function loadDoorsConfig(env: NodeJS.ProcessEnv, h: Helpers): DoorsConfig
   const doors: DoorsConfig = {
     ...(secret(env, 'SLACK_SIGNING_SECRET') ? { slackSigningSecret: env.SLACK_SIGNING_SECRET } : {}),
     slackTeamIds: slackTeamIds(env.SLACK_TEAM_IDS ?? ''),
+    ...(secret(env, 'MAYFLY_SLACK_BOT_TOKEN') ? { slackBotToken: env.MAYFLY_SLACK_BOT_TOKEN } : {}),
+    slackApiUrl: h.url('MAYFLY_SLACK_API_URL', 'https://slack.com/api', ['http:', 'https:']).replace(/\/$/, ''),
+    slackExpiryWarningMs: h.duration('MAYFLY_SLACK_EXPIRY_WARNING', '15m'),
     ...(githubWebhookSecret ? { githubWebhookSecret } : {}),
     ...(githubTemplate ? { githubTemplate } : {}),
     githubTag,

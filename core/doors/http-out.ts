@@ -12,7 +12,8 @@ import { isIP, type LookupFunction } from 'node:net';
 import { refusal, type CallbackAllowList } from './outbound-guard.js';
 
 export class OutboundError extends Error {
-  constructor(message: string, readonly status?: number, readonly retryable = true) {
+  /** `retryAfterMs`: how long the receiver asked us to wait (a 429's Retry-After), if it said. */
+  constructor(message: string, readonly status?: number, readonly retryable = true, readonly retryAfterMs?: number) {
     super(message);
     this.name = 'OutboundError';
   }
@@ -60,13 +61,21 @@ export async function sendJson(method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELET
     throw new OutboundError(`${method} ${safeUrl(url)} failed: ${why}`);
   }
   const text = await res.text().catch(() => '');
-  return answered(url, res.status, text, method);
+  return answered(url, res.status, text, method, retryAfterMs(res.headers.get('retry-after')));
 }
 
-function answered(url: string, status: number, text: string, method = 'POST'): { status: number; text: string } {
+/** A Retry-After header (seconds, or an HTTP date) in milliseconds, at most ten minutes; undefined when absent or unreadable. */
+export function retryAfterMs(value: string | null | undefined, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  const text = value.trim();
+  const ms = /^\d{1,9}$/.test(text) ? Number(text) * 1000 : Date.parse(text) - now;
+  return Number.isFinite(ms) ? Math.min(600_000, Math.max(0, ms)) : undefined;
+}
+
+function answered(url: string, status: number, text: string, method = 'POST', retryAfter?: number): { status: number; text: string } {
   if (status < 200 || status >= 300) {
     // 4xx other than 408/429 will not get better by retrying (but we still retry a few times: receivers deploy too).
-    throw new OutboundError(`${method} ${safeUrl(url)} answered ${status}: ${text.slice(0, 200)}`, status);
+    throw new OutboundError(`${method} ${safeUrl(url)} answered ${status}: ${text.slice(0, 200)}`, status, true, retryAfter);
   }
   return { status, text };
 }

@@ -463,6 +463,18 @@ export const MIGRATIONS: { id: number; name: string; sql: string }[] = [
       ALTER TABLE environments ADD CONSTRAINT environments_door_check CHECK (door IN ('api','slack','github','gitlab','cli','web'));
     `,
   },
+  {
+    id: 25,
+    name: 'Slack bot: the channel message',
+    sql: `
+      -- With MAYFLY_SLACK_BOT_TOKEN, an environment deployed from Slack has one channel message
+      -- (kind 'slack-bot', target the channel id); its data keeps the message's ts, the expiry
+      -- warning's ts and the lease end it warned about (docs/doors.md#slack).
+      ALTER TABLE notification_subscriptions DROP CONSTRAINT IF EXISTS notification_subscriptions_kind_check;
+      ALTER TABLE notification_subscriptions ADD CONSTRAINT notification_subscriptions_kind_check
+        CHECK (kind IN ('callback','slack','github','github-pr','gitlab-mr','slack-bot'));
+    `,
+  },
 ];
 
 const LOCK_KEY = 7_261_432_001; // arbitrary, constant: "mayfly migrations"

@@ -7,7 +7,7 @@ import type { EnvironmentEvent } from '../domain/environment.js';
  * the cursor as it delivers. Also: expiry warnings (an `expiring` event, once per lease end) and
  * the GitHub delivery de-dup table.
  */
-export type SubscriptionKind = 'callback' | 'slack' | 'github' | 'github-pr' | 'gitlab-mr';
+export type SubscriptionKind = 'callback' | 'slack' | 'github' | 'github-pr' | 'gitlab-mr' | 'slack-bot';
 
 /**
  * How long a claimed GitHub delivery that has no outcome yet stays claimed. GitHub waits 10 s for
@@ -40,11 +40,15 @@ export const NOTIFIED_EVENTS: Record<SubscriptionKind, readonly string[]> = {
   // A merge request's one note: the same changes (GitLab has no commands here).
   'gitlab-mr': ['requested', 'redeploy', 'reset-db', 'provisioning', 'ready', 'failed', 'sleeping', 'woke', 'healing',
     'lease', 'expiring', 'destroy', 'destroyed'],
+  // The Slack bot's one channel message (MAYFLY_SLACK_BOT_TOKEN): the same changes, and its own
+  // expiry warning (`slack-expiring`, raised by markSlackExpiring) that gets the buttons.
+  'slack-bot': ['requested', 'redeploy', 'reset-db', 'provisioning', 'ready', 'failed', 'sleeping', 'woke', 'healing',
+    'lease', 'slack-expiring', 'destroy', 'destroyed'],
 };
 const ALL_TYPES = [...new Set(Object.values(NOTIFIED_EVENTS).flat())];
 
 /** Kinds whose pending events are delivered together, as one rendering of the environment as it is now. */
-export const COLLAPSED_KINDS: readonly SubscriptionKind[] = ['github-pr', 'gitlab-mr'];
+export const COLLAPSED_KINDS: readonly SubscriptionKind[] = ['github-pr', 'gitlab-mr', 'slack-bot'];
 
 /** A command's answer in a pull request, waiting for the notifier (github_replies). */
 export interface GithubReply {
@@ -215,6 +219,37 @@ export class NotificationStore {
          FROM moved)
        SELECT id, name, expires_at FROM moved`, [windowMs, limit]);
     return rows.map((r) => ({ id: r.id, name: r.name, expiresAt: r.expires_at }));
+  }
+
+  /**
+   * The Slack bot's expiry warning: for each active `slack-bot` subscription whose environment is
+   * ready (or asleep) and whose lease ends within `windowMs` (MAYFLY_SLACK_EXPIRY_WARNING), once
+   * per lease end, a `slack-expiring` event naming the subscription; the notifier answers it with
+   * the warning and its buttons. The lease end warned about is kept in the subscription's data
+   * (`warnFor`, epoch seconds), so extending the lease re-arms it. One statement: two notifiers
+   * never raise the same warning.
+   */
+  async markSlackExpiring(windowMs: number, limit = 100): Promise<{ id: string; name: string; subscription: number; expiresAt: Date }[]> {
+    const { rows } = await this.pool.query<{ id: string; name: string; sub_id: string; expires_at: Date }>(
+      `WITH due AS (
+         SELECT s.id AS sub_id, e.id, e.name, e.status, e.expires_at, floor(extract(epoch FROM e.expires_at))::bigint AS epoch
+         FROM notification_subscriptions s JOIN environments e ON e.id = s.environment_id
+         WHERE s.kind = 'slack-bot' AND s.active AND e.status IN ('ready', 'sleeping')
+           AND e.expires_at > now() AND e.expires_at <= now() + ($1::bigint * interval '1 millisecond')
+           AND (s.data ->> 'warnFor') IS DISTINCT FROM floor(extract(epoch FROM e.expires_at))::bigint::text
+         ORDER BY e.expires_at LIMIT $2 FOR UPDATE OF s SKIP LOCKED),
+       marked AS (
+         UPDATE notification_subscriptions s SET data = s.data || jsonb_build_object('warnFor', due.epoch::text)
+         FROM due WHERE s.id = due.sub_id RETURNING s.id),
+       logged AS (
+         INSERT INTO environment_events (environment_id, type, status, message, data)
+         SELECT id, 'slack-expiring', status,
+                'lease ends at ' || to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') || ' (in '
+                  || greatest(1, ceil(extract(epoch FROM expires_at - now()) / 60))::int || ' min): warned in Slack with Extend and Destroy buttons',
+                jsonb_build_object('subscription', sub_id, 'expiresAt', epoch)
+         FROM due)
+       SELECT id, name, sub_id, expires_at FROM due`, [windowMs, limit]);
+    return rows.map((r) => ({ id: r.id, name: r.name, subscription: Number(r.sub_id), expiresAt: r.expires_at }));
   }
 
   /** Door details of an environment, for the notifier. */

@@ -91,3 +91,33 @@ export function mergeRequest(action: string, iid: number, sha: string, opts: { p
     },
   };
 }
+
+/** A Slack button click (block_actions) on Mayfly's expiry warning: `verb` on environment `name` by `user`. */
+export function slackClick(verb: 'extend' | 'destroy', name: string, user: string, opts: { responseUrl?: string; team?: string; channel?: string; messageTs?: string } = {}) {
+  return {
+    type: 'block_actions', team: { id: opts.team ?? 'T1', domain: 'qa' },
+    user: { id: user, username: user.toLowerCase(), team_id: opts.team ?? 'T1' },
+    channel: { id: opts.channel ?? 'C1', name: 'qa' },
+    container: { type: 'message', channel_id: opts.channel ?? 'C1', message_ts: opts.messageTs ?? '1700000002.000002', is_ephemeral: false },
+    ...(opts.responseUrl ? { response_url: opts.responseUrl } : {}),
+    actions: [{ type: 'button', action_id: `mayfly-${verb}:${name}`, block_id: 'mayfly-expiry', value: name, action_ts: String(Date.now() / 1000) }],
+  };
+}
+
+/** POST /slack/interactivity with `payload=<JSON>`, signed as Slack signs it (or not, or wrongly). */
+export async function slackInteraction(baseUrl: string, payload: unknown, opts: { secret?: string; timestamp?: number; tamper?: boolean; unsigned?: boolean } = {}) {
+  const body = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
+  const ts = String(opts.timestamp ?? Math.floor(Date.now() / 1000));
+  const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
+  if (!opts.unsigned) {
+    headers['x-slack-request-timestamp'] = ts;
+    headers['x-slack-signature'] = slackSignature(opts.secret ?? SLACK_SECRET, ts, body);
+  }
+  // Tampered: another user claims the click the signature was made for.
+  const sent = opts.tamper ? body.replace(/U[A-Z0-9]+/, 'UMALLORY') : body;
+  const res = await fetch(`${baseUrl}/slack/interactivity`, { method: 'POST', headers, body: sent });
+  const text = await res.text();
+  let json: any;
+  try { json = JSON.parse(text); } catch { json = text; }
+  return { status: res.status, body: json };
+}

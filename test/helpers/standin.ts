@@ -51,9 +51,10 @@ export interface ApiCall { method: string; path: string; json: any; headers: Inc
 
 /**
  * A stand-in for a code host's REST API on 127.0.0.1 (GitHub's, GitLab's): every call is recorded
- * (in `calls`, before it is answered) and answered by `route` with a status and a JSON body.
+ * (in `calls`, before it is answered) and answered by `route` with a status, a JSON body and,
+ * optionally, headers (a 429's Retry-After).
  */
-export async function startApiStandIn(route: (call: ApiCall, url: URL) => [number, unknown]): Promise<{ url: string; calls: ApiCall[]; close(): Promise<void> }> {
+export async function startApiStandIn(route: (call: ApiCall, url: URL) => [number, unknown] | [number, unknown, Record<string, string>]): Promise<{ url: string; calls: ApiCall[]; close(): Promise<void> }> {
   const calls: ApiCall[] = [];
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -64,8 +65,8 @@ export async function startApiStandIn(route: (call: ApiCall, url: URL) => [numbe
       try { json = raw ? JSON.parse(raw) : undefined; } catch { json = undefined; }
       const call: ApiCall = { method: req.method ?? '', path: req.url ?? '', json, headers: req.headers };
       calls.push(call);
-      const [status, body] = route(call, new URL(call.path, 'http://stand-in'));
-      res.writeHead(status, { 'content-type': 'application/json' });
+      const [status, body, headers] = route(call, new URL(call.path, 'http://stand-in'));
+      res.writeHead(status, { 'content-type': 'application/json', ...headers });
       res.end(JSON.stringify(body));
     });
   });

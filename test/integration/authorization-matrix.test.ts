@@ -14,7 +14,7 @@ import { principalFor } from '../../core/domain/principal.js';
 import { startHarness, uniqueName, type Harness } from '../helpers/harness.js';
 import { TINY_TEMPLATES_DIR } from '../helpers/tiny.js';
 import { signIn, visitor, type Browserless } from '../helpers/web.js';
-import { GITHUB_SECRET, GITLAB_TOKEN, SLACK_SECRET, githubHook, gitlabHook, mergeRequest, slackCommand } from '../helpers/doors.js';
+import { GITHUB_SECRET, GITLAB_TOKEN, SLACK_SECRET, githubHook, gitlabHook, mergeRequest, slackClick, slackCommand, slackInteraction } from '../helpers/doors.js';
 
 type Who = 'owner' | 'mate' | 'other' | 'admin' | 'anonymous' | 'wrong-token';
 const WHO: Who[] = ['owner', 'mate', 'other', 'admin', 'anonymous', 'wrong-token'];
@@ -204,6 +204,20 @@ describe('authorization: every route has a rule, and every rule holds for every 
         assert.equal(res.status, 200);
         const row = await verdict(`slack:${user}`, env.name);
         if (row !== want) problems.push(`slack ${command} as ${user}: audit says ${row}, wanted ${want}`);
+      }
+    }
+    assert.deepEqual(problems, []);
+  });
+
+  it("when Slack users of each team click the expiry warning's buttons, then the same rules decide (by their Slack user id)", async () => {
+    const problems: string[] = [];
+    for (const [user, want] of [['UOWNER', 'allowed'], ['UOTHER', 'denied'], ['UNOBODY', 'denied']] as const) {
+      for (const verb of ['extend', 'destroy'] as const) {
+        const env = await ownersEnvironment();
+        const res = await slackInteraction(h.baseUrl, slackClick(verb, env.name, user));
+        assert.equal(res.status, 200);
+        const row = await verdict(`slack:${user}`, env.name);
+        if (row !== want) problems.push(`slack button ${verb} as ${user}: audit says ${row}, wanted ${want}`);
       }
     }
     assert.deepEqual(problems, []);

@@ -6,6 +6,8 @@ import { GitLabClient } from '../../core/doors/gitlab-client.js';
 import { OutboundError, OutboundRefused, postJson, safeUrl } from '../../core/doors/http-out.js';
 import { commentMarker, environmentLinks, renderComment } from '../../core/doors/pull-request.js';
 import { sha256Signature } from '../../core/doors/signatures.js';
+import { environmentMessage, expiryWarning, warningClosed } from '../../core/doors/slack-blocks.js';
+import { SLACK_GONE_ERRORS, SlackApiError, SlackClient } from '../../core/doors/slack-client.js';
 import { COLLAPSED_KINDS, type NotificationStore, type Subscription } from '../../core/store/notifications.js';
 import type { WorkerContext } from '../context.js';
 
@@ -21,8 +23,11 @@ type Deps = Pick<WorkerContext, 'catalog' | 'config' | 'logger' | 'store'> & Par
  * events (the expiry warnings). A pull request's live comment and deployment (kind `github-pr`)
  * are not one message per event: once its events have been quiet for
  * MAYFLY_GITHUB_COMMENT_DEBOUNCE, everything pending is one rendering of the environment as it
- * is now (one edit for a burst of pushes). The answers to pull request commands (reactions,
- * refusal replies) go out from here too (github_replies).
+ * is now (one edit for a burst of pushes); a merge request's note (`gitlab-mr`) and the Slack
+ * bot's channel message (`slack-bot`, MAYFLY_SLACK_BOT_TOKEN) likewise, the latter with its
+ * expiry warning and buttons (`slack-expiring` events, raised here MAYFLY_SLACK_EXPIRY_WARNING
+ * before the lease ends). The answers to pull request commands (reactions, refusal replies) go
+ * out from here too (github_replies).
  */
 export interface NotifyReport { warned: number; delivered: number; failed: number; skipped: number }
 
@@ -42,6 +47,10 @@ export async function notify(ctx: Deps, notifications: NotificationStore): Promi
     report.warned++;
     log.info({ envId: w.id, name: w.name, expiresAt: w.expiresAt }, 'lease ends soon: expiring event recorded');
   }
+  for (const w of await notifications.markSlackExpiring(ctx.config.doors.slackExpiryWarningMs)) {
+    report.warned++;
+    log.info({ envId: w.id, name: w.name, subscription: w.subscription, expiresAt: w.expiresAt }, `lease of ${w.name} ends soon: Slack warning with buttons due`);
+  }
   const subs = await notifications.claimDue(20, ctx.config.doors.githubCommentDebounceMs);
   await Promise.all(subs.map((sub) => (COLLAPSED_KINDS.includes(sub.kind) ? drainPullRequest : drain)(ctx, notifications, sub, report).catch((err) => {
     log.error({ err, envId: sub.environmentId, subscription: sub.id }, 'notifier failed on a subscription; it is retried on the next run');
@@ -60,6 +69,7 @@ function retryable(err: unknown): boolean {
 
 /** What a collapsed subscription writes to, for logs, and what to check when it keeps failing. */
 function placeOf(sub: Subscription): { where: string; hint: string } {
+  if (sub.kind === 'slack-bot') return { where: `the Slack message in channel ${String(sub.data.channel ?? sub.target)}`, hint: 'check MAYFLY_SLACK_BOT_TOKEN (scope chat:write) and that the app is in the channel' };
   return sub.kind === 'gitlab-mr'
     ? { where: `merge request ${String(sub.data.path ?? sub.data.project)}!${String(sub.data.iid)}`, hint: "check MAYFLY_GITLAB_TOKEN's rights (api scope, Reporter or more on the project)" }
     : { where: `pull request ${String(sub.data.repo)}#${String(sub.data.number)}`, hint: "check MAYFLY_GITHUB_TOKEN's rights (issues, deployments: write)" };
@@ -79,7 +89,8 @@ async function drainPullRequest(ctx: Deps, notifications: NotificationStore, sub
   const deliveryId = `${sub.id}-${last.id}`;
   const { where, hint } = placeOf(sub);
   try {
-    const skipped = await (sub.kind === 'gitlab-mr' ? deliverMergeRequest : deliverPullRequest)(ctx, notifications, sub, env);
+    const skipped = sub.kind === 'slack-bot' ? await deliverSlackMessage(ctx, notifications, sub, env, events)
+      : await (sub.kind === 'gitlab-mr' ? deliverMergeRequest : deliverPullRequest)(ctx, notifications, sub, env);
     await notifications.settle(sub, last, skipped ? 'skipped' : 'delivered', deliveryId, skipped);
     if (skipped) report.skipped++;
     else {
@@ -95,7 +106,8 @@ async function drainPullRequest(ctx: Deps, notifications: NotificationStore, sub
       report.failed++;
       return notifications.release(sub);
     }
-    const wait = backoffMs(attempt);
+    // Slack's rate limit says how long to wait: never sooner than that.
+    const wait = Math.max(backoffMs(attempt), err instanceof OutboundError ? err.retryAfterMs ?? 0 : 0);
     log.warn({ attempt, retryInMs: wait, err: errorMessage(err) }, `updating ${where} for ${env.name} failed; retrying in ${wait} ms`);
     await notifications.failed(sub, errorMessage(err), wait);
     report.failed++;
@@ -205,6 +217,59 @@ async function deliverMergeRequest(ctx: Deps, notifications: NotificationStore, 
     find: async () => (await client.findNote(project, iid, commentMarker(env.name)))?.id,
     create: () => client.createNote(project, iid, body),
   });
+  return undefined;
+}
+
+/**
+ * The Slack bot's one channel message (posted once, its ts kept in the subscription's data in
+ * PostgreSQL, then edited in place), and the expiry warning in its thread: posted once per
+ * `slack-expiring` event for this subscription while that lease end still holds; its buttons
+ * removed (the message says what happened) once the lease moved or the environment goes.
+ */
+async function deliverSlackMessage(ctx: Deps, notifications: NotificationStore, sub: Subscription, env: Environment, events: EnvironmentEvent[]): Promise<string | undefined> {
+  const token = ctx.config.doors.slackBotToken;
+  if (!token) return 'MAYFLY_SLACK_BOT_TOKEN is not set';
+  const client = new SlackClient(ctx.config.doors.slackApiUrl, token, ctx.config.doors.outboundTimeoutMs);
+  const channel = String(sub.data.channel ?? sub.target);
+  const entryService = ctx.catalog.has(env.template) ? ctx.catalog.get(env.template).entryService : undefined;
+  const failure = await notifications.latestEvent(env.id, 'failed');
+  const message = environmentMessage({
+    env, publicUrl: ctx.config.publicUrl, ...(entryService ? { entryService } : {}),
+    lastFailure: failure ? { at: failure.at, code: String((failure.data as { code?: unknown } | null)?.code ?? 'FAILED'), message: failure.message.replace(/^failed: /, '') } : null,
+  });
+  let ts = typeof sub.data.ts === 'string' ? sub.data.ts : undefined;
+  if (ts !== undefined) {
+    try {
+      await client.update(channel, ts, message);
+    } catch (err) {
+      if (!(err instanceof SlackApiError && SLACK_GONE_ERRORS.has(err.error))) throw err;
+      ts = undefined; // deleted by someone: posted again below
+    }
+  }
+  if (ts === undefined) {
+    const posted = await client.post(channel, message);
+    ts = posted.ts;
+    await notifications.mergeData(sub, { ts: posted.ts, channel: posted.channel });
+  }
+
+  const leased = env.status === 'ready' || env.status === 'sleeping';
+  const epoch = String(Math.floor(env.expiresAt.getTime() / 1000));
+  const warning = events.findLast((e) => e.type === 'slack-expiring' && Number((e.data as { subscription?: unknown } | null)?.subscription) === sub.id);
+  const warnFor = String((warning?.data as { expiresAt?: unknown } | null)?.expiresAt ?? '');
+  if (warning && leased && warnFor === epoch && sub.data.warningFor !== epoch) {
+    const posted = await client.post(channel, expiryWarning(env), { threadTs: ts, broadcast: true });
+    await notifications.mergeData(sub, { warningTs: posted.ts, warningFor: epoch, warningClosed: false });
+  } else if (typeof sub.data.warningTs === 'string' && sub.data.warningClosed !== true
+    && (env.status === 'destroyed' || env.status === 'destroying' || sub.data.warningFor !== epoch)) {
+    // The lease it warned about no longer holds (moved, or the environment goes): its buttons go.
+    const lease = await notifications.latestEvent(env.id, 'lease');
+    try {
+      await client.update(channel, sub.data.warningTs, warningClosed(env, lease?.message));
+    } catch (err) {
+      if (!(err instanceof SlackApiError && SLACK_GONE_ERRORS.has(err.error))) throw err;
+    }
+    await notifications.mergeData(sub, { warningClosed: true });
+  }
   return undefined;
 }
 

@@ -1,6 +1,6 @@
 import express, { Router, type Request, type Response } from 'express';
 import { LEASED_STATUSES, LIVE_STATUSES } from '../../core/domain/environment.js';
-import { describeEnvironment, describeQueue, entryUrl } from '../../core/doors/text.js';
+import { describeCheckpoints, describeEnvironment, describeQueue, entryUrl } from '../../core/doors/text.js';
 import { formatDuration, parseDuration } from '../../core/domain/duration.js';
 import { ConflictError, ForbiddenError, InputError, NotFoundError, SignatureError, errorMessage } from '../../core/domain/errors.js';
 import { MayflyError } from '../../core/domain/errors.js';
@@ -176,6 +176,16 @@ export function slackRouter(deps: Deps): Router {
           return refusal(err);
         }
         return `*${moved.name}* now expires in ${formatDuration(seconds)} (${moved.expiresAt.toISOString()}).`;
+      }
+      case 'checkpoints': {
+        if (!NAME_PATTERN.test(cmd.name)) return `"${cmd.name}" is not an environment name`;
+        const env = await store.getByName(cmd.name);
+        if (!env || env.status === 'destroyed') return `No live environment named *${cmd.name}*.`;
+        try {
+          return describeCheckpoints(env.name, await deps.environments.checkpoints(principalOf(s), env), s.command);
+        } catch (err) {
+          return refusal(err);
+        }
       }
       case 'checkpoint':
       case 'rewind':

@@ -298,6 +298,8 @@ export function slackRouter(deps: Deps): Router {
       }, { ttlGiven: valid.ttlGiven, waitDestroyingMs: 0 });
     } catch (err) {
       if (err instanceof ConflictError && err.code === 'ENVIRONMENT_DESTROYING') return `*${name}* is being torn down right now; run the same command again in a minute.`;
+      // E.g. a seed whose dataset.yml is wrong: refused when asked for, naming the field.
+      if (err instanceof InputError) return `Cannot create *${name}*:\n${err.problems.map((p) => `• ${p.field}: ${p.message}`).join('\n')}`;
       if (err instanceof ConflictError || err instanceof ForbiddenError) return `Cannot deploy *${name}*: ${err.message}`;
       throw err;
     }

@@ -95,6 +95,10 @@ describe('the CLI data verbs against a stand-in API', () => {
       assert.match(r.err, /^mayfly: NOT_FOUND: environment "no-such-env" not found$/);
       assert.equal(r.out, '');
     });
+    it('when the name holds "/" or "?", then it stays one path segment (the API refuses it as a name, never another route)', async () => {
+      await mayfly(['checkpoint', 'a/b?c']);
+      assert.equal(only().path, '/api/v1/environments/a%2Fb%3Fc/checkpoints');
+    });
     it('when the environment is not ready or has no database (409), then it prints the code and reason and exits 1', async () => {
       route = () => [409, { error: { code: 'NO_DATABASE', message: 'template "static" of environment "site-1" has no database service; there is nothing to checkpoint' } }];
       const r = await mayfly(['checkpoint', 'site-1']);

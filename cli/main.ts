@@ -36,8 +36,10 @@ const USAGE = `usage: mayfly <command> [options]
   datasets rm <name>                           delete a saved dataset (its team or an admin)
   checkpoint <name>                            take a checkpoint of its database now
   checkpoints <name>                           list its checkpoints (newest first)
-  rewind <name> <checkpoint> [--wait]          bring a checkpoint back into its database
-  fork <name> <for> [--wait]                   fork it for someone: <name>--<for>, a copy of its data
+  rewind <name> <checkpoint> [--wait] [--timeout <duration, default 10m>]
+                                               bring a checkpoint back into its database
+  fork <name> <for> [--wait] [--timeout <duration, default 10m>]
+                                               fork it for someone: <name>--<for>, a copy of its data
 
 environment: MAYFLY_URL (e.g. https://mayfly.example), MAYFLY_TOKEN (an API token)
 exit codes: 0 ok, 1 failed / refused, 2 usage, 3 timeout, 4 auth or connection`;
@@ -206,13 +208,20 @@ async function dispatch(args: ReturnType<typeof parseArgs>, env: NodeJS.ProcessE
       onlyFor(['wait', 'timeout']);
       if (positionals.length !== 2) throw new UsageError(`${command} needs <name> <${command === 'rewind' ? 'checkpoint' : 'for'}>`);
       const [name, arg] = positionals as [string, string];
-      const e = command === 'rewind' ? await client(env).rewind(name, arg) : await client(env).fork(name, arg);
+      // Read before the call: a bad --timeout is a usage error that rewinds or forks nothing.
+      const timeout = duration('timeout', flags.timeout, 600);
+      const api = client(env);
+      const deadline = Date.now() + timeout * 1000;
+      const e = command === 'rewind' ? await api.rewind(name, arg) : await api.fork(name, arg);
       io.err(command === 'rewind' ? `${e.name}: rewinding to ${arg}` : `${e.name}: forked from ${name}`);
       if (!flags.wait) { io.out(`${e.name} ${e.status}`); return EXIT.OK; }
-      const timeout = flags.timeout ? parseDuration(String(flags.timeout)) ?? 600 : 600;
-      const settled = await waitSettled(client(env), e.name, Date.now() + timeout * 1000, io);
+      const settled = await waitSettled(api, e.name, deadline, io);
       io.out(`${settled.name} ${settled.status}${settled.url ? ` ${settled.url}` : ''}`);
-      return settled.status === 'ready' ? EXIT.OK : EXIT.FAILED;
+      // As for up: a sleeping environment wakes on its first request, as good as ready.
+      if (settled.status === 'ready' || settled.status === 'sleeping') return EXIT.OK;
+      if (SETTLED.includes(settled.status)) return EXIT.FAILED;
+      io.err(`mayfly: ${e.name} is still ${settled.status} after ${timeout} s (--timeout); it keeps going: mayfly status ${e.name}`);
+      return EXIT.TIMEOUT;
     }
     case 'status': {
       onlyFor([]);

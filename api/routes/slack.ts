@@ -1,6 +1,6 @@
 import express, { Router, type Request, type Response } from 'express';
 import { LEASED_STATUSES, LIVE_STATUSES } from '../../core/domain/environment.js';
-import { describeEnvironment, describeQueue, entryUrl } from '../../core/doors/text.js';
+import { describeCheckpoints, describeEnvironment, describeQueue, entryUrl } from '../../core/doors/text.js';
 import { formatDuration, parseDuration } from '../../core/domain/duration.js';
 import { ConflictError, ForbiddenError, InputError, NotFoundError, SignatureError, errorMessage } from '../../core/domain/errors.js';
 import { MayflyError } from '../../core/domain/errors.js';
@@ -177,6 +177,16 @@ export function slackRouter(deps: Deps): Router {
         }
         return `*${moved.name}* now expires in ${formatDuration(seconds)} (${moved.expiresAt.toISOString()}).`;
       }
+      case 'checkpoints': {
+        if (!NAME_PATTERN.test(cmd.name)) return `"${cmd.name}" is not an environment name`;
+        const env = await store.getByName(cmd.name);
+        if (!env || env.status === 'destroyed') return `No live environment named *${cmd.name}*.`;
+        try {
+          return describeCheckpoints(env.name, await deps.environments.checkpoints(principalOf(s), env), s.command);
+        } catch (err) {
+          return refusal(err);
+        }
+      }
       case 'checkpoint':
       case 'rewind':
       case 'fork': {
@@ -288,6 +298,8 @@ export function slackRouter(deps: Deps): Router {
       }, { ttlGiven: valid.ttlGiven, waitDestroyingMs: 0 });
     } catch (err) {
       if (err instanceof ConflictError && err.code === 'ENVIRONMENT_DESTROYING') return `*${name}* is being torn down right now; run the same command again in a minute.`;
+      // E.g. a seed whose dataset.yml is wrong: refused when asked for, naming the field.
+      if (err instanceof InputError) return `Cannot create *${name}*:\n${err.problems.map((p) => `• ${p.field}: ${p.message}`).join('\n')}`;
       if (err instanceof ConflictError || err instanceof ForbiddenError) return `Cannot deploy *${name}*: ${err.message}`;
       throw err;
     }

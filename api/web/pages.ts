@@ -21,6 +21,7 @@ import { workerClientOf } from '../worker-client.js';
 import { PUBLIC_DIR, Views } from './render.js';
 import { SessionKeeper, parseCookies } from './session.js';
 import { rule } from '../access.js';
+import { allowed, environmentTarget, type Action } from '../../core/app/authorization.js';
 import { RegistryTags } from '../../core/catalog/registry-tags.js';
 import { checkImagesExist } from '../../core/app/image-check.js';
 import { attentionOrder, groupTimeline, overviewContext, prefillFrom, suggestName, tagsOfTemplate } from './qa.js';
@@ -309,9 +310,14 @@ export function webRouter(deps: Deps): Router {
     }));
     const forks = (await deps.environments.forks(req.principal!, env)).map((f) => ({ name: f.name, status: f.status, owner: f.owner }));
     const dataLive = ['ready', 'sleeping'].includes(env.status);
+    // A button shows only to those the rule lets use it (anyone signed in may look at the page).
+    const target = environmentTarget(env);
+    const may = (action: Action) => allowed(req.principal, action, target);
     page(req, res, 'detail', {
-      checkpoints, forks, forkOf: p.forkOf, canCheckpoint: dataLive && !!template?.database, canRewind: ['ready', 'sleeping', 'failed'].includes(env.status),
-      canFork: dataLive,
+      checkpoints, forks, forkOf: p.forkOf,
+      canCheckpoint: dataLive && !!template?.database && may('environment.checkpoint'),
+      canRewind: ['ready', 'sleeping', 'failed'].includes(env.status) && may('environment.rewind'),
+      canFork: dataLive && may('environment.fork'),
       title: env.name,
       env: { ...p, tags: tagsOf(env), expiresIn: expiresIn(env) },
       services, events, workerProblem, timeline, saved,
@@ -324,9 +330,11 @@ export function webRouter(deps: Deps): Router {
       canCopy: catalog.has(env.template),
       lastEventId: events.at(-1)?.id ?? 0,
       live: env.status !== 'destroyed',
-      canExtend: ['queued', 'provisioning', 'ready', 'failed'].includes(env.status),
-      canReset: !!env.seed && ['ready', 'failed'].includes(env.status),
-      canDestroy: env.status !== 'destroyed' && env.status !== 'destroying',
+      canExtend: ['queued', 'provisioning', 'ready', 'failed'].includes(env.status) && may('environment.extend'),
+      canReset: !!env.seed && ['ready', 'failed'].includes(env.status) && may('environment.reset'),
+      canDestroy: env.status !== 'destroyed' && env.status !== 'destroying' && may('environment.destroy'),
+      canShare: env.status !== 'destroyed' && env.status !== 'destroying' && may('environment.share'),
+      mayChange: may('environment.extend'),
       ttlDefault: template ? formatDuration(template.ttl.defaultSeconds) : '4h',
       ttlMax: template ? formatDuration(template.ttl.maxSeconds) : '',
     });

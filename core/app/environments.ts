@@ -11,11 +11,12 @@ import { authorize, environmentTarget, type Action } from './authorization.js';
 import { bounded, queueDeploy, type Delivery } from './delivery.js';
 import { NAME_PATTERN, REDEPLOY_FROM, RESET_FROM, forkName, sameImages, type DestroyReason, type Environment, type Status } from '../domain/environment.js';
 import { parseDuration } from '../domain/duration.js';
-import { ConflictError, InputError, NotFoundError } from '../domain/errors.js';
+import { ConflictError, InputError, MayflyError, NotFoundError } from '../domain/errors.js';
 import { systemActor, type Principal } from '../domain/principal.js';
 import type { Logger } from '../platform/log.js';
 import type { JobQueues } from '../queue/jobs.js';
 import type { TemplateCatalog } from '../catalog/templates.js';
+import type { DatasetCatalog } from '../catalog/datasets.js';
 import type { EnvironmentStore, NewEnvironment, RunFence } from '../store/environments.js';
 import type { DatasetService } from './datasets.js';
 import { CHECKPOINT_ID, CheckpointStore, type Checkpoint, type CheckpointReason } from '../store/checkpoints.js';
@@ -43,6 +44,11 @@ export interface EnvironmentServiceDeps {
   checkpoints?: CheckpointStore;
   /** Checkpoints kept per environment and how deep forks go (defaults: 5 and 2). */
   dataWorkflows?: DataWorkflowsConfig;
+  /**
+   * seed-data/: a deploy naming a dataset whose dataset.yml is wrong is refused when asked for
+   * (400, field seed), not when its data is loaded. Without it the worker alone finds out.
+   */
+  seedDatasets?: DatasetCatalog;
 }
 
 /** Statuses in which an environment's database is there to be checkpointed (or forked). */
@@ -100,6 +106,7 @@ export class EnvironmentService {
   private async deployUnaudited(actor: Principal, input: NewEnvironment, opts: DeployOptions): Promise<{ env: Environment; action: DeployAction; delivery: Delivery }> {
     authorize(actor, 'environment.create');
     this.deps.admission?.assertCanEverFit(input.template);
+    await this.assertSeedReadable(input);
     const request = { ...input, team: input.team ?? actor.team, ...(opts.origin !== undefined ? { origin: opts.origin } : {}) };
     const deadline = Date.now() + (opts.waitDestroyingMs ?? 0);
     let result: { env: Environment; action: DeployAction };
@@ -120,6 +127,29 @@ export class EnvironmentService {
     if (action !== 'unchanged') delivery = await queueDeploy(this.deps, env);
     else if (opts.ttlGiven) await bounded(this.deps.queues.scheduleExpiry(env.id, env.expiresAt)).catch(() => undefined);
     return { ...result, delivery };
+  }
+
+  /**
+   * A dataset of seed-data/ whose definition is wrong (dataset.yml that does not parse, a mask
+   * rule with no known generator or a malformed column reference: INVALID_DATASET) is refused
+   * before anything is stored or queued, naming the field `seed`: the worker would refuse to load
+   * it anyway, later. Skipped for a fork (it copies its parent's data, never the seed) and for an
+   * environment that already holds this seed's data (a redeploy keeps it). Whether a rule's column
+   * exists is known only once the data is loaded: the golden build checks that (MASK_RULE_INVALID).
+   */
+  private async assertSeedReadable(input: NewEnvironment): Promise<void> {
+    const datasets = this.deps.seedDatasets;
+    if (!datasets || !input.seed || input.parentId !== undefined) return;
+    const current = await this.deps.store.getLive(input.name);
+    if (current && current.seed === input.seed && current.seededAt) return;
+    try {
+      await datasets.get(input.seed);
+    } catch (err) {
+      // Not in seed-data/ (a saved dataset, or a name the request check already refused): not ours to judge here.
+      if (err instanceof MayflyError && err.code === 'INVALID_DATASET') {
+        throw new InputError('invalid request: seed', [{ field: 'seed', message: err.message }]);
+      }
+    }
   }
 
   /**

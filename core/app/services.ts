@@ -39,6 +39,6 @@ export function buildAppServices(config: Config, pool: pg.Pool, queues: JobQueue
   const checkpoints = new CheckpointStore(pool);
   return {
     store, snapshots, datasets, admission, audit, notifications: new NotificationStore(pool), savedDatasets, checkpoints,
-    environments: new EnvironmentService({ store, queues, catalog, logger, admission, savedDatasets, audit, checkpoints, dataWorkflows: config.dataWorkflows }),
+    environments: new EnvironmentService({ store, queues, catalog, logger, admission, savedDatasets, audit, checkpoints, dataWorkflows: config.dataWorkflows, seedDatasets: datasets }),
   };
 }

@@ -3,7 +3,7 @@
  *
  *   up <template> [tag | service=tag ...] [ttl=4h] [seed=name]
  *   list | status <name> | extend <name> <duration> | down <name> | help
- *   checkpoint <name> | rewind <name> <checkpoint> | fork <name> <for>
+ *   checkpoint <name> | checkpoints <name> | rewind <name> <checkpoint> | fork <name> <for>
  */
 export type SlackCommand =
   | { kind: 'up'; template: string; tag?: string; images: Record<string, string>; ttl?: string; seed?: string }
@@ -12,6 +12,7 @@ export type SlackCommand =
   | { kind: 'extend'; name: string; ttl: string }
   | { kind: 'down'; name: string }
   | { kind: 'checkpoint'; name: string }
+  | { kind: 'checkpoints'; name: string }
   | { kind: 'rewind'; name: string; checkpoint: string }
   | { kind: 'fork'; name: string; for: string }
   | { kind: 'help' }
@@ -25,7 +26,7 @@ export function slackUsage(command = '/mayfly'): string {
     `• \`${command} status <name>\``,
     `• \`${command} extend <name> <duration>\` — e.g. \`${command} extend shop-pr-42 2h\``,
     `• \`${command} down <name>\``,
-    `• \`${command} checkpoint <name>\` — a checkpoint of its database; \`${command} rewind <name> <checkpoint>\` brings one back`,
+    `• \`${command} checkpoint <name>\` — a checkpoint of its database; \`${command} checkpoints <name>\` lists them; \`${command} rewind <name> <checkpoint>\` brings one back`,
     `• \`${command} fork <name> <for>\` — \`<name>--<for>\`: the same images and a copy of its data`,
     `• \`${command} help\``,
   ].join('\n');
@@ -51,6 +52,9 @@ export function parseSlackCommand(text: string): SlackCommand {
     case 'checkpoint':
       if (args.length !== 1) return { kind: 'usage', problem: '`checkpoint <name>` takes exactly one environment name' };
       return { kind: 'checkpoint', name: args[0]! };
+    case 'checkpoints':
+      if (args.length !== 1) return { kind: 'usage', problem: '`checkpoints <name>` takes exactly one environment name' };
+      return { kind: 'checkpoints', name: args[0]! };
     case 'rewind':
       if (args.length !== 2) return { kind: 'usage', problem: '`rewind <name> <checkpoint>` needs a name and a checkpoint id such as cp-1a2b3c4d' };
       return { kind: 'rewind', name: args[0]!, checkpoint: args[1]! };

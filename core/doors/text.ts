@@ -1,5 +1,6 @@
 import type { QueueInfo } from '../app/admission.js';
 import type { Environment, EnvironmentEvent } from '../domain/environment.js';
+import { formatBytes } from '../domain/bytes.js';
 import { formatDuration } from '../domain/duration.js';
 
 /**
@@ -25,6 +26,29 @@ function leaseLeft(env: Environment): string {
 /** Where a waiting environment stands in line, in words. */
 export function describeQueue(queue: QueueInfo): string {
   return `waiting in line: position ${queue.position}, starts in about ${formatDuration(queue.estimatedStartSeconds) || '0s'} (${queue.reason})`;
+}
+
+/** What a door shows of a checkpoint (core/store/checkpoints.ts has the whole record). */
+export interface CheckpointLine {
+  id: string;
+  reason: string;
+  status: string;
+  createdBy: string;
+  createdAt: Date;
+  sizeBytes: number | null;
+  pauseMs: number | null;
+  error: string | null;
+}
+
+/** An environment's checkpoints (newest first, as listed), for Slack's `checkpoints`. */
+export function describeCheckpoints(envName: string, checkpoints: CheckpointLine[], command: string): string {
+  if (!checkpoints.length) return `*${envName}* has no checkpoints. Take one: \`${command} checkpoint ${envName}\``;
+  const lines = checkpoints.map((c) => {
+    const parts = [`• \`${c.id}\` — ${c.status}${c.error ? ` (${c.error.slice(0, 200)})` : ''}`, `${c.reason} by ${c.createdBy} at ${c.createdAt.toISOString()}`];
+    if (c.sizeBytes !== null) parts.push(`${formatBytes(c.sizeBytes)}${c.pauseMs !== null ? `, paused ${c.pauseMs} ms` : ''}`);
+    return parts.join(' · ');
+  });
+  return [`Checkpoints of *${envName}*, newest first:`, ...lines, `Bring a ready one back: \`${command} rewind ${envName} <checkpoint>\``].join('\n');
 }
 
 /** One line about an environment, for Slack's `list` and `status`. */

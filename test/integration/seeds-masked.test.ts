@@ -174,11 +174,15 @@ describe('masked seeds: the customers dataset cloned from its golden', () => {
     await assertNoGolden(h, 'customers-typo');
   });
 
-  it('when a mask rule names no known generator, then the dataset is refused as read, naming the rule', async () => {
-    const env = await deploy(h, uniqueName('badgen'), 'customers-badgen');
-    assert.equal(env.status, 'failed');
-    assert.equal(env.failure.code, 'INVALID_DATASET');
-    assert.match(env.failure.message, /dataset "customers-badgen": mask\.customers\.email names no generator.*"scramble"/);
+  it('when a mask rule names no known generator, then the deploy is refused when asked for, naming the field seed and the rule, and nothing is stored', async () => {
+    const name = uniqueName('badgen');
+    const res = await h.api('PUT', `/api/v1/environments/${name}`, { template: 'shop', seed: 'customers-badgen' });
+    assert.equal(res.status, 400, JSON.stringify(res.body));
+    assert.equal(res.body.error.code, 'INVALID_REQUEST');
+    assert.equal(res.body.error.details.length, 1);
+    assert.equal(res.body.error.details[0].field, 'seed');
+    assert.match(res.body.error.details[0].message, /dataset "customers-badgen": mask\.customers\.email names no generator.*"scramble"/);
+    assert.equal(await h.store.getByName(name), undefined, 'no environment was recorded');
     const { rows } = await h.pool.query(`SELECT count(*)::int AS n FROM seed_snapshots WHERE dataset = 'customers-badgen'`);
     assert.equal(rows[0].n, 0, 'no build was begun');
   });

@@ -188,7 +188,7 @@ export class SwarmRuntime implements Runtime {
    * that depend on it get one too). `renewed`: the services that got a new task in this run.
    */
   private async ensureService(env: EnvironmentRef, svc: ServiceSpec, spec: Docker.CreateServiceOptions, onProgress: ProgressFn | undefined, guard: Guard,
-    renewed: ReadonlySet<string> = new Set()): Promise<boolean> {
+    renewed: ReadonlySet<string> = new Set(), superseded: Map<string, Set<string>> = new Map()): Promise<boolean> {
     const name = spec.Name!;
     const existing = await this.findService(name);
     if (existing) {
@@ -196,8 +196,12 @@ export class SwarmRuntime implements Runtime {
       if (info.Spec.Labels?.[LABEL_ENV] !== env.id) throw new PermanentFailure('NAME_CLASH', `a swarm service named ${name} exists that does not belong to this environment`);
       if (info.Spec.Labels?.[LABEL_CONFIG_HASH] === spec.Labels![LABEL_CONFIG_HASH]) {
         const replicas = info.Spec.Mode?.Replicated?.Replicas;
+        // The tasks it has now are the past once it is started again: a wait must not take the
+        // old one, still running for a moment after the update, for the new one.
+        const past = async () => superseded.set(svc.name, new Set((await listTasks(this.manager, { service: [name] })).map((t) => t.ID)));
         if (replicas === 0) {
           await guard(`scale ${svc.name} up again`);
+          await past();
           await existing.update({ ...info.Spec, version: info.Version.Index, Mode: { Replicated: { Replicas: 1 } } });
           onProgress?.(`${svc.name}: started again`, { service: svc.name, step: 'started' });
           return true;
@@ -213,6 +217,7 @@ export class SwarmRuntime implements Runtime {
           const replaced = svc.dependsOn.map((d) => d.service).filter((d) => renewed.has(d));
           if (ended || replaced.length) {
             await guard(`start ${svc.name} again`);
+            await past();
             const template = info.Spec.TaskTemplate as { ForceUpdate?: number };
             await existing.update({ ...info.Spec, version: info.Version.Index, TaskTemplate: { ...info.Spec.TaskTemplate, ForceUpdate: (template.ForceUpdate ?? 0) + 1 } });
             onProgress?.(ended ? `${svc.name}: its task had ${state}; started again` : `${svc.name}: started again, as ${replaced.join(', ')} was replaced`, { service: svc.name, step: 'started' });
@@ -252,6 +257,8 @@ export class SwarmRuntime implements Runtime {
     const met = new Map<string, Set<Condition>>();
     /** Services that got a new task in this run (created, recreated or started again). */
     const renewed = new Set<string>();
+    /** Per service started again in this run, the tasks it had before (never the one waited for). */
+    const superseded = new Map<string, Set<string>>();
     for (const svc of stack.services) {
       for (const dep of svc.dependsOn) {
         if (met.get(dep.service)?.has(dep.condition)) continue;
@@ -259,18 +266,18 @@ export class SwarmRuntime implements Runtime {
         if (dep.condition === 'service_healthy' && !dependency?.healthcheck) {
           throw new PermanentFailure('NO_HEALTHCHECK', `a service depends on ${dep.service} being healthy, but ${dep.service} has no healthcheck (add one to the template)`);
         }
-        await this.waitFor(env, dep.service, dep.condition, deadline, opts);
+        await this.waitFor(env, dep.service, dep.condition, deadline, opts, superseded.get(dep.service));
         if (!met.has(dep.service)) met.set(dep.service, new Set());
         met.get(dep.service)!.add(dep.condition);
       }
       const pin = await this.pinFor(env, svc, where);
       const image = this.digests.get(svc.image) ?? (await this.pull(svc.image)).digest;
       const spec = swarmServiceSpec(this.instance, env, svc, { network, image, ...(pin.node ? { pinnedNode: pin.node } : {}), mustExist: pin.mustExist, job: jobs.has(svc.name), noStartInterval });
-      if (await this.ensureService(env, svc, spec, opts.onProgress, guard, renewed)) renewed.add(svc.name);
+      if (await this.ensureService(env, svc, spec, opts.onProgress, guard, renewed, superseded)) renewed.add(svc.name);
     }
     const states: ServiceState[] = [];
     for (const svc of stack.services) {
-      const task = await this.waitFor(env, svc.name, jobs.has(svc.name) ? 'service_completed_successfully' : 'ready', deadline, opts);
+      const task = await this.waitFor(env, svc.name, jobs.has(svc.name) ? 'service_completed_successfully' : 'ready', deadline, opts, superseded.get(svc.name));
       if (jobs.has(svc.name)) continue;
       states.push(await this.stateOf(svc.name, task, !!svc.healthcheck));
     }
@@ -325,7 +332,8 @@ export class SwarmRuntime implements Runtime {
    * DNS name resolves only from then on). A task that fails, is rejected, or stays pending
    * because no node can take it fails the environment with the reason and the service's logs.
    */
-  private async waitFor(env: EnvironmentRef, service: string, condition: Condition, deadline: number, opts: { onProgress?: ProgressFn; signal?: AbortSignal }): Promise<SwarmTask> {
+  private async waitFor(env: EnvironmentRef, service: string, condition: Condition, deadline: number, opts: { onProgress?: ProgressFn; signal?: AbortSignal },
+    superseded: ReadonlySet<string> = new Set()): Promise<SwarmTask> {
     const name = swarmServiceName(env.project, service);
     let announced = false;
     let pendingSince: number | undefined;
@@ -334,7 +342,7 @@ export class SwarmRuntime implements Runtime {
     // e.g. while its database healed on another node; ensureService started it again): history.
     // Only a failure from now on fails the environment.
     const stale = condition === 'service_completed_successfully' ? new Set<string>()
-      : new Set((await listTasks(this.manager, { service: [name] })).filter((t) => ['failed', 'rejected', 'complete'].includes(t.Status?.State ?? '')).map((t) => t.ID));
+      : new Set((await listTasks(this.manager, { service: [name] })).filter((t) => superseded.has(t.ID) || ['failed', 'rejected', 'complete'].includes(t.Status?.State ?? '')).map((t) => t.ID));
     const restartsAlways = condition !== 'service_completed_successfully' && await this.restartsAlways(name);
     for (;;) {
       if (opts.signal?.aborted) throw new Aborted();
@@ -344,7 +352,11 @@ export class SwarmRuntime implements Runtime {
       // A replicated service that restarts on any exit: an exit 0 (its database went away
       // meanwhile, and it quit) is followed by a new task, not the end.
       if (task && (stale.has(task.ID) || (state === 'complete' && restartsAlways))) {
-        if (!announced) { opts.onProgress?.(`${service}: waiting for the swarm to start it again (its last task ${state}: ${err || 'no reason given'})`, { service }); announced = true; }
+        if (!announced) {
+          opts.onProgress?.(superseded.has(task.ID) ? `${service}: waiting for its new task (the old one is being replaced)`
+            : `${service}: waiting for the swarm to start it again (its last task ${state}: ${err || 'no reason given'})`, { service });
+          announced = true;
+        }
         if (Date.now() > deadline) {
           throw await this.serviceFailure(env, service, 'HEALTH_TIMEOUT', `${service} was not started again in time (MAYFLY_HEALTH_TIMEOUT); its last task ${state}${err ? `: ${err}` : ''}`);
         }

@@ -1,3 +1,4 @@
+import { capsulesRouter } from './routes/capsules.js';
 import { randomUUID } from 'node:crypto';
 import express, { type Express } from 'express';
 import { MayflyError, NotFoundError } from '../core/domain/errors.js';
@@ -55,6 +56,7 @@ export function createApp(given: ApiDeps): Express {
   v1.use(bodyLimit(BODY_LIMITS.rest), express.json({ limit: BODY_LIMITS.rest, strict: true }));
   v1.use(bearerAuth(deps.config, deps.authFailures));
   v1.use('/environments', environmentsRouter(deps));
+  v1.use(capsulesRouter(deps));
   v1.use('/templates', templatesRouter(deps));
   v1.use('/seeds', seedsRouter(deps));
   v1.use('/audit', auditRouter(deps));

@@ -48,7 +48,7 @@ export function capsulesRouter(deps: Deps): Router {
 
   /** One .tar.gz to attach to a bug report: manifest, stack, timeline, logs, requests and the SQL dump. */
   router.get('/capsules/:id/archive', rule('capsule.view'), async (req, res) => {
-    const capsule = await capsuleService.get(req.principal!, capsuleId(req));
+    const capsule = await capsuleService.get(req.principal!, capsuleId(req), 'archive');
     const dump = await capsuleService.dump(capsule);
     const archive = tarGz(archiveEntries(capsule, dump, config.publicUrl));
     res.status(200).set({

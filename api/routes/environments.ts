@@ -138,7 +138,6 @@ export function environmentsRouter(deps: Deps): Router {
     const body = req.body as Record<string, unknown>;
     const unknown = unknownFields(CapsuleRestoreRequest, body);
     if (unknown.length) throw inputError(unknown);
-    if (!NAME_PATTERN.test(name)) throw new InputError('invalid request: name', [{ field: 'name', message: 'must be 1-63 lowercase letters, digits and "-"' }]);
     const access = body.access;
     if (access !== undefined && access !== 'public' && access !== 'signed-in' && access !== 'team') {
       throw new InputError('invalid request: access', [{ field: 'access', message: 'must be "public", "signed-in" or "team"' }]);

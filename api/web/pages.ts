@@ -396,16 +396,22 @@ export function webRouter(deps: Deps): Router {
     const { capsule } = await deps.capsuleService.take(req.principal!, env, fields, deps.requestTrail?.recent(env.id) ?? []);
     return `Taking bug capsule ${capsule.id} of ${env.name} (its data, image digests, logs and last ${capsule.requests.length} requests).`;
   }));
-  router.post('/environments/:name/restore-capsule', ...post, signedIn, rule('capsule.restore'), action(async (_env, req) => {
-    const body = req.body as Record<string, unknown>;
-    const name = typeof body.as === 'string' ? body.as.trim() : '';
-    if (!NAME_PATTERN.test(name)) throw new InputError('invalid request: as', [{ field: 'as', message: 'the new environment\'s name: 1-63 lowercase letters, digits and "-"' }]);
-    const { env: restored } = await deps.capsuleService.restore(req.principal!, name, body.capsule, { door: 'web' });
-    return `Bringing bug capsule ${String(body.capsule)} up as ${restored.name}.`;
-  }));
+  /** Brings a capsule up as a new environment (the name in `as`); back to the page it came from, or the new one's. */
+  router.post('/capsules/:id/restore', ...post, signedIn, rule('capsule.restore'), async (req, res) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const from = typeof body.from === 'string' && NAME_PATTERN.test(body.from) ? `/environments/${body.from}` : '/';
+    try {
+      const { env: restored } = await deps.capsuleService.restore(req.principal!, typeof body.as === 'string' ? body.as.trim() : '', String(req.params.id), { door: 'web' });
+      back(res, `/environments/${restored.name}`, 'ok', `Bringing bug capsule ${String(req.params.id)} up as ${restored.name}.`);
+    } catch (err) {
+      if (!(err instanceof MayflyError) || err.status >= 500) throw err;
+      const problems = Array.isArray(err.details) ? (err.details as FieldProblem[]).map((p) => `${p.field} ${p.message}`).join('; ') : '';
+      back(res, from, 'error', problems || err.message);
+    }
+  });
   /** The capsule's archive for a signed-in person (the API's needs a token). */
   router.get('/capsules/:id/archive', session, signedIn, rule('capsule.view'), async (req, res) => {
-    const capsule = await deps.capsuleService.get(req.principal!, String(req.params.id));
+    const capsule = await deps.capsuleService.get(req.principal!, String(req.params.id), 'archive');
     const archive = tarGz(archiveEntries(capsule, await deps.capsuleService.dump(capsule), config.publicUrl));
     res.status(200).set({ 'Content-Type': 'application/gzip', 'Content-Disposition': `attachment; filename="${capsule.id}-${capsule.name}.tar.gz"`, 'Cache-Control': 'no-store' }).send(archive);
   });

@@ -92,16 +92,21 @@ export class CapsuleService {
   }
 
   /** The capsules taken of environments of this name (also gone ones) that the caller's team holds, newest first. */
-  async list(actor: Principal, env: Environment): Promise<Capsule[]> {
-    authorize(actor, 'capsule.view', environmentTarget(env));
-    return (await this.deps.capsules.listForName(env.name)).filter((c) => allowed(actor, 'capsule.view', capsuleTarget(c)));
+  list(actor: Principal, env: Environment): Promise<Capsule[]> {
+    // Audited like every access to a capsule: they hold the environment's data and logs.
+    return this.audited(actor, 'capsule.view', { id: env.id, name: env.name }, undefined, async () => {
+      authorize(actor, 'capsule.view', environmentTarget(env));
+      return (await this.deps.capsules.listForName(env.name)).filter((c) => allowed(actor, 'capsule.view', capsuleTarget(c)));
+    });
   }
 
   /** One capsule: 404 CAPSULE_NOT_FOUND when there is none (or it is being deleted), 403 for another team's. */
-  async get(actor: Principal, id: string): Promise<Capsule> {
-    const capsule = await this.find(id);
-    authorize(actor, 'capsule.view', capsuleTarget(capsule));
-    return capsule;
+  get(actor: Principal, id: string, what = 'show'): Promise<Capsule> {
+    return this.audited(actor, 'capsule.view', undefined, { capsule: id, what }, async () => {
+      const capsule = await this.find(id);
+      authorize(actor, 'capsule.view', capsuleTarget(capsule));
+      return capsule;
+    }, (c) => ({ id: c.environmentId, name: c.environment }));
   }
 
   /** The gzipped SQL dump kept for the archive (after get() allowed the caller). */
@@ -130,6 +135,7 @@ export class CapsuleService {
   async restore(actor: Principal, name: string, capsuleId: unknown, opts: { ttl?: unknown; access?: Access; door: Door; noQueue?: boolean }): Promise<{ env: Environment; delivery: Delivery; capsule: Capsule }> {
     const id = typeof capsuleId === 'string' ? capsuleId : '';
     return this.audited(actor, 'capsule.restore', { name }, { capsule: id || null }, async () => {
+      if (!NAME_PATTERN.test(name)) throw new InputError('invalid request: name', [{ field: 'name', message: 'the new environment\'s name: 1-63 lowercase letters, digits and "-"' }]);
       if (typeof capsuleId !== 'string' || !CAPSULE_ID.test(capsuleId)) {
         throw new InputError('invalid request: capsule', [{ field: 'capsule', message: 'must be a bug capsule id such as "cap-1a2b3c4d" (GET /api/v1/environments/<name>/capsules lists them)' }]);
       }

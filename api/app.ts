@@ -1,4 +1,3 @@
-import { capsulesRouter } from './routes/capsules.js';
 import { randomUUID } from 'node:crypto';
 import express, { type Express } from 'express';
 import { MayflyError, NotFoundError } from '../core/domain/errors.js';
@@ -22,6 +21,7 @@ import { requestLog } from './middleware/request-log.js';
 import { openApiDocument } from './openapi.js';
 import { QUEUE_DASHBOARD_PATH, queueDashboard } from './admin-queues.js';
 import { rule, ruled } from './access.js';
+import { capsulesRouter } from './routes/capsules.js';
 
 /** Builds the web process's Express app from its dependencies; listens nowhere itself. */
 export function createApp(given: ApiDeps): Express {

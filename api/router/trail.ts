@@ -25,7 +25,7 @@ export class RequestTrail {
    * @param perEnvironment entries kept per environment (the oldest go first)
    * @param maxEnvironments environments tracked at once (the one not heard from longest goes first)
    */
-  constructor(readonly perEnvironment = 200, private readonly maxEnvironments = 10_000) {
+  constructor(readonly perEnvironment = 200, private readonly maxEnvironments = 1000) {
     if (!Number.isInteger(perEnvironment) || perEnvironment < 1) throw new Error(`a request trail keeps at least 1 entry per environment, got ${perEnvironment}`);
   }
 

@@ -1,4 +1,3 @@
-import { CAPSULE_ID } from '../../core/store/capsules.js';
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { failEnvironment } from './fail.js';
 import { MayflyError, PermanentFailure, StackError, errorMessage } from '../../core/domain/errors.js';
@@ -11,6 +10,7 @@ import { publicUrls } from '../../core/doors/addresses.js';
 import { Fence, StoodDown, logStoodDown } from './fence.js';
 import { takeCheckpoint } from './checkpoints.js';
 import type { DataSource } from '../seeds/seed-service.js';
+import { CAPSULE_ID } from '../../core/store/capsules.js';
 
 /** What this module uses of the worker's context (narrow: a test gives it only these). */
 type Deps = Pick<WorkerContext, 'admission' | 'catalog' | 'config' | 'datasets' | 'environments' | 'logger' | 'metrics' | 'queues' | 'runtime' | 'seeds' | 'store' | 'checkpoints' | 'capsules'>;

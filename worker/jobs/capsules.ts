@@ -21,10 +21,13 @@ export const CAPSULE_DUMP_MAX_BYTES = 64 * 1024 * 1024;
 /** Environment variables whose values a capsule's stack does not repeat (it goes into bug reports). */
 const SECRET_NAME = /pass|secret|token|key|credential/i;
 
-/** The rendered stack as YAML, secret-looking values left out. */
+/** A password in a URL's user part (`postgres://shop:secret@db/shop`). */
+const URL_PASSWORD = /(\b[a-z][a-z0-9+.-]*:\/\/[^\s:/@]*):[^\s@/]*@/gi;
+
+/** The rendered stack as YAML: values of secret-looking variables, and passwords in URLs, left out. */
 export function stackText(stack: StackSpec): string {
   const services = stack.services.map((s) => ({
-    ...s, environment: Object.fromEntries(Object.entries(s.environment).map(([k, v]) => [k, SECRET_NAME.test(k) ? '(left out of the capsule)' : v])),
+    ...s, environment: Object.fromEntries(Object.entries(s.environment).map(([k, v]) => [k, SECRET_NAME.test(k) ? '(left out of the capsule)' : v.replace(URL_PASSWORD, '$1:(left-out)@')])),
   }));
   return YAML.stringify({ services, volumes: stack.volumes });
 }

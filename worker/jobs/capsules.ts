@@ -61,13 +61,15 @@ export async function takeCapsule(ctx: CapsuleDeps, env: Environment, capsule: C
     const template = ctx.catalog.has(env.template) ? ctx.catalog.get(env.template) : undefined;
     if (!template?.database) throw new Error(`template "${env.template}" has no database service`);
     const stack = ctx.catalog.render(env.template, { env: { id: env.id, name: env.name, project: env.project }, images: env.images });
-    const taken = await ctx.seeds.capsule(env, template, stack, ref, { id: capsule.id, volume: capsule.volume });
-    const logs: Record<string, string> = {};
-    for (const svc of stack.services) {
-      logs[svc.name] = await ctx.runtime.logs(ref, svc.name, CAPSULE_LOG_LINES).catch((err) => `(no log: ${errorMessage(err)})`);
-    }
+    const taken = await ctx.seeds.capsule(env, template, stack, ref, { id: capsule.id, volume: capsule.volume }, async () => {
+      const logs: Record<string, string> = {};
+      for (const svc of stack.services) {
+        logs[svc.name] = await ctx.runtime.logs(ref, svc.name, CAPSULE_LOG_LINES).catch((err) => `(no log: ${errorMessage(err)})`);
+      }
+      return { logs, ...(await sqlDump(ctx, ref, template)) };
+    });
+    const { logs, dump, dumpError } = taken.then;
     const timeline: CapsuleEvent[] = (await ctx.store.events(env.id)).map((e) => ({ at: e.at.toISOString(), type: e.type, status: e.status, message: e.message }));
-    const { dump, dumpError } = await sqlDump(ctx, ref, template);
     if (!(await ctx.capsules.markReady(capsule.id, { stack: stackText(stack), timeline, logs, dump, dumpError, sizeBytes: taken.sizeBytes, pauseMs: taken.pauseMs }))) {
       // Deleted while it was taken: its volume goes now (the delete job may have run before it existed).
       await ctx.seeds.removeCheckpointVolume(capsule.volume).catch(() => undefined);

@@ -269,11 +269,16 @@ export class SeedService {
    * Takes a bug capsule's copy of an environment's database: as a checkpoint is taken (paused for
    * a moment, under the save lock), into the capsule's own volume, which outlives the environment.
    */
-  async capsule(env: Environment, template: Template, stack: StackSpec, ref: EnvironmentRef, capsule: { id: string; volume: string }): Promise<{ pauseMs: number; sizeBytes: number | null; via: CloneVia }> {
+  async capsule<T>(env: Environment, template: Template, stack: StackSpec, ref: EnvironmentRef, capsule: { id: string; volume: string },
+    then: () => Promise<T>): Promise<{ pauseMs: number; sizeBytes: number | null; via: CloneVia; then: T }> {
     const { volume } = SeedService.databaseSpec(template, stack);
     const { chosen } = await this.strategy();
-    return this.snapshots.withSaveLock(env.id, () =>
-      this.engine.copyLive({ env: ref, volume }, template.database!.service, { kind: 'capsule', volume: capsule.volume, id: capsule.id }, chosen === 'reflink' ? 'reflink' : 'copy'));
+    // `then` (the capsule's pg_dump and log reads) runs under the same lock: no other capsule,
+    // checkpoint or fork pauses the database while a command runs in it.
+    return this.snapshots.withSaveLock(env.id, async () => {
+      const taken = await this.engine.copyLive({ env: ref, volume }, template.database!.service, { kind: 'capsule', volume: capsule.volume, id: capsule.id }, chosen === 'reflink' ? 'reflink' : 'copy');
+      return { ...taken, then: await then() };
+    });
   }
 
   /** Removes a checkpoint's volume ("not found" is done). */

@@ -21,6 +21,7 @@ import { requestLog } from './middleware/request-log.js';
 import { openApiDocument } from './openapi.js';
 import { QUEUE_DASHBOARD_PATH, queueDashboard } from './admin-queues.js';
 import { rule, ruled } from './access.js';
+import { capsulesRouter } from './routes/capsules.js';
 
 /** Builds the web process's Express app from its dependencies; listens nowhere itself. */
 export function createApp(given: ApiDeps): Express {
@@ -55,6 +56,7 @@ export function createApp(given: ApiDeps): Express {
   v1.use(bodyLimit(BODY_LIMITS.rest), express.json({ limit: BODY_LIMITS.rest, strict: true }));
   v1.use(bearerAuth(deps.config, deps.authFailures));
   v1.use('/environments', environmentsRouter(deps));
+  v1.use(capsulesRouter(deps));
   v1.use('/templates', templatesRouter(deps));
   v1.use('/seeds', seedsRouter(deps));
   v1.use('/audit', auditRouter(deps));

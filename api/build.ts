@@ -19,6 +19,7 @@ import { SpentTicketStore } from '../core/store/spent-tickets.js';
 import { ChangeFeed } from '../core/store/change-feed.js';
 import { createApp } from './app.js';
 import { EnvironmentRouter } from './router/router.js';
+import { RequestTrail } from './router/trail.js';
 import { ListCache } from './list-cache.js';
 import { AuthFailures } from './middleware/auth-failures.js';
 import { workerClientOf, type WorkerClient } from './worker-client.js';
@@ -54,15 +55,17 @@ export async function buildWeb({ config, logger, pool, worker }: WebOptions): Pr
   const services = buildAppServices(config, pool, queues, catalog, logger);
   // Wrong tokens per address: one count for the API, the sign-in page and the router.
   const authFailures = new AuthFailures(config.web.authFailuresPerMinute);
+  // The router records each environment's recent requests; a bug capsule asked for through the API reads them.
+  const requestTrail = new RequestTrail();
   const app = createApp({
     authFailures,
     // One client of the workers' internal endpoint for the whole app; its secret is read (or made) now,
     // so a state directory this user cannot write stops the start with a message saying what to set.
     worker: worker ?? workerClientOf({ config, queues }),
-    listCache: new ListCache(changes), changes, config, queues, catalog, logger, ...services, overview: new OverviewStore(pool),
+    listCache: new ListCache(changes), changes, requestTrail, config, queues, catalog, logger, ...services, overview: new OverviewStore(pool),
     probes: { postgres: async () => { await pool.query('SELECT 1'); }, redis: async () => { await redis.ping(); } },
   });
-  const router = new EnvironmentRouter({ config, store: services.store, queues, catalog, logger, authFailures, spentTickets: new SpentTicketStore(pool) });
+  const router = new EnvironmentRouter({ config, store: services.store, queues, catalog, logger, authFailures, spentTickets: new SpentTicketStore(pool), trail: requestTrail });
   return {
     app, router, services, catalog, queues, changes,
     closeSteps: [

@@ -16,6 +16,8 @@ import type { WorkerClient } from './worker-client.js';
 import type { ListCache } from './list-cache.js';
 import type { ChangeFeed } from '../core/store/change-feed.js';
 import type { AuthFailures } from './middleware/auth-failures.js';
+import type { CapsuleService } from '../core/app/capsules.js';
+import type { RequestTrail } from './router/trail.js';
 
 /** What the web process's composition root hands to createApp. No Docker here, by design. */
 export interface ApiDeps {
@@ -50,4 +52,8 @@ export interface ApiDeps {
   overview: OverviewStore;
   /** The registry's tags (the form's tag picker and the check before queueing); the web router makes one from config when absent. */
   registryTags?: RegistryTags;
+  /** Bug capsules (core/app/capsules.ts). */
+  capsuleService: CapsuleService;
+  /** The router's recent requests per environment, read when a bug capsule is asked for (the router's, shared by buildWeb). */
+  requestTrail?: RequestTrail;
 }

@@ -3,6 +3,7 @@ import { DEFAULT_ACCESS, type Access, type Environment, type EnvironmentEvent } 
 import { formatDuration } from '../core/domain/duration.js';
 import { hasAddress } from '../core/doors/text.js';
 import type { Checkpoint } from '../core/store/checkpoints.js';
+import type { Capsule } from '../core/store/capsules.js';
 
 /**
  * The JSON form of an environment, the same for every door. `queue`: its place in line when it
@@ -57,4 +58,19 @@ export function presentCheckpoint(c: Checkpoint) {
     id: c.id, environment: c.environment, reason: c.reason, status: c.status, generation: c.generation, sizeBytes: c.sizeBytes, pauseMs: c.pauseMs,
     error: c.error, createdBy: c.createdBy, createdAt: c.createdAt.toISOString(), readyAt: c.readyAt?.toISOString() ?? null,
   };
+}
+
+/** A bug capsule in a list: what it is, without its recorded logs, timeline, stack and trail. */
+export function presentCapsuleSummary(c: Capsule, publicUrl: string) {
+  return {
+    id: c.id, name: c.name, note: c.note, team: c.team, environment: c.environment, template: c.template, seed: c.seed, images: c.images, digests: c.digests,
+    status: c.status, sizeBytes: c.sizeBytes, pauseMs: c.pauseMs, dumpBytes: c.dumpBytes, dumpError: c.dumpError, error: c.error, createdBy: c.createdBy,
+    createdAt: c.createdAt.toISOString(), readyAt: c.readyAt?.toISOString() ?? null,
+    links: { self: `${publicUrl}/api/v1/capsules/${c.id}`, archive: `${publicUrl}/api/v1/capsules/${c.id}/archive` },
+  };
+}
+
+/** A bug capsule with everything recorded. */
+export function presentCapsule(c: Capsule, publicUrl: string) {
+  return { ...presentCapsuleSummary(c, publicUrl), stack: c.stack, timeline: c.timeline, logs: c.logs, requests: c.requests };
 }

@@ -31,7 +31,10 @@ export interface paths {
         /** List environments (live ones unless asked otherwise) */
         get: operations["listEnvironments"];
         put?: never;
-        /** Create an environment (a name is generated when none is given) */
+        /**
+         * Create an environment (a name is generated when none is given)
+         * @description With `capsule`: a new environment brought up from that bug capsule (its template, seed, image digests and data).
+         */
         post: operations["createEnvironment"];
         delete?: never;
         options?: never;
@@ -48,7 +51,10 @@ export interface paths {
         };
         /** One environment */
         get: operations["getEnvironment"];
-        /** Create or redeploy by name (idempotent) */
+        /**
+         * Create or redeploy by name (idempotent)
+         * @description With `capsule`: a NEW environment brought up from that bug capsule (its template, seed, image digests and data); never a redeploy (409 NAME_TAKEN when the name is in use).
+         */
         put: operations["deployEnvironment"];
         post?: never;
         /** Destroy (idempotent) */
@@ -176,6 +182,59 @@ export interface paths {
         put?: never;
         /** Fork the environment for a tester: <name>--<for>, the same digests and a copy of its current database */
         post: operations["forkEnvironment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/environments/{name}/capsules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Bug capsules taken of environments of this name (also gone ones) that your team holds, newest first */
+        get: operations["listCapsules"];
+        put?: never;
+        /** Take a bug capsule: a copy of the database (paused for a moment), image digests, stack, timeline, logs and the router's recent requests */
+        post: operations["takeCapsule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/capsules/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One bug capsule with everything recorded */
+        get: operations["getCapsule"];
+        put?: never;
+        post?: never;
+        /** Delete a bug capsule (its team or an admin); the worker removes its volume, then its record */
+        delete: operations["deleteCapsule"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/capsules/{id}/archive": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The capsule as one .tar.gz for a bug report: manifest.json, stack.yml, timeline.json, requests.json, logs/<service>.log, database.sql.gz */
+        get: operations["getCapsuleArchive"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -328,6 +387,205 @@ export interface components {
         };
         AuditList: {
             entries: components["schemas"]["AuditEntry"][];
+        };
+        Capsule: {
+            /** @example cap-1a2b3c4d */
+            id: string;
+            name: string;
+            note: string;
+            team: string;
+            /** @description the environment it was taken of (it may be gone: a capsule outlives it) */
+            environment: string;
+            template: string;
+            seed: string | null;
+            images: {
+                [key: string]: string;
+            };
+            /** @description what each service ran (repo@sha256:...): a restore runs these */
+            digests: {
+                [key: string]: string;
+            };
+            /**
+             * @description pending until the worker took it
+             * @enum {string}
+             */
+            status: "pending" | "ready" | "failed" | "deleting";
+            sizeBytes: number | null;
+            /** @description how long the database was paused for the copy */
+            pauseMs: number | null;
+            /** @description the gzipped SQL dump in the archive (null: none, see dumpError) */
+            dumpBytes: number | null;
+            dumpError: string | null;
+            error: string | null;
+            createdBy: string;
+            /** Format: date-time */
+            createdAt: string;
+            readyAt: string | null;
+            links: {
+                /** Format: uri */
+                self: string;
+                /** Format: uri */
+                archive: string;
+            };
+            /** @description the rendered stack (YAML; secret-looking environment values left out) */
+            stack: string | null;
+            timeline: {
+                /** Format: date-time */
+                at: string;
+                type: string;
+                status: string | null;
+                message: string;
+            }[] | null;
+            /** @description the last 200 lines of each service's log */
+            logs: {
+                [key: string]: string;
+            } | null;
+            /** @description the router's recent requests to the environment when the capsule was asked for (method, path, status, duration, time) */
+            requests: {
+                method: string;
+                /** @description the path only: never its query string */
+                path: string;
+                status: number;
+                durationMs: number;
+                /** Format: date-time */
+                at: string;
+            }[];
+        };
+        CapsuleAnswer: {
+            /** @example cap-1a2b3c4d */
+            id: string;
+            name: string;
+            note: string;
+            team: string;
+            /** @description the environment it was taken of (it may be gone: a capsule outlives it) */
+            environment: string;
+            template: string;
+            seed: string | null;
+            images: {
+                [key: string]: string;
+            };
+            /** @description what each service ran (repo@sha256:...): a restore runs these */
+            digests: {
+                [key: string]: string;
+            };
+            /**
+             * @description pending until the worker took it
+             * @enum {string}
+             */
+            status: "pending" | "ready" | "failed" | "deleting";
+            sizeBytes: number | null;
+            /** @description how long the database was paused for the copy */
+            pauseMs: number | null;
+            /** @description the gzipped SQL dump in the archive (null: none, see dumpError) */
+            dumpBytes: number | null;
+            dumpError: string | null;
+            error: string | null;
+            createdBy: string;
+            /** Format: date-time */
+            createdAt: string;
+            readyAt: string | null;
+            links: {
+                /** Format: uri */
+                self: string;
+                /** Format: uri */
+                archive: string;
+            };
+            /** @description the rendered stack (YAML; secret-looking environment values left out) */
+            stack: string | null;
+            timeline: {
+                /** Format: date-time */
+                at: string;
+                type: string;
+                status: string | null;
+                message: string;
+            }[] | null;
+            /** @description the last 200 lines of each service's log */
+            logs: {
+                [key: string]: string;
+            } | null;
+            /** @description the router's recent requests to the environment when the capsule was asked for (method, path, status, duration, time) */
+            requests: {
+                method: string;
+                /** @description the path only: never its query string */
+                path: string;
+                status: number;
+                durationMs: number;
+                /** Format: date-time */
+                at: string;
+            }[];
+            /**
+             * @description deferred: recorded while Redis did not answer; it stays pending
+             * @enum {string}
+             */
+            delivery: "queued" | "deferred";
+        };
+        CapsuleList: {
+            environment: string;
+            /** @description capsules one team may hold (MAYFLY_CAPSULES_PER_TEAM; 0: no limit) */
+            limit: number;
+            capsules: components["schemas"]["CapsuleSummary"][];
+        };
+        CapsuleRequest: {
+            /**
+             * @description a name for the bug report (default: the capsule id)
+             * @example checkout-500
+             */
+            name?: string;
+            /** @description what went wrong (free text, at most 2000 characters) */
+            note?: string;
+        };
+        CapsuleRestoreRequest: {
+            /** @description POST only: the new environment's name (PUT takes it from the path) */
+            name?: string;
+            /**
+             * @description the bug capsule to bring up (its template, seed, image digests and data)
+             * @example cap-1a2b3c4d
+             */
+            capsule: string;
+            /** @description the lease (default: the template's) */
+            ttl?: string | number;
+            /** @enum {string} */
+            access?: "public" | "signed-in" | "team";
+        };
+        CapsuleSummary: {
+            /** @example cap-1a2b3c4d */
+            id: string;
+            name: string;
+            note: string;
+            team: string;
+            /** @description the environment it was taken of (it may be gone: a capsule outlives it) */
+            environment: string;
+            template: string;
+            seed: string | null;
+            images: {
+                [key: string]: string;
+            };
+            /** @description what each service ran (repo@sha256:...): a restore runs these */
+            digests: {
+                [key: string]: string;
+            };
+            /**
+             * @description pending until the worker took it
+             * @enum {string}
+             */
+            status: "pending" | "ready" | "failed" | "deleting";
+            sizeBytes: number | null;
+            /** @description how long the database was paused for the copy */
+            pauseMs: number | null;
+            /** @description the gzipped SQL dump in the archive (null: none, see dumpError) */
+            dumpBytes: number | null;
+            dumpError: string | null;
+            error: string | null;
+            createdBy: string;
+            /** Format: date-time */
+            createdAt: string;
+            readyAt: string | null;
+            links: {
+                /** Format: uri */
+                self: string;
+                /** Format: uri */
+                archive: string;
+            };
         };
         Checkpoint: {
             /** @example cp-1a2b3c4d */
@@ -509,6 +767,7 @@ export interface components {
              */
             delivery: "queued" | "deferred";
         };
+        DeployRequest: components["schemas"]["EnvironmentRequest"] | components["schemas"]["CapsuleRestoreRequest"];
         Environment: {
             /** Format: uuid */
             id: string;
@@ -668,6 +927,7 @@ export interface components {
             createdAt: string;
             readyAt: string | null;
         };
+        PathCapsuleId: string;
         RefreshAnswer: {
             dataset: string;
             /** @constant */
@@ -946,7 +1206,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["EnvironmentRequest"];
+                "application/json": components["schemas"]["DeployRequest"];
             };
         };
         responses: {
@@ -959,7 +1219,7 @@ export interface operations {
                     "application/json": components["schemas"]["DeployAnswer"];
                 };
             };
-            /** @description INVALID_REQUEST: invalid body or query (details names every field), or INVALID_JSON */
+            /** @description INVALID_REQUEST: invalid body or query (details names every field), or INVALID_JSON; a capsule not ready (field capsule) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -977,7 +1237,25 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description NAME_TAKEN or ENVIRONMENT_DESTROYING */
+            /** @description FORBIDDEN: the capsule belongs to another team */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description CAPSULE_NOT_FOUND: no bug capsule of that id (details name the field capsule) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description NAME_TAKEN, ENVIRONMENT_DESTROYING, or TEMPLATE_GONE (the capsule's template is no longer served) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -1157,7 +1435,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["EnvironmentRequest"];
+                "application/json": components["schemas"]["DeployRequest"];
             };
         };
         responses: {
@@ -1179,7 +1457,7 @@ export interface operations {
                     "application/json": components["schemas"]["DeployAnswer"];
                 };
             };
-            /** @description INVALID_REQUEST: invalid name, body or query (details names every field), or INVALID_JSON */
+            /** @description INVALID_REQUEST: invalid name, body or query (details names every field), or INVALID_JSON; a capsule not ready (field capsule) */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -1197,7 +1475,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description FORBIDDEN: the environment belongs to another team, and the token may not manage it */
+            /** @description FORBIDDEN: the environment, or the capsule, belongs to another team */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1206,7 +1484,16 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description TEMPLATE_MISMATCH, SEED_MISMATCH, ENVIRONMENT_DESTROYING (still tearing down after 2 min) or CONCURRENT_UPDATE */
+            /** @description CAPSULE_NOT_FOUND: no bug capsule of that id (details name the field capsule) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description TEMPLATE_MISMATCH, SEED_MISMATCH, ENVIRONMENT_DESTROYING (still tearing down after 2 min), CONCURRENT_UPDATE, NAME_TAKEN or TEMPLATE_GONE (with capsule) */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2360,6 +2647,536 @@ export interface operations {
                 };
             };
             /** @description STORE_UNAVAILABLE: PostgreSQL, where requests are recorded, did not answer; nothing was recorded or changed (see Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listCapsules: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description environment name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description its capsules */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CapsuleList"];
+                };
+            };
+            /** @description INVALID_REQUEST: invalid name or query (details names each field), or INVALID_JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNAUTHORIZED: no or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description FORBIDDEN: the environment belongs to another team, and the token may not manage it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description ENVIRONMENT_NOT_FOUND: no environment of that name */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description PAYLOAD_TOO_LARGE: a body over 64 kB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNSUPPORTED_ENCODING: a Content-Encoding or charset the server does not read */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description TOO_MANY_FAILED_SIGN_INS: too many wrong tokens from this address; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unexpected failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description STORE_UNAVAILABLE: PostgreSQL did not answer; nothing was changed (see Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    takeCapsule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description environment name */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["CapsuleRequest"];
+            };
+        };
+        responses: {
+            /** @description recorded, with the request trail; the worker takes the rest (pending, then ready) */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CapsuleAnswer"];
+                };
+            };
+            /** @description INVALID_REQUEST: invalid environment name, a bad name or note, or an unknown field (details name each); or INVALID_JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNAUTHORIZED: no or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description FORBIDDEN: the environment belongs to another team, and the token may not manage it */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description ENVIRONMENT_NOT_FOUND: no environment of that name */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description NOT_READY, NO_DATABASE, or CAPSULES_LIMIT (the team holds MAYFLY_CAPSULES_PER_TEAM) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description PAYLOAD_TOO_LARGE: a body over 64 kB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNSUPPORTED_ENCODING: a Content-Encoding or charset the server does not read */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description TOO_MANY_FAILED_SIGN_INS: too many wrong tokens from this address; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unexpected failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description STORE_UNAVAILABLE: PostgreSQL, where requests are recorded, did not answer; nothing was recorded or changed (see Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getCapsule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["schemas"]["PathCapsuleId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the capsule */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Capsule"];
+                };
+            };
+            /** @description INVALID_REQUEST: not a capsule id (field id) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNAUTHORIZED: no or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description FORBIDDEN: the capsule belongs to another team */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description CAPSULE_NOT_FOUND: no bug capsule of that id (deleted, or never taken) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description PAYLOAD_TOO_LARGE: a body over 64 kB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNSUPPORTED_ENCODING: a Content-Encoding or charset the server does not read */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description TOO_MANY_FAILED_SIGN_INS: too many wrong tokens from this address; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unexpected failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description STORE_UNAVAILABLE: PostgreSQL did not answer; nothing was changed (see Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deleteCapsule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["schemas"]["PathCapsuleId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description deleted; its volume is being removed */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CapsuleSummary"];
+                };
+            };
+            /** @description INVALID_REQUEST: not a capsule id (field id) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNAUTHORIZED: no or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description FORBIDDEN: the capsule belongs to another team */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description CAPSULE_NOT_FOUND: no bug capsule of that id (deleted, or never taken) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description PAYLOAD_TOO_LARGE: a body over 64 kB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNSUPPORTED_ENCODING: a Content-Encoding or charset the server does not read */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description TOO_MANY_FAILED_SIGN_INS: too many wrong tokens from this address; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unexpected failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description STORE_UNAVAILABLE: PostgreSQL, where requests are recorded, did not answer; nothing was recorded or changed (see Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getCapsuleArchive: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["schemas"]["PathCapsuleId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the archive */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/gzip": string;
+                };
+            };
+            /** @description INVALID_REQUEST: not a capsule id (field id) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNAUTHORIZED: no or invalid bearer token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description FORBIDDEN: the capsule belongs to another team */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description CAPSULE_NOT_FOUND: no bug capsule of that id (deleted, or never taken) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description PAYLOAD_TOO_LARGE: a body over 64 kB */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description UNSUPPORTED_ENCODING: a Content-Encoding or charset the server does not read */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description TOO_MANY_FAILED_SIGN_INS: too many wrong tokens from this address; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description unexpected failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description STORE_UNAVAILABLE: PostgreSQL did not answer; nothing was changed (see Retry-After) */
             503: {
                 headers: {
                     [name: string]: unknown;

@@ -15,6 +15,8 @@ export type EnvironmentEvent = components['schemas']['Event'];
 type ApiError = components['schemas']['Error'];
 export type SavedDataset = components['schemas']['SavedDatasetDeleted'];
 export type Checkpoint = components['schemas']['Checkpoint'];
+export type Capsule = components['schemas']['CapsuleSummary'];
+export type CapsuleRestoreRequest = components['schemas']['CapsuleRestoreRequest'];
 /** An entry of GET /seeds: a dataset of seed-data/ or a saved one (with the SavedDataset fields). */
 export type SeedEntry = NonNullable<paths['/seeds']['get']['responses'][200]['content']['application/json']['datasets']>[number];
 
@@ -50,7 +52,7 @@ export class MayflyClient {
   }
 
   /** PUT when a name is given (create or redeploy), else POST (a name is generated). */
-  async deploy(body: EnvironmentRequest, name?: string): Promise<DeployAnswer> {
+  async deploy(body: EnvironmentRequest | CapsuleRestoreRequest, name?: string): Promise<DeployAnswer> {
     return name
       ? this.send((signal) => this.api.PUT('/environments/{name}', { params: { path: { name } }, body, signal }))
       : this.send((signal) => this.api.POST('/environments', { body, signal }));
@@ -108,6 +110,17 @@ export class MayflyClient {
   /** Brings a checkpoint back (a new generation). */
   async rewind(name: string, checkpoint: string): Promise<Environment> {
     return this.send((signal) => this.api.POST('/environments/{name}/rewind', { params: { path: { name }, query: {} }, body: { checkpoint }, signal }));
+  }
+
+  /** Takes a bug capsule of an environment (the worker takes it: pending, then ready). */
+  async capsule(name: string, body: { name?: string; note?: string }): Promise<Capsule> {
+    return this.send((signal) => this.api.POST('/environments/{name}/capsules', { params: { path: { name } }, body, signal }));
+  }
+
+  /** The bug capsules of an environment (also a gone one) that the caller's team holds, newest first. */
+  async capsules(name: string): Promise<Capsule[]> {
+    const answer = await this.send((signal) => this.api.GET('/environments/{name}/capsules', { params: { path: { name } }, signal }));
+    return answer.capsules ?? [];
   }
 
   /** Forks an environment for someone: <name>--<for>. */

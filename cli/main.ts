@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { formatBytes } from '../core/domain/bytes.js';
 import { parseDuration } from '../core/domain/duration.js';
 import { parseArgs, UsageError } from './args.js';
-import { CliError, EXIT, MayflyClient, type Environment, type EnvironmentRequest } from './client.js';
+import { CliError, EXIT, MayflyClient, type CapsuleRestoreRequest, type Environment, type EnvironmentRequest } from './client.js';
 
 /** "1.5 GiB", "340 MiB", or "-" while unknown. */
 function bytes(n: number | null | undefined): string {
@@ -40,6 +40,10 @@ const USAGE = `usage: mayfly <command> [options]
                                                bring a checkpoint back into its database
   fork <name> <for> [--wait] [--timeout <duration, default 10m>]
                                                fork it for someone: <name>--<for>, a copy of its data
+  capsule <name> [--name <n>] [--note <text>]  take a bug capsule: its data, digests, stack, logs, requests
+  capsules <name>                              list its bug capsules (also of a destroyed one)
+  deploy <name> --capsule <id> [--ttl <d>] [--wait] [--timeout <d>]
+                                               bring a bug capsule up as a new environment <name>
 
 environment: MAYFLY_URL (e.g. https://mayfly.example), MAYFLY_TOKEN (an API token)
 exit codes: 0 ok, 1 failed / refused, 2 usage, 3 timeout, 4 auth or connection`;
@@ -67,6 +71,23 @@ function duration(flag: string, value: string | true | undefined, fallback: numb
   return s;
 }
 
+/** The body of `up`: the template, tags, seed, ttl, callback and --image pairs. */
+function upBody(flags: Record<string, string | true>, lists: Record<string, string[]>): EnvironmentRequest {
+  const body: EnvironmentRequest = { template: flags.template as string };
+  for (const key of ['tag', 'seed', 'ttl'] as const) if (typeof flags[key] === 'string') body[key] = flags[key];
+  if (typeof flags['callback-url'] === 'string') body.callbackUrl = flags['callback-url'];
+  if (lists.image?.length) {
+    const images: Record<string, string> = {};
+    for (const pair of lists.image) {
+      const eq = pair.indexOf('=');
+      if (eq <= 0) throw new UsageError(`--image must be service=tag, got "${pair}"`);
+      images[pair.slice(0, eq)] = pair.slice(eq + 1);
+    }
+    body.images = images;
+  }
+  return body;
+}
+
 function one(positionals: string[], what: string): string {
   if (positionals.length !== 1) throw new UsageError(`expected exactly one ${what}`);
   return positionals[0]!;
@@ -90,7 +111,7 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv, io: Out): Prom
   try {
     args = parseArgs(argv, {
       booleans: ['wait', 'all', 'help'],
-      values: ['template', 'name', 'tag', 'seed', 'ttl', 'timeout', 'callback-url'],
+      values: ['template', 'name', 'tag', 'seed', 'ttl', 'timeout', 'callback-url', 'note', 'capsule'],
       lists: ['image'],
     });
     if (args.flags.help || args.command === 'help') { io.out(USAGE); return EXIT.OK; }
@@ -110,26 +131,25 @@ async function dispatch(args: ReturnType<typeof parseArgs>, env: NodeJS.ProcessE
     for (const f of [...Object.keys(flags), ...Object.keys(lists)]) if (!allowed.includes(f)) throw new UsageError(`--${f} does not apply to "${command}"`);
   };
   switch (command) {
+    case 'deploy':
     case 'up': {
-      onlyFor(['template', 'name', 'tag', 'seed', 'ttl', 'timeout', 'wait', 'image', 'callback-url']);
-      if (positionals.length) throw new UsageError(`"up" takes options only, got "${positionals[0]}"`);
-      if (typeof flags.template !== 'string') throw new UsageError('up needs --template');
-      const timeout = duration('timeout', flags.timeout, 600);
-      const body: EnvironmentRequest = { template: flags.template };
-      for (const key of ['tag', 'seed', 'ttl'] as const) if (typeof flags[key] === 'string') body[key] = flags[key];
-      if (typeof flags['callback-url'] === 'string') body.callbackUrl = flags['callback-url'];
-      if (lists.image?.length) {
-        const images: Record<string, string> = {};
-        for (const pair of lists.image) {
-          const eq = pair.indexOf('=');
-          if (eq <= 0) throw new UsageError(`--image must be service=tag, got "${pair}"`);
-          images[pair.slice(0, eq)] = pair.slice(eq + 1);
-        }
-        body.images = images;
+      let body: EnvironmentRequest | CapsuleRestoreRequest;
+      let name = typeof flags.name === 'string' ? flags.name : undefined;
+      if (command === 'deploy') {
+        // A bug capsule brought up as a new environment: its template, seed, digests and data.
+        onlyFor(['capsule', 'ttl', 'timeout', 'wait']);
+        name = one(positionals, 'environment name');
+        if (typeof flags.capsule !== 'string') throw new UsageError('deploy needs --capsule <id> (mayfly capsules <name> lists them); use "up" for a template');
+        body = { capsule: flags.capsule, ...(typeof flags.ttl === 'string' ? { ttl: flags.ttl } : {}) };
+      } else {
+        onlyFor(['template', 'name', 'tag', 'seed', 'ttl', 'timeout', 'wait', 'image', 'callback-url']);
+        if (positionals.length) throw new UsageError(`"up" takes options only, got "${positionals[0]}"`);
+        if (typeof flags.template !== 'string') throw new UsageError('up needs --template');
+        body = upBody(flags, lists);
       }
+      const timeout = duration('timeout', flags.timeout, 600);
       const api = client(env);
       const deadline = Date.now() + timeout * 1000;
-      const name = typeof flags.name === 'string' ? flags.name : undefined;
       const e = await api.deploy(body, name);
       io.err(`${e.name}: ${e.action} (${e.status}), lease ${e.ttl}, expires ${e.expiresAt}`);
       if (!flags.wait) { io.out(e.url ?? e.name); return EXIT.OK; }
@@ -186,6 +206,24 @@ async function dispatch(args: ReturnType<typeof parseArgs>, env: NodeJS.ProcessE
       table(['NAME', 'KIND', 'STATUS', 'OWNER', 'TEAM', 'SIZE', 'SOURCE', 'CREATED'], list.map((d) => d.kind === 'saved'
         ? [d.name, 'saved', d.status ?? '', d.owner ?? '?', d.team ?? '', bytes(d.sizeBytes), `${d.source?.environment ?? '?'} (${d.source?.template ?? '?'})`, d.createdAt ?? '']
         : [d.name, 'dataset', '', '', '', '', 'seed-data/', '']), io);
+      return EXIT.OK;
+    }
+    case 'capsule': {
+      onlyFor(['name', 'note']);
+      const c = await client(env).capsule(one(positionals, 'environment name'), {
+        ...(typeof flags.name === 'string' ? { name: flags.name } : {}), ...(typeof flags.note === 'string' ? { note: flags.note } : {}),
+      });
+      io.err(`${c.environment}: bug capsule ${c.id} ("${c.name}") recorded with the router's recent requests; the worker takes the rest (mayfly capsules ${c.environment})\n` +
+        `  archive: ${c.links.archive}\n  bring it up: mayfly deploy <new-name> --capsule ${c.id}`);
+      io.out(c.id);
+      return EXIT.OK;
+    }
+    case 'capsules': {
+      onlyFor([]);
+      const list = await client(env).capsules(one(positionals, 'environment name'));
+      if (!list.length) { io.err('no bug capsules'); return EXIT.OK; }
+      table(['ID', 'NAME', 'STATUS', 'SIZE', 'BY', 'CREATED', 'NOTE'], list.map((c) => [c.id, c.name, c.status + (c.error ? ` (${c.error})` : ''),
+        bytes(c.sizeBytes), c.createdBy, c.createdAt, c.note.slice(0, 60)]), io);
       return EXIT.OK;
     }
     case 'checkpoint': {

@@ -74,7 +74,7 @@ async function buildWorkerContext(config: Config, pool: pg.Pool, engine: Engine,
   return {
     config, store: app.store, queues, catalog, environments: app.environments, audit: app.audit, savedDatasets: app.savedDatasets,
     runtime: engine.runtime,
-    datasets, snapshots, seeds, logger, notifications: app.notifications, admission: app.admission, checkpoints: app.checkpoints,
+    datasets, snapshots, seeds, logger, notifications: app.notifications, admission: app.admission, checkpoints: app.checkpoints, capsules: app.capsules,
     metrics,
     reconcileActions: new ReconcileActions(),
     duties: new DutyLock(pool),

@@ -11,6 +11,7 @@ import type { TemplateCatalog } from '../core/catalog/templates.js';
 import type { DatasetCatalog } from '../core/catalog/datasets.js';
 import type { SnapshotStore } from '../core/store/snapshots.js';
 import type { CheckpointStore } from '../core/store/checkpoints.js';
+import type { CapsuleStore } from '../core/store/capsules.js';
 import type { DutyLock } from '../core/store/advisory-lock.js';
 import type { Runtime } from './runtime/runtime.js';
 import type { SeedService } from './seeds/seed-service.js';
@@ -35,6 +36,8 @@ export interface WorkerContext {
   seeds: SeedService;
   /** Checkpoints of environments' databases (taken before redeploys and resets, and on request). */
   checkpoints: CheckpointStore;
+  /** Bug capsules (taken, restored and removed by the worker; core/app/capsules.ts decides). */
+  capsules: CapsuleStore;
   logger: Logger;
   /** The notification outbox (subscriptions, deliveries, expiry warnings). */
   notifications: NotificationStore;

@@ -1,6 +1,6 @@
 import { Worker, type ConnectionOptions } from 'bullmq';
 import {
-  JOB_EXPIRE, JOB_NOTIFY, JOB_SLEEP, JOB_WAKE, type SleepJobData, JOB_RECONCILE, JOB_REFRESH_SEED, JOB_SAVE_SNAPSHOT, JOB_DELETE_DATASET, type DeleteDatasetJobData, JOB_CHECKPOINT, type CheckpointJobData, JOB_TEARDOWN, QUEUE_LIFECYCLE, QUEUE_PROVISION,
+  JOB_EXPIRE, JOB_NOTIFY, JOB_SLEEP, JOB_WAKE, type SleepJobData, JOB_RECONCILE, JOB_REFRESH_SEED, JOB_SAVE_SNAPSHOT, JOB_DELETE_DATASET, type DeleteDatasetJobData, JOB_CHECKPOINT, type CheckpointJobData, JOB_CAPSULE, type CapsuleJobData, JOB_DELETE_CAPSULE, type DeleteCapsuleJobData, JOB_TEARDOWN, QUEUE_LIFECYCLE, QUEUE_PROVISION,
   type ExpireJobData, type LifecycleJobData, type ProvisionJobData, type RefreshSeedJobData, type SaveSnapshotJobData, type TeardownJobData,
 } from '../core/queue/jobs.js';
 import type { Job } from 'bullmq';
@@ -9,6 +9,7 @@ import { provisionHandler } from './jobs/provision.js';
 import { notify } from './jobs/notify.js';
 import { reconcile } from './jobs/reconcile.js';
 import { checkpointHandler } from './jobs/checkpoints.js';
+import { capsuleHandler, deleteCapsuleHandler } from './jobs/capsules.js';
 import { deleteDatasetHandler, refreshSeedHandler, saveSnapshotHandler } from './jobs/seeds.js';
 import { expireHandler, teardownHandler } from './jobs/teardown.js';
 import { sleepHandler, wakeHandler } from './jobs/sleep.js';
@@ -35,6 +36,8 @@ export class WorkerService {
     const refresh = refreshSeedHandler(ctx);
     const save = saveSnapshotHandler(ctx);
     const checkpoint = checkpointHandler(ctx);
+    const capsule = capsuleHandler(ctx);
+    const deleteCapsule = deleteCapsuleHandler(ctx);
     const deleteDataset = deleteDatasetHandler(ctx);
     const sleepJob = sleepHandler(ctx);
     const wakeJob = wakeHandler(ctx);
@@ -68,6 +71,8 @@ export class WorkerService {
         case JOB_REFRESH_SEED: return refresh(job as Job<RefreshSeedJobData>);
         case JOB_SAVE_SNAPSHOT: return save(job as Job<SaveSnapshotJobData>);
         case JOB_CHECKPOINT: return checkpoint(job as Job<CheckpointJobData>);
+        case JOB_CAPSULE: return capsule(job as Job<CapsuleJobData>);
+        case JOB_DELETE_CAPSULE: return deleteCapsule(job as Job<DeleteCapsuleJobData>);
         case JOB_DELETE_DATASET: return deleteDataset(job as Job<DeleteDatasetJobData>);
         case JOB_NOTIFY: return runNotify();
         case JOB_SLEEP: return sleepJob(job as Job<SleepJobData>);

@@ -15,6 +15,7 @@ import {
 import { parseCookies } from '../web/session.js';
 import { AuthFailures } from '../middleware/auth-failures.js';
 import { ActivityRecorder } from './activity.js';
+import { RequestTrail } from './trail.js';
 import {
   badTokenPage, escapeHtml, failedPage, gonePage, notYoursPage, refusedLinkPage, renderPage, signInPage, startingPage, tooManyTokensPage, unknownHostPage, unknownNamePage,
   upstreamErrorPage, wakingPage, type Page, type PageContext,
@@ -32,6 +33,8 @@ export interface RouterDeps {
   authFailures?: AuthFailures;
   /** Sign-in tickets already redeemed, shared by every web process (this process's memory when absent). */
   spentTickets?: SpentTickets;
+  /** The recent requests per environment, read by bug capsules (this router's own when absent). */
+  trail?: RequestTrail;
 }
 
 /** How long a looked-up environment is trusted: keeps proxying off the database, yet sees a change within a second. */
@@ -67,6 +70,8 @@ export class EnvironmentRouter {
   private readonly wakes = new Map<string, number>();
   private readonly agent: http.Agent = upstreamAgent();
   readonly activity: ActivityRecorder;
+  /** Recent proxied requests per environment (method, path without query, status, time): bug capsules read it. */
+  readonly trail: RequestTrail;
   private readonly pages: PageContext;
   private readonly previews: PreviewAccess;
   private readonly authFailures: AuthFailures;
@@ -74,6 +79,7 @@ export class EnvironmentRouter {
   constructor(private readonly deps: RouterDeps) {
     this.authFailures = deps.authFailures ?? new AuthFailures(deps.config.web.authFailuresPerMinute);
     this.activity = new ActivityRecorder(deps.store, deps.logger, deps.config.router.activityFlushMs);
+    this.trail = deps.trail ?? new RequestTrail();
     this.previews = previewAccessOf(deps.config, deps.catalog, deps.spentTickets ? { spent: deps.spentTickets } : {});
     this.pages = {
       publicUrl: deps.config.publicUrl, domain: deps.config.router.domain,
@@ -110,6 +116,13 @@ export class EnvironmentRouter {
     if (r.kind === 'page') return this.send(res, r.page);
     this.forwardable(req, visitor);
     this.activity.touch(r.env.id);
+    if (!retry) {
+      // The trail keeps the method, the path (never its query), the status and the time: no body, cookie or header.
+      const started = Date.now();
+      const envId = r.env.id;
+      const method = req.method;
+      res.once('close', () => this.trail.record(envId, method, path, res.statusCode, Date.now() - started));
+    }
     proxyHttp(req, res, r.target, this.agent, (err) => {
       this.forget(r.env.name);
       // A cached target can be stale for a moment (a redeploy or a wake publishes new ports):

@@ -5,7 +5,7 @@ import { SETTLED, type Door, type Environment, type Status, STATUSES } from '../
 import { parseDuration } from '../../core/domain/duration.js';
 import { ConflictError, InputError, NotFoundError } from '../../core/domain/errors.js';
 import { NAME_PATTERN, validateEnvironmentRequest, type ValidRequest } from '../../core/doors/requests.js';
-import { CheckpointRequest, ExtendRequest, ForkRequest, PathEnvironmentName, QueueQuery, RewindRequest, SnapshotRequest, StatusQuery, TailQuery, WaitQuery } from '../../core/api/schemas.js';
+import { CapsuleRestoreRequest, CheckpointRequest, ExtendRequest, ForkRequest, PathEnvironmentName, QueueQuery, RewindRequest, SnapshotRequest, StatusQuery, TailQuery, WaitQuery } from '../../core/api/schemas.js';
 import { inputError, paramProblem, parseParam, unknownFields } from '../../core/api/validate.js';
 import type { ApiDeps } from '../deps.js';
 import { presentCheckpoint, presentEnvironment, presentEvent } from '../presenters.js';
@@ -16,7 +16,7 @@ import { previewAccessOf } from '../../core/app/previews.js';
 import { shareUrl } from '../web/previews.js';
 
 /** What this module uses of the web process (narrow: a test gives it only these). */
-type Deps = Pick<ApiDeps, 'admission' | 'audit' | 'catalog' | 'changes' | 'config' | 'environments' | 'listCache' | 'notifications' | 'snapshots' | 'store'>;
+type Deps = Pick<ApiDeps, 'admission' | 'audit' | 'capsuleService' | 'catalog' | 'changes' | 'config' | 'environments' | 'listCache' | 'notifications' | 'snapshots' | 'store'>;
 
 /** How long a PUT for a name that is being torn down waits for the teardown before creating. */
 const DESTROYING_WAIT_MS = 120_000;
@@ -129,7 +129,32 @@ export function environmentsRouter(deps: Deps): Router {
     return saved && saved.template === b.template ? [b.seed] : [];
   }
 
+  /**
+   * A new environment brought up from a bug capsule (`{"capsule": "cap-..."}`): its template, seed
+   * and image digests come from the capsule, its data too (core/app/capsules.ts). Never a redeploy:
+   * a name in use is refused (409 NAME_TAKEN).
+   */
+  async function restoreCapsule(req: Request, res: Response, name: string): Promise<void> {
+    const body = req.body as Record<string, unknown>;
+    const unknown = unknownFields(CapsuleRestoreRequest, body);
+    if (unknown.length) throw inputError(unknown);
+    const access = body.access;
+    if (access !== undefined && access !== 'public' && access !== 'signed-in' && access !== 'team') {
+      throw new InputError('invalid request: access', [{ field: 'access', message: 'must be "public", "signed-in" or "team"' }]);
+    }
+    const { env, delivery } = await deps.capsuleService.restore(req.principal!, name, body.capsule, { ttl: body.ttl, door: doorOf(req), noQueue: wantsNoQueue(req), ...(access ? { access } : {}) });
+    const wait = parseWait(req);
+    const shown = wait ? await waitUntilSettled(req, env, wait) : env;
+    res.status(202).setHeader('Location', `${config.publicUrl}/api/v1/environments/${env.name}`);
+    res.json({ ...(await present(shown)), action: 'created', delivery });
+  }
+  const namesCapsule = (body: unknown) => !!body && typeof body === 'object' && !Array.isArray(body) && 'capsule' in body;
+
   router.post('/', rule('environment.create'), async (req, res) => {
+    if (namesCapsule(req.body)) {
+      const given = (req.body as { name?: unknown }).name;
+      return restoreCapsule(req, res, typeof given === 'string' ? given : `bug-${randomBytes(3).toString('hex')}`);
+    }
     const valid = validateEnvironmentRequest(req.body, catalog, undefined, await savedSeeds(req.body), { callbackAllow: config.doors.callbackAllow });
     const name = valid.name ?? `${valid.template}-${randomBytes(3).toString('hex')}`.slice(0, 63);
     await deploy(req, res, valid, name, true);
@@ -137,6 +162,10 @@ export function environmentsRouter(deps: Deps): Router {
 
   router.put('/:name', rule('environment.create'), async (req, res) => {
     const name = pathName(req);
+    if (namesCapsule(req.body)) {
+      if ((req.body as { name?: unknown }).name !== undefined) throw new InputError('invalid request: name', [{ field: 'name', message: 'PUT takes the name from the path; leave it out of the body' }]);
+      return restoreCapsule(req, res, name);
+    }
     const valid = validateEnvironmentRequest(req.body, catalog, name, await savedSeeds(req.body), { callbackAllow: config.doors.callbackAllow });
     await deploy(req, res, valid, name, false);
   });

@@ -11,7 +11,7 @@ import { rule } from '../access.js';
 import { closeReview, deployReview, type DoorOutcome } from './review-door.js';
 
 /** What this module uses of the web process (narrow: a test gives it only these). */
-type Deps = Pick<ApiDeps, 'catalog' | 'config' | 'environments' | 'logger' | 'notifications' | 'queues' | 'store'>;
+type Deps = Pick<ApiDeps, 'capsuleService' | 'catalog' | 'config' | 'environments' | 'logger' | 'notifications' | 'queues' | 'requestTrail' | 'store'>;
 
 const DEPLOY_ACTIONS = new Set(['opened', 'reopened', 'synchronize']);
 
@@ -208,6 +208,10 @@ export function githubRouter(deps: Deps): Router {
       case 'destroy':
         await deps.environments.destroy(actor, env, 'destroyed');
         return 'destroying';
+      case 'capsule': {
+        const { capsule } = await deps.capsuleService.take(actor, env, cmd.note !== undefined ? { note: cmd.note } : {}, deps.requestTrail?.recent(env.id) ?? []);
+        return `bug capsule ${capsule.id} taken (archive: ${deps.config.publicUrl}/api/v1/capsules/${capsule.id}/archive; bring it up with mayfly deploy <new-name> --capsule ${capsule.id})`;
+      }
     }
   }
 

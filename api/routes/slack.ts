@@ -15,7 +15,7 @@ import { BODY_LIMITS, bodyLimit } from '../middleware/body-limit.js';
 import { rule } from '../access.js';
 
 /** What this module uses of the web process (narrow: a test gives it only these). */
-type Deps = Pick<ApiDeps, 'admission' | 'catalog' | 'config' | 'environments' | 'logger' | 'notifications' | 'queues' | 'store'>;
+type Deps = Pick<ApiDeps, 'admission' | 'capsuleService' | 'catalog' | 'config' | 'environments' | 'logger' | 'notifications' | 'queues' | 'requestTrail' | 'store'>;
 
 /** Slack lets a response_url be used five times within 30 minutes. */
 export const SLACK_FOLLOW_UPS = 5;
@@ -189,6 +189,7 @@ export function slackRouter(deps: Deps): Router {
       }
       case 'checkpoint':
       case 'rewind':
+      case 'capsule':
       case 'fork': {
         if (!NAME_PATTERN.test(cmd.name)) return `"${cmd.name}" is not an environment name`;
         const env = await store.getByName(cmd.name);
@@ -197,6 +198,11 @@ export function slackRouter(deps: Deps): Router {
           if (cmd.kind === 'checkpoint') {
             const { checkpoint } = await deps.environments.checkpoint(principalOf(s), env);
             return `Taking checkpoint \`${checkpoint.id}\` of *${env.name}* (its database pauses for a moment). Bring it back with \`${s.command} rewind ${env.name} ${checkpoint.id}\`.`;
+          }
+          if (cmd.kind === 'capsule') {
+            const { capsule } = await deps.capsuleService.take(principalOf(s), env, cmd.note !== undefined ? { note: cmd.note } : {}, deps.requestTrail?.recent(env.id) ?? []);
+            return `Taking bug capsule \`${capsule.id}\` of *${env.name}* (its data, image digests, logs and last ${capsule.requests.length} requests). ` +
+              `Archive: ${deps.config.publicUrl}/api/v1/capsules/${capsule.id}/archive — a developer brings it up with \`mayfly deploy <new-name> --capsule ${capsule.id}\`.`;
           }
           if (cmd.kind === 'rewind') {
             await deps.environments.rewind(principalOf(s), env, cmd.checkpoint);

@@ -26,9 +26,12 @@ import { RegistryTags } from '../../core/catalog/registry-tags.js';
 import { checkImagesExist } from '../../core/app/image-check.js';
 import { attentionOrder, groupTimeline, overviewContext, prefillFrom, suggestName, tagsOfTemplate } from './qa.js';
 import { datasetPages } from './datasets.js';
+import { formatBytes } from '../../core/domain/bytes.js';
+import { archiveEntries } from '../routes/capsules.js';
+import { tarGz } from '../tar.js';
 
 /** What this module uses of the web process (narrow: a test gives it only these). */
-type Deps = Pick<ApiDeps, 'admission' | 'audit' | 'authFailures' | 'catalog' | 'changes' | 'config' | 'datasets' | 'environments' | 'logger' | 'overview' | 'registryTags' | 'savedDatasets' | 'snapshots' | 'store'>;
+type Deps = Pick<ApiDeps, 'admission' | 'audit' | 'authFailures' | 'capsuleService' | 'requestTrail' | 'catalog' | 'changes' | 'config' | 'datasets' | 'environments' | 'logger' | 'overview' | 'registryTags' | 'savedDatasets' | 'snapshots' | 'store'>;
 
 const LOG_LINES = 40;
 /** Timeline rows an environment's page shows unless asked for all (?events=all). */
@@ -313,8 +316,14 @@ export function webRouter(deps: Deps): Router {
     // A button shows only to those the rule lets use it (anyone signed in may look at the page).
     const target = environmentTarget(env);
     const may = (action: Action) => allowed(req.principal, action, target);
+    // Its bug capsules (its team's only: they hold its data and logs).
+    const mayCapsule = may('capsule.view');
+    const capsules = mayCapsule ? (await deps.capsuleService.list(req.principal!, env)).map((c) => ({
+      id: c.id, name: c.name, note: c.note, status: c.status, error: c.error, createdBy: c.createdBy, createdAt: c.createdAt.toISOString(),
+      size: c.sizeBytes === null ? '' : formatBytes(c.sizeBytes), ready: c.status === 'ready',
+    })) : [];
     page(req, res, 'detail', {
-      checkpoints, forks, forkOf: p.forkOf,
+      checkpoints, forks, forkOf: p.forkOf, capsules, mayCapsule, canCapsule: mayCapsule && dataLive && !!template?.database && may('capsule.take'),
       canCheckpoint: dataLive && !!template?.database && may('environment.checkpoint'),
       canRewind: ['ready', 'sleeping', 'failed'].includes(env.status) && may('environment.rewind'),
       canFork: dataLive && may('environment.fork'),
@@ -381,6 +390,31 @@ export function webRouter(deps: Deps): Router {
     await deps.environments.rewind(req.principal!, env, cp);
     return `Rewinding ${env.name} to checkpoint ${String(cp)} (its current data is checkpointed first).`;
   }));
+  router.post('/environments/:name/capsule', ...post, signedIn, rule('capsule.take'), action(async (env, req) => {
+    const body = req.body as Record<string, unknown>;
+    const fields = { ...(typeof body.name === 'string' && body.name !== '' ? { name: body.name } : {}), ...(typeof body.note === 'string' && body.note !== '' ? { note: body.note } : {}) };
+    const { capsule } = await deps.capsuleService.take(req.principal!, env, fields, deps.requestTrail?.recent(env.id) ?? []);
+    return `Taking bug capsule ${capsule.id} of ${env.name} (its data, image digests, logs and last ${capsule.requests.length} requests).`;
+  }));
+  /** Brings a capsule up as a new environment (the name in `as`); back to the page it came from, or the new one's. */
+  router.post('/capsules/:id/restore', ...post, signedIn, rule('capsule.restore'), async (req, res) => {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const from = typeof body.from === 'string' && NAME_PATTERN.test(body.from) ? `/environments/${body.from}` : '/';
+    try {
+      const { env: restored } = await deps.capsuleService.restore(req.principal!, typeof body.as === 'string' ? body.as.trim() : '', String(req.params.id), { door: 'web' });
+      back(res, `/environments/${restored.name}`, 'ok', `Bringing bug capsule ${String(req.params.id)} up as ${restored.name}.`);
+    } catch (err) {
+      if (!(err instanceof MayflyError) || err.status >= 500) throw err;
+      const problems = Array.isArray(err.details) ? (err.details as FieldProblem[]).map((p) => `${p.field} ${p.message}`).join('; ') : '';
+      back(res, from, 'error', problems || err.message);
+    }
+  });
+  /** The capsule's archive for a signed-in person (the API's needs a token). */
+  router.get('/capsules/:id/archive', session, signedIn, rule('capsule.view'), async (req, res) => {
+    const capsule = await deps.capsuleService.get(req.principal!, String(req.params.id), 'archive');
+    const archive = tarGz(archiveEntries(capsule, await deps.capsuleService.dump(capsule), config.publicUrl));
+    res.status(200).set({ 'Content-Type': 'application/gzip', 'Content-Disposition': `attachment; filename="${capsule.id}-${capsule.name}.tar.gz"`, 'Cache-Control': 'no-store' }).send(archive);
+  });
   router.post('/environments/:name/fork', ...post, signedIn, rule('environment.fork'), action(async (env, req) => {
     const { env: fork } = await deps.environments.fork(req.principal!, env, (req.body as Record<string, unknown>).for, { door: 'web' });
     return `Forking ${env.name} as ${fork.name}.`;

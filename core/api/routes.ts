@@ -11,7 +11,7 @@ import {
   AuditList, DeployAnswer, Environment, EnvironmentList, EnvironmentRequest, ErrorAnswer, EventList, ExtendRequest, OpenApiDocument,
   PathDatasetName, PathEnvironmentName, QueueQuery, RefreshAnswer, SeedList, SnapshotAnswer, SnapshotRequest, StatusQuery,
   TailQuery, TemplateList, WaitQuery, ShareAnswer, ShareRequest, SavedDatasetDeleted,
-  CheckpointAnswer, CheckpointList, CheckpointRequest, DeployAnswer as ForkAnswer, ForkList, ForkRequest, RewindRequest,
+  CheckpointAnswer, CheckpointList, CheckpointRequest, Capsule, CapsuleAnswer, CapsuleList, CapsuleRequest, CapsuleSummary, DeployRequest, PathCapsuleId, DeployAnswer as ForkAnswer, ForkList, ForkRequest, RewindRequest,
 } from './schemas.js';
 
 export type Method = 'get' | 'post' | 'put' | 'delete';
@@ -76,6 +76,12 @@ const deployErrors: Record<number, Answer> = {
   503: storeDown,
 };
 
+const capsuleIdParam: Parameter = { name: 'id', in: 'path', required: true, schema: PathCapsuleId };
+const capsuleErrors: Record<number, Answer> = {
+  400: error('INVALID_REQUEST: not a capsule id (field id)'),
+  403: error('FORBIDDEN: the capsule belongs to another team'),
+  404: error('CAPSULE_NOT_FOUND: no bug capsule of that id (deleted, or never taken)'),
+};
 const envName: Parameter = { name: 'name', in: 'path', required: true, schema: PathEnvironmentName };
 const wait: Parameter = { name: 'wait', in: 'query', schema: WaitQuery };
 const queue: Parameter = { name: 'queue', in: 'query', schema: QueueQuery };
@@ -106,12 +112,15 @@ export const OPERATIONS: Operation[] = [
   },
   {
     method: 'post', path: '/environments', operationId: 'createEnvironment', summary: 'Create an environment (a name is generated when none is given)',
-    parameters: [wait, queue], body: EnvironmentRequest,
+    description: 'With `capsule`: a new environment brought up from that bug capsule (its template, seed, image digests and data).',
+    parameters: [wait, queue], body: DeployRequest,
     responses: {
       202: json(DeployAnswer, 'provisioning queued'),
       ...deployErrors,
-      400: error('INVALID_REQUEST: invalid body or query (details names every field), or INVALID_JSON'),
-      409: error('NAME_TAKEN or ENVIRONMENT_DESTROYING'),
+      400: error('INVALID_REQUEST: invalid body or query (details names every field), or INVALID_JSON; a capsule not ready (field capsule)'),
+      403: error('FORBIDDEN: the capsule belongs to another team'),
+      404: error('CAPSULE_NOT_FOUND: no bug capsule of that id (details name the field capsule)'),
+      409: error('NAME_TAKEN, ENVIRONMENT_DESTROYING, or TEMPLATE_GONE (the capsule\'s template is no longer served)'),
     },
   },
   {
@@ -121,14 +130,16 @@ export const OPERATIONS: Operation[] = [
   },
   {
     method: 'put', path: '/environments/{name}', operationId: 'deployEnvironment', summary: 'Create or redeploy by name (idempotent)',
-    parameters: [envName, wait, queue], body: EnvironmentRequest,
+    description: 'With `capsule`: a NEW environment brought up from that bug capsule (its template, seed, image digests and data); never a redeploy (409 NAME_TAKEN when the name is in use).',
+    parameters: [envName, wait, queue], body: DeployRequest,
     responses: {
       200: json(DeployAnswer, 'nothing changed (action "unchanged"); a given ttl renews the lease'),
       202: json(DeployAnswer, 'a deploy was queued (action "created" or "redeployed")'),
       ...deployErrors,
-      400: error('INVALID_REQUEST: invalid name, body or query (details names every field), or INVALID_JSON'),
-      403: forbidden,
-      409: error('TEMPLATE_MISMATCH, SEED_MISMATCH, ENVIRONMENT_DESTROYING (still tearing down after 2 min) or CONCURRENT_UPDATE'),
+      400: error('INVALID_REQUEST: invalid name, body or query (details names every field), or INVALID_JSON; a capsule not ready (field capsule)'),
+      403: error('FORBIDDEN: the environment, or the capsule, belongs to another team'),
+      404: error('CAPSULE_NOT_FOUND: no bug capsule of that id (details name the field capsule)'),
+      409: error('TEMPLATE_MISMATCH, SEED_MISMATCH, ENVIRONMENT_DESTROYING (still tearing down after 2 min), CONCURRENT_UPDATE, NAME_TAKEN or TEMPLATE_GONE (with capsule)'),
     },
   },
   {
@@ -219,6 +230,37 @@ export const OPERATIONS: Operation[] = [
       400: error('INVALID_REQUEST: a missing or malformed "for", a fork name over 63 characters, or a fork past MAYFLY_FORK_DEPTH_MAX (field name); or INVALID_JSON'),
       403: forbidden, 409: error('NOT_READY (the parent) or NAME_TAKEN (the fork exists)'), ...deployErrors,
     },
+  },
+  {
+    method: 'get', path: '/environments/{name}/capsules', operationId: 'listCapsules',
+    summary: 'Bug capsules taken of environments of this name (also gone ones) that your team holds, newest first', parameters: [envName],
+    responses: { 200: json(CapsuleList, 'its capsules'), ...envErrors, 403: forbidden },
+  },
+  {
+    method: 'post', path: '/environments/{name}/capsules', operationId: 'takeCapsule',
+    summary: 'Take a bug capsule: a copy of the database (paused for a moment), image digests, stack, timeline, logs and the router\'s recent requests',
+    parameters: [envName], body: CapsuleRequest, bodyRequired: false,
+    responses: {
+      202: json(CapsuleAnswer, 'recorded, with the request trail; the worker takes the rest (pending, then ready)'), ...envErrors,
+      400: error('INVALID_REQUEST: invalid environment name, a bad name or note, or an unknown field (details name each); or INVALID_JSON'),
+      403: forbidden, 409: error('NOT_READY, NO_DATABASE, or CAPSULES_LIMIT (the team holds MAYFLY_CAPSULES_PER_TEAM)'), 503: storeDown,
+    },
+  },
+  {
+    method: 'get', path: '/capsules/{id}', operationId: 'getCapsule', summary: 'One bug capsule with everything recorded',
+    parameters: [capsuleIdParam],
+    responses: { ...capsuleErrors, 200: json(Capsule, 'the capsule') },
+  },
+  {
+    method: 'get', path: '/capsules/{id}/archive', operationId: 'getCapsuleArchive',
+    summary: 'The capsule as one .tar.gz for a bug report: manifest.json, stack.yml, timeline.json, requests.json, logs/<service>.log, database.sql.gz',
+    parameters: [capsuleIdParam],
+    responses: { ...capsuleErrors, 200: { description: 'the archive', content: { 'application/gzip': z.string().meta({ format: 'binary' }) } } },
+  },
+  {
+    method: 'delete', path: '/capsules/{id}', operationId: 'deleteCapsule', summary: 'Delete a bug capsule (its team or an admin); the worker removes its volume, then its record',
+    parameters: [capsuleIdParam],
+    responses: { ...capsuleErrors, 202: json(CapsuleSummary, 'deleted; its volume is being removed'), 503: storeDown },
   },
   {
     method: 'post', path: '/environments/{name}/snapshots', operationId: 'saveEnvironmentSnapshot',

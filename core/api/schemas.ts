@@ -170,6 +170,23 @@ export const RewindRequest = z.strictObject({
   checkpoint: z.string({ error: 'is required: a checkpoint id such as "cp-1a2b3c4d"' }).meta({ description: 'the checkpoint to bring back (GET .../checkpoints lists them)', examples: ['cp-1a2b3c4d'] }),
 }, { error: 'must be a JSON object' }).meta({ id: 'RewindRequest' });
 
+export const CapsuleRequest = z.strictObject({
+  name: z.string().regex(NAME_PATTERN, { error: 'must be 1-63 lowercase letters, digits and "-"' }).optional()
+    .meta({ description: 'a name for the bug report (default: the capsule id)', examples: ['checkout-500'] }),
+  note: z.string().max(2000).optional().meta({ description: 'what went wrong (free text, at most 2000 characters)' }),
+}, { error: 'must be a JSON object' }).meta({ id: 'CapsuleRequest' });
+
+/** PUT/POST /environments with `capsule`: a new environment brought up from a bug capsule. */
+export const CapsuleRestoreRequest = z.strictObject({
+  name: z.string().optional().meta({ description: 'POST only: the new environment\'s name (PUT takes it from the path)' }),
+  capsule: z.string({ error: 'is required: a bug capsule id such as "cap-1a2b3c4d"' }).meta({ description: 'the bug capsule to bring up (its template, seed, image digests and data)', examples: ['cap-1a2b3c4d'] }),
+  ttl: Duration.optional().meta({ description: 'the lease (default: the template\'s)' }),
+  access: z.enum(['public', 'signed-in', 'team']).optional(),
+}, { error: 'must be a JSON object' }).meta({ id: 'CapsuleRestoreRequest' });
+
+/** The body of PUT /environments/{name} and POST /environments: a deploy, or a restore of a bug capsule. */
+export const DeployRequest = z.union([EnvironmentRequest, CapsuleRestoreRequest]).meta({ id: 'DeployRequest' });
+
 export const ForkRequest = z.strictObject({
   for: z.string({ error: 'is required: who the fork is for, e.g. "alice"' }).meta({ description: 'who the fork is for: the fork is named <name>--<for>', examples: ['alice'] }),
 }, { error: 'must be a JSON object' }).meta({ id: 'ForkRequest' });
@@ -311,6 +328,46 @@ export const CheckpointList = z.strictObject({
 export const CheckpointAnswer = Checkpoint.extend({
   delivery: z.enum(['queued', 'deferred']).meta({ description: 'deferred: recorded while Redis did not answer; taken before the next redeploy, reset or rewind' }),
 }).meta({ id: 'CheckpointAnswer' });
+const CapsuleRequestEntry = z.strictObject({
+  method: z.string(), path: z.string().meta({ description: 'the path only: never its query string' }), status: z.number().int(), durationMs: z.number().int(), at: DateTime,
+});
+export const CapsuleSummary = z.strictObject({
+  id: z.string().meta({ examples: ['cap-1a2b3c4d'] }),
+  name: z.string(),
+  note: z.string(),
+  team: z.string(),
+  environment: z.string().meta({ description: 'the environment it was taken of (it may be gone: a capsule outlives it)' }),
+  template: z.string(),
+  seed: z.string().nullable(),
+  images: z.record(z.string(), z.string()),
+  digests: z.record(z.string(), z.string()).meta({ description: 'what each service ran (repo@sha256:...): a restore runs these' }),
+  status: z.enum(['pending', 'ready', 'failed', 'deleting']).meta({ description: 'pending until the worker took it' }),
+  sizeBytes: z.number().int().nullable(),
+  pauseMs: z.number().int().nullable().meta({ description: 'how long the database was paused for the copy' }),
+  dumpBytes: z.number().int().nullable().meta({ description: 'the gzipped SQL dump in the archive (null: none, see dumpError)' }),
+  dumpError: z.string().nullable(),
+  error: z.string().nullable(),
+  createdBy: z.string(),
+  createdAt: DateTime,
+  readyAt: DateTime.nullable(),
+  links: z.strictObject({ self: Url, archive: Url }),
+}).meta({ id: 'CapsuleSummary' });
+export const Capsule = CapsuleSummary.extend({
+  stack: z.string().nullable().meta({ description: 'the rendered stack (YAML; secret-looking environment values left out)' }),
+  timeline: z.array(z.strictObject({ at: DateTime, type: z.string(), status: z.string().nullable(), message: z.string() })).nullable(),
+  logs: z.record(z.string(), z.string()).nullable().meta({ description: 'the last 200 lines of each service\'s log' }),
+  requests: z.array(CapsuleRequestEntry).meta({ description: 'the router\'s recent requests to the environment when the capsule was asked for (method, path, status, duration, time)' }),
+}).meta({ id: 'Capsule' });
+export const CapsuleList = z.strictObject({
+  environment: z.string(),
+  limit: z.number().int().meta({ description: 'capsules one team may hold (MAYFLY_CAPSULES_PER_TEAM; 0: no limit)' }),
+  capsules: z.array(CapsuleSummary),
+}).meta({ id: 'CapsuleList' });
+export const CapsuleAnswer = Capsule.extend({
+  delivery: z.enum(['queued', 'deferred']).meta({ description: 'deferred: recorded while Redis did not answer; it stays pending' }),
+}).meta({ id: 'CapsuleAnswer' });
+export const PathCapsuleId = z.string().regex(/^cap-[0-9a-f]{8}$/, { error: 'must be a bug capsule id such as "cap-1a2b3c4d"' }).meta({ id: 'PathCapsuleId' });
+
 export const ForkList = z.strictObject({ environment: z.string(), forks: z.array(Environment) }).meta({ id: 'ForkList' });
 
 export const Template = z.strictObject({

@@ -29,6 +29,14 @@ export const RULES = {
   'environment.rewind': 'team',
   /** A fork copies the environment's data (a tester's own copy): its team. */
   'environment.fork': 'team',
+  /**
+   * Bug capsules hold a copy of the environment's data and its logs: its team takes, sees, deletes
+   * and restores them (also after the environment is gone: the capsule keeps the team).
+   */
+  'capsule.take': 'team',
+  'capsule.view': 'team',
+  'capsule.delete': 'team',
+  'capsule.restore': 'team',
   'template.list': 'signed-in',
   'overview.view': 'signed-in',
   'environment.open': 'access',
@@ -83,7 +91,7 @@ export function authorize(principal: Principal, action: Action, target?: Target)
     throw new ForbiddenError(`${principal.name} may not ${action.replace('.', ' ')}: admins only (MAYFLY_ADMINS)`, { action, principal: principal.name });
   }
   throw new ForbiddenError(
-    `${target.label} belongs to team "${target.team}"; ${principal.name} (team "${principal.team}") may not ${RULES[action] === 'access' ? 'open' : action === 'environment.share' ? 'share' : 'change'} it`,
+    `${target.label} belongs to team "${target.team}"; ${principal.name} (team "${principal.team}") may not ${RULES[action] === 'access' ? 'open' : action === 'environment.share' ? 'share' : action === 'capsule.view' ? 'see' : action === 'capsule.restore' ? 'restore' : 'change'} it`,
     { ...target.details, team: target.team, principal: principal.name, principalTeam: principal.team, action },
   );
 }
@@ -91,6 +99,11 @@ export function authorize(principal: Principal, action: Action, target?: Target)
 /** The target of an action on an environment (with `access`, for opening its address). */
 export function environmentTarget(env: { name: string; team: string; id?: string }, access?: Access): Target {
   return { label: `environment "${env.name}"`, team: env.team, details: { environment: env.name }, ...(env.id ? { id: env.id } : {}), ...(access ? { access } : {}) };
+}
+
+/** The target of an action on a bug capsule: the team of the environment it was taken of. */
+export function capsuleTarget(capsule: { id: string; name: string; team: string; environment: string }): Target {
+  return { label: `bug capsule "${capsule.id}" (${capsule.name}, of environment "${capsule.environment}")`, team: capsule.team, details: { capsule: capsule.id, environment: capsule.environment } };
 }
 
 /** The target of an action on a saved dataset: the team it was saved by. */

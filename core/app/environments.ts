@@ -9,7 +9,7 @@ import type { Admission } from './admission.js';
 import type { AuditSubject, AuditTrail } from './audit.js';
 import { authorize, environmentTarget, type Action } from './authorization.js';
 import { bounded, queueDeploy, type Delivery } from './delivery.js';
-import { NAME_PATTERN, REDEPLOY_FROM, RESET_FROM, forkName, sameImages, type DestroyReason, type Environment, type Status } from '../domain/environment.js';
+import { NAME_PATTERN, REDEPLOY_FROM, RESET_FROM, forkName, pinnedImages, sameImages, type DestroyReason, type Environment, type Status } from '../domain/environment.js';
 import { parseDuration } from '../domain/duration.js';
 import { ConflictError, InputError, MayflyError, NotFoundError } from '../domain/errors.js';
 import { systemActor, type Principal } from '../domain/principal.js';
@@ -184,7 +184,8 @@ export class EnvironmentService {
         const env = await tx.getLive(input.name, { lock: true });
         if (!env) {
           // A warm-pool standby, when the template keeps one current for this request (core/app/pool.ts).
-          const standby = this.deps.catalog.has(input.template)
+          // (Never for an environment whose data comes from elsewhere: a bug capsule's.)
+          const standby = this.deps.catalog.has(input.template) && !input.restoreFrom
             ? await claimStandby(new PoolStore(client), this.deps.catalog.get(input.template), input.seed ?? null) : undefined;
           const created = await tx.create(input, standby);
           return created ? { env: await admitted(created), action: 'created' as const } : undefined; // lost a race: read the winner
@@ -444,10 +445,7 @@ export class EnvironmentService {
     }
     if (!HAS_DATA.includes(parent.status)) throw new ConflictError('NOT_READY', `environment "${parent.name}" is ${parent.status}; it can be forked when it is ready`);
     // The same images the parent runs: by digest where the pull recorded one (repo@sha256:...).
-    const images = Object.fromEntries(Object.entries(parent.images).map(([svc, ref]) => {
-      const digest = parent.digests[svc];
-      return [svc, digest && digest.includes('@') && DIGEST_PATTERN.test(digest.slice(digest.lastIndexOf('@') + 1)) ? digest : ref];
-    }));
+    const images = pinnedImages(parent.images, parent.digests, (d) => DIGEST_PATTERN.test(d));
     const { env, delivery } = await this.deployUnaudited(actor, {
       name, template: parent.template, owner: actor.name, images, seed: parent.seed, ttlSeconds: parent.ttlSeconds, door: opts.door ?? 'api',
       team: parent.team, parentId: parent.id, forkDepth: parent.forkDepth + 1, ...(parent.access ? { access: parent.access } : {}),

@@ -22,7 +22,8 @@ export function loadSavedDatasetsConfig(env: NodeJS.ProcessEnv, int: (name: stri
 }
 
 /**
- * Checkpoints and forks (docs/data-workflows.md): MAYFLY_CHECKPOINTS_PER_ENV, MAYFLY_FORK_DEPTH_MAX.
+ * Checkpoints, forks and bug capsules (docs/data-workflows.md): MAYFLY_CHECKPOINTS_PER_ENV,
+ * MAYFLY_FORK_DEPTH_MAX, MAYFLY_CAPSULES_PER_TEAM.
  * Part of the one frozen Config (config.dataWorkflows).
  */
 export interface DataWorkflowsConfig {
@@ -30,14 +31,18 @@ export interface DataWorkflowsConfig {
   checkpointsPerEnvironment: number;
   /** How deep forks go: 1 allows forks of environments that are not forks; 2 a fork of a fork too. */
   forkDepthMax: number;
+  /** Bug capsules one team may hold (pending or ready); 0: no limit. */
+  capsulesPerTeam: number;
 }
 
 export const DEFAULT_CHECKPOINTS_PER_ENV = 5;
 export const DEFAULT_FORK_DEPTH_MAX = 2;
+export const DEFAULT_CAPSULES_PER_TEAM = 20;
 
 export function loadDataWorkflowsConfig(int: (name: string, fallback: number, min?: number, max?: number) => number): DataWorkflowsConfig {
   return Object.freeze({
     checkpointsPerEnvironment: int('MAYFLY_CHECKPOINTS_PER_ENV', DEFAULT_CHECKPOINTS_PER_ENV, 1, 100),
     forkDepthMax: int('MAYFLY_FORK_DEPTH_MAX', DEFAULT_FORK_DEPTH_MAX, 0, 10),
+    capsulesPerTeam: int('MAYFLY_CAPSULES_PER_TEAM', DEFAULT_CAPSULES_PER_TEAM, 0, 100000),
   });
 }

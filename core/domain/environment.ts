@@ -136,5 +136,16 @@ export const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 export const DESTROY_REASONS = ['destroyed', 'expired', 'pull-request-closed', 'parent-destroyed', 'merge-request-merged', 'merge-request-closed'] as const;
 
 /** A fork's name: `<parent>--<for>` (within a DNS label's 63 characters). */
+/**
+ * The images to run to get exactly what ran: per service its digest (`repo@sha256:...`, as the
+ * pull recorded it) where there is one, else the reference asked for. Forks and bug capsules.
+ */
+export function pinnedImages(images: Record<string, string>, digests: Record<string, string>, isDigest: (d: string) => boolean): Record<string, string> {
+  return Object.fromEntries(Object.entries(images).map(([svc, ref]) => {
+    const digest = digests[svc];
+    return [svc, digest && digest.includes('@') && isDigest(digest.slice(digest.lastIndexOf('@') + 1)) ? digest : ref];
+  }));
+}
+
 export const forkName = (parent: string, forWhom: string) => `${parent}--${forWhom}`;
 export type DestroyReason = (typeof DESTROY_REASONS)[number];

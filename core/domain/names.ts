@@ -28,6 +28,11 @@ export const ROLE_DATA = 'data';
 export const ROLE_OVERLAY_LAYER = 'overlay-layer';
 /** A checkpoint of the environment's database (docs/data-workflows.md): kept with its data, removed with it. */
 export const ROLE_CHECKPOINT = 'checkpoint';
+/**
+ * A bug capsule's copy of a database (docs/data-workflows.md#bug-capsules): not labeled for the
+ * environment (it outlives it; the reaper leaves it alone); removed when the capsule is deleted.
+ */
+export const ROLE_CAPSULE = 'capsule';
 /** On a short-lived helper container (clones, measurements): what it does. */
 export const LABEL_HELPER = 'mayfly.helper';
 /** On a golden snapshot's throwaway database container: the golden's key. */
@@ -52,6 +57,9 @@ export const containerName = (project: string, service: string) => `${project}-$
 
 /** The volume of an environment's checkpoint `id` (cp-xxxxxxxx), in its compose project. */
 export const checkpointVolume = (project: string, id: string) => `${project}_${id}`;
+
+/** The volume of bug capsule `id` (cap-xxxxxxxx), per installation like a golden. */
+export const capsuleVolume = (instance: string, id: string) => `mayfly-capsule-${instance}-${id}`;
 
 /** The writable layer beneath an overlay clone named `volume`. */
 export const upperVolume = (volume: string) => `${volume}-upper`;

@@ -56,7 +56,7 @@ export function environmentLinks(publicUrl: string, name: string) {
   return { page, logs: `${page}#services`, timeline: `${page}#timeline-h` };
 }
 
-export const PR_COMMANDS_HELP = '`/mayfly extend 2h` · `/mayfly reset-db` · `/mayfly redeploy` · `/mayfly destroy`';
+export const PR_COMMANDS_HELP = '`/mayfly extend 2h` · `/mayfly reset-db` · `/mayfly redeploy` · `/mayfly destroy` · `/mayfly capsule [what went wrong]`';
 
 /** The body of the live comment for the environment as it is now. */
 export function renderComment(v: CommentView): string {
@@ -105,6 +105,7 @@ export type PrCommand =
   | { kind: 'reset-db' }
   | { kind: 'redeploy' }
   | { kind: 'destroy' }
+  | { kind: 'capsule'; note?: string }
   | { kind: 'help' }
   | { kind: 'unknown'; problem: string };
 
@@ -125,6 +126,11 @@ export function parsePrCommand(body: string): PrCommand | undefined {
       const seconds = parseDuration(args[0]);
       if (seconds === undefined) return { kind: 'unknown', problem: `"${args[0]!.slice(0, 20)}" is not a duration; try \`/mayfly extend 2h\`` };
       return { kind: 'extend', ttl: args[0]!, seconds };
+    }
+    case 'capsule': {
+      // The rest of the line is the capsule's note (what went wrong), bounded like the API's.
+      const note = args.join(' ').slice(0, 2000);
+      return { kind: 'capsule', ...(note ? { note } : {}) };
     }
     case 'reset-db':
     case 'redeploy':

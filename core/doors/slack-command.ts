@@ -3,7 +3,7 @@
  *
  *   up <template> [tag | service=tag ...] [ttl=4h] [seed=name]
  *   list | status <name> | extend <name> <duration> | down <name> | help
- *   checkpoint <name> | checkpoints <name> | rewind <name> <checkpoint> | fork <name> <for>
+ *   checkpoint <name> | checkpoints <name> | rewind <name> <checkpoint> | fork <name> <for> | capsule <name> [note ...]
  */
 export type SlackCommand =
   | { kind: 'up'; template: string; tag?: string; images: Record<string, string>; ttl?: string; seed?: string }
@@ -15,6 +15,7 @@ export type SlackCommand =
   | { kind: 'checkpoints'; name: string }
   | { kind: 'rewind'; name: string; checkpoint: string }
   | { kind: 'fork'; name: string; for: string }
+  | { kind: 'capsule'; name: string; note?: string }
   | { kind: 'help' }
   | { kind: 'usage'; problem: string };
 
@@ -28,6 +29,7 @@ export function slackUsage(command = '/mayfly'): string {
     `• \`${command} down <name>\``,
     `• \`${command} checkpoint <name>\` — a checkpoint of its database; \`${command} checkpoints <name>\` lists them; \`${command} rewind <name> <checkpoint>\` brings one back`,
     `• \`${command} fork <name> <for>\` — \`<name>--<for>\`: the same images and a copy of its data`,
+    `• \`${command} capsule <name> [what went wrong]\` — a bug capsule: its data, image digests, logs and recent requests, for a developer`,
     `• \`${command} help\``,
   ].join('\n');
 }
@@ -58,6 +60,9 @@ export function parseSlackCommand(text: string): SlackCommand {
     case 'rewind':
       if (args.length !== 2) return { kind: 'usage', problem: '`rewind <name> <checkpoint>` needs a name and a checkpoint id such as cp-1a2b3c4d' };
       return { kind: 'rewind', name: args[0]!, checkpoint: args[1]! };
+    case 'capsule':
+      if (args.length < 1) return { kind: 'usage', problem: '`capsule <name> [what went wrong]` needs an environment name' };
+      return { kind: 'capsule', name: args[0]!, ...(args.length > 1 ? { note: args.slice(1).join(' ') } : {}) };
     case 'fork':
       if (args.length !== 2) return { kind: 'usage', problem: '`fork <name> <for>` needs a name and who the fork is for' };
       return { kind: 'fork', name: args[0]!, for: args[1]! };

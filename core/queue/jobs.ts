@@ -18,9 +18,13 @@ export interface SaveSnapshotJobData { environmentId: string; name: string; by: 
 export interface DeleteDatasetJobData { dataset: string; by: string }
 /** Takes a checkpoint of an environment's database that the application layer recorded (pending). */
 export interface CheckpointJobData { environmentId: string; checkpointId: string }
+/** Takes a recorded bug capsule (pending). */
+export interface CapsuleJobData { capsuleId: string }
+/** Removes the volumes of deleted bug capsules (records `deleting`), then their records. */
+export interface DeleteCapsuleJobData { capsuleId: string }
 /** Sleep and wake (worker/jobs/sleep.ts): stop an idle environment's containers, start them again. */
 export interface SleepJobData { environmentId: string }
-export type LifecycleJobData = SleepJobData | TeardownJobData | ExpireJobData | RefreshSeedJobData | SaveSnapshotJobData | DeleteDatasetJobData | CheckpointJobData | Record<string, never>;
+export type LifecycleJobData = SleepJobData | TeardownJobData | ExpireJobData | RefreshSeedJobData | SaveSnapshotJobData | DeleteDatasetJobData | CheckpointJobData | CapsuleJobData | Record<string, never>;
 
 export const JOB_PROVISION = 'provision';
 export const JOB_TEARDOWN = 'teardown';
@@ -30,6 +34,8 @@ export const JOB_REFRESH_SEED = 'refresh-seed';
 export const JOB_SAVE_SNAPSHOT = 'save-snapshot';
 export const JOB_DELETE_DATASET = 'delete-dataset';
 export const JOB_CHECKPOINT = 'checkpoint';
+export const JOB_CAPSULE = 'capsule';
+export const JOB_DELETE_CAPSULE = 'delete-capsule';
 export const JOB_SLEEP = 'sleep';
 export const JOB_WAKE = 'wake';
 /** The notifier (outbox delivery and expiry warnings), scheduled like the reconciler. */
@@ -113,6 +119,16 @@ export class JobQueues {
   /** Takes a recorded checkpoint (one job per checkpoint id); the reconciler need not: a lost one stays pending and is shown so. */
   async enqueueCheckpoint(environmentId: string, checkpointId: string): Promise<void> {
     await this.lifecycle.add(JOB_CHECKPOINT, { environmentId, checkpointId }, { jobId: `checkpoint-${checkpointId}`, removeOnComplete: true, removeOnFail: true, attempts: 2, backoff: { type: 'fixed', delay: 1000 } });
+  }
+
+  /** Takes a recorded bug capsule (one job per capsule id); a lost one stays pending and is shown so. */
+  async enqueueCapsule(capsuleId: string): Promise<void> {
+    await this.lifecycle.add(JOB_CAPSULE, { capsuleId }, { jobId: `capsule-${capsuleId}`, removeOnComplete: true, removeOnFail: true, attempts: 2, backoff: { type: 'fixed', delay: 1000 } });
+  }
+
+  /** Removes deleted bug capsules' volumes (every one deleting, so a lost job is finished by the next). */
+  async enqueueDeleteCapsule(capsuleId: string): Promise<void> {
+    await this.lifecycle.add(JOB_DELETE_CAPSULE, { capsuleId }, { jobId: `delete-capsule-${capsuleId}`, removeOnComplete: true, removeOnFail: true, attempts: 5, backoff: { type: 'exponential', delay: 2000 } });
   }
 
   /** One sleep per environment at a time (the job id); the job itself checks it is still idle. */

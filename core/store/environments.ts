@@ -59,6 +59,8 @@ export interface NewEnvironment {
   /** A fork: its parent's id and its depth (1 for a fork of an environment that is not one). */
   parentId?: string;
   forkDepth?: number;
+  /** Its first database comes from this bug capsule (`cap-...`), not from the seed. */
+  restoreFrom?: string;
 }
 
 
@@ -217,17 +219,17 @@ export class EnvironmentStore {
     const { rows } = await this.db.query<Row>(
       `WITH created AS (
          INSERT INTO environments (id, name, template, status, owner, images, seed, ttl_seconds, expires_at, project, door, team, origin, access,
-                                   seeded_at, snapshot_key, clone_strategy, parent_id, fork_depth)
+                                   seeded_at, snapshot_key, clone_strategy, parent_id, fork_depth, restore_from)
          VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7::int, now() + ($7::int * interval '1 second'), $8, $9, $10, $13, $14,
-                 CASE WHEN $15::boolean THEN now() END, $16, $17, $18, $19)
+                 CASE WHEN $15::boolean THEN now() END, $16, $17, $18, $19, $20)
          ON CONFLICT (name) WHERE status <> 'destroyed' DO NOTHING RETURNING *),
        logged AS (INSERT INTO environment_events (environment_id, type, status, message, data)
                   SELECT id, 'requested', 'queued', $11, $12 FROM created)
        SELECT * FROM created`,
       [id, input.name, input.template, input.owner, input.images, input.seed, input.ttlSeconds, project, input.door ?? 'api', input.team ?? 'default',
         `requested by ${input.owner}: template ${input.template}, ttl ${input.ttlSeconds}s${standby ? ' (from the warm pool: its database is already cloned and started)' : ''}`,
-        { images: input.images, seed: input.seed, ...(standby ? { pool: true } : {}) }, input.origin ?? null, input.access ?? null,
-        seeded, standby?.snapshotKey ?? null, standby?.cloneStrategy ?? null, input.parentId ?? null, input.forkDepth ?? 0]);
+        { images: input.images, seed: input.seed, ...(standby ? { pool: true } : {}), ...(input.restoreFrom ? { capsule: input.restoreFrom } : {}) }, input.origin ?? null, input.access ?? null,
+        seeded, standby?.snapshotKey ?? null, standby?.cloneStrategy ?? null, input.parentId ?? null, input.forkDepth ?? 0, input.restoreFrom ?? null]);
     return rows[0] ? toEnvironment(rows[0]) : undefined;
   }
 

@@ -464,6 +464,47 @@ export const MIGRATIONS: { id: number; name: string; sql: string }[] = [
     `,
   },
   {
+    id: 24,
+    name: 'bug capsules',
+    sql: `
+      -- Bug capsules (docs/data-workflows.md#bug-capsules): a copy of an environment's database
+      -- (its own volume, not labeled for the environment: it outlives it) with what a developer
+      -- needs to see what QA saw: image digests, the rendered stack, template, seed, timeline,
+      -- the last log lines per service, the router's request trail, and a pg_dump for the
+      -- archive. They belong to the environment's team. A restore names one in
+      -- environments.restore_from ('cap-...') of a new environment.
+      CREATE TABLE capsules (
+        id             text PRIMARY KEY,
+        name           text NOT NULL,
+        note           text NOT NULL DEFAULT '',
+        team           text NOT NULL,
+        environment_id uuid NOT NULL,
+        environment    text NOT NULL,
+        template       text NOT NULL,
+        seed           text,
+        images         jsonb NOT NULL DEFAULT '{}',
+        digests        jsonb NOT NULL DEFAULT '{}',
+        status         text NOT NULL CHECK (status IN ('pending', 'ready', 'failed', 'deleting')),
+        volume         text NOT NULL,
+        stack          text,
+        timeline       jsonb,
+        logs           jsonb,
+        requests       jsonb NOT NULL DEFAULT '[]',
+        dump           bytea,
+        dump_error     text,
+        size_bytes     bigint,
+        pause_ms       integer,
+        error          text,
+        created_by     text NOT NULL,
+        created_at     timestamptz NOT NULL DEFAULT now(),
+        ready_at       timestamptz,
+        deleted_by     text
+      );
+      CREATE INDEX capsules_team ON capsules (team, created_at DESC) WHERE status <> 'deleting';
+      CREATE INDEX capsules_environment ON capsules (environment_id, created_at DESC);
+    `,
+  },
+  {
     id: 25,
     name: 'Slack bot: the channel message',
     sql: `

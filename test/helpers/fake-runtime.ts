@@ -306,8 +306,8 @@ export class FakeSnapshotEngine implements SnapshotEngine {
   async copyLive(from: DataVolume, _service: string, into: LiveCopyTarget): Promise<{ pauseMs: number; sizeBytes: number | null; via: CloneVia }> {
     const source = volumeName(from.env.project, from.volume);
     if (!this.engine.volumes.has(source)) throw new PermanentFailure('DATABASE_VOLUME_MISSING', `the data volume ${source} is gone`);
-    const name = into.kind === 'checkpoint' ? checkpointVolume(into.env.project, into.id) : volumeName(into.into.env.project, into.into.volume);
-    this.engine.volumes.set(name, { name, envId: into.kind === 'checkpoint' ? into.env.id : into.into.env.id, data: true });
+    const name = into.kind === 'checkpoint' ? checkpointVolume(into.env.project, into.id) : into.kind === 'capsule' ? into.volume : volumeName(into.into.env.project, into.into.volume);
+    this.engine.volumes.set(name, { name, envId: into.kind === 'checkpoint' ? into.env.id : into.kind === 'capsule' ? '' : into.into.env.id, data: true });
     this.engine.log.push(`copy ${source} into ${name}`);
     return { pauseMs: 0, sizeBytes: 1, via: 'host' };
   }

@@ -6,6 +6,7 @@
  * is also read back from the audit trail (allowed or denied), whatever the door: REST, the web
  * pages, Slack.
  */
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { RULES, type Action } from '../../core/app/authorization.js';
@@ -95,6 +96,14 @@ describe('authorization: every route has a rule, and every rule holds for every 
       VALUES ($1, $1, 'saved', 'tiny', $1, 'postgres', 'x', $2, 'ready', 'owner', 'qa', 1)`, [name, `mayfly-golden-${name}`]);
     return name;
   };
+  /** A ready bug capsule of the owner's team (a record only: no worker runs here, nothing was copied). */
+  const ownersCapsule = async () => {
+    const id = `cap-${randomBytes(4).toString('hex')}`;
+    await h.pool.query(`INSERT INTO capsules (id, name, team, environment_id, environment, template, status, volume, created_by, stack, timeline, logs)
+      VALUES ($1, $1, 'qa', gen_random_uuid(), $2, 'tiny', 'ready', $3, 'owner', 'services: []', '[]', '{}')`, [id, uniqueName('authz-capsule'), `mayfly-capsule-test-${id}`]);
+    return id;
+  };
+
   /** Whether a saved dataset was deleted (the decision of a form, which answers with a redirect either way). */
   const deleted = async (name: string) => (await h.pool.query(`SELECT status FROM seed_snapshots WHERE dataset = $1`, [name])).rows[0]?.status === 'deleting';
 
@@ -129,6 +138,8 @@ describe('authorization: every route has a rule, and every rule holds for every 
         // Deleting acts on a saved dataset of the owner's team; refreshing, on a seed-data one.
         if (route.method === 'DELETE' && path.endsWith('/seeds/:name')) path = path.replace(':name', await ownersSavedDataset());
         path = path.replace('/seeds/:name', '/seeds/demo');
+        // A capsule's routes act on a ready capsule of the owner's team (a fresh one each time: DELETE removes it).
+        if (path.includes('/capsules/:id')) path = path.replace(':id', await ownersCapsule());
         const body = route.method === 'GET' || route.method === 'DELETE' ? undefined
           : path.endsWith('/extend') ? { ttl: '1h' }
           : path.endsWith('/snapshots') ? { name: uniqueName('saved') }

@@ -65,6 +65,8 @@ describe('commands in pull request comments', () => {
     assert.deepEqual(parsePrCommand('/mayfly redeploy'), { kind: 'redeploy' });
     assert.deepEqual(parsePrCommand('/mayfly destroy'), { kind: 'destroy' });
     assert.deepEqual(parsePrCommand('/mayfly'), { kind: 'help' });
+    assert.deepEqual(parsePrCommand('/mayfly capsule'), { kind: 'capsule' });
+    assert.deepEqual(parsePrCommand('/mayfly capsule pay fails after coupon\nmore text'), { kind: 'capsule', note: 'pay fails after coupon' });
   });
   it('when a comment is not a command, then it is none of Mayfly\'s business', () => {
     assert.equal(parsePrCommand('LGTM'), undefined);

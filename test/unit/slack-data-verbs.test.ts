@@ -43,3 +43,11 @@ describe('Slack `checkpoints`: the list the CLI has too', () => {
     assert.equal(describeCheckpoints('shop-1', [], '/mayfly'), '*shop-1* has no checkpoints. Take one: `/mayfly checkpoint shop-1`');
   });
 });
+
+describe('Slack verb for bug capsules', () => {
+  it('when capsule is given a name and words, then the words are the note', () => {
+    assert.deepEqual(parseSlackCommand('capsule shop-1'), { kind: 'capsule', name: 'shop-1' });
+    assert.deepEqual(parseSlackCommand('capsule shop-1 pay fails after coupon'), { kind: 'capsule', name: 'shop-1', note: 'pay fails after coupon' });
+    assert.match((parseSlackCommand('capsule') as { problem: string }).problem, /needs an environment name/);
+  });
+});

@@ -10,9 +10,10 @@ import { publicUrls } from '../../core/doors/addresses.js';
 import { Fence, StoodDown, logStoodDown } from './fence.js';
 import { takeCheckpoint } from './checkpoints.js';
 import type { DataSource } from '../seeds/seed-service.js';
+import { CAPSULE_ID } from '../../core/store/capsules.js';
 
 /** What this module uses of the worker's context (narrow: a test gives it only these). */
-type Deps = Pick<WorkerContext, 'admission' | 'catalog' | 'config' | 'datasets' | 'environments' | 'logger' | 'metrics' | 'queues' | 'runtime' | 'seeds' | 'store' | 'checkpoints'>;
+type Deps = Pick<WorkerContext, 'admission' | 'catalog' | 'config' | 'datasets' | 'environments' | 'logger' | 'metrics' | 'queues' | 'runtime' | 'seeds' | 'store' | 'checkpoints' | 'capsules'>;
 
 /**
  * Provision one generation of an environment: render and validate its stack, pull its images
@@ -139,6 +140,9 @@ async function provision(ctx: Deps, env: Environment, fence: Fence, log: WorkerC
     if (prepared.from === 'checkpoint') {
       await fence.event('rewound', `database rewound to checkpoint ${prepared.key} (${prepared.strategy} copy ${prepared.via === 'host' ? 'on the host' : 'in a helper container'} in ${prepared.ms} ms)`,
         { checkpoint: prepared.key, strategy: prepared.strategy, via: prepared.via, ms: prepared.ms });
+    } else if (prepared.from === 'capsule') {
+      await fence.event('restored', `database restored from bug capsule ${prepared.key} (${prepared.strategy} copy ${prepared.via === 'host' ? 'on the host' : 'in a helper container'} in ${prepared.ms} ms)`,
+        { capsule: prepared.key, strategy: prepared.strategy, via: prepared.via, ms: prepared.ms });
     } else if (prepared.from === 'fork') {
       await fence.event('cloned', `database copied from the parent environment's current database (${prepared.strategy}, the parent paused ${prepared.pauseMs ?? 0} ms) in ${prepared.ms} ms`,
         { strategy: prepared.strategy, via: prepared.via, from: 'fork', parentId: env.parentId, pauseMs: prepared.pauseMs, ms: prepared.ms });
@@ -227,8 +231,16 @@ async function provision(ctx: Deps, env: Environment, fence: Fence, log: WorkerC
  * Where this provisioning takes the database from, when not from the seed: a rewind's checkpoint,
  * or (a fork's first generation) the parent's live database. The parent must still be there.
  */
-async function dataSource(ctx: Pick<WorkerContext, 'checkpoints' | 'store'>, env: Environment): Promise<DataSource | undefined> {
+async function dataSource(ctx: Pick<WorkerContext, 'capsules' | 'checkpoints' | 'store'>, env: Environment): Promise<DataSource | undefined> {
   if (env.seededAt) return undefined; // its database is in place (a redeploy keeps it)
+  if (env.restoreFrom && CAPSULE_ID.test(env.restoreFrom)) {
+    // A new environment brought up from a bug capsule: its database is the capsule's copy.
+    const capsule = await ctx.capsules.get(env.restoreFrom);
+    if (!capsule || capsule.status !== 'ready') {
+      throw new PermanentFailure('CAPSULE_MISSING', `bug capsule ${env.restoreFrom} is ${capsule?.status ?? 'gone'}; destroy ${env.name} and restore another capsule (GET /api/v1/environments/<name>/capsules lists them)`);
+    }
+    return { kind: 'capsule', id: capsule.id, volume: capsule.volume };
+  }
   if (env.restoreFrom) {
     const cp = await ctx.checkpoints.get(env.restoreFrom);
     if (!cp || cp.environmentId !== env.id || cp.status !== 'ready') {

@@ -43,8 +43,12 @@ export interface DataVolume {
   volume: string;
 }
 
-/** Where copyLive puts its copy: the environment's checkpoint `id`, or another environment's data volume. */
-export type LiveCopyTarget = { kind: 'checkpoint'; env: EnvironmentRef; id: string } | { kind: 'data'; into: DataVolume; snapshot: string };
+/**
+ * Where copyLive puts its copy: the environment's checkpoint `id`, another environment's data
+ * volume, or a bug capsule's own volume (named by the caller, labeled with no environment).
+ */
+export type LiveCopyTarget = { kind: 'checkpoint'; env: EnvironmentRef; id: string } | { kind: 'data'; into: DataVolume; snapshot: string }
+  | { kind: 'capsule'; volume: string; id: string };
 
 /**
  * The engine names and labels every volume it makes (core/domain/names.ts): callers speak of an

@@ -36,13 +36,14 @@ export const REPROBE_MAX_MS = 10 * 60_000;
 
 /** What prepare() did: cloned from a golden, or left the data for loadSeed after start. */
 export type Prepared = { kind: 'none' } | { kind: 'restore' }
-  | { kind: 'cloned'; strategy: CloneStrategy; via: CloneVia; key: string; ms: number; builtGolden: boolean; from?: 'checkpoint' | 'fork'; pauseMs?: number };
+  | { kind: 'cloned'; strategy: CloneStrategy; via: CloneVia; key: string; ms: number; builtGolden: boolean; from?: 'checkpoint' | 'capsule' | 'fork'; pauseMs?: number };
 
 /**
  * Where prepare() takes the database from instead of the seed: a checkpoint's volume (a rewind),
- * or the parent environment's live database (a fork's first provisioning).
+ * a bug capsule's volume (a new environment restored from it), or the parent environment's live
+ * database (a fork's first provisioning).
  */
-export type DataSource = { kind: 'checkpoint'; id: string; volume: string } | { kind: 'fork'; parent: EnvironmentRef; parentName: string; snapshotKey: string | null };
+export type DataSource = { kind: 'checkpoint'; id: string; volume: string } | { kind: 'capsule'; id: string; volume: string } | { kind: 'fork'; parent: EnvironmentRef; parentName: string; snapshotKey: string | null };
 
 /**
  * Seed data as snapshots: one golden data directory per (dataset content, database image digest,
@@ -220,13 +221,15 @@ export class SeedService {
       // depend on a checkpoint that is pruned, or a parent that is destroyed.
       const how = chosen === 'reflink' ? 'reflink' : 'copy';
       const started = Date.now();
-      if (source.kind === 'checkpoint') {
+      if (source.kind === 'checkpoint' || source.kind === 'capsule') {
         if (!(await this.engine.volumeExists(source.volume))) {
-          throw new PermanentFailure('CHECKPOINT_MISSING', `checkpoint ${source.id} of ${env.name} has no volume (${source.volume}) any more; rewind to another one (GET .../checkpoints) or reset the database to its seed`);
+          throw source.kind === 'checkpoint'
+            ? new PermanentFailure('CHECKPOINT_MISSING', `checkpoint ${source.id} of ${env.name} has no volume (${source.volume}) any more; rewind to another one (GET .../checkpoints) or reset the database to its seed`)
+            : new PermanentFailure('CAPSULE_MISSING', `bug capsule ${source.id} has no volume (${source.volume}) any more; destroy ${env.name} and restore another capsule`);
         }
-        await destructive(`copy checkpoint ${source.id} into the database volume`);
+        await destructive(`copy ${source.kind} ${source.id} into the database volume`);
         const via = await this.engine.clone(how, source.volume, target, source.id);
-        return { kind: 'cloned', strategy: how, via, key: source.id, ms: Date.now() - started, builtGolden: false, from: 'checkpoint' };
+        return { kind: 'cloned', strategy: how, via, key: source.id, ms: Date.now() - started, builtGolden: false, from: source.kind };
       }
       await destructive(`copy the database of ${source.parentName} into the database volume`);
       if (source.snapshotKey) await record(source.snapshotKey, how);
@@ -260,6 +263,22 @@ export class SeedService {
     const { chosen } = await this.strategy();
     return this.snapshots.withSaveLock(env.id, () =>
       this.engine.copyLive({ env: ref, volume }, template.database!.service, { kind: 'checkpoint', env: ref, id }, chosen === 'reflink' ? 'reflink' : 'copy'));
+  }
+
+  /**
+   * Takes a bug capsule's copy of an environment's database: as a checkpoint is taken (paused for
+   * a moment, under the save lock), into the capsule's own volume, which outlives the environment.
+   */
+  async capsule<T>(env: Environment, template: Template, stack: StackSpec, ref: EnvironmentRef, capsule: { id: string; volume: string },
+    then: () => Promise<T>): Promise<{ pauseMs: number; sizeBytes: number | null; via: CloneVia; then: T }> {
+    const { volume } = SeedService.databaseSpec(template, stack);
+    const { chosen } = await this.strategy();
+    // `then` (the capsule's pg_dump and log reads) runs under the same lock: no other capsule,
+    // checkpoint or fork pauses the database while a command runs in it.
+    return this.snapshots.withSaveLock(env.id, async () => {
+      const taken = await this.engine.copyLive({ env: ref, volume }, template.database!.service, { kind: 'capsule', volume: capsule.volume, id: capsule.id }, chosen === 'reflink' ? 'reflink' : 'copy');
+      return { ...taken, then: await then() };
+    });
   }
 
   /** Removes a checkpoint's volume ("not found" is done). */

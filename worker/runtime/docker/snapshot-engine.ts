@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import type Docker from 'dockerode';
 import {
   LABEL_COMPOSE_PROJECT, LABEL_COMPOSE_VOLUME, LABEL_DATASET, LABEL_ENV, LABEL_GOLDEN, LABEL_GOLDEN_BUILD, LABEL_HELPER, LABEL_INSTANCE,
-  LABEL_PROBE, LABEL_ROLE, LABEL_SNAPSHOT, ROLE_CHECKPOINT, ROLE_DATA, ROLE_OVERLAY_LAYER, checkpointVolume, containerName, goldenBuildContainer, goldenVolume, probeVolume,
+  LABEL_PROBE, LABEL_ROLE, LABEL_SNAPSHOT, ROLE_CAPSULE, ROLE_CHECKPOINT, ROLE_DATA, ROLE_OVERLAY_LAYER, checkpointVolume, containerName, goldenBuildContainer, goldenVolume, probeVolume,
   upperVolume, volumeName,
 } from '../../../core/domain/names.js';
 import { MayflyError, PermanentFailure } from '../../../core/domain/errors.js';
@@ -274,9 +274,11 @@ export class DockerSnapshotEngine implements SnapshotEngine {
 
   async copyLive(from: DataVolume, service: string, into: LiveCopyTarget, strategy: 'reflink' | 'copy'): Promise<{ pauseMs: number; sizeBytes: number | null; via: CloneVia }> {
     const source = volumeName(from.env.project, from.volume);
-    const target = into.kind === 'checkpoint' ? checkpointVolume(into.env.project, into.id) : volumeName(into.into.env.project, into.into.volume);
+    const target = into.kind === 'checkpoint' ? checkpointVolume(into.env.project, into.id) : into.kind === 'capsule' ? into.volume : volumeName(into.into.env.project, into.into.volume);
     const labels: Record<string, string> = into.kind === 'checkpoint'
       ? { [LABEL_ENV]: into.env.id, [LABEL_COMPOSE_PROJECT]: into.env.project, [LABEL_ROLE]: ROLE_CHECKPOINT, [LABEL_SNAPSHOT]: into.id }
+      // A capsule outlives its environment: no environment label (teardown and the reaper pass it by).
+      : into.kind === 'capsule' ? { [LABEL_ROLE]: ROLE_CAPSULE, [LABEL_SNAPSHOT]: into.id }
       : { [LABEL_ENV]: into.into.env.id, [LABEL_COMPOSE_PROJECT]: into.into.env.project, [LABEL_COMPOSE_VOLUME]: into.into.volume, [LABEL_ROLE]: ROLE_DATA, [LABEL_SNAPSHOT]: into.snapshot };
     if (!(await this.volumeExists(source))) throw new PermanentFailure('DATABASE_VOLUME_MISSING', `the data volume ${source} is gone: there is nothing to copy`);
     await this.removeVolume(target);

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { startHarness, uniqueName, type Harness } from '../helpers/harness.js';
 import { SLACK_SECRET, slackCommand } from '../helpers/doors.js';
 import { CheckpointStore } from '../../core/store/checkpoints.js';
+import { readyCheckpoint as readyCheckpointOf, readyEnvironment as readyEnvironmentOf } from '../helpers/data-fixtures.js';
 
 const ALICE = 'alice-secret-0123456789'; // team qa, as slack:UQA1 is
 const as = (secret: string) => ({ Authorization: `Bearer ${secret}` });
@@ -33,22 +34,8 @@ describe('the Slack data verbs: checkpoint, checkpoints, rewind, fork', () => {
     return String(res.body.text);
   };
 
-  async function readyEnvironment(prefix: string): Promise<string> {
-    const name = uniqueName(prefix);
-    const res = await h.api('PUT', `/api/v1/environments/${name}`, { template: 'shop', ttl: '1h' }, as(ALICE));
-    assert.equal(res.status, 202, JSON.stringify(res.body));
-    const env = (await h.store.getByName(name))!;
-    assert.equal((await h.ctx.admission.tryStart(env.id, env.generation, 'provisioning started')).outcome, 'started');
-    assert.ok(await h.store.transition(env.id, 'ready', { set: { ready_at: new Date(), seeded_at: new Date() }, event: { type: 'ready', message: 'ready' } }));
-    return name;
-  }
-
-  async function readyCheckpoint(name: string): Promise<string> {
-    const env = (await h.store.getByName(name))!;
-    const cp = await checkpoints.add(env, env.generation, 'manual', 'alice');
-    assert.ok(await checkpoints.markReady(cp.id, 48 * 1024 * 1024, 120));
-    return cp.id;
-  }
+  const readyEnvironment = (prefix: string) => readyEnvironmentOf(h, ALICE, prefix);
+  const readyCheckpoint = (name: string) => readyCheckpointOf(h, checkpoints, name);
 
   async function state(name: string): Promise<string> {
     const env = (await h.store.getByName(name))!;

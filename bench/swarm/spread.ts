@@ -165,12 +165,14 @@ try {
     const b = await batch(lab!, h!, nodes, i + 1);
     console.log(`swarm-spread: ${b.ready} ready, ${b.failed.length} failed, median ${median(b.readySeconds).toFixed(1)} s; per node ${JSON.stringify(b.perNode)}`);
     batches.push(b);
+    if (batches.length < order.length) writeResults(true);
   }
 } finally {
   await h?.close().catch(() => undefined);
   await lab?.stop().catch(() => undefined);
 }
 
+function writeResults(partial: boolean): void {
 const info = finishRun(run);
 const rows = LAYOUTS.map((nodes) => {
   const mine = batches.filter((b) => b.nodes === nodes);
@@ -180,7 +182,7 @@ const rows = LAYOUTS.map((nodes) => {
 writeFileSync(path.join(projectRoot(), 'bench/results/swarm-spread.json'), JSON.stringify({ run: info, batches, rows }, null, 2) + '\n');
 const fmt = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '–');
 const md = [
-  `# ${ENVS} shop environments at once: one swarm node against three`,
+  `# ${ENVS} shop environments at once: one swarm node against three${partial ? ` (PARTIAL: ${batches.length} of ${order.length} batches; the run was cut short)` : ''}`,
   '',
   runInfoMarkdown(info),
   'Every node of the lab is a dockerd in a network namespace of this one 2-core machine, so three nodes share the same two cores: this shows distribution and correctness, not a speed-up. Same harness, worker concurrency (shipped default), health timeout (600 s), template `shop` and seed `demo` on both layouts; images pulled and the golden built on every node first (one unmeasured environment per node); layouts in the order ' + order.join(', ') + '.',
@@ -204,3 +206,5 @@ const md = [
 ].join('\n');
 writeFileSync(path.join(projectRoot(), 'bench/results/swarm-spread.md'), md);
 console.log(md);
+}
+writeResults(false);

@@ -56,6 +56,11 @@ describe('faults: PostgreSQL', { timeout: 600_000 }, () => {
     const env = await waitUntil('the teardown to finish', 180_000, async () => {
       const now = await h.store.getById(res.body.id).catch(() => undefined);
       return now?.status === 'destroyed' ? now : undefined;
+    }).catch(async (err: Error) => {
+      // Why, for whoever reads the failure: where it stands and what the worker said.
+      const now = await h.store.getById(res.body.id).catch(() => undefined);
+      const events = await h.store.events(res.body.id).catch(() => []);
+      throw new Error(`${err.message}; status ${now?.status}; worker running: ${w.running()}\n${events.map((e) => `${e.type}: ${e.message}`).join('\n')}\n${w.output()}`);
     });
     assert.deepEqual(await labeledObjects(h.docker, env.id), { containers: 0, networks: 0, volumes: 0 });
     await noLeftovers(h, h.docker, [env.project]);

@@ -57,6 +57,10 @@ describe('checkpoints and rewind', () => {
     const cp = await readyCheckpoint(taken.body.id);
     assert.equal(typeof cp.pauseMs, 'number');
     assert.ok(cp.sizeBytes! > 1024 * 1024, `a PostgreSQL data directory: ${cp.sizeBytes} bytes`);
+    // Docker marks a paused container unhealthy until its next check, an interval (10 s) later;
+    // the database answered again, so it reads healthy (Docker itself may not have checked yet).
+    const db = (await h.runtime.services(envId)).find((s) => s.service === 'db');
+    assert.equal(db?.health, 'healthy', `the database after the checkpoint's pause: ${JSON.stringify(db)}`);
 
     await psql(h, envId, `UPDATE products SET name = 'cp-test changed' WHERE name = 'cp-test kept'; INSERT INTO products (name, price_cents) VALUES ('cp-test after', 1)`);
     assert.equal(await marker(), 'cp-test changed,cp-test after');

@@ -4,12 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { HealthProber, lastCheckOutput, ProbedHealth } from '../../worker/runtime/docker/health.js';
+import { HealthProber, lastCheckOutput, ProbedHealth, staleUnhealthy } from '../../worker/runtime/docker/health.js';
 
 type Health = 'starting' | 'healthy' | 'unhealthy' | undefined;
 const inspected = (id: string, startedAt: string, health: Health, running = true) => ({
   Id: id,
-  State: { Running: running, StartedAt: startedAt, ...(health ? { Health: { Status: health, FailingStreak: 0, Log: [] } } : {}) },
+  // Docker says unhealthy after `retries` (3) failed checks in a row (see staleUnhealthy for the other case).
+  State: { Running: running, StartedAt: startedAt, ...(health ? { Health: { Status: health, FailingStreak: health === 'unhealthy' ? 3 : 0, Log: [] } } : {}) },
 }) as unknown as Parameters<ProbedHealth['of']>[0];
 
 describe('HealthProber.command', () => {
@@ -69,5 +70,29 @@ describe('ProbedHealth', () => {
     assert.equal(probed.of(inspected('a', 't', 'starting')), 'starting');
     assert.equal(probed.of(inspected('b', 't', 'starting')), 'healthy');
     assert.equal(probed.of(inspected('c', 't', 'starting')), 'healthy');
+  });
+});
+
+describe('staleUnhealthy: the unhealthy Docker sets when it pauses a container', () => {
+  const state = (status: string, streak: number, exits: number[], extra: Record<string, unknown> = {}) => ({
+    Running: true, Paused: false, StartedAt: 't1', ...extra,
+    Health: { Status: status, FailingStreak: streak, Log: exits.map((ExitCode) => ({ ExitCode, Output: '' })) },
+  }) as never;
+
+  it('when Docker says unhealthy with no failed check, then it is stale: healthy when the last check passed, else starting until a probe of ours passed', () => {
+    assert.equal(staleUnhealthy(state('unhealthy', 0, [0, 0])), true);
+    assert.equal(staleUnhealthy(state('unhealthy', 0, [])), true, 'paused before Docker ever checked');
+    const probed = new ProbedHealth();
+    assert.equal(probed.of({ Id: 'a', State: state('unhealthy', 0, [0, 0]) } as never), 'healthy');
+    assert.equal(probed.of({ Id: 'a', State: state('unhealthy', 0, []) } as never), 'starting', 'no check passed yet');
+    probed.remember('a', 't1');
+    assert.equal(probed.of({ Id: 'a', State: state('unhealthy', 0, []) } as never), 'healthy', 'our probe saw this run healthy');
+  });
+
+  it('when checks failed in a row (a real verdict), or the container is still paused, then Docker\'s unhealthy stands', () => {
+    assert.equal(staleUnhealthy(state('unhealthy', 3, [0, 1, 1, 1])), false, 'retries failures in a row');
+    assert.equal(staleUnhealthy(state('healthy', 0, [0])), false, 'not unhealthy at all');
+    assert.equal(new ProbedHealth().of({ Id: 'a', State: state('unhealthy', 0, [0], { Paused: true }) } as never), 'unhealthy', 'paused: it does not answer');
+    assert.equal(new ProbedHealth().of({ Id: 'a', State: state('unhealthy', 3, [1, 1, 1]) } as never), 'unhealthy');
   });
 });

@@ -73,6 +73,17 @@ export class HealthProber {
   }
 }
 
+/**
+ * Docker's "unhealthy" that no check earned: pausing a container stops its health monitor, and
+ * Docker then sets the status to unhealthy ("for compatibility") until the first check after the
+ * unpause, a whole `interval` later. Told apart from a real verdict by its failing streak of 0 (a
+ * real unhealthy needs `retries` failures in a row; a pass resets the streak and says healthy).
+ */
+export function staleUnhealthy(state: Pick<Docker.ContainerInspectInfo['State'], 'Health'>): boolean {
+  const h = state.Health;
+  return h?.Status === 'unhealthy' && (h.FailingStreak ?? 0) === 0;
+}
+
 /** What a container's last healthcheck printed, for a message about why it is unhealthy. */
 export function lastCheckOutput(state: Docker.ContainerInspectInfo['State']): string {
   return state.Health?.Log?.at(-1)?.Output?.trim() || 'its healthcheck failed';
@@ -96,9 +107,17 @@ export class ProbedHealth {
     this.runs.set(containerId, startedAt);
   }
 
-  /** Docker's health, or "healthy" while Docker has not checked yet a run our probe saw healthy. */
+  /**
+   * Docker's health, or "healthy" while Docker has not checked yet a run our probe saw healthy;
+   * the unhealthy a pause leaves behind with no failed check (staleUnhealthy) reads as the last
+   * passed check says: healthy, or starting when none ran.
+   */
   of(info: Pick<Docker.ContainerInspectInfo, 'Id' | 'State'>): ServiceState['health'] {
     const health = info.State.Health?.Status;
+    // Unpaused, with no failed check: healthy when its last check (Docker's or our probe of this run) passed.
+    if (info.State.Running && !info.State.Paused && staleUnhealthy(info.State)) {
+      return info.State.Health?.Log?.at(-1)?.ExitCode === 0 || this.runs.get(info.Id) === info.State.StartedAt ? 'healthy' : 'starting';
+    }
     if (health === 'starting' && info.State.Running && this.runs.get(info.Id) === info.State.StartedAt) return 'healthy';
     if (health !== 'starting') this.runs.delete(info.Id);
     return health === 'healthy' || health === 'unhealthy' || health === 'starting' ? health : 'none';

@@ -346,10 +346,10 @@ export class DockerSnapshotEngine implements SnapshotEngine {
       const info = await c.inspect();
       const st = info.State;
       if (!st.Running) throw new PermanentFailure('SERVICE_EXITED', `${service} exited with code ${st.ExitCode} after restarting`);
-      // Unpaused: until Docker's own verdict is no longer the unhealthy that checks run into the
-      // pause may have left (the runtime's health wait, a redeploy's, believes Docker).
-      if (!st.Health || (prober.seesHealthy(info) && !(afterPause && st.Health.Status === 'unhealthy'))) return;
-      // Unpaused: checks that ran into the pause failed; its own probe decides, until the deadline.
+      // Unpaused: Docker says unhealthy until its next check, an interval away (staleUnhealthy);
+      // its own probe passing decides (the runtime's health wait and status pages read it so too).
+      if (!st.Health || prober.seesHealthy(info)) return;
+      // Unpaused: checks that ran into the pause may have failed; its own probe decides, until the deadline.
       if (st.Health.Status === 'unhealthy' && !afterPause) throw new PermanentFailure('SERVICE_UNHEALTHY', `${service} is unhealthy after restarting: ${lastCheckOutput(st)}`);
       if (Date.now() > deadline) throw new PermanentFailure('HEALTH_TIMEOUT', `${service} was not healthy in time after restarting`);
       if (info.Config.Healthcheck) prober.maybeProbe(info.Config.Healthcheck);

@@ -28,7 +28,9 @@ const adminUrl = process.env.DATABASE_URL ?? 'postgres://mayfly:mayfly@127.0.0.1
 const log = (m: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}`);
 
 interface Sample { pauseMs: number; requestToReadyMs: number; sizeBytes: number | null }
-interface Row { strategy: string; dataset: string; samples: Sample[] }
+/** A fork (issue 17, item 2: target under 3 s): request to the fork ready, and the parent's pause. */
+interface ForkSample { requestToReadyMs: number; parentPauseMs: number | null }
+interface Row { strategy: string; dataset: string; samples: Sample[]; forks: ForkSample[] }
 
 const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const m = Math.floor(s.length / 2); return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
 const sh = (cmd: string, args: string[]) => { try { return execFileSync(cmd, args, { encoding: 'utf8' }).trim(); } catch { return '?'; } };
@@ -55,6 +57,17 @@ async function measure(h: Harness, name: string): Promise<Sample> {
   }
 }
 
+async function fork(h: Harness, parent: string, i: number): Promise<ForkSample> {
+  const started = performance.now();
+  const res = await h.api('POST', `/api/v1/environments/${parent}/forks?wait=300`, { for: `f${i}` });
+  if (res.body.status !== 'ready') throw new Error(`fork of ${parent}: ${res.status} ${JSON.stringify(res.body.failure ?? res.body)}`);
+  const requestToReadyMs = performance.now() - started;
+  const { rows } = await h.pool.query(`SELECT data FROM environment_events WHERE environment_id = $1 AND type = 'cloned' ORDER BY id DESC LIMIT 1`, [res.body.id]);
+  const del = await h.api('DELETE', `/api/v1/environments/${res.body.name}?wait=120`);
+  if (del.status >= 300) throw new Error(`destroying fork ${res.body.name}: ${del.status} ${JSON.stringify(del.body)}`);
+  return { requestToReadyMs, parentPauseMs: rows[0]?.data?.pauseMs ?? null };
+}
+
 async function main(): Promise<void> {
   const loadBefore = os.loadavg();
   const seedsDir = path.join(stateDir, 'bench-seeds');
@@ -79,8 +92,12 @@ async function main(): Promise<void> {
         await measure(h, name); // warm-up (helper image, page cache), not counted
         const samples: Sample[] = [];
         for (let i = 0; i < RUNS; i++) samples.push(await measure(h, name));
-        rows.push({ strategy, dataset, samples });
-        log(`${strategy} ${dataset}: pause median ${median(samples.map((s) => s.pauseMs))} ms, request to ready ${Math.round(median(samples.map((s) => s.requestToReadyMs)))} ms`);
+        await fork(h, name, 0); // warm-up, not counted
+        const forks: ForkSample[] = [];
+        for (let i = 1; i <= RUNS; i++) forks.push(await fork(h, name, i));
+        rows.push({ strategy, dataset, samples, forks });
+        log(`${strategy} ${dataset}: pause median ${median(samples.map((s) => s.pauseMs))} ms, request to ready ${Math.round(median(samples.map((s) => s.requestToReadyMs)))} ms; `
+          + `fork request to ready ${Math.round(median(forks.map((f) => f.requestToReadyMs)))} ms`);
         await h.api('DELETE', `/api/v1/environments/${name}?wait=120`);
       }
     } finally {
@@ -106,9 +123,10 @@ async function main(): Promise<void> {
     `Machine: ${meta.machine}. Volumes: \`${meta.volumesFs}\`.`,
     `Load average (1, 5, 15 min) before: ${meta.loadAverage.before.join(', ')}; after: ${meta.loadAverage.after.join(', ')} (a shared machine: other work ran meanwhile).`, '',
     'Milliseconds, median (min–max) over the runs, after one warm-up. **Pause**: the database container paused (docker pause → copy → unpause);',
-    '**request → ready**: from `POST .../checkpoints` until the checkpoint is ready (queue, copy, waiting until the database answers its healthcheck again, measuring the copy\'s size).', '',
-    '| strategy | dataset | size | pause | request → ready |', '|---|---|---|---|---|',
-    ...rows.map((r) => `| ${r.strategy} | ${r.dataset} | ${r.samples[0]?.sizeBytes ? `${(r.samples[0].sizeBytes / 2 ** 20).toFixed(1)} MB` : '?'} | ${fmt(r.samples.map((s) => s.pauseMs))} | ${fmt(r.samples.map((s) => s.requestToReadyMs))} |`),
+    '**request → ready**: from `POST .../checkpoints` until the checkpoint is ready (queue, copy, waiting until the database answers its healthcheck again, measuring the copy\'s size).',
+    '**fork**: from `POST .../forks?wait=300` until the fork `<name>--fN` answers ready (a new environment: the parent paused and copied, the fork\'s containers started and healthy); **parent pause** as its timeline records it. Target (issue 17): a fork in under 3 s; a pause under 1 s at 1 GB.', '',
+    '| strategy | dataset | size | pause | request → ready | fork request → ready | fork: parent pause |', '|---|---|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.strategy} | ${r.dataset} | ${r.samples[0]?.sizeBytes ? `${(r.samples[0].sizeBytes / 2 ** 20).toFixed(1)} MB` : '?'} | ${fmt(r.samples.map((s) => s.pauseMs))} | ${fmt(r.samples.map((s) => s.requestToReadyMs))} | ${fmt(r.forks.map((f) => f.requestToReadyMs))} | ${r.forks.every((f) => f.parentPauseMs !== null) ? fmt(r.forks.map((f) => f.parentPauseMs!)) : '?'} |`),
     '',
   ].join('\n');
   await writeFile(path.join(outDir, 'checkpoints.md'), md);

@@ -314,7 +314,9 @@ export class DockerSnapshotEngine implements SnapshotEngine {
       if (err instanceof MayflyError) throw err;
       throw new PermanentFailure('SNAPSHOT_FAILED', `copying ${source} (${strategy}) failed: ${dockerMessage(err)}`, { cause: err });
     }
-    return { pauseMs, sizeBytes: await this.size(target), via: local ? 'host' : 'helper' };
+    // A fork's copy is the fork's own database: nobody reads its size, so none is measured.
+    const sizeBytes = into.kind === 'data' ? null : local ? await duBytes(local.to) : await this.size(target);
+    return { pauseMs, sizeBytes, via: local ? 'host' : 'helper' };
   }
 
   async removeService(env: EnvironmentRef, service: string): Promise<void> {
@@ -356,6 +358,12 @@ export class DockerSnapshotEngine implements SnapshotEngine {
       await prober.nextLook(250);
     }
   }
+}
+
+/** A host directory's size in bytes (as the helper's `du -sb` measures a volume), or null. */
+async function duBytes(dir: string): Promise<number | null> {
+  const out = await run('du', ['-sb', dir]).then((r) => r.stdout.split('\t')[0] ?? '', () => '');
+  return /^\d+$/.test(out) ? Number(out) : null;
 }
 
 /** Waits until the throwaway database answers: by its healthcheck, or by pg_isready. */

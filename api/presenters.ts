@@ -60,6 +60,15 @@ export function presentCheckpoint(c: Checkpoint) {
   };
 }
 
+/**
+ * A capsule's archive for a person who follows a link from a chat or a pull request: the web
+ * pages' download, which signs them in first (the API's /api/v1/capsules/<id>/archive needs a
+ * bearer token, which a browser does not send).
+ */
+export function capsuleDownload(publicUrl: string, id: string): string {
+  return `${publicUrl}/capsules/${id}/archive`;
+}
+
 /** A bug capsule in a list: what it is, without its recorded logs, timeline, stack and trail. */
 export function presentCapsuleSummary(c: Capsule, publicUrl: string) {
   return {

@@ -8,6 +8,7 @@ import { verifySha256Signature } from '../../core/doors/signatures.js';
 import type { ApiDeps } from '../deps.js';
 import { BODY_LIMITS, bodyLimit } from '../middleware/body-limit.js';
 import { rule } from '../access.js';
+import { capsuleDownload } from '../presenters.js';
 import { closeReview, deployReview, type DoorOutcome } from './review-door.js';
 
 /** What this module uses of the web process (narrow: a test gives it only these). */
@@ -210,7 +211,7 @@ export function githubRouter(deps: Deps): Router {
         return 'destroying';
       case 'capsule': {
         const { capsule } = await deps.capsuleService.take(actor, env, cmd.note !== undefined ? { note: cmd.note } : {}, deps.requestTrail?.recent(env.id) ?? []);
-        return `bug capsule ${capsule.id} taken (archive: ${deps.config.publicUrl}/api/v1/capsules/${capsule.id}/archive; bring it up with mayfly deploy <new-name> --capsule ${capsule.id})`;
+        return `bug capsule ${capsule.id} taken (archive: ${capsuleDownload(deps.config.publicUrl, capsule.id)}; bring it up with mayfly deploy <new-name> --capsule ${capsule.id})`;
       }
     }
   }

@@ -13,6 +13,7 @@ import { parseSlackCommand, slackEnvironmentName, slackUsage, type SlackCommand 
 import type { ApiDeps } from '../deps.js';
 import { BODY_LIMITS, bodyLimit } from '../middleware/body-limit.js';
 import { rule } from '../access.js';
+import { capsuleDownload } from '../presenters.js';
 
 /** What this module uses of the web process (narrow: a test gives it only these). */
 type Deps = Pick<ApiDeps, 'admission' | 'capsuleService' | 'catalog' | 'config' | 'environments' | 'logger' | 'notifications' | 'queues' | 'requestTrail' | 'store'>;
@@ -202,7 +203,7 @@ export function slackRouter(deps: Deps): Router {
           if (cmd.kind === 'capsule') {
             const { capsule } = await deps.capsuleService.take(principalOf(s), env, cmd.note !== undefined ? { note: cmd.note } : {}, deps.requestTrail?.recent(env.id) ?? []);
             return `Taking bug capsule \`${capsule.id}\` of *${env.name}* (its data, image digests, logs and last ${capsule.requests.length} requests). ` +
-              `Archive: ${deps.config.publicUrl}/api/v1/capsules/${capsule.id}/archive — a developer brings it up with \`mayfly deploy <new-name> --capsule ${capsule.id}\`.`;
+              `Archive: ${capsuleDownload(deps.config.publicUrl, capsule.id)} — a developer brings it up with \`mayfly deploy <new-name> --capsule ${capsule.id}\`.`;
           }
           if (cmd.kind === 'rewind') {
             await deps.environments.rewind(principalOf(s), env, cmd.checkpoint);

@@ -45,6 +45,15 @@ export async function signIn(baseUrl: string, token: string): Promise<Browserles
   return v;
 }
 
+/** The session cookie with the one-time message a form's redirect set (the jar keeps only the session). */
+export const withFlash = (cookie: string, headers: Headers) => [cookie, ...headers.getSetCookie().filter((c) => c.startsWith('mayfly_flash=')).map((c) => c.split(';')[0]!)].join('; ');
+
+/** The flash message a page shows (entities decoded), as `ok: ...` or `error: ...`, or ''. */
+export function flash(html: string): string {
+  const m = /<p class="flash flash-(ok|error)"[^>]*>([\s\S]*?)<\/p>/.exec(html);
+  return m ? `${m[1]}: ${m[2]!.replace(/&quot;/g, '"').replace(/&#x27;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&')}` : '';
+}
+
 export interface SseMessage {
   id?: string;
   event: string;

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { settledReady, startHarness, uniqueName, waitUntil, type Harness } from '../helpers/harness.js';
 import { psql } from '../helpers/seed-checks.js';
+import { takenCapsule } from '../helpers/data-fixtures.js';
 import { capsuleVolume } from '../../core/domain/names.js';
 
 const ALICE = 'alice-secret-0123456789'; // team qa
@@ -32,12 +33,7 @@ describe('bug capsules', () => {
   const taken: string[] = [];
 
   const capsule = async (id: string, secret = ALICE) => h.api('GET', `/api/v1/capsules/${id}`, undefined, as(secret));
-  const readyCapsule = (id: string) => waitUntil(`bug capsule ${id} to be taken`, 240_000, async () => {
-    const res = await capsule(id);
-    assert.equal(res.status, 200, JSON.stringify(res.body));
-    if (res.body.status === 'failed') assert.fail(`capsule ${id} failed: ${res.body.error}`);
-    return res.body.status === 'ready' ? res.body : undefined;
-  });
+  const readyCapsule = (id: string) => takenCapsule(h, id, as(ALICE));
   const teamCount = async () => Number((await h.pool.query(`SELECT count(*) AS n FROM capsules WHERE team = 'qa' AND status IN ('pending', 'ready')`)).rows[0].n);
   const volumeExists = (volume: string) => h.docker.getVolume(volume).inspect().then(() => true, () => false);
 

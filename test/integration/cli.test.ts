@@ -1,20 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startHarness, TOKEN, uniqueName, type Harness } from '../helpers/harness.js';
-
-const SHIM = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/mayfly.js');
-
-function mayfly(args: string[], env: Record<string, string>, timeoutMs = 180_000): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const { MAYFLY_URL: _u, MAYFLY_TOKEN: _t, ...rest } = process.env;
-    execFile(process.execPath, [SHIM, ...args], { env: { ...rest, ...env }, timeout: timeoutMs }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout: String(stdout), stderr: String(stderr) });
-    });
-  });
-}
+import { mayfly } from '../helpers/cli.js';
 
 describe('the mayfly CLI, run as a child process against the service', () => {
   let h: Harness;

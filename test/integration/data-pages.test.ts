@@ -9,7 +9,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startHarness, uniqueName, type Harness } from '../helpers/harness.js';
-import { signIn, type Browserless } from '../helpers/web.js';
+import { flash, signIn, withFlash, type Browserless } from '../helpers/web.js';
 import { CheckpointStore } from '../../core/store/checkpoints.js';
 import { readyCheckpoint as readyCheckpointOf, readyEnvironment as readyEnvironmentOf } from '../helpers/data-fixtures.js';
 
@@ -18,20 +18,11 @@ const CAROL = 'carol-secret-0123456789'; // team qa
 const BOB = 'bob-secret-0123456789'; // team platform
 const as = (secret: string) => ({ Authorization: `Bearer ${secret}` });
 
-/** The session cookie with the one-time message a form's redirect set (the jar keeps only the session). */
-const withFlash = (cookie: string, headers: Headers) => [cookie, ...headers.getSetCookie().filter((c) => c.startsWith('mayfly_flash=')).map((c) => c.split(';')[0]!)].join('; ');
-
 /** The page's "Checkpoints and forks" section. */
 function dataSection(html: string): string {
   const m = /<section id="data"[\s\S]*?<\/section>/.exec(html);
   assert.ok(m, 'the page has its data section');
   return m[0];
-}
-
-/** The flash message a page shows (entities decoded), or ''. */
-function flash(html: string): string {
-  const m = /<p class="flash flash-(ok|error)"[^>]*>([\s\S]*?)<\/p>/.exec(html);
-  return m ? `${m[1]}: ${m[2]!.replace(/&quot;/g, '"').replace(/&#x27;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&')}` : '';
 }
 
 describe('the environment page: checkpoints, rewind and forks (HTTP level)', () => {

@@ -18,6 +18,11 @@ export interface RedeliveryInput {
   envStatus: Status | undefined;
   /** How often the reconciler queued it again already. */
   redeliveries: number;
+  /**
+   * A checkpoint taken before a redeploy, reset or rewind (not on request): its provisioning takes
+   * it first, so once the environment is ready again, the data it was to keep is gone.
+   */
+  automatic?: boolean;
   max?: number;
 }
 
@@ -46,6 +51,10 @@ export function decideRedelivery(input: RedeliveryInput): RedeliveryDecision {
       // A redeploy's provisioning takes every pending checkpoint of the environment first.
       if (work === 'checkpoint') return { action: 'wait', why: 'the environment is being provisioned, which takes its pending checkpoints first' };
       return { action: 'fail', why: `its environment is being redeployed (${envStatus}) and its job was lost; a bug capsule is taken while the environment is ready: ${retake} once it is ready again` };
+    }
+    if (work === 'checkpoint' && input.automatic) {
+      // Taken now it would hold the data after the redeploy, under a reason that says before.
+      return { action: 'fail', why: 'the provisioning it was to precede went ahead without it (its job was lost), so the data it was to keep is gone; take a new checkpoint of what the environment holds now' };
     }
   }
   if (input.redeliveries < max) return { action: 'requeue', attempt: input.redeliveries + 1, max };

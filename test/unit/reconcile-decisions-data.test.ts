@@ -116,6 +116,15 @@ describe('the redelivery decision', () => {
     assert.equal(decideRedelivery({ work: 'capsule-delete', envStatus: undefined, redeliveries: 0 }).action, 'requeue');
   });
 
+  it('when a checkpoint taken before a redeploy, reset or rewind is still pending while its environment is ready again, then it fails: the data it was to keep is gone', () => {
+    for (const envStatus of ['ready', 'sleeping'] as const) {
+      const d = decideRedelivery({ work: 'checkpoint', envStatus, redeliveries: 0, automatic: true });
+      assert.equal(d.action, 'fail');
+      assert.match((d as { why: string }).why, /the provisioning it was to precede went ahead without it .*take a new checkpoint/);
+    }
+    assert.equal(decideRedelivery({ work: 'checkpoint', envStatus: 'provisioning', redeliveries: 0, automatic: true }).action, 'wait');
+  });
+
   it('when the environment is being provisioned, then a checkpoint waits for that provisioning (which takes it) and a capsule fails with why', () => {
     for (const envStatus of ['queued', 'provisioning'] as const) {
       assert.equal(decideRedelivery({ work: 'checkpoint', envStatus, redeliveries: MAX_DATA_REDELIVERIES }).action, 'wait');
@@ -211,6 +220,20 @@ describe('the reconciler redelivers checkpoints over a fake engine', () => {
     assert.equal(await w.ctx.queues.lifecycle.getJob(checkpointJobId(cp.id)), undefined);
     assert.equal(await w.provision(moved), 'ready');
     assert.equal((await w.ctx.checkpoints.get(cp.id))!.status, 'ready', 'the provisioning took it first');
+  });
+
+  it('when a checkpoint recorded before a reset is pending while the environment is ready again, then it fails, never taken of the data after the reset', async () => {
+    const env = await readyEnv();
+    const cp = await w.ctx.checkpoints.add(env, env.generation, 'before-reset', 'tester');
+    await age('checkpoints', cp.id);
+    const { kinds } = await reconcileFor(env.id);
+    assert.deepEqual(kinds, ['checkpoint-failed']);
+    const failed = (await w.ctx.checkpoints.get(cp.id))!;
+    assert.equal(failed.status, 'failed');
+    assert.match(failed.error ?? '', /the provisioning it was to precede went ahead without it/);
+    assert.equal(volume(checkpointVolume(env.project, cp.id)), undefined, 'no copy was made');
+    assert.match((await lastEvent(env.id)).message, new RegExp(`checkpoint ${cp.id} of ${env.name} \\(before the reset\\) was not taken`));
+    assert.equal(await w.ctx.queues.lifecycle.getJob(checkpointJobId(cp.id)), undefined);
   });
 
   it('when a pending checkpoint\'s environment failed or was destroyed, then it fails at once with why, in the timeline', async () => {

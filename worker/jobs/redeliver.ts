@@ -77,7 +77,7 @@ async function redeliverCheckpoint(ctx: Deps, cp: Checkpoint & { redeliveries: n
   const jobId = checkpointJobId(cp.id);
   if (await liveJob(ctx, jobId)) return 'left';
   const env = await ctx.store.getById(cp.environmentId);
-  const decision = decideRedelivery({ work: 'checkpoint', envStatus: env?.status, redeliveries: cp.redeliveries });
+  const decision = decideRedelivery({ work: 'checkpoint', envStatus: env?.status, redeliveries: cp.redeliveries, automatic: cp.reason !== 'manual' });
   const what = `checkpoint ${cp.id} of ${cp.environment} (${REASON_TEXT[cp.reason]})`;
   if (decision.action === 'wait') return 'left';
   if (decision.action === 'requeue') {

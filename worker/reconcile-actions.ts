@@ -16,6 +16,13 @@ export const RECONCILE_ACTIONS = [
   'helper-removed',      // a clone helper or golden builder left by a worker that died: removed
   'stale-removed',       // what a ready environment left on a node that no longer serves it (swarm)
   'endpoint-moved',      // a ready environment's service answers on another node now: address updated (swarm)
+  'checkpoint-requeued', // a pending checkpoint's job was lost: queued again (bounded)
+  'checkpoint-failed',   // ... too often, or its environment is gone or failed: failed with why
+  'capsule-requeued',    // a pending bug capsule's job was lost: queued again (bounded)
+  'capsule-failed',      // ... too often, or its environment is gone, failed or redeploying: failed with why
+  'capsule-delete-requeued', // a deleted capsule's removal job was lost: queued again (bounded)
+  'capsule-delete-finished', // ... too often: the reconciler removed its volume and record itself
+  'capsule-delete-failed',   // ... and that failed too: the capsule shows as failed, with the engine's answer
 ] as const;
 export type ReconcileAction = (typeof RECONCILE_ACTIONS)[number];
 

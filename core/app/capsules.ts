@@ -87,6 +87,7 @@ export class CapsuleService {
       requests: trail, createdBy: actor.name, volumeOf: (id) => capsuleVolume(this.deps.instance, id),
     });
     let delivery: Delivery = 'queued';
+    // Deferred: still recorded (pending); the reconciler queues it once Redis answers.
     await bounded(this.deps.queues.enqueueCapsule(capsule.id)).catch(() => { delivery = 'deferred'; });
     return { capsule, delivery };
   }
@@ -120,7 +121,7 @@ export class CapsuleService {
       const capsule = await this.find(id);
       authorize(actor, 'capsule.delete', capsuleTarget(capsule));
       if (!(await this.deps.capsules.markDeleting(capsule.id, actor.name))) throw notFound(id);
-      // The record says deleting: a job lost now is finished by the next delete (it removes every one deleting).
+      // The record says deleting: a job lost now is queued again by the reconciler (or finished by the next delete).
       await bounded(this.deps.queues.enqueueDeleteCapsule(capsule.id)).catch(() => undefined);
       return { ...capsule, status: 'deleting' as const };
     }, (c) => ({ id: c.environmentId, name: c.environment }));

@@ -376,7 +376,7 @@ export class EnvironmentService {
     const checkpoint = await store.add(env, env.generation, 'manual', actor.name);
     let delivery: Delivery = 'queued';
     await bounded(this.deps.queues.enqueueCheckpoint(env.id, checkpoint.id)).catch(() => {
-      // Still recorded: the next redeploy, reset or rewind takes pending checkpoints first.
+      // Still recorded: the reconciler queues it once Redis answers (or a redeploy, reset or rewind takes it first).
       delivery = 'deferred';
     });
     return { checkpoint, delivery };

@@ -46,6 +46,9 @@ export const teardownJobId = (id: string) => `teardown-${id}`;
 export const expireJobId = (id: string, expiresAt: number) => `expire-${id}-${expiresAt}`;
 export const sleepJobId = (id: string) => `sleep-${id}`;
 export const wakeJobId = (id: string) => `wake-${id}`;
+export const checkpointJobId = (checkpointId: string) => `checkpoint-${checkpointId}`;
+export const capsuleJobId = (capsuleId: string) => `capsule-${capsuleId}`;
+export const deleteCapsuleJobId = (capsuleId: string) => `delete-capsule-${capsuleId}`;
 
 const PROVISION_OPTS: JobsOptions = {
   attempts: 3,
@@ -116,19 +119,19 @@ export class JobQueues {
     await this.lifecycle.add(JOB_DELETE_DATASET, { dataset, by }, { jobId: `delete-dataset-${dataset}`, removeOnComplete: true, removeOnFail: true, attempts: 5, backoff: { type: 'exponential', delay: 2000 } });
   }
 
-  /** Takes a recorded checkpoint (one job per checkpoint id); the reconciler need not: a lost one stays pending and is shown so. */
+  /** Takes a recorded checkpoint (one job per checkpoint id); the reconciler queues a lost one again (worker/jobs/redeliver.ts). */
   async enqueueCheckpoint(environmentId: string, checkpointId: string): Promise<void> {
-    await this.lifecycle.add(JOB_CHECKPOINT, { environmentId, checkpointId }, { jobId: `checkpoint-${checkpointId}`, removeOnComplete: true, removeOnFail: true, attempts: 2, backoff: { type: 'fixed', delay: 1000 } });
+    await this.lifecycle.add(JOB_CHECKPOINT, { environmentId, checkpointId }, { jobId: checkpointJobId(checkpointId), removeOnComplete: true, removeOnFail: true, attempts: 2, backoff: { type: 'fixed', delay: 1000 } });
   }
 
-  /** Takes a recorded bug capsule (one job per capsule id); a lost one stays pending and is shown so. */
+  /** Takes a recorded bug capsule (one job per capsule id); the reconciler queues a lost one again. */
   async enqueueCapsule(capsuleId: string): Promise<void> {
-    await this.lifecycle.add(JOB_CAPSULE, { capsuleId }, { jobId: `capsule-${capsuleId}`, removeOnComplete: true, removeOnFail: true, attempts: 2, backoff: { type: 'fixed', delay: 1000 } });
+    await this.lifecycle.add(JOB_CAPSULE, { capsuleId }, { jobId: capsuleJobId(capsuleId), removeOnComplete: true, removeOnFail: true, attempts: 2, backoff: { type: 'fixed', delay: 1000 } });
   }
 
-  /** Removes deleted bug capsules' volumes (every one deleting, so a lost job is finished by the next). */
+  /** Removes deleted bug capsules' volumes (every one deleting); the reconciler queues a lost one again. */
   async enqueueDeleteCapsule(capsuleId: string): Promise<void> {
-    await this.lifecycle.add(JOB_DELETE_CAPSULE, { capsuleId }, { jobId: `delete-capsule-${capsuleId}`, removeOnComplete: true, removeOnFail: true, attempts: 5, backoff: { type: 'exponential', delay: 2000 } });
+    await this.lifecycle.add(JOB_DELETE_CAPSULE, { capsuleId }, { jobId: deleteCapsuleJobId(capsuleId), removeOnComplete: true, removeOnFail: true, attempts: 5, backoff: { type: 'exponential', delay: 2000 } });
   }
 
   /** One sleep per environment at a time (the job id); the job itself checks it is still idle. */

@@ -143,13 +143,48 @@ export class CapsuleStore {
     return (rowCount ?? 0) > 0;
   }
 
-  async markFailed(id: string, error: string): Promise<void> {
-    await this.db.query(`UPDATE capsules SET status = 'failed', error = $2 WHERE id = $1 AND status = 'pending'`, [id, error.slice(0, 2000)]);
+  /** Records why a pending capsule was not taken; false when it is no longer pending (taken, failed or deleted meanwhile). */
+  async markFailed(id: string, error: string): Promise<boolean> {
+    const { rowCount } = await this.db.query(`UPDATE capsules SET status = 'failed', error = $2 WHERE id = $1 AND status = 'pending'`, [id, error.slice(0, 2000)]);
+    return (rowCount ?? 0) > 0;
   }
 
   /** Deleted: hidden at once; the worker removes its volume, then the row (forget). */
   async markDeleting(id: string, by: string): Promise<boolean> {
-    const { rowCount } = await this.db.query(`UPDATE capsules SET status = 'deleting', deleted_by = $2 WHERE id = $1 AND status <> 'deleting'`, [id, by]);
+    const { rowCount } = await this.db.query(
+      `UPDATE capsules SET status = 'deleting', deleted_by = $2, deleted_at = now(), redeliveries = 0 WHERE id = $1 AND status <> 'deleting'`, [id, by]);
+    return (rowCount ?? 0) > 0;
+  }
+
+  /**
+   * Capsules whose work is unfinished over `olderThanSeconds` after it was asked for (pending since
+   * recorded, deleting since deleted), oldest first, with how often the reconciler queued each
+   * again: it redelivers those whose job is gone.
+   */
+  async unfinished(olderThanSeconds: number, limit = 200): Promise<(Capsule & { redeliveries: number })[]> {
+    const { rows } = await this.db.query<Row & { redeliveries: number }>(
+      `SELECT ${COLUMNS}, redeliveries FROM capsules
+       WHERE status IN ('pending', 'deleting') AND coalesce(deleted_at, created_at) <= now() - ($1::int * interval '1 second')
+       ORDER BY coalesce(deleted_at, created_at), id LIMIT $2`, [olderThanSeconds, limit]);
+    return rows.map((r) => ({ ...toCapsule(r), redeliveries: r.redeliveries }));
+  }
+
+  /**
+   * Counts one more delivery by the reconciler while the capsule's work is still `status`: the
+   * count so far, or undefined when it moved on meanwhile (taken, failed, forgotten), and nothing is to be queued.
+   */
+  async countRedelivery(id: string, status: 'pending' | 'deleting'): Promise<number | undefined> {
+    const { rows } = await this.db.query<{ redeliveries: number }>(
+      `UPDATE capsules SET redeliveries = redeliveries + 1 WHERE id = $1 AND status = $2 RETURNING redeliveries`, [id, status]);
+    return rows[0]?.redeliveries;
+  }
+
+  /**
+   * A deletion that did not finish: the capsule shows again as failed, with why, so its team sees
+   * that its volume may remain and can delete it again. False when it is no longer deleting.
+   */
+  async failDeletion(id: string, error: string): Promise<boolean> {
+    const { rowCount } = await this.db.query(`UPDATE capsules SET status = 'failed', error = $2 WHERE id = $1 AND status = 'deleting'`, [id, error.slice(0, 2000)]);
     return (rowCount ?? 0) > 0;
   }
 

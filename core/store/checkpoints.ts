@@ -80,8 +80,31 @@ export class CheckpointStore {
     return (rowCount ?? 0) > 0;
   }
 
-  async markFailed(id: string, error: string): Promise<void> {
-    await this.db.query(`UPDATE checkpoints SET status = 'failed', error = $2 WHERE id = $1 AND status = 'pending'`, [id, error.slice(0, 2000)]);
+  /** Records why a pending checkpoint was not taken; false when it is no longer pending (taken or failed meanwhile). */
+  async markFailed(id: string, error: string): Promise<boolean> {
+    const { rowCount } = await this.db.query(`UPDATE checkpoints SET status = 'failed', error = $2 WHERE id = $1 AND status = 'pending'`, [id, error.slice(0, 2000)]);
+    return (rowCount ?? 0) > 0;
+  }
+
+  /**
+   * Pending checkpoints recorded over `olderThanSeconds` ago, oldest first, with how often the
+   * reconciler queued each again: it redelivers those whose job is gone.
+   */
+  async stalePending(olderThanSeconds: number, limit = 200): Promise<(Checkpoint & { redeliveries: number })[]> {
+    const { rows } = await this.db.query<Row & { redeliveries: number }>(
+      `SELECT * FROM checkpoints WHERE status = 'pending' AND created_at <= now() - ($1::int * interval '1 second') ORDER BY created_at, id LIMIT $2`,
+      [olderThanSeconds, limit]);
+    return rows.map((r) => ({ ...toCheckpoint(r), redeliveries: r.redeliveries }));
+  }
+
+  /**
+   * Counts one more delivery by the reconciler while the checkpoint is still pending: the count so
+   * far, or undefined when it was taken (or failed) meanwhile, and nothing is to be queued.
+   */
+  async countRedelivery(id: string): Promise<number | undefined> {
+    const { rows } = await this.db.query<{ redeliveries: number }>(
+      `UPDATE checkpoints SET redeliveries = redeliveries + 1 WHERE id = $1 AND status = 'pending' RETURNING redeliveries`, [id]);
+    return rows[0]?.redeliveries;
   }
 
   /**

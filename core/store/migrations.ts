@@ -516,6 +516,19 @@ export const MIGRATIONS: { id: number; name: string; sql: string }[] = [
         CHECK (kind IN ('callback','slack','github','github-pr','gitlab-mr','slack-bot'));
     `,
   },
+  {
+    id: 28,
+    name: 'redelivery of checkpoints and capsules',
+    sql: `
+      -- The reconciler queues again a checkpoint or bug capsule left pending (or a capsule left
+      -- deleting) with no live job: Redis lost it, or its worker died past BullMQ's stall limit
+      -- (docs/faults-and-recovery.md). It counts how often, and gives up past a bound.
+      ALTER TABLE checkpoints ADD COLUMN redeliveries integer NOT NULL DEFAULT 0;
+      ALTER TABLE capsules ADD COLUMN redeliveries integer NOT NULL DEFAULT 0, ADD COLUMN deleted_at timestamptz;
+      CREATE INDEX checkpoints_pending ON checkpoints (created_at) WHERE status = 'pending';
+      CREATE INDEX capsules_unfinished ON capsules (created_at) WHERE status IN ('pending', 'deleting');
+    `,
+  },
 ];
 
 const LOCK_KEY = 7_261_432_001; // arbitrary, constant: "mayfly migrations"

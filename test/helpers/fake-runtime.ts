@@ -307,7 +307,12 @@ export class FakeSnapshotEngine implements SnapshotEngine {
     const source = volumeName(from.env.project, from.volume);
     if (!this.engine.volumes.has(source)) throw new PermanentFailure('DATABASE_VOLUME_MISSING', `the data volume ${source} is gone`);
     const name = into.kind === 'checkpoint' ? checkpointVolume(into.env.project, into.id) : into.kind === 'capsule' ? into.volume : volumeName(into.into.env.project, into.into.volume);
-    this.engine.volumes.set(name, { name, envId: into.kind === 'checkpoint' ? into.env.id : into.kind === 'capsule' ? '' : into.into.env.id, data: true });
+    const envId = into.kind === 'checkpoint' ? into.env.id : into.kind === 'capsule' ? '' : into.into.env.id;
+    // As the Docker engine does: whatever the target held goes, a fresh volume is made, then filled
+    // (phase 'copy': a run that stops there leaves a half-made volume, data: false).
+    this.engine.volumes.set(name, { name, envId, data: false });
+    await this.engine.at('copy');
+    this.engine.volumes.set(name, { name, envId, data: true });
     this.engine.log.push(`copy ${source} into ${name}`);
     return { pauseMs: 0, sizeBytes: 1, via: 'host' };
   }

@@ -1,13 +1,17 @@
 /**
  * Checkpoints and rewind (issue 17, item 3): a checkpoint of an environment's database is taken on
  * request and before every redeploy, reset and rewind; a rewind brings one back; a bounded number
- * stay per environment; they go when the environment goes. Bad input changes nothing. Through
- * REST, against real engines (Docker with reflink, PostgreSQL, Redis).
+ * stay per environment; they go when the environment goes. Bad input changes nothing. When Redis
+ * loses the jobs of a pending checkpoint, a pending bug capsule and a capsule's deletion, the
+ * reconciler delivers them again from PostgreSQL. Through REST, against real engines (Docker with
+ * reflink, PostgreSQL, Redis).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { settledReady, startHarness, uniqueName, waitUntil, type Harness } from '../helpers/harness.js';
 import { psql } from '../helpers/seed-checks.js';
+import { capsuleJobId, checkpointJobId, deleteCapsuleJobId } from '../../core/queue/jobs.js';
+import { capsuleVolume } from '../../core/domain/names.js';
 
 const ALICE = 'alice-secret-0123456789'; // team qa
 const BOB = 'bob-secret-0123456789'; // team platform
@@ -143,6 +147,69 @@ describe('checkpoints and rewind', () => {
     assert.equal((await list()).length, count);
     assert.equal((await h.store.getById(envId))!.generation, before!.generation);
     await h.api('DELETE', `/api/v1/environments/${other}?wait=60`, undefined, as(ALICE));
+  });
+
+  it('when Redis loses the jobs of a pending checkpoint, a pending bug capsule and a capsule deletion, then the reconciler queues them again and each finishes', async () => {
+    const lifecycle = h.queues.lifecycle;
+    /** Redis loses what it held: this test's own queue prefix only (the shared Redis serves others). */
+    const loseQueues = async () => {
+      await lifecycle.obliterate({ force: true });
+      await h.queues.provision.obliterate({ force: true });
+    };
+    const capsuleRow = async (id: string) => (await h.pool.query<{ status: string; error: string | null }>('SELECT status, error FROM capsules WHERE id = $1', [id])).rows[0];
+    const volumeExists = (volume: string) => h.docker.getVolume(volume).inspect().then(() => true, () => false);
+    let capsuleId: string | undefined;
+    // Asked for while no worker runs: their jobs sit in Redis, then Redis loses them.
+    await h.stopWorker();
+    try {
+      const cp = await h.api('POST', `/api/v1/environments/${name}/checkpoints`, {}, as(ALICE));
+      assert.equal(cp.status, 202, JSON.stringify(cp.body));
+      const cap = await h.api('POST', `/api/v1/environments/${name}/capsules`, { name: 'redis-lost-it' }, as(ALICE));
+      assert.equal(cap.status, 202, JSON.stringify(cap.body));
+      capsuleId = cap.body.id as string;
+      assert.ok(await lifecycle.getJob(checkpointJobId(cp.body.id)), 'the checkpoint was queued');
+      assert.ok(await lifecycle.getJob(capsuleJobId(capsuleId)), 'the capsule was queued');
+      await loseQueues();
+      assert.equal(await lifecycle.getJob(checkpointJobId(cp.body.id)), undefined);
+      assert.equal(await lifecycle.getJob(capsuleJobId(capsuleId)), undefined);
+      assert.equal((await list()).find((c) => c.id === cp.body.id)?.status, 'pending');
+      assert.equal((await capsuleRow(capsuleId))?.status, 'pending');
+
+      await h.startWorker();
+      const taken = await readyCheckpoint(cp.body.id);
+      assert.ok(taken.sizeBytes! > 1024 * 1024, `a PostgreSQL data directory: ${taken.sizeBytes} bytes`);
+      const capsule = await waitUntil(`bug capsule ${capsuleId} to be taken`, 240_000, async () => {
+        const res = await h.api('GET', `/api/v1/capsules/${capsuleId}`, undefined, as(ALICE));
+        assert.equal(res.status, 200, JSON.stringify(res.body));
+        if (res.body.status === 'failed') assert.fail(`capsule ${capsuleId} failed: ${res.body.error}`);
+        return res.body.status === 'ready' ? res.body : undefined;
+      });
+      assert.ok(capsule.sizeBytes > 1024 * 1024, JSON.stringify(capsule));
+      const events = await h.store.events(envId);
+      assert.ok(events.some((e) => e.type === 'checkpoint-requeued' && e.message.includes(cp.body.id)), 'the timeline says the checkpoint was queued again');
+      assert.ok(events.some((e) => e.type === 'capsule-requeued' && e.message.includes(capsuleId!)), 'the timeline says the capsule was queued again');
+      assert.ok(events.some((e) => e.type === 'checkpoint' && e.message.includes(cp.body.id)));
+      assert.ok(events.some((e) => e.type === 'capsule' && e.message.includes(capsuleId!)));
+
+      // Its deletion, whose job Redis loses too: the volume and the record still go.
+      const volume = capsuleVolume(h.config.instance, capsuleId);
+      assert.ok(await volumeExists(volume));
+      await h.stopWorker();
+      const del = await h.api('DELETE', `/api/v1/capsules/${capsuleId}`, undefined, as(ALICE));
+      assert.equal(del.status, 202, JSON.stringify(del.body));
+      assert.ok(await lifecycle.getJob(deleteCapsuleJobId(capsuleId)));
+      await loseQueues();
+      assert.equal(await lifecycle.getJob(deleteCapsuleJobId(capsuleId)), undefined);
+      await h.startWorker();
+      await waitUntil(`the volume of ${capsuleId} to be removed`, 120_000, async () => !(await volumeExists(volume)));
+      await waitUntil(`the record of ${capsuleId} to be removed`, 60_000, async () => (await capsuleRow(capsuleId!)) === undefined);
+      capsuleId = undefined;
+    } finally {
+      if (!h.worker) await h.startWorker();
+      // Capsule volumes outlive environments by design: one this test left goes here.
+      if (capsuleId) await h.docker.getVolume(capsuleVolume(h.config.instance, capsuleId)).remove({ force: true }).catch(() => undefined);
+    }
+    assert.equal((await h.store.getById(envId))!.status, 'ready', 'the environment stayed ready throughout');
   });
 
   it('when the environment is destroyed, then its checkpoints go with it', async () => {

@@ -81,8 +81,13 @@ export async function takeCapsule(ctx: CapsuleDeps, env: Environment, capsule: C
     return { ok: true, message };
   } catch (err) {
     const message = `bug capsule ${capsule.id} of ${env.name} failed: ${errorMessage(err)}`;
-    await ctx.seeds.removeCheckpointVolume(capsule.volume).catch(() => undefined);
     await ctx.capsules.markFailed(capsule.id, errorMessage(err)).catch(() => undefined);
+    // Another run (its job delivered again while this one hung) made it ready: its copy stays.
+    if ((await ctx.capsules.get(capsule.id).catch(() => undefined))?.status === 'ready') {
+      log.warn({ err: errorMessage(err) }, `a stale run of bug capsule ${capsule.id} failed after another run took it; the capsule stays ready`);
+      return { ok: false, message: `bug capsule ${capsule.id} was taken by another run meanwhile` };
+    }
+    await ctx.seeds.removeCheckpointVolume(capsule.volume).catch(() => undefined);
     await ctx.store.addEvent(env.id, 'capsule-failed', message, { capsule: capsule.id }).catch(() => undefined);
     log.warn({ err: errorMessage(err) }, message);
     return { ok: false, message };

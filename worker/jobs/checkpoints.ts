@@ -10,7 +10,8 @@ import type { WorkerContext } from '../context.js';
 /** What taking and pruning checkpoints needs of the worker. */
 type CheckpointDeps = Pick<WorkerContext, 'catalog' | 'checkpoints' | 'config' | 'logger' | 'seeds' | 'store'>;
 
-const REASON_TEXT: Record<Checkpoint['reason'], string> = {
+/** How a checkpoint's reason reads in a sentence ("checkpoint cp-1 taken before the reset"). */
+export const REASON_TEXT: Record<Checkpoint['reason'], string> = {
   manual: 'on request', 'before-redeploy': 'before the redeploy', 'before-reset': 'before the reset', 'before-rewind': 'before the rewind',
 };
 
@@ -37,7 +38,12 @@ export async function takeCheckpoint(ctx: CheckpointDeps, env: Environment, cp: 
     return { ok: true, message };
   } catch (err) {
     const message = `checkpoint ${cp.id} ${REASON_TEXT[cp.reason]} failed: ${errorMessage(err)}`;
-    await ctx.checkpoints.markFailed(cp.id, errorMessage(err)).catch(() => undefined);
+    const marked = await ctx.checkpoints.markFailed(cp.id, errorMessage(err)).catch(() => true);
+    if (!marked && (await ctx.checkpoints.get(cp.id).catch(() => undefined))?.status === 'ready') {
+      // Its job was delivered again while this run hung, and the other run took it.
+      log.warn({ err: errorMessage(err) }, `a stale run of checkpoint ${cp.id} failed after another run took it; the checkpoint stays ready`);
+      return { ok: false, message: `checkpoint ${cp.id} was taken by another run meanwhile` };
+    }
     await ctx.store.addEvent(env.id, 'checkpoint-failed', message, { checkpoint: cp.id, reason: cp.reason }, fence).catch(() => undefined);
     log.warn({ err: errorMessage(err) }, message);
     return { ok: false, message };

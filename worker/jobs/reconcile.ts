@@ -5,6 +5,7 @@ import { formatDuration } from '../../core/domain/duration.js';
 import { failEnvironment } from './fail.js';
 import { recordRemoval } from './seeds.js';
 import { decideHeal } from './heal-policy.js';
+import { liveJob, redeliverDataWork, type RedeliveryReport } from './redeliver.js';
 import type { WorkerContext } from '../context.js';
 import type { OwnedObjects, StrandedVolume } from '../runtime/runtime.js';
 
@@ -21,9 +22,9 @@ import { publicUrls } from '../../core/doors/addresses.js';
 import { endpointsOf } from './provision.js';
 
 /** What this module uses of the worker's context (narrow: a test gives it only these). */
-type Deps = Pick<WorkerContext, 'admission' | 'catalog' | 'config' | 'environments' | 'logger' | 'queues' | 'reconcileActions' | 'runtime' | 'savedDatasets' | 'seeds' | 'snapshots' | 'store'>;
+type Deps = Pick<WorkerContext, 'admission' | 'capsules' | 'catalog' | 'checkpoints' | 'config' | 'environments' | 'logger' | 'queues' | 'reconcileActions' | 'runtime' | 'savedDatasets' | 'seeds' | 'snapshots' | 'store'>;
 
-export interface ReconcileReport {
+export interface ReconcileReport extends RedeliveryReport {
   expired: number;
   requeued: number;
   stuckRetried: number;
@@ -51,6 +52,9 @@ export interface ReconcileReport {
  * - provisioning environments with no live job (lost, or its worker died past BullMQ's stall
  *   limit) are queued again MAX_STUCK_RETRIES times per generation, then failed with a reason;
  * - destroying environments whose teardown job is gone are queued again;
+ * - checkpoints and bug capsules left pending (and capsules left deleting) with no live job are
+ *   queued again MAX_DATA_REDELIVERIES times, then failed with a reason; those whose environment
+ *   is gone or failed are failed at once (redeliver.ts);
  * - every live lease's delayed expiry job is scheduled again when Redis lost it;
  * - ready environments whose containers vanished or exited are redeployed as a new generation,
  *   at most MAYFLY_HEALS_PER_WINDOW times within MAYFLY_HEAL_WINDOW, backing off between heals
@@ -71,6 +75,7 @@ export async function reconcile(ctx: Deps): Promise<ReconcileReport> {
   const report: ReconcileReport = {
     expired: 0, requeued: 0, stuckRetried: 0, stuckFailed: 0, teardownsRequeued: 0, expiriesRescheduled: 0,
     healed: 0, healFailed: 0, orphansRemoved: 0, orphanErrors: 0, helpersRemoved: 0, staleRemoved: 0, endpointsMoved: 0, goldensRemoved: 0, sleepsQueued: 0,
+    checkpointsRequeued: 0, checkpointsFailed: 0, capsulesRequeued: 0, capsulesFailed: 0, capsuleDeletesRequeued: 0, capsuleDeletesFinished: 0, capsuleDeletesFailed: 0,
   };
   const log = ctx.logger.child({ job: 'reconcile' });
   const actions = ctx.reconcileActions;
@@ -83,7 +88,7 @@ export async function reconcile(ctx: Deps): Promise<ReconcileReport> {
   }
 
   for (const env of await ctx.store.withStatus(['queued', 'provisioning'], SETTLE_SECONDS)) {
-    if (await hasLiveJob(ctx, provisionJobId(env.id, env.generation), 'provision')) continue;
+    if (await liveJob(ctx, provisionJobId(env.id, env.generation), 'provision')) continue;
     if (env.status === 'queued') {
       // Never started: nothing to bound, Redis simply lost it.
       await ctx.queues.enqueueProvision(env.id, env.generation);
@@ -109,12 +114,15 @@ export async function reconcile(ctx: Deps): Promise<ReconcileReport> {
   }
 
   for (const env of await ctx.store.withStatus(['destroying'], SETTLE_SECONDS)) {
-    if (await hasLiveJob(ctx, teardownJobId(env.id), 'lifecycle')) continue;
+    if (await liveJob(ctx, teardownJobId(env.id), 'lifecycle')) continue;
     await ctx.queues.enqueueTeardown(env.id);
     report.teardownsRequeued++;
     actions.record('teardown-requeued', env.id);
     log.warn({ envId: env.id }, 'teardown job missing: queued again');
   }
+
+  // Checkpoints and capsules recorded in PostgreSQL whose job Redis lost (or whose worker died).
+  Object.assign(report, await redeliverDataWork(ctx, log));
 
   for (const template of ctx.catalog.list()) {
     if (!template.sleep) continue;
@@ -272,14 +280,6 @@ export function strandedHow(env: Pick<Environment, 'seed'>, stranded: readonly S
   const volumes = [...new Set(stranded.map((s) => s.volume))].join(', ');
   return `; its data (${volumes}) is on node ${nodes}, which takes no tasks`
     + (env.seed ? '' : '; it has no seed to clone again, so the redeploy waits for that node');
-}
-
-/** A job that will still run: waiting, delayed, active or prioritized (not completed or failed). */
-async function hasLiveJob(ctx: Deps, jobId: string, queue: 'provision' | 'lifecycle'): Promise<boolean> {
-  const job = await ctx.queues[queue].getJob(jobId);
-  if (!job) return false;
-  const state = await job.getState();
-  return state !== 'completed' && state !== 'failed' && state !== 'unknown';
 }
 
 /**

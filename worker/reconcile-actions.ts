@@ -16,6 +16,7 @@ export const RECONCILE_ACTIONS = [
   'helper-removed',      // a clone helper or golden builder left by a worker that died: removed
   'stale-removed',       // what a ready environment left on a node that no longer serves it (swarm)
   'endpoint-moved',      // a ready environment's service answers on another node now: address updated (swarm)
+  'resumed',             // a ready environment's container left paused by a worker that died mid-copy: unpaused
   'checkpoint-requeued', // a pending checkpoint's job was lost: queued again (bounded)
   'checkpoint-failed',   // ... too often, or its environment is gone or failed: failed with why
   'capsule-requeued',    // a pending bug capsule's job was lost: queued again (bounded)

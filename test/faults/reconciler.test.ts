@@ -40,6 +40,20 @@ describe('faults: the reconciler heals and gives up within bounds', { timeout: 9
     assert.ok(h.ctx.reconcileActions.snapshot().healed >= 1, 'the action is counted');
   });
 
+  it('when a ready environment\'s container is left paused (a worker killed in the middle of a live copy), then the reconciler unpauses it and the environment stays ready, same generation', { timeout: 240_000 }, async () => {
+    const env = await readyEnv('fault-paused');
+    const app = await container(env.id, 'app');
+    await h.docker.getContainer(app!.Id).pause();
+    const resumed = await waitUntil('the paused container to run again', 180_000, async () => ((await container(env.id, 'app'))?.State === 'running' ? true : undefined));
+    assert.ok(resumed);
+    const now = await h.store.getById(env.id);
+    assert.equal(now?.status, 'ready');
+    assert.equal(now?.generation, env.generation, 'unpaused, not redeployed');
+    const events = await h.store.events(env.id);
+    assert.ok(events.some((e) => e.type === 'resumed' && /^app unpaused/.test(e.message)), JSON.stringify(events.map((e) => e.type)));
+    assert.ok(!events.some((e) => e.type === 'healing'), 'no heal');
+  });
+
   const volumes = async (envId: string) =>
     (await h.docker.listVolumes({ filters: { label: [`mayfly.env=${envId}`] } })).Volumes?.map((v) => v.Name) ?? [];
   const ref = (env: Environment) => ({ id: env.id, project: env.project, generation: env.generation });

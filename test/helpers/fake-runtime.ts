@@ -29,7 +29,7 @@ export interface FakeContainer {
   envId: string;
   service: string;
   generation: number;
-  state: 'running' | 'exited' | 'created';
+  state: 'running' | 'exited' | 'created' | 'paused';
   exitCode?: number;
   ports: Record<string, number>;
   /** The named volumes it mounts. */
@@ -103,6 +103,13 @@ export class FakeRuntime implements Runtime {
   exit(env: { project: string }, service: string, exitCode: number): void {
     const c = this.containers.get(containerName(env.project, service));
     if (c) { c.state = 'exited'; c.exitCode = exitCode; }
+  }
+
+  /** A service's container is left paused (a worker killed in the middle of a live copy). */
+  pause(env: { project: string }, service: string): void {
+    const c = this.containers.get(containerName(env.project, service));
+    if (!c) throw new Error(`no container for ${service}`);
+    c.state = 'paused';
   }
 
   /** The engine moves a service's task to another node (a multi-node engine does this on its own): its ports answer at `host:port` now. */
@@ -262,6 +269,12 @@ export class FakeRuntime implements Runtime {
 
   async strandedData(envId: string): Promise<StrandedVolume[]> {
     return this.stranded.get(envId) ?? [];
+  }
+
+  async resumePaused(envId: string): Promise<string[]> {
+    const paused = [...this.containers.values()].filter((c) => c.envId === envId && c.state === 'paused');
+    for (const c of paused) c.state = 'running';
+    return paused.map((c) => c.service);
   }
 
   async whereServicesRun(envId: string): Promise<ServiceState[]> {

@@ -46,6 +46,39 @@ describe('the reconciler over a fake engine', () => {
     assert.deepEqual(w.fake.objectsOf(env.id), objects);
   });
 
+  it('when a ready environment\'s database was left paused (a worker killed mid-copy) and no copy holds its save lock, then it is unpaused, not redeployed, and the timeline says so', async () => {
+    const env = await readyEnv();
+    w.fake.pause(env, 'db');
+    assert.deepEqual((await reconcileFor(env.id)).map((a) => a.kind), ['resumed']);
+    const now = await w.get(env.id);
+    assert.equal(now.status, 'ready');
+    assert.equal(now.generation, env.generation, 'no redeploy');
+    assert.equal(w.fake.objectsOf(env.id).containers.find((c) => c.service === 'db')?.state, 'running');
+    const event = (await w.ctx.store.events(env.id)).at(-1)!;
+    assert.equal(event.type, 'resumed');
+    assert.match(event.message, /^db unpaused: left paused by a copy/);
+    assert.deepEqual(await reconcileFor(env.id), [], 'nothing more to do on the next run');
+  });
+
+  it('when a ready environment\'s database is paused while a copy holds its save lock, then it is left alone', async () => {
+    const env = await readyEnv();
+    w.fake.pause(env, 'db');
+    let release!: () => void;
+    const holding = new Promise<void>((r) => { release = r; });
+    let locked!: () => void;
+    const lockTaken = new Promise<void>((r) => { locked = r; });
+    const copy = w.ctx.snapshots.withSaveLock(env.id, async () => { locked(); await holding; });
+    await lockTaken;
+    try {
+      assert.deepEqual(await reconcileFor(env.id), [], 'a copy in progress: not resumed, not healed');
+      assert.equal(w.fake.objectsOf(env.id).containers.find((c) => c.service === 'db')?.state, 'paused');
+    } finally {
+      release();
+      await copy;
+    }
+    assert.deepEqual((await reconcileFor(env.id)).map((a) => a.kind), ['resumed'], 'once the lock is free');
+  });
+
   it('when a container of a ready environment vanished, then it redeploys it as a new generation, which brings the service back', async () => {
     const env = await readyEnv();
     const db = w.fake.objectsOf(env.id).containers.find((c) => c.service === 'db')!;

@@ -40,6 +40,8 @@ export interface ReconcileReport extends RedeliveryReport {
   staleRemoved: number;
   /** Ready environments whose services answer on another node now: their recorded addresses updated. */
   endpointsMoved: number;
+  /** Ready environments with a container left paused by a worker that died mid-copy: unpaused. */
+  resumed: number;
   goldensRemoved: number;
   sleepsQueued: number;
 }
@@ -74,7 +76,7 @@ export interface ReconcileReport extends RedeliveryReport {
 export async function reconcile(ctx: Deps): Promise<ReconcileReport> {
   const report: ReconcileReport = {
     expired: 0, requeued: 0, stuckRetried: 0, stuckFailed: 0, teardownsRequeued: 0, expiriesRescheduled: 0,
-    healed: 0, healFailed: 0, orphansRemoved: 0, orphanErrors: 0, helpersRemoved: 0, staleRemoved: 0, endpointsMoved: 0, goldensRemoved: 0, sleepsQueued: 0,
+    healed: 0, healFailed: 0, orphansRemoved: 0, orphanErrors: 0, helpersRemoved: 0, staleRemoved: 0, endpointsMoved: 0, resumed: 0, goldensRemoved: 0, sleepsQueued: 0,
     checkpointsRequeued: 0, checkpointsFailed: 0, capsulesRequeued: 0, capsulesFailed: 0, capsuleDeletesRequeued: 0, capsuleDeletesFinished: 0, capsuleDeletesFailed: 0,
   };
   const log = ctx.logger.child({ job: 'reconcile' });
@@ -152,7 +154,22 @@ export async function reconcile(ctx: Deps): Promise<ReconcileReport> {
     if (!brokenServices(ctx, env, owned).length) continue;
     // A save stops the database for its copy, holding the environment's save lock: not a loss.
     // Looked at again once no save holds it, so a save that ended after the listing is not one either.
-    const broken = await ctx.snapshots.whenNotSaving(env.id, async () => brokenServices(ctx, env, await ctx.runtime.listOwned()));
+    const broken = await ctx.snapshots.whenNotSaving(env.id, async () => {
+      const now = await ctx.runtime.listOwned();
+      // Paused with no save lock held: a copy's pause whose worker died (nothing else pauses). Unpaused, not redeployed.
+      if (ctx.runtime.resumePaused && now.containers.some((c) => c.envId === env.id && c.state === 'paused')) {
+        const services = await ctx.runtime.resumePaused(env.id);
+        if (services.length) {
+          await ctx.store.addEvent(env.id, 'resumed', `${services.join(', ')} unpaused: left paused by a copy (checkpoint, capsule or fork) whose worker stopped mid-way; its data is as it was`,
+            { services, by: 'reconciler' });
+          report.resumed++;
+          actions.record('resumed', env.id);
+          log.warn({ envId: env.id, services }, 'ready environment had containers left paused by a copy whose worker died: unpaused');
+        }
+        return brokenServices(ctx, env, await ctx.runtime.listOwned());
+      }
+      return brokenServices(ctx, env, now);
+    });
     if (!broken?.length) continue;
     const { healWindowMs: windowMs, healsPerWindow: perWindow } = ctx.config;
     const history = await ctx.store.eventsSince(env.id, 'healing', new Date(Date.now() - windowMs));

@@ -170,4 +170,11 @@ export interface Runtime {
    * its address moves with it; the reconciler updates the recorded endpoints from this.
    */
   whereServicesRun?(envId: string): Promise<ServiceState[]>;
+  /**
+   * Unpauses the environment's paused containers and names their services. A copy of a running
+   * database (checkpoint, capsule, fork) pauses it under the environment's save lock; a worker
+   * killed mid-copy leaves it paused, and nothing else would ever unpause it. The reconciler calls
+   * this only while no one holds that lock. Absent: the runtime never pauses (or cannot tell).
+   */
+  resumePaused?(envId: string): Promise<string[]>;
 }

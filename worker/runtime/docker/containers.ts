@@ -172,6 +172,14 @@ export class Containers {
     }));
   }
 
+  /** Unpauses this instance's paused containers of an environment; returns their services. */
+  async resumePaused(envId: string): Promise<string[]> {
+    const paused = await this.list({ label: [`${LABEL_ENV}=${envId}`, `${LABEL_INSTANCE}=${this.instance}`], status: ['paused'] });
+    await Promise.all(paused.map((c) => this.docker.getContainer(c.Id).unpause()
+      .catch((err) => ((err as { statusCode?: number }).statusCode === 409 || isNotFound(err) ? undefined : Promise.reject(err)))));
+    return paused.map((c) => c.Labels[LABEL_COMPOSE_SERVICE] ?? c.Names[0]?.replace(/^\//, '') ?? c.Id);
+  }
+
   /** Force-removes containers (with their anonymous volumes) at once; "not found" is done. Returns how many it removed. */
   async remove(ids: Iterable<string>): Promise<number> {
     let removed = 0;

@@ -161,6 +161,10 @@ export class DockerRuntime implements Runtime {
     };
   }
 
+  resumePaused(envId: string): Promise<string[]> {
+    return this.containers.resumePaused(envId);
+  }
+
   async removeDeadHelpers(graceMs: number): Promise<number> {
     // Clone-probe volumes get longer: a probe takes seconds, and one still in use stays anyway.
     return (await this.containers.removeDeadHelpers(graceMs)) + (await this.volumes.removeProbeLeftovers(graceMs * 4));

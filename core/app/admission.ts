@@ -29,7 +29,10 @@ export interface AdmissionLimits {
   maxEnvironments: number;
   maxPerOwner: number;
   memoryBudgetBytes: number;
-  /** Nodes to place environments on (a swarm's hostnames); empty: one host, no per-node budgets. */
+  /**
+   * Nodes to place environments on (a swarm's hostnames): every admitted environment is placed on
+   * the least loaded one, with or without per-node budgets. Empty: one host, no placement.
+   */
   nodes?: readonly string[];
   perNodeMaxEnvironments?: number;
   perNodeMemoryBudgetBytes?: number;
@@ -59,7 +62,7 @@ export interface WaitingPlace {
 export interface Plan {
   /** Waiting ones that fit now, in the order they would start. */
   admitted: string[];
-  /** With per-node budgets: the node each admitted one is placed on (the least loaded that fits). */
+  /** When nodes are known (a swarm): the node each admitted one is placed on (the least loaded that fits). */
   placed: Map<string, string>;
   waiting: Map<string, WaitingPlace>;
 }
@@ -137,12 +140,14 @@ const BLOCKER_NAMES: Record<Blocker, string> = {
 interface NodeLoad { node: string; environments: number; memoryBytes: number }
 
 /**
- * What each node holds, when per-node budgets apply (undefined otherwise). An environment holding
- * capacity with no node recorded (or one no longer configured) counts on the least loaded node:
- * a conservative guess until its worker records where it landed.
+ * What each node holds, when nodes are known (undefined on one host). Every environment holding
+ * capacity counts, running or not yet: one admitted a moment ago and still provisioning counts on
+ * its node as much as a ready one, so concurrent requests spread instead of all seeing the same
+ * empty nodes. One with no node recorded (or one no longer configured) counts on the least loaded
+ * node: a conservative guess until its worker records where it landed.
  */
 function perNodeLoads(holding: readonly Slot[], limits: AdmissionLimits): NodeLoad[] | undefined {
-  if (!limits.nodes?.length || !(limits.perNodeMaxEnvironments || limits.perNodeMemoryBudgetBytes)) return undefined;
+  if (!limits.nodes?.length) return undefined;
   const loads = limits.nodes.map((node) => ({ node, environments: 0, memoryBytes: 0 }));
   const unplaced: Slot[] = [];
   for (const s of holding) {
@@ -159,7 +164,10 @@ function perNodeLoads(holding: readonly Slot[], limits: AdmissionLimits): NodeLo
 
 const byLoad = (a: NodeLoad, b: NodeLoad) => a.environments - b.environments || a.memoryBytes - b.memoryBytes || a.node.localeCompare(b.node);
 
-/** The least loaded node (fewest environments, then least memory, then by name) where one more of `need` bytes fits. */
+/**
+ * The least loaded node (fewest environments, then least memory, then by name) where one more of
+ * `need` bytes fits its budgets (any node when no per-node budget is set).
+ */
 function fittingNode(loads: NodeLoad[], need: number, limits: AdmissionLimits): NodeLoad | undefined {
   return loads.filter((l) => (!limits.perNodeMaxEnvironments || l.environments < limits.perNodeMaxEnvironments)
     && (!limits.perNodeMemoryBudgetBytes || l.memoryBytes + need <= limits.perNodeMemoryBudgetBytes)).sort(byLoad)[0];

@@ -14,8 +14,9 @@ export interface AdmissionConfig {
   /** Sum of the declared memory limits of every environment holding capacity, in bytes (0: unlimited). */
   memoryBudgetBytes: number;
   /**
-   * The swarm's nodes (hostnames from MAYFLY_SWARM_NODES) when MAYFLY_RUNTIME=swarm and a
-   * per-node budget is set; empty otherwise. Admission places each environment (its database) on one.
+   * The swarm's nodes (hostnames from MAYFLY_SWARM_NODES) when MAYFLY_RUNTIME=swarm; empty on
+   * one Docker host. Admission places each environment (its database) on the least loaded one,
+   * with or without per-node budgets.
    */
   nodes: readonly string[];
   /** Environments whose database one node may hold at once (MAYFLY_NODE_MAX_ENVIRONMENTS; 0: unlimited). */
@@ -44,16 +45,19 @@ export function loadAdmissionConfig(env: NodeJS.ProcessEnv, h: Helpers): Admissi
     perNodeMemoryBudgetBytes = bytes;
   }
   const perNodeMaxEnvironments = h.int('MAYFLY_NODE_MAX_ENVIRONMENTS', 0, 0, 100000);
+  const which = perNodeMaxEnvironments ? 'MAYFLY_NODE_MAX_ENVIRONMENTS' : perNodeMemoryBudgetBytes ? 'MAYFLY_NODE_MEMORY_BUDGET' : undefined;
+  if (which && env.MAYFLY_RUNTIME !== 'swarm') {
+    throw new ConfigError(which, 'is a per-node budget and applies only with MAYFLY_RUNTIME=swarm; on one host use MAYFLY_MAX_ENVIRONMENTS and MAYFLY_MEMORY_BUDGET');
+  }
+  // On a swarm admission places every environment on a node (budgets or not), so that concurrent
+  // requests spread: the nodes are known from the start.
   let nodes: string[] = [];
-  if (perNodeMaxEnvironments || perNodeMemoryBudgetBytes) {
-    const which = perNodeMaxEnvironments ? 'MAYFLY_NODE_MAX_ENVIRONMENTS' : 'MAYFLY_NODE_MEMORY_BUDGET';
-    if (env.MAYFLY_RUNTIME !== 'swarm') {
-      throw new ConfigError(which, 'is a per-node budget and applies only with MAYFLY_RUNTIME=swarm; on one host use MAYFLY_MAX_ENVIRONMENTS and MAYFLY_MEMORY_BUDGET');
-    }
+  if (env.MAYFLY_RUNTIME === 'swarm') {
     try {
       nodes = Object.keys(parseNodeList(env.MAYFLY_SWARM_NODES ?? ''));
     } catch (err) {
-      throw new ConfigError('MAYFLY_SWARM_NODES', `must list the swarm's nodes for ${which}: ${(err as Error).message}`);
+      // Without budgets, the swarm's own settings (loadSwarmConfig, same loadConfig) say what is wrong with it.
+      if (which) throw new ConfigError('MAYFLY_SWARM_NODES', `must list the swarm's nodes for ${which}: ${(err as Error).message}`);
     }
   }
   return Object.freeze({

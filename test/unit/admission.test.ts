@@ -86,9 +86,45 @@ describe('admission plan with per-node budgets (a swarm)', () => {
     assert.equal(plan.waiting.get('q1')?.blockedBy, 'nodes');
   });
 
-  it('when per-node budgets are unset, then nothing is placed and the totals alone decide', () => {
-    const plan = planAdmission([on('h1', 'n1')], [slot('q1')], { ...nodes, maxEnvironments: 2 });
+  it('when per-node budgets are unset, then the totals alone decide who starts, and each one started is still placed on the least loaded node', () => {
+    const plan = planAdmission([on('h1', 'n1')], [slot('q1'), slot('q2')], { ...nodes, maxEnvironments: 2 });
     assert.deepEqual(plan.admitted, ['q1']);
+    assert.equal(plan.waiting.get('q2')?.blockedBy, 'environments');
+    assert.deepEqual(Object.fromEntries(plan.placed), { q1: 'n2' });
+  });
+
+  it('when 12 environments are requested at once on 3 nodes without per-node budgets, then they are placed 4, 4 and 4', () => {
+    const line = Array.from({ length: 12 }, (_, i) => slot(`q${i + 1}`, `owner${i % 5}`));
+    const plan = planAdmission([], line, nodes);
+    assert.equal(plan.admitted.length, 12);
+    assert.equal(plan.waiting.size, 0);
+    const perNode: Record<string, number> = {};
+    for (const n of plan.placed.values()) perNode[n] = (perNode[n] ?? 0) + 1;
+    assert.deepEqual(perNode, { n1: 4, n2: 4, n3: 4 });
+    assert.deepEqual(line.slice(0, 6).map((s) => plan.placed.get(s.id)), ['n1', 'n2', 'n3', 'n1', 'n2', 'n3'], 'round the nodes, in arrival order');
+  });
+
+  it('when environments placed earlier are still provisioning (not running yet), then they count: the next ones go to the other nodes', () => {
+    // Admitted one by one (a transaction each, as the workers do): each decision sees the ones before it.
+    const holding: Slot[] = [on('h1', 'n1'), on('h2', 'n1'), on('h3', 'n1'), on('h4', 'n1')];
+    for (let i = 1; i <= 8; i++) {
+      const plan = planAdmission(holding, [slot(`q${i}`)], nodes);
+      assert.deepEqual(plan.admitted, [`q${i}`]);
+      holding.push(on(`q${i}`, plan.placed.get(`q${i}`)!));
+    }
+    const perNode: Record<string, number> = {};
+    for (const s of holding) perNode[s.node!] = (perNode[s.node!] ?? 0) + 1;
+    assert.deepEqual(perNode, { n1: 4, n2: 4, n3: 4 });
+  });
+
+  it('when the load in environments is equal, then the node with the least declared memory is chosen', () => {
+    const plan = planAdmission([on('h1', 'n1', 300 * MiB), on('h2', 'n2', 100 * MiB), on('h3', 'n3', 200 * MiB)], [slot('q1')], nodes);
+    assert.deepEqual(Object.fromEntries(plan.placed), { q1: 'n2' });
+  });
+
+  it('when no nodes are known (one Docker host), then nothing is placed', () => {
+    const plan = planAdmission([], [slot('q1'), slot('q2')], none);
+    assert.deepEqual(plan.admitted, ['q1', 'q2']);
     assert.equal(plan.placed.size, 0);
   });
 });
@@ -112,6 +148,14 @@ describe('admission configuration', () => {
     assert.throws(() => loadConfig({ MAYFLY_NODE_MAX_ENVIRONMENTS: '2' }), (e: unknown) => e instanceof ConfigError && /MAYFLY_NODE_MAX_ENVIRONMENTS .*only with MAYFLY_RUNTIME=swarm/.test(e.message));
     assert.throws(() => loadConfig({ MAYFLY_RUNTIME: 'swarm', MAYFLY_SWARM_NODES: 'n1=unix:///a', MAYFLY_SWARM_MANAGER: 'unix:///a', MAYFLY_NODE_MEMORY_BUDGET: 'big' }),
       (e: unknown) => e instanceof ConfigError && /MAYFLY_NODE_MEMORY_BUDGET/.test(e.message));
+  });
+
+  it('when the runtime is swarm, then the nodes come from MAYFLY_SWARM_NODES even without per-node budgets (admission places every environment)', () => {
+    const c = loadConfig({ MAYFLY_RUNTIME: 'swarm', MAYFLY_SWARM_MANAGER: 'unix:///a', MAYFLY_SWARM_NODES: 'n1=unix:///a,n2=unix:///b,n3=unix:///c' });
+    assert.deepEqual([...c.admission.nodes], ['n1', 'n2', 'n3']);
+    assert.equal(c.admission.perNodeMaxEnvironments, 0);
+    assert.equal(c.admission.perNodeMemoryBudgetBytes, 0);
+    assert.deepEqual([...loadConfig({ MAYFLY_RUNTIME: 'docker', MAYFLY_SWARM_NODES: 'n1=unix:///a' }).admission.nodes], [], 'one Docker host: no nodes, no placement');
   });
 
   it('when per-node budgets are set on a swarm, then the nodes come from MAYFLY_SWARM_NODES', () => {

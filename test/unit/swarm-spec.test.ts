@@ -6,8 +6,8 @@ import { parseNodeList } from '../../core/config/swarm.js';
 import type { ServiceSpec } from '../../core/stack/model.js';
 import { LABEL_CONFIG_HASH } from '../../core/domain/names.js';
 import { MISSING_CLONE_DEVICE, swarmServiceSpec } from '../../worker/runtime/swarm/service-spec.js';
-import { ClonePlacements, pickNode, type NodeLoad } from '../../worker/runtime/swarm/placement.js';
-import type { SwarmNode } from '../../worker/runtime/swarm/cluster.js';
+import { ClonePlacements, chooseCloneNode, loadsFrom, pickNode, type NodeLoad, type Placed } from '../../worker/runtime/swarm/placement.js';
+import type { SwarmNode, SwarmTask } from '../../worker/runtime/swarm/cluster.js';
 import { endpointsOf } from '../../worker/jobs/provision.js';
 
 const MiB = 1024 ** 2;
@@ -96,6 +96,48 @@ describe('swarm placement', () => {
     assert.equal(pickNode(loads, 950 * MiB)?.node.id, 'a', 'only a still fits 950 MiB');
     assert.equal(pickNode(loads, 0, new Set(['a', 'b']))?.node.id, 'b', 'among the nodes that hold the golden');
     assert.equal(pickNode(loads, 0, new Set(['d']))?.node.id, undefined, 'a drained golden node is not used');
+  });
+
+  const task = (nodeId: string, envId: string, instance = 'test', reserved = 0): SwarmTask => ({
+    ID: `t-${nodeId}-${envId}`, ServiceID: 's', NodeID: nodeId,
+    Spec: { ContainerSpec: { Labels: { 'mayfly.env': envId, 'mayfly.instance': instance } }, Resources: { Reservations: { MemoryBytes: reserved } } },
+  });
+
+  it('when environments are placed on nodes but not running yet, then they count on their node once each, beside the running ones', () => {
+    const nodes = [node('a'), node('b'), node('c')];
+    const tasks = [task('a', 'e1', 'test', 100 * MiB), task('a', 'e1'), task('b', 'e2'), task('c', 'other', 'another-instance', 50 * MiB)];
+    const placed: Placed[] = [{ nodeId: 'a', envId: 'e1' }, { nodeId: 'c', envId: 'e3' }, { nodeId: 'c', envId: 'e4' }];
+    const loads = loadsFrom(nodes, tasks, 'test', placed);
+    assert.deepEqual(loads.map((l) => [l.node.id, l.environments, l.reservedBytes / MiB]), [['a', 1, 100], ['b', 1, 0], ['c', 2, 50]],
+      'e1 runs and is placed on a: one environment; e3 and e4 are placed on c and not running yet: two; another instance\'s task reserves memory but is not ours');
+    assert.deepEqual(loadsFrom(nodes, tasks, 'test', placed, 'e4').map((l) => l.environments), [1, 1, 1], 'the environment being placed is not counted');
+  });
+
+  it('when 12 clones are chosen one after another with nothing running yet, then each sees the ones before it and they spread 4, 4 and 4', () => {
+    const nodes = [node('a'), node('b'), node('c')];
+    const placed: Placed[] = [];
+    for (let i = 0; i < 12; i++) {
+      const choice = chooseCloneNode(loadsFrom(nodes, [], 'test', placed), new Set(['a']), undefined, true)!;
+      placed.push({ nodeId: choice.node.id, envId: `e${i}` });
+    }
+    const perNode: Record<string, number> = {};
+    for (const p of placed) perNode[p.nodeId] = (perNode[p.nodeId] ?? 0) + 1;
+    assert.deepEqual(perNode, { a: 4, b: 4, c: 4 });
+  });
+
+  it('when admission placed the environment on a node that takes tasks, then its clone goes there, built there on demand when it has no golden yet', () => {
+    const loads = [load(node('a'), 0), load(node('b'), 3), load(node('c'), 1)];
+    assert.deepEqual(chooseCloneNode(loads, new Set(['a', 'b']), 'host-b', true), { node: loads[1]!.node, build: false }, 'preferred even though more loaded');
+    assert.deepEqual(chooseCloneNode(loads, new Set(['a']), 'host-c', true), { node: loads[2]!.node, build: true }, 'golden built on the preferred node');
+    assert.deepEqual(chooseCloneNode(loads, new Set(['a']), 'host-c', false), { node: loads[0]!.node, build: false }, 'a worker that cannot build it uses a node that has it');
+  });
+
+  it('when the recorded node is drained or down (a heal after a drain or loss), then it is never chosen: the least loaded schedulable node is', () => {
+    const drained = [load(node('a', { availability: 'drain' }), 0), load(node('b'), 2), load(node('c'), 1)];
+    assert.equal(chooseCloneNode(drained, new Set(['a', 'b', 'c']), 'host-a', true)?.node.id, 'c', 'drained: the least loaded other node');
+    const down = [load(node('a', { state: 'down' }), 0), load(node('b'), 1), load(node('c'), 1)];
+    assert.equal(chooseCloneNode(down, new Set(['a']), 'host-a', true)?.node.id, 'b', 'down: another node (by name on a tie), the golden built there');
+    assert.equal(chooseCloneNode(down, new Set(['a']), 'host-a', false), undefined, 'only a down node has the golden and it cannot be built: none');
   });
 
   it('when a clone is recorded and its environment torn down, then its node is forgotten', () => {

@@ -8,7 +8,7 @@ import { DockerSnapshotEngine } from '../docker/snapshot-engine.js';
 import { dockerMessage, isNotFound } from '../docker/errors.js';
 import { demux } from '../docker/streams.js';
 import { listTasks, newestFirst, type SwarmCluster, type SwarmNode } from './cluster.js';
-import { ClonePlacements, nodeLoads, pickNode, schedulable } from './placement.js';
+import { ClonePlacements, chooseCloneNode, loadsFrom, nodeLoads, pickNode, schedulable, swarmState } from './placement.js';
 import { swarmServiceName } from './service-spec.js';
 
 /** A golden volume on one node, as recorded by its labels there. */
@@ -28,8 +28,9 @@ interface Builder { key: string; db: DatabaseSpec; load: (exec: Exec) => Promise
  * Seed data across swarm nodes (docs/swarm.md). Volumes are node-local, so:
  * - a golden is built on one node (through that node's own Engine API) and exists per
  *   (dataset, node); another node gets its own golden on demand, built there the same way;
- * - an environment's clone is made on a node that has the golden (the least loaded one: fewest
- *   environments, then most free memory), checked to be non-empty, and recorded in
+ * - an environment's clone is made on the node admission placed it on when that node takes tasks,
+ *   else on the least loaded one (fewest environments, clones in flight included, then most free
+ *   memory), with the golden built there on demand; it is checked to be non-empty, and recorded in
  *   ClonePlacements so the runtime pins the database to that node by id;
  * - every other step (remove, exists) asks every node.
  * Each node's work is done by a DockerSnapshotEngine on that node's Engine API: the same helper
@@ -42,6 +43,8 @@ export class SwarmSnapshotEngine implements SnapshotEngine {
   /** Builds in flight, by `volume@node`: two clones that want the same golden on a node share one build. */
   private readonly building = new Map<string, Promise<void>>();
   private readonly pulled = new Map<string, Promise<void>>();
+  /** Clones being made now: environment id -> the node chosen for it (counted as load until recorded). */
+  private readonly choosing = new Map<string, string>();
 
   constructor(
     private readonly cluster: SwarmCluster, private readonly instance: string, private readonly helperImage: string,
@@ -171,48 +174,51 @@ export class SwarmSnapshotEngine implements SnapshotEngine {
   }
 
   /**
-   * The node for a new clone: the least loaded schedulable node. When it has no golden yet and
-   * this worker knows how to build it, the golden is built there first (one per node, on
-   * demand); otherwise the least loaded node that has one.
+   * The node for a new clone (chooseCloneNode): the node admission placed the environment on when
+   * it takes tasks, else the least loaded schedulable node. Load counts the instance's running
+   * environments and the clones this worker made or is making (their services may not run yet),
+   * so concurrent clones spread. When the chosen node has no golden yet and this worker knows how
+   * to build it, it is built there first (one per node, on demand); otherwise the least loaded
+   * node that has one. The choice is reserved (`choosing`) before anything else awaits.
    */
-  private async cloneNode(golden: string, preferred?: string): Promise<SwarmNode> {
+  private async cloneNode(golden: string, env: EnvironmentRef): Promise<SwarmNode> {
     const configured = new Set(this.cluster.apis().map((a) => a.host));
-    const loads = (await nodeLoads(this.cluster, this.instance)).filter((l) => configured.has(l.node.hostname));
-    const have = new Set((await this.holders(golden)).map((n) => n.id));
-    // The node admission placed the environment on (per-node budgets), when it takes tasks.
-    const placed = preferred ? pickNode(loads.filter((l) => l.node.hostname === preferred), 0) : undefined;
-    const best = placed ?? pickNode(loads, 0);
-    if (best && have.has(best.node.id)) return best.node;
-    if (best && this.builders.has(golden)) {
-      await this.ensureGoldenOn(best.node, golden);
-      return best.node;
+    const [{ nodes, tasks }, holders] = await Promise.all([swarmState(this.cluster), this.holders(golden)]);
+    const have = new Set(holders.map((n) => n.id));
+    // From here to the reservation nothing awaits: a concurrent clone sees this one's choice.
+    const placed = [...this.placements.placed(), ...[...this.choosing].map(([envId, nodeId]) => ({ envId, nodeId }))];
+    const loads = loadsFrom(nodes, tasks, this.instance, placed, env.id).filter((l) => configured.has(l.node.hostname));
+    const choice = chooseCloneNode(loads, have, env.node, this.builders.has(golden));
+    if (!choice) {
+      const down = loads.filter((l) => have.has(l.node.id)).map((l) => `${l.node.hostname} (${l.node.state}, ${l.node.availability})`);
+      throw new PermanentFailure('GOLDEN_UNAVAILABLE', `no schedulable node holds golden ${golden}${down.length ? `: it is only on ${down.join(', ')}` : ''}; `
+        + 'rebuild it by retrying after the snapshot is marked removed, or bring a node back');
     }
-    const withGolden = pickNode(loads, 0, have);
-    if (withGolden) return withGolden.node;
-    if (best && this.builders.has(golden)) {
-      await this.ensureGoldenOn(best.node, golden);
-      return best.node;
-    }
-    const down = loads.filter((l) => have.has(l.node.id)).map((l) => `${l.node.hostname} (${l.node.state}, ${l.node.availability})`);
-    throw new PermanentFailure('GOLDEN_UNAVAILABLE', `no schedulable node holds golden ${golden}${down.length ? `: it is only on ${down.join(', ')}` : ''}; `
-      + 'rebuild it by retrying after the snapshot is marked removed, or bring a node back');
+    this.choosing.set(env.id, choice.node.id);
+    if (choice.build) await this.ensureGoldenOn(choice.node, golden);
+    return choice.node;
   }
 
   async clone(strategy: 'reflink' | 'overlay' | 'copy', golden: string, into: DataVolume, snapshot: string): Promise<CloneVia> {
     const target = volumeName(into.env.project, into.volume);
     await this.removeVolume(target);
-    const node = await this.cloneNode(golden, into.env.node);
-    const { docker, engine } = await this.on(node.id);
-    const via = await engine.clone(strategy, golden, into, snapshot);
-    // An empty clone would start as a fresh, empty database: that must fail here, loudly.
-    const files = await this.countFiles(docker, target);
-    if (files === 0) {
-      await engine.removeVolume(target).catch(() => undefined);
-      throw new PermanentFailure('CLONE_EMPTY', `the seed clone ${target} made on node ${node.hostname} from golden ${golden} is empty; `
-        + 'the golden on that node is broken: mark the snapshot removed (it is rebuilt) and retry');
+    try {
+      const node = await this.cloneNode(golden, into.env);
+      const { docker, engine } = await this.on(node.id);
+      const via = await engine.clone(strategy, golden, into, snapshot);
+      // An empty clone would start as a fresh, empty database: that must fail here, loudly.
+      const files = await this.countFiles(docker, target);
+      if (files === 0) {
+        await engine.removeVolume(target).catch(() => undefined);
+        throw new PermanentFailure('CLONE_EMPTY', `the seed clone ${target} made on node ${node.hostname} from golden ${golden} is empty; `
+          + 'the golden on that node is broken: mark the snapshot removed (it is rebuilt) and retry');
+      }
+      this.placements.record(target, node.id, into.env.id);
+      return via;
+    } finally {
+      // Recorded in `placements` now (or failed): the reservation has done its work.
+      this.choosing.delete(into.env.id);
     }
-    this.placements.record(target, node.id, into.env.id);
-    return via;
   }
 
   /** How many entries a volume's top folder has on a node (a helper container there). */

@@ -365,7 +365,12 @@ export class SwarmRuntime implements Runtime {
       }
       if (state === 'complete') {
         if (condition === 'service_completed_successfully') return task!;
-        if (condition !== 'service_started') throw await this.serviceFailure(env, service, 'SERVICE_EXITED', `${service} exited with code 0 on node ${await this.hostOf(task)}`);
+        if (condition !== 'service_started') {
+          // Exit 0 while it should run: it quit on its own, or it was stopped (a server answers
+          // SIGTERM by exiting 0; the swarm stops a task it finds unhealthy): its task's words, if any.
+          const said = [task?.Status?.Message, err].filter((x) => x && x !== 'finished').join(': ');
+          throw await this.serviceFailure(env, service, 'SERVICE_EXITED', `${service} exited with code 0 on node ${await this.hostOf(task)}${said ? ` (the swarm says: ${said})` : ''}`);
+        }
       }
       if (state === 'running') {
         if (condition !== 'service_completed_successfully') {

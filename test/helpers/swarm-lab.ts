@@ -3,7 +3,9 @@
  * with its own containerd in its own network namespace, the registry reachable from the nodes at
  * 10.241.0.1:5000 (a pipe to the host's registry), the root namespace joined to the hub at
  * 10.241.0.254 so the worker and the router reach node addresses. The host's own dockerd,
- * containerd, registry, Redis and PostgreSQL are never touched.
+ * containerd, registry, Redis and PostgreSQL are never touched. The worker reaches the manager (n1)
+ * on its unix socket and every other node at tcp://10.241.0.1I:2376 with TLS and the lab's client
+ * certificate (MAYFLY_SWARM_TLS_DIR); the tests inspect every node on its unix socket.
  *
  * startSwarmLab() is idempotent (a running lab with as many nodes is reused); stop() takes it all
  * down, and so does the test process's exit when stop() was not reached.
@@ -17,10 +19,15 @@ import { projectRoot } from '../../core/config/config.js';
 
 const run = promisify(execFile);
 const SCRIPT = path.join(projectRoot(), 'scripts', 'swarm-lab.sh');
+/** The lab's folder, as the script picks it. */
+const LAB_DIR = process.env.MAYFLY_SWARM_LAB || '/tmp/mayfly-swarm-lab';
 
 export interface LabNode {
   host: string;
+  /** The node's unix socket ($LAB/nI/docker.sock), for the tests' own inspection. */
   socket: string;
+  /** The node's Engine API as the worker reaches it (MAYFLY_SWARM_NODES): unix:// for the manager, tcp:// with TLS for the others. */
+  url: string;
   /** The node's address in the hub (published ports answer there). */
   addr: string;
   docker: Docker;
@@ -31,8 +38,12 @@ export interface SwarmLab {
   manager: Docker;
   /** The registry as the nodes (and the worker) reach it. */
   registry: string;
-  /** MAYFLY_RUNTIME, MAYFLY_SWARM_MANAGER, MAYFLY_SWARM_NODES, MAYFLY_REGISTRY for a harness. */
+  /** MAYFLY_RUNTIME, MAYFLY_SWARM_MANAGER, MAYFLY_SWARM_NODES, MAYFLY_SWARM_TLS_DIR, MAYFLY_REGISTRY for a harness. */
   env: Record<string, string>;
+  /** The lab's folder (MAYFLY_SWARM_LAB, /tmp/mayfly-swarm-lab by default). */
+  dir: string;
+  /** The client certificate's folder (ca.pem, cert.pem, key.pem): MAYFLY_SWARM_TLS_DIR. */
+  tlsDir: string;
   node(host: string): LabNode;
   /** The node (by id) the manager knows under a hostname, and back. */
   nodeId(host: string): Promise<string>;
@@ -63,15 +74,16 @@ export async function startSwarmLab(count = 3): Promise<SwarmLab> {
     const eq = line.indexOf('=');
     env[line.slice(0, eq)] = line.slice(eq + 1);
   }
+  // The worker's endpoints may be tcp://; the tests inspect each node on its unix socket (the script's $LAB/nI/docker.sock).
   const nodes: LabNode[] = env.MAYFLY_SWARM_NODES!.split(',').map((part, i) => {
     const [host, url] = part.split('=') as [string, string];
-    const socket = url.slice('unix://'.length);
-    return { host, socket, addr: `10.241.0.1${i + 1}`, docker: new Docker({ socketPath: socket }) };
+    const socket = path.join(LAB_DIR, `n${i + 1}`, 'docker.sock');
+    return { host, socket, url, addr: `10.241.0.1${i + 1}`, docker: new Docker({ socketPath: socket }) };
   });
   const manager = nodes[0]!.docker;
   const ids = async () => new Map((await manager.listNodes()).map((n) => [n.Description!.Hostname!, n.ID!]));
   return {
-    nodes, manager, registry: env.MAYFLY_REGISTRY!, env,
+    nodes, manager, registry: env.MAYFLY_REGISTRY!, env, dir: LAB_DIR, tlsDir: path.join(LAB_DIR, 'tls', 'client'),
     node(host) {
       const n = nodes.find((x) => x.host === host);
       if (!n) throw new Error(`the lab has no node ${host}`);

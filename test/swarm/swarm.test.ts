@@ -6,9 +6,14 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import path from 'node:path';
 import { AUTH, startHarness, uniqueName, waitUntil, type Harness } from '../helpers/harness.js';
 import { labelledEverywhere, startSwarmLab, type SwarmLab } from '../helpers/swarm-lab.js';
 import type { EnvironmentRef, Runtime } from '../../worker/runtime/runtime.js';
+import { dockerFor } from '../../worker/runtime/swarm/cluster.js';
 
 async function page(url: string, init?: RequestInit): Promise<{ status: number; products: number | undefined }> {
   const res = await fetch(url, init);
@@ -17,6 +22,24 @@ async function page(url: string, init?: RequestInit): Promise<{ status: number; 
 }
 
 interface Placed { service: string; node: string; state: string }
+
+type Answer = { status: number; apiVersion: string | undefined; body: string } | { error: string };
+
+/** One GET, answered or not (no answer: the error's code, or its message). */
+function probe(url: string, tls?: https.RequestOptions): Promise<Answer> {
+  return new Promise((resolve) => {
+    const onResponse = (res: http.IncomingMessage) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => { body += c; });
+      res.on('end', () => resolve({ status: res.statusCode!, apiVersion: res.headers['api-version'] as string | undefined, body }));
+      res.on('error', (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? err.message }));
+    };
+    const req = url.startsWith('https:') ? https.get(url, { ...tls, agent: false, timeout: 10_000 }, onResponse) : http.get(url, { agent: false, timeout: 10_000 }, onResponse);
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? err.message }));
+  });
+}
 
 /** Where each service of an environment runs now: the newest task of each, by node hostname. */
 async function placement(lab: SwarmLab, envId: string): Promise<Placed[]> {
@@ -73,6 +96,28 @@ describe('Mayfly on a 3-node Docker Swarm', () => {
       const t = Date.now();
       await lab?.stop();
       console.log(`swarm timings: ${JSON.stringify({ ...timings, labDownMs: Date.now() - t })}`);
+    }
+  });
+
+  it('when a node\'s Engine API is reached over tcp, then Mayfly\'s client for tcp:// endpoints gets it with the lab\'s client certificate, and nobody gets it without one, over TLS or plain http', async (t) => {
+    const read = (f: string) => readFileSync(path.join(lab.tlsDir, f));
+    for (const n of lab.nodes.slice(1)) {
+      const url = `tcp://${n.addr}:2376`;
+      // The worker's own client for a tcp:// endpoint (MAYFLY_SWARM_TLS_DIR: TLS with the client certificate) gets that node's answer.
+      const info = await dockerFor({ url }, lab.tlsDir).info() as { Name: string };
+      assert.equal(info.Name, n.host, `the TLS endpoint at ${url} is ${n.host}'s dockerd`);
+
+      const ping = `https://${n.addr}:2376/_ping`;
+      const withCert = await probe(ping, { ca: read('ca.pem'), cert: read('cert.pem'), key: read('key.pem') });
+      assert.ok('status' in withCert && withCert.status === 200 && withCert.body === 'OK' && withCert.apiVersion, `with the client certificate, ${ping} is Docker's answer: ${JSON.stringify(withCert)}`);
+      // The same request, trusting the same CA, without a client certificate: the handshake is refused.
+      const noCert = await probe(ping, { ca: read('ca.pem') });
+      t.diagnostic(`${n.host} without a client certificate: ${JSON.stringify(noCert)}`);
+      assert.ok('error' in noCert, `without a client certificate ${ping} must not answer: ${JSON.stringify(noCert)}`);
+      assert.match(noCert.error, /^(ERR_SSL_|EPROTO$|ECONNRESET$|EPIPE$)/, 'a TLS refusal (an alert, or the connection closed in the handshake), not an unreachable port');
+      const plain = await probe(`http://${n.addr}:2376/_ping`);
+      t.diagnostic(`${n.host} over plain http: ${JSON.stringify(plain)}`);
+      assert.ok('error' in plain || (plain.status !== 200 && plain.apiVersion === undefined && plain.body !== 'OK'), `plain http to ${n.addr}:2376 gets no Docker answer: ${JSON.stringify(plain)}`);
     }
   });
 

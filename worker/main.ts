@@ -25,8 +25,6 @@ async function main(): Promise<void> {
   const pool = await openDatabase(config.databaseUrl, logger, { size: 10 });
   const { ctx, queues, engine, consumers, closeSteps } = await buildWorker({ config, logger, pool });
   await engine.health?.();
-  const service = consumers();
-  await service.start();
   // Service state and logs for the web process, which never opens the Docker socket itself.
   // A port in use does not stop the worker: its jobs matter more; the pages then say the state is unavailable.
   // Several workers per host: a default port taken by another worker gives way to the next free one.
@@ -54,6 +52,10 @@ async function main(): Promise<void> {
       .catch((err: Error) => { throw new Error(`cannot serve worker metrics on 127.0.0.1:${config.ops.workerMetricsPort} (MAYFLY_WORKER_METRICS_PORT): ${err.message}; set it to a free port, 0 for any free one, or off`); })
     : undefined;
   if (metricsServer) logger.info({ url: metricsServer.url }, 'worker metrics listening');
+  // Jobs last: once "worker started" is logged, its endpoints listen too (a supervisor, or a test,
+  // that waits for that line finds them).
+  const service = consumers();
+  await service.start();
 
   exitOnSignals(logger, config.shutdownGraceMs, () => [
     { name: 'job workers', close: () => service.close(),

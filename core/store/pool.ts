@@ -23,6 +23,12 @@ export async function openDatabase(databaseUrl: string, logger: Logger, opts: Po
     ? { connectionString: databaseUrl, max: opts.size, min: opts.size, idleTimeoutMillis: 300_000 }
     : { connectionString: databaseUrl, max: opts.size });
   pool.on('error', opts.onIdleError ?? ((err) => logger.error({ err }, 'postgres pool error: an idle connection was lost; the next query opens a new one')));
+  // A connection lost while checked out (a lock holder or a transaction between two queries) emits
+  // 'error' on its client, which the pool listens to only while the client is idle: unhandled,
+  // that killed the process when PostgreSQL went away. Its next query fails and is retried as usual.
+  pool.on('connect', (client) => {
+    client.on('error', (err) => logger.warn({ err }, 'postgres connection lost while in use; the statement on it fails and is retried'));
+  });
   if (opts.warm) await Promise.all(Array.from({ length: opts.size }, () => pool.query('SELECT 1')));
   await migrate(pool);
   return pool;

@@ -195,13 +195,16 @@ up() {
 env_vars() {
   local n; n=$(cat "$LAB/nodes")
   local nodes=""
-  # Every node on its unix socket. Its TLS endpoint (tcp://10.241.0.1I:2376, client certificate in
-  # $LAB/tls/client) is checked by the swarm tests, but the worker does not use it yet: a call to a
-  # node cut off the network hangs there without a connect timeout (docs/swarm.md, "Not done yet").
-  for i in $(seq 1 "$n"); do nodes="$nodes${nodes:+,}$P-n$i=unix://$LAB/n$i/docker.sock"; done
+  # The manager (n1) on its unix socket; every other node's Engine API over TLS with the client certificate.
+  local url
+  for i in $(seq 1 "$n"); do
+    if [ "$i" = 1 ]; then url=unix://$LAB/n1/docker.sock; else url=tcp://$NET.1$i:$TLS_PORT; fi
+    nodes="$nodes${nodes:+,}$P-n$i=$url"
+  done
   echo "MAYFLY_RUNTIME=swarm"
   echo "MAYFLY_SWARM_MANAGER=unix://$LAB/n1/docker.sock"
   echo "MAYFLY_SWARM_NODES=$nodes"
+  echo "MAYFLY_SWARM_TLS_DIR=$LAB/tls/client"
   echo "MAYFLY_REGISTRY=$REGISTRY"
 }
 

@@ -83,7 +83,7 @@ export async function startSwarmLab(count = 3): Promise<SwarmLab> {
   const manager = nodes[0]!.docker;
   const ids = async () => new Map((await manager.listNodes()).map((n) => [n.Description!.Hostname!, n.ID!]));
   return {
-    nodes, manager, registry: env.MAYFLY_REGISTRY!, env, dir: LAB_DIR, tlsDir: path.join(LAB_DIR, 'tls', 'client'),
+    nodes, manager, registry: env.MAYFLY_REGISTRY!, env, dir: LAB_DIR, tlsDir: env.MAYFLY_SWARM_TLS_DIR!,
     node(host) {
       const n = nodes.find((x) => x.host === host);
       if (!n) throw new Error(`the lab has no node ${host}`);

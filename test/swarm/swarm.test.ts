@@ -99,12 +99,17 @@ describe('Mayfly on a 3-node Docker Swarm', () => {
     }
   });
 
-  it('when a node\'s Engine API is reached over tcp, then Mayfly\'s client for tcp:// endpoints gets it with the lab\'s client certificate, and nobody gets it without one, over TLS or plain http', async (t) => {
+  it('when the worker reaches a non-manager node, then it is over TLS with the lab\'s client certificate, and that node\'s Engine API answers nobody without one, over TLS or plain http', async (t) => {
+    const manager = lab.nodes[0]!;
+    const settings = h.config.swarm!;
+    assert.equal(settings.manager.url, manager.url, 'the manager is reached on its unix socket');
+    assert.equal(settings.tlsDir, path.resolve(lab.tlsDir), 'the worker has the lab\'s client certificate');
     const read = (f: string) => readFileSync(path.join(lab.tlsDir, f));
     for (const n of lab.nodes.slice(1)) {
       const url = `tcp://${n.addr}:2376`;
-      // The worker's own client for a tcp:// endpoint (MAYFLY_SWARM_TLS_DIR: TLS with the client certificate) gets that node's answer.
-      const info = await dockerFor({ url }, lab.tlsDir).info() as { Name: string };
+      assert.equal(settings.nodes[n.host]?.url, url, `the worker reaches ${n.host} over tcp`);
+      // The worker's own client for that endpoint (TLS with the client certificate) gets that node's answer.
+      const info = await dockerFor({ url }, settings.tlsDir).info() as { Name: string };
       assert.equal(info.Name, n.host, `the TLS endpoint at ${url} is ${n.host}'s dockerd`);
 
       const ping = `https://${n.addr}:2376/_ping`;

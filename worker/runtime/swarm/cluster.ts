@@ -3,6 +3,7 @@ import path from 'node:path';
 import Docker from 'dockerode';
 import { PermanentFailure } from '../../../core/domain/errors.js';
 import type { SwarmEndpoint, SwarmSettings } from '../../../core/config/swarm.js';
+import { nodeAgent, type NodeAgent } from './node-agent.js';
 
 /**
  * One Docker Swarm as Mayfly sees it: the manager's Engine API (services, tasks, networks, logs,
@@ -27,23 +28,51 @@ export interface SwarmNode {
   labels: Record<string, string>;
 }
 
-export function dockerFor(endpoint: SwarmEndpoint, tlsDir?: string): Docker {
+export function dockerFor(endpoint: SwarmEndpoint, tlsDir?: string, agent?: NodeAgent): Docker {
   if (endpoint.url.startsWith('unix://')) return new Docker({ socketPath: endpoint.url.slice('unix://'.length) });
   const u = new URL(endpoint.url.replace(/^tcp:/, 'http:'));
-  if (!tlsDir) return new Docker({ host: u.hostname, port: Number(u.port), protocol: 'http' });
+  agent ??= nodeAgent(u.host, Boolean(tlsDir));
+  // docker-modem passes `agent` on to every request; dockerode's type does not declare it.
+  const withAgent = (o: Docker.DockerOptions) => new Docker({ ...o, agent } as Docker.DockerOptions);
+  if (!tlsDir) return withAgent({ host: u.hostname, port: Number(u.port), protocol: 'http' });
   const read = (f: string) => readFileSync(path.join(tlsDir, f));
-  return new Docker({ host: u.hostname, port: Number(u.port), protocol: 'https', ca: read('ca.pem'), cert: read('cert.pem'), key: read('key.pem') });
+  return withAgent({ host: u.hostname, port: Number(u.port), protocol: 'https', ca: read('ca.pem'), cert: read('cert.pem'), key: read('key.pem') });
 }
+
+/** How often the cluster asks the manager about nodes that calls are waiting on. */
+const WATCH_MS = 5000;
 
 export class SwarmCluster {
   readonly manager: Docker;
   private readonly clients = new Map<string, Docker>();
+  /** The connection agents of the nodes reached over tcp, by hostname. */
+  private readonly agents = new Map<string, NodeAgent>();
   private cache?: { at: number; nodes: Promise<SwarmNode[]> };
 
   constructor(readonly settings: Pick<SwarmSettings, 'manager' | 'nodes' | 'tlsDir'>, private readonly cacheMs = 2000) {
     this.manager = dockerFor(settings.manager, settings.tlsDir);
     for (const [host, ep] of Object.entries(settings.nodes)) {
-      this.clients.set(host, ep.url === settings.manager.url ? this.manager : dockerFor(ep, settings.tlsDir));
+      if (ep.url === settings.manager.url) { this.clients.set(host, this.manager); continue; }
+      let agent: NodeAgent | undefined;
+      if (!ep.url.startsWith('unix://')) this.agents.set(host, agent = nodeAgent(host, Boolean(settings.tlsDir)));
+      this.clients.set(host, dockerFor(ep, settings.tlsDir, agent));
+    }
+    if (this.agents.size) setInterval(() => { void this.abandonCallsToDownNodes(); }, WATCH_MS).unref();
+  }
+
+  /**
+   * Ends the calls waiting on a node the manager reports down. A node cut off the network mid-call
+   * sends nothing more, and TCP alone would keep the call (and the reconciler pass behind it)
+   * waiting for minutes; once the manager has noticed, the call fails and the pass goes on to heal.
+   */
+  async abandonCallsToDownNodes(): Promise<void> {
+    const waiting = [...this.agents].filter(([, a]) => a.inFlight() > 0);
+    if (!waiting.length) return;
+    const nodes = await this.nodes(true).catch(() => undefined);
+    if (!nodes) return;
+    for (const [host, agent] of waiting) {
+      const n = nodes.find((x) => x.hostname === host);
+      if (n && (n.state === 'down' || n.state === 'disconnected')) agent.abandon(`the swarm manager reports the node ${n.state}`);
     }
   }
 

@@ -24,7 +24,7 @@
 #   sudo bash scripts/swarm-lab.sh down     # stops what `up` started (by PID) and removes it all
 #
 # `up` on a running lab with the same N does nothing; a half-made lab is taken down first.
-set -euo pipefail
+set -Eeuo pipefail # -E: the ERR trap of up() also fires for a step failing inside a function
 LAB=${MAYFLY_SWARM_LAB:-/tmp/mayfly-swarm-lab}
 PIDS=$LAB/pids
 P=mayfly-swarm             # namespace prefix

@@ -31,6 +31,7 @@ import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import type Docker from 'dockerode';
+import type pg from 'pg';
 import Handlebars from 'handlebars';
 import YAML from 'yaml';
 import { loadConfig, projectRoot } from '../../core/config/config.js';
@@ -55,7 +56,7 @@ const SEEDS = list('BENCH_SEEDS', QUICK ? 'demo' : 'demo,shop-1gb');
 /** Levels for the generated (large) seeds: the baseline's restore of 1 GB at 20 at once would take the whole run. */
 const BIG_SEED_LEVELS = list('BENCH_BIG_SEED_LEVELS', QUICK ? '1' : '1,5').map(Number);
 const RUNS_AT_ONE = Number(process.env.BENCH_RUNS ?? (QUICK ? 2 : 10));
-const CONTENDERS = list('BENCH_CONTENDERS', 'mayfly,mayfly-pool,mayfly-no-boost,compose-same,compose-all');
+const CONTENDERS = list('BENCH_CONTENDERS', 'mayfly,mayfly-pool,mayfly-no-boost,mayfly-recorded,compose-same,compose-all');
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? (QUICK ? 10 : 60));
 const WAKE_RUNS = Number(process.env.BENCH_WAKE_RUNS ?? (QUICK ? 2 : 5));
 const TTL_ENVS = Number(process.env.BENCH_TTL_ENVS ?? (QUICK ? 4 : 20));
@@ -87,13 +88,16 @@ async function bigSeeds(): Promise<BenchDataset[]> {
 
 // ------------------------------------------------------------------------------------ contenders
 
-type ContenderId = 'mayfly' | 'mayfly-pool' | 'mayfly-no-boost' | 'compose-same' | 'compose-all';
+type ContenderId = 'mayfly' | 'mayfly-pool' | 'mayfly-no-boost' | 'mayfly-recorded' | 'compose-same' | 'compose-all';
 /** The warm pool's size in the `mayfly-pool` row (templates/shop ships with none). */
 const POOL_SIZE = Number(process.env.BENCH_POOL_SIZE ?? 1);
+/** Environments the `mayfly-recorded` row's database holds before it is measured (destroyed ones, with their timelines). */
+const HISTORY = Number(process.env.BENCH_HISTORY ?? 1000);
 const LABELS: Record<ContenderId, string> = {
   mayfly: 'Mayfly, shipped defaults',
   'mayfly-pool': `Mayfly, shipped defaults plus a warm pool of ${POOL_SIZE} in the shop template (pool.size: ${POOL_SIZE}); each batch starts with the pool full`,
   'mayfly-no-boost': 'Mayfly, MAYFLY_START_CPU_BOOST=off',
+  'mayfly-recorded': `Mayfly, shipped defaults, its database holding ${HISTORY} recorded environments (destroyed, each with its timeline) before the first batch`,
   'compose-same': `docker-compose + seed, ${CONCURRENCY} at a time (Mayfly's concurrency)`,
   'compose-all': 'docker-compose + seed, all at once',
 };
@@ -286,6 +290,28 @@ async function poolFull(h: Harness): Promise<void> {
   throw new Error('the warm pool did not fill within 10 minutes');
 }
 
+/**
+ * Copies one destroyed environment `n` times (new id, name and project) with its timeline, straight
+ * in SQL: the history a Mayfly that has run for a while holds.
+ */
+async function recordHistory(pool: pg.Pool, name: string, n: number): Promise<{ environments: number; events: number }> {
+  const columns = async (table: string) => (await pool.query<{ column_name: string }>(
+    'SELECT column_name FROM information_schema.columns WHERE table_name = $1 ORDER BY ordinal_position', [table])).rows.map((c) => c.column_name);
+  const envCols = await columns('environments');
+  const set: Record<string, string> = { id: 'gen_random_uuid()', name: `'hist-' || g`, project: `'hist' || g` };
+  const { rows } = await pool.query<{ id: string }>(
+    `INSERT INTO environments (${envCols.join(', ')}) SELECT ${envCols.map((c) => set[c] ?? `e.${c}`).join(', ')}
+       FROM environments e, generate_series(1, $1) g WHERE e.name = $2 AND e.status = 'destroyed' RETURNING id`, [n, name]);
+  if (rows.length !== n) throw new Error(`recordHistory: expected ${n} copies of the destroyed ${name}, made ${rows.length}`);
+  const evCols = (await columns('environment_events')).filter((c) => c !== 'id');
+  const { rowCount } = await pool.query(
+    `INSERT INTO environment_events (${evCols.join(', ')}) SELECT ${evCols.map((c) => (c === 'environment_id' ? 'n.id' : `v.${c}`)).join(', ')}
+       FROM environment_events v JOIN environments e ON e.id = v.environment_id AND e.name = $1 AND e.status = 'destroyed',
+            unnest($2::uuid[]) AS n(id)`,
+    [name, rows.map((r) => r.id)]);
+  return { environments: rows.length, events: rowCount ?? 0 };
+}
+
 async function runBatch(c: Ctx, cell: Cell, batch: number, measureIdle: boolean): Promise<void> {
   const { level, seed, contender } = cell;
   const poolHarness = contender === 'mayfly-pool' ? c.harnesses['mayfly-pool']! : undefined;
@@ -296,7 +322,8 @@ async function runBatch(c: Ctx, cell: Cell, batch: number, measureIdle: boolean)
   const up: { sample: Sample; down: () => Promise<number>; labels: string[] }[] = [];
   if (contender.startsWith('mayfly')) {
     const h = c.harnesses[contender]!;
-    const names = Array.from({ length: level }, (_, i) => `e2e-${contender === 'mayfly' ? 'm' : contender === 'mayfly-pool' ? 'p' : 'n'}-${tag}-${i}`);
+    const letter = { mayfly: 'm', 'mayfly-pool': 'p', 'mayfly-no-boost': 'n', 'mayfly-recorded': 'r' }[contender as 'mayfly'];
+    const names = Array.from({ length: level }, (_, i) => `e2e-${letter}-${tag}-${i}`);
     // An environment that fails (on 2 cores, 10 or 20 at once can miss their healthchecks) is
     // counted and reported, not a reason to throw the whole run away.
     const settled = await Promise.allSettled(names.map((n) => mayflyUp(h, n, seed)));
@@ -526,6 +553,7 @@ async function main(): Promise<void> {
     harnesses['mayfly-pool'] = await startHarness({ env: { ...common, MAYFLY_TEMPLATES_DIR: `${templatesDir}-pool` } });
   }
   if (CONTENDERS.includes('mayfly-no-boost')) harnesses['mayfly-no-boost'] = await startHarness({ env: { ...common, MAYFLY_START_CPU_BOOST: 'off' } });
+  if (CONTENDERS.includes('mayfly-recorded')) harnesses['mayfly-recorded'] = await startHarness({ env: common });
   const any = Object.values(harnesses)[0] ?? await startHarness({ worker: false, env: common });
   const c: Ctx = { harnesses, docker: any.docker, file: '', seedsDir, made };
   const cells: Cell[] = [];
@@ -542,6 +570,10 @@ async function main(): Promise<void> {
       await baselineUp(c.docker, c.file, p, seedStep(seedsDir, seed));
       await baselineDown(c.file, p);
       made.delete(p);
+    }
+    if (harnesses['mayfly-recorded']) {
+      const n = await recordHistory(harnesses['mayfly-recorded'].pool, `e2e-warm-${SEEDS[0]}`.slice(0, 40), HISTORY);
+      log(`mayfly-recorded: ${n.environments} environments and ${n.events} timeline events recorded in its database`);
     }
     let rotation = 0;
     for (const seed of SEEDS) {
@@ -699,7 +731,7 @@ async function apiReport(api: ApiRun[], started: RunInfo): Promise<void> {
 function chart(rows: { level: number; contender: string; medianMs: number; p95Ms: number }[], seed: string): string {
   const levels = [...new Set(rows.map((r) => r.level))];
   const contenders = [...new Set(rows.map((r) => r.contender))];
-  const colors: Record<string, string> = { mayfly: '#2f6f3e', 'mayfly-pool': '#1f4e8c', 'mayfly-no-boost': '#7fae6a', 'compose-same': '#c28a1a', 'compose-all': '#8c1f2f' };
+  const colors: Record<string, string> = { mayfly: '#2f6f3e', 'mayfly-pool': '#1f4e8c', 'mayfly-no-boost': '#7fae6a', 'mayfly-recorded': '#6a3d9a', 'compose-same': '#c28a1a', 'compose-all': '#8c1f2f' };
   const W = 820, H = 400, left = 60, bottom = 320, top = 50;
   const max = Math.max(1, ...rows.map((r) => (Number.isNaN(r.p95Ms) ? 0 : r.p95Ms))) / 1000;
   const step = max > 60 ? 20 : max > 20 ? 5 : max > 8 ? 2 : max > 3 ? 1 : 0.5;

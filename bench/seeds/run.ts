@@ -7,7 +7,7 @@
  *
  * Measured per environment: request to first successful query, first query on the largest table,
  * disk used (df of the volume file system, not du), a fixed write workload, teardown time.
- * Writes bench/results/seeds.{json,md,svg}.
+ * Writes bench/results/seeds.{json,md,svg} (BENCH_OUT_DIR: another folder).
  */
 import { execFileSync } from 'node:child_process';
 import { cp, mkdir, readFile, statfs, writeFile } from 'node:fs/promises';
@@ -25,6 +25,8 @@ const PARALLEL = Number(process.env.BENCH_PARALLEL ?? 5);
 const STRATEGIES = (process.env.BENCH_STRATEGIES ?? 'reflink,overlay,copy,restore').split(',');
 const NAMES = (process.env.BENCH_DATASETS ?? DATASETS.map((d) => d.name).join(',')).split(',');
 const VOLUMES_FS = process.env.BENCH_VOLUMES_DIR ?? '/var/lib/docker/volumes';
+/** Where result files go: bench/results, or another folder for a run of some datasets only (BENCH_OUT_DIR). */
+const OUT_DIR = process.env.BENCH_OUT_DIR ? path.resolve(process.env.BENCH_OUT_DIR) : path.join(projectRoot(), 'bench', 'results');
 const adminUrl = process.env.DATABASE_URL ?? 'postgres://mayfly:mayfly@127.0.0.1:5432/mayfly';
 const log = (m: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}`);
 
@@ -178,7 +180,7 @@ async function report(cells: Cell[], sizes: Record<string, number>): Promise<voi
     diskBytes: c.samples[0]?.diskBytes === null ? null : stats(c.samples.map((s) => s.diskBytes!)),
     diskAfterWorkloadBytes: c.samples[0]?.diskAfterWorkloadBytes == null ? null : stats(c.samples.map((s) => s.diskAfterWorkloadBytes!)),
   }));
-  const outDir = path.join(root, 'bench', 'results');
+  const outDir = OUT_DIR;
   await mkdir(outDir, { recursive: true });
   const m = machine();
   const info = finishRun(run);

@@ -18,7 +18,8 @@ export interface NodeAgent extends http.Agent {
   abandon(why: string): void;
 }
 
-export const NODE_CONNECT_TIMEOUT_MS = 5000;
+/** Generous for a loaded host (a TLS handshake with a busy dockerd), short beside TCP's own minutes. */
+export const NODE_CONNECT_TIMEOUT_MS = 10_000;
 
 export function nodeAgent(host: string, secure: boolean, connectMs = NODE_CONNECT_TIMEOUT_MS): NodeAgent {
   const Base = secure ? https.Agent : http.Agent;
